@@ -1,0 +1,285 @@
+import { ChildProcess, spawn } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { utils } from 'ssh2';
+import { MeadowrunError } from '../../core/errors';
+import { InstanceOption, InstanceType } from '../../core/instanceTypes';
+import { agentBundle, localNodeCommand } from '../../remote/agentBundle';
+import { shellQuote } from '../../remote/shellQuote';
+import { InstanceProvider, LaunchedInstance, RunningInstance } from '../ports';
+import { loadLocalInstanceTypes } from './instanceTypes';
+import { localLayout } from './paths';
+
+export interface LocalProviderOptions {
+  stateDir: string;
+  /** Seconds between two deallocation sweeps on each instance. */
+  sweepIntervalS?: number;
+  /** Seconds a job may stay allocated without a PID file before the sweep frees it. */
+  sweepGraceS?: number;
+}
+
+interface InstanceMeta {
+  id: string;
+  typeName: string;
+  spot: boolean;
+  port: number;
+  launchedAt: number;
+}
+
+/**
+ * "Launching" an instance starts an unprivileged OpenSSH server on a free loopback port with its
+ * own host key, authorized_keys and work directory; "terminating" stops it and everything it ran.
+ */
+export class LocalProvider implements InstanceProvider {
+  readonly name = 'local';
+  private readonly layout;
+
+  constructor(private readonly options: LocalProviderOptions) {
+    this.layout = localLayout(options.stateDir);
+  }
+
+  async listInstanceTypes(): Promise<InstanceType[]> {
+    return loadLocalInstanceTypes(this.layout.instanceTypesFile);
+  }
+
+  agentTableSpec(): string {
+    return `local:${this.layout.tableDir}`;
+  }
+
+  sshdPath(): string {
+    const configured = process.env.MEADOWRUN_SSHD;
+    const candidates = configured ? [configured] : ['/usr/sbin/sshd', '/usr/local/sbin/sshd', '/sbin/sshd'];
+    const found = candidates.find((p) => fs.existsSync(p));
+    if (!found) {
+      throw new MeadowrunError(
+        `The local cloud needs an OpenSSH server, and none was found (looked for ${candidates.join(', ')}). ` +
+          'Install it with `sudo apt-get install openssh-server` (macOS: built in), or set MEADOWRUN_SSHD.',
+        'sshd-missing',
+      );
+    }
+    return found;
+  }
+
+  async launch(option: InstanceOption, authorizedPublicKey: string): Promise<LaunchedInstance> {
+    const sshd = this.sshdPath();
+    const id = `local-${crypto.randomBytes(4).toString('hex')}`;
+    const dir = path.join(this.layout.instancesDir, id);
+    const workDir = path.join(dir, 'work');
+    fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
+    const hostKey = utils.generateKeyPairSync('ed25519', { comment: id });
+    fs.writeFileSync(path.join(dir, 'host_key'), hostKey.private, { mode: 0o600 });
+    fs.writeFileSync(path.join(dir, 'authorized_keys'), authorizedPublicKey.trim() + '\n', { mode: 0o600 });
+    if (process.getuid?.() === 0) fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+
+    const user = os.userInfo().username;
+    let port = 0;
+    for (let attempt = 1; ; attempt++) {
+      port = await freeLoopbackPort();
+      fs.writeFileSync(path.join(dir, 'sshd_config'), sshdConfig(dir, id, port, user));
+      try {
+        await startSshd(sshd, dir, port);
+        break;
+      } catch (e) {
+        // Another process may have taken the port between our probe and sshd's bind.
+        if (attempt >= 3 || !/Address already in use/.test(String(e))) {
+          this.removeInstanceDir(dir);
+          throw e;
+        }
+      }
+    }
+    const meta: InstanceMeta = { id, typeName: option.type.name, spot: option.spot, port, launchedAt: Date.now() };
+    fs.writeFileSync(path.join(dir, 'instance.json'), JSON.stringify(meta));
+    this.startSweep(id, dir, workDir);
+
+    const node = localNodeCommand();
+    const nodeCommand = [
+      ...Object.entries(node.env).map(([k, v]) => `${k}=${shellQuote(v)}`),
+      shellQuote(node.command),
+    ].join(' ');
+    return {
+      id,
+      ssh: { host: '127.0.0.1', port, user, hostKey: hostKey.public.split(' ')[1] },
+      workDir,
+      nodeCommand,
+    };
+  }
+
+  async terminate(id: string): Promise<void> {
+    const dir = path.join(this.layout.instancesDir, id);
+    const sshdPid = readPid(path.join(dir, 'sshd.pid'));
+    if (sshdPid) kill(sshdPid, 'SIGTERM');
+    // Sessions, agents, jobs and the sweep all carry the instance's id in their environment.
+    const marker = `MEADOWRUN_LOCAL_INSTANCE=${id}`;
+    for (const pid of processesWithEnv(marker)) kill(pid, 'SIGKILL');
+    if (sshdPid) kill(sshdPid, 'SIGKILL');
+    this.removeInstanceDir(dir);
+  }
+
+  async listRunning(): Promise<RunningInstance[]> {
+    let ids: string[];
+    try {
+      ids = fs.readdirSync(this.layout.instancesDir);
+    } catch {
+      return [];
+    }
+    const running: RunningInstance[] = [];
+    for (const id of ids) {
+      const dir = path.join(this.layout.instancesDir, id);
+      const pid = readPid(path.join(dir, 'sshd.pid'));
+      if (!pid || !alive(pid)) continue;
+      try {
+        const meta = JSON.parse(fs.readFileSync(path.join(dir, 'instance.json'), 'utf8')) as InstanceMeta;
+        running.push({ id, typeName: meta.typeName, launchedAt: meta.launchedAt });
+      } catch {
+        // Still launching: instance.json is written once sshd is up.
+      }
+    }
+    return running;
+  }
+
+  private startSweep(id: string, dir: string, workDir: string): void {
+    const node = localNodeCommand();
+    const args = [
+      agentBundle().path, 'sweep', '--instance', id, '--table', this.agentTableSpec(), '--work-dir', workDir,
+      '--interval', String(this.options.sweepIntervalS ?? 30), '--grace', String(this.options.sweepGraceS ?? 120),
+    ];
+    const log = fs.openSync(path.join(dir, 'sweep.log'), 'a');
+    const child = spawn(node.command, args, {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: { ...process.env, ...node.env, MEADOWRUN_LOCAL_INSTANCE: id },
+    });
+    child.unref();
+    fs.closeSync(log);
+  }
+
+  private removeInstanceDir(dir: string): void {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function sshdConfig(dir: string, id: string, port: number, user: string): string {
+  return [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${dir}/host_key`,
+    `PidFile ${dir}/sshd.pid`,
+    `AuthorizedKeysFile ${dir}/authorized_keys`,
+    `AllowUsers ${user}`,
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PermitRootLogin prohibit-password',
+    'UsePAM no',
+    // Keys live in the user's own state directory, which may sit under a world-writable /tmp in tests.
+    'StrictModes no',
+    'Subsystem sftp internal-sftp',
+    `SetEnv MEADOWRUN_LOCAL_INSTANCE=${id}`,
+    'MaxSessions 64',
+    'MaxStartups 64:30:128',
+    'LogLevel ERROR',
+    '',
+  ].join('\n');
+}
+
+function startSshd(sshd: string, dir: string, port: number): Promise<void> {
+  const logPath = path.join(dir, 'sshd.log');
+  const log = fs.openSync(logPath, 'w');
+  const child: ChildProcess = spawn(sshd, ['-D', '-e', '-f', path.join(dir, 'sshd_config')], {
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
+  fs.closeSync(log);
+  child.unref();
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      const text = fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8').trim() : '';
+      reject(new MeadowrunError(`Could not start the local instance's sshd: ${text.split('\n').pop() || why}`));
+    };
+    child.once('exit', (code) => fail(`sshd exited with code ${code}`));
+    child.once('error', (e) => fail(e.message));
+    const deadline = Date.now() + 10_000;
+    const probe = () => {
+      if (settled) return;
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('data', (d) => {
+        socket.destroy();
+        if (d.toString().startsWith('SSH-') && !settled) {
+          settled = true;
+          child.removeAllListeners();
+          resolve();
+        }
+      });
+      socket.once('error', () => {
+        socket.destroy();
+        if (Date.now() > deadline) fail('sshd did not start listening within 10 s');
+        else setTimeout(probe, 20);
+      });
+    };
+    probe();
+  });
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8').trim());
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function kill(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Processes (of this user) whose environment contains `entry`. Linux /proc; elsewhere none are found. */
+function processesWithEnv(entry: string): number[] {
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const p of pids) {
+    try {
+      const env = fs.readFileSync(`/proc/${p}/environ`, 'latin1').split('\0');
+      if (env.includes(entry) && Number(p) !== process.pid) found.push(Number(p));
+    } catch {
+      // Gone, or not ours.
+    }
+  }
+  return found;
+}
+

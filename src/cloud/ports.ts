@@ -1,0 +1,114 @@
+// The ports every provider implements. A provider is one folder under cloud/ exporting these.
+import { Capacity } from '../core/resources';
+import { InstanceOption, InstanceType } from '../core/instanceTypes';
+
+/** How to reach an instance over SSH; the host key is recorded at launch and pinned on every connection. */
+export interface SshEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  /** The host's public key, OpenSSH wire format, base64. */
+  hostKey: string;
+}
+
+export interface JobAllocation {
+  jobId: string;
+  cpu: number;
+  memoryGb: number;
+  gpus: number;
+  /** ms since epoch; the sweep gives a job without a PID file a grace period counted from here. */
+  allocatedAt: number;
+}
+
+/** One row of the instance allocation table. */
+export interface InstanceRecord {
+  id: string;
+  typeName: string;
+  spot: boolean;
+  /** USD per hour. */
+  price: number;
+  total: Capacity;
+  jobs: Record<string, JobAllocation>;
+  preventFurtherAllocation: boolean;
+  ssh: SshEndpoint;
+  /** Where the agent, code and logs live on the instance. */
+  workDir: string;
+  /** The Node.js the agent runs with on the instance. */
+  nodeCommand: string;
+  registeredAt: number;
+  /** Last time a job was allocated or deallocated: the idle clock starts here when `jobs` is empty. */
+  lastJobChangeAt: number;
+  /** Bumped by every write; the compare in compare-and-swap. */
+  version: number;
+}
+
+export function freeCapacity(r: InstanceRecord): Capacity {
+  let { cpu, memoryGb, gpus } = r.total;
+  for (const j of Object.values(r.jobs)) {
+    cpu -= j.cpu;
+    memoryGb -= j.memoryGb;
+    gpus -= j.gpus;
+  }
+  return { cpu, memoryGb, gpus };
+}
+
+export interface AllocationTable {
+  /** Adds a new instance, optionally with jobs already allocated to it. Fails if the id exists. */
+  registerInstance(record: Omit<InstanceRecord, 'version'>): Promise<void>;
+  listInstances(): Promise<InstanceRecord[]>;
+  getInstance(id: string): Promise<InstanceRecord | undefined>;
+  /**
+   * Allocates jobs to the instance as it was at `expectedVersion`. Returns false when the record
+   * changed since (a lost race: re-read and retry), the jobs do not fit, or the instance takes no
+   * more allocations.
+   */
+  allocateJobs(id: string, expectedVersion: number, jobs: JobAllocation[]): Promise<boolean>;
+  /** Frees a job's allocation; freeing one that is already gone is not an error. Returns whether it was there. */
+  deallocateJob(id: string, jobId: string): Promise<boolean>;
+  preventFurtherAllocation(id: string): Promise<void>;
+  /** Removes an instance only when it has no jobs. Returns whether it was removed. */
+  deregisterInstance(id: string): Promise<boolean>;
+}
+
+export interface RunningInstance {
+  id: string;
+  typeName: string;
+  launchedAt: number;
+}
+
+export interface LaunchedInstance {
+  id: string;
+  ssh: SshEndpoint;
+  workDir: string;
+  nodeCommand: string;
+}
+
+export interface InstanceProvider {
+  /** Short name shown to users: "local", "aws", "azure". */
+  readonly name: string;
+  listInstanceTypes(): Promise<InstanceType[]>;
+  launch(option: InstanceOption, authorizedPublicKey: string): Promise<LaunchedInstance>;
+  terminate(id: string): Promise<void>;
+  listRunning(): Promise<RunningInstance[]>;
+  /** How the agent on an instance reaches the allocation table (passed to it on the command line). */
+  agentTableSpec(): string;
+}
+
+export interface SshKeyPair {
+  /** OpenSSH private key. Never log it. */
+  privateKey: string;
+  /** "ssh-ed25519 AAAA… meadowrun" */
+  publicKey: string;
+}
+
+export interface SecretStore {
+  /** The client's SSH key pair, generated and stored on first use. */
+  getSshKeyPair(): Promise<SshKeyPair>;
+}
+
+/** What a cloud is: its ports, built once and shared by every job. */
+export interface Cloud {
+  provider: InstanceProvider;
+  table: AllocationTable;
+  secrets: SecretStore;
+}

@@ -1,0 +1,92 @@
+// The small framed protocol between the client and the resident agent on an instance, over the
+// stdin/stdout of one SSH exec channel: each frame is a 4-byte big-endian length and a JSON body.
+// Shared by both ends so that they can't disagree.
+
+export const PROTOCOL_VERSION = 1;
+
+export type StreamName = 'stdout' | 'stderr';
+
+/** What a job runs: a Python file as a script, or a function with arguments. */
+export type JobSpec =
+  | { kind: 'command'; file: string; args: string[] }
+  | { kind: 'function'; target: string; args: string; kwargs?: string };
+
+export interface RunRequest {
+  t: 'run';
+  jobId: string;
+  spec: JobSpec;
+  /** Project directory on the instance, relative to the work directory. */
+  project: string;
+  interpreter: string;
+  env: Record<string, string>;
+}
+
+export interface FileEntry {
+  path: string;
+  hash: string;
+}
+
+export type ClientMessage =
+  | { t: 'hello' }
+  | { t: 'sync'; id: number; jobId: string; project: string; files: FileEntry[] }
+  /** Changed files as a gzipped tar: inline when small, else a path uploaded over SFTP. */
+  | { t: 'sync-put'; id: number; project: string; files: FileEntry[]; tarBase64?: string; tarPath?: string }
+  | RunRequest
+  | { t: 'cancel'; jobId: string };
+
+export interface FunctionValue {
+  repr: string;
+  /** JSON text, when the value is JSON-serialisable. */
+  json?: string;
+  /** pickle protocol 4, base64; absent when the value can't be pickled. */
+  pickle?: string;
+}
+
+export interface RemoteException {
+  type: string;
+  message: string;
+  traceback: string;
+}
+
+export type JobOutcome =
+  | { status: 'succeeded'; value?: FunctionValue; exitCode?: number }
+  | { status: 'exited'; exitCode: number }
+  | { status: 'failed'; error: RemoteException }
+  /** The user's input was wrong (no such function, syntax error, bad arguments): one line for the user. */
+  | { status: 'rejected'; message: string; code: string }
+  | { status: 'crashed'; message: string; signal?: string; exitCode?: number }
+  | { status: 'cancelled' };
+
+export type AgentMessage =
+  | { t: 'hello'; version: number; pid: number }
+  | { t: 'sync-need'; id: number; paths: string[] }
+  | { t: 'sync-done'; id: number }
+  | { t: 'started'; jobId: string; pid: number; logPath: string }
+  | { t: 'out'; jobId: string; stream: StreamName; data: string }
+  | { t: 'done'; jobId: string; outcome: JobOutcome }
+  | { t: 'error'; id?: number; jobId?: string; message: string };
+
+export function encodeFrame(message: ClientMessage | AgentMessage): Buffer {
+  const body = Buffer.from(JSON.stringify(message), 'utf8');
+  const frame = Buffer.allocUnsafe(4 + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  body.copy(frame, 4);
+  return frame;
+}
+
+/** Turns a byte stream into whole frames, however the stream happens to be chunked. */
+export class FrameDecoder {
+  private buffered: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): unknown[] {
+    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
+    const messages: unknown[] = [];
+    while (this.buffered.length >= 4) {
+      const length = this.buffered.readUInt32BE(0);
+      if (this.buffered.length < 4 + length) break;
+      messages.push(JSON.parse(this.buffered.subarray(4, 4 + length).toString('utf8')));
+      this.buffered = this.buffered.subarray(4 + length);
+    }
+    return messages;
+  }
+}
