@@ -19,7 +19,10 @@ function bundle(name, entry, target, extra = {}) {
     },
     resolve: { extensions: ['.ts', '.js'] },
     module: {
-      rules: [{ test: /\.ts$/, loader: 'esbuild-loader', options: { target: target.replace('node', 'node') } }],
+      rules: [
+        { test: /\.ts$/, loader: 'esbuild-loader', options: { target } },
+        { test: /\.py$/, type: 'asset/source' },
+      ],
     },
     externals: { vscode: 'commonjs vscode' },
     plugins: [noNativeAddons, ...(extra.plugins ?? [])],

@@ -1,0 +1,60 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tar from 'tar';
+import { FileEntry } from '../remote/protocol';
+
+/**
+ * The user's project as synced to this instance, with a manifest of what each file's content
+ * hash is, so that the client sends only files that changed.
+ */
+export class CodeStore {
+  constructor(private readonly workDir: string) {}
+
+  projectDir(project: string): string {
+    if (!/^[A-Za-z0-9._-]+$/.test(project) || project.startsWith('.')) throw new Error(`bad project name "${project}"`);
+    return path.join(this.workDir, 'projects', project);
+  }
+
+  private manifestPath(project: string): string {
+    return path.join(this.workDir, 'projects', `.${project}.manifest.json`);
+  }
+
+  private manifest(project: string): Record<string, string> {
+    try {
+      return JSON.parse(fs.readFileSync(this.manifestPath(project), 'utf8'));
+    } catch {
+      return {};
+    }
+  }
+
+  /** The paths whose content differs from what is here. */
+  needed(project: string, files: FileEntry[]): string[] {
+    const have = this.manifest(project);
+    return files.filter((f) => have[f.path] !== f.hash).map((f) => f.path);
+  }
+
+  /** Unpacks the changed files, deletes the ones the client no longer has, and records the manifest. */
+  async apply(project: string, files: FileEntry[], tarball: Buffer | string | undefined): Promise<void> {
+    const dir = this.projectDir(project);
+    fs.mkdirSync(dir, { recursive: true });
+    if (tarball !== undefined) await this.extract(project, dir, tarball);
+    const keep = new Set(files.map((f) => f.path));
+    for (const old of Object.keys(this.manifest(project))) {
+      if (!keep.has(old)) fs.rmSync(path.join(dir, old), { force: true });
+    }
+    const manifest = Object.fromEntries(files.map((f) => [f.path, f.hash]));
+    const tmp = `${this.manifestPath(project)}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(manifest));
+    fs.renameSync(tmp, this.manifestPath(project));
+  }
+
+  private async extract(project: string, dir: string, tarball: Buffer | string): Promise<void> {
+    const tarPath = typeof tarball === 'string' ? tarball : path.join(this.workDir, 'projects', `.${project}.${process.pid}.tgz`);
+    if (typeof tarball !== 'string') fs.writeFileSync(tarPath, tarball);
+    try {
+      await tar.x({ file: tarPath, cwd: dir, strict: true, preservePaths: false });
+    } finally {
+      fs.rmSync(tarPath, { force: true });
+    }
+  }
+}

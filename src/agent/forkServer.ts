@@ -1,0 +1,57 @@
+import { ChildProcess, spawn } from 'child_process';
+import * as readline from 'readline';
+
+export type ForkServerEvent =
+  | { started: string; pid: number }
+  | { exited: string; code?: number; signal?: string };
+
+/**
+ * One warm Python per interpreter (python/forkserver.py) that forks a fresh process for each job,
+ * so a job pays for a fork, not for Python's start-up.
+ */
+export class ForkServer {
+  private readonly process: ChildProcess;
+  private readonly ready: Promise<void>;
+  private alive = true;
+
+  constructor(interpreter: string, scriptPath: string, socketPath: string, cwd: string, onEvent: (e: ForkServerEvent) => void, onDeath: (why: string) => void) {
+    this.process = spawn(interpreter, ['-u', scriptPath, socketPath], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    this.process.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-2000);
+    });
+    const lines = readline.createInterface({ input: this.process.stdout! });
+    this.ready = new Promise((resolve, reject) => {
+      lines.on('line', (line) => {
+        const event = JSON.parse(line);
+        if ('ready' in event) resolve();
+        else onEvent(event as ForkServerEvent);
+      });
+      const die = (why: string) => {
+        if (!this.alive) return;
+        this.alive = false;
+        const message = `${why}${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`;
+        reject(new Error(message));
+        onDeath(message);
+      };
+      this.process.on('error', (e) => die(`could not start ${interpreter} (${e.message})`));
+      this.process.on('exit', (code, signal) => die(`${interpreter} job starter exited (${signal ?? code})`));
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  get isAlive(): boolean {
+    return this.alive;
+  }
+
+  async start(request: object): Promise<void> {
+    await this.ready;
+    this.process.stdin!.write(JSON.stringify(request) + '\n');
+  }
+
+  stop(): void {
+    this.alive = false;
+    this.process.stdin!.end();
+    this.process.kill('SIGTERM');
+  }
+}

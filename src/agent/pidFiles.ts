@@ -1,0 +1,79 @@
+import * as fs from 'fs';
+import * as path from 'path';
+
+/**
+ * A job's PID file: the pid and the process's start time, so that a pid reused by an unrelated
+ * process after the job died is not mistaken for the job.
+ */
+export interface PidFile {
+  pid: number;
+  startTime?: string;
+}
+
+export function pidDir(workDir: string): string {
+  return path.join(workDir, 'pids');
+}
+
+function processStartTime(pid: number): string | undefined {
+  try {
+    // Field 22 of /proc/PID/stat, counted after the parenthesised command name (which may hold spaces).
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written atomically (temporary file + rename): the sweep never reads half a PID file. */
+export function writePidFile(workDir: string, jobId: string, pid: number): void {
+  const dir = pidDir(workDir);
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${jobId}.json`);
+  const tmp = `${file}.${process.pid}.tmp`;
+  const content: PidFile = { pid, startTime: processStartTime(pid) };
+  fs.writeFileSync(tmp, JSON.stringify(content));
+  fs.renameSync(tmp, file);
+}
+
+export function readPidFile(workDir: string, jobId: string): PidFile | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(pidDir(workDir), `${jobId}.json`), 'utf8')) as PidFile;
+  } catch {
+    return undefined;
+  }
+}
+
+export function removePidFile(workDir: string, jobId: string): void {
+  fs.rmSync(path.join(pidDir(workDir), `${jobId}.json`), { force: true });
+}
+
+export function listPidFiles(workDir: string): string[] {
+  try {
+    return fs.readdirSync(pidDir(workDir)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+  } catch {
+    return [];
+  }
+}
+
+/** Whether the process a PID file names is still the one that wrote it. */
+export function isAlive(p: PidFile): boolean {
+  try {
+    process.kill(p.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (!p.startTime) return true;
+  const now = processStartTime(p.pid);
+  // A zombie still has its /proc entry: it is dead for our purposes.
+  if (now === undefined) return true;
+  return now === p.startTime && !isZombie(p.pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,89 @@
+import { Engine, JobEvent, JobResult } from '../jobs/engine';
+import { Resources } from '../core/resources';
+import { JobOutcome } from '../remote/protocol';
+
+export interface RunFlags {
+  cpu?: number;
+  memory?: number;
+  gpus?: number;
+  maxEvictionRate?: number;
+  project?: string;
+  interpreter?: string;
+  json?: boolean;
+}
+
+export function resourcesFrom(flags: RunFlags): Partial<Resources> {
+  const r: Partial<Resources> = {};
+  if (flags.cpu !== undefined) r.cpu = flags.cpu;
+  if (flags.memory !== undefined) r.memoryGb = flags.memory;
+  if (flags.gpus !== undefined) r.gpus = flags.gpus;
+  if (flags.maxEvictionRate !== undefined) r.maxEvictionRatePct = flags.maxEvictionRate;
+  return r;
+}
+
+/** Progress for people on stderr, so that stdout carries only the job's output and result. */
+export function describeEvent(e: JobEvent): string | undefined {
+  switch (e.kind) {
+    case 'launching':
+      return `Launching a ${e.typeName} instance (${e.spot ? 'spot' : 'on-demand'}, $${e.price.toFixed(4)}/h)…`;
+    case 'launched':
+      return `Launched ${e.instanceId} in ${e.seconds.toFixed(2)} s`;
+    case 'allocated':
+      return e.reused ? `Running on ${e.instanceId} (${e.typeName}, warm)` : undefined;
+    case 'synced':
+      return e.sent ? `Synced ${e.sent} of ${e.files} project files (${(e.bytes / 1024).toFixed(1)} KiB)` : undefined;
+    case 'started':
+      return undefined;
+  }
+}
+
+/** Runs one job from the CLI: Ctrl-C cancels it (and a second Ctrl-C gives up waiting). */
+export async function runJob(
+  engine: Engine,
+  flags: RunFlags,
+  start: (o: Parameters<Engine['runCommand']>[2] & object) => Promise<JobResult>,
+): Promise<{ result: JobResult; seconds: number }> {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    if (++interrupts > 1) process.exit(130);
+    process.stderr.write('\nCancelling… (Ctrl-C again to stop waiting)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const began = Date.now();
+  try {
+    const result = await start({
+      resources: resourcesFrom(flags),
+      projectDir: flags.project,
+      interpreter: flags.interpreter,
+      signal: controller.signal,
+      onEvent: (e) => {
+        const line = describeEvent(e);
+        if (line && !flags.json) process.stderr.write(`${line}\n`);
+      },
+      onOutput: (stream, data) => (stream === 'stdout' && !flags.json ? process.stdout : process.stderr).write(data),
+    });
+    return { result, seconds: (Date.now() - began) / 1000 };
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/** The process exit code for an outcome, and the line (if any) that explains a failure. */
+export function exitFor(outcome: JobOutcome): { code: number; message?: string } {
+  switch (outcome.status) {
+    case 'succeeded':
+      return { code: 0 };
+    case 'exited':
+      return { code: outcome.exitCode };
+    case 'failed':
+      return { code: 1, message: `the function raised ${outcome.error.type}: ${outcome.error.message}` };
+    case 'rejected':
+      return { code: 2, message: outcome.message };
+    case 'crashed':
+      return { code: 1, message: `the job crashed: ${outcome.message}` };
+    case 'cancelled':
+      return { code: 130, message: 'cancelled' };
+  }
+}

@@ -1,0 +1,28 @@
+import { Cloud } from '../ports';
+import { FileAllocationTable } from './fileAllocationTable';
+import { FileSecretStore } from './fileSecretStore';
+import { LocalProvider, LocalProviderOptions } from './localProvider';
+import { defaultLocalStateDir, localLayout } from './paths';
+
+export interface LocalCloud extends Cloud {
+  provider: LocalProvider;
+  table: FileAllocationTable;
+  stateDir: string;
+}
+
+/** The embedded cloud: instances are sshd processes on this machine, state lives in files. */
+export function createLocalCloud(options: Partial<LocalProviderOptions> = {}): LocalCloud {
+  const stateDir = options.stateDir ?? defaultLocalStateDir();
+  const layout = localLayout(stateDir);
+  const envSeconds = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
+  return {
+    stateDir,
+    provider: new LocalProvider({
+      stateDir,
+      sweepIntervalS: options.sweepIntervalS ?? envSeconds('MEADOWRUN_SWEEP_INTERVAL'),
+      sweepGraceS: options.sweepGraceS ?? envSeconds('MEADOWRUN_SWEEP_GRACE'),
+    }),
+    table: new FileAllocationTable(layout.tableDir),
+    secrets: new FileSecretStore(layout.secretsDir),
+  };
+}

@@ -1,0 +1,91 @@
+import { chooseInstanceTypes, describeNoFit } from '../core/chooseInstanceTypes';
+import { MeadowrunError } from '../core/errors';
+import { InstanceOption } from '../core/instanceTypes';
+import { pickInstanceForJob } from '../core/packing';
+import { Resources } from '../core/resources';
+import { Cloud, freeCapacity, InstanceRecord, JobAllocation } from '../cloud/ports';
+
+export type AllocationEvent =
+  | { kind: 'launching'; typeName: string; spot: boolean; price: number }
+  | { kind: 'launched'; instanceId: string; seconds: number };
+
+export interface Allocation {
+  instance: InstanceRecord;
+  /** True when the instance was launched for this job (and so should go if the job never runs). */
+  launched: boolean;
+}
+
+export interface AllocateOptions {
+  onEvent?: (e: AllocationEvent) => void;
+  /** Only use instances that already run; fail instead of launching. */
+  noLaunch?: boolean;
+  signal?: AbortSignal;
+}
+
+const MAX_RACE_RETRIES = 50;
+
+/**
+ * Puts a job on the fullest running instance it fits (compare-and-swap on the table, retried on a
+ * lost race), or launches the cheapest type that fits and registers it with the job pre-allocated.
+ */
+export async function allocateJob(cloud: Cloud, need: Resources, jobId: string, o: AllocateOptions = {}): Promise<Allocation> {
+  const types = await cloud.provider.listInstanceTypes();
+  const choice = chooseInstanceTypes(types, need, 1);
+  if (choice.length === 0) throw new MeadowrunError(describeNoFit(types, need), 'no-fit');
+  const job = (): JobAllocation => ({ jobId, cpu: need.cpu, memoryGb: need.memoryGb, gpus: need.gpus, allocatedAt: Date.now() });
+
+  for (let attempt = 0; attempt < MAX_RACE_RETRIES; attempt++) {
+    const records = await cloud.table.listInstances();
+    const pick = pickInstanceForJob(
+      records.map((r) => ({ id: r.id, free: freeCapacity(r), preventFurtherAllocation: r.preventFurtherAllocation })),
+      need,
+    );
+    if (!pick) break;
+    const record = records.find((r) => r.id === pick.id)!;
+    const allocation = job();
+    if (await cloud.table.allocateJobs(record.id, record.version, [allocation])) {
+      return { instance: { ...record, jobs: { ...record.jobs, [jobId]: allocation }, version: record.version + 1 }, launched: false };
+    }
+    // Lost a race with another client: back off a little, at random, and look again.
+    await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+  }
+  if (o.noLaunch) throw new MeadowrunError('No running instance has room for this job (and launching was not allowed)', 'no-room');
+  o.signal?.throwIfAborted();
+  return { instance: await launchFor(cloud, choice[0].option, job(), o), launched: true };
+}
+
+async function launchFor(cloud: Cloud, option: InstanceOption, job: JobAllocation, o: AllocateOptions): Promise<InstanceRecord> {
+  o.onEvent?.({ kind: 'launching', typeName: option.type.name, spot: option.spot, price: option.price });
+  const started = Date.now();
+  const keys = await cloud.secrets.getSshKeyPair();
+  const launched = await cloud.provider.launch(option, keys.publicKey);
+  const now = Date.now();
+  const record: Omit<InstanceRecord, 'version'> = {
+    id: launched.id,
+    typeName: option.type.name,
+    spot: option.spot,
+    price: option.price,
+    total: { cpu: option.type.cpu, memoryGb: option.type.memoryGb, gpus: option.type.gpus },
+    jobs: { [job.jobId]: job },
+    preventFurtherAllocation: false,
+    ssh: launched.ssh,
+    workDir: launched.workDir,
+    nodeCommand: launched.nodeCommand,
+    registeredAt: now,
+    lastJobChangeAt: now,
+  };
+  try {
+    await cloud.table.registerInstance(record);
+  } catch (e) {
+    await cloud.provider.terminate(launched.id);
+    throw e;
+  }
+  o.onEvent?.({ kind: 'launched', instanceId: launched.id, seconds: (now - started) / 1000 });
+  return { ...record, version: 1 };
+}
+
+/** Removes an instance launched for a job that never got to run: nothing is left behind. */
+export async function discardInstance(cloud: Cloud, instanceId: string): Promise<void> {
+  await cloud.table.deregisterInstance(instanceId);
+  await cloud.provider.terminate(instanceId);
+}

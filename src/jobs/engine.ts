@@ -1,0 +1,140 @@
+import * as crypto from 'crypto';
+import * as path from 'path';
+import { MeadowrunError } from '../core/errors';
+import { DEFAULT_RESOURCES, Resources, validateResources } from '../core/resources';
+import { Cloud } from '../cloud/ports';
+import { JobOutcome, JobSpec, StreamName } from '../remote/protocol';
+import { SessionPool } from '../remote/pool';
+import { AllocationEvent, allocateJob, discardInstance } from './allocate';
+import { syncProject } from './codeSync';
+import { preflight, PreflightInput } from './preflight';
+import { remoteProjectName } from './projectFiles';
+import { parseFunctionTarget, projectPath } from './target';
+
+export type JobEvent =
+  | AllocationEvent
+  | { kind: 'allocated'; instanceId: string; typeName: string; reused: boolean }
+  | { kind: 'synced'; files: number; sent: number; bytes: number }
+  | { kind: 'started'; pid: number; logPath: string };
+
+export interface JobOptions {
+  resources?: Partial<Resources>;
+  /** The folder synced to the instance and used as the working directory; default: the current one. */
+  projectDir?: string;
+  /** Python on the instance. */
+  interpreter?: string;
+  env?: Record<string, string>;
+  signal?: AbortSignal;
+  onEvent?(e: JobEvent): void;
+  onOutput?(stream: StreamName, data: Buffer): void;
+}
+
+export interface JobResult {
+  jobId: string;
+  instanceId: string;
+  outcome: JobOutcome;
+  /** Whether an instance was launched for this job (rather than a warm one reused). */
+  launched: boolean;
+  logPath?: string;
+}
+
+export interface EngineOptions {
+  /** Close an instance's connection after it has been unused this long. */
+  connectionIdleMs?: number;
+}
+
+/** Runs jobs on a cloud: the one engine behind the CLI, the extension and the tests. */
+export class Engine {
+  private readonly pool: SessionPool;
+
+  constructor(readonly cloud: Cloud, options: EngineOptions = {}) {
+    this.pool = new SessionPool(
+      async () => (await cloud.secrets.getSshKeyPair()).privateKey,
+      cloud.provider.agentTableSpec(),
+      options.connectionIdleMs,
+    );
+  }
+
+  /** Calls `target` (`file.py:function` or `package.module:function`) with arguments given as a Python literal or JSON. */
+  async runFunction(target: string, args = '[]', o: JobOptions & { kwargs?: string } = {}): Promise<JobResult> {
+    const projectDir = path.resolve(o.projectDir ?? process.cwd());
+    const t = parseFunctionTarget(target, projectDir);
+    const check: PreflightInput | undefined = t.localFile
+      ? { kind: 'function', localFile: t.localFile, displayName: path.relative(projectDir, t.localFile), function: t.function, args, kwargs: o.kwargs }
+      : undefined;
+    return this.run({ kind: 'function', target: `${t.module}:${t.function}`, args, kwargs: o.kwargs }, check, projectDir, o);
+  }
+
+  /** Runs a Python file of the project as a script, like `python FILE ARGS…`. */
+  async runCommand(file: string, args: string[] = [], o: JobOptions = {}): Promise<JobResult> {
+    const projectDir = path.resolve(o.projectDir ?? process.cwd());
+    const rel = projectPath(file, projectDir);
+    const check: PreflightInput = { kind: 'command', localFile: path.resolve(file), displayName: rel };
+    return this.run({ kind: 'command', file: rel, args }, check, projectDir, o);
+  }
+
+  /** Closes every kept-open connection (the CLI does this before it exits). */
+  dispose(): void {
+    this.pool.closeAll();
+  }
+
+  private async run(spec: JobSpec, check: PreflightInput | undefined, projectDir: string, o: JobOptions): Promise<JobResult> {
+    const need = validateResources({ ...DEFAULT_RESOURCES, ...o.resources });
+    if (check) await preflight(check);
+    throwIfCancelled(o.signal);
+    const jobId = `${Date.now().toString(36)}-${crypto.randomBytes(3).toString('hex')}`;
+    const { instance, launched } = await allocateJob(this.cloud, need, jobId, { onEvent: o.onEvent, signal: o.signal });
+    o.onEvent?.({ kind: 'allocated', instanceId: instance.id, typeName: instance.typeName, reused: !launched });
+
+    let started = false;
+    let logPath: string | undefined;
+    let outcome: JobOutcome;
+    try {
+      throwIfCancelled(o.signal);
+      outcome = await this.pool.with(instance, async (session) => {
+        const project = remoteProjectName(projectDir);
+        const synced = await syncProject(session, projectDir, project, jobId, instance.workDir);
+        o.onEvent?.({ kind: 'synced', ...synced });
+        throwIfCancelled(o.signal);
+        const cancel = () => session.cancel(jobId);
+        o.signal?.addEventListener('abort', cancel);
+        try {
+          return await session.runJob(
+            { t: 'run', jobId, spec, project, interpreter: o.interpreter ?? 'python3', env: { ...o.env, MEADOWRUN_JOB_ID: jobId } },
+            {
+              onStarted: (pid, log) => {
+                started = true;
+                logPath = log;
+                o.onEvent?.({ kind: 'started', pid, logPath: log });
+              },
+              onOutput: o.onOutput,
+            },
+          );
+        } finally {
+          o.signal?.removeEventListener('abort', cancel);
+        }
+      });
+    } catch (e) {
+      // A job that never started has nothing on the instance to clean up after it: free its
+      // allocation here. One that started and lost its agent is the sweep's to judge.
+      if (!started) await this.release(instance.id, jobId, launched);
+      throw e;
+    }
+    if (launched && (outcome.status === 'rejected' || outcome.status === 'cancelled')) {
+      await this.release(instance.id, jobId, launched);
+    }
+    return { jobId, instanceId: instance.id, outcome, launched, logPath };
+  }
+
+  private async release(instanceId: string, jobId: string, launched: boolean): Promise<void> {
+    await this.cloud.table.deallocateJob(instanceId, jobId);
+    if (launched) {
+      this.pool.close(instanceId);
+      await discardInstance(this.cloud, instanceId);
+    }
+  }
+}
+
+function throwIfCancelled(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new MeadowrunError('Cancelled', 'cancelled');
+}

@@ -1,0 +1,42 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { MeadowrunError } from '../core/errors';
+
+/** Where a function lives: a file in the project, or a module importable on the instance. */
+export interface FunctionTarget {
+  /** As the instance should see it: a project-relative POSIX path, or a dotted module name. */
+  module: string;
+  function: string;
+  /** The local file, when the module is one of the project's. */
+  localFile?: string;
+}
+
+/** Parses `path/to/file.py:function` or `package.module:function`. */
+export function parseFunctionTarget(target: string, projectDir: string): FunctionTarget {
+  const colon = target.lastIndexOf(':');
+  const module = target.slice(0, colon);
+  const fn = target.slice(colon + 1);
+  if (colon < 1 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(fn)) {
+    throw new MeadowrunError(`Expected FILE.py:FUNCTION or package.module:FUNCTION, got "${target}"`, 'bad-target');
+  }
+  if (module.endsWith('.py') || module.includes('/') || module.includes(path.sep)) {
+    return { module: projectPath(module, projectDir), function: fn, localFile: path.resolve(module) };
+  }
+  if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(module)) {
+    throw new MeadowrunError(`"${module}" is neither a .py file nor a module name`, 'bad-target');
+  }
+  const base = path.join(projectDir, ...module.split('.'));
+  const localFile = [`${base}.py`, path.join(base, '__init__.py')].find((f) => fs.existsSync(f));
+  return { module, function: fn, localFile };
+}
+
+/** A file of the project as a POSIX path relative to the project folder; it must exist inside it. */
+export function projectPath(file: string, projectDir: string): string {
+  const abs = path.resolve(file);
+  const rel = path.relative(path.resolve(projectDir), abs);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new MeadowrunError(`${file} is outside the project folder ${projectDir}; run from the project or pass --project`, 'bad-target');
+  }
+  if (!fs.existsSync(abs)) throw new MeadowrunError(`No such file: ${file}`, 'not-found');
+  return rel.split(path.sep).join('/');
+}

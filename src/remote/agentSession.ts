@@ -1,0 +1,137 @@
+import { ClientChannel } from 'ssh2';
+import * as path from 'path';
+import { MeadowrunError } from '../core/errors';
+import { InstanceRecord } from '../cloud/ports';
+import { agentBundle } from './agentBundle';
+import { SshConnection } from './connection';
+import { AgentMessage, ClientMessage, encodeFrame, FrameDecoder, JobOutcome, RunRequest, StreamName } from './protocol';
+import { shellCommand } from './shellQuote';
+
+export interface JobHandlers {
+  onStarted?(pid: number, logPath: string): void;
+  onOutput?(stream: StreamName, data: Buffer): void;
+}
+
+interface PendingJob extends JobHandlers {
+  resolve(outcome: JobOutcome): void;
+  reject(e: Error): void;
+}
+
+/**
+ * The client's end of the resident agent: one exec channel per connection, kept open, over which
+ * every job's spec, output and result travel as frames. A job costs no new SSH session.
+ */
+export class AgentSession {
+  private readonly jobs = new Map<string, PendingJob>();
+  private readonly requests = new Map<number, { resolve(m: AgentMessage): void; reject(e: Error): void }>();
+  private nextId = 1;
+  private stderr = '';
+  private closed = false;
+
+  private constructor(readonly connection: SshConnection, private readonly channel: ClientChannel, readonly instanceId: string) {
+    const decoder = new FrameDecoder();
+    channel.on('data', (chunk: Buffer) => {
+      for (const m of decoder.push(chunk)) this.onMessage(m as AgentMessage);
+    });
+    channel.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
+    channel.on('close', () => this.onClose());
+  }
+
+  get isOpen(): boolean {
+    return !this.closed && this.connection.isOpen;
+  }
+
+  /** Copies the agent to the instance unless it already has this exact build, then starts it. */
+  static async start(connection: SshConnection, instance: InstanceRecord, tableSpec: string): Promise<AgentSession> {
+    const bundle = agentBundle();
+    const remoteAgent = path.posix.join(instance.workDir, `agent-${bundle.hash}.js`);
+    const check = await connection.exec(`test -s ${shellCommand([remoteAgent])} && echo present`);
+    if (!check.stdout.toString().includes('present')) {
+      await connection.exec(shellCommand(['mkdir', '-p', instance.workDir]));
+      await connection.upload(bundle.path, remoteAgent);
+    }
+    const command =
+      `cd ${shellCommand([instance.workDir])} && exec ${instance.nodeCommand} ` +
+      shellCommand([remoteAgent, 'serve', '--instance', instance.id, '--table', tableSpec, '--work-dir', instance.workDir]);
+    const session = new AgentSession(connection, await connection.channel(command), instance.id);
+    await session.request({ t: 'hello' });
+    return session;
+  }
+
+  /** Sends a message and waits for the agent's reply to it (or to the matching id). */
+  request(message: ClientMessage): Promise<AgentMessage> {
+    return new Promise((resolve, reject) => {
+      if (!this.isOpen) return reject(this.lostError());
+      const id = 'id' in message ? message.id : 0;
+      this.requests.set(id, { resolve, reject });
+      this.channel.write(encodeFrame(message));
+    });
+  }
+
+  newRequestId(): number {
+    return this.nextId++;
+  }
+
+  runJob(request: RunRequest, handlers: JobHandlers): Promise<JobOutcome> {
+    return new Promise((resolve, reject) => {
+      if (!this.isOpen) return reject(this.lostError());
+      this.jobs.set(request.jobId, { ...handlers, resolve, reject });
+      this.channel.write(encodeFrame(request));
+    });
+  }
+
+  cancel(jobId: string): void {
+    if (this.isOpen) this.channel.write(encodeFrame({ t: 'cancel', jobId }));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.channel.end();
+  }
+
+  private onMessage(m: AgentMessage): void {
+    switch (m.t) {
+      case 'hello':
+        return this.settle(0, m);
+      case 'sync-need':
+      case 'sync-done':
+        return this.settle(m.id, m);
+      case 'error':
+        if (m.id !== undefined) {
+          const pending = this.requests.get(m.id);
+          this.requests.delete(m.id);
+          pending?.reject(new MeadowrunError(`Instance ${this.instanceId}: ${m.message}`));
+        }
+        return;
+      case 'started':
+        return this.jobs.get(m.jobId)?.onStarted?.(m.pid, m.logPath);
+      case 'out':
+        return this.jobs.get(m.jobId)?.onOutput?.(m.stream, Buffer.from(m.data, 'base64'));
+      case 'done': {
+        const job = this.jobs.get(m.jobId);
+        this.jobs.delete(m.jobId);
+        return job?.resolve(m.outcome);
+      }
+    }
+  }
+
+  private settle(id: number, m: AgentMessage): void {
+    const pending = this.requests.get(id);
+    this.requests.delete(id);
+    pending?.resolve(m);
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    const error = this.lostError();
+    for (const r of this.requests.values()) r.reject(error);
+    for (const j of this.jobs.values()) j.reject(error);
+    this.requests.clear();
+    this.jobs.clear();
+  }
+
+  private lostError(): MeadowrunError {
+    const why = this.stderr.trim().split('\n').pop();
+    return new MeadowrunError(`Lost the agent on instance ${this.instanceId}${why ? `: ${why}` : ''}`, 'agent-lost');
+  }
+}

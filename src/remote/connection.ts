@@ -1,0 +1,148 @@
+import { Client, ClientChannel, SFTPWrapper } from 'ssh2';
+import { MeadowrunError } from '../core/errors';
+import { SshEndpoint } from '../cloud/ports';
+
+export interface ExecResult {
+  exitCode: number | null;
+  signal?: string;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+export interface ConnectOptions {
+  /** Names the instance in error messages. */
+  instanceId: string;
+  endpoint: SshEndpoint;
+  privateKey: string;
+  attempts?: number;
+  timeoutMs?: number;
+}
+
+class HostKeyMismatch extends Error {}
+
+/** One SSH connection to an instance, host key pinned to the one recorded at launch. */
+export class SshConnection {
+  private closed = false;
+  private sftpSession?: Promise<SFTPWrapper>;
+
+  private constructor(readonly instanceId: string, private readonly client: Client) {
+    client.on('close', () => (this.closed = true));
+    client.on('error', () => (this.closed = true));
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  onClose(listener: () => void): void {
+    this.client.once('close', listener);
+  }
+
+  /** Connects with bounded retries; the last failure becomes one clear error naming the instance. */
+  static async open(o: ConnectOptions): Promise<SshConnection> {
+    const attempts = o.attempts ?? 3;
+    let last: Error | undefined;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        return new SshConnection(o.instanceId, await connectOnce(o));
+      } catch (e) {
+        last = e as Error;
+        if (e instanceof HostKeyMismatch) {
+          throw new MeadowrunError(
+            `Refusing to connect to instance ${o.instanceId}: its host key is not the one recorded when it was launched.`,
+            'host-key',
+          );
+        }
+        if (attempt < attempts) await new Promise((r) => setTimeout(r, 300 * 2 ** (attempt - 1)));
+      }
+    }
+    throw new MeadowrunError(
+      `Cannot reach instance ${o.instanceId} at ${o.endpoint.host}:${o.endpoint.port} after ${attempts} attempts: ${last?.message}`,
+      'unreachable',
+    );
+  }
+
+  /** Runs a command in a new session, collecting its output. */
+  async exec(command: string): Promise<ExecResult> {
+    const channel = await this.channel(command);
+    return new Promise((resolve, reject) => {
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let exitCode: number | null = null;
+      let signal: string | undefined;
+      channel.on('data', (d: Buffer) => stdout.push(d));
+      channel.stderr.on('data', (d: Buffer) => stderr.push(d));
+      channel.on('exit', (code: number | null, sig?: string) => {
+        exitCode = code;
+        signal = sig;
+      });
+      channel.on('error', reject);
+      channel.on('close', () => resolve({ exitCode, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) }));
+    });
+  }
+
+  /** Starts a command and hands back its channel, for a long-lived conversation. */
+  channel(command: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (err, channel) => (err ? reject(this.lost(err)) : resolve(channel)));
+    });
+  }
+
+  sftp(): Promise<SFTPWrapper> {
+    this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
+      this.client.sftp((err, sftp) => (err ? reject(this.lost(err)) : resolve(sftp)));
+    });
+    this.sftpSession.catch(() => (this.sftpSession = undefined));
+    return this.sftpSession;
+  }
+
+  /** Uploads a file, publishing it under its final name only once complete. */
+  async upload(localPath: string, remotePath: string): Promise<void> {
+    const sftp = await this.sftp();
+    const tmp = `${remotePath}.${process.pid}.part`;
+    await new Promise<void>((resolve, reject) => sftp.fastPut(localPath, tmp, (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) => sftp.ext_openssh_rename(tmp, remotePath, (e) => (e ? reject(e) : resolve())));
+  }
+
+  async download(remotePath: string, localPath: string): Promise<void> {
+    const sftp = await this.sftp();
+    await new Promise<void>((resolve, reject) => sftp.fastGet(remotePath, localPath, (e) => (e ? reject(e) : resolve())));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client.end();
+  }
+
+  private lost(err: Error): MeadowrunError {
+    return new MeadowrunError(`Lost the connection to instance ${this.instanceId}: ${err.message}`, 'unreachable');
+  }
+}
+
+function connectOnce(o: ConnectOptions): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    let mismatch = false;
+    client.once('ready', () => {
+      client.removeAllListeners('error');
+      client.on('error', () => undefined);
+      resolve(client);
+    });
+    client.once('error', (e) => {
+      client.end();
+      reject(mismatch ? new HostKeyMismatch() : e);
+    });
+    client.connect({
+      host: o.endpoint.host,
+      port: o.endpoint.port,
+      username: o.endpoint.user,
+      privateKey: o.privateKey,
+      readyTimeout: o.timeoutMs ?? 10_000,
+      keepaliveInterval: 15_000,
+      hostVerifier: (key: Buffer) => {
+        mismatch = key.toString('base64') !== o.endpoint.hostKey;
+        return !mismatch;
+      },
+    });
+  });
+}

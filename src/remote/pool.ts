@@ -1,0 +1,74 @@
+import { InstanceRecord } from '../cloud/ports';
+import { AgentSession } from './agentSession';
+import { SshConnection } from './connection';
+
+interface Entry {
+  session: Promise<AgentSession>;
+  users: number;
+  idleTimer?: NodeJS.Timeout;
+}
+
+/**
+ * One kept-open connection (and resident agent) per instance, shared by every job on it, closed
+ * after it has been unused for `idleMs`.
+ */
+export class SessionPool {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly privateKey: () => Promise<string>,
+    private readonly tableSpec: string,
+    private readonly idleMs = 60_000,
+  ) {}
+
+  /** Runs `use` with the instance's session; the session stays open for the next job. */
+  async with<T>(instance: InstanceRecord, use: (session: AgentSession) => Promise<T>): Promise<T> {
+    const entry = this.entry(instance);
+    entry.users++;
+    clearTimeout(entry.idleTimer);
+    try {
+      return await use(await entry.session);
+    } finally {
+      entry.users--;
+      if (entry.users === 0) {
+        entry.idleTimer = setTimeout(() => this.close(instance.id), this.idleMs);
+        entry.idleTimer.unref();
+      }
+    }
+  }
+
+  private entry(instance: InstanceRecord): Entry {
+    const existing = this.entries.get(instance.id);
+    if (existing) return existing;
+    const session = (async () => {
+      const connection = await SshConnection.open({ instanceId: instance.id, endpoint: instance.ssh, privateKey: await this.privateKey() });
+      try {
+        return await AgentSession.start(connection, instance, this.tableSpec);
+      } catch (e) {
+        connection.close();
+        throw e;
+      }
+    })();
+    const entry: Entry = { session, users: 0 };
+    this.entries.set(instance.id, entry);
+    // A dead session is forgotten so the next job reconnects.
+    const forget = () => this.entries.get(instance.id) === entry && this.entries.delete(instance.id);
+    session.then((s) => s.connection.onClose(forget), forget);
+    return entry;
+  }
+
+  close(instanceId: string): void {
+    const entry = this.entries.get(instanceId);
+    if (!entry) return;
+    this.entries.delete(instanceId);
+    clearTimeout(entry.idleTimer);
+    entry.session.then((s) => {
+      s.close();
+      s.connection.close();
+    }, () => undefined);
+  }
+
+  closeAll(): void {
+    for (const id of [...this.entries.keys()]) this.close(id);
+  }
+}
