@@ -37,10 +37,16 @@ export class CodeStore {
   async apply(project: string, files: FileEntry[], tarball: Buffer | string | undefined): Promise<void> {
     const dir = this.projectDir(project);
     fs.mkdirSync(dir, { recursive: true });
+    const before = this.manifest(project);
     if (tarball !== undefined) await this.extract(project, dir, tarball);
     const keep = new Set(files.map((f) => f.path));
-    for (const old of Object.keys(this.manifest(project))) {
+    for (const old of Object.keys(before)) {
       if (!keep.has(old)) fs.rmSync(path.join(dir, old), { force: true });
+    }
+    // Python trusts a cached .pyc while the source's size and mtime (in whole seconds) match,
+    // which an edit within the same second can keep: drop the cache of every changed module.
+    for (const file of new Set([...Object.keys(before), ...files.map((f) => f.path)])) {
+      if (file.endsWith('.py') && before[file] !== files.find((f) => f.path === file)?.hash) removeBytecode(path.join(dir, file));
     }
     const manifest = Object.fromEntries(files.map((f) => [f.path, f.hash]));
     const tmp = `${this.manifestPath(project)}.${process.pid}.tmp`;
@@ -57,4 +63,16 @@ export class CodeStore {
       fs.rmSync(tarPath, { force: true });
     }
   }
+}
+
+function removeBytecode(source: string): void {
+  const cache = path.join(path.dirname(source), '__pycache__');
+  const stem = `${path.basename(source, '.py')}.`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(cache);
+  } catch {
+    return;
+  }
+  for (const name of names) if (name.startsWith(stem) && name.endsWith('.pyc')) fs.rmSync(path.join(cache, name), { force: true });
 }

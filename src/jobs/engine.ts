@@ -55,7 +55,10 @@ export class Engine {
     );
   }
 
-  /** Calls `target` (`file.py:function` or `package.module:function`) with arguments given as a Python literal or JSON. */
+  /**
+   * Calls `target` (`file.py:function`, the file relative to the project or absolute, or
+   * `package.module:function`) with arguments given as a Python literal or JSON.
+   */
   async runFunction(target: string, args = '[]', o: JobOptions & { kwargs?: string } = {}): Promise<JobResult> {
     const projectDir = path.resolve(o.projectDir ?? process.cwd());
     const t = parseFunctionTarget(target, projectDir);
@@ -65,11 +68,11 @@ export class Engine {
     return this.run({ kind: 'function', target: `${t.module}:${t.function}`, args, kwargs: o.kwargs }, check, projectDir, o);
   }
 
-  /** Runs a Python file of the project as a script, like `python FILE ARGS…`. */
+  /** Runs a Python file of the project (a path relative to it, or absolute) as a script, like `python FILE ARGS…`. */
   async runCommand(file: string, args: string[] = [], o: JobOptions = {}): Promise<JobResult> {
     const projectDir = path.resolve(o.projectDir ?? process.cwd());
     const rel = projectPath(file, projectDir);
-    const check: PreflightInput = { kind: 'command', localFile: path.resolve(file), displayName: rel };
+    const check: PreflightInput = { kind: 'command', localFile: path.resolve(projectDir, file), displayName: rel };
     return this.run({ kind: 'command', file: rel, args }, check, projectDir, o);
   }
 

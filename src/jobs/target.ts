@@ -19,8 +19,8 @@ export function parseFunctionTarget(target: string, projectDir: string): Functio
   if (colon < 1 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(fn)) {
     throw new MeadowrunError(`Expected FILE.py:FUNCTION or package.module:FUNCTION, got "${target}"`, 'bad-target');
   }
-  if (module.endsWith('.py') || module.includes('/') || module.includes(path.sep)) {
-    return { module: projectPath(module, projectDir), function: fn, localFile: path.resolve(module) };
+  if (isFilePath(module)) {
+    return { module: projectPath(module, projectDir), function: fn, localFile: path.resolve(projectDir, module) };
   }
   if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(module)) {
     throw new MeadowrunError(`"${module}" is neither a .py file nor a module name`, 'bad-target');
@@ -30,9 +30,13 @@ export function parseFunctionTarget(target: string, projectDir: string): Functio
   return { module, function: fn, localFile };
 }
 
-/** A file of the project as a POSIX path relative to the project folder; it must exist inside it. */
+export function isFilePath(module: string): boolean {
+  return module.endsWith('.py') || module.includes('/') || module.includes(path.sep);
+}
+
+/** A file of the project (absolute, or relative to the project) as a POSIX path relative to the project folder. */
 export function projectPath(file: string, projectDir: string): string {
-  const abs = path.resolve(file);
+  const abs = path.resolve(projectDir, file);
   const rel = path.relative(path.resolve(projectDir), abs);
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
     throw new MeadowrunError(`${file} is outside the project folder ${projectDir}; run from the project or pass --project`, 'bad-target');

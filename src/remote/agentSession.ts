@@ -5,7 +5,10 @@ import { InstanceRecord } from '../cloud/ports';
 import { agentBundle } from './agentBundle';
 import { SshConnection } from './connection';
 import { AgentMessage, ClientMessage, encodeFrame, FrameDecoder, JobOutcome, RunRequest, StreamName } from './protocol';
-import { shellCommand } from './shellQuote';
+import { shellCommand, shellQuote } from './shellQuote';
+
+/** The start command's exit code when the instance does not have this agent build yet. */
+const AGENT_MISSING = 97;
 
 export interface JobHandlers {
   onStarted?(pid: number, logPath: string): void;
@@ -27,6 +30,7 @@ export class AgentSession {
   private nextId = 1;
   private stderr = '';
   private closed = false;
+  private exitCode?: number;
 
   private constructor(readonly connection: SshConnection, private readonly channel: ClientChannel, readonly instanceId: string) {
     const decoder = new FrameDecoder();
@@ -34,6 +38,7 @@ export class AgentSession {
       for (const m of decoder.push(chunk)) this.onMessage(m as AgentMessage);
     });
     channel.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
+    channel.on('exit', (code: number | null) => (this.exitCode = code ?? undefined));
     channel.on('close', () => this.onClose());
   }
 
@@ -41,21 +46,27 @@ export class AgentSession {
     return !this.closed && this.connection.isOpen;
   }
 
-  /** Copies the agent to the instance unless it already has this exact build, then starts it. */
+  /**
+   * Starts the agent; copies it to the instance first only when the instance lacks this exact
+   * build. The presence check is part of the start command, so a warm start costs one session.
+   */
   static async start(connection: SshConnection, instance: InstanceRecord, tableSpec: string): Promise<AgentSession> {
     const bundle = agentBundle();
     const remoteAgent = path.posix.join(instance.workDir, `agent-${bundle.hash}.js`);
-    const check = await connection.exec(`test -s ${shellCommand([remoteAgent])} && echo present`);
-    if (!check.stdout.toString().includes('present')) {
+    const command =
+      `test -s ${shellQuote(remoteAgent)} || exit ${AGENT_MISSING}; cd ${shellQuote(instance.workDir)} && exec ${instance.nodeCommand} ` +
+      shellCommand([remoteAgent, 'serve', '--instance', instance.id, '--table', tableSpec, '--work-dir', instance.workDir]);
+    for (let attempt = 0; ; attempt++) {
+      const session = new AgentSession(connection, await connection.channel(command), instance.id);
+      try {
+        await session.request({ t: 'hello' });
+        return session;
+      } catch (e) {
+        if (session.exitCode !== AGENT_MISSING || attempt > 0) throw e;
+      }
       await connection.exec(shellCommand(['mkdir', '-p', instance.workDir]));
       await connection.upload(bundle.path, remoteAgent);
     }
-    const command =
-      `cd ${shellCommand([instance.workDir])} && exec ${instance.nodeCommand} ` +
-      shellCommand([remoteAgent, 'serve', '--instance', instance.id, '--table', tableSpec, '--work-dir', instance.workDir]);
-    const session = new AgentSession(connection, await connection.channel(command), instance.id);
-    await session.request({ t: 'hello' });
-    return session;
   }
 
   /** Sends a message and waits for the agent's reply to it (or to the matching id). */

@@ -1,0 +1,226 @@
+// The `meadowrun` command line: the engine's face for scripts, CI and the README's demo.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import * as path from 'path';
+import { MeadowrunError } from '../core/errors';
+import { chooseInstanceTypes, describeNoFit } from '../core/chooseInstanceTypes';
+import { DEFAULT_RESOURCES, validateResources } from '../core/resources';
+import { freeCapacity, InstanceRecord } from '../cloud/ports';
+import { createLocalCloud, LocalCloud } from '../cloud/local';
+import { Engine } from '../jobs/engine';
+import { isFilePath } from '../jobs/target';
+import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
+import { table } from './table';
+
+function number(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
+  return n;
+}
+
+const resourceOptions = (cmd: Command) =>
+  cmd
+    .addOption(new Option('--cpu <n>', 'logical CPUs the job needs').argParser(number))
+    .addOption(new Option('--memory <gb>', 'memory the job needs, in GB').argParser(number))
+    .addOption(new Option('--gpus <n>', 'GPUs the job needs').argParser(number))
+    .addOption(new Option('--max-eviction-rate <pct>', 'highest spot eviction rate to accept, in % (0: on-demand only)').argParser(number))
+    .option('--project <dir>', 'project folder synced to the instance (default: the current folder)')
+    .option('--interpreter <python>', 'Python on the instance', 'python3')
+    .option('--json', 'print one JSON object instead of text');
+
+let cloud: LocalCloud | undefined;
+export let engine: Engine | undefined;
+function getCloud(program: Command): LocalCloud {
+  cloud ??= createLocalCloud({ stateDir: program.opts().stateDir });
+  return cloud;
+}
+function getEngine(program: Command): Engine {
+  engine ??= new Engine(getCloud(program));
+  return engine;
+}
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`meadowrun: ${message}\n`);
+  process.exitCode = code;
+  throw new Exit();
+}
+/** Thrown after a failure was reported, to stop the command without another message. */
+export class Exit extends Error {}
+
+function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+function describeInstance(r: InstanceRecord, now = Date.now()) {
+  const free = freeCapacity(r);
+  const jobs = Object.keys(r.jobs);
+  return {
+    id: r.id,
+    type: r.typeName,
+    market: r.spot ? 'spot' : 'on-demand',
+    pricePerHour: r.price,
+    cpu: `${free.cpu}/${r.total.cpu}`,
+    memoryGb: `${free.memoryGb}/${r.total.memoryGb}`,
+    jobs,
+    idleSeconds: jobs.length ? 0 : Math.round((now - r.lastJobChangeAt) / 1000),
+    preventFurtherAllocation: r.preventFurtherAllocation,
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('meadowrun')
+    .description('Run Python code on machines in your own cloud account, or on the embedded local cloud.')
+    .option('--state-dir <dir>', 'local cloud state directory (default: $MEADOWRUN_LOCAL_DIR or ~/.meadowrun/local)')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meadowrun: ')) });
+
+  resourceOptions(
+    program
+      .command('run-command')
+      .description('run a Python file of the project on an instance, like `python FILE ARGS…`')
+      .argument('<file>', 'the .py file to run')
+      .argument('[args...]', 'arguments for the script (put them after --)'),
+  ).action(async (file: string, args: string[], flags: RunFlags) => {
+    const e = getEngine(program);
+    const { result, seconds } = await runJob(e, flags, (o) => e.runCommand(path.resolve(file), args, o));
+    const exit = exitFor(result.outcome);
+    if (flags.json) printJson({ ...result, seconds });
+    else process.stderr.write(`[${result.instanceId}] exit code ${exit.code} in ${seconds.toFixed(2)} s\n`);
+    if (result.outcome.status === 'rejected' || result.outcome.status === 'crashed') fail(exit.message!, exit.code);
+    process.exitCode = exit.code;
+  });
+
+  resourceOptions(
+    program
+      .command('run-function')
+      .description('call a function on an instance and print what it returns')
+      .argument('<target>', 'FILE.py:FUNCTION or package.module:FUNCTION')
+      .option('--args <literal>', 'positional arguments: a Python literal or JSON list', '[]')
+      .option('--kwargs <literal>', 'keyword arguments: a Python literal or JSON object'),
+  ).action(async (target: string, flags: RunFlags & { args: string; kwargs?: string }) => {
+    const e = getEngine(program);
+    // Files are named relative to where the user is; the engine takes them relative to the project.
+    const colon = target.lastIndexOf(':');
+    const absolute = colon > 0 && isFilePath(target.slice(0, colon)) ? `${path.resolve(target.slice(0, colon))}${target.slice(colon)}` : target;
+    const { result, seconds } = await runJob(e, flags, (o) => e.runFunction(absolute, flags.args, { ...o, kwargs: flags.kwargs }));
+    const outcome = result.outcome;
+    if (flags.json) {
+      printJson({ ...result, seconds });
+      process.exitCode = exitFor(outcome).code;
+      return;
+    }
+    if (outcome.status === 'succeeded') {
+      process.stdout.write(`${outcome.value?.repr}\n`);
+      process.stderr.write(`[${result.instanceId}] returned in ${seconds.toFixed(2)} s\n`);
+      return;
+    }
+    if (outcome.status === 'failed') process.stderr.write(`Remote traceback (instance ${result.instanceId}):\n${outcome.error.traceback}`);
+    const exit = exitFor(outcome);
+    fail(exit.message!, exit.code);
+  });
+
+  const instances = program
+    .command('instances')
+    .description('list instances and the jobs running on them')
+    .option('--json', 'print JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const records = await getCloud(program).table.listInstances();
+      const rows = records.map((r) => describeInstance(r));
+      if (flags.json) return printJson(rows);
+      if (!rows.length) return void process.stdout.write('No instances. The next job launches one.\n');
+      process.stdout.write(
+        table(
+          ['ID', 'TYPE', 'MARKET', '$/H', 'FREE CPU', 'FREE GB', 'JOBS', 'IDLE'],
+          rows.map((r) => [r.id, r.type, r.market, r.pricePerHour.toFixed(4), r.cpu, r.memoryGb, r.jobs.join(' ') || '-', r.jobs.length ? '-' : `${r.idleSeconds}s`]),
+        ),
+      );
+    });
+  instances
+    .command('terminate')
+    .description('terminate an instance (refuses while it runs jobs, unless --force)')
+    .argument('<id>')
+    .option('--force', 'terminate even if jobs are running on it')
+    .action(async (id: string, flags: { force?: boolean }) => {
+      const c = getCloud(program);
+      const record = await c.table.getInstance(id);
+      const running = (await c.provider.listRunning()).some((r) => r.id === id);
+      if (!record && !running) fail(`No instance ${id}`);
+      if (record && Object.keys(record.jobs).length && !flags.force) {
+        fail(`Instance ${id} is running ${Object.keys(record.jobs).length} job(s); use --force to terminate it anyway`);
+      }
+      await terminateInstance(c, id);
+      process.stdout.write(`Terminated ${id}\n`);
+    });
+
+  const local = program.command('local').description('the embedded local cloud');
+  resourceOptions(
+    local.command('up').description('check the local cloud can run, and start an instance that fits the given resources if none is running'),
+  ).action(async (flags: RunFlags) => {
+    const c = getCloud(program);
+    c.provider.sshdPath();
+    await c.secrets.getSshKeyPair();
+    const need = validateResources({ ...DEFAULT_RESOURCES, ...resourcesFrom(flags) });
+    const records = await c.table.listInstances();
+    let record = records.find((r) => r.total.cpu >= need.cpu && r.total.memoryGb >= need.memoryGb);
+    if (!record) {
+      const types = await c.provider.listInstanceTypes();
+      const [choice] = chooseInstanceTypes(types, need);
+      if (!choice) fail(describeNoFit(types, need));
+      const { allocateJob } = await import('../jobs/allocate');
+      // Launch through the same path as a job, then free the placeholder allocation.
+      const { instance } = await allocateJob(c, need, 'local-up', {
+        onEvent: (e) => e.kind === 'launching' && !flags.json && process.stderr.write(`Launching a ${e.typeName} instance…\n`),
+      });
+      await c.table.deallocateJob(instance.id, 'local-up');
+      record = (await c.table.getInstance(instance.id))!;
+    }
+    if (flags.json) printJson({ stateDir: c.stateDir, instance: describeInstance(record) });
+    else process.stdout.write(`Local cloud is up (${c.stateDir}); instance ${record.id} (${record.typeName}) is ready.\n`);
+  });
+  local
+    .command('down')
+    .description('terminate every local instance')
+    .option('--json', 'print JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const c = getCloud(program);
+      const ids = new Set([...(await c.table.listInstances()).map((r) => r.id), ...(await c.provider.listRunning()).map((r) => r.id)]);
+      for (const id of ids) await terminateInstance(c, id);
+      if (flags.json) printJson({ terminated: [...ids] });
+      else process.stdout.write(ids.size ? `Terminated ${[...ids].join(', ')}\n` : 'No local instances were running.\n');
+    });
+  local
+    .command('status')
+    .description('where the local cloud keeps its state, and what runs')
+    .option('--json', 'print JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const c = getCloud(program);
+      let sshd: string | undefined;
+      let problem: string | undefined;
+      try {
+        sshd = c.provider.sshdPath();
+      } catch (e) {
+        problem = (e as Error).message;
+      }
+      const records = await c.table.listInstances();
+      const status = {
+        stateDir: c.stateDir,
+        sshd: sshd ?? null,
+        problem: problem ?? null,
+        instances: records.map((r) => describeInstance(r)),
+        pricePerHour: records.reduce((s, r) => s + r.price, 0),
+      };
+      if (flags.json) return printJson(status);
+      process.stdout.write(
+        `State: ${status.stateDir}\nsshd:  ${sshd ?? `missing — ${problem}`}\n` +
+          `Instances: ${records.length} ($${status.pricePerHour.toFixed(4)}/h simulated)\n`,
+      );
+    });
+
+  return program;
+}
+
+async function terminateInstance(c: LocalCloud, id: string): Promise<void> {
+  const record = await c.table.getInstance(id);
+  for (const jobId of Object.keys(record?.jobs ?? {})) await c.table.deallocateJob(id, jobId);
+  await c.table.deregisterInstance(id);
+  await c.provider.terminate(id);
+}
