@@ -4,7 +4,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { AllocationTable } from '../cloud/ports';
-import { AgentMessage, ClientMessage, encodeFrame, FrameDecoder, JobOutcome, PROTOCOL_VERSION, RunRequest, StreamName } from '../remote/protocol';
+import { AgentMessage, ClientMessage, encodeFrame, FrameDecoder, INLINE_LIMIT, JobOutcome, PROTOCOL_VERSION, RunRequest, StreamName } from '../remote/protocol';
 import { CodeStore } from './codeStore';
 import { ForkServer, ForkServerEvent } from './forkServer';
 import { removePidFile, writePidFile } from './pidFiles';
@@ -220,7 +220,12 @@ export class AgentServer {
       await this.o.table.deallocateJob(this.o.instanceId, jobId);
       removePidFile(this.o.workDir, jobId);
     }
-    this.send({ t: 'done', jobId, outcome });
+    const text = JSON.stringify(outcome);
+    if (text.length <= INLINE_LIMIT) return this.send({ t: 'done', jobId, outcome });
+    const outcomePath = path.join(this.o.workDir, 'results', `${jobId}.json`);
+    fs.mkdirSync(path.dirname(outcomePath), { recursive: true });
+    fs.writeFileSync(outcomePath, text, { mode: 0o600 });
+    this.send({ t: 'done', jobId, outcomePath });
   }
 
   private outcomeOf(job: Job): JobOutcome {

@@ -4,10 +4,9 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tar from 'tar';
 import { AgentSession } from '../remote/agentSession';
+import { INLINE_LIMIT } from '../remote/protocol';
 import { listProjectFiles } from './projectFiles';
 
-/** Above this, the changed files go over SFTP instead of inline in a frame. */
-const INLINE_LIMIT = 1 << 20;
 
 // What each open session already has, so an unchanged project costs no round trip at all.
 const synced = new WeakMap<AgentSession, Map<string, string>>();

@@ -121,9 +121,19 @@ export class AgentSession {
       case 'done': {
         const job = this.jobs.get(m.jobId);
         this.jobs.delete(m.jobId);
-        return job?.resolve(m.outcome);
+        if (!job) return;
+        if (m.outcome) return job.resolve(m.outcome);
+        return void this.fetchOutcome(m.outcomePath!).then(job.resolve, job.reject);
       }
     }
+  }
+
+  /** A large outcome (say, a big pickled result) waits in a file on the instance: fetch it and remove it. */
+  private async fetchOutcome(remotePath: string): Promise<JobOutcome> {
+    const sftp = await this.connection.sftp();
+    const text = await new Promise<Buffer>((resolve, reject) => sftp.readFile(remotePath, (e, data) => (e ? reject(e) : resolve(data))));
+    await new Promise<void>((resolve) => sftp.unlink(remotePath, () => resolve()));
+    return JSON.parse(text.toString('utf8')) as JobOutcome;
   }
 
   private settle(id: number, m: AgentMessage): void {

@@ -4,6 +4,9 @@
 
 export const PROTOCOL_VERSION = 1;
 
+/** Payloads larger than this travel over SFTP instead of inline in a frame. */
+export const INLINE_LIMIT = 1 << 20;
+
 export type StreamName = 'stdout' | 'stderr';
 
 /** What a job runs: a Python file as a script, or a function with arguments. */
@@ -63,7 +66,8 @@ export type AgentMessage =
   | { t: 'sync-done'; id: number }
   | { t: 'started'; jobId: string; pid: number; logPath: string }
   | { t: 'out'; jobId: string; stream: StreamName; data: string }
-  | { t: 'done'; jobId: string; outcome: JobOutcome }
+  /** The outcome inline, or (when large) the path of a file holding it, for the client to fetch over SFTP. */
+  | { t: 'done'; jobId: string; outcome?: JobOutcome; outcomePath?: string }
   | { t: 'error'; id?: number; jobId?: string; message: string };
 
 export function encodeFrame(message: ClientMessage | AgentMessage): Buffer {

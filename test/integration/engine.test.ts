@@ -1,5 +1,6 @@
 // The engine on the real local cloud: sshd instances, the agent, PID files and the sweep.
 import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -26,6 +27,10 @@ before(() => {
       '    def __repr__(self): return f"Point({self.x})"',
       'def point():',
       '    return Point(3)',
+      'def blob(n):',
+      '    return bytes(range(256)) * (n // 256)',
+      'def data_size():',
+      '    return os.path.getsize("data.bin")',
     ].join('\n'),
     'script.py': 'import sys\nprint("args:", sys.argv[1:])\nprint("to stderr", file=sys.stderr)\nsys.exit(3)\n',
     'pkg/__init__.py': '',
@@ -158,4 +163,22 @@ test('a job allocated but never started is freed by the sweep after the grace pe
   assert.ok(await t.cloud.table.allocateJobs(record.id, record.version, [{ jobId: 'ghost', cpu: 0.5, memoryGb: 0.5, gpus: 0, allocatedAt: Date.now() }]));
   assert.deepEqual(await jobsOnAllInstances(t.cloud), ['ghost']);
   await waitFor('the sweep to free the job with no PID file', async () => (await jobsOnAllInstances(t.cloud)).length === 0, 20_000);
+});
+
+test('large payloads travel over SFTP: a 3 MB result and a 2 MB project file', async () => {
+  const big = await t.engine.runFunction('calc.py:blob', '[3_000_000]', { projectDir: t.project });
+  assert.equal(big.outcome.status, 'succeeded');
+  assert.ok(big.outcome.status === 'succeeded');
+  const pickled = Buffer.from(big.outcome.value!.pickle!, 'base64');
+  assert.ok(pickled.length > 2_900_000, `pickle of ${pickled.length} bytes`);
+  const record = (await t.cloud.table.getInstance(big.instanceId))!;
+  assert.deepEqual(fs.readdirSync(path.join(record.workDir, 'results')), [], 'the fetched outcome file is removed');
+
+  // Random bytes, so that gzip can't shrink them under the inline limit.
+  fs.writeFileSync(path.join(t.project, 'data.bin'), crypto.randomBytes(2_000_000));
+  const synced: { bytes: number }[] = [];
+  const size = await t.engine.runFunction('calc.py:data_size', '[]', { projectDir: t.project, onEvent: (e) => e.kind === 'synced' && synced.push(e) });
+  assert.equal(size.outcome.status === 'succeeded' && size.outcome.value!.repr, '2000000');
+  assert.ok(synced[0].bytes > 1 << 20, 'the upload was above the inline limit');
+  fs.rmSync(path.join(t.project, 'data.bin'));
 });

@@ -1,0 +1,96 @@
+// The `meadowrun` command line end to end: local up/status/down, instances, run and Ctrl-C.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { createLocalCloud } from '../../src/cloud/local';
+import { makeProject, waitFor } from '../support/localCloud';
+
+const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
+let project: string;
+let stateDir: string;
+
+function meadowrun(...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, '--state-dir', stateDir, ...args], { cwd: project, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+before(() => {
+  project = makeProject({ 'jobs.py': 'import time\ndef wait(s):\n    print("waiting", flush=True)\n    time.sleep(s)\n' });
+  stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-cli-state-'));
+});
+after(() => {
+  meadowrun('local', 'down');
+  fs.rmSync(project, { recursive: true, force: true });
+  fs.rmSync(stateDir, { recursive: true, force: true });
+});
+
+test('local up starts an instance that fits, status and instances report it, down stops it', () => {
+  const up = meadowrun('local', 'up', '--cpu', '3', '--json');
+  assert.equal(up.code, 0, up.stderr);
+  const { instance } = JSON.parse(up.stdout);
+  assert.equal(instance.type, 'local.large', 'the cheapest type with 3 CPUs');
+  assert.equal(instance.cpu, '4/4');
+
+  const again = meadowrun('local', 'up', '--json');
+  assert.equal(JSON.parse(again.stdout).instance.id, instance.id, 'a second up reuses the running instance');
+
+  const status = JSON.parse(meadowrun('local', 'status', '--json').stdout);
+  assert.equal(status.stateDir, stateDir);
+  assert.match(status.sshd, /sshd$/);
+  assert.deepEqual(status.instances.map((i: { id: string }) => i.id), [instance.id]);
+
+  const listed = meadowrun('instances');
+  assert.match(listed.stdout, new RegExp(`${instance.id}\\s+local\\.large\\s+on-demand\\s+0\\.0416\\s+4/4\\s+8/8`));
+
+  const down = meadowrun('local', 'down');
+  assert.match(down.stdout, new RegExp(`Terminated ${instance.id}`));
+  assert.deepEqual(JSON.parse(meadowrun('instances', '--json').stdout), []);
+  assert.match(meadowrun('instances').stdout, /No instances/);
+});
+
+/** Starts a long job from the CLI, presses Ctrl-C once it runs, and returns the exit code. */
+async function interruptedRun(): Promise<number | null> {
+  const child = spawn(process.execPath, [cli, '--state-dir', stateDir, 'run-function', 'jobs.py:wait', '--args', '[60]'], { cwd: project });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  await waitFor('the job to start', () => out.includes('waiting'), 30_000);
+  const [record] = await createLocalCloud({ stateDir }).table.listInstances();
+  assert.equal(Object.keys(record.jobs).length, 1, 'the running job is allocated');
+  child.kill('SIGINT');
+  return new Promise((resolve) => child.on('exit', resolve));
+}
+
+test('Ctrl-C cancels the remote job on a warm instance: exit 130, process gone, nothing allocated', async () => {
+  assert.equal(meadowrun('local', 'up').code, 0);
+  const cloud = createLocalCloud({ stateDir });
+  const [record] = await cloud.table.listInstances();
+  assert.equal(await interruptedRun(), 130);
+  const after = (await cloud.table.getInstance(record.id))!;
+  assert.deepEqual(after.jobs, {});
+  const pids = fs.readdirSync(path.join(record.workDir, 'pids'));
+  assert.deepEqual(pids, [], 'no PID file: the job process was stopped and accounted for');
+});
+
+test('instances terminate refuses an instance with jobs unless forced', async () => {
+  const cloud = createLocalCloud({ stateDir });
+  const [record] = await cloud.table.listInstances();
+  assert.ok(await cloud.table.allocateJobs(record.id, record.version, [{ jobId: 'held', cpu: 1, memoryGb: 1, gpus: 0, allocatedAt: Date.now() }]));
+  const refused = meadowrun('instances', 'terminate', record.id);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /is running 1 job\(s\); use --force/);
+  assert.equal(meadowrun('instances', 'terminate', record.id, '--force').code, 0);
+  assert.deepEqual(await cloud.table.listInstances(), []);
+  assert.deepEqual(await cloud.provider.listRunning(), []);
+  assert.match(meadowrun('instances', 'terminate', record.id).stderr, /No instance/);
+});
+
+test('Ctrl-C during a job on an instance launched for it also stops that instance', async () => {
+  const cloud = createLocalCloud({ stateDir });
+  assert.deepEqual(await cloud.provider.listRunning(), []);
+  assert.equal(await interruptedRun(), 130);
+  assert.deepEqual(await cloud.table.listInstances(), []);
+  assert.deepEqual(await cloud.provider.listRunning(), []);
+});

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { encodeFrame, FrameDecoder } from '../../src/remote/protocol';
+import { shellCommand } from '../../src/remote/shellQuote';
+
+test('shell quoting: any word reaches the command unchanged', () => {
+  fc.assert(
+    fc.property(fc.array(fc.string({ unit: 'grapheme', minLength: 0, maxLength: 12 }).filter((s) => !s.includes('\0')), { minLength: 1, maxLength: 4 }), (words) => {
+      const out = execFileSync('/bin/sh', ['-c', `printf '%s\\0' ${shellCommand(words)}`]).toString();
+      assert.deepEqual(out.split('\0').slice(0, -1), words);
+    }),
+    { numRuns: 60 },
+  );
+  assert.equal(shellCommand(['echo', "it's; rm -rf /"]), `echo 'it'\\''s; rm -rf /'`);
+});
+
+test('frames survive any chunking of the byte stream', () => {
+  fc.assert(
+    fc.property(fc.array(fc.string(), { minLength: 1, maxLength: 5 }), fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1 }), (texts, cuts) => {
+      const messages = texts.map((m, i) => ({ t: 'error' as const, id: i, message: m }));
+      const bytes = Buffer.concat(messages.map(encodeFrame));
+      const decoder = new FrameDecoder();
+      const got: unknown[] = [];
+      let at = 0;
+      for (let i = 0; at < bytes.length; i++) {
+        const n = cuts[i % cuts.length];
+        got.push(...decoder.push(bytes.subarray(at, at + n)));
+        at += n;
+      }
+      assert.deepEqual(got, messages);
+    }),
+  );
+});
