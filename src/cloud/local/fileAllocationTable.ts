@@ -20,13 +20,10 @@ export class FileAllocationTable implements AllocationTable {
   }
 
   async listInstances(): Promise<InstanceRecord[]> {
-    const latest = new Map<string, number>();
-    for (const { id, version } of this.versions()) {
-      if ((latest.get(id) ?? 0) < version) latest.set(id, version);
-    }
+    const versions = this.versions();
     const records: InstanceRecord[] = [];
-    for (const id of latest.keys()) {
-      const r = this.read(id);
+    for (const id of new Set(versions.map((v) => v.id))) {
+      const r = this.read(id, versions);
       if (r) records.push(r);
     }
     return records.sort((a, b) => a.registeredAt - b.registeredAt || a.id.localeCompare(b.id));
@@ -98,9 +95,10 @@ export class FileAllocationTable implements AllocationTable {
     return out;
   }
 
-  private read(id: string): InstanceRecord | undefined {
+  /** The newest version of a record; `listed` saves a directory listing when the caller has one. */
+  private read(id: string, listed?: { id: string; version: number; file: string }[]): InstanceRecord | undefined {
     for (let attempt = 0; ; attempt++) {
-      const mine = this.versions().filter((v) => v.id === id);
+      const mine = (attempt === 0 && listed ? listed : this.versions()).filter((v) => v.id === id);
       if (mine.length === 0) return undefined;
       const newest = mine.reduce((a, b) => (a.version > b.version ? a : b));
       try {
