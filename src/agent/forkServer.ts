@@ -16,6 +16,8 @@ export class ForkServer {
 
   constructor(interpreter: string, scriptPath: string, socketPath: string, cwd: string, onEvent: (e: ForkServerEvent) => void, onDeath: (why: string) => void) {
     this.process = spawn(interpreter, ['-u', scriptPath, socketPath], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A starter that died is reported through 'exit'; a write to its closed stdin must not crash the agent.
+    this.process.stdin!.on('error', () => undefined);
     let stderr = '';
     this.process.stderr!.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-2000);

@@ -2,10 +2,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as path from 'path';
 import { MeadowrunError } from '../core/errors';
-import { chooseInstanceTypes, describeNoFit } from '../core/chooseInstanceTypes';
 import { DEFAULT_RESOURCES, validateResources } from '../core/resources';
 import { freeCapacity, InstanceRecord } from '../cloud/ports';
 import { createLocalCloud, LocalCloud } from '../cloud/local';
+import { allocateJob } from '../jobs/allocate';
 import { Engine } from '../jobs/engine';
 import { isFilePath } from '../jobs/target';
 import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
@@ -161,10 +161,6 @@ export function buildProgram(): Command {
     const records = await c.table.listInstances();
     let record = records.find((r) => r.total.cpu >= need.cpu && r.total.memoryGb >= need.memoryGb);
     if (!record) {
-      const types = await c.provider.listInstanceTypes();
-      const [choice] = chooseInstanceTypes(types, need);
-      if (!choice) fail(describeNoFit(types, need));
-      const { allocateJob } = await import('../jobs/allocate');
       // Launch through the same path as a job, then free the placeholder allocation.
       const { instance } = await allocateJob(c, need, 'local-up', {
         onEvent: (e) => e.kind === 'launching' && !flags.json && process.stderr.write(`Launching a ${e.typeName} instance…\n`),
