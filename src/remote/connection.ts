@@ -124,6 +124,9 @@ function connectOnce(o: ConnectOptions): Promise<Client> {
     const client = new Client();
     let mismatch = false;
     client.once('ready', () => {
+      // Jobs are small request/response frames: Nagle's algorithm would hold each one back
+      // waiting for the peer's (delayed) ACK.
+      client.setNoDelay(true);
       client.removeAllListeners('error');
       client.on('error', () => undefined);
       resolve(client);
