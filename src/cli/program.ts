@@ -19,10 +19,10 @@ function number(value: string): number {
 
 const resourceOptions = (cmd: Command) =>
   cmd
-    .addOption(new Option('--cpu <n>', 'logical CPUs the job needs').argParser(number))
-    .addOption(new Option('--memory <gb>', 'memory the job needs, in GB').argParser(number))
-    .addOption(new Option('--gpus <n>', 'GPUs the job needs').argParser(number))
-    .addOption(new Option('--max-eviction-rate <pct>', 'highest spot eviction rate to accept, in % (0: on-demand only)').argParser(number))
+    .addOption(new Option('--cpu <n>', `logical CPUs the job needs (default: ${DEFAULT_RESOURCES.cpu})`).argParser(number))
+    .addOption(new Option('--memory <gb>', `memory the job needs, in GB (default: ${DEFAULT_RESOURCES.memoryGb})`).argParser(number))
+    .addOption(new Option('--gpus <n>', 'GPUs the job needs (default: 0)').argParser(number))
+    .addOption(new Option('--max-eviction-rate <pct>', 'highest spot eviction rate to accept, in % (default: 0, on-demand only)').argParser(number))
     .option('--project <dir>', 'project folder synced to the instance (default: the current folder)')
     .option('--interpreter <python>', 'Python on the instance', 'python3')
     .option('--json', 'print one JSON object instead of text');
