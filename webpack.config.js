@@ -15,6 +15,8 @@ function bundle(name, entry, target, extra = {}) {
     output: {
       path: path.resolve(__dirname, 'dist'),
       filename: `${name}.js`,
+      // The extension loads the engine lazily (activation stays fast): its chunks sit beside it.
+      chunkFilename: `${name}.[id].js`,
       libraryTarget: 'commonjs2',
     },
     resolve: { extensions: ['.ts', '.js'] },

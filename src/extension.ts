@@ -1,8 +1,10 @@
-// The VS Code entry point. The editor's face of the engine (commands, trees, CodeLens) lives in
-// ui/ and arrives with the extension work; the engine itself is plain Node under core/, cloud/,
-// remote/, jobs/ and agent/.
-export function activate(): void {
-  // Nothing to start eagerly: everything is built on first use, so activation stays fast.
+// The VS Code entry point: builds the UI (src/ui/, the only code that imports 'vscode') over the
+// plain-Node engine, which is loaded on first use.
+import * as vscode from 'vscode';
+import { activateUi, MeadowrunApi } from './ui/activate';
+
+export function activate(context: vscode.ExtensionContext): MeadowrunApi {
+  return activateUi(context);
 }
 
 export function deactivate(): void {}

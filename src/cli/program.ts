@@ -7,6 +7,7 @@ import { freeCapacity, InstanceRecord } from '../cloud/ports';
 import { createLocalCloud, LocalCloud } from '../cloud/local';
 import { allocateJob } from '../jobs/allocate';
 import { Engine } from '../jobs/engine';
+import { terminateInstance } from '../jobs/instances';
 import { isFilePath } from '../jobs/target';
 import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
 import { table } from './table';
@@ -139,14 +140,7 @@ export function buildProgram(): Command {
     .argument('<id>')
     .option('--force', 'terminate even if jobs are running on it')
     .action(async (id: string, flags: { force?: boolean }) => {
-      const c = getCloud(program);
-      const record = await c.table.getInstance(id);
-      const running = (await c.provider.listRunning()).some((r) => r.id === id);
-      if (!record && !running) fail(`No instance ${id}`);
-      if (record && Object.keys(record.jobs).length && !flags.force) {
-        fail(`Instance ${id} is running ${Object.keys(record.jobs).length} job(s); use --force to terminate it anyway`);
-      }
-      await terminateInstance(c, id);
+      await terminateInstance(getCloud(program), id, flags);
       process.stdout.write(`Terminated ${id}\n`);
     });
 
@@ -178,7 +172,7 @@ export function buildProgram(): Command {
     .action(async (flags: { json?: boolean }) => {
       const c = getCloud(program);
       const ids = new Set([...(await c.table.listInstances()).map((r) => r.id), ...(await c.provider.listRunning()).map((r) => r.id)]);
-      for (const id of ids) await terminateInstance(c, id);
+      for (const id of ids) await terminateInstance(c, id, { force: true });
       if (flags.json) printJson({ terminated: [...ids] });
       else process.stdout.write(ids.size ? `Terminated ${[...ids].join(', ')}\n` : 'No local instances were running.\n');
     });
@@ -211,11 +205,4 @@ export function buildProgram(): Command {
     });
 
   return program;
-}
-
-async function terminateInstance(c: LocalCloud, id: string): Promise<void> {
-  const record = await c.table.getInstance(id);
-  for (const jobId of Object.keys(record?.jobs ?? {})) await c.table.deallocateJob(id, jobId);
-  await c.table.deregisterInstance(id);
-  await c.provider.terminate(id);
 }

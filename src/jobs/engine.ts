@@ -23,6 +23,8 @@ export interface JobOptions {
   projectDir?: string;
   /** Python on the instance. */
   interpreter?: string;
+  /** Python on this machine, for checking input before anything is allocated (default: python3). */
+  localPython?: string;
   env?: Record<string, string>;
   signal?: AbortSignal;
   onEvent?(e: JobEvent): void;
@@ -76,6 +78,18 @@ export class Engine {
     return this.run({ kind: 'command', file: rel, args }, check, projectDir, o);
   }
 
+  /** A job's log as the instance has it (the agent writes one per job). */
+  async readJobLog(instanceId: string, logPath: string): Promise<string> {
+    const instance = await this.cloud.table.getInstance(instanceId);
+    if (!instance) throw new MeadowrunError(`Instance ${instanceId} is gone, and its logs with it`, 'not-found');
+    return this.pool.with(instance, async (session) => {
+      const sftp = await session.connection.sftp();
+      return new Promise<string>((resolve, reject) =>
+        sftp.readFile(logPath, (e, data) => (e ? reject(new MeadowrunError(`Cannot read ${logPath} on ${instanceId}: ${e.message}`)) : resolve(data.toString('utf8')))),
+      );
+    });
+  }
+
   /** Closes every kept-open connection (the CLI does this before it exits). */
   dispose(): void {
     this.pool.closeAll();
@@ -83,7 +97,7 @@ export class Engine {
 
   private async run(spec: JobSpec, check: PreflightInput | undefined, projectDir: string, o: JobOptions): Promise<JobResult> {
     const need = validateResources({ ...DEFAULT_RESOURCES, ...o.resources });
-    if (check) await preflight(check);
+    if (check) await preflight(check, o.localPython);
     throwIfCancelled(o.signal);
     const jobId = `${Date.now().toString(36)}-${crypto.randomBytes(3).toString('hex')}`;
     const { instance, launched } = await allocateJob(this.cloud, need, jobId, { onEvent: o.onEvent, signal: o.signal });

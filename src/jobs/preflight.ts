@@ -20,7 +20,8 @@ const passed = new Set<string>();
  * Python, before anything is allocated or launched. Remembered per file version, so a warm
  * re-run pays nothing. Without a local Python the instance does the same checks itself.
  */
-export async function preflight(input: PreflightInput, python = process.env.MEADOWRUN_LOCAL_PYTHON || 'python3'): Promise<void> {
+export async function preflight(input: PreflightInput, python?: string): Promise<void> {
+  python ||= process.env.MEADOWRUN_LOCAL_PYTHON || 'python3';
   const st = fs.statSync(input.localFile);
   const key = JSON.stringify([input, st.size, st.mtimeMs, python]);
   if (passed.has(key)) return;

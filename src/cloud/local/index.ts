@@ -21,6 +21,7 @@ export function createLocalCloud(options: Partial<LocalProviderOptions> = {}): L
       stateDir,
       sweepIntervalS: options.sweepIntervalS ?? envSeconds('MEADOWRUN_SWEEP_INTERVAL'),
       sweepGraceS: options.sweepGraceS ?? envSeconds('MEADOWRUN_SWEEP_GRACE'),
+      instanceTypes: options.instanceTypes,
     }),
     table: new FileAllocationTable(layout.tableDir),
     secrets: new FileSecretStore(layout.secretsDir),

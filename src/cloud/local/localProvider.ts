@@ -19,6 +19,8 @@ export interface LocalProviderOptions {
   sweepIntervalS?: number;
   /** Seconds a job may stay allocated without a PID file before the sweep frees it. */
   sweepGraceS?: number;
+  /** The catalog, when the user configured one (else `instance-types.json` or the built-in one). */
+  instanceTypes?: InstanceType[];
 }
 
 interface InstanceMeta {
@@ -42,6 +44,7 @@ export class LocalProvider implements InstanceProvider {
   }
 
   async listInstanceTypes(): Promise<InstanceType[]> {
+    if (this.options.instanceTypes?.length) return this.options.instanceTypes.map((t) => ({ ...t, gpus: t.gpus ?? 0 }));
     return loadLocalInstanceTypes(this.layout.instanceTypesFile);
   }
 

@@ -1,0 +1,45 @@
+import * as vscode from 'vscode';
+import { RunRemotelyCodeLensProvider } from './codeLens';
+import { registerCommands } from './commands';
+import { InstancesTreeProvider } from './instancesTree';
+import { JobRunner } from './jobRunner';
+import { JobsTreeProvider } from './jobsTree';
+import { MeadowrunModel } from './model';
+import { Services } from './services';
+import { InstancesStatusBar } from './statusBar';
+
+/** What the extension hands other code (and its tests): the model the views show. */
+export interface MeadowrunApi {
+  model: MeadowrunModel;
+  instancesTree: InstancesTreeProvider;
+  jobsTree: JobsTreeProvider;
+}
+
+/** Builds the UI over the engine. Nothing here touches the cloud: that waits for the first use. */
+export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
+  const log = vscode.window.createOutputChannel('Meadowrun', { log: true });
+  const output = vscode.window.createOutputChannel('Meadowrun Jobs');
+  const services = new Services(log);
+  const model = new MeadowrunModel(services);
+  const instancesTree = new InstancesTreeProvider(model);
+  const jobsTree = new JobsTreeProvider(model);
+  const runner = new JobRunner(services, model, output);
+  const codeLens = new RunRemotelyCodeLensProvider();
+  extension.subscriptions.push(
+    log,
+    output,
+    services,
+    model,
+    instancesTree,
+    jobsTree,
+    codeLens,
+    new InstancesStatusBar(model),
+    vscode.window.createTreeView('meadowrun.instances', { treeDataProvider: instancesTree, showCollapseAll: false }),
+    vscode.window.createTreeView('meadowrun.jobs', { treeDataProvider: jobsTree }),
+    vscode.languages.registerCodeLensProvider({ language: 'python', scheme: 'file' }, codeLens),
+    ...registerCommands({ extension, services, model, runner, output }),
+  );
+  // The first look at the table happens after activation returns, so activation stays fast.
+  setTimeout(() => void model.refresh(), 0);
+  return { model, instancesTree, jobsTree };
+}

@@ -1,0 +1,215 @@
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { JobOutcome } from '../remote/protocol';
+import { topLevelFunctions } from './codeLens';
+import { price } from './format';
+import { InstancesNode } from './instancesTree';
+import { isActive } from './jobsTree';
+import { JobRunner, projectFolder } from './jobRunner';
+import { JobView, MeadowrunModel } from './model';
+import { Services } from './services';
+import { settings, updateSetting } from './settings';
+
+export interface CommandContext {
+  extension: vscode.ExtensionContext;
+  services: Services;
+  model: MeadowrunModel;
+  runner: JobRunner;
+  output: vscode.OutputChannel;
+}
+
+/** Registers every command; each returns what it did so tests (and other extensions) can check. */
+export function registerCommands(c: CommandContext): vscode.Disposable[] {
+  const register = (id: string, f: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, f);
+  return [
+    register('meadowrun.runFile', (uri?: vscode.Uri) => runFile(c, uri)),
+    register('meadowrun.runFunction', (uri?: vscode.Uri, name?: string, args?: string) => runFunction(c, uri, name, args)),
+    register('meadowrun.stopJob', (target?: JobView | InstancesNode) => stopJob(c, target)),
+    register('meadowrun.openJobLog', (job?: JobView) => openJobLog(c, job)),
+    register('meadowrun.terminateInstance', (node?: InstancesNode, o?: { confirmed?: boolean }) => terminate(c, node, o)),
+    register('meadowrun.refresh', () => c.model.refresh()),
+    register('meadowrun.selectCloud', () => selectCloud()),
+    register('meadowrun.setDefaultResources', () => setDefaultResources()),
+  ];
+}
+
+async function pythonFile(uri?: vscode.Uri): Promise<vscode.Uri | undefined> {
+  const file = uri ?? vscode.window.activeTextEditor?.document.uri;
+  if (!file || file.scheme !== 'file' || !file.fsPath.endsWith('.py')) {
+    void vscode.window.showErrorMessage('Meadowrun: open or select a Python file to run it remotely.');
+    return undefined;
+  }
+  // What runs is what the user sees: save unsaved edits first.
+  const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === file.toString());
+  if (open?.isDirty) await open.save();
+  return file;
+}
+
+async function runFile(c: CommandContext, uri?: vscode.Uri): Promise<JobOutcome | undefined> {
+  const file = await pythonFile(uri);
+  if (!file) return undefined;
+  const { engine } = await c.services.get();
+  const label = path.relative(projectFolder(file), file.fsPath);
+  const ran = await c.runner.run({ label, file, start: (o) => engine.runCommand(file.fsPath, [], o) });
+  if (!ran) return undefined;
+  const { outcome } = ran;
+  if (outcome.status === 'exited' && outcome.exitCode !== 0) {
+    void vscode.window.showWarningMessage(`Meadowrun: ${label} exited with code ${outcome.exitCode}.`, 'Show Output').then((a) => a && c.output.show());
+  } else if (outcome.status !== 'exited') {
+    reportFailure(c, label, outcome);
+  }
+  return outcome;
+}
+
+async function runFunction(c: CommandContext, uri?: vscode.Uri, name?: string, givenArgs?: string): Promise<JobOutcome | undefined> {
+  const file = await pythonFile(uri);
+  if (!file) return undefined;
+  if (!name) {
+    const document = await vscode.workspace.openTextDocument(file);
+    const picked = await vscode.window.showQuickPick((await topLevelFunctions(document)).map((f) => f.name), { title: 'Run which function remotely?' });
+    if (!picked) return undefined;
+    name = picked;
+  }
+  // Arguments are remembered per function, so a re-run is one Enter away.
+  const memory = `meadowrun.args:${file.toString()}:${name}`;
+  const args =
+    givenArgs ??
+    (await vscode.window.showInputBox({
+      title: `Run ${name} remotely`,
+      prompt: 'Positional arguments: a Python literal or JSON list, e.g. [2, 3] (empty for none)',
+      value: c.extension.workspaceState.get<string>(memory, ''),
+      ignoreFocusOut: true,
+    }));
+  if (args === undefined) return undefined;
+  await c.extension.workspaceState.update(memory, args);
+  const argsText = args.trim() || '[]';
+  const label = `${name}(${argsText.replace(/^[[(]|[\])]$/g, '')})`;
+  const { engine } = await c.services.get();
+  const ran = await c.runner.run({ label, file, start: (o) => engine.runFunction(`${file.fsPath}:${name}`, argsText, o) });
+  if (!ran) return undefined;
+  const { outcome } = ran;
+  if (outcome.status === 'succeeded') {
+    const repr = outcome.value?.repr ?? '';
+    c.output.appendLine(`→ ${repr}`);
+    const actions = ['Copy', ...(outcome.value?.json !== undefined ? ['Open as JSON'] : [])];
+    void vscode.window.showInformationMessage(`${label} → ${repr.length > 200 ? `${repr.slice(0, 200)}…` : repr}`, ...actions).then(async (action) => {
+      if (action === 'Copy') await vscode.env.clipboard.writeText(repr);
+      if (action === 'Open as JSON') {
+        const content = JSON.stringify(JSON.parse(outcome.value!.json!), null, 2);
+        await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: 'json', content }));
+      }
+    });
+  } else {
+    reportFailure(c, label, outcome);
+  }
+  return outcome;
+}
+
+function reportFailure(c: CommandContext, label: string, outcome: JobOutcome): void {
+  switch (outcome.status) {
+    case 'failed':
+      c.output.appendLine(`Remote traceback:\n${outcome.error.traceback}`);
+      void vscode.window
+        .showErrorMessage(`Meadowrun: ${label} raised ${outcome.error.type}: ${outcome.error.message}`, 'Show Traceback')
+        .then((a) => a && c.output.show());
+      return;
+    case 'rejected':
+      void vscode.window.showErrorMessage(`Meadowrun: ${outcome.message}`);
+      return;
+    case 'crashed':
+      void vscode.window.showErrorMessage(`Meadowrun: ${label} crashed: ${outcome.message}`);
+      return;
+    default:
+      return;
+  }
+}
+
+function stopJob(c: CommandContext, target?: JobView | InstancesNode): boolean {
+  const job = !target ? c.model.jobs.find(isActive) : 'key' in target ? target : target.kind === 'job' ? c.model.jobById(target.jobId) : undefined;
+  if (!job?.cancel) {
+    void vscode.window.showInformationMessage('Meadowrun: that job was not started from this window, or has already ended.');
+    return false;
+  }
+  job.cancel();
+  return true;
+}
+
+async function openJobLog(c: CommandContext, job?: JobView): Promise<vscode.TextDocument | undefined> {
+  if (!job?.logPath || !job.instanceId) {
+    void vscode.window.showInformationMessage('Meadowrun: this job has no log yet.');
+    return undefined;
+  }
+  try {
+    const { engine } = await c.services.get();
+    const content = await engine.readJobLog(job.instanceId, job.logPath);
+    const document = await vscode.workspace.openTextDocument({ language: 'log', content });
+    await vscode.window.showTextDocument(document, { preview: true });
+    return document;
+  } catch (e) {
+    void vscode.window.showErrorMessage(`Meadowrun: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+async function terminate(c: CommandContext, node?: InstancesNode, o: { confirmed?: boolean } = {}): Promise<boolean> {
+  let id = node?.kind === 'instance' ? node.record.id : undefined;
+  if (!id) {
+    await c.model.refresh();
+    const picked = await vscode.window.showQuickPick(
+      c.model.instances.map((r) => ({ label: r.id, description: `${r.typeName} · ${price(r.price)}` })),
+      { title: 'Terminate which instance?' },
+    );
+    id = picked?.label;
+  }
+  if (!id) return false;
+  const record = c.model.instances.find((r) => r.id === id);
+  const jobs = Object.keys(record?.jobs ?? {}).length;
+  if (!o.confirmed) {
+    const answer = await vscode.window.showWarningMessage(
+      `Terminate ${id}?`,
+      { modal: true, detail: jobs ? `${jobs} running job(s) will be stopped.` : 'It is idle.' },
+      'Terminate',
+    );
+    if (answer !== 'Terminate') return false;
+  }
+  const { cloud } = await c.services.get();
+  const { terminateInstance } = await import('../jobs/instances');
+  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Meadowrun: terminating ${id}…` }, () =>
+    terminateInstance(cloud, id!, { force: true }),
+  );
+  await c.model.refresh();
+  return true;
+}
+
+async function selectCloud(): Promise<void> {
+  const current = settings().cloud;
+  const picked = await vscode.window.showQuickPick(
+    [{ label: 'local', description: 'the embedded local cloud: OpenSSH servers on this machine, no account needed' }].map((i) => ({
+      ...i,
+      picked: i.label === current,
+    })),
+    { title: 'Where should Meadowrun run jobs?' },
+  );
+  if (picked) await updateSetting('cloud', picked.label);
+}
+
+async function setDefaultResources(): Promise<void> {
+  const r = settings().resources;
+  const choose = async (title: string, options: number[], current: number, unit: string) => {
+    const picked = await vscode.window.showQuickPick(
+      options.map((n) => ({ label: `${n}`, description: `${unit}${n === current ? ' (current)' : ''}` })),
+      { title },
+    );
+    return picked ? Number(picked.label) : undefined;
+  };
+  const cpu = await choose('Logical CPUs per job (1/3)', [0.5, 1, 2, 4, 8, 16], r.cpu, 'CPUs');
+  if (cpu === undefined) return;
+  const memoryGb = await choose('Memory per job (2/3)', [0.5, 1, 2, 4, 8, 16, 32], r.memoryGb, 'GB');
+  if (memoryGb === undefined) return;
+  const eviction = await choose('Highest spot eviction rate (3/3): 0 means on-demand only', [0, 5, 10, 15, 20, 100], r.maxEvictionRatePct, '%');
+  if (eviction === undefined) return;
+  await updateSetting('resources.cpu', cpu);
+  await updateSetting('resources.memoryGb', memoryGb);
+  await updateSetting('resources.maxEvictionRatePct', eviction);
+  void vscode.window.showInformationMessage(`Meadowrun: jobs now ask for ${cpu} CPU, ${memoryGb} GB, ${eviction ? `spot up to ${eviction}% eviction` : 'on-demand'}.`);
+}

@@ -1,0 +1,62 @@
+import * as vscode from 'vscode';
+import type { InstanceRecord } from '../cloud/ports';
+import { describeInstance, duration, price } from './format';
+import { MeadowrunModel } from './model';
+
+export type InstancesNode = { kind: 'instance'; record: InstanceRecord } | { kind: 'job'; instanceId: string; jobId: string; allocatedAt: number };
+
+/** Instances and the jobs running on each: a thin view over the model. */
+export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(private readonly model: MeadowrunModel) {
+    this.subscription = model.onDidChange(() => this.changed.fire());
+  }
+
+  getChildren(node?: InstancesNode): InstancesNode[] {
+    if (!node) return this.model.instances.map((record) => ({ kind: 'instance', record }));
+    if (node.kind === 'instance') {
+      return Object.values(node.record.jobs).map((j) => ({ kind: 'job', instanceId: node.record.id, jobId: j.jobId, allocatedAt: j.allocatedAt }));
+    }
+    return [];
+  }
+
+  getTreeItem(node: InstancesNode): vscode.TreeItem {
+    if (node.kind === 'instance') {
+      const r = node.record;
+      const busy = Object.keys(r.jobs).length > 0;
+      const item = new vscode.TreeItem(r.id, busy ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+      item.id = `instance:${r.id}`;
+      item.description = describeInstance(r);
+      item.iconPath = new vscode.ThemeIcon(busy ? 'vm-running' : 'vm', busy ? new vscode.ThemeColor('charts.green') : undefined);
+      item.contextValue = busy ? 'instance.busy' : 'instance.idle';
+      item.tooltip = new vscode.MarkdownString(
+        [
+          `**${r.id}** — ${r.typeName} (${r.spot ? 'spot' : 'on-demand'}), ${price(r.price)}`,
+          `${r.total.cpu} CPU, ${r.total.memoryGb} GB${r.total.gpus ? `, ${r.total.gpus} GPU` : ''}`,
+          `SSH ${r.ssh.user}@${r.ssh.host}:${r.ssh.port}`,
+          `Up for ${duration(Date.now() - r.registeredAt)}`,
+          r.preventFurtherAllocation ? 'Takes no new jobs' : '',
+        ]
+          .filter(Boolean)
+          .join('\n\n'),
+      );
+      return item;
+    }
+    const job = this.model.jobById(node.jobId);
+    const item = new vscode.TreeItem(job?.label ?? node.jobId);
+    item.id = `instance-job:${node.instanceId}:${node.jobId}`;
+    item.description = `${node.jobId} · running ${duration(Date.now() - node.allocatedAt)}`;
+    item.iconPath = new vscode.ThemeIcon('sync~spin');
+    item.contextValue = job ? 'job.running' : 'job.foreign';
+    if (job) item.command = { command: 'meadowrun.openJobLog', title: 'Open Job Log', arguments: [job] };
+    return item;
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.changed.dispose();
+  }
+}

@@ -1,0 +1,48 @@
+import * as vscode from 'vscode';
+import type { LocalCloud } from '../cloud/local';
+import type { Engine } from '../jobs/engine';
+import { settings } from './settings';
+
+export interface Backend {
+  cloud: LocalCloud;
+  engine: Engine;
+}
+
+/**
+ * The engine and the cloud it runs on, built on first use (so activation loads none of it) and
+ * rebuilt when a setting they depend on changes.
+ */
+export class Services implements vscode.Disposable {
+  private backend?: Promise<Backend>;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(readonly log: vscode.LogOutputChannel) {
+    this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('meadowrun.cloud') || e.affectsConfiguration('meadowrun.local')) this.reset();
+    });
+  }
+
+  get(): Promise<Backend> {
+    this.backend ??= this.build();
+    return this.backend;
+  }
+
+  private async build(): Promise<Backend> {
+    const s = settings();
+    const [{ createLocalCloud }, { Engine }] = await Promise.all([import('../cloud/local'), import('../jobs/engine')]);
+    const cloud = createLocalCloud({ stateDir: s.localStateDirectory, instanceTypes: s.localInstanceTypes });
+    this.log.info(`Using the ${s.cloud} cloud (state in ${cloud.stateDir})`);
+    return { cloud, engine: new Engine(cloud) };
+  }
+
+  private reset(): void {
+    const old = this.backend;
+    this.backend = undefined;
+    old?.then((b) => b.engine.dispose(), () => undefined);
+  }
+
+  dispose(): void {
+    this.reset();
+    this.subscription.dispose();
+  }
+}
