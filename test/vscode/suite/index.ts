@@ -3,6 +3,7 @@
 // (scripts/build-vscode-tests.mjs). To add a test file, import it below — after './mochaSetup'.
 import { mocha } from './mochaSetup';
 import './extension.test';
+import './remote.test';
 
 import * as fs from 'fs';
 import * as path from 'path';

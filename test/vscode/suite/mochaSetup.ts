@@ -2,8 +2,13 @@
 // imports this module first: test files call describe() while they load, and mocha's exported
 // describe/it only work after the 'pre-require' event below.
 import Mocha from 'mocha';
+import { format } from 'util';
 
 export const mocha = new Mocha({ ui: 'bdd', reporter: 'spec', timeout: 120_000, color: false });
 
 // Also sets the globals (describe, it, before, ...) for test files that use them without importing.
 mocha.suite.emit('pre-require', globalThis, 'meadowrun-vscode-suite', mocha);
+
+// The reporter logs printf-style ('%s%s', indent, title); the web workbench forwards console
+// arguments without applying the format, so format them here.
+Mocha.reporters.Base.consoleLog = (...args: unknown[]) => console.log(format(...args));

@@ -1,0 +1,121 @@
+// UI test: the packaged extension in a real VS Code workbench (code-server in headless Chromium).
+// A user right-clicks hello.py → Run File Remotely; the job's output appears in the "Meadowrun Jobs"
+// output channel and the instance it ran on appears, with its price, in the Instances view; a
+// Python file shows a ▶ Run remotely lens above each top-level def.
+// Screenshots go to test-output/screenshots/. Harness: run.ts.
+import * as assert from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { packageExtension, screenshotDir, startWorkbench } from './run';
+
+const greeting = 'Hello from Meadowrun!'; // what test/vscode/workspace/hello.py prints
+
+function activityBarItem(page: Page, name: string) {
+  return page.locator(`.part.activitybar a.action-label[aria-label^="${name}"]`);
+}
+
+// Monaco renders spaces as no-break spaces.
+async function outputText(page: Page): Promise<string> {
+  const text = await page.locator('.part.panel .monaco-editor .view-lines').first().innerText().catch(() => '');
+  return text.replace(/\u00a0/g, ' ');
+}
+
+// The Output view shows one channel at a time; pick ours through the command that lists them.
+async function showOutputChannel(page: Page, name: string): Promise<void> {
+  await page.keyboard.press('F1');
+  await page.keyboard.type('Output: Show Output Channels');
+  await page.locator('.quick-input-list .monaco-list-row').first().click();
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
+}
+
+// A click that follows the menu's opening too closely is sometimes ignored (the menu stays open,
+// the item highlighted): then Enter runs the highlighted item.
+async function chooseMenuItem(page: Page, label: string): Promise<void> {
+  const item = page.locator('.context-view .action-item', { hasText: label });
+  await item.hover({ timeout: 10_000 });
+  await item.click();
+  const menu = page.locator('.context-view .monaco-menu');
+  const closed = await menu.waitFor({ state: 'hidden', timeout: 2000 }).then(() => true, () => false);
+  if (!closed) {
+    console.log(`e2e: the click on "${label}" was ignored; pressing Enter`);
+    await page.keyboard.press('Enter');
+  }
+  await menu.waitFor({ state: 'hidden', timeout: 5000 });
+}
+
+// Drags the sash on the sidebar's right edge.
+async function widenSidebar(page: Page, byPx: number): Promise<void> {
+  const box = await page.locator('.part.sidebar').boundingBox();
+  if (!box) return;
+  const x = box.x + box.width;
+  const y = box.y + box.height / 2;
+  await page.mouse.move(x, y);
+  await page.mouse.down();
+  await page.mouse.move(x + byPx, y, { steps: 5 });
+  await page.mouse.up();
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+test('Run File Remotely from the Explorer shows output and the instance', { timeout: 10 * 60_000 }, async () => {
+  const sizeMb = packageExtension();
+  console.log(`e2e: dist/meadowrun.vsix is ${sizeMb.toFixed(2)} MB`);
+  fs.mkdirSync(screenshotDir, { recursive: true });
+  const shot = (name: string) => path.join(screenshotDir, `${name}.png`);
+  fs.rmSync(shot('failure'), { force: true }); // a stale one would mislead
+
+  const { page, close } = await startWorkbench();
+  try {
+    // The container's icon comes from the manifest: its presence proves the .vsix was installed.
+    await activityBarItem(page, 'Meadowrun').click({ timeout: 60_000 });
+    await page.locator('.part.sidebar .pane-header', { hasText: 'Instances' }).waitFor({ timeout: 30_000 });
+
+    await activityBarItem(page, 'Explorer').click();
+    await page.locator('.explorer-folders-view .monaco-list-row[aria-label="hello.py"]').click({ button: 'right', timeout: 30_000 });
+    await chooseMenuItem(page, 'Run File Remotely');
+
+    // The first job starts an instance (an sshd) and deploys the agent to it: allow for that.
+    let shownOurselves = false;
+    await waitFor(`"${greeting}" in the Output panel`, async () => {
+      if ((await outputText(page)).includes(greeting)) return true;
+      // The extension reveals its channel itself; if another one is showing, switch once.
+      if (!shownOurselves && (await page.locator('.part.panel').isVisible())) {
+        shownOurselves = true;
+        await showOutputChannel(page, 'Meadowrun Jobs').catch(() => undefined);
+      }
+      return false;
+    }, 120_000);
+    await page.locator('.part.panel').screenshot({ path: shot('output') });
+
+    await activityBarItem(page, 'Meadowrun').click();
+    const instancesPane = page.locator('.part.sidebar .pane', { has: page.locator('.pane-header', { hasText: 'Instances' }) });
+    const instanceRow = instancesPane.locator('.monaco-list-row', { hasText: 'local-' }).first();
+    await instanceRow.waitFor({ timeout: 30_000 });
+    const rowText = await instanceRow.innerText();
+    assert.match(rowText, /\$\d+\.\d{4}\/h/, `instance row without a price: ${rowText}`);
+    await widenSidebar(page, 250); // so the screenshot shows the row's price, not an ellipsis
+    await page.locator('.part.sidebar').screenshot({ path: shot('sidebar') });
+
+    // A Python file shows ▶ Run remotely above each top-level def (three in mathfuncs.py).
+    await page.keyboard.press('Control+P');
+    await page.keyboard.type('mathfuncs.py');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'mathfuncs.py' }).first().click({ timeout: 30_000 });
+    const lenses = page.locator('.part.editor .codelens-decoration', { hasText: 'Run remotely' });
+    await waitFor('three ▶ Run remotely lenses', async () => (await lenses.count()) === 3, 30_000);
+    await page.screenshot({ path: shot('workbench') });
+  } catch (err) {
+    // What the workbench looked like when it went wrong.
+    await page.screenshot({ path: shot('failure') }).catch(() => undefined);
+    throw err;
+  } finally {
+    await close();
+  }
+});

@@ -1,0 +1,95 @@
+// Runs the extension-host test suite (test/vscode/suite) inside a real VS Code through
+// @vscode/test-electron's runTests, with code-server standing in for the VS Code executable
+// (code-standin.mjs). Run it alone with `node --import tsx test/vscode/runTests.ts`;
+// test/vscode/vscode.test.ts runs it as part of the test suite.
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { runTests } from '@vscode/test-electron';
+
+const root = path.resolve(__dirname, '../..');
+export const resultsFile = path.join(root, 'test-output/vscode-results.json');
+
+export interface SuiteResults {
+  passed: number;
+  failed: number;
+  failures: { title: string; error: string }[];
+}
+
+export interface RunOutcome {
+  exitCode: number;
+  /** The suite's own summary; undefined when the suite never got to write it (e.g. it did not load). */
+  results?: SuiteResults;
+}
+
+// The extension under test is loaded from dist/, so rebuild it when a source is newer than the
+// bundle (scripts/test.sh has just built it; a run on its own may find it stale).
+export function ensureExtensionBuilt(): void {
+  const bundle = path.join(root, 'dist/extension.js');
+  const built = fs.existsSync(bundle) ? fs.statSync(bundle).mtimeMs : 0;
+  const newest = (dir: string): number =>
+    Math.max(0, ...fs.readdirSync(dir, { withFileTypes: true }).map((e) => {
+      const p = path.join(dir, e.name);
+      return e.isDirectory() ? newest(p) : fs.statSync(p).mtimeMs;
+    }));
+  if (newest(path.join(root, 'src')) > built) {
+    console.log('vscode tests: building the extension (webpack)');
+    execFileSync('npx', ['webpack', '--mode', 'production'], { cwd: root, stdio: 'inherit' });
+  }
+}
+
+export async function runVscodeTests(): Promise<RunOutcome> {
+  ensureExtensionBuilt();
+  execFileSync(process.execPath, [path.join(root, 'scripts/build-vscode-tests.mjs')], { cwd: root, stdio: 'inherit' });
+
+  // A copy, so tests may edit the workspace freely; a fresh local cloud, so no instance of an
+  // earlier run (or of the developer's own) is reused.
+  const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-vscode-tests-'));
+  const workspace = path.join(temp, 'workspace');
+  const localDir = path.join(temp, 'local-cloud');
+  fs.cpSync(path.join(root, 'test/vscode/workspace'), workspace, { recursive: true });
+  fs.mkdirSync(localDir);
+  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
+  fs.rmSync(resultsFile, { force: true });
+
+  const standin = path.join(root, 'test/vscode/code-standin.mjs');
+  fs.chmodSync(standin, 0o755); // runTests executes it directly; survive a checkout that lost the bit
+  let exitCode = 0;
+  try {
+    await runTests({
+      vscodeExecutablePath: standin,
+      extensionDevelopmentPath: root,
+      extensionTestsPath: path.join(root, 'out/test/vscode/suite'),
+      launchArgs: [workspace],
+      extensionTestsEnv: { MEADOWRUN_LOCAL_DIR: localDir, MEADOWRUN_VSCODE_RESULTS: resultsFile },
+    });
+  } catch (err) {
+    // runTests rejects on a non-zero exit; the results file says which tests failed.
+    exitCode = (err as { code?: number }).code ?? 1;
+  } finally {
+    // Instances the tests started are sshd daemons that outlive VS Code: stop them.
+    try {
+      execFileSync(process.execPath, [path.join(root, 'dist/cli.js'), '--state-dir', localDir, 'local', 'down'], { stdio: 'inherit' });
+      fs.rmSync(temp, { recursive: true, force: true });
+    } catch (err) {
+      // Keep the state: it is what lets someone stop the instances by hand.
+      console.error(`vscode tests: local down failed (${(err as Error).message}); state kept in ${localDir}`);
+    }
+  }
+  const results = fs.existsSync(resultsFile) ? (JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as SuiteResults) : undefined;
+  return { exitCode, results };
+}
+
+if (require.main === module) {
+  runVscodeTests().then(
+    ({ exitCode, results }) => {
+      console.log(results ? `${results.passed} passed, ${results.failed} failed` : 'the suite wrote no results');
+      process.exit(exitCode);
+    },
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

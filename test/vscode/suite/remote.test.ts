@@ -1,0 +1,111 @@
+// Running code remotely from inside a real VS Code, against the local cloud (its state directory
+// comes from MEADOWRUN_LOCAL_DIR, set by the runner).
+import * as assert from 'assert';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { describe, it, before } from 'mocha';
+import type { MeadowrunApi } from '../../../src/ui/activate';
+import type { JobOutcome } from '../../../src/remote/protocol';
+
+let api: MeadowrunApi;
+const folder = () => vscode.workspace.workspaceFolders![0].uri.fsPath;
+const file = (name: string) => vscode.Uri.file(path.join(folder(), name));
+
+async function allocatedJobs(): Promise<string[]> {
+  await api.model.refresh();
+  return api.model.instances.flatMap((r) => Object.keys(r.jobs));
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('running code remotely', () => {
+  before(async () => {
+    api = (await vscode.extensions.getExtension('meadowrun.meadowrun-vscode')!.activate()) as MeadowrunApi;
+  });
+
+  it('shows a ▶ Run remotely lens above each top-level def, and only those', async () => {
+    const uri = file('mathfuncs.py');
+    await vscode.window.showTextDocument(uri);
+    let lenses: vscode.CodeLens[] = [];
+    await waitFor('code lenses', async () => {
+      lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri, 100)) ?? [];
+      return lenses.some((l) => l.command?.command === 'meadowrun.runFunction');
+    });
+    const ours = lenses.filter((l) => l.command?.command === 'meadowrun.runFunction');
+    assert.deepStrictEqual(ours.map((l) => l.command!.arguments![1]), ['add', 'fail', 'outer']);
+    assert.ok(ours.every((l) => l.command!.title === '▶ Run remotely'));
+  });
+
+  it('Run File Remotely runs the script and the Jobs tree records it', async () => {
+    const outcome = await vscode.commands.executeCommand<JobOutcome>('meadowrun.runFile', file('hello.py'));
+    assert.deepStrictEqual(outcome, { status: 'exited', exitCode: 0 });
+    const [job] = api.jobsTree.getChildren();
+    assert.strictEqual(job.label, 'hello.py');
+    assert.strictEqual(job.status, 'succeeded');
+    assert.ok(job.logPath, 'the job has a log');
+    const log = await vscode.commands.executeCommand<vscode.TextDocument>('meadowrun.openJobLog', job);
+    assert.match(log.getText(), /Hello from Meadowrun!/);
+    assert.deepStrictEqual(await allocatedJobs(), []);
+  });
+
+  it('the Instances tree shows the launched instance with its price', async () => {
+    await api.model.refresh();
+    const [node] = api.instancesTree.getChildren();
+    assert.ok(node && node.kind === 'instance', 'an instance is listed');
+    const item = api.instancesTree.getTreeItem(node);
+    assert.match(String(item.label), /^local-/);
+    assert.match(String(item.description), /local\.small · on-demand · \$0\.0104\/h · 1\/1 CPU, 2\/2 GB free · idle/);
+    assert.strictEqual(item.contextValue, 'instance.idle');
+  });
+
+  it('Run Function Remotely returns the result', async () => {
+    const outcome = await vscode.commands.executeCommand<JobOutcome>('meadowrun.runFunction', file('mathfuncs.py'), 'add', '[2, 3]');
+    assert.strictEqual(outcome.status, 'succeeded');
+    assert.strictEqual(outcome.status === 'succeeded' && outcome.value!.repr, '5');
+    assert.strictEqual(api.jobsTree.getChildren()[0].label, 'add(2, 3)');
+  });
+
+  it('a raising function reports its remote traceback', async () => {
+    const outcome = await vscode.commands.executeCommand<JobOutcome>('meadowrun.runFunction', file('mathfuncs.py'), 'fail', '[]');
+    assert.strictEqual(outcome.status, 'failed');
+    assert.ok(outcome.status === 'failed');
+    assert.strictEqual(outcome.error.type, 'ValueError');
+    assert.match(outcome.error.traceback, /mathfuncs\.py", line \d+, in fail/);
+    assert.strictEqual(api.jobsTree.getChildren()[0].status, 'failed');
+  });
+
+  it('Stop Job stops a running job and leaves no allocation behind', async () => {
+    const running = vscode.commands.executeCommand<JobOutcome>('meadowrun.runFunction', file('slow.py'), 'wait', '[60]');
+    await waitFor('the job to run', () => api.model.jobs[0]?.label === 'wait(60)' && api.model.jobs[0].status === 'running');
+    assert.deepStrictEqual((await allocatedJobs()).length, 1);
+    assert.strictEqual(await vscode.commands.executeCommand('meadowrun.stopJob', api.model.jobs[0]), true);
+    const outcome = await running;
+    assert.deepStrictEqual(outcome, { status: 'cancelled' });
+    assert.strictEqual(api.model.jobs[0].status, 'cancelled');
+    assert.deepStrictEqual(await allocatedJobs(), []);
+  });
+
+  it('Terminate Instance stops it and empties the tree', async () => {
+    await api.model.refresh();
+    const [node] = api.instancesTree.getChildren();
+    assert.strictEqual(await vscode.commands.executeCommand('meadowrun.terminateInstance', node, { confirmed: true }), true);
+    assert.deepStrictEqual(api.instancesTree.getChildren(), []);
+  });
+
+  it('cancelling while an instance launches for the job leaves no instance or allocation', async () => {
+    // Nothing runs now, so this job launches an instance; cancel as soon as it is allocated.
+    const running = vscode.commands.executeCommand<JobOutcome | undefined>('meadowrun.runFunction', file('slow.py'), 'wait', '[60]');
+    await waitFor('the job to start', () => api.model.jobs[0]?.label === 'wait(60)' && ['launching', 'running'].includes(api.model.jobs[0].status));
+    api.model.jobs[0].cancel!();
+    await running;
+    assert.strictEqual(api.model.jobs[0].status, 'cancelled');
+    await api.model.refresh();
+    assert.deepStrictEqual(api.model.instances, []);
+  });
+});
