@@ -1,5 +1,6 @@
 // Bundles the extension-host test suite (test/vscode/suite) into out/test/vscode/suite/index.js,
-// the module VS Code's extension host loads as extensionTestsPath. mocha is bundled in: mocha 12
+// the module VS Code's extension host loads as extensionTestsPath, and the activation benchmark
+// (test/vscode/bench/activation.ts) the same way. mocha is bundled in: mocha 12
 // is ES modules loaded through require(esm), which a bundle sidesteps inside the extension host.
 import * as esbuild from 'esbuild';
 import * as path from 'node:path';
@@ -10,8 +11,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export async function buildVscodeTests() {
   const result = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: ['test/vscode/suite/index.ts'],
-    outfile: 'out/test/vscode/suite/index.js',
+    entryPoints: { 'suite/index': 'test/vscode/suite/index.ts', 'bench/activation': 'test/vscode/bench/activation.ts' },
+    outdir: 'out/test/vscode',
     bundle: true,
     platform: 'node',
     format: 'cjs',

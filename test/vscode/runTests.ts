@@ -40,6 +40,18 @@ export function ensureExtensionBuilt(): void {
 }
 
 export async function runVscodeTests(): Promise<RunOutcome> {
+  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
+  fs.rmSync(resultsFile, { force: true });
+  const exitCode = await runInVscode('out/test/vscode/suite', { MEADOWRUN_VSCODE_RESULTS: resultsFile });
+  const results = fs.existsSync(resultsFile) ? (JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as SuiteResults) : undefined;
+  return { exitCode, results };
+}
+
+/**
+ * Runs an extension-tests module (relative to the repo root) in code-server with the extension
+ * under development, a copy of the sample workspace and a fresh local cloud; returns the exit code.
+ */
+export async function runInVscode(testsPath: string, env: Record<string, string>): Promise<number> {
   ensureExtensionBuilt();
   execFileSync(process.execPath, [path.join(root, 'scripts/build-vscode-tests.mjs')], { cwd: root, stdio: 'inherit' });
 
@@ -50,8 +62,6 @@ export async function runVscodeTests(): Promise<RunOutcome> {
   const localDir = path.join(temp, 'local-cloud');
   fs.cpSync(path.join(root, 'test/vscode/workspace'), workspace, { recursive: true });
   fs.mkdirSync(localDir);
-  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.rmSync(resultsFile, { force: true });
 
   const standin = path.join(root, 'test/vscode/code-standin.mjs');
   fs.chmodSync(standin, 0o755); // runTests executes it directly; survive a checkout that lost the bit
@@ -60,9 +70,9 @@ export async function runVscodeTests(): Promise<RunOutcome> {
     await runTests({
       vscodeExecutablePath: standin,
       extensionDevelopmentPath: root,
-      extensionTestsPath: path.join(root, 'out/test/vscode/suite'),
+      extensionTestsPath: path.join(root, testsPath),
       launchArgs: [workspace],
-      extensionTestsEnv: { MEADOWRUN_LOCAL_DIR: localDir, MEADOWRUN_VSCODE_RESULTS: resultsFile },
+      extensionTestsEnv: { MEADOWRUN_LOCAL_DIR: localDir, ...env },
     });
   } catch (err) {
     // runTests rejects on a non-zero exit; the results file says which tests failed.
@@ -77,8 +87,7 @@ export async function runVscodeTests(): Promise<RunOutcome> {
       console.error(`vscode tests: local down failed (${(err as Error).message}); state kept in ${localDir}`);
     }
   }
-  const results = fs.existsSync(resultsFile) ? (JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as SuiteResults) : undefined;
-  return { exitCode, results };
+  return exitCode;
 }
 
 if (require.main === module) {
