@@ -20,13 +20,7 @@ packages=()
 command -v rg >/dev/null || packages+=(ripgrep)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || packages+=(libkrb5-dev)
 [ -x /usr/bin/chromium ] || packages+=(chromium)
-if [ ${#packages[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "install-code-server: apt-get install ${packages[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
-fi
+bash scripts/apt-install.sh ${packages[@]+"${packages[@]}"}
 
 npm_quiet=(--no-audit --no-fund --loglevel=error)
 mkdir -p "$dir"

@@ -14,13 +14,7 @@ fi
 packages=()
 [ -x /usr/sbin/sshd ] || packages+=(openssh-server)
 [ -x /usr/bin/python3 ] || command -v python3 >/dev/null || packages+=(python3)
-if [ ${#packages[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "setup: installing ${packages[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
-fi
+bash scripts/apt-install.sh ${packages[@]+"${packages[@]}"}
 
 # npm ci only when package-lock.json changed since the last install. Install scripts are not
 # needed: ssh2 runs in pure JS, and the bundles must not contain native addons anyway.
