@@ -35,14 +35,16 @@ export class Services implements vscode.Disposable {
     return { cloud, engine: new Engine(cloud) };
   }
 
+  /**
+   * The next job uses a backend built from the new settings. The old one is not disposed: jobs
+   * may still be running on its connections, which close by themselves once idle.
+   */
   private reset(): void {
-    const old = this.backend;
     this.backend = undefined;
-    old?.then((b) => b.engine.dispose(), () => undefined);
   }
 
   dispose(): void {
-    this.reset();
+    this.backend?.then((b) => b.engine.dispose(), () => undefined);
     this.subscription.dispose();
   }
 }
