@@ -1,5 +1,6 @@
-// Three bundles: the extension (runs in VS Code's Node), the CLI, and the agent that is
-// copied to each instance (must run on Node 18, what a stock Ubuntu LTS installs).
+// Bundles: the extension (runs in VS Code's Node), the CLI, the agent that is copied to each
+// instance (must run on Node 18, what a stock Ubuntu LTS installs), and the local cloud's
+// management runner.
 const path = require('path');
 const webpack = require('webpack');
 
@@ -42,4 +43,5 @@ module.exports = [
     plugins: [new webpack.BannerPlugin({ banner: '#!/usr/bin/env node', raw: true })],
   }),
   bundle('agent', './src/agent/main.ts', 'node18'),
+  bundle('management', './src/management/localRunner.ts', 'node20'),
 ];

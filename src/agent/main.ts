@@ -3,7 +3,7 @@
 import { parseArgs } from 'util';
 import { openTable } from './openTable';
 import { AgentServer } from './serve';
-import { sweepOnce } from './sweep';
+import { localInterruptionNotice, sweepOnce } from './sweep';
 
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
@@ -29,7 +29,8 @@ async function main(): Promise<void> {
     const graceMs = Number(values.grace) * 1000;
     const sweep = async () => {
       try {
-        const freed = await sweepOnce({ instanceId, workDir, table, graceMs });
+        const interruptionAnnounced = values.table!.startsWith('local:') ? localInterruptionNotice(workDir) : undefined;
+        const freed = await sweepOnce({ instanceId, workDir, table, graceMs, interruptionAnnounced });
         if (freed.length) console.error(`${new Date().toISOString()} freed ${freed.join(', ')}`);
       } catch (e) {
         console.error(`${new Date().toISOString()} sweep failed: ${(e as Error).message}`);

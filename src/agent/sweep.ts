@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { AllocationTable } from '../cloud/ports';
 import { isAlive, listPidFiles, readPidFile, removePidFile } from './pidFiles';
 
@@ -7,6 +9,8 @@ export interface SweepOptions {
   table: AllocationTable;
   /** A job with no PID file is freed once it has been allocated this long (ms). */
   graceMs: number;
+  /** Whether the provider has announced that this (spot) instance is about to be interrupted. */
+  interruptionAnnounced?: () => boolean;
   now?: () => number;
 }
 
@@ -17,6 +21,10 @@ export interface SweepOptions {
 export async function sweepOnce(o: SweepOptions): Promise<string[]> {
   const now = (o.now ?? Date.now)();
   const record = await o.table.getInstance(o.instanceId);
+  // An instance about to go takes no new jobs; the ones it runs finish if they can.
+  if (record && !record.preventFurtherAllocation && o.interruptionAnnounced?.()) {
+    await o.table.preventFurtherAllocation(o.instanceId);
+  }
   const freed: string[] = [];
   for (const job of Object.values(record?.jobs ?? {})) {
     const pidFile = readPidFile(o.workDir, job.jobId);
@@ -30,4 +38,12 @@ export async function sweepOnce(o: SweepOptions): Promise<string[]> {
     if (!allocated.has(jobId) && (!p || !isAlive(p))) removePidFile(o.workDir, jobId);
   }
   return freed;
+}
+
+/**
+ * The local cloud's stand-in for a spot interruption notice (EC2's instance metadata, Azure's
+ * scheduled events): a file named `interruption-notice` in the instance's work directory.
+ */
+export function localInterruptionNotice(workDir: string): () => boolean {
+  return () => fs.existsSync(path.join(workDir, 'interruption-notice'));
 }

@@ -10,6 +10,7 @@ import { Engine } from '../jobs/engine';
 import { terminateInstance } from '../jobs/instances';
 import { isFilePath } from '../jobs/target';
 import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
+import { addManageCommands } from './manage';
 import { table } from './table';
 
 function number(value: string): number {
@@ -167,10 +168,12 @@ export function buildProgram(): Command {
   });
   local
     .command('down')
-    .description('terminate every local instance')
+    .description('terminate every local instance and stop the management functions')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }) => {
       const c = getCloud(program);
+      // Management would launch threshold capacity again: it goes first.
+      await c.management.uninstall();
       const ids = new Set([...(await c.table.listInstances()).map((r) => r.id), ...(await c.provider.listRunning()).map((r) => r.id)]);
       for (const id of ids) await terminateInstance(c, id, { force: true });
       if (flags.json) printJson({ terminated: [...ids] });
@@ -204,5 +207,6 @@ export function buildProgram(): Command {
       );
     });
 
+  addManageCommands(program, () => getCloud(program), printJson);
   return program;
 }

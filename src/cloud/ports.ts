@@ -1,6 +1,7 @@
 // The ports every provider implements. A provider is one folder under cloud/ exporting these.
 import { Capacity } from '../core/resources';
 import { InstanceOption, InstanceType } from '../core/instanceTypes';
+import type { ManagementConfig, ManagementStatus } from '../management/config';
 
 /** How to reach an instance over SSH; the host key is recorded at launch and pinned on every connection. */
 export interface SshEndpoint {
@@ -111,4 +112,14 @@ export interface Cloud {
   provider: InstanceProvider;
   table: AllocationTable;
   secrets: SecretStore;
+}
+
+/**
+ * Installs the management functions that run the adjuster on a schedule: an AWS Lambda, an
+ * Azure Function, or on the local cloud a background process.
+ */
+export interface ManagementInstaller {
+  install(config: ManagementConfig): Promise<void>;
+  uninstall(): Promise<void>;
+  status(): Promise<ManagementStatus>;
 }

@@ -57,6 +57,13 @@ export async function allocateJob(cloud: Cloud, need: Resources, jobId: string, 
 async function launchFor(cloud: Cloud, option: InstanceOption, job: JobAllocation, o: AllocateOptions): Promise<InstanceRecord> {
   o.onEvent?.({ kind: 'launching', typeName: option.type.name, spot: option.spot, price: option.price });
   const started = Date.now();
+  const record = await launchAndRegister(cloud, option, [job]);
+  o.onEvent?.({ kind: 'launched', instanceId: record.id, seconds: (Date.now() - started) / 1000 });
+  return record;
+}
+
+/** Launches an instance and registers it with `jobs` already allocated (none for spare capacity). */
+export async function launchAndRegister(cloud: Cloud, option: InstanceOption, jobs: JobAllocation[]): Promise<InstanceRecord> {
   const keys = await cloud.secrets.getSshKeyPair();
   const launched = await cloud.provider.launch(option, keys.publicKey);
   const now = Date.now();
@@ -66,7 +73,7 @@ async function launchFor(cloud: Cloud, option: InstanceOption, job: JobAllocatio
     spot: option.spot,
     price: option.price,
     total: { cpu: option.type.cpu, memoryGb: option.type.memoryGb, gpus: option.type.gpus },
-    jobs: { [job.jobId]: job },
+    jobs: Object.fromEntries(jobs.map((j) => [j.jobId, j])),
     preventFurtherAllocation: false,
     ssh: launched.ssh,
     workDir: launched.workDir,
@@ -80,7 +87,6 @@ async function launchFor(cloud: Cloud, option: InstanceOption, job: JobAllocatio
     await cloud.provider.terminate(launched.id);
     throw e;
   }
-  o.onEvent?.({ kind: 'launched', instanceId: launched.id, seconds: (now - started) / 1000 });
   return { ...record, version: 1 };
 }
 

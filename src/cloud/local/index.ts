@@ -1,12 +1,14 @@
 import { Cloud } from '../ports';
 import { FileAllocationTable } from './fileAllocationTable';
 import { FileSecretStore } from './fileSecretStore';
+import { LocalManagement } from './localManagement';
 import { LocalProvider, LocalProviderOptions } from './localProvider';
 import { defaultLocalStateDir, localLayout } from './paths';
 
 export interface LocalCloud extends Cloud {
   provider: LocalProvider;
   table: FileAllocationTable;
+  management: LocalManagement;
   stateDir: string;
 }
 
@@ -15,7 +17,7 @@ export function createLocalCloud(options: Partial<LocalProviderOptions> = {}): L
   const stateDir = options.stateDir ?? defaultLocalStateDir();
   const layout = localLayout(stateDir);
   const envSeconds = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
-  return {
+  const cloud = {
     stateDir,
     provider: new LocalProvider({
       stateDir,
@@ -26,4 +28,5 @@ export function createLocalCloud(options: Partial<LocalProviderOptions> = {}): L
     table: new FileAllocationTable(layout.tableDir),
     secrets: new FileSecretStore(layout.secretsDir),
   };
+  return { ...cloud, management: new LocalManagement(cloud, stateDir) };
 }

@@ -1,0 +1,154 @@
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { version } from '../../../package.json';
+import { executePlan, planFor } from '../../management/adjuster';
+import { AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, ManagementStatus } from '../../management/config';
+import { AdjusterPlan } from '../../core/management';
+import { localNodeCommand } from '../../remote/agentBundle';
+import { Cloud, ManagementInstaller } from '../ports';
+
+/** A run of the adjuster: what it planned and, unless a dry run, what it did. */
+export interface AdjusterRun {
+  plan?: AdjusterPlan;
+  result: AdjusterRunResult;
+}
+
+/**
+ * The local cloud's management functions: a background process (dist/management.js) that runs the
+ * adjuster on a schedule, with its configuration and status in `<state>/management/`.
+ */
+export class LocalManagement implements ManagementInstaller {
+  readonly dir: string;
+
+  constructor(
+    private readonly cloud: Cloud,
+    stateDir: string,
+  ) {
+    this.dir = path.join(stateDir, 'management');
+  }
+
+  private file(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  config(): ManagementConfig {
+    return { ...DEFAULT_MANAGEMENT_CONFIG, ...readJson<ManagementConfig>(this.file('config.json')) };
+  }
+
+  async install(config: ManagementConfig): Promise<void> {
+    fs.mkdirSync(this.dir, { recursive: true });
+    writeJson(this.file('config.json'), config);
+    // A running runner keeps its old schedule: replace it.
+    await this.stopRunner();
+    const node = localNodeCommand();
+    const log = fs.openSync(this.file('runner.log'), 'a');
+    const child = spawn(node.command, [runnerBundle(), '--state-dir', path.dirname(this.dir)], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: { ...process.env, ...node.env },
+    });
+    fs.closeSync(log);
+    child.unref();
+    writeJson(this.file('runner.json'), { pid: child.pid, version, installedAt: Date.now() });
+  }
+
+  async uninstall(): Promise<void> {
+    await this.stopRunner();
+  }
+
+  async status(): Promise<ManagementStatus> {
+    const runner = readJson<{ pid: number; version: string }>(this.file('runner.json'));
+    const status = readJson<{ lastRun?: AdjusterRunResult; nextRunAt?: number }>(this.file('status.json'));
+    const installed = !!runner && alive(runner.pid);
+    return {
+      installed,
+      version: runner?.version,
+      pid: installed ? runner!.pid : undefined,
+      config: this.config(),
+      lastRun: status?.lastRun,
+      nextRunAt: installed ? status?.nextRunAt : undefined,
+    };
+  }
+
+  /**
+   * Plans and (unless a dry run) carries out one adjustment. Only one runs at a time on this
+   * cloud: a second caller skips instead of, say, launching the same missing capacity twice.
+   */
+  async runOnce(o: { dryRun?: boolean; now?: number } = {}): Promise<AdjusterRun> {
+    const now = o.now ?? Date.now();
+    fs.mkdirSync(this.dir, { recursive: true });
+    const release = acquireLock(this.file('adjuster.lock'));
+    if (!release) {
+      return { result: { at: now, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [], skipped: 'another adjuster run is in progress' } };
+    }
+    try {
+      const plan = await planFor(this.cloud, this.config(), now);
+      if (o.dryRun) return { plan, result: { at: now, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [] } };
+      const result = await executePlan(this.cloud, plan, now);
+      return { plan, result };
+    } finally {
+      release();
+    }
+  }
+
+  /** Called by the runner after each run. */
+  recordRun(result: AdjusterRunResult, nextRunAt: number): void {
+    writeJson(this.file('status.json'), { lastRun: result, nextRunAt });
+  }
+
+  private async stopRunner(): Promise<void> {
+    const runner = readJson<{ pid: number }>(this.file('runner.json'));
+    fs.rmSync(this.file('runner.json'), { force: true });
+    if (!runner || !alive(runner.pid)) return;
+    process.kill(runner.pid, 'SIGTERM');
+    for (let i = 0; i < 100 && alive(runner.pid); i++) await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function runnerBundle(): string {
+  const candidates = [path.join(__dirname, 'management.js')];
+  for (let dir = __dirname; path.dirname(dir) !== dir; dir = path.dirname(dir)) candidates.push(path.join(dir, 'dist', 'management.js'));
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) throw new Error('The management runner is not built (dist/management.js is missing): run `npm run build`.');
+  return found;
+}
+
+/** Takes a lock file, breaking it when its holder died or held it implausibly long. */
+function acquireLock(file: string): (() => void) | undefined {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, JSON.stringify({ pid: process.pid, at: Date.now() }), { flag: 'wx' });
+      return () => fs.rmSync(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = readJson<{ pid: number; at: number }>(file);
+      if (holder && alive(holder.pid) && Date.now() - holder.at < 10 * 60_000) return undefined;
+      fs.rmSync(file, { force: true });
+    }
+  }
+  return undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeJson(file: string, value: unknown): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(value, null, 2));
+  fs.renameSync(tmp, file);
+}

@@ -1,0 +1,103 @@
+import { planAdjustments } from '../core/adjusterPlan';
+import { AdjusterPlan, FleetInstance } from '../core/management';
+import { Cloud } from '../cloud/ports';
+import { launchAndRegister } from '../jobs/allocate';
+import { AdjusterRunResult, ManagementConfig } from './config';
+
+/** What the provider and the allocation table say, joined into one view of the fleet. */
+export async function gatherFleet(cloud: Cloud): Promise<FleetInstance[]> {
+  const [records, running, types] = await Promise.all([cloud.table.listInstances(), cloud.provider.listRunning(), cloud.provider.listInstanceTypes()]);
+  const typeByName = new Map(types.map((t) => [t.name, t]));
+  const runningById = new Map(running.map((r) => [r.id, r]));
+  const fleet: FleetInstance[] = records.map((r) => ({
+    id: r.id,
+    typeName: r.typeName,
+    spot: r.spot,
+    price: r.price,
+    cpu: r.total.cpu,
+    memoryGb: r.total.memoryGb,
+    gpus: r.total.gpus,
+    evictionRatePct: r.spot ? typeByName.get(r.typeName)?.evictionRatePct : undefined,
+    registered: true,
+    running: runningById.has(r.id),
+    launchedAt: runningById.get(r.id)?.launchedAt ?? r.registeredAt,
+    jobCount: Object.keys(r.jobs).length,
+    idleSince: r.lastJobChangeAt,
+  }));
+  const registered = new Set(records.map((r) => r.id));
+  for (const r of running) {
+    if (registered.has(r.id)) continue;
+    const type = typeByName.get(r.typeName);
+    fleet.push({
+      id: r.id,
+      typeName: r.typeName,
+      spot: false,
+      price: type?.onDemandPrice ?? 0,
+      cpu: type?.cpu ?? 0,
+      memoryGb: type?.memoryGb ?? 0,
+      gpus: type?.gpus ?? 0,
+      registered: false,
+      running: true,
+      launchedAt: r.launchedAt,
+      jobCount: 0,
+      idleSince: r.launchedAt,
+    });
+  }
+  return fleet;
+}
+
+export async function planFor(cloud: Cloud, config: ManagementConfig, now = Date.now()): Promise<AdjusterPlan> {
+  return planAdjustments({
+    instances: await gatherFleet(cloud),
+    thresholds: config.thresholds,
+    types: await cloud.provider.listInstanceTypes(),
+    idleTimeoutMs: config.idleTimeoutS * 1000,
+    launchGraceMs: config.launchGraceS * 1000,
+    now,
+  });
+}
+
+/**
+ * Carries a plan out. Every step re-checks the table: an instance that got a job since the plan was
+ * made is not deregistered (the table's conditional delete refuses) and so not terminated.
+ */
+export async function executePlan(cloud: Cloud, plan: AdjusterPlan, now = Date.now()): Promise<AdjusterRunResult> {
+  const result: AdjusterRunResult = { at: now, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [] };
+  for (const action of plan.actions) {
+    switch (action.kind) {
+      case 'terminate':
+        if (action.reason === 'not-registered') {
+          await cloud.provider.terminate(action.id);
+          result.terminated.push(action.id);
+        } else if (await cloud.table.deregisterInstance(action.id)) {
+          await cloud.provider.terminate(action.id);
+          result.terminated.push(action.id);
+        } else {
+          result.kept[action.id] = 'got a job while being stopped';
+        }
+        break;
+      case 'deregister': {
+        // The instance is gone, so nothing still runs there: its allocations are stale.
+        const record = await cloud.table.getInstance(action.id);
+        for (const jobId of Object.keys(record?.jobs ?? {})) await cloud.table.deallocateJob(action.id, jobId);
+        await cloud.table.deregisterInstance(action.id);
+        await cloud.provider.terminate(action.id); // removes what belonged to it
+        result.deregistered.push(action.id);
+        break;
+      }
+      case 'keep':
+        result.kept[action.id] =
+          action.reason === 'threshold'
+            ? `threshold ${action.threshold}`
+            : action.reason === 'idle-within-timeout'
+              ? `idle ${Math.round((action.idleForMs ?? 0) / 1000)}s`
+              : action.reason;
+        break;
+      case 'launch':
+        for (let i = 0; i < action.count; i++) result.launched.push((await launchAndRegister(cloud, action.option, [])).id);
+        break;
+    }
+  }
+  result.unmet = plan.thresholds.filter((t) => t.unitsAfter < t.required).map((t) => t.name);
+  return result;
+}

@@ -1,0 +1,37 @@
+import { Threshold } from '../core/management';
+
+/** What the management functions are told: thresholds, idle timeout and schedule. */
+export interface ManagementConfig {
+  thresholds: Threshold[];
+  /** Stop an instance idle longer than this (and needed by no threshold). */
+  idleTimeoutS: number;
+  /** Run the adjuster this often. */
+  intervalS: number;
+  /** A running instance not registered yet is left alone this long after launch. */
+  launchGraceS: number;
+}
+
+export const DEFAULT_MANAGEMENT_CONFIG: ManagementConfig = { thresholds: [], idleTimeoutS: 300, intervalS: 60, launchGraceS: 60 };
+
+/** A summary of one adjuster run, for status displays. */
+export interface AdjusterRunResult {
+  at: number;
+  terminated: string[];
+  deregistered: string[];
+  launched: string[];
+  /** Why each remaining instance was kept, e.g. "threshold 2×(1 CPU, 2 GB)" or "idle 40s of 300s". */
+  kept: Record<string, string>;
+  /** Thresholds still unmet after the run. */
+  unmet: string[];
+  skipped?: string;
+  error?: string;
+}
+
+export interface ManagementStatus {
+  installed: boolean;
+  version?: string;
+  pid?: number;
+  config?: ManagementConfig;
+  lastRun?: AdjusterRunResult;
+  nextRunAt?: number;
+}
