@@ -132,9 +132,10 @@ export function planAdjustments(input: AdjusterInput): AdjusterPlan {
   const assignedTo = new Int32Array(instances.length).fill(-1);
   const members: number[][] = thresholds.map(() => []);
   const units: number[] = thresholds.map(() => 0);
-  thresholds.forEach((ct, ti) => {
+  const fill = (ti: number) => {
+    const ct = thresholds[ti];
     const required = ct.t.count;
-    if (required === 0) return;
+    if (units[ti] >= required) return;
     const cands: { k: number; u: number }[] = [];
     for (const k of alive) {
       if (assignedTo[k] >= 0) continue;
@@ -145,18 +146,17 @@ export function planAdjustments(input: AdjusterInput): AdjusterPlan {
     cands.sort(
       (a, b) => instances[a.k].price - instances[b.k].price || b.u - a.u || byId(instances[a.k].id, instances[b.k].id),
     );
-    let total = 0;
     for (const c of cands) {
-      if (total >= required) break;
+      if (units[ti] >= required) break;
       assignedTo[c.k] = ti;
       members[ti].push(c.k);
-      total += c.u;
+      units[ti] += c.u;
     }
-    units[ti] = total;
-  });
+  };
+  thresholds.forEach((_, ti) => fill(ti));
 
   // Second pass: drop the smallest instances (fewest units; equal: the dearer first, then by id) that the
-  // threshold stays met without. Dropped instances are not reassigned: the idle rule applies to them.
+  // threshold stays met without.
   thresholds.forEach((ct, ti) => {
     const required = ct.t.count;
     if (units[ti] <= required) return; // nothing spare (or unmet): every instance is needed
@@ -174,6 +174,9 @@ export function planAdjustments(input: AdjusterInput): AdjusterPlan {
     units[ti] = total;
     members[ti] = members[ti].filter((k) => assignedTo[k] === ti);
   });
+  // What the second pass freed may still meet a later threshold that the first pass left unmet:
+  // give it there before launching anything new.
+  thresholds.forEach((_, ti) => fill(ti));
 
   // Stage 3: alive instances no threshold needs are stopped once idle for longer than the timeout.
   for (const k of alive) {
