@@ -4,6 +4,7 @@ import { registerCommands } from './commands';
 import { InstancesTreeProvider } from './instancesTree';
 import { JobRunner } from './jobRunner';
 import { JobsTreeProvider } from './jobsTree';
+import { registerManagementCommands } from './managementCommands';
 import { MeadowrunModel } from './model';
 import { Services } from './services';
 import { InstancesStatusBar } from './statusBar';
@@ -38,6 +39,7 @@ export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
     vscode.window.createTreeView('meadowrun.jobs', { treeDataProvider: jobsTree }),
     vscode.languages.registerCodeLensProvider({ language: 'python', scheme: 'file' }, codeLens),
     ...registerCommands({ extension, services, model, runner, output }),
+    ...registerManagementCommands(services, model),
   );
   // The first look at the table happens after activation returns, so activation stays fast.
   setTimeout(() => void model.refresh(), 0);

@@ -1,9 +1,13 @@
 import * as vscode from 'vscode';
 import type { InstanceRecord } from '../cloud/ports';
+import type { ManagementStatus } from '../management/config';
 import { describeInstance, duration, price } from './format';
 import { MeadowrunModel } from './model';
 
-export type InstancesNode = { kind: 'instance'; record: InstanceRecord } | { kind: 'job'; instanceId: string; jobId: string; allocatedAt: number };
+export type InstancesNode =
+  | { kind: 'management' }
+  | { kind: 'instance'; record: InstanceRecord }
+  | { kind: 'job'; instanceId: string; jobId: string; allocatedAt: number };
 
 /** Instances and the jobs running on each: a thin view over the model. */
 export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesNode>, vscode.Disposable {
@@ -16,7 +20,11 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
   }
 
   getChildren(node?: InstancesNode): InstancesNode[] {
-    if (!node) return this.model.instances.map((record) => ({ kind: 'instance', record }));
+    if (!node) {
+      // Nothing to show at all: the welcome view explains what to do instead.
+      if (!this.model.instances.length && !this.model.management?.installed) return [];
+      return [{ kind: 'management' }, ...this.model.instances.map((record): InstancesNode => ({ kind: 'instance', record }))];
+    }
     if (node.kind === 'instance') {
       return Object.values(node.record.jobs).map((j) => ({ kind: 'job', instanceId: node.record.id, jobId: j.jobId, allocatedAt: j.allocatedAt }));
     }
@@ -24,12 +32,13 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
   }
 
   getTreeItem(node: InstancesNode): vscode.TreeItem {
+    if (node.kind === 'management') return managementItem(this.model.management);
     if (node.kind === 'instance') {
       const r = node.record;
       const busy = Object.keys(r.jobs).length > 0;
       const item = new vscode.TreeItem(r.id, busy ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
       item.id = `instance:${r.id}`;
-      item.description = describeInstance(r);
+      item.description = describeInstance(r, this.model.management);
       item.iconPath = new vscode.ThemeIcon(busy ? 'vm-running' : 'vm', busy ? new vscode.ThemeColor('charts.green') : undefined);
       item.contextValue = busy ? 'instance.busy' : 'instance.idle';
       item.tooltip = new vscode.MarkdownString(
@@ -59,4 +68,35 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
     this.subscription.dispose();
     this.changed.dispose();
   }
+}
+
+/** Whether management runs, its last and next run: what stops idle instances. */
+function managementItem(status?: ManagementStatus): vscode.TreeItem {
+  const item = new vscode.TreeItem('Management');
+  item.id = 'management';
+  if (!status?.installed) {
+    item.description = 'not installed: idle instances keep running';
+    item.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground'));
+    item.contextValue = 'management.notInstalled';
+    item.tooltip = 'Install the management functions to stop idle instances and keep threshold capacity running.';
+    return item;
+  }
+  const c = status.config!;
+  const last = status.lastRun;
+  item.description = [
+    `idle timeout ${duration(c.idleTimeoutS * 1000)}`,
+    c.thresholds.length ? `${c.thresholds.length} threshold${c.thresholds.length > 1 ? 's' : ''}` : undefined,
+    last ? `last run ${duration(Date.now() - last.at)} ago` : 'not run yet',
+    status.nextRunAt ? `next in ${duration(Math.max(0, status.nextRunAt - Date.now()))}` : undefined,
+  ]
+    .filter(Boolean)
+    .join(' · ');
+  item.iconPath = new vscode.ThemeIcon(last?.error ? 'error' : 'shield', last?.error ? new vscode.ThemeColor('list.errorForeground') : undefined);
+  item.contextValue = 'management.installed';
+  item.tooltip = last?.error
+    ? `Last run failed: ${last.error}`
+    : last
+      ? `Last run: stopped ${last.terminated.length}, deregistered ${last.deregistered.length}, launched ${last.launched.length}${last.unmet.length ? `; unmet: ${last.unmet.join(', ')}` : ''}`
+      : 'Installed';
+  return item;
 }

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { InstanceRecord } from '../cloud/ports';
+import type { ManagementStatus } from '../management/config';
 import type { JobOutcome } from '../remote/protocol';
 import { Services } from './services';
 
@@ -29,6 +30,7 @@ const MAX_JOBS = 50;
  */
 export class MeadowrunModel implements vscode.Disposable {
   instances: InstanceRecord[] = [];
+  management?: ManagementStatus;
   jobs: JobView[] = [];
   lastError?: string;
   private readonly changed = new vscode.EventEmitter<void>();
@@ -45,7 +47,7 @@ export class MeadowrunModel implements vscode.Disposable {
     this.refreshing ??= (async () => {
       try {
         const { cloud } = await this.services.get();
-        this.instances = await cloud.table.listInstances();
+        [this.instances, this.management] = await Promise.all([cloud.table.listInstances(), cloud.management.status()]);
         this.lastError = undefined;
       } catch (e) {
         this.lastError = (e as Error).message;

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { InstanceType } from '../core/instanceTypes';
+import type { Threshold } from '../core/management';
 import type { Resources } from '../core/resources';
 
 /** The extension's settings, read fresh each time (they can change while VS Code runs). */
@@ -16,6 +17,8 @@ export function settings() {
     idleTimeoutMinutes: c.get<number>('idleTimeoutMinutes', 5),
     localStateDirectory: c.get<string>('local.stateDirectory', '') || undefined,
     localInstanceTypes: c.get<InstanceType[]>('local.instanceTypes', []),
+    thresholds: c.get<Threshold[]>('management.thresholds', []),
+    managementIntervalS: c.get<number>('management.intervalSeconds', 60),
     codeLensEnabled: c.get<boolean>('codeLens.enabled', true),
     remoteInterpreter: c.get<string>('remoteInterpreter', 'python3'),
   };

@@ -14,6 +14,9 @@ const commands = [
   'meadowrun.refresh',
   'meadowrun.selectCloud',
   'meadowrun.setDefaultResources',
+  'meadowrun.installManagement',
+  'meadowrun.uninstallManagement',
+  'meadowrun.editManagement',
 ];
 
 describe('extension', () => {

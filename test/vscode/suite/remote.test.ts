@@ -56,7 +56,7 @@ describe('running code remotely', () => {
 
   it('the Instances tree shows the launched instance with its price', async () => {
     await api.model.refresh();
-    const [node] = api.instancesTree.getChildren();
+    const node = api.instancesTree.getChildren().find((n) => n.kind === 'instance');
     assert.ok(node && node.kind === 'instance', 'an instance is listed');
     const item = api.instancesTree.getTreeItem(node);
     assert.match(String(item.label), /^local-/);
@@ -91,9 +91,27 @@ describe('running code remotely', () => {
     assert.deepStrictEqual(await allocatedJobs(), []);
   });
 
+  it('management: install shows its schedule and each instance\'s idle clock; uninstall stops it', async () => {
+    assert.strictEqual(await vscode.commands.executeCommand('meadowrun.installManagement'), true);
+    const [management, instance] = api.instancesTree.getChildren();
+    assert.strictEqual(management.kind, 'management');
+    const item = api.instancesTree.getTreeItem(management);
+    assert.strictEqual(item.contextValue, 'management.installed');
+    assert.match(String(item.description), /^idle timeout 5m 0s · /);
+    await waitFor('the first adjuster run', async () => {
+      await api.model.refresh();
+      return !!api.model.management?.lastRun;
+    });
+    assert.match(String(api.instancesTree.getTreeItem(api.instancesTree.getChildren()[0]).description), /last run \d+s ago · next in/);
+    assert.match(String(api.instancesTree.getTreeItem(instance).description), /idle \d+s of 5m 0s/);
+    assert.strictEqual(await vscode.commands.executeCommand('meadowrun.uninstallManagement', undefined, { confirmed: true }), true);
+    await api.model.refresh();
+    assert.strictEqual(api.instancesTree.getTreeItem(api.instancesTree.getChildren()[0]).contextValue, 'management.notInstalled');
+  });
+
   it('Terminate Instance stops it and empties the tree', async () => {
     await api.model.refresh();
-    const [node] = api.instancesTree.getChildren();
+    const node = api.instancesTree.getChildren().find((n) => n.kind === 'instance');
     assert.strictEqual(await vscode.commands.executeCommand('meadowrun.terminateInstance', node, { confirmed: true }), true);
     assert.deepStrictEqual(api.instancesTree.getChildren(), []);
   });
