@@ -1,7 +1,7 @@
 // The agent: the one file copied to each instance. `serve` is the resident agent a client talks to
 // over an SSH channel; `sweep` frees the allocations of jobs whose process died.
 import { parseArgs } from 'util';
-import { openTable } from './openTable';
+import { openQueues, openTable } from './openTable';
 import { AgentServer } from './serve';
 import { localInterruptionNotice, sweepOnce } from './sweep';
 
@@ -11,6 +11,7 @@ async function main(): Promise<void> {
     options: {
       instance: { type: 'string' },
       table: { type: 'string' },
+      queues: { type: 'string' },
       'work-dir': { type: 'string' },
       interval: { type: 'string', default: '30' },
       grace: { type: 'string', default: '120' },
@@ -24,7 +25,8 @@ async function main(): Promise<void> {
 
   if (positionals[0] === 'serve') {
     process.stdout.on('error', () => undefined); // the client may vanish mid-write
-    await new AgentServer({ workDir, instanceId, table, input: process.stdin, output: process.stdout }).start();
+    const queues = values.queues ? openQueues(values.queues) : undefined;
+    await new AgentServer({ workDir, instanceId, table, queues, input: process.stdin, output: process.stdout }).start();
   } else if (positionals[0] === 'sweep') {
     const graceMs = Number(values.grace) * 1000;
     const sweep = async () => {

@@ -3,7 +3,8 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { AllocationTable } from '../cloud/ports';
+import { AllocationTable, TaskQueues } from '../cloud/ports';
+import { MapWorkerLoop } from './mapWorker';
 import { AgentMessage, ClientMessage, encodeFrame, FrameDecoder, INLINE_LIMIT, JobOutcome, PROTOCOL_VERSION, RunRequest, StreamName } from '../remote/protocol';
 import { CodeStore } from './codeStore';
 import { ForkServer, ForkServerEvent } from './forkServer';
@@ -14,6 +15,8 @@ export interface ServeOptions {
   workDir: string;
   instanceId: string;
   table: AllocationTable;
+  /** For map workers. */
+  queues?: TaskQueues;
   input: NodeJS.ReadableStream;
   output: NodeJS.WritableStream;
 }
@@ -29,6 +32,8 @@ interface Job {
   cancelled: boolean;
   killTimer?: NodeJS.Timeout;
   finishing: boolean;
+  /** A map worker's outcome, decided by its loop rather than by the process's exit. */
+  mapOutcome?: Promise<JobOutcome | undefined>;
 }
 
 /**
@@ -182,8 +187,13 @@ export class AgentServer {
         if (!job) return void socket.destroy();
         job.streams.set(stream, socket);
         chunk = Buffer.from(header.slice(newline + 1), 'latin1');
+        if (stream === 'result' && job.request.spec.kind === 'map') {
+          this.startMapWorker(job, socket, chunk);
+          return;
+        }
         if (!chunk.length) return;
       }
+      if (stream === 'result' && job.request.spec.kind === 'map') return; // the loop reads it
       if (stream === 'result') job.result.push(chunk);
       else this.output(job, stream as StreamName, chunk);
     });
@@ -193,6 +203,28 @@ export class AgentServer {
       this.maybeFinish(job);
     };
     socket.once('close', ended);
+  }
+
+  /** A map worker's channel is connected: the loop takes tasks from the queue until shutdown. */
+  private startMapWorker(job: Job, socket: net.Socket, early: Buffer): void {
+    const spec = job.request.spec;
+    if (spec.kind !== 'map') return;
+    if (!this.o.queues) {
+      job.mapOutcome = Promise.resolve({ status: 'rejected', code: 'no-queues', message: 'this agent was started without task queues' });
+      socket.destroy();
+      return;
+    }
+    const { jobId } = job.request;
+    const loop = new MapWorkerLoop(jobId, socket, this.o.queues, spec, (tasks) => this.send({ t: 'map-claimed', jobId, tasks }));
+    if (early.length) socket.emit('data', early);
+    job.mapOutcome = loop.run(() => job.cancelled).then(
+      (outcome) => {
+        // Told to stop: end the worker's Python by closing its channel.
+        socket.end();
+        return outcome;
+      },
+      () => undefined, // the worker died; its exit says how
+    );
   }
 
   private output(job: Job, stream: StreamName, chunk: Buffer): void {
@@ -211,12 +243,13 @@ export class AgentServer {
   private async finish(job: Job): Promise<void> {
     const { jobId } = job.request;
     clearTimeout(job.killTimer);
-    const outcome = this.outcomeOf(job);
+    const outcome = (job.mapOutcome && (await job.mapOutcome)) || this.outcomeOf(job);
     this.jobs.delete(jobId);
     await new Promise((resolve) => job.log.end(resolve));
     // A crash is left to the deallocation sweep, the one authority on processes that died
-    // abnormally; every other end is normal and frees its allocation here and now.
-    if (outcome.status !== 'crashed') {
+    // abnormally; every other end is normal and frees its allocation here and now. A map worker
+    // is freed either way: its tasks come back through the queue, and a replacement needs room.
+    if (outcome.status !== 'crashed' || job.request.spec.kind === 'map') {
       await this.o.table.deallocateJob(this.o.instanceId, jobId);
       removePidFile(this.o.workDir, jobId);
     }

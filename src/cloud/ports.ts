@@ -93,6 +93,8 @@ export interface InstanceProvider {
   listRunning(): Promise<RunningInstance[]>;
   /** How the agent on an instance reaches the allocation table (passed to it on the command line). */
   agentTableSpec(): string;
+  /** How the agent reaches the task queues of map jobs. */
+  agentQueuesSpec(): string;
 }
 
 export interface SshKeyPair {
@@ -112,6 +114,7 @@ export interface Cloud {
   provider: InstanceProvider;
   table: AllocationTable;
   secrets: SecretStore;
+  queues: TaskQueues;
 }
 
 /**
@@ -122,4 +125,26 @@ export interface ManagementInstaller {
   install(config: ManagementConfig): Promise<void>;
   uninstall(): Promise<void>;
   status(): Promise<ManagementStatus>;
+}
+
+export interface QueueMessage {
+  /** Identifies this delivery: pass it to extendVisibility and acknowledge. */
+  receipt: string;
+  body: string;
+  /** 1 on the first delivery, more when a consumer died holding it. */
+  receiveCount: number;
+}
+
+/** A map job's request and result queues (SQS, Azure Queues, or files on the local cloud). */
+export interface TaskQueues {
+  /** Creates the job's pair; returns the names of its request and result queues. */
+  createPair(jobId: string): Promise<{ request: string; result: string }>;
+  send(queue: string, bodies: string[]): Promise<void>;
+  /** Up to `max` messages, each hidden from other consumers for `visibilityS` unless acknowledged. */
+  receive(queue: string, max: number, visibilityS: number): Promise<QueueMessage[]>;
+  extendVisibility(queue: string, receipt: string, visibilityS: number): Promise<void>;
+  acknowledge(queue: string, receipts: string[]): Promise<void>;
+  deletePair(jobId: string): Promise<void>;
+  /** Every pair with when it was last sent to or received from, for clean-up. */
+  listPairs(): Promise<{ jobId: string; lastUsedAt: number }[]>;
 }

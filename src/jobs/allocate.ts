@@ -90,6 +90,48 @@ export async function launchAndRegister(cloud: Cloud, option: InstanceOption, jo
   return { ...record, version: 1 };
 }
 
+/**
+ * Allocates several equal jobs (a map's workers): onto running instances first, fullest first;
+ * the rest onto the cheapest mix of new instances, several workers per instance when they fit.
+ */
+export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string[], o: AllocateOptions = {}): Promise<Allocation[]> {
+  const types = await cloud.provider.listInstanceTypes();
+  if (chooseInstanceTypes(types, need, 1).length === 0) throw new MeadowrunError(describeNoFit(types, need), 'no-fit');
+  const job = (jobId: string): JobAllocation => ({ jobId, cpu: need.cpu, memoryGb: need.memoryGb, gpus: need.gpus, allocatedAt: Date.now() });
+  const allocations: Allocation[] = [];
+  let remaining = [...jobIds];
+  for (let attempt = 0; remaining.length && attempt < MAX_RACE_RETRIES; attempt++) {
+    const records = await cloud.table.listInstances();
+    const pick = pickInstanceForJob(
+      records.map((r) => ({ id: r.id, free: freeCapacity(r), preventFurtherAllocation: r.preventFurtherAllocation })),
+      need,
+    );
+    if (!pick) break;
+    const record = records.find((r) => r.id === pick.id)!;
+    const allocation = job(remaining[0]);
+    if (await cloud.table.allocateJobs(record.id, record.version, [allocation])) {
+      allocations.push({ instance: { ...record, jobs: { ...record.jobs, [allocation.jobId]: allocation }, version: record.version + 1 }, launched: false });
+      remaining = remaining.slice(1);
+    } else {
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+    }
+  }
+  if (!remaining.length) return allocations;
+  if (o.noLaunch) throw new MeadowrunError('No running instance has room for these jobs (and launching was not allowed)', 'no-room');
+  for (const choice of chooseInstanceTypes(types, need, remaining.length)) {
+    for (let i = 0; i < choice.count; i++) {
+      o.signal?.throwIfAborted();
+      const ids = remaining.splice(0, choice.workersPerInstance);
+      o.onEvent?.({ kind: 'launching', typeName: choice.option.type.name, spot: choice.option.spot, price: choice.option.price });
+      const started = Date.now();
+      const record = await launchAndRegister(cloud, choice.option, ids.map(job));
+      o.onEvent?.({ kind: 'launched', instanceId: record.id, seconds: (Date.now() - started) / 1000 });
+      for (const _ of ids) allocations.push({ instance: record, launched: true });
+    }
+  }
+  return allocations;
+}
+
 /** Removes an instance launched for a job that never got to run: nothing is left behind. */
 export async function discardInstance(cloud: Cloud, instanceId: string): Promise<void> {
   await cloud.table.deregisterInstance(instanceId);

@@ -10,6 +10,8 @@ import { syncProject } from './codeSync';
 import { preflight, PreflightInput } from './preflight';
 import { remoteProjectName } from './projectFiles';
 import { parseFunctionTarget, projectPath } from './target';
+import { MapArguments, MapResult, MapRun } from './runMap';
+import type { MapEvent } from '../core/mapProgress';
 
 export type JobEvent =
   | AllocationEvent
@@ -40,6 +42,16 @@ export interface JobResult {
   logPath?: string;
 }
 
+export interface MapOptions {
+  /** How many workers (default 4); several share an instance when they fit. */
+  workers?: number;
+  /** Attempts per task before it counts as failed (default 3). */
+  maxAttempts?: number;
+  /** How long a claimed batch of tasks stays hidden from other workers without a sign of life. */
+  visibilityS?: number;
+  onMapEvent?(e: MapEvent): void;
+}
+
 export interface EngineOptions {
   /** Close an instance's connection after it has been unused this long. */
   connectionIdleMs?: number;
@@ -52,7 +64,7 @@ export class Engine {
   constructor(readonly cloud: Cloud, options: EngineOptions = {}) {
     this.pool = new SessionPool(
       async () => (await cloud.secrets.getSshKeyPair()).privateKey,
-      cloud.provider.agentTableSpec(),
+      { table: cloud.provider.agentTableSpec(), queues: cloud.provider.agentQueuesSpec() },
       options.connectionIdleMs,
     );
   }
@@ -76,6 +88,36 @@ export class Engine {
     const rel = projectPath(file, projectDir);
     const check: PreflightInput = { kind: 'command', localFile: path.resolve(projectDir, file), displayName: rel };
     return this.run({ kind: 'command', file: rel, args }, check, projectDir, o);
+  }
+
+  /**
+   * Runs `target` over many arguments on several workers (run_map); results come back in order.
+   * Each worker runs task after task in one warm Python; nothing is lost when a worker dies.
+   */
+  async runMap(target: string, args: MapArguments, o: JobOptions & MapOptions = {}): Promise<MapResult> {
+    const projectDir = path.resolve(o.projectDir ?? process.cwd());
+    const t = parseFunctionTarget(target, projectDir);
+    if (t.localFile) {
+      await preflight({ kind: 'function', localFile: t.localFile, displayName: path.relative(projectDir, t.localFile), function: t.function }, o.localPython);
+    }
+    const workers = o.workers ?? 4;
+    if (!Number.isInteger(workers) || workers < 1) throw new MeadowrunError(`Workers must be a whole number ≥ 1 (got ${workers})`, 'bad-workers');
+    const run = new MapRun(this.cloud, this.pool, {
+      target: `${t.module}:${t.function}`,
+      projectDir,
+      project: remoteProjectName(projectDir),
+      need: validateResources({ ...DEFAULT_RESOURCES, ...o.resources }),
+      workers,
+      maxAttempts: o.maxAttempts ?? 3,
+      visibilityS: o.visibilityS ?? 30,
+      interpreter: o.interpreter ?? 'python3',
+      env: o.env ?? {},
+      title: `${t.function} over ${args.kind === 'expression' ? args.expr : `${args.values.length} arguments`}`,
+      signal: o.signal,
+      onEvent: o.onMapEvent,
+      onAllocationEvent: o.onEvent,
+    });
+    return run.run(args);
   }
 
   /** A job's log as the instance has it (the agent writes one per job). */

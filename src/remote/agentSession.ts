@@ -13,6 +13,8 @@ const AGENT_MISSING = 97;
 export interface JobHandlers {
   onStarted?(pid: number, logPath: string): void;
   onOutput?(stream: StreamName, data: Buffer): void;
+  /** A map worker took these tasks. */
+  onClaimed?(tasks: number[]): void;
 }
 
 interface PendingJob extends JobHandlers {
@@ -50,12 +52,12 @@ export class AgentSession {
    * Starts the agent; copies it to the instance first only when the instance lacks this exact
    * build. The presence check is part of the start command, so a warm start costs one session.
    */
-  static async start(connection: SshConnection, instance: InstanceRecord, tableSpec: string): Promise<AgentSession> {
+  static async start(connection: SshConnection, instance: InstanceRecord, specs: { table: string; queues: string }): Promise<AgentSession> {
     const bundle = agentBundle();
     const remoteAgent = path.posix.join(instance.workDir, `agent-${bundle.hash}.js`);
     const command =
       `test -s ${shellQuote(remoteAgent)} || exit ${AGENT_MISSING}; cd ${shellQuote(instance.workDir)} && exec ${instance.nodeCommand} ` +
-      shellCommand([remoteAgent, 'serve', '--instance', instance.id, '--table', tableSpec, '--work-dir', instance.workDir]);
+      shellCommand([remoteAgent, 'serve', '--instance', instance.id, '--table', specs.table, '--queues', specs.queues, '--work-dir', instance.workDir]);
     for (let attempt = 0; ; attempt++) {
       const session = new AgentSession(connection, await connection.channel(command), instance.id);
       try {
@@ -118,6 +120,8 @@ export class AgentSession {
         return this.jobs.get(m.jobId)?.onStarted?.(m.pid, m.logPath);
       case 'out':
         return this.jobs.get(m.jobId)?.onOutput?.(m.stream, Buffer.from(m.data, 'base64'));
+      case 'map-claimed':
+        return this.jobs.get(m.jobId)?.onClaimed?.(m.tasks);
       case 'done': {
         const job = this.jobs.get(m.jobId);
         this.jobs.delete(m.jobId);

@@ -12,7 +12,11 @@ export type StreamName = 'stdout' | 'stderr';
 /** What a job runs: a Python file as a script, or a function with arguments. */
 export type JobSpec =
   | { kind: 'command'; file: string; args: string[] }
-  | { kind: 'function'; target: string; args: string; kwargs?: string };
+  | { kind: 'function'; target: string; args: string; kwargs?: string }
+  /** A map's arguments as a Python expression, evaluated on the instance. */
+  | { kind: 'args'; expr: string }
+  /** A map worker: runs `target` on tasks from the request queue until told to shut down. */
+  | { kind: 'map'; target: string; queues: { request: string; result: string }; visibilityS: number; maxAttempts: number };
 
 export interface RunRequest {
   t: 'run';
@@ -66,6 +70,8 @@ export type AgentMessage =
   | { t: 'sync-done'; id: number }
   | { t: 'started'; jobId: string; pid: number; logPath: string }
   | { t: 'out'; jobId: string; stream: StreamName; data: string }
+  /** A map worker took these tasks off the queue and is running them. */
+  | { t: 'map-claimed'; jobId: string; tasks: number[] }
   /** The outcome inline, or (when large) the path of a file holding it, for the client to fetch over SFTP. */
   | { t: 'done'; jobId: string; outcome?: JobOutcome; outcomePath?: string }
   | { t: 'error'; id?: number; jobId?: string; message: string };

@@ -120,6 +120,63 @@ def run_function(spec):
     return result
 
 
+def serialize(value, with_repr):
+    out = {}
+    try:
+        out["json"] = json.dumps(value)
+    except (TypeError, ValueError):
+        try:
+            out["pickle"] = base64.b64encode(pickle.dumps(value, protocol=4)).decode()
+        except Exception:
+            pass
+        with_repr = True
+    if with_repr:
+        out["repr"] = repr(value)[:REPR_LIMIT]
+    return out
+
+
+def deserialize(arg):
+    if "json" in arg:
+        return json.loads(arg["json"])
+    return pickle.loads(base64.b64decode(arg["pickle"]))
+
+
+def load_function(target):
+    module_name, _, function_name = target.rpartition(":")
+    module = load_module(module_name)
+    function = getattr(module, function_name, None)
+    if function is None or not callable(function):
+        raise Rejected("not-found", "%s has no function %s" % (module_name, function_name))
+    return function
+
+
+def run_map_worker(spec, channel):
+    """A map worker: import once, then call the function for each task the agent sends."""
+    function = load_function(spec["target"])
+    reader = channel.makefile("rb")
+    channel.sendall(b'{"ready": true}\n')
+    for line in reader:
+        task = json.loads(line)
+        try:
+            result = {"task": task["task"], "ok": True, "value": serialize(function(deserialize(task["arg"])), False)}
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:
+            result = {"task": task["task"], "ok": False, "error": {"type": type(e).__name__, "message": str(e), "traceback": user_traceback(e)}}
+        channel.sendall((json.dumps(result) + "\n").encode())
+
+
+def evaluate_arguments(spec):
+    """A map's arguments given as a Python expression, evaluated here, on the instance."""
+    try:
+        values = list(eval(spec["expr"], {"__builtins__": __builtins__}))
+    except SyntaxError as e:
+        raise Rejected("bad-arguments", "The arguments expression has a syntax error: %s" % e.msg)
+    except TypeError as e:
+        raise Rejected("bad-arguments", "The arguments expression is not iterable: %s" % e)
+    return {"status": "succeeded", "value": {"json": json.dumps([serialize(v, False) for v in values])}}
+
+
 def run_command(spec):
     path = os.path.abspath(spec["file"])
     if not os.path.isfile(path):
@@ -162,7 +219,13 @@ def child(request, sock_path):
     spec = request["spec"]
     code = 0
     try:
-        if spec["kind"] == "function":
+        if spec["kind"] == "map":
+            # Its first line on the channel is {"ready": true}, or the outcome that stopped it.
+            run_map_worker(spec, res)
+            result = None
+        elif spec["kind"] == "args":
+            result = evaluate_arguments(spec)
+        elif spec["kind"] == "function":
             try:
                 result = run_function(spec)
             except Rejected:
@@ -185,8 +248,12 @@ def child(request, sock_path):
     except KeyboardInterrupt:
         result = {"status": "cancelled"}
         code = 130
+    except BaseException as e:
+        # Never let an error escape into the fork server's loop: this process is a job.
+        result = {"status": "failed", "error": {"type": type(e).__name__, "message": str(e), "traceback": user_traceback(e)}}
+        code = 1
     if result is not None:
-        res.sendall(json.dumps(result).encode())
+        res.sendall((json.dumps(result) + ("\n" if spec.get("kind") == "map" else "")).encode())
     res.close()
     try:
         atexit._run_exitfuncs()

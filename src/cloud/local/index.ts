@@ -1,6 +1,7 @@
 import { Cloud } from '../ports';
 import { FileAllocationTable } from './fileAllocationTable';
 import { FileSecretStore } from './fileSecretStore';
+import { FileTaskQueues } from './fileTaskQueues';
 import { LocalManagement } from './localManagement';
 import { LocalProvider, LocalProviderOptions } from './localProvider';
 import { defaultLocalStateDir, localLayout } from './paths';
@@ -8,6 +9,7 @@ import { defaultLocalStateDir, localLayout } from './paths';
 export interface LocalCloud extends Cloud {
   provider: LocalProvider;
   table: FileAllocationTable;
+  queues: FileTaskQueues;
   management: LocalManagement;
   stateDir: string;
 }
@@ -27,6 +29,7 @@ export function createLocalCloud(options: Partial<LocalProviderOptions> = {}): L
     }),
     table: new FileAllocationTable(layout.tableDir),
     secrets: new FileSecretStore(layout.secretsDir),
+    queues: new FileTaskQueues(layout.queuesDir),
   };
   return { ...cloud, management: new LocalManagement(cloud, stateDir) };
 }

@@ -52,6 +52,10 @@ export class LocalProvider implements InstanceProvider {
     return `local:${this.layout.tableDir}`;
   }
 
+  agentQueuesSpec(): string {
+    return `local:${this.layout.queuesDir}`;
+  }
+
   sshdPath(): string {
     const configured = process.env.MEADOWRUN_SSHD;
     const candidates = configured ? [configured] : ['/usr/sbin/sshd', '/usr/local/sbin/sshd', '/sbin/sshd'];

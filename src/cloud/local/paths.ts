@@ -12,6 +12,7 @@ export function localLayout(stateDir: string) {
     tableDir: path.join(stateDir, 'table'),
     instancesDir: path.join(stateDir, 'instances'),
     secretsDir: path.join(stateDir, 'secrets'),
+    queuesDir: path.join(stateDir, 'queues'),
     instanceTypesFile: path.join(stateDir, 'instance-types.json'),
   };
 }

@@ -1,0 +1,113 @@
+// What a map job reports as it runs, and the state the progress views fold those reports into.
+// Pure and shared: the engine emits MapEvents; the CLI's progress bar, the editor's panel host and
+// the panel itself (webview-ui/) all fold them with reduceMap.
+
+export type TaskState = 'queued' | 'running' | 'done' | 'failed';
+
+export interface TaskError {
+  type: string;
+  message: string;
+  traceback: string;
+}
+
+export interface MapWorkerInfo {
+  workerId: string;
+  instanceId: string;
+  state: 'starting' | 'running' | 'exited' | 'crashed';
+  /** Index of the task it runs now. */
+  currentTask?: number;
+  tasksDone: number;
+  logPath?: string;
+}
+
+export type MapEvent =
+  | { kind: 'started'; jobId: string; title: string; taskCount: number; workers: number; at: number }
+  /** Task state changes, batched (never one event per task). */
+  | { kind: 'tasks'; at: number; updates: { task: number; state: TaskState; attempt: number; workerId?: string }[] }
+  | { kind: 'worker'; at: number; worker: MapWorkerInfo }
+  /** A task attempt failed; `final` when it will not be retried. */
+  | { kind: 'failure'; at: number; task: number; attempt: number; error: TaskError; final: boolean }
+  | { kind: 'finished'; at: number; status: 'succeeded' | 'failed' | 'cancelled'; message?: string };
+
+export interface MapState {
+  jobId: string;
+  title: string;
+  taskCount: number;
+  /** TaskState per task, as an index into TASK_STATES (compact for 10,000 tasks). */
+  tasks: number[];
+  counts: { queued: number; running: number; done: number; failed: number; retried: number };
+  workers: Record<string, MapWorkerInfo>;
+  /** Tasks done (successfully or not) by each whole second since the start. */
+  throughput: { second: number; done: number }[];
+  /** Final failures first seen first; capped. */
+  failures: { task: number; attempt: number; error: TaskError }[];
+  status: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  message?: string;
+  startedAt: number;
+  finishedAt?: number;
+}
+
+export const TASK_STATES: TaskState[] = ['queued', 'running', 'done', 'failed'];
+const MAX_FAILURES = 100;
+
+export function emptyMapState(): MapState {
+  return {
+    jobId: '',
+    title: '',
+    taskCount: 0,
+    tasks: [],
+    counts: { queued: 0, running: 0, done: 0, failed: 0, retried: 0 },
+    workers: {},
+    throughput: [],
+    failures: [],
+    status: 'running',
+    startedAt: 0,
+  };
+}
+
+/** Folds one event into the state (mutating it: the state can hold 10,000 tasks). */
+export function reduceMap(s: MapState, e: MapEvent): MapState {
+  switch (e.kind) {
+    case 'started':
+      Object.assign(s, emptyMapState(), { jobId: e.jobId, title: e.title, taskCount: e.taskCount, startedAt: e.at });
+      s.tasks = new Array(e.taskCount).fill(0);
+      s.counts.queued = e.taskCount;
+      return s;
+    case 'tasks':
+      for (const u of e.updates) {
+        const before = TASK_STATES[s.tasks[u.task]];
+        const after = u.state;
+        if (before === after) continue;
+        s.counts[before]--;
+        s.counts[after]++;
+        s.tasks[u.task] = TASK_STATES.indexOf(after);
+        if (after === 'done' || after === 'failed') {
+          const second = Math.floor((e.at - s.startedAt) / 1000);
+          const last = s.throughput[s.throughput.length - 1];
+          if (last?.second === second) last.done++;
+          else s.throughput.push({ second, done: 1 });
+        }
+      }
+      return s;
+    case 'worker':
+      s.workers[e.worker.workerId] = e.worker;
+      return s;
+    case 'failure':
+      if (!e.final) s.counts.retried++;
+      else if (s.failures.length < MAX_FAILURES) s.failures.push({ task: e.task, attempt: e.attempt, error: e.error });
+      return s;
+    case 'finished':
+      s.status = e.status;
+      s.message = e.message;
+      s.finishedAt = e.at;
+      return s;
+  }
+}
+
+/** Seconds left at the recent pace, or undefined before there is a pace to speak of. */
+export function etaSeconds(s: MapState, now: number): number | undefined {
+  const finished = s.counts.done + s.counts.failed;
+  const elapsed = (now - s.startedAt) / 1000;
+  if (finished === 0 || elapsed <= 0 || s.status !== 'running') return undefined;
+  return ((s.taskCount - finished) * elapsed) / finished;
+}

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { FileTaskQueues } from '../../src/cloud/local/fileTaskQueues';
+
+const queues = () => new FileTaskQueues(fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-queues-')));
+
+test('messages come out in the order they were sent, each to one consumer', async () => {
+  const q = queues();
+  const { request } = await q.createPair('job1');
+  await q.send(request, Array.from({ length: 50 }, (_, i) => `m${i}`));
+  const a = new FileTaskQueues(q.dir);
+  const b = new FileTaskQueues(q.dir);
+  const got: string[] = [];
+  for (;;) {
+    const batch = [...(await a.receive(request, 7, 30)), ...(await b.receive(request, 7, 30))];
+    if (!batch.length) break;
+    got.push(...batch.map((m) => m.body));
+  }
+  assert.equal(got.length, 50);
+  assert.equal(new Set(got).size, 50, 'no message delivered twice');
+  assert.deepEqual(got.slice(0, 7), ['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6']);
+});
+
+test('an unacknowledged message comes back after its visibility timeout, counted; an acknowledged one never', async () => {
+  const q = queues();
+  const { request } = await q.createPair('job1');
+  await q.send(request, ['kept', 'dropped']);
+  const [first, second] = await q.receive(request, 2, 0.2);
+  assert.equal(first.receiveCount, 1);
+  await q.acknowledge(request, [first.receipt]);
+  assert.deepEqual(await q.receive(request, 10, 30), [], 'hidden while visible to its consumer');
+  await new Promise((r) => setTimeout(r, 300));
+  const again = await q.receive(request, 10, 30);
+  assert.deepEqual(again.map((m) => [m.body, m.receiveCount]), [[second.body, 2]]);
+});
+
+test('extending visibility keeps a message hidden', async () => {
+  const q = queues();
+  const { result } = await q.createPair('job1');
+  await q.send(result, ['x']);
+  const [m] = await q.receive(result, 1, 0.2);
+  await q.extendVisibility(result, m.receipt, 30);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(await q.receive(result, 1, 30), []);
+});
+
+test('pairs are listed with their last use, and deleted', async () => {
+  const q = queues();
+  const before = Date.now();
+  await q.createPair('job1');
+  await q.createPair('job2');
+  const pairs = await q.listPairs();
+  assert.deepEqual(pairs.map((p) => p.jobId).sort(), ['job1', 'job2']);
+  assert.ok(pairs.every((p) => p.lastUsedAt >= before - 1000));
+  await q.deletePair('job1');
+  assert.deepEqual((await q.listPairs()).map((p) => p.jobId), ['job2']);
+});
