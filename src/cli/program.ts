@@ -11,6 +11,7 @@ import { terminateInstance } from '../jobs/instances';
 import { isFilePath } from '../jobs/target';
 import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
 import { addManageCommands } from './manage';
+import { addRunMapCommand } from './runMap';
 import { table } from './table';
 
 function number(value: string): number {
@@ -207,6 +208,7 @@ export function buildProgram(): Command {
       );
     });
 
+  addRunMapCommand(program, () => getEngine(program), resourceOptions, printJson);
   addManageCommands(program, () => getCloud(program), printJson);
   return program;
 }

@@ -14,6 +14,8 @@ export interface MapWorkerInfo {
   workerId: string;
   instanceId: string;
   state: 'starting' | 'running' | 'exited' | 'crashed';
+  /** Of its Python process on the instance. */
+  pid?: number;
   /** Index of the task it runs now. */
   currentTask?: number;
   tasksDone: number;

@@ -127,7 +127,7 @@ export class MapRun {
             spec: { kind: 'map', target: this.s.target, queues: this.queues, visibilityS: this.s.visibilityS, maxAttempts: this.s.maxAttempts },
           },
           {
-            onStarted: (_pid, logPath) => this.updateWorker(worker, { state: 'running', logPath }),
+            onStarted: (pid, logPath) => this.updateWorker(worker, { state: 'running', pid, logPath }),
             onClaimed: (tasks) => {
               this.updateWorker(worker, { currentTask: tasks[0] });
               const at = Date.now();
