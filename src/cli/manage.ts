@@ -61,8 +61,9 @@ export function addManageCommands(program: Command, getCloud: () => LocalCloud, 
     .option('--idle-timeout <s>', 'stop instances idle longer than this, in seconds (default: 300)', seconds)
     .option('--interval <s>', 'run the adjuster this often, in seconds (default: 60)', seconds)
     .option('--thresholds <json>', 'thresholds as JSON (or @file.json), e.g. [{"cpu": 2, "memoryGb": 4, "count": 1}]', thresholds)
+    .option('--queue-max-age <s>', 'delete map queues unused this long, in seconds (default: 3600)', seconds)
     .option('--json', 'print JSON')
-    .action(async (o: { idleTimeout?: number; interval?: number; thresholds?: Threshold[]; json?: boolean }) => {
+    .action(async (o: { idleTimeout?: number; interval?: number; thresholds?: Threshold[]; queueMaxAge?: number; json?: boolean }) => {
       const { management } = getCloud();
       const before = await management.status();
       const config: ManagementConfig = {
@@ -70,6 +71,7 @@ export function addManageCommands(program: Command, getCloud: () => LocalCloud, 
         ...(o.idleTimeout !== undefined && { idleTimeoutS: o.idleTimeout }),
         ...(o.interval !== undefined && { intervalS: o.interval }),
         ...(o.thresholds !== undefined && { thresholds: o.thresholds }),
+        ...(o.queueMaxAge !== undefined && { queueMaxAgeS: o.queueMaxAge }),
       };
       await management.install(config);
       if (o.json) return printJson(await management.status());
@@ -112,9 +114,8 @@ export function addManageCommands(program: Command, getCloud: () => LocalCloud, 
       if (o.json) return printJson(run);
       if (run.result.skipped) return void process.stdout.write(`Skipped: ${run.result.skipped}\n`);
       process.stdout.write(planTable(run.plan!));
-      if (!o.dryRun) {
-        const r = run.result;
-        process.stdout.write(`\nTerminated ${r.terminated.length}, deregistered ${r.deregistered.length}, launched ${r.launched.length}.\n`);
-      }
+      const r = run.result;
+      if (r.deletedQueues.length) process.stdout.write(`\n${o.dryRun ? 'Would delete' : 'Deleted'} the stale queues of ${r.deletedQueues.join(', ')}\n`);
+      if (!o.dryRun) process.stdout.write(`\nTerminated ${r.terminated.length}, deregistered ${r.deregistered.length}, launched ${r.launched.length}.\n`);
     });
 }

@@ -62,7 +62,7 @@ export async function planFor(cloud: Cloud, config: ManagementConfig, now = Date
  * made is not deregistered (the table's conditional delete refuses) and so not terminated.
  */
 export async function executePlan(cloud: Cloud, plan: AdjusterPlan, now = Date.now()): Promise<AdjusterRunResult> {
-  const result: AdjusterRunResult = { at: now, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [] };
+  const result: AdjusterRunResult = { at: now, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [], deletedQueues: [] };
   for (const action of plan.actions) {
     switch (action.kind) {
       case 'terminate':
@@ -100,4 +100,9 @@ export async function executePlan(cloud: Cloud, plan: AdjusterPlan, now = Date.n
   }
   result.unmet = plan.thresholds.filter((t) => t.unitsAfter < t.required).map((t) => t.name);
   return result;
+}
+
+/** Map jobs whose queue pair has not been used for `maxAgeS`: their client is gone. */
+export async function staleQueuePairs(cloud: Cloud, maxAgeS: number, now = Date.now()): Promise<string[]> {
+  return (await cloud.queues.listPairs()).filter((p) => now - p.lastUsedAt > maxAgeS * 1000).map((p) => p.jobId);
 }

@@ -9,9 +9,11 @@ export interface ManagementConfig {
   intervalS: number;
   /** A running instance not registered yet is left alone this long after launch. */
   launchGraceS: number;
+  /** Delete a map job's queue pair once it has not been used for this long. */
+  queueMaxAgeS: number;
 }
 
-export const DEFAULT_MANAGEMENT_CONFIG: ManagementConfig = { thresholds: [], idleTimeoutS: 300, intervalS: 60, launchGraceS: 60 };
+export const DEFAULT_MANAGEMENT_CONFIG: ManagementConfig = { thresholds: [], idleTimeoutS: 300, intervalS: 60, launchGraceS: 60, queueMaxAgeS: 3600 };
 
 /** A summary of one adjuster run, for status displays. */
 export interface AdjusterRunResult {
@@ -23,6 +25,8 @@ export interface AdjusterRunResult {
   kept: Record<string, string>;
   /** Thresholds still unmet after the run. */
   unmet: string[];
+  /** Map jobs whose stale queue pairs were deleted (or, in a dry run, would be). */
+  deletedQueues: string[];
   skipped?: string;
   error?: string;
 }

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     try {
       result = (await management.runOnce()).result;
     } catch (e) {
-      result = { at: started, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [], error: (e as Error).message };
+      result = { at: started, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [], deletedQueues: [], error: (e as Error).message };
     }
     const next = started + intervalMs;
     management.recordRun(result, next);

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { ManagementConfig } from '../management/config';
+import { DEFAULT_MANAGEMENT_CONFIG, ManagementConfig } from '../management/config';
 import { duration } from './format';
 import { MeadowrunModel } from './model';
 import { Services } from './services';
@@ -8,7 +8,7 @@ import { settings } from './settings';
 /** The management configuration the settings describe. */
 function configFromSettings(): ManagementConfig {
   const s = settings();
-  return { thresholds: s.thresholds, idleTimeoutS: s.idleTimeoutMinutes * 60, intervalS: s.managementIntervalS, launchGraceS: 60 };
+  return { ...DEFAULT_MANAGEMENT_CONFIG, thresholds: s.thresholds, idleTimeoutS: s.idleTimeoutMinutes * 60, intervalS: s.managementIntervalS };
 }
 
 function describe(c: ManagementConfig): string {

@@ -136,3 +136,18 @@ test('an announced interruption stops further allocation on the instance', async
   assert.notEqual(instance.id, id);
   await t.cloud.table.deallocateJob(instance.id, 'after-notice');
 });
+
+test('queue pairs of map jobs unused for longer than the configured age are deleted', async () => {
+  await t.cloud.queues.createPair('map-stale');
+  await t.cloud.queues.createPair('map-fresh');
+  const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+  fs.utimesSync(path.join(t.cloud.queues.dir, 'map-stale', 'last-used'), twoHoursAgo, twoHoursAgo);
+  configure({ queueMaxAgeS: 3600 });
+  const dry = await t.cloud.management.runOnce({ dryRun: true });
+  assert.deepEqual(dry.result.deletedQueues, ['map-stale']);
+  assert.equal((await t.cloud.queues.listPairs()).length, 2, 'a dry run deletes nothing');
+  const { result } = await t.cloud.management.runOnce();
+  assert.deepEqual(result.deletedQueues, ['map-stale']);
+  assert.deepEqual((await t.cloud.queues.listPairs()).map((p) => p.jobId), ['map-fresh']);
+  await t.cloud.queues.deletePair('map-fresh');
+});

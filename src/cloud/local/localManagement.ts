@@ -2,7 +2,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { version } from '../../../package.json';
-import { executePlan, planFor } from '../../management/adjuster';
+import { executePlan, planFor, staleQueuePairs } from '../../management/adjuster';
 import { AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, ManagementStatus } from '../../management/config';
 import { AdjusterPlan } from '../../core/management';
 import { localNodeCommand } from '../../remote/agentBundle';
@@ -80,12 +80,16 @@ export class LocalManagement implements ManagementInstaller {
     fs.mkdirSync(this.dir, { recursive: true });
     const release = acquireLock(this.file('adjuster.lock'));
     if (!release) {
-      return { result: { at: now, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [], skipped: 'another adjuster run is in progress' } };
+      return { result: { ...emptyResult(now), skipped: 'another adjuster run is in progress' } };
     }
     try {
-      const plan = await planFor(this.cloud, this.config(), now);
-      if (o.dryRun) return { plan, result: { at: now, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [] } };
+      const config = this.config();
+      const plan = await planFor(this.cloud, config, now);
+      const stale = await staleQueuePairs(this.cloud, config.queueMaxAgeS, now);
+      if (o.dryRun) return { plan, result: { ...emptyResult(now), deletedQueues: stale } };
       const result = await executePlan(this.cloud, plan, now);
+      for (const jobId of stale) await this.cloud.queues.deletePair(jobId);
+      result.deletedQueues = stale;
       return { plan, result };
     } finally {
       release();
@@ -151,4 +155,8 @@ function writeJson(file: string, value: unknown): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(value, null, 2));
   fs.renameSync(tmp, file);
+}
+
+function emptyResult(at: number): AdjusterRunResult {
+  return { at, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [], deletedQueues: [] };
 }
