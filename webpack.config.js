@@ -1,8 +1,10 @@
 // Bundles: the extension (runs in VS Code's Node), the CLI, the agent that is copied to each
 // instance (must run on Node 18, what a stock Ubuntu LTS installs), and the local cloud's
-// management runner.
+// management runner; and the map progress panel's front end (webview-ui/), a browser bundle.
+const fs = require('fs');
 const path = require('path');
 const webpack = require('webpack');
+const { EsbuildPlugin } = require('esbuild-loader');
 
 // ssh2 tries its optional native addons inside try/catch and falls back to pure JS;
 // ignoring them keeps every bundle free of native code.
@@ -37,6 +39,53 @@ function bundle(name, entry, target, extra = {}) {
   };
 }
 
+// Copies files into a bundle's output as they are (watched in --watch mode).
+class CopyFiles {
+  constructor(files) {
+    this.files = files; // { outputName: sourcePath }
+  }
+  apply(compiler) {
+    compiler.hooks.thisCompilation.tap('CopyFiles', (compilation) => {
+      const stage = webpack.Compilation.PROCESS_ASSETS_STAGE_ADDITIONAL;
+      compilation.hooks.processAssets.tap({ name: 'CopyFiles', stage }, () => {
+        for (const [to, from] of Object.entries(this.files)) {
+          const file = path.resolve(__dirname, from);
+          compilation.fileDependencies.add(file);
+          compilation.emitAsset(to, new webpack.sources.RawSource(fs.readFileSync(file)));
+        }
+      });
+    });
+  }
+}
+
+// The map progress panel's front end runs in a webview (a browser page with a strict CSP): its own
+// bundle in dist/webview/, with its stylesheet and the codicon font beside it, so the .vsix holds
+// everything the panel loads (no node_modules). Target 'web': webpack refuses Node built-ins here.
+// Build it alone with `npx webpack --mode production --config-name webview`.
+function webviewBundle() {
+  return {
+    name: 'webview',
+    target: ['web', 'es2022'],
+    entry: './webview-ui/src/main.ts',
+    // compareBeforeEmit off: every build rewrites every file, so their times say when it ran
+    // (the browser test rebuilds when a source is newer).
+    output: { path: path.resolve(__dirname, 'dist/webview'), filename: 'mapPanel.js', compareBeforeEmit: false },
+    resolve: { extensions: ['.ts', '.js'] },
+    module: { rules: [{ test: /\.ts$/, loader: 'esbuild-loader', options: { target: 'es2022' } }] },
+    plugins: [
+      new CopyFiles({
+        'mapPanel.css': 'webview-ui/src/panel.css',
+        'codicon.css': 'node_modules/@vscode/codicons/dist/codicon.css',
+        'codicon.ttf': 'node_modules/@vscode/codicons/dist/codicon.ttf',
+      }),
+    ],
+    optimization: { minimizer: [new EsbuildPlugin({ target: 'es2022' })] },
+    devtool: false,
+    performance: { hints: false },
+    stats: 'errors-warnings',
+  };
+}
+
 module.exports = [
   bundle('extension', './src/extension.ts', 'node20'),
   bundle('cli', './src/cli/main.ts', 'node20', {
@@ -44,4 +93,5 @@ module.exports = [
   }),
   bundle('agent', './src/agent/main.ts', 'node18'),
   bundle('management', './src/management/localRunner.ts', 'node20'),
+  webviewBundle(),
 ];

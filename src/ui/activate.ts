@@ -5,6 +5,7 @@ import { InstancesTreeProvider } from './instancesTree';
 import { JobRunner } from './jobRunner';
 import { JobsTreeProvider } from './jobsTree';
 import { registerManagementCommands } from './managementCommands';
+import { registerMapCommands } from './mapCommands';
 import { MeadowrunModel } from './model';
 import { Services } from './services';
 import { InstancesStatusBar } from './statusBar';
@@ -40,6 +41,7 @@ export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
     vscode.languages.registerCodeLensProvider({ language: 'python', scheme: 'file' }, codeLens),
     ...registerCommands({ extension, services, model, runner, output }),
     ...registerManagementCommands(services, model),
+    ...registerMapCommands(extension, services, model, output),
   );
   // The first look at the table happens after activation returns, so activation stays fast.
   setTimeout(() => void model.refresh(), 0);

@@ -13,15 +13,23 @@ export class RunRemotelyCodeLensProvider implements vscode.CodeLensProvider, vsc
   async provideCodeLenses(document: vscode.TextDocument): Promise<vscode.CodeLens[]> {
     if (!settings().codeLensEnabled) return [];
     const functions = await topLevelFunctions(document);
-    return functions.map(
-      (f) =>
-        new vscode.CodeLens(new vscode.Range(f.line, 0, f.line, 0), {
+    return functions.flatMap((f) => {
+      const range = new vscode.Range(f.line, 0, f.line, 0);
+      return [
+        new vscode.CodeLens(range, {
           title: '▶ Run remotely',
           tooltip: `Run ${f.name} on a Meadowrun instance`,
           command: 'meadowrun.runFunction',
           arguments: [document.uri, f.name],
         }),
-    );
+        new vscode.CodeLens(range, {
+          title: '▶ Run map',
+          tooltip: `Run ${f.name} over many arguments on several workers`,
+          command: 'meadowrun.runMap',
+          arguments: [document.uri, f.name],
+        }),
+      ];
+    });
   }
 
   dispose(): void {

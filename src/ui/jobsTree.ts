@@ -43,7 +43,8 @@ export class JobsTreeProvider implements vscode.TreeDataProvider<JobView>, vscod
     item.description = [job.status, job.detail, took, job.instanceId].filter(Boolean).join(' · ');
     item.tooltip = `${job.label}\n${job.status}${job.detail ? `: ${job.detail}` : ''}\n${job.id ?? ''}`;
     item.contextValue = isActive(job) ? 'job.running' : 'job.done';
-    if (job.logPath) item.command = { command: 'meadowrun.openJobLog', title: 'Open Job Log', arguments: [job] };
+    if (job.map) item.command = { command: 'meadowrun.openMapPanel', title: 'Open Map Progress', arguments: [job] };
+    else if (job.logPath) item.command = { command: 'meadowrun.openJobLog', title: 'Open Job Log', arguments: [job] };
     return item;
   }
 

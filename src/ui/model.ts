@@ -19,6 +19,8 @@ export interface JobView {
   endedAt?: number;
   detail?: string;
   cancel?: () => void;
+  /** For a map: opens its progress panel. */
+  map?: () => unknown;
 }
 
 const REFRESH_MS = 5_000;

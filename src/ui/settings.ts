@@ -20,6 +20,7 @@ export function settings() {
     thresholds: c.get<Threshold[]>('management.thresholds', []),
     managementIntervalS: c.get<number>('management.intervalSeconds', 60),
     codeLensEnabled: c.get<boolean>('codeLens.enabled', true),
+    mapWorkers: c.get<number>('map.workers', 4),
     remoteInterpreter: c.get<string>('remoteInterpreter', 'python3'),
   };
 }

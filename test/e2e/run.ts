@@ -17,7 +17,7 @@ export const vsixPath = path.join(root, 'dist/meadowrun.vsix');
 export const screenshotDir = path.join(root, 'test-output/screenshots');
 
 // Flags that keep headless Chromium offline and quiet on this kind of machine.
-const chromiumArgs = [
+export const chromiumArgs = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];

@@ -130,3 +130,19 @@ test('cancel mid-run: no worker process, allocation or queue is left', async () 
   assert.equal(pidsOf(events).length, 2);
   await waitFor('worker processes to go', () => pidsOf(events).filter(alive).length === 0, 10_000);
 });
+
+test('arguments that do not evaluate: one clear error, and nothing allocated, launched or queued is left', async () => {
+  for (const r of await t.cloud.provider.listRunning()) {
+    await t.cloud.table.deregisterInstance(r.id);
+    await t.cloud.provider.terminate(r.id);
+  }
+  await assert.rejects(
+    t.engine.runMap('tasks.py:double', { kind: 'expression', expr: 'range(' }, { projectDir: t.project, workers: 2, resources: slice }),
+    /The arguments expression has a syntax error/,
+  );
+  assert.deepEqual(await t.cloud.provider.listRunning(), [], 'the instance launched for it is gone');
+  await assert.rejects(
+    t.engine.runMap('tasks.py:nope', { kind: 'values', values: [1] }, { projectDir: t.project, workers: 1, resources: slice }),
+    /tasks\.py has no function nope/,
+  );
+});

@@ -17,6 +17,8 @@ const commands = [
   'meadowrun.installManagement',
   'meadowrun.uninstallManagement',
   'meadowrun.editManagement',
+  'meadowrun.runMap',
+  'meadowrun.openMapPanel',
 ];
 
 describe('extension', () => {

@@ -40,6 +40,8 @@ describe('running code remotely', () => {
     const ours = lenses.filter((l) => l.command?.command === 'meadowrun.runFunction');
     assert.deepStrictEqual(ours.map((l) => l.command!.arguments![1]), ['add', 'fail', 'outer']);
     assert.ok(ours.every((l) => l.command!.title === '▶ Run remotely'));
+    const maps = lenses.filter((l) => l.command?.command === 'meadowrun.runMap');
+    assert.deepStrictEqual(maps.map((l) => [l.command!.title, l.command!.arguments![1]]), [['▶ Run map', 'add'], ['▶ Run map', 'fail'], ['▶ Run map', 'outer']]);
   });
 
   it('Run File Remotely runs the script and the Jobs tree records it', async () => {
@@ -80,6 +82,29 @@ describe('running code remotely', () => {
     assert.strictEqual(api.jobsTree.getChildren()[0].status, 'failed');
   });
 
+  it('a map started from the CodeLens opens the progress panel and returns every result', async () => {
+    const uri = file('slow.py');
+    await vscode.window.showTextDocument(uri);
+    let lens: vscode.CodeLens | undefined;
+    await waitFor('the Run map lens', async () => {
+      const lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri, 100)) ?? [];
+      lens = lenses.find((l) => l.command?.command === 'meadowrun.runMap' && l.command.arguments![1] === 'wait');
+      return !!lens;
+    });
+    const result = await vscode.commands.executeCommand<{ status: string; results: { ok: boolean; value: { json: string } }[] }>(
+      lens!.command!.command, ...lens!.command!.arguments!, '[0, 0.01, 0.02, 0]',
+    );
+    assert.strictEqual(result.status, 'succeeded');
+    assert.deepStrictEqual(result.results.map((r) => r.value.json), ['0', '0.01', '0.02', '0']);
+    const panels = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.includes('meadowrun.mapProgress'));
+    assert.strictEqual(panels.length, 1, 'the map progress panel is open');
+    assert.match(panels[0].label, /^Map: wait over/);
+    const [job] = api.jobsTree.getChildren();
+    assert.strictEqual(job.status, 'succeeded');
+    assert.strictEqual(api.jobsTree.getTreeItem(job).command?.command, 'meadowrun.openMapPanel');
+    assert.deepStrictEqual(await allocatedJobs(), []);
+  });
+
   it('Stop Job stops a running job and leaves no allocation behind', async () => {
     const running = vscode.commands.executeCommand<JobOutcome>('meadowrun.runFunction', file('slow.py'), 'wait', '[60]');
     await waitFor('the job to run', () => api.model.jobs[0]?.label === 'wait(60)' && api.model.jobs[0].status === 'running');
@@ -109,10 +134,11 @@ describe('running code remotely', () => {
     assert.strictEqual(api.instancesTree.getTreeItem(api.instancesTree.getChildren()[0]).contextValue, 'management.notInstalled');
   });
 
-  it('Terminate Instance stops it and empties the tree', async () => {
+  it('Terminate Instance stops each instance and empties the tree', async () => {
     await api.model.refresh();
-    const node = api.instancesTree.getChildren().find((n) => n.kind === 'instance');
-    assert.strictEqual(await vscode.commands.executeCommand('meadowrun.terminateInstance', node, { confirmed: true }), true);
+    const instances = api.instancesTree.getChildren().filter((n) => n.kind === 'instance');
+    assert.ok(instances.length >= 1);
+    for (const node of instances) assert.strictEqual(await vscode.commands.executeCommand('meadowrun.terminateInstance', node, { confirmed: true }), true);
     assert.deepStrictEqual(api.instancesTree.getChildren(), []);
   });
 

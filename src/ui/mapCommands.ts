@@ -1,0 +1,136 @@
+import * as vscode from 'vscode';
+import type { MapEvent } from '../core/mapProgress';
+import type { MapResult } from '../jobs/runMap';
+import { topLevelFunctions } from './codeLens';
+import { duration } from './format';
+import { projectFolder } from './jobRunner';
+import { MapProgressPanel } from './mapPanel/mapProgressPanel';
+import { JobView, MeadowrunModel } from './model';
+import { localPython } from './pythonInterpreter';
+import { Services } from './services';
+import { settings } from './settings';
+
+/** What the Jobs tree keeps of a map, so its panel can be opened again after being closed. */
+interface MapJob {
+  job: JobView;
+  title: string;
+  events: MapEvent[];
+  panel?: MapProgressPanel;
+  cancel(): void;
+}
+
+const maps = new Map<number, MapJob>();
+
+/** Opens (or brings back) a map's progress panel, replaying what it has seen so far. */
+function showPanel(extension: vscode.ExtensionContext, services: Services, map: MapJob): MapProgressPanel {
+  if (map.panel) {
+    map.panel.reveal();
+    return map.panel;
+  }
+  const panel = MapProgressPanel.open(extension.extensionUri, map.title, {
+    onCancel: () => map.cancel(),
+    onOpenWorkerLog: async (workerId) => {
+      const worker = [...map.events].reverse().find((e) => e.kind === 'worker' && e.worker.workerId === workerId);
+      if (worker?.kind !== 'worker' || !worker.worker.logPath) return void vscode.window.showInformationMessage('Meadowrun: this worker has no log yet.');
+      try {
+        const { engine } = await services.get();
+        const content = await engine.readJobLog(worker.worker.instanceId, worker.worker.logPath);
+        await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: 'log', content }), { preview: true });
+      } catch (e) {
+        void vscode.window.showErrorMessage(`Meadowrun: ${(e as Error).message}`);
+      }
+    },
+  });
+  for (const e of map.events) panel.push(e);
+  panel.onDidDispose(() => (map.panel = undefined));
+  map.panel = panel;
+  return panel;
+}
+
+export function registerMapCommands(extension: vscode.ExtensionContext, services: Services, model: MeadowrunModel, output: vscode.OutputChannel): vscode.Disposable[] {
+  const runMap = async (uri?: vscode.Uri, name?: string, givenArgs?: string): Promise<MapResult | undefined> => {
+    const file = uri ?? vscode.window.activeTextEditor?.document.uri;
+    if (!file || !file.fsPath.endsWith('.py')) {
+      void vscode.window.showErrorMessage('Meadowrun: open a Python file to run a map.');
+      return undefined;
+    }
+    const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === file.toString());
+    if (open?.isDirty) await open.save();
+    if (!name) {
+      const document = await vscode.workspace.openTextDocument(file);
+      name = await vscode.window.showQuickPick((await topLevelFunctions(document)).map((f) => f.name), { title: 'Map which function?' });
+      if (!name) return undefined;
+    }
+    const memory = `meadowrun.mapArgs:${file.toString()}:${name}`;
+    const args =
+      givenArgs ??
+      (await vscode.window.showInputBox({
+        title: `Run ${name} over many arguments`,
+        prompt: 'One task per element: a Python expression evaluated on the instance, e.g. range(100), or a JSON list',
+        value: extension.workspaceState.get<string>(memory, 'range(10)'),
+        ignoreFocusOut: true,
+      }));
+    if (!args) return undefined;
+    await extension.workspaceState.update(memory, args);
+
+    const s = settings();
+    const title = `Map: ${name} over ${args.length > 40 ? `${args.slice(0, 40)}…` : args}`;
+    const job = model.addJob(`${name} × ${args}`);
+    const controller = new AbortController();
+    const map: MapJob = { job, title, events: [], cancel: () => controller.abort() };
+    maps.set(job.key, map);
+    model.updateJob(job, { cancel: map.cancel, map: () => showPanel(extension, services, map) });
+    showPanel(extension, services, map);
+    output.appendLine(`▶ ${title}`);
+    try {
+      const { engine } = await services.get();
+      let values: unknown[] | undefined;
+      try {
+        const parsed = JSON.parse(args);
+        if (Array.isArray(parsed)) values = parsed;
+      } catch {
+        // A Python expression, evaluated on the instance.
+      }
+      const result = await engine.runMap(`${file.fsPath}:${name}`, values ? { kind: 'values', values } : { kind: 'expression', expr: args }, {
+        projectDir: projectFolder(file),
+        resources: s.resources,
+        interpreter: s.remoteInterpreter,
+        localPython: await localPython(file),
+        workers: s.mapWorkers,
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.kind === 'launching') model.updateJob(job, { status: 'launching', detail: `${e.typeName}` });
+        },
+        onMapEvent: (e) => {
+          map.events.push(e);
+          map.panel?.push(e);
+          if (e.kind === 'started') model.updateJob(job, { status: 'running', id: e.jobId, detail: `${e.taskCount} tasks` });
+        },
+      });
+      const took = duration(Date.now() - job.startedAt);
+      model.finishJob(job, result.status === 'succeeded' ? 'succeeded' : result.status === 'cancelled' ? 'cancelled' : 'failed', `${result.results.length} tasks${result.failed ? `, ${result.failed} failed` : ''}`);
+      output.appendLine(`■ ${title}: ${result.status}, ${result.results.length} results${result.failed ? `, ${result.failed} failed` : ''} in ${took}`);
+      if (result.status !== 'cancelled') {
+        void vscode.window
+          .showInformationMessage(`Meadowrun: ${name} over ${args}: ${result.results.length} results${result.failed ? `, ${result.failed} failed` : ''} in ${took}.`, 'Open Results as JSON')
+          .then(async (action) => {
+            if (!action) return;
+            const values = result.results.map((r) => (r.ok ? (r.value.json !== undefined ? JSON.parse(r.value.json) : r.value.repr ?? null) : { error: `${r.error.type}: ${r.error.message}` }));
+            await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(values, null, 2) }));
+          });
+      }
+      return result;
+    } catch (e) {
+      model.finishJob(job, controller.signal.aborted ? 'cancelled' : 'error', (e as Error).message);
+      output.appendLine(`■ ${title}: ${(e as Error).message}`);
+      if (!controller.signal.aborted) void vscode.window.showErrorMessage(`Meadowrun: ${(e as Error).message}`);
+      return undefined;
+    }
+  };
+
+  return [
+    vscode.commands.registerCommand('meadowrun.runMap', runMap),
+    vscode.commands.registerCommand('meadowrun.openMapPanel', (job?: JobView) => job?.map?.()),
+  ];
+}
+
