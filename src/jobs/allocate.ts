@@ -29,37 +29,8 @@ const MAX_RACE_RETRIES = 50;
  * lost race), or launches the cheapest type that fits and registers it with the job pre-allocated.
  */
 export async function allocateJob(cloud: Cloud, need: Resources, jobId: string, o: AllocateOptions = {}): Promise<Allocation> {
-  const types = await cloud.provider.listInstanceTypes();
-  const choice = chooseInstanceTypes(types, need, 1);
-  if (choice.length === 0) throw new MeadowrunError(describeNoFit(types, need), 'no-fit');
-  const job = (): JobAllocation => ({ jobId, cpu: need.cpu, memoryGb: need.memoryGb, gpus: need.gpus, allocatedAt: Date.now() });
-
-  for (let attempt = 0; attempt < MAX_RACE_RETRIES; attempt++) {
-    const records = await cloud.table.listInstances();
-    const pick = pickInstanceForJob(
-      records.map((r) => ({ id: r.id, free: freeCapacity(r), preventFurtherAllocation: r.preventFurtherAllocation })),
-      need,
-    );
-    if (!pick) break;
-    const record = records.find((r) => r.id === pick.id)!;
-    const allocation = job();
-    if (await cloud.table.allocateJobs(record.id, record.version, [allocation])) {
-      return { instance: { ...record, jobs: { ...record.jobs, [jobId]: allocation }, version: record.version + 1 }, launched: false };
-    }
-    // Lost a race with another client: back off a little, at random, and look again.
-    await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
-  }
-  if (o.noLaunch) throw new MeadowrunError('No running instance has room for this job (and launching was not allowed)', 'no-room');
-  o.signal?.throwIfAborted();
-  return { instance: await launchFor(cloud, choice[0].option, job(), o), launched: true };
-}
-
-async function launchFor(cloud: Cloud, option: InstanceOption, job: JobAllocation, o: AllocateOptions): Promise<InstanceRecord> {
-  o.onEvent?.({ kind: 'launching', typeName: option.type.name, spot: option.spot, price: option.price });
-  const started = Date.now();
-  const record = await launchAndRegister(cloud, option, [job]);
-  o.onEvent?.({ kind: 'launched', instanceId: record.id, seconds: (Date.now() - started) / 1000 });
-  return record;
+  const [allocation] = await allocateJobs(cloud, need, [jobId], o);
+  return allocation;
 }
 
 /** Launches an instance and registers it with `jobs` already allocated (none for spare capacity). */
@@ -100,6 +71,8 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
   const job = (jobId: string): JobAllocation => ({ jobId, cpu: need.cpu, memoryGb: need.memoryGb, gpus: need.gpus, allocatedAt: Date.now() });
   const allocations: Allocation[] = [];
   let remaining = [...jobIds];
+  // One job at a time onto the fullest instance it fits; a lost race (another client wrote the
+  // instance's row first) backs off a little, at random, and looks again.
   for (let attempt = 0; remaining.length && attempt < MAX_RACE_RETRIES; attempt++) {
     const records = await cloud.table.listInstances();
     const pick = pickInstanceForJob(
@@ -117,7 +90,7 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
     }
   }
   if (!remaining.length) return allocations;
-  if (o.noLaunch) throw new MeadowrunError('No running instance has room for these jobs (and launching was not allowed)', 'no-room');
+  if (o.noLaunch) throw new MeadowrunError('No running instance has room for this job (and launching was not allowed)', 'no-room');
   for (const choice of chooseInstanceTypes(types, need, remaining.length)) {
     for (let i = 0; i < choice.count; i++) {
       o.signal?.throwIfAborted();

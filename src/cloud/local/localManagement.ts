@@ -7,6 +7,7 @@ import { AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, Managem
 import { AdjusterPlan } from '../../core/management';
 import { localNodeCommand } from '../../remote/agentBundle';
 import { Cloud, ManagementInstaller } from '../ports';
+import { processAlive } from './processes';
 
 /** A run of the adjuster: what it planned and, unless a dry run, what it did. */
 export interface AdjusterRun {
@@ -60,7 +61,7 @@ export class LocalManagement implements ManagementInstaller {
   async status(): Promise<ManagementStatus> {
     const runner = readJson<{ pid: number; version: string }>(this.file('runner.json'));
     const status = readJson<{ lastRun?: AdjusterRunResult; nextRunAt?: number }>(this.file('status.json'));
-    const installed = !!runner && alive(runner.pid);
+    const installed = !!runner && processAlive(runner.pid);
     return {
       installed,
       version: runner?.version,
@@ -104,9 +105,9 @@ export class LocalManagement implements ManagementInstaller {
   private async stopRunner(): Promise<void> {
     const runner = readJson<{ pid: number }>(this.file('runner.json'));
     fs.rmSync(this.file('runner.json'), { force: true });
-    if (!runner || !alive(runner.pid)) return;
+    if (!runner || !processAlive(runner.pid)) return;
     process.kill(runner.pid, 'SIGTERM');
-    for (let i = 0; i < 100 && alive(runner.pid); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && processAlive(runner.pid); i++) await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -127,21 +128,13 @@ function acquireLock(file: string): (() => void) | undefined {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const holder = readJson<{ pid: number; at: number }>(file);
-      if (holder && alive(holder.pid) && Date.now() - holder.at < 10 * 60_000) return undefined;
+      if (holder && processAlive(holder.pid) && Date.now() - holder.at < 10 * 60_000) return undefined;
       fs.rmSync(file, { force: true });
     }
   }
   return undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function readJson<T>(file: string): T | undefined {
   try {

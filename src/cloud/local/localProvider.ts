@@ -12,6 +12,7 @@ import { shellQuote } from '../../remote/shellQuote';
 import { InstanceProvider, LaunchedInstance, RunningInstance } from '../ports';
 import { loadLocalInstanceTypes } from './instanceTypes';
 import { localLayout } from './paths';
+import { processAlive } from './processes';
 
 export interface LocalProviderOptions {
   stateDir: string;
@@ -136,7 +137,7 @@ export class LocalProvider implements InstanceProvider {
     for (const id of ids) {
       const dir = path.join(this.layout.instancesDir, id);
       const pid = readPid(path.join(dir, 'sshd.pid'));
-      if (!pid || !alive(pid)) continue;
+      if (!pid || !processAlive(pid)) continue;
       try {
         const meta = JSON.parse(fs.readFileSync(path.join(dir, 'instance.json'), 'utf8')) as InstanceMeta;
         running.push({ id, typeName: meta.typeName, launchedAt: meta.launchedAt });
@@ -253,14 +254,6 @@ function readPid(file: string): number | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function kill(pid: number, signal: NodeJS.Signals): void {
   try {
