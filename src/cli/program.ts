@@ -83,7 +83,7 @@ export function buildProgram(): Command {
       .argument('[args...]', 'arguments for the script (put them after --)'),
   ).action(async (file: string, args: string[], flags: RunFlags) => {
     const e = getEngine(program);
-    const { result, seconds } = await runJob(e, flags, (o) => e.runCommand(path.resolve(file), args, o));
+    const { result, seconds } = await runJob(flags, (o) => e.runCommand(path.resolve(file), args, o));
     const exit = exitFor(result.outcome);
     if (flags.json) printJson({ ...result, seconds });
     else process.stderr.write(`[${result.instanceId}] exit code ${exit.code} in ${seconds.toFixed(2)} s\n`);
@@ -103,7 +103,7 @@ export function buildProgram(): Command {
     // Files are named relative to where the user is; the engine takes them relative to the project.
     const colon = target.lastIndexOf(':');
     const absolute = colon > 0 && isFilePath(target.slice(0, colon)) ? `${path.resolve(target.slice(0, colon))}${target.slice(colon)}` : target;
-    const { result, seconds } = await runJob(e, flags, (o) => e.runFunction(absolute, flags.args, { ...o, kwargs: flags.kwargs }));
+    const { result, seconds } = await runJob(flags, (o) => e.runFunction(absolute, flags.args, { ...o, kwargs: flags.kwargs }));
     const outcome = result.outcome;
     if (flags.json) {
       printJson({ ...result, seconds });

@@ -37,37 +37,42 @@ export function describeEvent(e: JobEvent): string | undefined {
   }
 }
 
-/** Runs one job from the CLI: Ctrl-C cancels it (and a second Ctrl-C gives up waiting). */
-export async function runJob(
-  engine: Engine,
-  flags: RunFlags,
-  start: (o: Parameters<Engine['runCommand']>[2] & object) => Promise<JobResult>,
-): Promise<{ result: JobResult; seconds: number }> {
+/** Runs `work` with a signal that Ctrl-C aborts; a second Ctrl-C gives up waiting. */
+export async function cancellableBySigint<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
-  let interrupts = 0;
   const onSigint = () => {
-    if (++interrupts > 1) process.exit(130);
+    if (controller.signal.aborted) process.exit(130);
     process.stderr.write('\nCancelling… (Ctrl-C again to stop waiting)\n');
     controller.abort();
   };
   process.on('SIGINT', onSigint);
-  const began = Date.now();
   try {
-    const result = await start({
+    return await work(controller.signal);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/** Runs one job from the CLI: progress on stderr, output streamed, Ctrl-C cancels it. */
+export async function runJob(
+  flags: RunFlags,
+  start: (o: Parameters<Engine['runCommand']>[2] & object) => Promise<JobResult>,
+): Promise<{ result: JobResult; seconds: number }> {
+  const began = Date.now();
+  const result = await cancellableBySigint((signal) =>
+    start({
       resources: resourcesFrom(flags),
       projectDir: flags.project,
       interpreter: flags.interpreter,
-      signal: controller.signal,
+      signal,
       onEvent: (e) => {
         const line = describeEvent(e);
         if (line && !flags.json) process.stderr.write(`${line}\n`);
       },
       onOutput: (stream, data) => (stream === 'stdout' && !flags.json ? process.stdout : process.stderr).write(data),
-    });
-    return { result, seconds: (Date.now() - began) / 1000 };
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
+    }),
+  );
+  return { result, seconds: (Date.now() - began) / 1000 };
 }
 
 /** The process exit code for an outcome, and the line (if any) that explains a failure. */

@@ -5,7 +5,7 @@ import { emptyMapState, etaSeconds, reduceMap } from '../core/mapProgress';
 import { Engine } from '../jobs/engine';
 import { MapArguments, MapTaskResult } from '../jobs/runMap';
 import { isFilePath } from '../jobs/target';
-import { describeEvent, resourcesFrom, RunFlags } from './run';
+import { cancellableBySigint, describeEvent, resourcesFrom, RunFlags } from './run';
 
 interface MapFlags extends RunFlags {
   args?: string;
@@ -61,13 +61,6 @@ export function addRunMapCommand(program: Command, engine: () => Engine, options
     const args = mapArguments(flags);
     const colon = target.lastIndexOf(':');
     const absolute = colon > 0 && isFilePath(target.slice(0, colon)) ? `${path.resolve(target.slice(0, colon))}${target.slice(colon)}` : target;
-    const controller = new AbortController();
-    const onSigint = () => {
-      process.stderr.write('\nCancelling the map… (Ctrl-C again to stop waiting)\n');
-      if (controller.signal.aborted) process.exit(130);
-      controller.abort();
-    };
-    process.on('SIGINT', onSigint);
     const state = emptyMapState();
     const bar = process.stderr.isTTY && !flags.json;
     let drawn = 0;
@@ -87,14 +80,14 @@ export function addRunMapCommand(program: Command, engine: () => Engine, options
       );
     };
     const began = Date.now();
-    try {
-      const result = await engine().runMap(absolute, args, {
+    const result = await cancellableBySigint((signal) =>
+      engine().runMap(absolute, args, {
         resources: resourcesFrom(flags),
         projectDir: flags.project,
         interpreter: flags.interpreter,
         workers: flags.workers,
         maxAttempts: flags.maxAttempts,
-        signal: controller.signal,
+        signal,
         onEvent: (e) => {
           const line = describeEvent(e);
           if (line && !flags.json) process.stderr.write(`${line}\n`);
@@ -103,26 +96,24 @@ export function addRunMapCommand(program: Command, engine: () => Engine, options
           reduceMap(state, e);
           draw(e.kind === 'finished');
         },
+      }),
+    );
+    if (bar) process.stderr.write('\n');
+    const seconds = (Date.now() - began) / 1000;
+    const failures = result.results.flatMap((r, task) => (r && !r.ok ? [{ task, attempts: r.attempts, ...r.error }] : []));
+    if (flags.json) {
+      printJson({
+        jobId: result.jobId,
+        status: result.status,
+        seconds,
+        results: result.results.map((r) => (r?.ok ? (r.value.json !== undefined ? JSON.parse(r.value.json) : r.value.repr ?? null) : null)),
+        failures,
       });
-      if (bar) process.stderr.write('\n');
-      const seconds = (Date.now() - began) / 1000;
-      const failures = result.results.flatMap((r, task) => (r && !r.ok ? [{ task, attempts: r.attempts, ...r.error }] : []));
-      if (flags.json) {
-        printJson({
-          jobId: result.jobId,
-          status: result.status,
-          seconds,
-          results: result.results.map((r) => (r?.ok ? (r.value.json !== undefined ? JSON.parse(r.value.json) : r.value.repr ?? null) : null)),
-          failures,
-        });
-      } else {
-        process.stdout.write(result.results.map(display).join('\n') + (result.results.length ? '\n' : ''));
-        for (const f of failures.slice(0, 3)) process.stderr.write(`Task ${f.task} failed after ${f.attempts} attempts:\n${f.traceback || `${f.type}: ${f.message}\n`}`);
-        process.stderr.write(`${result.results.length} tasks in ${seconds.toFixed(2)} s: ${result.status}${result.failed ? ` (${result.failed} failed)` : ''}\n`);
-      }
-      process.exitCode = result.status === 'succeeded' ? 0 : result.status === 'cancelled' ? 130 : 1;
-    } finally {
-      process.off('SIGINT', onSigint);
+    } else {
+      process.stdout.write(result.results.map(display).join('\n') + (result.results.length ? '\n' : ''));
+      for (const f of failures.slice(0, 3)) process.stderr.write(`Task ${f.task} failed after ${f.attempts} attempts:\n${f.traceback || `${f.type}: ${f.message}\n`}`);
+      process.stderr.write(`${result.results.length} tasks in ${seconds.toFixed(2)} s: ${result.status}${result.failed ? ` (${result.failed} failed)` : ''}\n`);
     }
+    process.exitCode = result.status === 'succeeded' ? 0 : result.status === 'cancelled' ? 130 : 1;
   });
 }

@@ -18,7 +18,10 @@ function meadowrun(...args: string[]) {
 }
 
 before(() => {
-  project = makeProject({ 'jobs.py': 'import time\ndef wait(s):\n    print("waiting", flush=True)\n    time.sleep(s)\n' });
+  project = makeProject({
+    'jobs.py': 'import time\ndef wait(s):\n    print("waiting", flush=True)\n    time.sleep(s)\ndef cube(x):\n    return x ** 3\n',
+    'args.jsonl': '2\n3\n\n4\n',
+  });
   stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-cli-state-'));
 });
 after(() => {
@@ -93,4 +96,18 @@ test('Ctrl-C during a job on an instance launched for it also stops that instanc
   assert.equal(await interruptedRun(), 130);
   assert.deepEqual(await cloud.table.listInstances(), []);
   assert.deepEqual(await cloud.provider.listRunning(), []);
+});
+
+test('run-map --json prints the results in order; arguments can come from a JSONL file', () => {
+  const r = meadowrun('run-map', 'jobs.py:cube', '--args', 'range(20)', '--workers', '3', '--cpu', '0.5', '--memory', '0.5', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.status, 'succeeded');
+  assert.deepEqual(out.results, Array.from({ length: 20 }, (_, i) => i ** 3));
+  assert.deepEqual(out.failures, []);
+  const fromFile = meadowrun('run-map', 'jobs.py:cube', '--args-file', 'args.jsonl', '--workers', '1', '--cpu', '0.5', '--memory', '0.5');
+  assert.equal(fromFile.code, 0, fromFile.stderr);
+  assert.deepEqual(fromFile.stdout.trim().split('\n'), ['8', '27', '64']);
+  assert.match(fromFile.stderr, /3 tasks in [\d.]+ s: succeeded/);
+  meadowrun('local', 'down');
 });
