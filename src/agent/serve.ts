@@ -174,6 +174,8 @@ export class AgentServer {
   }
 
   private onJobSocket(socket: net.Socket): void {
+    // A job that dies mid-write resets its sockets; 'close' follows and says all that matters.
+    socket.on('error', () => undefined);
     let header = '';
     let job: Job | undefined;
     let stream = '';

@@ -93,7 +93,8 @@ test('kill -9 of a worker mid-run: its tasks come back, a replacement starts, ev
   assert.ok(killed > 0);
   assert.equal(r.status, 'succeeded');
   r.results.forEach((x, i) => assert.ok(x.ok && x.value.json === String(i), `task ${i}`));
-  assert.equal(workersSeen.size, 3, 'a replacement worker was started');
+  const states = events.flatMap((e) => (e.kind === 'worker' ? [`${e.worker.workerId.slice(-2)}:${e.worker.state}`] : []));
+  assert.equal(workersSeen.size, 3, `one replacement worker was started: ${[...new Set(states)].join(' ')}`);
 });
 
 test('a whole instance stopped mid-run: its workers are replaced elsewhere and every task returns', async () => {

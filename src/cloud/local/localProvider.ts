@@ -1,10 +1,9 @@
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { utils } from 'ssh2';
 import { MeadowrunError } from '../../core/errors';
 import { InstanceOption, InstanceType } from '../../core/instanceTypes';
 import { agentBundle, localNodeCommand } from '../../remote/agentBundle';
@@ -77,8 +76,7 @@ export class LocalProvider implements InstanceProvider {
     const dir = path.join(this.layout.instancesDir, id);
     const workDir = path.join(dir, 'work');
     fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
-    const hostKey = utils.generateKeyPairSync('ed25519', { comment: id });
-    fs.writeFileSync(path.join(dir, 'host_key'), hostKey.private, { mode: 0o600 });
+    const hostPublicKey = makeHostKey(path.join(dir, 'host_key'), id);
     fs.writeFileSync(path.join(dir, 'authorized_keys'), authorizedPublicKey.trim() + '\n', { mode: 0o600 });
     if (process.getuid?.() === 0) fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
@@ -109,7 +107,7 @@ export class LocalProvider implements InstanceProvider {
     ].join(' ');
     return {
       id,
-      ssh: { host: '127.0.0.1', port, user, hostKey: hostKey.public.split(' ')[1] },
+      ssh: { host: '127.0.0.1', port, user, hostKey: hostPublicKey },
       workDir,
       nodeCommand,
     };
@@ -167,6 +165,20 @@ export class LocalProvider implements InstanceProvider {
   private removeInstanceDir(dir: string): void {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The instance's own host key, made by OpenSSH's ssh-keygen (beside sshd) so that sshd is sure to
+ * read it. Returns the public key's base64 blob, which every connection pins.
+ */
+function makeHostKey(file: string, comment: string): string {
+  execFileSync(sshKeygenPath(), ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file], { stdio: 'ignore' });
+  return fs.readFileSync(`${file}.pub`, 'utf8').split(' ')[1];
+}
+
+function sshKeygenPath(): string {
+  const candidates = ['/usr/bin/ssh-keygen', '/usr/local/bin/ssh-keygen', '/bin/ssh-keygen'];
+  return candidates.find((p) => fs.existsSync(p)) ?? 'ssh-keygen';
 }
 
 function sshdConfig(dir: string, id: string, port: number, user: string): string {
