@@ -6,5 +6,3 @@ import { activateUi, MeadowrunApi } from './ui/activate';
 export function activate(context: vscode.ExtensionContext): MeadowrunApi {
   return activateUi(context);
 }
-
-export function deactivate(): void {}

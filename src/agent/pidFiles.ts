@@ -14,11 +14,12 @@ export function pidDir(workDir: string): string {
   return path.join(workDir, 'pids');
 }
 
-function processStartTime(pid: number): string | undefined {
+/** State (field 3) and start time (field 22) from /proc/PID/stat; fields counted after the command name, which may hold spaces. */
+function procStat(pid: number): { state: string; startTime: string } | undefined {
   try {
-    // Field 22 of /proc/PID/stat, counted after the parenthesised command name (which may hold spaces).
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0], startTime: fields[19] };
   } catch {
     return undefined;
   }
@@ -30,7 +31,7 @@ export function writePidFile(workDir: string, jobId: string, pid: number): void 
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${jobId}.json`);
   const tmp = `${file}.${process.pid}.tmp`;
-  const content: PidFile = { pid, startTime: processStartTime(pid) };
+  const content: PidFile = { pid, startTime: procStat(pid)?.startTime };
   fs.writeFileSync(tmp, JSON.stringify(content));
   fs.renameSync(tmp, file);
 }
@@ -62,18 +63,9 @@ export function isAlive(p: PidFile): boolean {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  if (!p.startTime) return true;
-  const now = processStartTime(p.pid);
-  // A zombie still has its /proc entry: it is dead for our purposes.
-  if (now === undefined) return true;
-  return now === p.startTime && !isZombie(p.pid);
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
+  const stat = procStat(p.pid);
+  // Without /proc (or a start time to compare), the signal test is all there is.
+  if (!stat || !p.startTime) return true;
+  // A zombie has exited; a different start time means the pid was reused by another process.
+  return stat.state !== 'Z' && stat.startTime === p.startTime;
 }

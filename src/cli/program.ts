@@ -8,7 +8,7 @@ import { createLocalCloud, LocalCloud } from '../cloud/local';
 import { allocateJob } from '../jobs/allocate';
 import { Engine } from '../jobs/engine';
 import { terminateInstance } from '../jobs/instances';
-import { isFilePath } from '../jobs/target';
+import { absoluteTarget } from '../jobs/target';
 import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
 import { addManageCommands } from './manage';
 import { addRunMapCommand } from './runMap';
@@ -101,9 +101,7 @@ export function buildProgram(): Command {
   ).action(async (target: string, flags: RunFlags & { args: string; kwargs?: string }) => {
     const e = getEngine(program);
     // Files are named relative to where the user is; the engine takes them relative to the project.
-    const colon = target.lastIndexOf(':');
-    const absolute = colon > 0 && isFilePath(target.slice(0, colon)) ? `${path.resolve(target.slice(0, colon))}${target.slice(colon)}` : target;
-    const { result, seconds } = await runJob(flags, (o) => e.runFunction(absolute, flags.args, { ...o, kwargs: flags.kwargs }));
+    const { result, seconds } = await runJob(flags, (o) => e.runFunction(absoluteTarget(target), flags.args, { ...o, kwargs: flags.kwargs }));
     const outcome = result.outcome;
     if (flags.json) {
       printJson({ ...result, seconds });

@@ -1,10 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as fs from 'fs';
-import * as path from 'path';
 import { emptyMapState, etaSeconds, reduceMap } from '../core/mapProgress';
 import { Engine } from '../jobs/engine';
-import { MapArguments, MapTaskResult } from '../jobs/runMap';
-import { isFilePath } from '../jobs/target';
+import { MapArguments, MapTaskResult, parseMapArguments } from '../jobs/runMap';
+import { absoluteTarget } from '../jobs/target';
 import { cancellableBySigint, describeEvent, resourcesFrom, RunFlags } from './run';
 
 interface MapFlags extends RunFlags {
@@ -32,13 +31,7 @@ export function mapArguments(flags: { args?: string; argsFile?: string }): MapAr
     return { kind: 'values', values };
   }
   if (!flags.args) throw new InvalidArgumentError('give the arguments: --args EXPRESSION or --args-file FILE');
-  try {
-    const values = JSON.parse(flags.args);
-    if (Array.isArray(values)) return { kind: 'values', values };
-  } catch {
-    // Not JSON: a Python expression.
-  }
-  return { kind: 'expression', expr: flags.args };
+  return parseMapArguments(flags.args);
 }
 
 function display(r: MapTaskResult | undefined): string {
@@ -59,8 +52,6 @@ export function addRunMapCommand(program: Command, engine: () => Engine, options
       .addOption(new Option('--max-attempts <n>', 'attempts per task before it counts as failed').default(3).argParser(positiveInteger)),
   ).action(async (target: string, flags: MapFlags) => {
     const args = mapArguments(flags);
-    const colon = target.lastIndexOf(':');
-    const absolute = colon > 0 && isFilePath(target.slice(0, colon)) ? `${path.resolve(target.slice(0, colon))}${target.slice(colon)}` : target;
     const state = emptyMapState();
     const bar = process.stderr.isTTY && !flags.json;
     let drawn = 0;
@@ -81,7 +72,7 @@ export function addRunMapCommand(program: Command, engine: () => Engine, options
     };
     const began = Date.now();
     const result = await cancellableBySigint((signal) =>
-      engine().runMap(absolute, args, {
+      engine().runMap(absoluteTarget(target), args, {
         resources: resourcesFrom(flags),
         projectDir: flags.project,
         interpreter: flags.interpreter,

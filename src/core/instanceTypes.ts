@@ -1,4 +1,4 @@
-import { Capacity, Resources } from './resources';
+import { Resources } from './resources';
 
 /** A kind of machine a provider can launch, with its prices in USD per hour. */
 export interface InstanceType {
@@ -27,8 +27,5 @@ export interface InstanceChoice {
   count: number;
 }
 
-export function capacityOfType(t: InstanceType): Capacity {
-  return { cpu: t.cpu, memoryGb: t.memoryGb, gpus: t.gpus };
-}
 
 export type { Resources };

@@ -52,9 +52,6 @@ export function add(a: Capacity, b: Capacity): Capacity {
   return { cpu: a.cpu + b.cpu, memoryGb: a.memoryGb + b.memoryGb, gpus: a.gpus + b.gpus };
 }
 
-export function capacityOf(r: Capacity): Capacity {
-  return { cpu: r.cpu, memoryGb: r.memoryGb, gpus: r.gpus };
-}
 
 export function describeResources(r: Capacity): string {
   const gpu = r.gpus ? `, ${r.gpus} GPU` : '';

@@ -12,6 +12,17 @@ import { syncProject } from './codeSync';
 /** A map's arguments: values we have (list, JSON, JSONL), or a Python expression the instance evaluates. */
 export type MapArguments = { kind: 'values'; values: unknown[] } | { kind: 'expression'; expr: string };
 
+/** Map arguments as a user types them: a JSON list (values known here) or a Python expression. */
+export function parseMapArguments(text: string): MapArguments {
+  try {
+    const values = JSON.parse(text);
+    if (Array.isArray(values)) return { kind: 'values', values };
+  } catch {
+    // Not JSON: a Python expression, evaluated on the instance.
+  }
+  return { kind: 'expression', expr: text };
+}
+
 export type MapTaskResult =
   | { ok: true; value: SerializedValue; attempts: number }
   | { ok: false; error: TaskError; attempts: number };

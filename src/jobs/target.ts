@@ -30,6 +30,13 @@ export function parseFunctionTarget(target: string, projectDir: string): Functio
   return { module, function: fn, localFile };
 }
 
+/** A target as typed on a command line, its file (if any) made absolute against the current folder. */
+export function absoluteTarget(target: string): string {
+  const colon = target.lastIndexOf(':');
+  const module = target.slice(0, colon);
+  return colon > 0 && isFilePath(module) ? `${path.resolve(module)}${target.slice(colon)}` : target;
+}
+
 export function isFilePath(module: string): boolean {
   return module.endsWith('.py') || module.includes('/') || module.includes(path.sep);
 }

@@ -156,7 +156,8 @@ export class AgentSession {
   }
 
   private lostError(): MeadowrunError {
-    const why = this.stderr.trim().split('\n').pop();
+    // A crashed Node ends with its version banner; the error line before it says more.
+    const why = this.stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/^Node\.js v\d/.test(l)).find((l) => /Error\b/.test(l)) ?? this.stderr.trim().split('\n').pop();
     return new MeadowrunError(`Lost the agent on instance ${this.instanceId}${why ? `: ${why}` : ''}`, 'agent-lost');
   }
 }

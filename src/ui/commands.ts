@@ -33,7 +33,8 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
   ];
 }
 
-async function pythonFile(uri?: vscode.Uri): Promise<vscode.Uri | undefined> {
+/** The Python file a command is about (the argument, else the active editor's), saved first. */
+export async function pythonFile(uri?: vscode.Uri): Promise<vscode.Uri | undefined> {
   const file = uri ?? vscode.window.activeTextEditor?.document.uri;
   if (!file || file.scheme !== 'file' || !file.fsPath.endsWith('.py')) {
     void vscode.window.showErrorMessage('Meadowrun: open or select a Python file to run it remotely.');
@@ -64,12 +65,8 @@ async function runFile(c: CommandContext, uri?: vscode.Uri): Promise<JobOutcome 
 async function runFunction(c: CommandContext, uri?: vscode.Uri, name?: string, givenArgs?: string): Promise<JobOutcome | undefined> {
   const file = await pythonFile(uri);
   if (!file) return undefined;
-  if (!name) {
-    const document = await vscode.workspace.openTextDocument(file);
-    const picked = await vscode.window.showQuickPick((await topLevelFunctions(document)).map((f) => f.name), { title: 'Run which function remotely?' });
-    if (!picked) return undefined;
-    name = picked;
-  }
+  name ??= await pickFunction(file, 'Run which function remotely?');
+  if (!name) return undefined;
   // Arguments are remembered per function, so a re-run is one Enter away.
   const memory = `meadowrun.args:${file.toString()}:${name}`;
   const args =
@@ -103,6 +100,12 @@ async function runFunction(c: CommandContext, uri?: vscode.Uri, name?: string, g
     reportFailure(c, label, outcome);
   }
   return outcome;
+}
+
+/** Asks which of the file's top-level functions to run. */
+export async function pickFunction(file: vscode.Uri, title: string): Promise<string | undefined> {
+  const document = await vscode.workspace.openTextDocument(file);
+  return vscode.window.showQuickPick((await topLevelFunctions(document)).map((f) => f.name), { title });
 }
 
 function reportFailure(c: CommandContext, label: string, outcome: JobOutcome): void {

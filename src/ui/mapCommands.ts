@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { MapEvent } from '../core/mapProgress';
 import type { MapResult } from '../jobs/runMap';
-import { topLevelFunctions } from './codeLens';
+import { pickFunction, pythonFile } from './commands';
 import { duration } from './format';
 import { projectFolder } from './jobRunner';
 import { MapProgressPanel } from './mapPanel/mapProgressPanel';
@@ -49,18 +49,10 @@ function showPanel(extension: vscode.ExtensionContext, services: Services, map: 
 
 export function registerMapCommands(extension: vscode.ExtensionContext, services: Services, model: MeadowrunModel, output: vscode.OutputChannel): vscode.Disposable[] {
   const runMap = async (uri?: vscode.Uri, name?: string, givenArgs?: string): Promise<MapResult | undefined> => {
-    const file = uri ?? vscode.window.activeTextEditor?.document.uri;
-    if (!file || !file.fsPath.endsWith('.py')) {
-      void vscode.window.showErrorMessage('Meadowrun: open a Python file to run a map.');
-      return undefined;
-    }
-    const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === file.toString());
-    if (open?.isDirty) await open.save();
-    if (!name) {
-      const document = await vscode.workspace.openTextDocument(file);
-      name = await vscode.window.showQuickPick((await topLevelFunctions(document)).map((f) => f.name), { title: 'Map which function?' });
-      if (!name) return undefined;
-    }
+    const file = await pythonFile(uri);
+    if (!file) return undefined;
+    name ??= await pickFunction(file, 'Map which function?');
+    if (!name) return undefined;
     const memory = `meadowrun.mapArgs:${file.toString()}:${name}`;
     const args =
       givenArgs ??
@@ -84,14 +76,8 @@ export function registerMapCommands(extension: vscode.ExtensionContext, services
     output.appendLine(`▶ ${title}`);
     try {
       const { engine } = await services.get();
-      let values: unknown[] | undefined;
-      try {
-        const parsed = JSON.parse(args);
-        if (Array.isArray(parsed)) values = parsed;
-      } catch {
-        // A Python expression, evaluated on the instance.
-      }
-      const result = await engine.runMap(`${file.fsPath}:${name}`, values ? { kind: 'values', values } : { kind: 'expression', expr: args }, {
+      const { parseMapArguments } = await import('../jobs/runMap'); // loaded with the engine, not at activation
+      const result = await engine.runMap(`${file.fsPath}:${name}`, parseMapArguments(args), {
         projectDir: projectFolder(file),
         resources: s.resources,
         interpreter: s.remoteInterpreter,
