@@ -104,3 +104,22 @@ test('many processes allocating at once never over-allocate and lose no update',
   assert.equal(allocated, 12, 'every successful allocation must be in the table');
   for (const r of records) assert.ok(freeCapacity(r).cpu >= 0, `${r.id} over-allocated`);
 });
+
+test('a writer that read a version since cleaned up loses, even though that file name is free again', async () => {
+  const dir = tableDir();
+  const table = new FileAllocationTable(dir);
+  await table.registerInstance(instanceRecord('i-1', 8, 8));
+  const stale = (await table.getInstance('i-1'))!;
+  for (const id of ['a', 'b', 'c']) {
+    const r = (await table.getInstance('i-1'))!;
+    assert.equal(await table.allocateJobs('i-1', r.version, [job(id)]), true);
+  }
+  assert.ok(!fs.existsSync(path.join(dir, `i-1~${stale.version + 1}.json`)), 'the version the stale writer will publish was cleaned up');
+  // The stale writer finishes its read-modify-write only now, as a slow process would.
+  const publish = table['publish'].bind(table);
+  const staleNext = { ...stale, jobs: { late: job('late') }, version: stale.version + 1 };
+  assert.equal(publish(staleNext), false, 'publishing over a superseded version must report a lost race');
+  const now = (await table.getInstance('i-1'))!;
+  assert.deepEqual(Object.keys(now.jobs).sort(), ['a', 'b', 'c']);
+  assert.ok(!fs.existsSync(path.join(dir, `i-1~${stale.version + 1}.json`)), 'the losing version is not left behind');
+});

@@ -124,9 +124,17 @@ export class FileAllocationTable implements AllocationTable {
     } finally {
       fs.unlinkSync(tmp);
     }
+    const mine = this.versions().filter((v) => v.id === record.id);
+    // Old versions get cleaned up, so a writer that read one long ago can re-create a version number
+    // that was already superseded. The newest version is never removed, so a newer one being present
+    // proves this write lost the race.
+    if (mine.some((v) => v.version > record.version)) {
+      fs.rmSync(target, { force: true });
+      return false;
+    }
     // Keep the previous version for readers that listed the directory a moment ago.
-    for (const v of this.versions()) {
-      if (v.id === record.id && v.version < record.version - 1) fs.rmSync(path.join(this.dir, v.file), { force: true });
+    for (const v of mine) {
+      if (v.version < record.version - 1) fs.rmSync(path.join(this.dir, v.file), { force: true });
     }
     return true;
   }
