@@ -46,6 +46,7 @@ export class AgentServer {
   private readonly forkServers = new Map<string, ForkServer>();
   private readonly code: CodeStore;
   private readonly socketPath: string;
+  private socketInTempDir = false;
   private readonly socketServer: net.Server;
   private readonly scriptPath: string;
   private readonly logDir: string;
@@ -305,6 +306,7 @@ export class AgentServer {
       for (const s of this.forkServers.values()) s.stop();
       this.socketServer.close();
       fs.rmSync(this.socketPath, { force: true });
+      if (this.socketInTempDir) fs.rmSync(path.dirname(this.socketPath), { recursive: true, force: true });
       process.exit(0);
     }, 20);
   }
@@ -315,6 +317,7 @@ export class AgentServer {
     const candidate = path.join(dir, `agent-${process.pid}.sock`);
     // Unix socket paths are limited to ~107 bytes; fall back to a private temporary directory.
     if (Buffer.byteLength(candidate) < 100) return candidate;
+    this.socketInTempDir = true;
     return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-')), 'agent.sock');
   }
 }

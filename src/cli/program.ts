@@ -1,7 +1,6 @@
 // The `meadowrun` command line: the engine's face for scripts, CI and the README's demo.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as path from 'path';
-import { MeadowrunError } from '../core/errors';
 import { DEFAULT_RESOURCES, validateResources } from '../core/resources';
 import { freeCapacity, InstanceRecord } from '../cloud/ports';
 import { createLocalCloud, LocalCloud } from '../cloud/local';

@@ -2,11 +2,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLocalCloud } from '../../src/cloud/local';
 import { makeProject, waitFor } from '../support/localCloud';
+import { tempDir } from '../support/tempDir';
 
 const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 let project: string;
@@ -22,7 +22,7 @@ before(() => {
     'jobs.py': 'import time\ndef wait(s):\n    print("waiting", flush=True)\n    time.sleep(s)\ndef cube(x):\n    return x ** 3\n',
     'args.jsonl': '2\n3\n\n4\n',
   });
-  stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-cli-state-'));
+  stateDir = tempDir('cli-state');
 });
 after(() => {
   meadowrun('local', 'down');

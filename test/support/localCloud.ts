@@ -1,10 +1,10 @@
 // A throw-away local cloud for one test file: its own state directory, short sweep intervals,
 // and everything it launched terminated at the end.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { createLocalCloud, LocalCloud } from '../../src/cloud/local';
 import { Engine } from '../../src/jobs/engine';
+import { tempDir } from './tempDir';
 
 export interface TestCloud {
   cloud: LocalCloud;
@@ -14,7 +14,7 @@ export interface TestCloud {
 }
 
 export function makeProject(files: Record<string, string>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-project-'));
+  const dir = tempDir('project');
   for (const [name, content] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     fs.writeFileSync(path.join(dir, name), content);
@@ -23,7 +23,7 @@ export function makeProject(files: Record<string, string>): string {
 }
 
 export function testCloud(files: Record<string, string>, options: { sweepIntervalS?: number; sweepGraceS?: number } = {}): TestCloud {
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-state-'));
+  const stateDir = tempDir('state');
   const cloud = createLocalCloud({ stateDir, sweepIntervalS: options.sweepIntervalS ?? 1, sweepGraceS: options.sweepGraceS ?? 5 });
   const engine = new Engine(cloud);
   const project = makeProject(files);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { FileAllocationTable } from '../../src/cloud/local/fileAllocationTable';
 import { freeCapacity, InstanceRecord } from '../../src/cloud/ports';
+import { tempDir } from '../support/tempDir';
 
 function instanceRecord(id: string, cpu = 2, memoryGb = 4): Omit<InstanceRecord, 'version'> {
   return {
@@ -27,7 +27,7 @@ function instanceRecord(id: string, cpu = 2, memoryGb = 4): Omit<InstanceRecord,
 const job = (jobId: string, cpu = 1, memoryGb = 1) => ({ jobId, cpu, memoryGb, gpus: 0, allocatedAt: Date.now() });
 
 function tableDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-table-'));
+  return tempDir('table');
 }
 
 test('allocate is a compare-and-swap: a stale version loses and changes nothing', async () => {

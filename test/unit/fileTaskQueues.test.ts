@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { test } from 'node:test';
 import { FileTaskQueues } from '../../src/cloud/local/fileTaskQueues';
+import { tempDir } from '../support/tempDir';
 
-const queues = () => new FileTaskQueues(fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-queues-')));
+const queues = () => new FileTaskQueues(tempDir('queues'));
 
 test('messages come out in the order they were sent, each to one consumer', async () => {
   const q = queues();

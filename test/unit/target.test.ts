@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { parseFunctionTarget } from '../../src/jobs/target';
 import { preflight } from '../../src/jobs/preflight';
 import { validateResources } from '../../src/core/resources';
+import { tempDir } from '../support/tempDir';
 
-const project = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-target-'));
+const project = tempDir('target');
 fs.mkdirSync(path.join(project, 'pkg', 'sub'), { recursive: true });
 fs.writeFileSync(path.join(project, 'pkg', '__init__.py'), '');
 fs.writeFileSync(path.join(project, 'pkg', 'sub', '__init__.py'), 'def f():\n    pass\n');
