@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { FileTaskQueues } from '../../src/cloud/local/fileTaskQueues';
 import { tempDir } from '../support/tempDir';
@@ -55,4 +58,19 @@ test('pairs are listed with their last use, and deleted', async () => {
   assert.ok(pairs.every((p) => p.lastUsedAt >= before - 1000));
   await q.deletePair('job1');
   assert.deepEqual((await q.listPairs()).map((p) => p.jobId), ['job2']);
+});
+
+test('consumers in separate processes each get a message once, none counted as a retry', async () => {
+  const q = queues();
+  const { request } = await q.createPair('job1');
+  const sent = Array.from({ length: 3000 }, (_, i) => `m${i}`);
+  await q.send(request, sent);
+  const consumer = path.join(__dirname, '..', 'support', 'queueConsumer.ts');
+  const outputs = await Promise.all(
+    Array.from({ length: 4 }, () => promisify(execFile)(process.execPath, ['--import', 'tsx', consumer, q.dir, request])),
+  );
+  const lines = outputs.flatMap((o) => o.stdout.split('\n').filter(Boolean));
+  const retried = lines.filter((l) => !l.endsWith(' 1'));
+  assert.deepEqual(retried, [], 'a message was redelivered while its consumer held it');
+  assert.deepEqual(lines.map((l) => l.split(' ')[0]).sort(), [...sent].sort());
 });

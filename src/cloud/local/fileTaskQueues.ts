@@ -50,13 +50,16 @@ export class FileTaskQueues implements TaskQueues {
     const deadline = (Date.now() + visibilityS * 1000) / 1000;
     for (const name of names) {
       if (messages.length >= max) break;
+      const ready = path.join(base, 'ready', name);
       const claimed = path.join(base, 'inflight', `${name}.${crypto.randomBytes(3).toString('hex')}`);
       try {
-        fs.renameSync(path.join(base, 'ready', name), claimed);
+        // The deadline goes on before the claim: a claimed file still carrying its send time would
+        // look expired to another consumer and be delivered twice.
+        fs.utimesSync(ready, deadline, deadline);
+        fs.renameSync(ready, claimed);
       } catch {
         continue; // another consumer claimed it first
       }
-      fs.utimesSync(claimed, deadline, deadline);
       messages.push({ receipt: path.basename(claimed), body: fs.readFileSync(claimed, 'utf8'), receiveCount: Number(name.split('~')[1]) });
     }
     if (messages.length) this.touch(queue.split('/')[0]);
