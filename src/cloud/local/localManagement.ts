@@ -119,22 +119,33 @@ function runnerBundle(): string {
   return found;
 }
 
-/** Takes a lock file, breaking it when its holder died or held it implausibly long. */
+/**
+ * Takes a lock file, breaking it when its holder died or held it implausibly long. The lock is
+ * linked into place fully written, so a contender never reads a half-written holder and breaks a
+ * live lock. Two contenders breaking the same stale lock may both run once; the table's
+ * conditional operations keep that harmless.
+ */
 function acquireLock(file: string): (() => void) | undefined {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(file, JSON.stringify({ pid: process.pid, at: Date.now() }), { flag: 'wx' });
-      return () => fs.rmSync(file, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = readJson<{ pid: number; at: number }>(file);
-      if (holder && processAlive(holder.pid) && Date.now() - holder.at < 10 * 60_000) return undefined;
-      fs.rmSync(file, { force: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify({ pid: process.pid, at: Date.now() }));
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.linkSync(tmp, file);
+        return () => fs.rmSync(file, { force: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const holder = readJson<{ pid: number; at: number }>(file);
+        if (!holder) continue; // released just now: try again
+        if (processAlive(holder.pid) && Date.now() - holder.at < 10 * 60_000) return undefined;
+        fs.rmSync(file, { force: true });
+      }
     }
+    return undefined;
+  } finally {
+    fs.rmSync(tmp, { force: true });
   }
-  return undefined;
 }
-
 
 function readJson<T>(file: string): T | undefined {
   try {
