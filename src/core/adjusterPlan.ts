@@ -156,10 +156,11 @@ export function planAdjustments(input: AdjusterInput): AdjusterPlan {
   thresholds.forEach((_, ti) => fill(ti));
 
   // Second pass: drop the smallest instances (fewest units; equal: the dearer first, then by id) that the
-  // threshold stays met without.
-  thresholds.forEach((ct, ti) => {
+  // threshold stays met without. Returns whether it freed any.
+  const prune = (ti: number): boolean => {
+    const ct = thresholds[ti];
     const required = ct.t.count;
-    if (units[ti] <= required) return; // nothing spare (or unmet): every instance is needed
+    if (units[ti] <= required) return false; // nothing spare (or unmet): every instance is needed
     const sized = members[ti].map((k) => ({ k, u: unitsOf(instances[k], ct.t) }));
     sized.sort(
       (a, b) => a.u - b.u || instances[b.k].price - instances[a.k].price || byId(instances[a.k].id, instances[b.k].id),
@@ -171,12 +172,15 @@ export function planAdjustments(input: AdjusterInput): AdjusterPlan {
         assignedTo[s.k] = -1;
       }
     }
+    const freed = total < units[ti];
     units[ti] = total;
     members[ti] = members[ti].filter((k) => assignedTo[k] === ti);
-  });
-  // What the second pass freed may still meet a later threshold that the first pass left unmet:
-  // give it there before launching anything new.
-  thresholds.forEach((_, ti) => fill(ti));
+    return freed;
+  };
+  // What the second pass freed may meet a threshold the first pass left unmet: give it there before
+  // launching anything new, then prune again what that over-covers. Every repeat meets one more
+  // threshold (met ones stay met), so this ends.
+  while (thresholds.map((_, ti) => prune(ti)).some(Boolean)) thresholds.forEach((_, ti) => fill(ti));
 
   // Stage 3: alive instances no threshold needs are stopped once idle for longer than the timeout.
   for (const k of alive) {

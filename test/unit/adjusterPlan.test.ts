@@ -149,6 +149,15 @@ test('second pass: small instances are dropped in favour of a big one', () => {
   assert.equal(byInstance(r).s2, 'terminate idle');
 });
 
+test('second pass again after the freed instances meet a later threshold: what they make spare goes', () => {
+  // First pass: a takes m and big (6 ≥ 4); b only gets the spot instance p (1 < 2). Second pass frees m
+  // from a; m then meets b on its own, which makes p spare.
+  const fleet = [inst('m', 2, 2, 0.01), inst('big', 4, 4, 0.02), inst('p', 1, 1, 0.005, { spot: true, evictionRatePct: 0 })];
+  const p = plan(fleet, [thr(1, 1, 4, { name: 'a' }), thr(1, 1, 2, { name: 'b', maxEvictionRatePct: 5 })]);
+  assert.deepEqual(p.thresholds.map((s) => s.assigned), [['big'], ['m']]);
+  assert.deepEqual(byInstance(p), { m: 'keep threshold b', big: 'keep threshold a', p: 'terminate idle' });
+});
+
 test('more kept than strictly necessary when existing instances over-cover', () => {
   const t = thr(1, 2, 5, { name: 't' });
   const p = plan([inst('a', 4, 8, 0.1), inst('b', 4, 8, 0.2)], [t], [type('one', 1, 2, 0.01)]);
