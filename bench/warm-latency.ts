@@ -2,6 +2,7 @@
 //   floor:    ssh2 exec of `python3 -c pass` over an already-open connection (a new SSH session per job)
 //   baseline: a fresh connection per job: connect, SFTP the job file, exec, SFTP the result back
 //   runFunction of a no-op through the engine (resident agent, warm fork server)
+//   a new client per job, as each CLI run is: its own SSH connection to the same resident agent
 // Target: runFunction ≤ 0.5 × floor.
 import * as fs from 'fs';
 import * as os from 'os';
@@ -65,15 +66,28 @@ async function main() {
       if (r.outcome.status !== 'succeeded') throw new Error(JSON.stringify(r.outcome));
     });
 
+    const newClient = await timeEach(Math.min(N, 20), async () => {
+      const client = new Engine(cloud);
+      try {
+        const r = await client.runFunction('noop.py:noop', '[]', { projectDir: project });
+        if (r.outcome.status !== 'succeeded') throw new Error(JSON.stringify(r.outcome));
+      } finally {
+        client.dispose();
+      }
+    });
+
     const f = median(floor);
     const b = median(fresh);
     const m = median(run);
+    const c = median(newClient);
     console.log(`warm-latency (median of ${N} runs, ms)`);
     console.log(`  floor     ssh2 exec "python3 -c pass" on an open connection   ${f.toFixed(2)}`);
     console.log(`  baseline  fresh connection + SFTP job + exec + SFTP result     ${b.toFixed(2)}`);
     console.log(`  meadowrun runFunction(noop) on the warm instance               ${m.toFixed(2)}`);
+    console.log(`  meadowrun runFunction(noop) from a new client (a CLI run)     ${c.toFixed(2)}`);
     console.log(`  ratio runFunction / floor     ${(m / f).toFixed(3)}  (target ≤ 0.5)`);
     console.log(`  ratio runFunction / baseline  ${(m / b).toFixed(3)}`);
+    console.log(`  ratio new client / baseline   ${(c / b).toFixed(3)}`);
   } finally {
     engine.dispose();
     for (const r of await cloud.provider.listRunning()) await cloud.provider.terminate(r.id);

@@ -17,11 +17,18 @@ export interface ServeOptions {
   table: AllocationTable;
   /** For map workers. */
   queues?: TaskQueues;
-  input: NodeJS.ReadableStream;
-  output: NodeJS.WritableStream;
+}
+
+/** One connected client: its replies go back on its own stream, and its jobs end when it goes. */
+interface Client {
+  send(message: AgentMessage): void;
+  gone: boolean;
+  /** Jobs synced for but not yet started: this agent holds their PID files. */
+  pending: Set<string>;
 }
 
 interface Job {
+  client: Client;
   request: RunRequest;
   log: fs.WriteStream;
   pid?: number;
@@ -37,12 +44,14 @@ interface Job {
 }
 
 /**
- * The resident agent: one per client connection, speaking the framed protocol on stdin/stdout.
- * Every job runs in its own process, forked from a warm Python; this process writes the job's PID
- * file, streams its output, logs it, and frees its allocation when it ends normally.
+ * The resident agent, speaking the framed protocol with each client attached to it: one client on
+ * stdin/stdout (`serve`), or every client that connects to its Unix socket (`daemon`). Every job
+ * runs in its own process, forked from a warm Python; this process writes the job's PID file,
+ * streams its output, logs it, and frees its allocation when it ends normally.
  */
 export class AgentServer {
   private readonly jobs = new Map<string, Job>();
+  private readonly clients = new Set<Client>();
   private readonly forkServers = new Map<string, ForkServer>();
   private readonly code: CodeStore;
   private readonly socketPath: string;
@@ -72,38 +81,58 @@ export class AgentServer {
       this.socketServer.listen(this.socketPath, resolve);
     });
     fs.chmodSync(this.socketPath, 0o600);
-    const decoder = new FrameDecoder();
-    this.o.input.on('data', (chunk: Buffer) => {
-      for (const message of decoder.push(chunk)) {
-        this.handle(message as ClientMessage).catch((e) => this.send({ t: 'error', message: String(e?.message ?? e) }));
-      }
-    });
-    this.o.input.on('end', () => this.shutdown());
     // Warm the default interpreter now so the first job doesn't pay for Python's start-up.
     this.forkServer('python3');
   }
 
-  private send(message: AgentMessage): void {
-    this.o.output.write(encodeFrame(message));
+  get idle(): boolean {
+    return this.clients.size === 0 && this.jobs.size === 0;
   }
 
-  private async handle(m: ClientMessage): Promise<void> {
+  /** Serves one client on a pair of streams; `onGone` runs once it left and its jobs have ended. */
+  attach(input: NodeJS.ReadableStream, output: NodeJS.WritableStream, onGone?: () => void): void {
+    const client: Client = {
+      send: (m) => void (client.gone || output.write(encodeFrame(m))),
+      gone: false,
+      pending: new Set(),
+    };
+    this.clients.add(client);
+    const decoder = new FrameDecoder();
+    input.on('data', (chunk: Buffer) => {
+      for (const message of decoder.push(chunk)) {
+        this.handle(client, message as ClientMessage).catch((e) => client.send({ t: 'error', message: String(e?.message ?? e) }));
+      }
+    });
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
+      void this.detach(client).then(onGone);
+    };
+    input.on('end', leave);
+    input.on('close', leave);
+    input.on('error', leave);
+  }
+
+  private async handle(client: Client, m: ClientMessage): Promise<void> {
     switch (m.t) {
       case 'hello':
-        return this.send({ t: 'hello', version: PROTOCOL_VERSION, pid: process.pid });
+        return client.send({ t: 'hello', version: PROTOCOL_VERSION, pid: process.pid });
       case 'sync':
         // Until the job's own process exists, this agent stands for it in the PID file.
         writePidFile(this.o.workDir, m.jobId, process.pid);
-        return this.send({ t: 'sync-need', id: m.id, paths: this.code.needed(m.project, m.files) });
+        client.pending.add(m.jobId);
+        return client.send({ t: 'sync-need', id: m.id, paths: this.code.needed(m.project, m.files) });
       case 'sync-put':
         try {
           await this.code.apply(m.project, m.files, m.tarPath ?? (m.tarBase64 ? Buffer.from(m.tarBase64, 'base64') : undefined));
-          return this.send({ t: 'sync-done', id: m.id });
+          return client.send({ t: 'sync-done', id: m.id });
         } catch (e) {
-          return this.send({ t: 'error', id: m.id, message: `could not unpack the project: ${(e as Error).message}` });
+          return client.send({ t: 'error', id: m.id, message: `could not unpack the project: ${(e as Error).message}` });
         }
       case 'run':
-        return this.run(m);
+        client.pending.delete(m.jobId);
+        return this.run(client, m);
       case 'cancel':
         return this.cancel(m.jobId);
     }
@@ -126,9 +155,10 @@ export class AgentServer {
     return server;
   }
 
-  private async run(request: RunRequest): Promise<void> {
+  private async run(client: Client, request: RunRequest): Promise<void> {
     const logPath = path.join(this.logDir, `${request.jobId}.log`);
     const job: Job = {
+      client,
       request,
       log: fs.createWriteStream(logPath, { flags: 'a' }),
       streams: new Map(),
@@ -148,7 +178,7 @@ export class AgentServer {
       // Nothing ran: free the allocation so the client's error leaves nothing behind.
       await this.o.table.deallocateJob(this.o.instanceId, request.jobId);
       removePidFile(this.o.workDir, request.jobId);
-      this.send({
+      client.send({
         t: 'done',
         jobId: request.jobId,
         outcome: { status: 'rejected', code: 'interpreter', message: `Python interpreter "${request.interpreter}" on the instance: ${(e as Error).message}` },
@@ -162,7 +192,7 @@ export class AgentServer {
       if (!job) return;
       job.pid = e.pid;
       writePidFile(this.o.workDir, e.started, e.pid);
-      this.send({ t: 'started', jobId: e.started, pid: e.pid, logPath: job.log.path as string });
+      job.client.send({ t: 'started', jobId: e.started, pid: e.pid, logPath: job.log.path as string });
       if (job.cancelled) this.signalJob(job, 'SIGINT');
     } else {
       const job = this.jobs.get(e.exited);
@@ -218,7 +248,7 @@ export class AgentServer {
       return;
     }
     const { jobId } = job.request;
-    const loop = new MapWorkerLoop(jobId, socket, this.o.queues, spec, (tasks) => this.send({ t: 'map-claimed', jobId, tasks }));
+    const loop = new MapWorkerLoop(jobId, socket, this.o.queues, spec, (tasks) => job.client.send({ t: 'map-claimed', jobId, tasks }));
     if (early.length) socket.emit('data', early);
     job.mapOutcome = loop.run(() => job.cancelled).then(
       (outcome) => {
@@ -232,7 +262,7 @@ export class AgentServer {
 
   private output(job: Job, stream: StreamName, chunk: Buffer): void {
     job.log.write(chunk);
-    this.send({ t: 'out', jobId: job.request.jobId, stream, data: chunk.toString('base64') });
+    job.client.send({ t: 'out', jobId: job.request.jobId, stream, data: chunk.toString('base64') });
   }
 
   private maybeFinish(job: Job, stopWaitingForStreams = false): void {
@@ -257,11 +287,11 @@ export class AgentServer {
       removePidFile(this.o.workDir, jobId);
     }
     const text = JSON.stringify(outcome);
-    if (text.length <= INLINE_LIMIT) return this.send({ t: 'done', jobId, outcome });
+    if (text.length <= INLINE_LIMIT) return job.client.send({ t: 'done', jobId, outcome });
     const outcomePath = path.join(this.o.workDir, 'results', `${jobId}.json`);
     fs.mkdirSync(path.dirname(outcomePath), { recursive: true });
     fs.writeFileSync(outcomePath, text, { mode: 0o600 });
-    this.send({ t: 'done', jobId, outcomePath });
+    job.client.send({ t: 'done', jobId, outcomePath });
   }
 
   private outcomeOf(job: Job): JobOutcome {
@@ -294,21 +324,28 @@ export class AgentServer {
     if (signal === 'SIGINT') job.killTimer = setTimeout(() => this.signalJob(job, 'SIGKILL'), 3000);
   }
 
-  /** The client is gone: nobody will read the results, so stop the jobs and free what they held. */
-  private shutdown(): void {
-    for (const job of this.jobs.values()) {
+  /** A client is gone: nobody will read its results, so stop its jobs and free what they held. */
+  private async detach(client: Client): Promise<void> {
+    client.gone = true;
+    this.clients.delete(client);
+    for (const jobId of client.pending) {
+      removePidFile(this.o.workDir, jobId);
+      await this.o.table.deallocateJob(this.o.instanceId, jobId);
+    }
+    const mine = [...this.jobs.values()].filter((job) => job.client === client);
+    for (const job of mine) {
       job.cancelled = true;
       if (job.pid) this.signalJob(job, 'SIGKILL');
     }
-    const waitForJobs = setInterval(() => {
-      if (this.jobs.size > 0) return;
-      clearInterval(waitForJobs);
-      for (const s of this.forkServers.values()) s.stop();
-      this.socketServer.close();
-      fs.rmSync(this.socketPath, { force: true });
-      if (this.socketInTempDir) fs.rmSync(path.dirname(this.socketPath), { recursive: true, force: true });
-      process.exit(0);
-    }, 20);
+    while (mine.some((job) => this.jobs.has(job.request.jobId))) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /** Stops the warm Pythons and the job socket; the process may exit after this. */
+  stop(): void {
+    for (const s of this.forkServers.values()) s.stop();
+    this.socketServer.close();
+    fs.rmSync(this.socketPath, { force: true });
+    if (this.socketInTempDir) fs.rmSync(path.dirname(this.socketPath), { recursive: true, force: true });
   }
 
   private makeSocketPath(): string {

@@ -23,8 +23,8 @@ interface PendingJob extends JobHandlers {
 }
 
 /**
- * The client's end of the resident agent: one exec channel per connection, kept open, over which
- * every job's spec, output and result travel as frames. A job costs no new SSH session.
+ * The client's end of the resident agent: one channel per connection, kept open, over which every
+ * job's spec, output and result travel as frames. A job costs no new SSH session.
  */
 export class AgentSession {
   private readonly jobs = new Map<string, PendingJob>();
@@ -34,7 +34,12 @@ export class AgentSession {
   private closed = false;
   private exitCode?: number;
 
-  private constructor(readonly connection: SshConnection, private readonly channel: ClientChannel, readonly instanceId: string) {
+  private constructor(
+    readonly connection: SshConnection,
+    private readonly channel: ClientChannel,
+    readonly instanceId: string,
+    forwarded: boolean,
+  ) {
     const decoder = new FrameDecoder();
     channel.on('data', (chunk: Buffer) => {
       for (const m of decoder.push(chunk)) this.onMessage(m as AgentMessage);
@@ -42,6 +47,14 @@ export class AgentSession {
     channel.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
     channel.on('exit', (code: number | null) => (this.exitCode = code ?? undefined));
     channel.on('close', () => this.onClose());
+    // A forwarded socket is half-closed when the agent goes: answer the EOF so the channel closes.
+    // (An exec channel closes by itself, after its exit status.)
+    if (forwarded) {
+      channel.on('end', () => {
+        this.onClose();
+        channel.end();
+      });
+    }
   }
 
   get isOpen(): boolean {
@@ -49,25 +62,61 @@ export class AgentSession {
   }
 
   /**
-   * Starts the agent; copies it to the instance first only when the instance lacks this exact
-   * build. The presence check is part of the start command, so a warm start costs one session.
+   * Connects to the instance's resident agent through its Unix socket, starting the daemon when
+   * none answers, and copying the agent to the instance first when it lacks this exact build. A
+   * warm instance costs one forwarded channel: no session, no process start.
    */
   static async start(connection: SshConnection, instance: InstanceRecord, specs: { table: string; queues: string }): Promise<AgentSession> {
     const bundle = agentBundle();
     const remoteAgent = path.posix.join(instance.workDir, `agent-${bundle.hash}.js`);
-    const command =
+    const socketPath = path.posix.join(instance.workDir, 'run', `agent-${bundle.hash}.sock`);
+    const args = ['--instance', instance.id, '--table', specs.table, '--queues', specs.queues, '--work-dir', instance.workDir];
+    const agentCommand = (mode: string[]) =>
       `test -s ${shellQuote(remoteAgent)} || exit ${AGENT_MISSING}; cd ${shellQuote(instance.workDir)} && exec ${instance.nodeCommand} ` +
-      shellCommand([remoteAgent, 'serve', '--instance', instance.id, '--table', specs.table, '--queues', specs.queues, '--work-dir', instance.workDir]);
-    for (let attempt = 0; ; attempt++) {
-      const session = new AgentSession(connection, await connection.channel(command), instance.id);
-      try {
-        await session.request({ t: 'hello' });
-        return session;
-      } catch (e) {
-        if (session.exitCode !== AGENT_MISSING || attempt > 0) throw e;
-      }
+      shellCommand([remoteAgent, ...mode, ...args]);
+    const upload = async () => {
       await connection.exec(shellCommand(['mkdir', '-p', instance.workDir]));
       await connection.upload(bundle.path, remoteAgent);
+    };
+
+    // Unix socket paths are limited to ~107 bytes: past that, a private agent on this session's channel.
+    if (Buffer.byteLength(socketPath) >= 100) {
+      for (let attempt = 0; ; attempt++) {
+        const session = new AgentSession(connection, await connection.channel(agentCommand(['serve'])), instance.id, false);
+        try {
+          return await session.greet();
+        } catch (e) {
+          if (session.exitCode !== AGENT_MISSING || attempt > 0) throw e;
+        }
+        await upload();
+      }
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await new AgentSession(connection, await connection.streamLocal(socketPath), instance.id, true).greet();
+      } catch (e) {
+        if (attempt > 0) throw e instanceof MeadowrunError ? e : new MeadowrunError(`Cannot reach the agent on instance ${instance.id}: ${(e as Error).message}`, 'agent-lost');
+      }
+      let started = await connection.exec(agentCommand(['daemon', '--socket', socketPath]));
+      if (started.exitCode === AGENT_MISSING) {
+        await upload();
+        started = await connection.exec(agentCommand(['daemon', '--socket', socketPath]));
+      }
+      if (started.exitCode !== 0) {
+        const why = started.stderr.toString().trim().split('\n').pop();
+        throw new MeadowrunError(`Cannot start the agent on instance ${instance.id}${why ? `: ${why}` : ''}`, 'agent-lost');
+      }
+    }
+  }
+
+  /** Waits for the agent's greeting; closes the channel when none comes. */
+  private async greet(): Promise<AgentSession> {
+    try {
+      await this.request({ t: 'hello' });
+      return this;
+    } catch (e) {
+      this.close();
+      throw e;
     }
   }
 

@@ -81,6 +81,13 @@ export class SshConnection {
     });
   }
 
+  /** Opens a channel to a Unix socket on the instance: no new session, no process started. */
+  streamLocal(socketPath: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      this.client.openssh_forwardOutStreamLocal(socketPath, (err, channel) => (err ? reject(err) : resolve(channel)));
+    });
+  }
+
   /** Starts a command and hands back its channel, for a long-lived conversation. */
   channel(command: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {

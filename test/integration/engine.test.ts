@@ -4,6 +4,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { Engine } from '../../src/jobs/engine';
 import { jobsOnAllInstances, testCloud, TestCloud, waitFor } from '../support/localCloud';
 
 let t: TestCloud;
@@ -86,21 +87,50 @@ test('a command streams its output, keeps its exit code, and logs to the job log
   assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
 });
 
+/** PIDs of the resident agent daemons serving an instance. */
+function agentDaemons(instanceId: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const cmdline = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+        return cmdline.includes('\0daemon\0') && cmdline.includes(`\0--instance\0${instanceId}\0`);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+test('one resident agent per instance outlives its clients: a new client finds it warm', async () => {
+  const first = await t.engine.runFunction('calc.py:add', '[1, 2]', { projectDir: t.project });
+  const daemons = agentDaemons(first.instanceId);
+  assert.equal(daemons.length, 1, 'one resident agent for this instance');
+  // A second engine is what a second CLI run is: its own connection, the same agent.
+  const other = new Engine(t.cloud);
+  try {
+    const second = await other.runFunction('calc.py:add', '[3, 4]', { projectDir: t.project });
+    assert.equal(second.outcome.status === 'succeeded' && second.outcome.value!.repr, '7');
+    assert.equal(second.instanceId, first.instanceId);
+  } finally {
+    other.dispose();
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(agentDaemons(first.instanceId), daemons, 'the same agent served both, and stays');
+});
+
 test('a dead agent is replaced: the next job reconnects and runs', async () => {
   const first = await t.engine.runFunction('calc.py:add', '[1, 2]', { projectDir: t.project });
-  const agents = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`serve\0--instance\0${first.instanceId}\0`);
-    } catch {
-      return false;
-    }
-  });
-  assert.equal(agents.length, 1, 'one resident agent for this client');
-  process.kill(Number(agents[0]), 'SIGKILL');
+  const [agent] = agentDaemons(first.instanceId);
+  process.kill(agent, 'SIGKILL');
   await new Promise((r) => setTimeout(r, 200));
   const second = await t.engine.runFunction('calc.py:add', '[2, 2]', { projectDir: t.project });
   assert.equal(second.outcome.status === 'succeeded' && second.outcome.value!.repr, '4');
   assert.equal(second.instanceId, first.instanceId);
+  const replaced = agentDaemons(first.instanceId);
+  assert.equal(replaced.length, 1);
+  assert.notEqual(replaced[0], agent);
 });
 
 test('a remote exception comes back with its traceback and the allocation is freed', async () => {

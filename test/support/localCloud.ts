@@ -22,8 +22,11 @@ export function makeProject(files: Record<string, string>): string {
   return dir;
 }
 
-export function testCloud(files: Record<string, string>, options: { sweepIntervalS?: number; sweepGraceS?: number } = {}): TestCloud {
-  const stateDir = tempDir('state');
+export function testCloud(
+  files: Record<string, string>,
+  options: { sweepIntervalS?: number; sweepGraceS?: number; stateDir?: string } = {},
+): TestCloud {
+  const stateDir = options.stateDir ?? tempDir('state');
   const cloud = createLocalCloud({ stateDir, sweepIntervalS: options.sweepIntervalS ?? 1, sweepGraceS: options.sweepGraceS ?? 5 });
   const engine = new Engine(cloud);
   const project = makeProject(files);

@@ -1,0 +1,94 @@
+// The resident agent as a daemon: one per instance and agent build, reached through a Unix socket
+// that clients open over SSH (streamlocal forwarding). A job then costs no new SSH session and no
+// process start, and the warm Python outlives any one client: a fresh CLI run finds it ready.
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import { AgentServer, ServeOptions } from './serve';
+
+/** Whether a daemon answers on this socket. */
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(socketPath);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Makes sure a daemon serves `socketPath`: returns at once when one answers, else starts one detached
+ * from this process (so the SSH session that ran this can end) and waits until it answers.
+ */
+export async function startDaemon(socketPath: string, args: string[]): Promise<void> {
+  if (await answers(socketPath)) return;
+  fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
+  const logPath = socketPath.replace(/\.sock$/, '.log');
+  const log = fs.openSync(logPath, 'a', 0o600);
+  const child = spawn(process.execPath, [process.argv[1], ...args, '--foreground'], { detached: true, stdio: ['ignore', log, log] });
+  child.unref();
+  fs.closeSync(log);
+  let failed: number | null = null;
+  child.once('exit', (code) => (failed = code === 0 ? null : code));
+  const deadline = Date.now() + 15_000;
+  while (!(await answers(socketPath))) {
+    // A daemon that lost the race to another one exits 0; the winner answers soon.
+    if (failed !== null || Date.now() > deadline) {
+      const why = fs.readFileSync(logPath, 'utf8').trim().split('\n').pop();
+      throw new Error(`the agent daemon did not start${why ? `: ${why}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Serves every client that connects to `socketPath`; exits after `idleMs` with no client and no job. */
+export async function runDaemon(socketPath: string, idleMs: number, options: ServeOptions): Promise<void> {
+  const agent = new AgentServer(options);
+  let idleTimer: NodeJS.Timeout | undefined;
+  const exit = () => {
+    agent.stop();
+    clients.close();
+    fs.rmSync(socketPath, { force: true });
+    process.exit(0);
+  };
+  const armIdle = () => {
+    clearTimeout(idleTimer);
+    if (agent.idle) idleTimer = setTimeout(() => agent.idle && exit(), idleMs);
+  };
+  let ready: Promise<void> | undefined;
+  const clients = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    clearTimeout(idleTimer);
+    void ready!.then(() =>
+      agent.attach(socket, socket, () => {
+        socket.destroy();
+        armIdle();
+      }),
+    );
+  });
+  if (!(await listen(clients, socketPath))) {
+    if (await answers(socketPath)) process.exit(0); // another daemon won the race: it serves
+    fs.rmSync(socketPath, { force: true }); // left by a daemon that was killed
+    if (!(await listen(clients, socketPath))) throw new Error(`cannot listen on ${socketPath}`);
+  }
+  fs.chmodSync(socketPath, 0o600);
+  ready = agent.start();
+  await ready;
+  process.on('SIGTERM', exit);
+  armIdle();
+}
+
+/** Listens on a Unix socket; false when the path is taken. */
+function listen(server: net.Server, socketPath: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' ? resolve(false) : reject(e));
+    server.once('error', onError);
+    server.listen(socketPath, () => {
+      server.off('error', onError);
+      resolve(true);
+    });
+  });
+}

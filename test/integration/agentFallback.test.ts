@@ -1,0 +1,36 @@
+// An instance whose work directory is too deep for a Unix socket path still runs jobs: each client
+// gets a private agent on its own SSH channel instead of the resident daemon.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { Engine } from '../../src/jobs/engine';
+import { jobsOnAllInstances, testCloud, TestCloud } from '../support/localCloud';
+import { tempDir } from '../support/tempDir';
+
+let t: TestCloud;
+
+before(() => {
+  const deep = path.join(tempDir('state'), 'a-state-directory-nested-deep-enough'.repeat(2));
+  t = testCloud({ 'calc.py': 'def add(a, b):\n    return a + b\n' }, { stateDir: deep });
+});
+
+after(async () => {
+  await t.dispose();
+});
+
+test('a work directory too deep for a socket path: jobs run on a per-client agent', async () => {
+  const first = await t.engine.runFunction('calc.py:add', '[1, 2]', { projectDir: t.project });
+  assert.equal(first.outcome.status === 'succeeded' && first.outcome.value!.repr, '3');
+  const workDir = (await t.cloud.table.getInstance(first.instanceId))!.workDir;
+  assert.ok(Buffer.byteLength(path.join(workDir, 'run', 'agent-0123456789abcdef.sock')) >= 100, 'the test needs a deep work directory');
+  assert.deepEqual(fs.readdirSync(path.join(workDir, 'run')).filter((f) => f.endsWith('.sock') && f.startsWith('agent-') && !/^agent-\d+\.sock$/.test(f)), [], 'no daemon socket');
+  const other = new Engine(t.cloud);
+  try {
+    const second = await other.runFunction('calc.py:add', '[3, 4]', { projectDir: t.project });
+    assert.equal(second.outcome.status === 'succeeded' && second.outcome.value!.repr, '7');
+  } finally {
+    other.dispose();
+  }
+  assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
+});
