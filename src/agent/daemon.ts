@@ -31,12 +31,13 @@ export async function startDaemon(socketPath: string, args: string[]): Promise<v
   const child = spawn(process.execPath, [process.argv[1], ...args, '--foreground'], { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   fs.closeSync(log);
-  let failed: number | null = null;
-  child.once('exit', (code) => (failed = code === 0 ? null : code));
+  // A daemon that lost the race to another one exits 0 and the winner answers soon; any other end
+  // (an error, a signal) means it won't.
+  let failed = false;
+  child.once('exit', (code) => (failed = code !== 0));
   const deadline = Date.now() + 15_000;
   while (!(await answers(socketPath))) {
-    // A daemon that lost the race to another one exits 0; the winner answers soon.
-    if (failed !== null || Date.now() > deadline) {
+    if (failed || Date.now() > deadline) {
       const why = fs.readFileSync(logPath, 'utf8').trim().split('\n').pop();
       throw new Error(`the agent daemon did not start${why ? `: ${why}` : ''}`);
     }

@@ -79,8 +79,8 @@ export class AgentSession {
       await connection.upload(bundle.path, remoteAgent);
     };
 
-    // Unix socket paths are limited to ~107 bytes: past that, a private agent on this session's channel.
-    if (Buffer.byteLength(socketPath) >= 100) {
+    // A private agent on this session's own channel, for when the resident one can't be reached.
+    const onChannel = async (): Promise<AgentSession> => {
       for (let attempt = 0; ; attempt++) {
         const session = new AgentSession(connection, await connection.channel(agentCommand(['serve'])), instance.id, false);
         try {
@@ -90,12 +90,15 @@ export class AgentSession {
         }
         await upload();
       }
-    }
-    for (let attempt = 0; ; attempt++) {
+    };
+
+    // Unix socket paths are limited to ~107 bytes.
+    if (Buffer.byteLength(socketPath) >= 100) return onChannel();
+    for (let attempt = 0; attempt < 2; attempt++) {
       try {
         return await new AgentSession(connection, await connection.streamLocal(socketPath), instance.id, true).greet();
-      } catch (e) {
-        if (attempt > 0) throw e instanceof MeadowrunError ? e : new MeadowrunError(`Cannot reach the agent on instance ${instance.id}: ${(e as Error).message}`, 'agent-lost');
+      } catch {
+        if (attempt > 0) break;
       }
       let started = await connection.exec(agentCommand(['daemon', '--socket', socketPath]));
       if (started.exitCode === AGENT_MISSING) {
@@ -107,6 +110,9 @@ export class AgentSession {
         throw new MeadowrunError(`Cannot start the agent on instance ${instance.id}${why ? `: ${why}` : ''}`, 'agent-lost');
       }
     }
+    // The agent runs but its socket is out of reach: the SSH server may refuse socket forwarding
+    // (AllowStreamLocalForwarding no).
+    return onChannel();
   }
 
   /** Waits for the agent's greeting; closes the channel when none comes. */

@@ -1,5 +1,6 @@
-// An instance whose work directory is too deep for a Unix socket path still runs jobs: each client
-// gets a private agent on its own SSH channel instead of the resident daemon.
+// When the resident agent's socket is out of reach (a work directory too deep for a socket path, or
+// an SSH server that refuses socket forwarding), jobs still run: each client gets a private agent on
+// its own SSH channel instead.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -33,4 +34,28 @@ test('a work directory too deep for a socket path: jobs run on a per-client agen
     other.dispose();
   }
   assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
+});
+
+test('an SSH server that refuses socket forwarding: jobs run on a per-client agent', async () => {
+  const plain = testCloud({ 'calc.py': 'def add(a, b):\n    return a + b\n' });
+  try {
+    const first = await plain.engine.runFunction('calc.py:add', '[1, 1]', { projectDir: plain.project });
+    assert.equal(first.outcome.status, 'succeeded');
+    const instanceDir = path.dirname((await plain.cloud.table.getInstance(first.instanceId))!.workDir);
+    fs.appendFileSync(path.join(instanceDir, 'sshd_config'), 'AllowStreamLocalForwarding no\n');
+    // SIGHUP makes sshd re-read its configuration; give it a moment to listen again.
+    process.kill(Number(fs.readFileSync(path.join(instanceDir, 'sshd.pid'), 'utf8')), 'SIGHUP');
+    await new Promise((r) => setTimeout(r, 500));
+    const client = new Engine(plain.cloud);
+    try {
+      const r = await client.runFunction('calc.py:add', '[5, 6]', { projectDir: plain.project });
+      assert.equal(r.outcome.status === 'succeeded' && r.outcome.value!.repr, '11');
+      assert.equal(r.instanceId, first.instanceId);
+    } finally {
+      client.dispose();
+    }
+    assert.deepEqual(await jobsOnAllInstances(plain.cloud), []);
+  } finally {
+    await plain.dispose();
+  }
 });
