@@ -8,15 +8,30 @@ import { FileEntry } from '../remote/protocol';
  * hash is, so that the client sends only files that changed.
  */
 export class CodeStore {
-  constructor(private readonly workDir: string) {}
+  private readonly projectsDir: string;
+
+  constructor(workDir: string) {
+    this.projectsDir = path.join(workDir, 'projects');
+  }
 
   projectDir(project: string): string {
     if (!/^[A-Za-z0-9._-]+$/.test(project) || project.startsWith('.')) throw new Error(`bad project name "${project}"`);
-    return path.join(this.workDir, 'projects', project);
+    return path.join(this.projectsDir, project);
+  }
+
+  /**
+   * Where the client uploads a tarball too big to send inline. The directory is created here, as
+   * the upload goes over SFTP before anything else on this instance has needed it.
+   */
+  uploadPath(project: string, jobId: string): string {
+    this.projectDir(project);
+    if (!/^[A-Za-z0-9_-]+$/.test(jobId)) throw new Error(`bad job id "${jobId}"`);
+    fs.mkdirSync(this.projectsDir, { recursive: true, mode: 0o700 });
+    return path.join(this.projectsDir, `.${project}.${jobId}.tgz`);
   }
 
   private manifestPath(project: string): string {
-    return path.join(this.workDir, 'projects', `.${project}.manifest.json`);
+    return path.join(this.projectsDir, `.${project}.manifest.json`);
   }
 
   private manifest(project: string): Record<string, string> {
@@ -55,7 +70,11 @@ export class CodeStore {
   }
 
   private async extract(project: string, dir: string, tarball: Buffer | string): Promise<void> {
-    const tarPath = typeof tarball === 'string' ? tarball : path.join(this.workDir, 'projects', `.${project}.${process.pid}.tgz`);
+    const tarPath = typeof tarball === 'string' ? tarball : path.join(this.projectsDir, `.${project}.${process.pid}.tgz`);
+    // An uploaded tarball is deleted once unpacked: accept only one where uploadPath() put it.
+    if (typeof tarball === 'string' && (path.dirname(path.resolve(tarball)) !== path.resolve(this.projectsDir) || !path.basename(tarball).startsWith(`.${project}.`))) {
+      throw new Error(`upload path "${tarball}" is not in ${this.projectsDir}`);
+    }
     if (typeof tarball !== 'string') fs.writeFileSync(tarPath, tarball);
     try {
       await tar.x({ file: tarPath, cwd: dir, strict: true, preservePaths: false });

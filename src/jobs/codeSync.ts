@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tar from 'tar';
+import { MeadowrunError } from '../core/errors';
 import { AgentSession } from '../remote/agentSession';
 import { INLINE_LIMIT } from '../remote/protocol';
 import { listProjectFiles } from './projectFiles';
@@ -18,7 +19,7 @@ export interface SyncResult {
 }
 
 /** Makes the instance's copy of the project match the local folder, sending only changed files. */
-export async function syncProject(session: AgentSession, root: string, project: string, jobId: string, workDir: string): Promise<SyncResult> {
+export async function syncProject(session: AgentSession, root: string, project: string, jobId: string): Promise<SyncResult> {
   const files = listProjectFiles(root);
   const digest = crypto.createHash('sha1').update(JSON.stringify(files)).digest('hex');
   let known = synced.get(session);
@@ -26,7 +27,8 @@ export async function syncProject(session: AgentSession, root: string, project: 
   if (known.get(project) === digest) return { files: files.length, sent: 0, bytes: 0 };
 
   const reply = await session.request({ t: 'sync', id: session.newRequestId(), jobId, project, files });
-  const need = reply.t === 'sync-need' ? reply.paths : [];
+  if (reply.t !== 'sync-need') throw new MeadowrunError(`Sync failed on instance ${session.instanceId}: unexpected reply "${reply.t}"`, 'sync');
+  const need = reply.paths;
   let bytes = 0;
   let tarBase64: string | undefined;
   let tarPath: string | undefined;
@@ -40,9 +42,13 @@ export async function syncProject(session: AgentSession, root: string, project: 
     } else {
       const local = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-sync-')), 'project.tgz');
       fs.writeFileSync(local, tarball);
-      tarPath = path.posix.join(workDir, 'projects', `.${project}.${jobId}.tgz`);
+      tarPath = reply.uploadPath;
       try {
         await session.connection.upload(local, tarPath);
+      } catch (e) {
+        if (e instanceof MeadowrunError) throw e;
+        const size = `${(tarball.length / (1 << 20)).toFixed(1)} MiB`;
+        throw new MeadowrunError(`Sync failed on instance ${session.instanceId}: uploading ${need.length} changed files (${size}) to ${tarPath} over SFTP: ${(e as Error).message}`, 'sync');
       } finally {
         fs.rmSync(path.dirname(local), { recursive: true, force: true });
       }

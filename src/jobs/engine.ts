@@ -152,7 +152,7 @@ export class Engine {
       throwIfCancelled(o.signal);
       outcome = await this.pool.with(instance, async (session) => {
         const project = remoteProjectName(projectDir);
-        const synced = await syncProject(session, projectDir, project, jobId, instance.workDir);
+        const synced = await syncProject(session, projectDir, project, jobId);
         o.onEvent?.({ kind: 'synced', ...synced });
         throwIfCancelled(o.signal);
         const cancel = () => session.cancel(jobId);

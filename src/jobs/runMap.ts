@@ -133,7 +133,7 @@ export class MapRun {
     this.emit({ kind: 'worker', at: Date.now(), worker: { ...info } });
     worker.done = this.pool
       .with(allocation.instance, async (session) => {
-        await syncProject(session, this.s.projectDir, this.s.project, workerId, allocation.instance.workDir);
+        await syncProject(session, this.s.projectDir, this.s.project, workerId);
         return session.runJob(
           {
             t: 'run',
@@ -196,7 +196,7 @@ export class MapRun {
   private async evaluate(on: Allocation, expr: string): Promise<SerializedValue[]> {
     const jobId = `${this.jobId}-args`;
     const outcome = await this.pool.with(on.instance, async (session) => {
-      await syncProject(session, this.s.projectDir, this.s.project, jobId, on.instance.workDir);
+      await syncProject(session, this.s.projectDir, this.s.project, jobId);
       return session.runJob({ t: 'run', jobId, project: this.s.project, interpreter: this.s.interpreter, env: this.s.env, spec: { kind: 'args', expr } }, {});
     });
     if (outcome.status === 'succeeded' && outcome.value?.json) return JSON.parse(outcome.value.json) as SerializedValue[];

@@ -66,7 +66,8 @@ export type JobOutcome =
 
 export type AgentMessage =
   | { t: 'hello'; version: number; pid: number }
-  | { t: 'sync-need'; id: number; paths: string[] }
+  /** The files the agent lacks, and where to upload them when they are too big to send inline. */
+  | { t: 'sync-need'; id: number; paths: string[]; uploadPath: string }
   | { t: 'sync-done'; id: number }
   | { t: 'started'; jobId: string; pid: number; logPath: string }
   | { t: 'out'; jobId: string; stream: StreamName; data: string }
