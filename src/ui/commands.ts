@@ -67,12 +67,13 @@ async function runFunction(c: CommandContext, uri?: vscode.Uri, name?: string, g
   if (!file) return undefined;
   name ??= await pickFunction(file, 'Run which function remotely?');
   if (!name) return undefined;
+  const signature = await functionSignature(file, name);
   // Arguments are remembered per function, so a re-run is one Enter away.
   const memory = `meadowrun.args:${file.toString()}:${name}`;
   const args =
     givenArgs ??
     (await vscode.window.showInputBox({
-      title: `Run ${name} remotely`,
+      title: `Run ${name}(${signature ?? '…'}) remotely`,
       prompt: 'Positional arguments: a Python literal or JSON list, e.g. [2, 3] (empty for none)',
       value: c.extension.workspaceState.get<string>(memory, ''),
       ignoreFocusOut: true,
@@ -100,6 +101,12 @@ async function runFunction(c: CommandContext, uri?: vscode.Uri, name?: string, g
     reportFailure(c, label, outcome);
   }
   return outcome;
+}
+
+/** The parameter list of a top-level function as written, when the file's scan finds it. */
+export async function functionSignature(file: vscode.Uri, name: string): Promise<string | undefined> {
+  const document = await vscode.workspace.openTextDocument(file);
+  return (await topLevelFunctions(document)).find((f) => f.name === name)?.parameters;
 }
 
 /** Asks which of the file's top-level functions to run. */

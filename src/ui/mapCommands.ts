@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { MapEvent } from '../core/mapProgress';
 import type { MapResult } from '../jobs/runMap';
-import { pickFunction, pythonFile } from './commands';
+import { functionSignature, pickFunction, pythonFile } from './commands';
 import { duration } from './format';
 import { projectFolder } from './jobRunner';
 import { MapProgressPanel } from './mapPanel/mapProgressPanel';
@@ -53,11 +53,12 @@ export function registerMapCommands(extension: vscode.ExtensionContext, services
     if (!file) return undefined;
     name ??= await pickFunction(file, 'Map which function?');
     if (!name) return undefined;
+    const signature = await functionSignature(file, name);
     const memory = `meadowrun.mapArgs:${file.toString()}:${name}`;
     const args =
       givenArgs ??
       (await vscode.window.showInputBox({
-        title: `Run ${name} over many arguments`,
+        title: `Run ${name}(${signature ?? '…'}) over many arguments`,
         prompt: 'One task per element: a Python expression evaluated on the instance, e.g. range(100), or a JSON list',
         value: extension.workspaceState.get<string>(memory, 'range(10)'),
         ignoreFocusOut: true,

@@ -104,12 +104,12 @@ test('Run File Remotely from the Explorer shows output and the instance', { time
     await widenSidebar(page, 250); // so the screenshot shows the row's price, not an ellipsis
     await page.locator('.part.sidebar').screenshot({ path: shot('sidebar') });
 
-    // A Python file shows ▶ Run remotely above each top-level def (three in mathfuncs.py).
+    // A Python file shows ▶ Run remotely above each top-level def (four in mathfuncs.py).
     await page.keyboard.press('Control+P');
     await page.keyboard.type('mathfuncs.py');
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'mathfuncs.py' }).first().click({ timeout: 30_000 });
     const lenses = page.locator('.part.editor .codelens-decoration', { hasText: 'Run remotely' });
-    await waitFor('three ▶ Run remotely lenses', async () => (await lenses.count()) === 3, 30_000);
+    await waitFor('four ▶ Run remotely lenses', async () => (await lenses.count()) === 4, 30_000);
     await page.screenshot({ path: shot('workbench') });
   } catch (err) {
     // What the workbench looked like when it went wrong.

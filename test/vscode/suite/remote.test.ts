@@ -29,7 +29,7 @@ describe('running code remotely', () => {
     api = (await vscode.extensions.getExtension('meadowrun.meadowrun-vscode')!.activate()) as MeadowrunApi;
   });
 
-  it('shows a ▶ Run remotely lens above each top-level def, and only those', async () => {
+  it('shows a ▶ Run remotely lens above each top-level def (above its decorators), and Run map only where it takes an argument', async () => {
     const uri = file('mathfuncs.py');
     await vscode.window.showTextDocument(uri);
     let lenses: vscode.CodeLens[] = [];
@@ -38,10 +38,12 @@ describe('running code remotely', () => {
       return lenses.some((l) => l.command?.command === 'meadowrun.runFunction');
     });
     const ours = lenses.filter((l) => l.command?.command === 'meadowrun.runFunction');
-    assert.deepStrictEqual(ours.map((l) => l.command!.arguments![1]), ['add', 'fail', 'outer']);
+    assert.deepStrictEqual(ours.map((l) => l.command!.arguments![1]), ['add', 'fail', 'outer', 'square']);
     assert.ok(ours.every((l) => l.command!.title === '▶ Run remotely'));
+    const text = (await vscode.workspace.openTextDocument(uri)).getText().split('\n');
+    assert.match(text[ours[3].range.start.line], /^@functools\.lru_cache/, 'the lens sits above the decorator');
     const maps = lenses.filter((l) => l.command?.command === 'meadowrun.runMap');
-    assert.deepStrictEqual(maps.map((l) => [l.command!.title, l.command!.arguments![1]]), [['▶ Run map', 'add'], ['▶ Run map', 'fail'], ['▶ Run map', 'outer']]);
+    assert.deepStrictEqual(maps.map((l) => [l.command!.title, l.command!.arguments![1]]), [['▶ Run map', 'add'], ['▶ Run map', 'square']]);
   });
 
   it('Run File Remotely runs the script and the Jobs tree records it', async () => {
