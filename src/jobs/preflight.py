@@ -35,6 +35,7 @@ if kind == "function":
         defs = sorted(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
         hint = " (it defines: %s)" % ", ".join(defs) if defs else ""
         reject("not-found", "%s has no function %s%s" % (sys.argv[6], function, hint))
+    values = []
     for text, what, kinds in ((args, "Arguments", (list, tuple)), (kwargs, "Keyword arguments", (dict,))):
         try:
             value = json.loads(text)
@@ -45,5 +46,22 @@ if kind == "function":
                 reject("bad-arguments", "%s are neither a Python literal nor JSON: %s (%s)" % (what, text, e))
         if not isinstance(value, kinds):
             reject("bad-arguments", "Arguments must be a list, e.g. [2, 3]" if kinds != (dict,) else "Keyword arguments must be a dict")
+        values.append(value)
+    verdict = {"ok": True, "positional": len(values[0]), "keywords": [str(k) for k in values[1]]}
+    # The signature, when the function is a plain def, so the client can check the call's arity.
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == function]
+    if defs and not defs[-1].decorator_list:
+        a = defs[-1].args
+        positional = a.posonlyargs + a.args
+        first_default = len(positional) - len(a.defaults)
+        verdict["signature"] = {
+            "positional": [{"name": p.arg, "optional": i >= first_default} for i, p in enumerate(positional)],
+            "positionalOnly": len(a.posonlyargs),
+            "varargs": a.vararg is not None,
+            "keywordOnly": [{"name": p.arg, "optional": d is not None} for p, d in zip(a.kwonlyargs, a.kw_defaults)],
+            "varkw": a.kwarg is not None,
+        }
+    print(json.dumps(verdict))
+    sys.exit(0)
 
 print(json.dumps({"ok": True}))

@@ -1,6 +1,7 @@
 import { execFile } from 'child_process';
 import * as fs from 'fs';
 import { MeadowrunError } from '../core/errors';
+import { arityProblem, Signature } from '../core/pythonSignature';
 import preflightSource from './preflight.py';
 
 export interface PreflightInput {
@@ -13,44 +14,66 @@ export interface PreflightInput {
   kwargs?: string;
 }
 
-const passed = new Set<string>();
+interface Verdict {
+  ok?: boolean;
+  code?: string;
+  message?: string;
+  /** How many positional arguments and which keywords the call passes (functions only). */
+  positional?: number;
+  keywords?: string[];
+  /** The function's parameters, when it is a plain `def`. */
+  signature?: Signature;
+}
+
+const passed = new Map<string, Verdict>();
 
 /**
- * Checks the file parses, the function exists and the arguments are a literal, with the local
- * Python, before anything is allocated or launched. Remembered per file version, so a warm
- * re-run pays nothing. Without a local Python the instance does the same checks itself.
+ * Checks the file parses, the function exists, the arguments are a literal and fit the function's
+ * parameters, with the local Python, before anything is allocated or launched. Remembered per file
+ * version, so a warm re-run pays nothing. Without a local Python the instance does the same checks
+ * itself (all but the arity, which the call itself then checks).
  */
 export async function preflight(input: PreflightInput, python?: string): Promise<void> {
   // Arguments that are plain JSON need no Python to check: then only the file is checked, once
   // per version, so calling a function with new arguments stays on the warm path.
-  if (isJson(input.args, Array.isArray) && isJson(input.kwargs, (v) => typeof v === 'object' && v !== null && !Array.isArray(v))) {
-    input = { ...input, args: undefined, kwargs: undefined };
-  }
+  // A map's preflight names no arguments: then there is no call to check.
+  const checksCall = input.args !== undefined || input.kwargs !== undefined;
+  const args = json(input.args ?? '[]', Array.isArray) as unknown[] | undefined;
+  const kwargs = json(input.kwargs ?? '{}', (v) => typeof v === 'object' && v !== null && !Array.isArray(v)) as object | undefined;
+  const counts = args && kwargs ? { positional: args.length, keywords: Object.keys(kwargs) } : undefined;
+  if (counts) input = { ...input, args: undefined, kwargs: undefined };
   python ||= process.env.MEADOWRUN_LOCAL_PYTHON || 'python3';
   const st = fs.statSync(input.localFile);
   const key = JSON.stringify([input, st.size, st.mtimeMs, python]);
-  if (passed.has(key)) return;
-  const argv = ['-c', preflightSource, input.kind, input.localFile, input.function ?? '', input.args ?? '[]', input.kwargs ?? '{}', input.displayName];
-  const verdict = await new Promise<{ ok?: boolean; code?: string; message?: string } | undefined>((resolve) => {
-    execFile(python, argv, { timeout: 20_000 }, (error, stdout) => {
-      if (error) return resolve(undefined);
-      try {
-        resolve(JSON.parse(stdout));
-      } catch {
-        resolve(undefined);
-      }
+  let verdict = passed.get(key);
+  if (!verdict) {
+    const argv = ['-c', preflightSource, input.kind, input.localFile, input.function ?? '', input.args ?? '[]', input.kwargs ?? '{}', input.displayName];
+    verdict = await new Promise<Verdict | undefined>((resolve) => {
+      execFile(python, argv, { timeout: 20_000 }, (error, stdout) => {
+        if (error) return resolve(undefined);
+        try {
+          resolve(JSON.parse(stdout));
+        } catch {
+          resolve(undefined);
+        }
+      });
     });
-  });
-  if (verdict?.code) throw new MeadowrunError(verdict.message ?? verdict.code, verdict.code);
-  if (verdict?.ok) passed.add(key);
+    if (verdict?.code) throw new MeadowrunError(verdict.message ?? verdict.code, verdict.code);
+    if (verdict?.ok) passed.set(key, verdict);
+  }
+  const call = counts ?? (verdict?.positional !== undefined ? { positional: verdict.positional, keywords: verdict.keywords ?? [] } : undefined);
+  if (checksCall && input.function && verdict?.signature && call) {
+    const problem = arityProblem(input.function, verdict.signature, call.positional, call.keywords);
+    if (problem) throw new MeadowrunError(problem, 'bad-arguments');
+  }
 }
 
-/** Whether `text` is absent or JSON whose value passes `ok`. */
-function isJson(text: string | undefined, ok: (value: unknown) => boolean): boolean {
-  if (text === undefined) return true;
+/** The value of `text` as JSON when it is JSON and passes `ok`. */
+function json(text: string, ok: (value: unknown) => boolean): unknown {
   try {
-    return ok(JSON.parse(text));
+    const value = JSON.parse(text);
+    return ok(value) ? value : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }

@@ -2,6 +2,9 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { JobOutcome } from '../remote/protocol';
 import { topLevelFunctions } from './codeLens';
+import { CALL_ARGUMENTS_HELP, CallArguments, parseCallArguments } from '../core/callArguments';
+import { arityProblem, parseParameters } from '../core/pythonSignature';
+import { shellWords } from '../core/shellWords';
 import { price } from './format';
 import { InstancesNode } from './instancesTree';
 import { isActive } from './jobsTree';
@@ -23,6 +26,10 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
   const register = (id: string, f: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, f);
   return [
     register('meadowrun.runFile', (uri?: vscode.Uri) => runFile(c, uri)),
+    // From the Explorer the second argument is the list of selected files, not arguments.
+    register('meadowrun.runFileWithArguments', (uri?: vscode.Uri, args?: unknown) =>
+      runFileWithArguments(c, uri, typeof args === 'string' ? args : undefined),
+    ),
     register('meadowrun.runFunction', (uri?: vscode.Uri, name?: string, args?: string) => runFunction(c, uri, name, args)),
     register('meadowrun.stopJob', (target?: JobView | InstancesNode) => stopJob(c, target)),
     register('meadowrun.openJobLog', (job?: JobView) => openJobLog(c, job)),
@@ -46,12 +53,31 @@ export async function pythonFile(uri?: vscode.Uri): Promise<vscode.Uri | undefin
   return file;
 }
 
-async function runFile(c: CommandContext, uri?: vscode.Uri): Promise<JobOutcome | undefined> {
+async function runFileWithArguments(c: CommandContext, uri?: vscode.Uri, givenArgs?: string): Promise<JobOutcome | undefined> {
+  const file = await pythonFile(uri);
+  if (!file) return undefined;
+  // Remembered per file, like a function's arguments.
+  const memory = `meadowrun.scriptArgs:${file.toString()}`;
+  const line =
+    givenArgs ??
+    (await vscode.window.showInputBox({
+      title: `Run ${path.basename(file.fsPath)} remotely with arguments`,
+      prompt: 'Arguments for the script, quoted as in a shell: --n 3 "my data.csv"',
+      value: c.extension.workspaceState.get<string>(memory, ''),
+      ignoreFocusOut: true,
+      validateInput: (text) => problemOf(() => shellWords(text)),
+    }));
+  if (line === undefined) return undefined;
+  await c.extension.workspaceState.update(memory, line);
+  return runFile(c, file, shellWords(line));
+}
+
+async function runFile(c: CommandContext, uri?: vscode.Uri, args: string[] = []): Promise<JobOutcome | undefined> {
   const file = await pythonFile(uri);
   if (!file) return undefined;
   const { engine } = await c.services.get();
-  const label = path.relative(projectFolder(file), file.fsPath);
-  const ran = await c.runner.run({ label, file, start: (o) => engine.runCommand(file.fsPath, [], o) });
+  const label = [path.relative(projectFolder(file), file.fsPath), ...args.map(displayWord)].join(' ');
+  const ran = await c.runner.run({ label, file, start: (o) => engine.runCommand(file.fsPath, args, o) });
   if (!ran) return undefined;
   const { outcome } = ran;
   if (outcome.status === 'exited' && outcome.exitCode !== 0) {
@@ -70,20 +96,34 @@ async function runFunction(c: CommandContext, uri?: vscode.Uri, name?: string, g
   const signature = await functionSignature(file, name);
   // Arguments are remembered per function, so a re-run is one Enter away.
   const memory = `meadowrun.args:${file.toString()}:${name}`;
-  const args =
+  const fnName = name;
+  const text =
     givenArgs ??
     (await vscode.window.showInputBox({
       title: `Run ${name}(${signature ?? '…'}) remotely`,
-      prompt: 'Positional arguments: a Python literal or JSON list, e.g. [2, 3] (empty for none)',
+      prompt: `Arguments as in a call, Python literals or JSON: ${CALL_ARGUMENTS_HELP}`,
       value: c.extension.workspaceState.get<string>(memory, ''),
       ignoreFocusOut: true,
+      // Checked as the user types: the shape of the arguments, and whether they fit the parameters.
+      validateInput: (value) =>
+        problemOf(() => {
+          const call = parseCallArguments(value);
+          const problem = signature === undefined ? undefined : arityProblem(fnName, parseParameters(signature), call.positional, call.keywords);
+          if (problem) throw new Error(problem);
+        }),
     }));
-  if (args === undefined) return undefined;
-  await c.extension.workspaceState.update(memory, args);
-  const argsText = args.trim() || '[]';
-  const label = `${name}(${argsText.replace(/^[[(]|[\])]$/g, '')})`;
+  if (text === undefined) return undefined;
+  await c.extension.workspaceState.update(memory, text);
+  let call: CallArguments;
+  try {
+    call = parseCallArguments(text);
+  } catch (e) {
+    void vscode.window.showErrorMessage(`Meadowrun: ${(e as Error).message}`);
+    return undefined;
+  }
+  const label = `${name}(${callLabel(text)})`;
   const { engine } = await c.services.get();
-  const ran = await c.runner.run({ label, file, start: (o) => engine.runFunction(`${file.fsPath}:${name}`, argsText, o) });
+  const ran = await c.runner.run({ label, file, start: (o) => engine.runFunction(`${file.fsPath}:${fnName}`, call.args, { ...o, kwargs: call.kwargs }) });
   if (!ran) return undefined;
   const { outcome } = ran;
   if (outcome.status === 'succeeded') {
@@ -101,6 +141,29 @@ async function runFunction(c: CommandContext, uri?: vscode.Uri, name?: string, g
     reportFailure(c, label, outcome);
   }
   return outcome;
+}
+
+/** The message of what `f` throws, for an input box's validation; undefined when it does not throw. */
+function problemOf(f: () => unknown): string | undefined {
+  try {
+    f();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/** How a call's arguments read in a label: "2, 3, n=4" whichever form they were typed in. */
+function callLabel(text: string): string {
+  const t = text.trim();
+  const call = /^[A-Za-z_][\w.]*\s*\(([\s\S]*)\)$/.exec(t);
+  if (call) return call[1];
+  return /^\[[\s\S]*\]$/.test(t) ? t.slice(1, -1) : t;
+}
+
+/** A script argument as a shell would need it typed. */
+function displayWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The parameter list of a top-level function as written, when the file's scan finds it. */

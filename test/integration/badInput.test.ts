@@ -69,6 +69,16 @@ test('arguments that are not a literal', async () => {
   assert.deepEqual(await leftovers(), { jobs: [], instances: [] });
 });
 
+test('arguments that do not fit the function, as JSON and as Python literals: refused before anything launches', async () => {
+  assertOneLineError(meadowrun(['run-function', 'ok.py:hello', '--args', '[1, 2]']), /hello\(\) takes 1 positional argument but 2 were given/);
+  assertOneLineError(meadowrun(['run-function', 'ok.py:hello']), /hello\(\) is missing 1 required argument: 'name'/);
+  assertOneLineError(
+    meadowrun(['run-function', 'ok.py:hello', '--args', "('a',)", '--kwargs', "{'nope': 1}"]),
+    /hello\(\) got an unexpected keyword argument 'nope'/,
+  );
+  assert.deepEqual(await leftovers(), { jobs: [], instances: [] });
+});
+
 test('missing file and bad target', async () => {
   assertOneLineError(meadowrun(['run-command', 'nothere.py']), /No such file: .*nothere\.py/);
   assertOneLineError(meadowrun(['run-function', 'ok.py']), /Expected FILE\.py:FUNCTION or package\.module:FUNCTION/);

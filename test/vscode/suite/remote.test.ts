@@ -75,6 +75,21 @@ describe('running code remotely', () => {
     assert.strictEqual(api.jobsTree.getChildren()[0].label, 'add(2, 3)');
   });
 
+  it('arguments may be typed as in a call, with keywords', async () => {
+    const outcome = await vscode.commands.executeCommand<JobOutcome>('meadowrun.runFunction', file('mathfuncs.py'), 'add', 'add("a", b="b")');
+    assert.strictEqual(outcome.status === 'succeeded' && outcome.value!.repr, "'ab'");
+    assert.strictEqual(api.jobsTree.getChildren()[0].label, 'add("a", b="b")');
+  });
+
+  it('Run File Remotely with Arguments passes shell-quoted words to the script, never through a shell', async () => {
+    const outcome = await vscode.commands.executeCommand<JobOutcome>('meadowrun.runFileWithArguments', file('hello.py'), `--n 3 "my data.csv" '$(id)'`);
+    assert.deepStrictEqual(outcome, { status: 'exited', exitCode: 0 });
+    const [job] = api.jobsTree.getChildren();
+    assert.strictEqual(job.label, `hello.py --n 3 'my data.csv' '$(id)'`);
+    const log = await vscode.commands.executeCommand<vscode.TextDocument>('meadowrun.openJobLog', job);
+    assert.match(log.getText(), /argv: \['--n', '3', 'my data.csv', '\$\(id\)'\]/);
+  });
+
   it('a raising function reports its remote traceback', async () => {
     const outcome = await vscode.commands.executeCommand<JobOutcome>('meadowrun.runFunction', file('mathfuncs.py'), 'fail', '[]');
     assert.strictEqual(outcome.status, 'failed');
