@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
-import { AdjusterPlan, Threshold } from '../core/management';
+import { AdjusterPlan, readThresholds, Threshold } from '../core/management';
 import { LocalCloud } from '../cloud/local';
 import { ManagementConfig } from '../management/config';
 import { table } from './table';
@@ -20,13 +20,11 @@ function thresholds(value: string): Threshold[] {
   } catch (e) {
     throw new InvalidArgumentError(`not JSON: ${(e as Error).message}`);
   }
-  if (!Array.isArray(parsed)) throw new InvalidArgumentError('expected a JSON list of thresholds');
-  return parsed.map((t, i) => {
-    if (!(t.cpu > 0) || !(t.memoryGb > 0) || !(Number.isInteger(t.count) && t.count > 0)) {
-      throw new InvalidArgumentError(`threshold ${i + 1} needs cpu > 0, memoryGb > 0 and a whole count > 0`);
-    }
-    return { gpus: 0, maxEvictionRatePct: 0, ...t } as Threshold;
-  });
+  try {
+    return readThresholds(parsed);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
 }
 
 export function describeConfig(c: ManagementConfig): string {

@@ -1,5 +1,7 @@
 // Types shared by the adjuster's pure plan (core/adjusterPlan.ts) and its executor (management/).
+import { MeadowrunError } from './errors';
 import { InstanceOption, InstanceType } from './instanceTypes';
+import { validateResources } from './resources';
 
 /**
  * "Keep this much capacity running": `count` units of the given resources, each unit being what
@@ -63,4 +65,35 @@ export interface AdjusterPlan {
   actions: PlanAction[];
   /** Per threshold, in configured order: the instances assigned to it and whether it is met after the plan. */
   thresholds: { name: string; assigned: string[]; unitsBefore: number; unitsAfter: number; required: number }[];
+}
+
+/**
+ * Thresholds as a user wrote them (settings, a CLI flag, an older config file): the optional
+ * fields get their defaults, and anything invalid is refused with which threshold and why —
+ * when the configuration is applied, not on every adjuster run after it.
+ */
+export function readThresholds(raw: unknown): Threshold[] {
+  if (!Array.isArray(raw)) throw new MeadowrunError('Thresholds must be a list, e.g. [{"cpu": 2, "memoryGb": 4, "count": 1}]', 'bad-config');
+  return raw.map((t, i) => {
+    const which = `Threshold ${i + 1}${t && typeof t.name === 'string' ? ` (${t.name})` : ''}`;
+    const bad = (why: string): never => {
+      throw new MeadowrunError(`${which}: ${why}`, 'bad-config');
+    };
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) bad('must be an object like {"cpu": 2, "memoryGb": 4, "count": 1}');
+    const known = ['name', 'cpu', 'memoryGb', 'gpus', 'maxEvictionRatePct', 'count', 'instanceTypes'];
+    const unknown = Object.keys(t).filter((k) => !known.includes(k));
+    if (unknown.length) bad(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${known.join(', ')})`);
+    for (const field of ['cpu', 'memoryGb', 'count'] as const) if (t[field] === undefined) bad(`${field} is required`);
+    const threshold: Threshold = { gpus: 0, maxEvictionRatePct: 0, ...t };
+    try {
+      validateResources({ cpu: threshold.cpu, memoryGb: threshold.memoryGb, gpus: threshold.gpus, maxEvictionRatePct: threshold.maxEvictionRatePct });
+    } catch (e) {
+      bad((e as Error).message.replace(/^Invalid resources: /, ''));
+    }
+    if (!Number.isInteger(threshold.count) || threshold.count < 1) bad(`count must be a whole number ≥ 1 (got ${JSON.stringify(threshold.count)})`);
+    if (threshold.instanceTypes !== undefined && !(Array.isArray(threshold.instanceTypes) && threshold.instanceTypes.every((g) => typeof g === 'string'))) {
+      bad('instanceTypes must be a list of type names or globs, e.g. ["local.*"]');
+    }
+    return threshold;
+  });
 }

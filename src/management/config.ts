@@ -1,4 +1,5 @@
-import { Threshold } from '../core/management';
+import { MeadowrunError } from '../core/errors';
+import { readThresholds, Threshold } from '../core/management';
 
 /** What the management functions are told: thresholds, idle timeout and schedule. */
 export interface ManagementConfig {
@@ -11,6 +12,14 @@ export interface ManagementConfig {
   launchGraceS: number;
   /** Delete a map job's queue pair once it has not been used for this long. */
   queueMaxAgeS: number;
+}
+
+/** The configuration with its thresholds' defaults filled in; refuses what no adjuster run could use. */
+export function validateManagementConfig(c: ManagementConfig): ManagementConfig {
+  for (const [field, value] of [['idle timeout', c.idleTimeoutS], ['interval', c.intervalS], ['launch grace', c.launchGraceS], ['queue max age', c.queueMaxAgeS]] as const) {
+    if (!Number.isFinite(value) || value <= 0) throw new MeadowrunError(`The ${field} must be a number of seconds above 0 (got ${value})`, 'bad-config');
+  }
+  return { ...c, thresholds: readThresholds(c.thresholds) };
 }
 
 export const DEFAULT_MANAGEMENT_CONFIG: ManagementConfig = { thresholds: [], idleTimeoutS: 300, intervalS: 60, launchGraceS: 60, queueMaxAgeS: 3600 };
@@ -38,4 +47,6 @@ export interface ManagementStatus {
   config?: ManagementConfig;
   lastRun?: AdjusterRunResult;
   nextRunAt?: number;
+  /** Where the management functions log, when that is a file on this machine. */
+  logFile?: string;
 }

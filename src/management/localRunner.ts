@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     try {
       result = (await management.runOnce()).result;
     } catch (e) {
+      console.error(`${new Date(started).toISOString()} run failed: ${(e as Error).stack ?? e}`);
       result = { at: started, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [], deletedQueues: [], error: (e as Error).message };
     }
     const next = started + intervalMs;

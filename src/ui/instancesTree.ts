@@ -6,6 +6,7 @@ import { MeadowrunModel } from './model';
 
 export type InstancesNode =
   | { kind: 'management' }
+  | { kind: 'managementError'; message: string }
   | { kind: 'instance'; record: InstanceRecord }
   | { kind: 'job'; instanceId: string; jobId: string; allocatedAt: number };
 
@@ -25,6 +26,10 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
       if (!this.model.instances.length && !this.model.management?.installed) return [];
       return [{ kind: 'management' }, ...this.model.instances.map((record): InstancesNode => ({ kind: 'instance', record }))];
     }
+    if (node.kind === 'management') {
+      const error = this.model.management?.installed ? this.model.management.lastRun?.error : undefined;
+      return error ? [{ kind: 'managementError', message: error }] : [];
+    }
     if (node.kind === 'instance') {
       return Object.values(node.record.jobs).map((j) => ({ kind: 'job', instanceId: node.record.id, jobId: j.jobId, allocatedAt: j.allocatedAt }));
     }
@@ -33,6 +38,15 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
 
   getTreeItem(node: InstancesNode): vscode.TreeItem {
     if (node.kind === 'management') return managementItem(this.model.management);
+    if (node.kind === 'managementError') {
+      const item = new vscode.TreeItem(`Last run failed: ${node.message}`);
+      item.id = 'management-error';
+      item.tooltip = node.message;
+      item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('list.errorForeground'));
+      item.contextValue = 'management.error';
+      item.command = { command: 'meadowrun.showManagementLog', title: 'Show Log' };
+      return item;
+    }
     if (node.kind === 'instance') {
       const r = node.record;
       const busy = Object.keys(r.jobs).length > 0;
@@ -72,8 +86,9 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
 
 /** Whether management runs, its last and next run: what stops idle instances. */
 function managementItem(status?: ManagementStatus): vscode.TreeItem {
-  const item = new vscode.TreeItem('Management');
-  item.id = 'management';
+  const failed = status?.installed && status.lastRun?.error;
+  const item = new vscode.TreeItem('Management', failed ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+  item.id = failed ? 'management:failed' : 'management'; // a new id, so the tree expands it
   if (!status?.installed) {
     item.description = 'not installed: idle instances keep running';
     item.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground'));

@@ -1,14 +1,19 @@
 import * as vscode from 'vscode';
-import { DEFAULT_MANAGEMENT_CONFIG, ManagementConfig } from '../management/config';
+import { DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, validateManagementConfig } from '../management/config';
 import { duration } from './format';
 import { MeadowrunModel } from './model';
 import { Services } from './services';
-import { settings } from './settings';
+import { settings, updateSetting } from './settings';
 
-/** The management configuration the settings describe. */
+/** The management configuration the settings describe; throws, saying what is wrong, when it is invalid. */
 function configFromSettings(): ManagementConfig {
   const s = settings();
-  return { ...DEFAULT_MANAGEMENT_CONFIG, thresholds: s.thresholds, idleTimeoutS: s.idleTimeoutMinutes * 60, intervalS: s.managementIntervalS };
+  return validateManagementConfig({
+    ...DEFAULT_MANAGEMENT_CONFIG,
+    thresholds: s.thresholds,
+    idleTimeoutS: s.idleTimeoutMinutes * 60,
+    intervalS: s.managementIntervalS,
+  });
 }
 
 function describe(c: ManagementConfig): string {
@@ -29,7 +34,16 @@ function changes(before: ManagementConfig | undefined, after: ManagementConfig):
 export function registerManagementCommands(services: Services, model: MeadowrunModel): vscode.Disposable[] {
   const install = async (): Promise<boolean> => {
     const { cloud } = await services.get();
-    const config = configFromSettings();
+    let config: ManagementConfig;
+    try {
+      config = configFromSettings();
+    } catch (e) {
+      // Refused when applied, with the reason, rather than failing every run after it.
+      void vscode.window
+        .showErrorMessage(`Meadowrun: the management settings are not valid, nothing was changed. ${(e as Error).message}`, 'Edit Thresholds and Idle Timeout')
+        .then((a) => a && edit());
+      return false;
+    }
     const before = await cloud.management.status();
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Meadowrun: installing the management functions…' }, () =>
       cloud.management.install(config),
@@ -61,7 +75,35 @@ export function registerManagementCommands(services: Services, model: MeadowrunM
   };
 
   const edit = async (): Promise<void> => {
-    await vscode.commands.executeCommand('workbench.action.openSettings', 'meadowrun.management meadowrun.idleTimeoutMinutes');
+    const s = settings();
+    const n = s.thresholds.length;
+    const picked = await vscode.window.showQuickPick(
+      [
+        { label: 'Idle timeout', description: `${s.idleTimeoutMinutes} min`, detail: 'Stop an instance idle this long, unless a threshold needs it.', key: 'idle' },
+        { label: 'Thresholds', description: n ? `${n} configured` : 'none', detail: 'Capacity to keep running even when idle: edited in settings.json.', key: 'thresholds' },
+        { label: 'Schedule', description: `every ${s.managementIntervalS} s`, detail: 'How often the management functions run.', key: 'interval' },
+      ],
+      { title: 'Meadowrun: management settings' },
+    );
+    if (picked?.key === 'idle') {
+      const value = await vscode.window.showInputBox({
+        title: 'Idle timeout (minutes)',
+        value: String(s.idleTimeoutMinutes),
+        validateInput: (v) => (Number(v) >= 0.5 ? undefined : 'A number of minutes, at least 0.5'),
+      });
+      if (value !== undefined) await updateSetting('idleTimeoutMinutes', Number(value));
+    } else if (picked?.key === 'interval') {
+      const value = await vscode.window.showInputBox({
+        title: 'Run the management functions every … seconds',
+        value: String(s.managementIntervalS),
+        validateInput: (v) => (Number(v) >= 1 ? undefined : 'A number of seconds, at least 1'),
+      });
+      if (value !== undefined) await updateSetting('management.intervalSeconds', Number(value));
+    } else if (picked?.key === 'thresholds') {
+      // A list of objects has no form in the Settings editor: open settings.json at the setting.
+      if (!n) await updateSetting('management.thresholds', [{ name: 'warm', cpu: 1, memoryGb: 2, count: 1 }]);
+      await vscode.commands.executeCommand('workbench.action.openSettingsJson', { revealSetting: { key: 'meadowrun.management.thresholds', edit: true } });
+    }
   };
 
   // Edited settings take effect when applied: offer that as soon as they change.
@@ -76,6 +118,11 @@ export function registerManagementCommands(services: Services, model: MeadowrunM
     vscode.commands.registerCommand('meadowrun.installManagement', install),
     vscode.commands.registerCommand('meadowrun.uninstallManagement', (_node?: unknown, o?: { confirmed?: boolean }) => uninstall(o)),
     vscode.commands.registerCommand('meadowrun.editManagement', edit),
+    vscode.commands.registerCommand('meadowrun.showManagementLog', async () => {
+      const file = model.management?.logFile;
+      if (!file) return void vscode.window.showInformationMessage('Meadowrun: the management functions keep no log on this machine.');
+      await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
+    }),
     watch,
   ];
 }

@@ -3,8 +3,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { version } from '../../../package.json';
 import { executePlan, planFor, staleQueuePairs } from '../../management/adjuster';
-import { AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, ManagementStatus } from '../../management/config';
-import { AdjusterPlan } from '../../core/management';
+import { AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, ManagementStatus, validateManagementConfig } from '../../management/config';
+import { AdjusterPlan, readThresholds } from '../../core/management';
 import { localNodeCommand } from '../../remote/agentBundle';
 import { Cloud, ManagementInstaller } from '../ports';
 import { processAlive } from './processes';
@@ -34,10 +34,17 @@ export class LocalManagement implements ManagementInstaller {
   }
 
   config(): ManagementConfig {
-    return { ...DEFAULT_MANAGEMENT_CONFIG, ...readJson<ManagementConfig>(this.file('config.json')) };
+    const config = { ...DEFAULT_MANAGEMENT_CONFIG, ...readJson<ManagementConfig>(this.file('config.json')) };
+    try {
+      // A config written by an older version may lack the optional fields.
+      return { ...config, thresholds: readThresholds(config.thresholds) };
+    } catch {
+      return config; // the adjuster run reports what is wrong with it
+    }
   }
 
   async install(config: ManagementConfig): Promise<void> {
+    config = validateManagementConfig(config);
     fs.mkdirSync(this.dir, { recursive: true });
     writeJson(this.file('config.json'), config);
     // A running runner keeps its old schedule: replace it.
@@ -69,6 +76,7 @@ export class LocalManagement implements ManagementInstaller {
       config: this.config(),
       lastRun: status?.lastRun,
       nextRunAt: installed ? status?.nextRunAt : undefined,
+      logFile: this.file('runner.log'),
     };
   }
 

@@ -1,6 +1,7 @@
 // Running code remotely from inside a real VS Code, against the local cloud (its state directory
 // comes from MEADOWRUN_LOCAL_DIR, set by the runner).
 import * as assert from 'assert';
+import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { describe, it, before } from 'mocha';
@@ -149,6 +150,48 @@ describe('running code remotely', () => {
     assert.strictEqual(await vscode.commands.executeCommand('meadowrun.uninstallManagement', undefined, { confirmed: true }), true);
     await api.model.refresh();
     assert.strictEqual(api.instancesTree.getTreeItem(api.instancesTree.getChildren()[0]).contextValue, 'management.notInstalled');
+  });
+
+  it('management: optional threshold fields default, invalid settings are refused with the reason, a failing run is an error node with its log', async () => {
+    const config = vscode.workspace.getConfiguration('meadowrun');
+    await config.update('management.intervalSeconds', 1, vscode.ConfigurationTarget.Global);
+    try {
+      // No gpus, no maxEvictionRatePct: they default.
+      await config.update('management.thresholds', [{ name: 'warm', cpu: 0.5, memoryGb: 0.5, count: 1 }], vscode.ConfigurationTarget.Global);
+      assert.strictEqual(await vscode.commands.executeCommand('meadowrun.installManagement'), true);
+      await waitFor('a successful adjuster run', async () => {
+        await api.model.refresh();
+        return !!api.model.management?.lastRun && !api.model.management.lastRun.error;
+      });
+      assert.deepStrictEqual(api.model.management!.config!.thresholds, [{ name: 'warm', cpu: 0.5, memoryGb: 0.5, count: 1, gpus: 0, maxEvictionRatePct: 0 }]);
+
+      // Refused when applied: nothing changes.
+      await config.update('management.thresholds', [{ cpu: 1, memoryGb: 1, count: 0 }], vscode.ConfigurationTarget.Global);
+      assert.strictEqual(await vscode.commands.executeCommand('meadowrun.installManagement'), false);
+      await api.model.refresh();
+      assert.strictEqual(api.model.management!.config!.thresholds[0].name, 'warm');
+
+      // A configuration no run can use (as an older or hand-edited file may hold): the run fails visibly.
+      const file = path.join(process.env.MEADOWRUN_LOCAL_DIR!, 'management', 'config.json');
+      const stored = JSON.parse(fs.readFileSync(file, 'utf8'));
+      fs.writeFileSync(file, JSON.stringify({ ...stored, thresholds: [{ cpu: -1, memoryGb: 1, count: 1 }] }));
+      await waitFor('a failed adjuster run', async () => {
+        await api.model.refresh();
+        return !!api.model.management?.lastRun?.error;
+      });
+      const [management] = api.instancesTree.getChildren();
+      const [error] = api.instancesTree.getChildren(management);
+      assert.strictEqual(error.kind, 'managementError');
+      const item = api.instancesTree.getTreeItem(error);
+      assert.match(String(item.label), /^Last run failed: .*CPU must be more than 0/);
+      assert.strictEqual(item.command?.command, 'meadowrun.showManagementLog');
+      await vscode.commands.executeCommand(item.command!.command);
+      assert.match(vscode.window.activeTextEditor!.document.getText(), /run failed: .*CPU must be more than 0/);
+    } finally {
+      await config.update('management.thresholds', undefined, vscode.ConfigurationTarget.Global);
+      await config.update('management.intervalSeconds', undefined, vscode.ConfigurationTarget.Global);
+      await vscode.commands.executeCommand('meadowrun.uninstallManagement', undefined, { confirmed: true });
+    }
   });
 
   it('Terminate Instance stops each instance and empties the tree', async () => {
