@@ -1,73 +1,18 @@
+// What the file table does beyond the port's contract (test/contracts/allocationTableContract.ts):
+// its files and races at exact moments.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
+import fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { FileAllocationTable } from '../../src/cloud/local/fileAllocationTable';
-import { freeCapacity, InstanceRecord } from '../../src/cloud/ports';
+import { freeCapacity } from '../../src/cloud/ports';
+import { instanceRecord, job } from '../contracts/allocationTableContract';
 import { tempDir } from '../support/tempDir';
-
-function instanceRecord(id: string, cpu = 2, memoryGb = 4): Omit<InstanceRecord, 'version'> {
-  return {
-    id,
-    typeName: 'local.medium',
-    spot: false,
-    price: 0.02,
-    total: { cpu, memoryGb, gpus: 0 },
-    jobs: {},
-    preventFurtherAllocation: false,
-    ssh: { host: '127.0.0.1', port: 1, user: 'u', hostKey: 'k' },
-    workDir: '/nowhere',
-    nodeCommand: 'node',
-    registeredAt: Date.now(),
-    lastJobChangeAt: Date.now(),
-  };
-}
-
-const job = (jobId: string, cpu = 1, memoryGb = 1) => ({ jobId, cpu, memoryGb, gpus: 0, allocatedAt: Date.now() });
 
 function tableDir(): string {
   return tempDir('table');
 }
-
-test('allocate is a compare-and-swap: a stale version loses and changes nothing', async () => {
-  const table = new FileAllocationTable(tableDir());
-  await table.registerInstance(instanceRecord('i-1'));
-  const v1 = (await table.getInstance('i-1'))!;
-  assert.equal(await table.allocateJobs('i-1', v1.version, [job('a')]), true);
-  assert.equal(await table.allocateJobs('i-1', v1.version, [job('b')]), false, 'second writer with the same version must lose');
-  const now = (await table.getInstance('i-1'))!;
-  assert.deepEqual(Object.keys(now.jobs), ['a']);
-  assert.equal(now.version, v1.version + 1);
-});
-
-test('allocate refuses what does not fit and instances marked to take no more', async () => {
-  const table = new FileAllocationTable(tableDir());
-  await table.registerInstance(instanceRecord('i-1', 2, 4));
-  let r = (await table.getInstance('i-1'))!;
-  assert.equal(await table.allocateJobs('i-1', r.version, [job('big', 3, 1)]), false);
-  assert.equal(await table.allocateJobs('i-1', r.version, [job('a', 1, 1), job('b', 1, 1)]), true);
-  r = (await table.getInstance('i-1'))!;
-  assert.deepEqual(freeCapacity(r), { cpu: 0, memoryGb: 2, gpus: 0 });
-  await table.deallocateJob('i-1', 'a');
-  await table.preventFurtherAllocation('i-1');
-  r = (await table.getInstance('i-1'))!;
-  assert.equal(r.preventFurtherAllocation, true);
-  assert.equal(await table.allocateJobs('i-1', r.version, [job('c')]), false);
-});
-
-test('deallocation is idempotent and deregistration waits for the last job', async () => {
-  const table = new FileAllocationTable(tableDir());
-  await table.registerInstance({ ...instanceRecord('i-1'), jobs: { a: job('a') } });
-  assert.equal(await table.deregisterInstance('i-1'), false, 'must not deregister with a job on it');
-  assert.equal(await table.deallocateJob('i-1', 'a'), true);
-  assert.equal(await table.deallocateJob('i-1', 'a'), false);
-  assert.equal(await table.deallocateJob('i-missing', 'a'), false);
-  assert.equal(await table.deregisterInstance('i-1'), true);
-  assert.equal(await table.getInstance('i-1'), undefined);
-  assert.deepEqual(await table.listInstances(), []);
-  await assert.rejects(table.registerInstance(instanceRecord('i-2')).then(() => table.registerInstance(instanceRecord('i-2'))));
-});
 
 test('old versions are cleaned up as new ones are published', async () => {
   const dir = tableDir();
@@ -77,8 +22,12 @@ test('old versions are cleaned up as new ones are published', async () => {
     const r = (await table.getInstance('i-1'))!;
     assert.equal(await table.allocateJobs('i-1', r.version, [job(`j${i}`)]), true);
   }
-  assert.ok(fs.readdirSync(dir).length <= 2, `expected at most 2 version files, found ${fs.readdirSync(dir).length}`);
+  assert.ok(fs.readdirSync(dir).length <= 2, `expected at most 2 files, found ${fs.readdirSync(dir)}`);
   assert.equal(Object.keys((await table.getInstance('i-1'))!.jobs).length, 20);
+  assert.equal(await table.deallocateJob('i-1', 'j0'), true);
+  for (let i = 1; i < 20; i++) await table.deallocateJob('i-1', `j${i}`);
+  assert.equal(await table.deregisterInstance('i-1'), true);
+  assert.deepEqual(fs.readdirSync(dir), [], 'a deregistered instance leaves no files');
 });
 
 test('many processes allocating at once never over-allocate and lose no update', async () => {
@@ -105,7 +54,7 @@ test('many processes allocating at once never over-allocate and lose no update',
   for (const r of records) assert.ok(freeCapacity(r).cpu >= 0, `${r.id} over-allocated`);
 });
 
-test('a writer that read a version since cleaned up loses, even though that file name is free again', async () => {
+test('a writer that read a version long since superseded loses and leaves nothing behind', async () => {
   const dir = tableDir();
   const table = new FileAllocationTable(dir);
   await table.registerInstance(instanceRecord('i-1', 8, 8));
@@ -114,12 +63,38 @@ test('a writer that read a version since cleaned up loses, even though that file
     const r = (await table.getInstance('i-1'))!;
     assert.equal(await table.allocateJobs('i-1', r.version, [job(id)]), true);
   }
-  assert.ok(!fs.existsSync(path.join(dir, `i-1~${stale.version + 1}.json`)), 'the version the stale writer will publish was cleaned up');
+  const before = fs.readdirSync(dir).sort();
   // The stale writer finishes its read-modify-write only now, as a slow process would.
   const publish = table['publish'].bind(table);
-  const staleNext = { ...stale, jobs: { late: job('late') }, version: stale.version + 1 };
-  assert.equal(publish(staleNext), false, 'publishing over a superseded version must report a lost race');
-  const now = (await table.getInstance('i-1'))!;
-  assert.deepEqual(Object.keys(now.jobs).sort(), ['a', 'b', 'c']);
-  assert.ok(!fs.existsSync(path.join(dir, `i-1~${stale.version + 1}.json`)), 'the losing version is not left behind');
+  assert.equal(publish('i-1', stale.version, { ...stale, jobs: { late: job('late') } }), false);
+  assert.deepEqual(Object.keys((await table.getInstance('i-1'))!.jobs).sort(), ['a', 'b', 'c']);
+  assert.deepEqual(fs.readdirSync(dir).sort(), before);
+});
+
+test('a write that took effect returns true even when another writer builds on it before it returns', async (t) => {
+  const dir = tableDir();
+  const table = new FileAllocationTable(dir);
+  const other = new FileAllocationTable(dir);
+  await table.registerInstance(instanceRecord('i-1', 8, 8));
+  const v1 = (await table.getInstance('i-1'))!;
+  // Right when the first write becomes visible to others, a second client reads it and writes on top.
+  let armed = true;
+  const interleave = (to: fs.PathLike) => {
+    if (!armed || !/~\d+\.(json|prev-\w+)$/.test(String(to))) return;
+    armed = false;
+    // The table's methods do their file work before their first await: this write happens right here.
+    void other.allocateJobs('i-1', v1.version + 1, [job('second')]);
+  };
+  for (const name of ['renameSync', 'linkSync'] as const) {
+    const original = fs[name];
+    t.mock.method(fs, name, (from: fs.PathLike, to: fs.PathLike) => {
+      original(from, to);
+      interleave(to);
+    });
+  }
+  const first = await table.allocateJobs('i-1', v1.version, [job('first')]);
+  t.mock.restoreAll();
+  assert.equal(armed, false, 'the second client ran in the middle of the first write');
+  assert.deepEqual(Object.keys((await table.getInstance('i-1'))!.jobs).sort(), ['first', 'second']);
+  assert.equal(first, true, 'the first write is in the table, so it must report success');
 });

@@ -1,29 +1,52 @@
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { fits } from '../../core/resources';
 import { AllocationTable, freeCapacity, InstanceRecord, JobAllocation } from '../ports';
 
 /**
- * The instance allocation table as files, safe with many processes writing at once.
+ * The instance allocation table as files, safe with many processes writing at once. No locks, so a
+ * crashed writer can't wedge the table.
  *
- * Each write publishes a new version of a record as `<id>~<version>.json` with link(2), which fails
- * when that file exists: of two writers that read the same version, exactly one publishes the next,
- * the other learns it lost and retries. No locks, so a crashed writer can't wedge the table.
- * A deregistered instance is published as a tombstone version.
+ * A record at version k is the file `<id>~k.json`. A write is a compare-and-swap on that file:
+ *   1. write the new version to `<id>~k.next-<token>`;
+ *   2. rename `<id>~k.json` to `<id>~k.prev-<token>`: only one writer can move it away, so this is
+ *      the moment the write takes effect, or, failing with ENOENT, is lost;
+ *   3. rename `<id>~k.next-<token>` to `<id>~(k+1).json`.
+ * Invariant: every `<id>~k.json` is created once (from the one proposal whose writer claimed k-1;
+ * renaming moves that proposal away) and moved away once. So a writer that read version k long ago
+ * can never take effect after another, and a write that returned true is never undone.
+ * Between steps 2 and 3 the record reads as the claimed proposal: readers finish step 3 for a writer
+ * that died there. The claimed previous version stays until the next write.
+ * A deregistered instance is published as a tombstone version, then its files are removed.
  */
 export class FileAllocationTable implements AllocationTable {
   constructor(readonly dir: string) {}
 
   async registerInstance(record: Omit<InstanceRecord, 'version'>): Promise<void> {
-    const published = this.publish({ ...record, version: 1 });
-    if (!published) throw new Error(`instance ${record.id} is already registered`);
+    fs.mkdirSync(this.dir, { recursive: true });
+    // Version 1 must not be created again under a record that has moved on (ids are never reused).
+    let registered = false;
+    if (!this.entries().some((e) => e.id === record.id)) {
+      const tmp = path.join(this.dir, `.tmp-${token()}`);
+      fs.writeFileSync(tmp, JSON.stringify({ ...record, version: 1 }));
+      try {
+        fs.linkSync(tmp, this.file(record.id, '1.json'));
+        registered = true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      } finally {
+        fs.unlinkSync(tmp);
+      }
+    }
+    if (!registered) throw new Error(`instance ${record.id} is already registered`);
   }
 
   async listInstances(): Promise<InstanceRecord[]> {
-    const versions = this.versions();
+    const entries = this.entries();
     const records: InstanceRecord[] = [];
-    for (const id of new Set(versions.map((v) => v.id))) {
-      const r = this.read(id, versions);
+    for (const id of new Set(entries.map((e) => e.id))) {
+      const r = this.read(id, entries);
       if (r) records.push(r);
     }
     return records.sort((a, b) => a.registeredAt - b.registeredAt || a.id.localeCompare(b.id));
@@ -41,19 +64,18 @@ export class FileAllocationTable implements AllocationTable {
       { cpu: 0, memoryGb: 0, gpus: 0 },
     );
     if (!fits(need, freeCapacity(current))) return false;
-    const next = { ...current, jobs: { ...current.jobs }, lastJobChangeAt: Date.now(), version: current.version + 1 };
+    const next = { ...current, jobs: { ...current.jobs }, lastJobChangeAt: Date.now() };
     for (const j of jobs) next.jobs[j.jobId] = j;
-    return this.publish(next);
+    return this.publish(id, current.version, next);
   }
 
   async deallocateJob(id: string, jobId: string): Promise<boolean> {
-    const changed = this.update(id, (r) => {
+    return this.update(id, (r) => {
       if (!r.jobs[jobId]) return undefined;
       const jobs = { ...r.jobs };
       delete jobs[jobId];
       return { ...r, jobs, lastJobChangeAt: Date.now() };
     });
-    return changed;
   }
 
   async preventFurtherAllocation(id: string): Promise<void> {
@@ -63,79 +85,124 @@ export class FileAllocationTable implements AllocationTable {
   async deregisterInstance(id: string): Promise<boolean> {
     for (;;) {
       const current = this.read(id);
-      if (!current) return false;
-      if (Object.keys(current.jobs).length > 0) return false;
-      if (this.publish({ id, version: current.version + 1, deleted: true } as unknown as InstanceRecord)) return true;
+      if (!current || Object.keys(current.jobs).length > 0) return false;
+      if (this.publish(id, current.version, { id, deleted: true })) {
+        this.forget(id, this.file(id, `${current.version + 1}.json`));
+        return true;
+      }
     }
   }
 
   /** Read-modify-write with retry on a lost race; `change` returns undefined for "nothing to do". */
-  private update(id: string, change: (r: InstanceRecord) => Omit<InstanceRecord, 'version'> | undefined): boolean {
+  private update(id: string, change: (r: InstanceRecord) => object | undefined): boolean {
     for (;;) {
       const current = this.read(id);
       if (!current) return false;
       const next = change(current);
       if (!next) return false;
-      if (this.publish({ ...next, version: current.version + 1 })) return true;
+      if (this.publish(id, current.version, next)) return true;
     }
   }
 
-  private versions(): { id: string; version: number; file: string }[] {
+  private file(id: string, suffix: string): string {
+    return path.join(this.dir, `${id}~${suffix}`);
+  }
+
+  private entries(): Entry[] {
     let names: string[];
     try {
       names = fs.readdirSync(this.dir);
     } catch {
       return [];
     }
-    const out = [];
-    for (const file of names) {
-      const m = /^(.+)~(\d+)\.json$/.exec(file);
-      if (m) out.push({ id: m[1], version: Number(m[2]), file });
+    const out: Entry[] = [];
+    for (const name of names) {
+      const m = /^(.+)~(\d+)\.(?:(json)|(next|prev)-(\w+))$/.exec(name);
+      if (m) out.push({ id: m[1], version: Number(m[2]), kind: (m[3] ?? m[4]) as Entry['kind'], token: m[5], name });
     }
     return out;
   }
 
-  /** The newest version of a record; `listed` saves a directory listing when the caller has one. */
-  private read(id: string, listed?: { id: string; version: number; file: string }[]): InstanceRecord | undefined {
-    for (let attempt = 0; ; attempt++) {
-      const mine = (attempt === 0 && listed ? listed : this.versions()).filter((v) => v.id === id);
-      if (mine.length === 0) return undefined;
-      const newest = mine.reduce((a, b) => (a.version > b.version ? a : b));
-      try {
-        const record = JSON.parse(fs.readFileSync(path.join(this.dir, newest.file), 'utf8'));
-        return record.deleted ? undefined : (record as InstanceRecord);
-      } catch (e) {
-        // A writer cleaned up this version after a newer one appeared: look again.
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 100) throw e;
+  /** The current version of a record; `listed` saves a directory listing when the caller has one. */
+  private read(id: string, listed?: Entry[]): InstanceRecord | undefined {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const mine = (attempt === 0 && listed ? listed : this.entries()).filter((e) => e.id === id);
+      const newest = (kind: Entry['kind']) => mine.filter((e) => e.kind === kind).sort((a, b) => b.version - a.version)[0];
+      const head = newest('json');
+      const claimed = newest('prev');
+      // A version below a claimed one is a leftover (of the older format that kept two versions).
+      if (head && !(claimed && claimed.version >= head.version)) {
+        let text: string;
+        try {
+          text = fs.readFileSync(path.join(this.dir, head.name), 'utf8');
+        } catch (e) {
+          // A writer claimed this version since the listing: look again.
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw e;
+        }
+        const record = JSON.parse(text);
+        if (record.deleted) {
+          this.forget(id, path.join(this.dir, head.name));
+          return undefined;
+        }
+        return { ...(record as InstanceRecord), version: head.version };
       }
+      if (!claimed) return undefined;
+      // A write took effect but is not published yet: finish it for its writer, which may have died.
+      const proposal = mine.find((e) => e.kind === 'next' && e.version === claimed.version && e.token === claimed.token);
+      if (proposal) renameIfPresent(path.join(this.dir, proposal.name), this.file(id, `${claimed.version + 1}.json`));
     }
+    console.warn(`meadowrun: skipping instance ${id} in the allocation table (${this.dir}): its files are damaged`);
+    return undefined;
   }
 
-  private publish(record: InstanceRecord): boolean {
-    fs.mkdirSync(this.dir, { recursive: true });
-    const target = path.join(this.dir, `${record.id}~${record.version}.json`);
-    const tmp = path.join(this.dir, `.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-    fs.writeFileSync(tmp, JSON.stringify(record));
+  /** Compare-and-swap of version `version` of record `id` for `next` (see the class comment). */
+  private publish(id: string, version: number, next: object): boolean {
+    const t = token();
+    const proposal = this.file(id, `${version}.next-${t}`);
     try {
-      fs.linkSync(tmp, target);
+      fs.writeFileSync(proposal, JSON.stringify({ ...next, version: version + 1 }));
+      fs.renameSync(this.file(id, `${version}.json`), this.file(id, `${version}.prev-${t}`));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      fs.rmSync(proposal, { force: true });
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw e;
-    } finally {
-      fs.unlinkSync(tmp);
     }
-    const mine = this.versions().filter((v) => v.id === record.id);
-    // Old versions get cleaned up, so a writer that read one long ago can re-create a version number
-    // that was already superseded. The newest version is never removed, so a newer one being present
-    // proves this write lost the race.
-    if (mine.some((v) => v.version > record.version)) {
-      fs.rmSync(target, { force: true });
-      return false;
-    }
-    // Keep the previous version for readers that listed the directory a moment ago.
-    for (const v of mine) {
-      if (v.version < record.version - 1) fs.rmSync(path.join(this.dir, v.file), { force: true });
+    renameIfPresent(proposal, this.file(id, `${version + 1}.json`));
+    // Older versions and lost proposals can never take effect again.
+    for (const e of this.entries()) {
+      if (e.id === id && e.version < version) fs.rmSync(path.join(this.dir, e.name), { force: true });
     }
     return true;
+  }
+
+  /** Removes a deregistered record: the tombstone goes last, so readers never see a claim without its proposal. */
+  private forget(id: string, tombstone: string): void {
+    for (const e of this.entries()) {
+      const file = path.join(this.dir, e.name);
+      if (e.id === id && file !== tombstone) fs.rmSync(file, { force: true });
+    }
+    fs.rmSync(tombstone, { force: true });
+  }
+}
+
+interface Entry {
+  id: string;
+  version: number;
+  /** A version, a writer's proposal for the version after it, or a version a writer claimed. */
+  kind: 'json' | 'next' | 'prev';
+  token?: string;
+  name: string;
+}
+
+function token(): string {
+  return crypto.randomBytes(6).toString('hex');
+}
+
+function renameIfPresent(from: string, to: string): void {
+  try {
+    fs.renameSync(from, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }

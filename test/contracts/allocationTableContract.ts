@@ -1,0 +1,150 @@
+// What every AllocationTable must do (the port in src/cloud/ports.ts), as node:test tests that run
+// against any implementation: call allocationTableContract from a test file with a factory.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { AllocationTable, freeCapacity, InstanceRecord } from '../../src/cloud/ports';
+import { checkHistories, History, runHistoryWorker } from '../support/tableHistory';
+
+export interface TableUnderTest {
+  table: AllocationTable;
+  /** How another process opens the same table (`openTable` in src/agent/openTable.ts), if it can. */
+  spec?: string;
+}
+
+export function instanceRecord(id: string, cpu = 2, memoryGb = 4): Omit<InstanceRecord, 'version'> {
+  return {
+    id,
+    typeName: 'local.medium',
+    spot: false,
+    price: 0.02,
+    total: { cpu, memoryGb, gpus: 0 },
+    jobs: {},
+    preventFurtherAllocation: false,
+    ssh: { host: '127.0.0.1', port: 1, user: 'u', hostKey: 'k' },
+    workDir: '/nowhere',
+    nodeCommand: 'node',
+    registeredAt: Date.now(),
+    lastJobChangeAt: Date.now(),
+  };
+}
+
+export const job = (jobId: string, cpu = 1, memoryGb = 1) => ({ jobId, cpu, memoryGb, gpus: 0, allocatedAt: Date.now() });
+
+/** The size of a randomized history: enough clients and writes to race hard, small enough for seconds. */
+const CLIENTS = 8;
+const ALLOCATIONS = 125;
+
+export function allocationTableContract(name: string, make: () => TableUnderTest): void {
+  test(`${name}: registered instances can be read and listed, and an id registers once`, async () => {
+    const { table } = make();
+    await table.registerInstance({ ...instanceRecord('i-2'), registeredAt: 2 });
+    await table.registerInstance({ ...instanceRecord('i-1'), registeredAt: 1 });
+    const r = (await table.getInstance('i-1'))!;
+    assert.deepEqual(r, { ...instanceRecord('i-1'), registeredAt: 1, lastJobChangeAt: r.lastJobChangeAt, version: r.version });
+    assert.deepEqual((await table.listInstances()).map((x) => x.id), ['i-1', 'i-2'], 'oldest registration first');
+    assert.equal(await table.getInstance('i-3'), undefined);
+    await assert.rejects(table.registerInstance(instanceRecord('i-1')), /already registered/);
+  });
+
+  test(`${name}: allocate is a compare-and-swap: a stale version loses and changes nothing`, async () => {
+    const { table } = make();
+    await table.registerInstance(instanceRecord('i-1'));
+    const v1 = (await table.getInstance('i-1'))!;
+    assert.equal(await table.allocateJobs('i-1', v1.version, [job('a')]), true);
+    assert.equal(await table.allocateJobs('i-1', v1.version, [job('b')]), false, 'second writer with the same version must lose');
+    const now = (await table.getInstance('i-1'))!;
+    assert.deepEqual(Object.keys(now.jobs), ['a']);
+    assert.ok(now.version > v1.version);
+    assert.equal(await table.allocateJobs('i-missing', 1, [job('c')]), false);
+  });
+
+  test(`${name}: allocate refuses what does not fit and instances marked to take no more`, async () => {
+    const { table } = make();
+    await table.registerInstance(instanceRecord('i-1', 2, 4));
+    let r = (await table.getInstance('i-1'))!;
+    assert.equal(await table.allocateJobs('i-1', r.version, [job('big', 3, 1)]), false);
+    assert.equal(await table.allocateJobs('i-1', r.version, [job('a', 1, 1), job('b', 1, 3)]), true, 'exactly fits');
+    r = (await table.getInstance('i-1'))!;
+    assert.deepEqual(freeCapacity(r), { cpu: 0, memoryGb: 0, gpus: 0 });
+    assert.equal(await table.allocateJobs('i-1', r.version, [job('c', 0.5, 0.5)]), false);
+    await table.deallocateJob('i-1', 'a');
+    await table.preventFurtherAllocation('i-1');
+    r = (await table.getInstance('i-1'))!;
+    assert.equal(r.preventFurtherAllocation, true);
+    assert.equal(await table.allocateJobs('i-1', r.version, [job('c')]), false);
+    assert.deepEqual(Object.keys((await table.getInstance('i-1'))!.jobs), ['b']);
+  });
+
+  test(`${name}: deallocation is idempotent and deregistration waits for the last job`, async () => {
+    const { table } = make();
+    await table.registerInstance({ ...instanceRecord('i-1'), jobs: { a: job('a') } });
+    assert.equal(await table.deregisterInstance('i-1'), false, 'must not deregister with a job on it');
+    assert.equal((await table.getInstance('i-1'))?.id, 'i-1');
+    assert.equal(await table.deallocateJob('i-1', 'a'), true);
+    assert.equal(await table.deallocateJob('i-1', 'a'), false);
+    assert.equal(await table.deallocateJob('i-missing', 'a'), false);
+    assert.equal(await table.deregisterInstance('i-1'), true);
+    assert.equal(await table.deregisterInstance('i-1'), false);
+    assert.equal(await table.getInstance('i-1'), undefined);
+    assert.deepEqual(await table.listInstances(), []);
+  });
+
+  test(`${name}: a randomized history of interleaved clients checks out`, async () => {
+    const { table } = make();
+    const seed = historySeed();
+    await registerForHistory(table);
+    const histories = await Promise.all(
+      Array.from({ length: CLIENTS }, (_, w) => runHistoryWorker(table, `c${w}`, seed + w, ALLOCATIONS / 5)),
+    );
+    await assertHistoriesCheckOut(table, histories, seed);
+  });
+
+  const { spec } = make();
+  if (spec === undefined) return;
+  test(`${name}: a randomized history of ${CLIENTS} processes checks out`, async () => {
+    const { table, spec } = make();
+    const seed = historySeed();
+    await registerForHistory(table);
+    const worker = path.join(__dirname, '..', 'support', 'tableHistoryWorker.ts');
+    const histories = await Promise.all(
+      Array.from({ length: CLIENTS }, (_, w) =>
+        new Promise<History>((resolve, reject) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', worker, spec!, `p${w}`, String(seed + w), String(ALLOCATIONS)], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          child.stdout.on('data', (d) => (out += d));
+          child.on('error', reject);
+          child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`client p${w} exited ${code} (seed ${seed})`))));
+        }),
+      ),
+    );
+    await assertHistoriesCheckOut(table, histories, seed);
+  });
+}
+
+/** Random unless TABLE_HISTORY_SEED repeats a failed run's (the interleaving itself is up to the OS). */
+function historySeed(): number {
+  return Number(process.env.TABLE_HISTORY_SEED ?? Math.floor(Math.random() * 1e9));
+}
+
+/** Fewer CPUs than the clients want at once, so they race for the last one too. */
+async function registerForHistory(table: AllocationTable): Promise<void> {
+  for (const id of ['h-1', 'h-2', 'h-3']) await table.registerInstance(instanceRecord(id, 4, 100));
+}
+
+async function assertHistoriesCheckOut(table: AllocationTable, histories: History[], seed: number): Promise<void> {
+  const final = await table.listInstances();
+  const verdict = checkHistories(histories, final);
+  const calls = histories.reduce((n, h) => n + h.calls.length, 0);
+  assert.deepEqual(
+    verdict.problems.slice(0, 20),
+    [],
+    `seed ${seed}: ${verdict.problems.length} problems in ${calls} calls: ${verdict.ghosts} ghost jobs, ` +
+      `${verdict.misreported} writes that returned false but took effect, ${verdict.lost} that returned true but were lost`,
+  );
+  assert.ok(histories.every((h) => h.calls.some((c) => c.op === 'allocate' && c.result)), 'every client placed jobs');
+  for (const r of final) assert.equal(await table.deregisterInstance(r.id), true, `${r.id} deregisters once empty`);
+}

@@ -1,0 +1,57 @@
+// The allocation table port in memory: the smallest implementation of its contract, for tests of
+// code above the port and as a second subject of test/contracts/allocationTableContract.ts.
+import { fits } from '../../src/core/resources';
+import { AllocationTable, freeCapacity, InstanceRecord, JobAllocation } from '../../src/cloud/ports';
+
+export class MemoryAllocationTable implements AllocationTable {
+  private readonly records = new Map<string, InstanceRecord>();
+
+  async registerInstance(record: Omit<InstanceRecord, 'version'>): Promise<void> {
+    if (this.records.has(record.id)) throw new Error(`instance ${record.id} is already registered`);
+    this.records.set(record.id, structuredClone({ ...record, version: 1 }));
+  }
+
+  async listInstances(): Promise<InstanceRecord[]> {
+    return [...this.records.values()]
+      .map((r) => structuredClone(r))
+      .sort((a, b) => a.registeredAt - b.registeredAt || a.id.localeCompare(b.id));
+  }
+
+  async getInstance(id: string): Promise<InstanceRecord | undefined> {
+    const r = this.records.get(id);
+    return r && structuredClone(r);
+  }
+
+  async allocateJobs(id: string, expectedVersion: number, jobs: JobAllocation[]): Promise<boolean> {
+    const r = this.records.get(id);
+    if (!r || r.version !== expectedVersion || r.preventFurtherAllocation) return false;
+    const need = jobs.reduce((s, j) => ({ cpu: s.cpu + j.cpu, memoryGb: s.memoryGb + j.memoryGb, gpus: s.gpus + j.gpus }), { cpu: 0, memoryGb: 0, gpus: 0 });
+    if (!fits(need, freeCapacity(r))) return false;
+    for (const j of jobs) r.jobs[j.jobId] = structuredClone(j);
+    r.version++;
+    r.lastJobChangeAt = Date.now();
+    return true;
+  }
+
+  async deallocateJob(id: string, jobId: string): Promise<boolean> {
+    const r = this.records.get(id);
+    if (!r?.jobs[jobId]) return false;
+    delete r.jobs[jobId];
+    r.version++;
+    r.lastJobChangeAt = Date.now();
+    return true;
+  }
+
+  async preventFurtherAllocation(id: string): Promise<void> {
+    const r = this.records.get(id);
+    if (!r || r.preventFurtherAllocation) return;
+    r.preventFurtherAllocation = true;
+    r.version++;
+  }
+
+  async deregisterInstance(id: string): Promise<boolean> {
+    const r = this.records.get(id);
+    if (!r || Object.keys(r.jobs).length > 0) return false;
+    return this.records.delete(id);
+  }
+}
