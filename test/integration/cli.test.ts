@@ -54,6 +54,28 @@ test('local up starts an instance that fits, status and instances report it, dow
   assert.match(meadowrun('instances').stdout, /No instances/);
 });
 
+test('a damaged allocation table file breaks no command and is repaired', () => {
+  const up = meadowrun('local', 'up', '--json');
+  assert.equal(up.code, 0, up.stderr);
+  const { instance } = JSON.parse(up.stdout);
+  const tableDir = path.join(stateDir, 'table');
+  const version = (f: string) => Number(/~(\d+)\.json$/.exec(f)?.[1] ?? -1);
+  const head = fs.readdirSync(tableDir).filter((f) => f.startsWith(`${instance.id}~`)).sort((a, b) => version(b) - version(a))[0];
+  fs.writeFileSync(path.join(tableDir, head), '{"id": "trunc');
+
+  const listed = meadowrun('instances', '--json');
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual(JSON.parse(listed.stdout).map((i: { id: string }) => i.id), [instance.id]);
+  // The instance's agent reads the table too: whichever process reads first repairs it and warns.
+  assert.doesNotMatch(listed.stderr, /Error/);
+  assert.equal(meadowrun('instances', '--json').stderr, '', 'repaired by now');
+
+  const down = meadowrun('local', 'down');
+  assert.equal(down.code, 0, down.stderr);
+  assert.match(down.stdout, new RegExp(`Terminated ${instance.id}`));
+  assert.deepEqual(JSON.parse(meadowrun('instances', '--json').stdout), []);
+});
+
 /** Starts a long job from the CLI, presses Ctrl-C once it runs, and returns the exit code. */
 async function interruptedRun(): Promise<number | null> {
   const child = spawn(process.execPath, [cli, '--state-dir', stateDir, 'run-function', 'jobs.py:wait', '--args', '[60]'], { cwd: project });

@@ -1,5 +1,5 @@
 // What the file table does beyond the port's contract (test/contracts/allocationTableContract.ts):
-// its files and races at exact moments.
+// its files, races at exact moments, and damaged files.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,6 +12,12 @@ import { tempDir } from '../support/tempDir';
 
 function tableDir(): string {
   return tempDir('table');
+}
+
+/** A record's version files, newest first. */
+function versionFiles(dir: string, id: string): string[] {
+  const version = (f: string) => Number(/~(\d+)\.json$/.exec(f)?.[1]);
+  return fs.readdirSync(dir).filter((f) => f.startsWith(`${id}~`) && f.endsWith('.json')).sort((a, b) => version(b) - version(a));
 }
 
 test('old versions are cleaned up as new ones are published', async () => {
@@ -97,4 +103,48 @@ test('a write that took effect returns true even when another writer builds on i
   assert.equal(armed, false, 'the second client ran in the middle of the first write');
   assert.deepEqual(Object.keys((await table.getInstance('i-1'))!.jobs).sort(), ['first', 'second']);
   assert.equal(first, true, 'the first write is in the table, so it must report success');
+});
+
+test('a corrupt record is skipped with one warning and repaired from its previous version', async (t) => {
+  const dir = tableDir();
+  const table = new FileAllocationTable(dir);
+  await table.registerInstance({ ...instanceRecord('i-1'), registeredAt: 1 });
+  await table.registerInstance({ ...instanceRecord('i-2'), registeredAt: 2 });
+  for (const id of ['a', 'b']) {
+    const r = (await table.getInstance('i-1'))!;
+    assert.equal(await table.allocateJobs('i-1', r.version, [job(id)]), true);
+  }
+  const [head] = versionFiles(dir, 'i-1');
+  fs.writeFileSync(path.join(dir, head), '{"id": "i-1", "jobs": {"a"');
+  const warn = t.mock.method(console, 'warn', () => {});
+
+  const records = await table.listInstances();
+  assert.deepEqual(records.map((r) => r.id), ['i-1', 'i-2']);
+  assert.deepEqual(Object.keys(records[0].jobs), ['a'], 'the version before the damaged one');
+  assert.equal(warn.mock.callCount(), 1);
+  assert.match(String(warn.mock.calls[0].arguments[0]), /i-1.*unreadable.*restored its previous version/);
+
+  await table.listInstances();
+  assert.equal(warn.mock.callCount(), 1, 'repaired: no second warning');
+  const r = (await table.getInstance('i-1'))!;
+  assert.equal(await table.allocateJobs('i-1', r.version, [job('c')]), true);
+  assert.deepEqual(Object.keys((await table.getInstance('i-1'))!.jobs).sort(), ['a', 'c']);
+});
+
+test('a corrupt record with no usable previous version is dropped with one warning', async (t) => {
+  const dir = tableDir();
+  const table = new FileAllocationTable(dir);
+  await table.registerInstance(instanceRecord('i-1'));
+  await table.registerInstance(instanceRecord('i-2'));
+  fs.writeFileSync(path.join(dir, versionFiles(dir, 'i-1')[0]), '');
+  const warn = t.mock.method(console, 'warn', () => {});
+
+  assert.deepEqual((await table.listInstances()).map((r) => r.id), ['i-2']);
+  assert.equal(await table.getInstance('i-1'), undefined);
+  assert.equal(warn.mock.callCount(), 1);
+  assert.match(String(warn.mock.calls[0].arguments[0]), /i-1.*unreadable.*removed it from the table/);
+  assert.deepEqual(versionFiles(dir, 'i-1'), []);
+  await table.registerInstance(instanceRecord('i-3'));
+  assert.equal((await table.listInstances()).length, 2);
+  assert.equal(warn.mock.callCount(), 1);
 });

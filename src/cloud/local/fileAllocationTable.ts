@@ -17,7 +17,7 @@ import { AllocationTable, freeCapacity, InstanceRecord, JobAllocation } from '..
  * renaming moves that proposal away) and moved away once. So a writer that read version k long ago
  * can never take effect after another, and a write that returned true is never undone.
  * Between steps 2 and 3 the record reads as the claimed proposal: readers finish step 3 for a writer
- * that died there. The claimed previous version stays until the next write.
+ * that died there. The claimed previous version stays until the next write, to repair a corrupt head.
  * A deregistered instance is published as a tombstone version, then its files are removed.
  */
 export class FileAllocationTable implements AllocationTable {
@@ -140,7 +140,11 @@ export class FileAllocationTable implements AllocationTable {
           if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
           throw e;
         }
-        const record = JSON.parse(text);
+        const record = parseRecord(text);
+        if (!record) {
+          this.repair(id, head, mine);
+          continue;
+        }
         if (record.deleted) {
           this.forget(id, path.join(this.dir, head.name));
           return undefined;
@@ -184,6 +188,29 @@ export class FileAllocationTable implements AllocationTable {
     }
     fs.rmSync(tombstone, { force: true });
   }
+
+  /**
+   * A head that is not a record (a disk filled up, a crash of the machine, an editor) must not break
+   * every command: replace it by the previous version, or drop the record if there is none usable.
+   */
+  private repair(id: string, head: Entry, mine: Entry[]): void {
+    const previous = mine
+      .filter((e) => e.kind === 'prev' && e.version === head.version - 1)
+      .map((e) => {
+        try {
+          return parseRecord(fs.readFileSync(path.join(this.dir, e.name), 'utf8'));
+        } catch {
+          return undefined;
+        }
+      })
+      .find((r) => r && !r.deleted);
+    const what = `meadowrun: the allocation table's record of instance ${id} (${path.join(this.dir, head.name)}) is unreadable`;
+    if (previous) {
+      if (this.publish(id, head.version, previous)) console.warn(`${what}: restored its previous version`);
+    } else if (this.publish(id, head.version, { id, deleted: true })) {
+      console.warn(`${what} and has no usable previous version: removed it from the table`);
+    }
+  }
 }
 
 interface Entry {
@@ -197,6 +224,16 @@ interface Entry {
 
 function token(): string {
   return crypto.randomBytes(6).toString('hex');
+}
+
+function parseRecord(text: string): (InstanceRecord & { deleted?: boolean }) | undefined {
+  try {
+    const r = JSON.parse(text);
+    if (r?.deleted === true || (typeof r?.jobs === 'object' && r.jobs && typeof r.total === 'object' && r.total)) return r;
+  } catch {
+    // reported by the caller
+  }
+  return undefined;
 }
 
 function renameIfPresent(from: string, to: string): void {
