@@ -22,7 +22,7 @@ export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
   const log = vscode.window.createOutputChannel('Meadowrun', { log: true });
   const output = vscode.window.createOutputChannel('Meadowrun Jobs');
   const services = new Services(log);
-  const model = new MeadowrunModel(services);
+  const model = new MeadowrunModel(services, extension.workspaceState);
   const instancesTree = new InstancesTreeProvider(model);
   const jobsTree = new JobsTreeProvider(model);
   const runner = new JobRunner(services, model, output);

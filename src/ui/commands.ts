@@ -7,9 +7,8 @@ import { arityProblem, parseParameters } from '../core/pythonSignature';
 import { shellWords } from '../core/shellWords';
 import { price } from './format';
 import { InstancesNode } from './instancesTree';
-import { isActive } from './jobsTree';
 import { JobRunner, projectFolder } from './jobRunner';
-import { JobView, MeadowrunModel } from './model';
+import { isActive, JobView, MeadowrunModel } from './model';
 import { Services } from './services';
 import { settings, updateSetting } from './settings';
 
@@ -35,6 +34,7 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
     register('meadowrun.openJobLog', (job?: JobView) => openJobLog(c, job)),
     register('meadowrun.terminateInstance', (node?: InstancesNode, o?: { confirmed?: boolean }) => terminate(c, node, o)),
     register('meadowrun.refresh', () => c.model.refresh()),
+    register('meadowrun.clearFinishedJobs', () => c.model.clearFinished()),
     register('meadowrun.selectCloud', () => selectCloud()),
     register('meadowrun.setDefaultResources', () => setDefaultResources()),
   ];

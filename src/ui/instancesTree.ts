@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { InstanceRecord } from '../cloud/ports';
 import type { ManagementStatus } from '../management/config';
-import { describeInstance, duration, price } from './format';
+import { describeFree, describeInstance, duration, minutes, price } from './format';
 import { MeadowrunModel } from './model';
 
 export type InstancesNode =
@@ -10,17 +10,49 @@ export type InstancesNode =
   | { kind: 'instance'; record: InstanceRecord }
   | { kind: 'job'; instanceId: string; jobId: string; allocatedAt: number };
 
-/** Instances and the jobs running on each: a thin view over the model. */
+function keyOf(node: InstancesNode): string {
+  switch (node.kind) {
+    case 'management':
+      return 'management';
+    case 'managementError':
+      return 'management-error';
+    case 'instance':
+      return `instance:${node.record.id}`;
+    case 'job':
+      return `instance-job:${node.instanceId}:${node.jobId}`;
+  }
+}
+
+/**
+ * Instances and the jobs running on each: a thin view over the model. The model refreshes every
+ * few seconds; the tree hears only of rows whose text changed, so an open tooltip stays open.
+ */
 export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesNode>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<void>();
+  private readonly changed = new vscode.EventEmitter<InstancesNode[] | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscription: vscode.Disposable;
+  /** The node objects handed to VS Code, by key: an update must name the same objects. */
+  private readonly nodes = new Map<string, InstancesNode>();
+  /** What each row showed, by key, and the rows under it. */
+  private shown = new Map<string, string>();
 
   constructor(private readonly model: MeadowrunModel) {
-    this.subscription = model.onDidChange(() => this.changed.fire());
+    this.subscription = model.onDidChange(() => this.update());
   }
 
   getChildren(node?: InstancesNode): InstancesNode[] {
+    return this.childrenOf(node).map((fresh) => {
+      const key = keyOf(fresh);
+      const known = this.nodes.get(key);
+      if (!known) {
+        this.nodes.set(key, fresh);
+        return fresh;
+      }
+      return Object.assign(known, fresh);
+    });
+  }
+
+  private childrenOf(node?: InstancesNode): InstancesNode[] {
     if (!node) {
       // Nothing to show at all: the welcome view explains what to do instead.
       if (!this.model.instances.length && !this.model.management?.installed) return [];
@@ -34,6 +66,28 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
       return Object.values(node.record.jobs).map((j) => ({ kind: 'job', instanceId: node.record.id, jobId: j.jobId, allocatedAt: j.allocatedAt }));
     }
     return [];
+  }
+
+  /** Tells VS Code which rows changed: all of them when rows came or went, else just those, else nothing. */
+  private update(): void {
+    const shown = new Map<string, string>();
+    const walk = (parent?: InstancesNode): string[] =>
+      this.getChildren(parent).map((node) => {
+        const key = keyOf(node);
+        const item = this.getTreeItem(node);
+        const tooltip = item.tooltip instanceof vscode.MarkdownString ? item.tooltip.value : item.tooltip;
+        shown.set(key, JSON.stringify([item.label, item.description, tooltip, item.contextValue, item.iconPath, walk(node)]));
+        return key;
+      });
+    const roots = JSON.stringify(walk());
+    const sameRows = roots === this.shown.get('') && shown.size === this.shown.size - 1 && [...shown.keys()].every((k) => this.shown.has(k));
+    shown.set('', roots);
+    const before = this.shown;
+    this.shown = shown;
+    for (const key of this.nodes.keys()) if (!shown.has(key)) this.nodes.delete(key);
+    if (!sameRows) return this.changed.fire(undefined);
+    const changed = [...shown].filter(([key, text]) => key && before.get(key) !== text).map(([key]) => this.nodes.get(key)!);
+    if (changed.length) this.changed.fire(changed);
   }
 
   getTreeItem(node: InstancesNode): vscode.TreeItem {
@@ -50,7 +104,7 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
     if (node.kind === 'instance') {
       const r = node.record;
       const busy = Object.keys(r.jobs).length > 0;
-      const item = new vscode.TreeItem(r.id, busy ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+      const item = new vscode.TreeItem(r.typeName, busy ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
       item.id = `instance:${r.id}`;
       item.description = describeInstance(r, this.model.management);
       item.iconPath = new vscode.ThemeIcon(busy ? 'vm-running' : 'vm', busy ? new vscode.ThemeColor('charts.green') : undefined);
@@ -58,9 +112,10 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
       item.tooltip = new vscode.MarkdownString(
         [
           `**${r.id}** — ${r.typeName} (${r.spot ? 'spot' : 'on-demand'}), ${price(r.price)}`,
-          `${r.total.cpu} CPU, ${r.total.memoryGb} GB${r.total.gpus ? `, ${r.total.gpus} GPU` : ''}`,
+          describeFree(r),
+          busy ? `Running ${Object.keys(r.jobs).length} job(s)` : `Idle for ${minutes(Date.now() - r.lastJobChangeAt)}`,
           `SSH ${r.ssh.user}@${r.ssh.host}:${r.ssh.port}`,
-          `Up for ${duration(Date.now() - r.registeredAt)}`,
+          `Up for ${minutes(Date.now() - r.registeredAt)}`,
           r.preventFurtherAllocation ? 'Takes no new jobs' : '',
         ]
           .filter(Boolean)
@@ -71,7 +126,7 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
     const job = this.model.jobById(node.jobId);
     const item = new vscode.TreeItem(job?.label ?? node.jobId);
     item.id = `instance-job:${node.instanceId}:${node.jobId}`;
-    item.description = `${node.jobId} · running ${duration(Date.now() - node.allocatedAt)}`;
+    item.description = `${job ? `${node.jobId} · ` : ''}running ${minutes(Date.now() - node.allocatedAt)}`;
     item.iconPath = new vscode.ThemeIcon('sync~spin');
     item.contextValue = job ? 'job.running' : 'job.foreign';
     if (job) item.command = { command: 'meadowrun.openJobLog', title: 'Open Job Log', arguments: [job] };

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
-import { duration } from './format';
-import { JobStatus, JobView, MeadowrunModel } from './model';
+import { duration, minutes } from './format';
+import { isActive, JobStatus, JobView, MeadowrunModel } from './model';
 
 const ICONS: Record<JobStatus, [string, string?]> = {
   preparing: ['loading~spin'],
@@ -14,20 +14,29 @@ const ICONS: Record<JobStatus, [string, string?]> = {
   cancelled: ['circle-slash'],
 };
 
-const ACTIVE: JobStatus[] = ['preparing', 'launching', 'running'];
 
-export function isActive(job: JobView): boolean {
-  return ACTIVE.includes(job.status);
-}
-
-/** This window's recent jobs, newest first. */
+/** This window's recent jobs, newest first; only rows whose text changed are redrawn. */
 export class JobsTreeProvider implements vscode.TreeDataProvider<JobView>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<void>();
+  private readonly changed = new vscode.EventEmitter<JobView[] | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscription: vscode.Disposable;
+  private shown = new Map<JobView, string>();
 
   constructor(private readonly model: MeadowrunModel) {
-    this.subscription = model.onDidChange(() => this.changed.fire());
+    this.subscription = model.onDidChange(() => this.update());
+  }
+
+  private update(): void {
+    const shown = new Map(this.model.jobs.map((job) => {
+      const item = this.getTreeItem(job);
+      return [job, JSON.stringify([item.label, item.description, item.tooltip, item.iconPath, item.contextValue, item.command?.command])] as const;
+    }));
+    const before = this.shown;
+    this.shown = shown;
+    const order = [...before.keys()];
+    if (shown.size !== order.length || [...shown.keys()].some((job, i) => order[i] !== job)) return this.changed.fire(undefined);
+    const changed = [...shown].filter(([job, text]) => before.get(job) !== text).map(([job]) => job);
+    if (changed.length) this.changed.fire(changed);
   }
 
   getChildren(job?: JobView): JobView[] {
@@ -39,9 +48,17 @@ export class JobsTreeProvider implements vscode.TreeDataProvider<JobView>, vscod
     item.id = `job:${job.key}`;
     const [icon, color] = ICONS[job.status];
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-    const took = duration((job.endedAt ?? Date.now()) - job.startedAt);
-    item.description = [job.status, job.detail, took, job.instanceId].filter(Boolean).join(' · ');
-    item.tooltip = `${job.label}\n${job.status}${job.detail ? `: ${job.detail}` : ''}\n${job.id ?? ''}`;
+    // The icon says the state; the row keeps to what fits a narrow sidebar.
+    const took = isActive(job) ? minutes(Date.now() - job.startedAt) : duration(job.endedAt! - job.startedAt);
+    item.description = [job.detail !== job.status ? job.detail : undefined, took].filter(Boolean).join(' · ');
+    item.tooltip = [
+      job.label,
+      `${job.status}${job.detail && job.detail !== job.status ? `: ${job.detail}` : ''} · ${took}`,
+      job.instanceId ? `on ${job.instanceId}` : '',
+      job.id ? `job ${job.id}` : '',
+    ]
+      .filter(Boolean)
+      .join('\n');
     item.contextValue = isActive(job) ? 'job.running' : 'job.done';
     if (job.map) item.command = { command: 'meadowrun.openMapPanel', title: 'Open Map Progress', arguments: [job] };
     else if (job.logPath) item.command = { command: 'meadowrun.openJobLog', title: 'Open Job Log', arguments: [job] };

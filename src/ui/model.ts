@@ -25,6 +25,10 @@ export interface JobView {
 
 const REFRESH_MS = 5_000;
 const MAX_JOBS = 50;
+const HISTORY_KEY = 'meadowrun.jobHistory';
+
+/** What of a job outlives a window reload. */
+type SavedJob = Omit<JobView, 'cancel' | 'map'>;
 
 /**
  * What the views show: the allocation table's instances and this window's recent jobs. Refreshed
@@ -41,8 +45,28 @@ export class MeadowrunModel implements vscode.Disposable {
   private nextKey = 1;
   private refreshing?: Promise<void>;
 
-  constructor(private readonly services: Services) {
+  constructor(
+    private readonly services: Services,
+    private readonly history?: vscode.Memento,
+  ) {
     this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
+    // The last window's jobs. One still running then was stopped with that window's connections.
+    this.jobs = (history?.get<SavedJob[]>(HISTORY_KEY) ?? []).map((j) =>
+      isActive(j) ? { ...j, status: 'cancelled' as const, detail: 'stopped when the window closed', endedAt: j.endedAt ?? j.startedAt } : j,
+    );
+    this.nextKey = Math.max(0, ...this.jobs.map((j) => j.key)) + 1;
+  }
+
+  /** Forgets the jobs that have ended. */
+  clearFinished(): void {
+    this.jobs = this.jobs.filter(isActive);
+    this.fireChanged();
+  }
+
+  private fireChanged(): void {
+    const saved: SavedJob[] = this.jobs.map(({ cancel: _c, map: _m, ...rest }) => rest);
+    void this.history?.update(HISTORY_KEY, saved);
+    this.changed.fire();
   }
 
   refresh(): Promise<void> {
@@ -66,13 +90,13 @@ export class MeadowrunModel implements vscode.Disposable {
     const job: JobView = { key: this.nextKey++, label, status: 'preparing', startedAt: Date.now() };
     this.jobs.unshift(job);
     this.jobs.length = Math.min(this.jobs.length, MAX_JOBS);
-    this.changed.fire();
+    this.fireChanged();
     return job;
   }
 
   updateJob(job: JobView, change: Partial<JobView>): void {
     Object.assign(job, change);
-    this.changed.fire();
+    this.fireChanged();
   }
 
   finishJob(job: JobView, status: JobStatus, detail?: string): void {
@@ -88,6 +112,12 @@ export class MeadowrunModel implements vscode.Disposable {
     clearInterval(this.timer);
     this.changed.dispose();
   }
+}
+
+const ACTIVE: JobStatus[] = ['preparing', 'launching', 'running'];
+
+export function isActive(job: JobView): boolean {
+  return ACTIVE.includes(job.status);
 }
 
 export function statusOf(outcome: JobOutcome): JobStatus {

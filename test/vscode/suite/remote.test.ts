@@ -64,9 +64,28 @@ describe('running code remotely', () => {
     const node = api.instancesTree.getChildren().find((n) => n.kind === 'instance');
     assert.ok(node && node.kind === 'instance', 'an instance is listed');
     const item = api.instancesTree.getTreeItem(node);
-    assert.match(String(item.label), /^local-/);
-    assert.match(String(item.description), /local\.small · on-demand · \$0\.0104\/h · 1\/1 CPU, 2\/2 GB free · idle/);
+    assert.strictEqual(item.label, 'local.small');
+    // Price and idle clock first, so a narrow sidebar still shows them; the id last.
+    assert.match(String(item.description), /^\$0\.0104\/h · idle <1m · 1\/1 CPU, 2\/2 GB free · local-[0-9a-f]+$/);
+    assert.match((item.tooltip as vscode.MarkdownString).value, /1\/1 CPU, 2\/2 GB free[\s\S]*Idle for <1m/);
     assert.strictEqual(item.contextValue, 'instance.idle');
+  });
+
+  it('the trees tell VS Code only of rows that changed, so an open tooltip stays open', async () => {
+    const events: unknown[] = [];
+    const listeners = [api.instancesTree.onDidChangeTreeData((e) => events.push(e)), api.jobsTree.onDidChangeTreeData((e) => events.push(e))];
+    try {
+      await api.model.refresh();
+      events.length = 0;
+      await api.model.refresh();
+      await api.model.refresh();
+      assert.deepStrictEqual(events, [], 'nothing changed, nothing redrawn');
+      const outcome = await vscode.commands.executeCommand<JobOutcome>('meadowrun.runFunction', file('mathfuncs.py'), 'add', '[1, 1]');
+      assert.strictEqual(outcome.status, 'succeeded');
+      assert.ok(events.length > 0, 'a new job is drawn');
+    } finally {
+      listeners.forEach((l) => l.dispose());
+    }
   });
 
   it('Run Function Remotely returns the result', async () => {
@@ -145,8 +164,8 @@ describe('running code remotely', () => {
       await api.model.refresh();
       return !!api.model.management?.lastRun;
     });
-    assert.match(String(api.instancesTree.getTreeItem(api.instancesTree.getChildren()[0]).description), /last run \d+s ago · next in/);
-    assert.match(String(api.instancesTree.getTreeItem(instance).description), /idle \d+s of 5m 0s/);
+    assert.match(String(api.instancesTree.getTreeItem(api.instancesTree.getChildren()[0]).description), /last run [\d.]+s ago · next in/);
+    assert.match(String(api.instancesTree.getTreeItem(instance).description), /idle <1m of 5m/);
     assert.strictEqual(await vscode.commands.executeCommand('meadowrun.uninstallManagement', undefined, { confirmed: true }), true);
     await api.model.refresh();
     assert.strictEqual(api.instancesTree.getTreeItem(api.instancesTree.getChildren()[0]).contextValue, 'management.notInstalled');
@@ -192,6 +211,24 @@ describe('running code remotely', () => {
       await config.update('management.intervalSeconds', undefined, vscode.ConfigurationTarget.Global);
       await vscode.commands.executeCommand('meadowrun.uninstallManagement', undefined, { confirmed: true });
     }
+  });
+
+  it('Clear Finished Jobs keeps only running jobs; the history outlives the window', async () => {
+    assert.ok(api.model.jobs.length > 1);
+    // A second model over the same workspace state is what a reloaded window builds.
+    const saved = new Map<string, unknown>();
+    const memento = { get: (k: string) => saved.get(k), update: async (k: string, v: unknown) => void saved.set(k, v), keys: () => [...saved.keys()] };
+    const Model = api.model.constructor as new (services: unknown, m: unknown) => typeof api.model;
+    const first = new Model(undefined, memento);
+    first.finishJob(first.addJob('done()'), 'succeeded', 'returned 1');
+    first.updateJob(first.addJob('running()'), { status: 'running' });
+    const reloaded = new Model(undefined, memento);
+    assert.deepStrictEqual(reloaded.jobs.map((j) => [j.label, j.status]), [['running()', 'cancelled'], ['done()', 'succeeded']]);
+    first.dispose();
+    reloaded.dispose();
+
+    await vscode.commands.executeCommand('meadowrun.clearFinishedJobs');
+    assert.deepStrictEqual(api.jobsTree.getChildren(), []);
   });
 
   it('Terminate Instance stops each instance and empties the tree', async () => {
