@@ -1,3 +1,4 @@
+import { bytes } from '../core/format';
 import { Engine, JobEvent, JobResult } from '../jobs/engine';
 import { Resources } from '../core/resources';
 import { JobOutcome } from '../remote/protocol';
@@ -31,7 +32,7 @@ export function describeEvent(e: JobEvent): string | undefined {
     case 'allocated':
       return e.reused ? `Running on ${e.instanceId} (${e.typeName}, warm)` : undefined;
     case 'synced':
-      return e.sent ? `Synced ${e.sent} of ${e.files} project files (${(e.bytes / 1024).toFixed(1)} KiB)` : undefined;
+      return e.sent ? `Synced ${e.sent} of ${e.files} project files (${bytes(e.bytes)})` : undefined;
     case 'started':
       return undefined;
   }

@@ -40,17 +40,34 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
   ];
 }
 
-/** The Python file a command is about (the argument, else the active editor's), saved first. */
+/**
+ * The Python file a command is about: the argument, else the active editor's, else one the user
+ * picks from the workspace (the welcome view's button runs with no editor open). Saved first.
+ */
 export async function pythonFile(uri?: vscode.Uri): Promise<vscode.Uri | undefined> {
-  const file = uri ?? vscode.window.activeTextEditor?.document.uri;
-  if (!file || file.scheme !== 'file' || !file.fsPath.endsWith('.py')) {
-    void vscode.window.showErrorMessage('Meadowrun: open or select a Python file to run it remotely.');
+  const active = vscode.window.activeTextEditor?.document.uri;
+  const file = uri ?? (active?.fsPath.endsWith('.py') ? active : await pickPythonFile());
+  if (!file) return undefined;
+  if (file.scheme !== 'file' || !file.fsPath.endsWith('.py')) {
+    void vscode.window.showErrorMessage(`Meadowrun: ${path.basename(file.fsPath)} is not a Python file on this machine; open or select a .py file to run it remotely.`);
     return undefined;
   }
   // What runs is what the user sees: save unsaved edits first.
   const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === file.toString());
   if (open?.isDirty) await open.save();
   return file;
+}
+
+async function pickPythonFile(): Promise<vscode.Uri | undefined> {
+  const files = await vscode.workspace.findFiles('**/*.py', '{**/.*/**,**/node_modules/**,**/__pycache__/**,**/venv/**}', 2000);
+  if (!files.length) {
+    void vscode.window.showErrorMessage('Meadowrun: there is no Python file in this workspace to run remotely. Open a folder with one.');
+    return undefined;
+  }
+  const items = files
+    .map((uri) => ({ label: path.basename(uri.fsPath), description: vscode.workspace.asRelativePath(path.dirname(uri.fsPath)), uri }))
+    .sort((a, b) => a.description.localeCompare(b.description) || a.label.localeCompare(b.label));
+  return (await vscode.window.showQuickPick(items, { title: 'Run which Python file remotely?', matchOnDescription: true }))?.uri;
 }
 
 async function runFileWithArguments(c: CommandContext, uri?: vscode.Uri, givenArgs?: string): Promise<JobOutcome | undefined> {
@@ -263,7 +280,9 @@ async function selectCloud(): Promise<void> {
     })),
     { title: 'Where should Meadowrun run jobs?' },
   );
-  if (picked) await updateSetting('cloud', picked.label);
+  if (!picked) return;
+  await updateSetting('cloud', picked.label);
+  void vscode.window.showInformationMessage(`Meadowrun: jobs now run on the ${picked.label} cloud.`);
 }
 
 async function setDefaultResources(): Promise<void> {

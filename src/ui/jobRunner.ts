@@ -1,5 +1,6 @@
 import * as path from 'path';
 import { StringDecoder } from 'string_decoder';
+import { bytes } from '../core/format';
 import * as vscode from 'vscode';
 import type { JobEvent, JobOptions, JobResult } from '../jobs/engine';
 import type { JobOutcome } from '../remote/protocol';
@@ -95,7 +96,7 @@ export class JobRunner {
         void this.model.refresh();
         return;
       case 'synced':
-        if (e.sent) this.output.appendLine(`  synced ${e.sent} of ${e.files} files (${(e.bytes / 1024).toFixed(1)} KiB)`);
+        if (e.sent) this.output.appendLine(`  synced ${e.sent} of ${e.files} files (${bytes(e.bytes)})`);
         progress.report({ message: `running on ${job.instanceId}…` });
         return;
       case 'started':

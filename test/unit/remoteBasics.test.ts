@@ -33,3 +33,8 @@ test('frames survive any chunking of the byte stream', () => {
     }),
   );
 });
+
+test('sizes read at a glance', async () => {
+  const { bytes } = await import('../../src/core/format');
+  assert.deepEqual([0, 1023, 1024, 10_944_000, 1.5 * 2 ** 30].map(bytes), ['0 B', '1023 B', '1.0 KiB', '10 MiB', '1.5 GiB']);
+});
