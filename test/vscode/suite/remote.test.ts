@@ -59,6 +59,20 @@ describe('running code remotely', () => {
     assert.deepStrictEqual(await allocatedJobs(), []);
   });
 
+  it('Run File Remotely with no editor open asks which file to run', async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    let settled = false;
+    const running = vscode.commands.executeCommand<JobOutcome>('meadowrun.runFile').then((o) => ((settled = true), o));
+    // The picker lists the workspace's Python files, sorted: hello.py comes first. Accepting is a
+    // no-op until the picker shows, and nothing else tells another extension that it has.
+    await waitFor('the file picker to be answered', async () => {
+      if (!settled) await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+      return settled;
+    });
+    assert.deepStrictEqual(await running, { status: 'exited', exitCode: 0 });
+    assert.strictEqual(api.jobsTree.getChildren()[0].label, 'hello.py');
+  });
+
   it('the Instances tree shows the launched instance with its price', async () => {
     await api.model.refresh();
     const node = api.instancesTree.getChildren().find((n) => n.kind === 'instance');
@@ -219,10 +233,11 @@ describe('running code remotely', () => {
     const saved = new Map<string, unknown>();
     const memento = { get: (k: string) => saved.get(k), update: async (k: string, v: unknown) => void saved.set(k, v), keys: () => [...saved.keys()] };
     const Model = api.model.constructor as new (services: unknown, m: unknown) => typeof api.model;
-    const first = new Model(undefined, memento);
+    const noCloud = { get: async () => Promise.reject(new Error('no cloud in this test')), log: { warn: () => undefined } };
+    const first = new Model(noCloud, memento);
     first.finishJob(first.addJob('done()'), 'succeeded', 'returned 1');
     first.updateJob(first.addJob('running()'), { status: 'running' });
-    const reloaded = new Model(undefined, memento);
+    const reloaded = new Model(noCloud, memento);
     assert.deepStrictEqual(reloaded.jobs.map((j) => [j.label, j.status]), [['running()', 'cancelled'], ['done()', 'succeeded']]);
     first.dispose();
     reloaded.dispose();
