@@ -1,6 +1,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { JobOutcome } from '../remote/protocol';
+import type { TopLevelFunction } from '../core/pythonFunctions';
 import { topLevelFunctions } from './codeLens';
 import { CALL_ARGUMENTS_HELP, CallArguments, parseCallArguments } from '../core/callArguments';
 import { arityProblem, parseParameters } from '../core/pythonSignature';
@@ -30,6 +31,7 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
       runFileWithArguments(c, uri, typeof args === 'string' ? args : undefined),
     ),
     register('meadowrun.runFunction', (uri?: vscode.Uri, name?: string, args?: string) => runFunction(c, uri, name, args)),
+    register('meadowrun.runFunctionAtCursor', () => runFunctionAtCursor(c)),
     register('meadowrun.stopJob', (target?: JobView | InstancesNode) => stopJob(c, target)),
     register('meadowrun.openJobLog', (job?: JobView) => openJobLog(c, job)),
     register('meadowrun.terminateInstance', (node?: InstancesNode, o?: { confirmed?: boolean }) => terminate(c, node, o)),
@@ -192,7 +194,42 @@ export async function functionSignature(file: vscode.Uri, name: string): Promise
 /** Asks which of the file's top-level functions to run. */
 export async function pickFunction(file: vscode.Uri, title: string): Promise<string | undefined> {
   const document = await vscode.workspace.openTextDocument(file);
-  return vscode.window.showQuickPick((await topLevelFunctions(document)).map((f) => f.name), { title });
+  const functions = await topLevelFunctions(document);
+  if (!functions.length) {
+    void vscode.window.showErrorMessage(`Meadowrun: ${path.basename(file.fsPath)} has no top-level function to run.`);
+    return undefined;
+  }
+  // The function the cursor is in comes first, so Enter runs it.
+  const here = functionAtCursor(file, functions);
+  const items = functions.map((f) => ({ label: f.name, description: `(${f.parameters})${f === here ? ' · at the cursor' : ''}`, f }));
+  items.sort((a, b) => Number(b.f === here) - Number(a.f === here));
+  return (await vscode.window.showQuickPick(items, { title, matchOnDescription: true }))?.label;
+}
+
+/** The top-level function whose body holds the active editor's cursor, in `file`. */
+function functionAtCursor(file: vscode.Uri, functions: TopLevelFunction[]): TopLevelFunction | undefined {
+  const editor = vscode.window.activeTextEditor;
+  if (editor?.document.uri.toString() !== file.toString()) return undefined;
+  const line = editor.selection.active.line;
+  const text = editor.document;
+  // A function runs from its first decorator to the next line of code at column 0.
+  const sorted = [...functions].sort((a, b) => a.firstLine - b.firstLine);
+  const containing = sorted.filter((f) => f.firstLine <= line).pop();
+  if (!containing) return undefined;
+  for (let n = containing.line + 1; n <= line; n++) {
+    const t = text.lineAt(n).text;
+    if (/^\S/.test(t) && !/^#/.test(t)) return undefined;
+  }
+  return containing;
+}
+
+/** Runs the function the cursor is in (a keybinding); elsewhere, asks which. */
+async function runFunctionAtCursor(c: CommandContext): Promise<JobOutcome | undefined> {
+  const file = await pythonFile();
+  if (!file) return undefined;
+  const document = await vscode.workspace.openTextDocument(file);
+  const here = functionAtCursor(file, await topLevelFunctions(document));
+  return runFunction(c, file, here?.name);
 }
 
 function reportFailure(c: CommandContext, label: string, outcome: JobOutcome): void {
@@ -214,14 +251,29 @@ function reportFailure(c: CommandContext, label: string, outcome: JobOutcome): v
   }
 }
 
-function stopJob(c: CommandContext, target?: JobView | InstancesNode): boolean {
-  const job = !target ? c.model.jobs.find(isActive) : 'key' in target ? target : target.kind === 'job' ? c.model.jobById(target.jobId) : undefined;
+async function stopJob(c: CommandContext, target?: JobView | InstancesNode): Promise<boolean> {
+  const job = !target ? await pickRunningJob(c) : 'key' in target ? target : target.kind === 'job' ? c.model.jobById(target.jobId) : undefined;
+  if (!target && !job) return false;
   if (!job?.cancel) {
     void vscode.window.showInformationMessage('Meadowrun: that job was not started from this window, or has already ended.');
     return false;
   }
   job.cancel();
   return true;
+}
+
+/** From the palette: the one running job, or the one the user picks. */
+async function pickRunningJob(c: CommandContext): Promise<JobView | undefined> {
+  const running = c.model.jobs.filter(isActive);
+  if (running.length <= 1) {
+    if (!running.length) void vscode.window.showInformationMessage('Meadowrun: no job started from this window is running.');
+    return running[0];
+  }
+  const picked = await vscode.window.showQuickPick(
+    running.map((job) => ({ label: job.label, description: [job.status, job.instanceId].filter(Boolean).join(' · '), job })),
+    { title: 'Stop which job?' },
+  );
+  return picked?.job;
 }
 
 async function openJobLog(c: CommandContext, job?: JobView): Promise<vscode.TextDocument | undefined> {

@@ -117,7 +117,12 @@ export function registerMapCommands(extension: vscode.ExtensionContext, services
 
   return [
     vscode.commands.registerCommand('meadowrun.runMap', runMap),
-    vscode.commands.registerCommand('meadowrun.openMapPanel', (job?: JobView) => job?.map?.()),
+    vscode.commands.registerCommand('meadowrun.openMapPanel', async (job?: JobView) => {
+      const maps = model.jobs.filter((j) => j.map);
+      if (!job && !maps.length) return void vscode.window.showInformationMessage('Meadowrun: no map job has run in this window yet.');
+      job ??= maps.length === 1 ? maps[0] : (await vscode.window.showQuickPick(maps.map((j) => ({ label: j.label, description: j.status, job: j })), { title: 'Show the progress of which map?' }))?.job;
+      return job?.map?.();
+    }),
   ];
 }
 

@@ -115,6 +115,22 @@ describe('running code remotely', () => {
     assert.strictEqual(api.jobsTree.getChildren()[0].label, 'add("a", b="b")');
   });
 
+  it('Run Function at Cursor runs the function the cursor is in', async () => {
+    const editor = await vscode.window.showTextDocument(file('mathfuncs.py'));
+    const line = editor.document.getText().split('\n').findIndex((l) => l.includes('return a + b'));
+    editor.selection = new vscode.Selection(line, 4, line, 4);
+    let settled = false;
+    const running = vscode.commands.executeCommand<JobOutcome>('meadowrun.runFunctionAtCursor').then((o) => ((settled = true), o));
+    // It asks only for the arguments (remembered from the last run of add): accept them.
+    await waitFor('the argument prompt to be answered', async () => {
+      if (!settled) await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+      return settled;
+    });
+    const outcome = await running;
+    assert.strictEqual(outcome?.status, 'succeeded');
+    assert.match(api.jobsTree.getChildren()[0].label, /^add\(/);
+  });
+
   it('Run File Remotely with Arguments passes shell-quoted words to the script, never through a shell', async () => {
     const outcome = await vscode.commands.executeCommand<JobOutcome>('meadowrun.runFileWithArguments', file('hello.py'), `--n 3 "my data.csv" '$(id)'`);
     assert.deepStrictEqual(outcome, { status: 'exited', exitCode: 0 });
