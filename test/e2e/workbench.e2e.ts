@@ -33,7 +33,8 @@ async function showOutputChannel(page: Page, name: string): Promise<void> {
 // A click that follows the menu's opening too closely is sometimes ignored (the menu stays open,
 // the item highlighted): then Enter runs the highlighted item.
 async function chooseMenuItem(page: Page, label: string): Promise<void> {
-  const item = page.locator('.context-view .action-item', { hasText: label });
+  // Exactly this label: "Run File Remotely" must not also match "Run File Remotely with Arguments…".
+  const item = page.locator(`.context-view .action-item:has(.action-label:text-is(${JSON.stringify(label)}))`);
   await item.hover({ timeout: 10_000 });
   await item.click();
   const menu = page.locator('.context-view .monaco-menu');
@@ -77,6 +78,18 @@ test('Run File Remotely from the Explorer shows output and the instance', { time
     // The container's icon comes from the manifest: its presence proves the .vsix was installed.
     await activityBarItem(page, 'Meadowrun').click({ timeout: 60_000 });
     await page.locator('.part.sidebar .pane-header', { hasText: 'Instances' }).waitFor({ timeout: 30_000 });
+
+    // Nothing runs yet: the welcome view says what to do, and its Run File button works with no
+    // editor open by asking which file.
+    const welcome = page.locator('.part.sidebar .welcome-view-content');
+    await welcome.getByText('No instances are running').waitFor({ timeout: 30_000 });
+    await page.locator('.part.sidebar').screenshot({ path: shot('welcome') });
+    await welcome.getByRole('button', { name: 'Run File Remotely' }).click();
+    const picker = page.locator('.quick-input-widget');
+    await picker.getByText('Run which Python file remotely?').waitFor({ timeout: 30_000 });
+    const offered = await picker.locator('.monaco-list-row .label-name').allInnerTexts();
+    assert.deepStrictEqual(offered.slice().sort(), ['hello.py', 'mathfuncs.py', 'slow.py'], `the picker offers the workspace's Python files: ${offered}`);
+    await page.keyboard.press('Escape');
 
     await activityBarItem(page, 'Explorer').click();
     await page.locator('.explorer-folders-view .monaco-list-row[aria-label="hello.py"]').click({ button: 'right', timeout: 30_000 });
