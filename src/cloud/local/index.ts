@@ -4,7 +4,7 @@ import { FileSecretStore } from './fileSecretStore';
 import { FileTaskQueues } from './fileTaskQueues';
 import { LocalManagement } from './localManagement';
 import { LocalProvider, LocalProviderOptions } from './localProvider';
-import { defaultLocalStateDir, localLayout } from './paths';
+import { defaultLocalStateDir, localLayout, prepareStateDir } from './paths';
 
 export interface LocalCloud extends Cloud {
   provider: LocalProvider;
@@ -14,9 +14,12 @@ export interface LocalCloud extends Cloud {
   stateDir: string;
 }
 
-/** The embedded cloud: instances are sshd processes on this machine, state lives in files. */
+/**
+ * The embedded cloud: instances are sshd processes on this machine, state lives in files. Throws
+ * when the state directory is one another user could tamper with.
+ */
 export function createLocalCloud(options: Partial<LocalProviderOptions> = {}): LocalCloud {
-  const stateDir = options.stateDir ?? defaultLocalStateDir();
+  const stateDir = prepareStateDir(options.stateDir ?? defaultLocalStateDir());
   const layout = localLayout(stateDir);
   const envSeconds = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
   const cloud = {
