@@ -24,12 +24,12 @@ export class FileAllocationTable implements AllocationTable {
   constructor(readonly dir: string) {}
 
   async registerInstance(record: Omit<InstanceRecord, 'version'>): Promise<void> {
-    fs.mkdirSync(this.dir, { recursive: true });
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     // Version 1 must not be created again under a record that has moved on (ids are never reused).
     let registered = false;
     if (!this.entries().some((e) => e.id === record.id)) {
       const tmp = path.join(this.dir, `.tmp-${token()}`);
-      fs.writeFileSync(tmp, JSON.stringify({ ...record, version: 1 }));
+      fs.writeFileSync(tmp, JSON.stringify({ ...record, version: 1 }), { mode: 0o600 });
       try {
         fs.linkSync(tmp, this.file(record.id, '1.json'));
         registered = true;
@@ -165,7 +165,7 @@ export class FileAllocationTable implements AllocationTable {
     const t = token();
     const proposal = this.file(id, `${version}.next-${t}`);
     try {
-      fs.writeFileSync(proposal, JSON.stringify({ ...next, version: version + 1 }));
+      fs.writeFileSync(proposal, JSON.stringify({ ...next, version: version + 1 }), { mode: 0o600 });
       fs.renameSync(this.file(id, `${version}.json`), this.file(id, `${version}.prev-${t}`));
     } catch (e) {
       fs.rmSync(proposal, { force: true });

@@ -25,7 +25,7 @@ export class FileSecretStore implements SecretStore {
     // and exclusively so two first uses can't end up with different keys.
     const tmp = `${privatePath}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, pair.private, { mode: 0o600 });
-    fs.writeFileSync(publicPath + `.${process.pid}.tmp`, pair.public + '\n', { mode: 0o644 });
+    fs.writeFileSync(publicPath + `.${process.pid}.tmp`, pair.public + '\n', { mode: 0o600 });
     try {
       fs.linkSync(tmp, privatePath);
       fs.renameSync(publicPath + `.${process.pid}.tmp`, publicPath);

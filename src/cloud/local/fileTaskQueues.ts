@@ -17,7 +17,7 @@ export class FileTaskQueues implements TaskQueues {
   async createPair(jobId: string): Promise<{ request: string; result: string }> {
     const pair = { request: `${jobId}/request`, result: `${jobId}/result` };
     for (const q of Object.values(pair)) {
-      for (const sub of ['ready', 'inflight']) fs.mkdirSync(path.join(this.dir, q, sub), { recursive: true });
+      for (const sub of ['ready', 'inflight']) fs.mkdirSync(path.join(this.dir, q, sub), { recursive: true, mode: 0o700 });
     }
     this.touch(jobId);
     return pair;
@@ -31,7 +31,7 @@ export class FileTaskQueues implements TaskQueues {
     const sender = `${process.pid.toString(36)}${crypto.randomBytes(2).toString('hex')}`;
     for (const body of bodies) {
       const name = `${stamp}-${(this.sequence++).toString(36).padStart(6, '0')}-${sender}~1`;
-      fs.writeFileSync(tmp, body);
+      fs.writeFileSync(tmp, body, { mode: 0o600 });
       fs.renameSync(tmp, path.join(ready, name));
     }
     this.touch(queue.split('/')[0]);
@@ -105,7 +105,7 @@ export class FileTaskQueues implements TaskQueues {
     try {
       fs.utimesSync(file, now, now);
     } catch {
-      fs.writeFileSync(file, '');
+      fs.writeFileSync(file, '', { mode: 0o600 });
     }
   }
 

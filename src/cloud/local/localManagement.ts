@@ -45,12 +45,12 @@ export class LocalManagement implements ManagementInstaller {
 
   async install(config: ManagementConfig): Promise<void> {
     config = validateManagementConfig(config);
-    fs.mkdirSync(this.dir, { recursive: true });
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     writeJson(this.file('config.json'), config);
     // A running runner keeps its old schedule: replace it.
     await this.stopRunner();
     const node = localNodeCommand();
-    const log = fs.openSync(this.file('runner.log'), 'a');
+    const log = fs.openSync(this.file('runner.log'), 'a', 0o600);
     const child = spawn(node.command, [runnerBundle(), '--state-dir', path.dirname(this.dir)], {
       detached: true,
       stdio: ['ignore', log, log],
@@ -86,7 +86,7 @@ export class LocalManagement implements ManagementInstaller {
    */
   async runOnce(o: { dryRun?: boolean; now?: number } = {}): Promise<AdjusterRun> {
     const now = o.now ?? Date.now();
-    fs.mkdirSync(this.dir, { recursive: true });
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const release = acquireLock(this.file('adjuster.lock'));
     if (!release) {
       return { result: { ...emptyResult(now), skipped: 'another adjuster run is in progress' } };
@@ -135,7 +135,7 @@ function runnerBundle(): string {
  */
 function acquireLock(file: string): (() => void) | undefined {
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify({ pid: process.pid, at: Date.now() }));
+  fs.writeFileSync(tmp, JSON.stringify({ pid: process.pid, at: Date.now() }), { mode: 0o600 });
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -165,7 +165,7 @@ function readJson<T>(file: string): T | undefined {
 
 function writeJson(file: string, value: unknown): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 2));
+  fs.writeFileSync(tmp, JSON.stringify(value, null, 2), { mode: 0o600 });
   fs.renameSync(tmp, file);
 }
 
