@@ -25,6 +25,11 @@ export function agentBundle(): AgentBundle {
   return cached;
 }
 
+/** Where the resident agent of this build listens on an instance. */
+export function agentSocketPath(workDir: string): string {
+  return path.posix.join(workDir, 'run', `agent-${agentBundle().hash}.sock`);
+}
+
 /**
  * A Node.js to run the agent with on this machine: $MEADOWRUN_LOCAL_NODE when set, else this
  * process's own, unless that is an Electron (VS Code) binary.

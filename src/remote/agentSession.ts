@@ -2,7 +2,7 @@ import { ClientChannel } from 'ssh2';
 import * as path from 'path';
 import { MeadowrunError } from '../core/errors';
 import { InstanceRecord } from '../cloud/ports';
-import { agentBundle } from './agentBundle';
+import { agentBundle, agentSocketPath } from './agentBundle';
 import { SshConnection } from './connection';
 import { AgentMessage, ClientMessage, encodeFrame, FrameDecoder, JobOutcome, RunRequest, StreamName } from './protocol';
 import { shellCommand, shellQuote } from './shellQuote';
@@ -69,7 +69,7 @@ export class AgentSession {
   static async start(connection: SshConnection, instance: InstanceRecord, specs: { table: string; queues: string }): Promise<AgentSession> {
     const bundle = agentBundle();
     const remoteAgent = path.posix.join(instance.workDir, `agent-${bundle.hash}.js`);
-    const socketPath = path.posix.join(instance.workDir, 'run', `agent-${bundle.hash}.sock`);
+    const socketPath = agentSocketPath(instance.workDir);
     const args = ['--instance', instance.id, '--table', specs.table, '--queues', specs.queues, '--work-dir', instance.workDir];
     const agentCommand = (mode: string[]) =>
       `test -s ${shellQuote(remoteAgent)} || exit ${AGENT_MISSING}; cd ${shellQuote(instance.workDir)} && exec ${instance.nodeCommand} ` +

@@ -42,7 +42,11 @@ test('an SSH server that refuses socket forwarding: jobs run on a per-client age
     const first = await plain.engine.runFunction('calc.py:add', '[1, 1]', { projectDir: plain.project });
     assert.equal(first.outcome.status, 'succeeded');
     const instanceDir = path.dirname((await plain.cloud.table.getInstance(first.instanceId))!.workDir);
-    fs.appendFileSync(path.join(instanceDir, 'sshd_config'), 'AllowStreamLocalForwarding no\n');
+    // sshd takes the first value it reads for an option.
+    const config = path.join(plain.cloud.provider.sshdDir(first.instanceId), 'sshd_config');
+    const refusing = fs.readFileSync(config, 'utf8').replace(/^AllowStreamLocalForwarding .*$/m, 'AllowStreamLocalForwarding no');
+    assert.match(refusing, /^AllowStreamLocalForwarding no$/m);
+    fs.writeFileSync(config, refusing);
     // SIGHUP makes sshd re-read its configuration; give it a moment to listen again.
     process.kill(Number(fs.readFileSync(path.join(instanceDir, 'sshd.pid'), 'utf8')), 'SIGHUP');
     await new Promise((r) => setTimeout(r, 500));

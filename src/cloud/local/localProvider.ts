@@ -1,4 +1,4 @@
-import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { ChildProcess, execFileSync, spawn, SpawnOptions } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
@@ -6,11 +6,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { MeadowrunError } from '../../core/errors';
 import { InstanceOption, InstanceType } from '../../core/instanceTypes';
-import { agentBundle, localNodeCommand } from '../../remote/agentBundle';
+import { agentBundle, agentSocketPath, localNodeCommand } from '../../remote/agentBundle';
 import { shellQuote } from '../../remote/shellQuote';
 import { InstanceProvider, LaunchedInstance, RunningInstance } from '../ports';
 import { loadLocalInstanceTypes } from './instanceTypes';
-import { localLayout } from './paths';
+import { localLayout, privateDir, refuseUntrustedSshdDir, sshdFilesRoot } from './paths';
 import { processAlive } from './processes';
 
 export interface LocalProviderOptions {
@@ -34,6 +34,8 @@ interface InstanceMeta {
 /**
  * "Launching" an instance starts an unprivileged OpenSSH server on a free loopback port with its
  * own host key, authorized_keys and work directory; "terminating" stops it and everything it ran.
+ * The sshd reads its configuration and keys from `sshdDir()`, not the state directory: see
+ * `sshdFilesRoot()`.
  */
 export class LocalProvider implements InstanceProvider {
   readonly name = 'local';
@@ -72,32 +74,37 @@ export class LocalProvider implements InstanceProvider {
 
   async launch(option: InstanceOption, authorizedPublicKey: string): Promise<LaunchedInstance> {
     const sshd = this.sshdPath();
+    this.prepareSshdRoot();
     const id = `local-${crypto.randomBytes(4).toString('hex')}`;
     const dir = path.join(this.layout.instancesDir, id);
     const workDir = path.join(dir, 'work');
     fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
-    const hostPublicKey = makeHostKey(path.join(dir, 'host_key'), id);
-    fs.writeFileSync(path.join(dir, 'authorized_keys'), authorizedPublicKey.trim() + '\n', { mode: 0o600 });
+    const sshdDir = this.sshdDir(id);
+    fs.mkdirSync(sshdDir, { mode: 0o700 });
+    fs.writeFileSync(path.join(sshdDir, 'instance-dir'), dir, { mode: 0o600 });
+    const hostPublicKey = makeHostKey(path.join(sshdDir, 'host_key'), id);
+    fs.writeFileSync(path.join(sshdDir, 'authorized_keys'), authorizedPublicKey.trim() + '\n', { mode: 0o600 });
     if (process.getuid?.() === 0) fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
     const user = os.userInfo().username;
+    const configPath = path.join(sshdDir, 'sshd_config');
     let port = 0;
     for (let attempt = 1; ; attempt++) {
       port = await freeLoopbackPort();
-      fs.writeFileSync(path.join(dir, 'sshd_config'), sshdConfig(dir, id, port, user));
+      fs.writeFileSync(configPath, sshdConfig({ sshdDir, instanceDir: dir, agentSocket: agentSocketPath(workDir), id, port, user }), { mode: 0o600 });
       try {
-        await startSshd(sshd, dir, port);
+        await startSshd(sshd, configPath, path.join(dir, 'sshd.log'), port);
         break;
       } catch (e) {
         // Another process may have taken the port between our probe and sshd's bind.
         if (attempt >= 3 || !/Address already in use/.test(String(e))) {
-          this.removeInstanceDir(dir);
+          this.removeInstanceDirs(id);
           throw e;
         }
       }
     }
     const meta: InstanceMeta = { id, typeName: option.type.name, spot: option.spot, port, launchedAt: Date.now() };
-    fs.writeFileSync(path.join(dir, 'instance.json'), JSON.stringify(meta));
+    fs.writeFileSync(path.join(dir, 'instance.json'), JSON.stringify(meta), { mode: 0o600 });
     this.startSweep(id, dir, workDir);
 
     const node = localNodeCommand();
@@ -113,6 +120,11 @@ export class LocalProvider implements InstanceProvider {
     };
   }
 
+  /** Where the instance's sshd reads its configuration, host key and authorized_keys. */
+  sshdDir(id: string): string {
+    return path.join(sshdFilesRoot(), id);
+  }
+
   async terminate(id: string): Promise<void> {
     const dir = path.join(this.layout.instancesDir, id);
     const sshdPid = readPid(path.join(dir, 'sshd.pid'));
@@ -121,7 +133,7 @@ export class LocalProvider implements InstanceProvider {
     const marker = `MEADOWRUN_LOCAL_INSTANCE=${id}`;
     for (const pid of processesWithEnv(marker)) kill(pid, 'SIGKILL');
     if (sshdPid) kill(sshdPid, 'SIGKILL');
-    this.removeInstanceDir(dir);
+    this.removeInstanceDirs(id);
   }
 
   async listRunning(): Promise<RunningInstance[]> {
@@ -152,8 +164,8 @@ export class LocalProvider implements InstanceProvider {
       agentBundle().path, 'sweep', '--instance', id, '--table', this.agentTableSpec(), '--work-dir', workDir,
       '--interval', String(this.options.sweepIntervalS ?? 30), '--grace', String(this.options.sweepGraceS ?? 120),
     ];
-    const log = fs.openSync(path.join(dir, 'sweep.log'), 'a');
-    const child = spawn(node.command, args, {
+    const log = fs.openSync(path.join(dir, 'sweep.log'), 'a', 0o600);
+    const child = spawnPrivate(node.command, args, {
       detached: true,
       stdio: ['ignore', log, log],
       env: { ...process.env, ...node.env, MEADOWRUN_LOCAL_INSTANCE: id },
@@ -162,8 +174,31 @@ export class LocalProvider implements InstanceProvider {
     fs.closeSync(log);
   }
 
-  private removeInstanceDir(dir: string): void {
-    fs.rmSync(dir, { recursive: true, force: true });
+  private removeInstanceDirs(id: string): void {
+    fs.rmSync(path.join(this.layout.instancesDir, id), { recursive: true, force: true });
+    fs.rmSync(this.sshdDir(id), { recursive: true, force: true });
+  }
+
+  /**
+   * Creates the private directory of all instances' sshd files, and drops the files of instances
+   * whose state directory was deleted without terminating them.
+   */
+  private prepareSshdRoot(): void {
+    const root = sshdFilesRoot();
+    try {
+      privateDir(root);
+    } catch (e) {
+      throw new MeadowrunError(`Cannot create ${root} for the local instances' SSH keys: ${(e as Error).message}`, 'state-dir');
+    }
+    refuseUntrustedSshdDir(root);
+    for (const name of fs.readdirSync(root)) {
+      try {
+        const instanceDir = fs.readFileSync(path.join(root, name, 'instance-dir'), 'utf8');
+        if (!fs.existsSync(instanceDir)) fs.rmSync(path.join(root, name), { recursive: true, force: true });
+      } catch {
+        // Still being created by another launch.
+      }
+    }
   }
 }
 
@@ -181,21 +216,41 @@ function sshKeygenPath(): string {
   return candidates.find((p) => fs.existsSync(p)) ?? 'ssh-keygen';
 }
 
-function sshdConfig(dir: string, id: string, port: number, user: string): string {
+/** A word of sshd_config: quoted, so that a path may hold spaces. */
+function configWord(word: string): string {
+  return `"${word.replace(/[\\"]/g, '\\$&')}"`;
+}
+
+function sshdConfig(o: { sshdDir: string; instanceDir: string; agentSocket: string; id: string; port: number; user: string }): string {
+  const { sshdDir, instanceDir, agentSocket, id, port, user } = o;
   return [
     `Port ${port}`,
     'ListenAddress 127.0.0.1',
-    `HostKey ${dir}/host_key`,
-    `PidFile ${dir}/sshd.pid`,
-    `AuthorizedKeysFile ${dir}/authorized_keys`,
+    `HostKey ${configWord(path.join(sshdDir, 'host_key'))}`,
+    `PidFile ${configWord(path.join(instanceDir, 'sshd.pid'))}`,
+    // sshd expands %-tokens in this one.
+    `AuthorizedKeysFile ${configWord(path.join(sshdDir, 'authorized_keys').replace(/%/g, '%%'))}`,
     `AllowUsers ${user}`,
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
     'PermitRootLogin prohibit-password',
     'UsePAM no',
-    // Keys live in the user's own state directory, which may sit under a world-writable /tmp in tests.
-    'StrictModes no',
+    'StrictModes yes',
+    // Clients reach the resident agent through its Unix socket (a direct-streamlocal channel);
+    // nothing else is forwarded, and nothing needs a terminal. sshd lets no socket through without
+    // local TCP forwarding, but PermitOpen governs sockets too: naming only the agent's socket
+    // refuses every TCP destination. (A path with "]" can't be named: clients then fall back to
+    // a per-session agent.)
+    'AllowStreamLocalForwarding local',
+    'AllowTcpForwarding local',
+    `PermitOpen ${agentSocket.includes(']') ? 'none' : configWord(`[${agentSocket}]:*`)}`,
+    'AllowAgentForwarding no',
+    'X11Forwarding no',
+    'PermitTunnel no',
+    'GatewayPorts no',
+    'PermitUserEnvironment no',
+    'PermitTTY no',
     'Subsystem sftp internal-sftp',
     `SetEnv MEADOWRUN_LOCAL_INSTANCE=${id}`,
     'MaxSessions 64',
@@ -205,10 +260,9 @@ function sshdConfig(dir: string, id: string, port: number, user: string): string
   ].join('\n');
 }
 
-function startSshd(sshd: string, dir: string, port: number): Promise<void> {
-  const logPath = path.join(dir, 'sshd.log');
-  const log = fs.openSync(logPath, 'w');
-  const child: ChildProcess = spawn(sshd, ['-D', '-e', '-f', path.join(dir, 'sshd_config')], {
+function startSshd(sshd: string, configPath: string, logPath: string, port: number): Promise<void> {
+  const log = fs.openSync(logPath, 'w', 0o600);
+  const child: ChildProcess = spawnPrivate(sshd, ['-D', '-e', '-f', configPath], {
     detached: true,
     stdio: ['ignore', log, log],
   });
@@ -244,6 +298,20 @@ function startSshd(sshd: string, dir: string, port: number): Promise<void> {
     };
     probe();
   });
+}
+
+/**
+ * Spawns with umask 077, so that what the process and everything it starts (on an instance: the
+ * agent and the jobs) create is the user's alone. The child takes the umask when it is forked,
+ * which happens within spawn().
+ */
+function spawnPrivate(command: string, args: string[], options: SpawnOptions): ChildProcess {
+  const previous = process.umask(0o077);
+  try {
+    return spawn(command, args, options);
+  } finally {
+    process.umask(previous);
+  }
 }
 
 function freeLoopbackPort(): Promise<number> {
