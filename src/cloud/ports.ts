@@ -1,5 +1,5 @@
 // The ports every provider implements. A provider is one folder under cloud/ exporting these.
-import { Capacity } from '../core/resources';
+import { Capacity, MachineTraits } from '../core/resources';
 import { InstanceOption, InstanceType } from '../core/instanceTypes';
 import type { ManagementConfig, ManagementStatus } from '../management/config';
 
@@ -21,11 +21,17 @@ export interface JobAllocation {
   allocatedAt: number;
 }
 
-/** One row of the instance allocation table. */
-export interface InstanceRecord {
+/**
+ * One row of the instance allocation table. Its type's traits (GPU memory, CPU features) are copied
+ * from the catalog at launch, so packing needs no catalog; rows written before they were recorded lack
+ * them, which meets no requirement.
+ */
+export interface InstanceRecord extends MachineTraits {
   id: string;
   typeName: string;
   spot: boolean;
+  /** The type's spot eviction rate (%) from the catalog at launch, when spot. A spot row without it admits no job. */
+  evictionRatePct?: number;
   /** USD per hour. */
   price: number;
   total: Capacity;

@@ -11,14 +11,14 @@ import { chooseInstanceTypes, workersPerInstance } from './chooseInstanceTypes';
 import { MeadowrunError } from './errors';
 import { InstanceType } from './instanceTypes';
 import { AdjusterInput, AdjusterPlan, FleetInstance, PlanAction, Threshold } from './management';
-import { Capacity, describeResources, Resources, validateResources } from './resources';
+import { Capacity, describeNeed, marketAllowed, meetsRequirements, Resources, validateResources } from './resources';
 
 // Resources are often fractional (0.1 + 0.2 CPU); without slack a unit that exactly fits would be lost.
 const EPS = 1e-9;
 
 /** The name shown for a threshold: its own, or e.g. "2×(1 CPU, 2 GB)". */
 export function thresholdName(t: Threshold): string {
-  return t.name ?? `${t.count}×(${describeResources(t)})`;
+  return t.name ?? `${t.count}×(${describeNeed(t)})`;
 }
 
 /** How many units of `t` fit on a machine of this size (its total capacity; 0 when none). */
@@ -52,7 +52,7 @@ class CompiledThreshold {
 
   constructor(readonly t: Threshold) {
     this.name = thresholdName(t);
-    this.need = { cpu: t.cpu, memoryGb: t.memoryGb, gpus: t.gpus, maxEvictionRatePct: t.maxEvictionRatePct };
+    this.need = thresholdNeed(t);
     if (t.instanceTypes === undefined) {
       this.exact = undefined;
       this.globs = [];
@@ -72,33 +72,43 @@ class CompiledThreshold {
     return m;
   }
 
-  /** Everything but the size check: the GPU rule, the spot rule and the type filter. */
+  /** Everything but the size check: the GPU rule, the spot rule, GPU memory, CPU features and the type filter. */
   admits(i: FleetInstance): boolean {
     const t = this.t;
     if (t.gpus === 0 && i.gpus > 0) return false;
-    if (i.spot && !(t.maxEvictionRatePct > 0 && i.evictionRatePct !== undefined && i.evictionRatePct <= t.maxEvictionRatePct)) {
-      return false;
-    }
-    return this.matchesType(i.typeName);
+    if (!marketAllowed(t.maxEvictionRatePct, i.spot, i.evictionRatePct)) return false;
+    return meetsRequirements(this.need, i) && this.matchesType(i.typeName);
   }
 
-  /** Catalog types that may be launched for this threshold (the chooser handles spot vs eviction). */
+  /** Catalog types that may be launched for this threshold (the chooser handles spot and requirements). */
   launchable(types: InstanceType[]): InstanceType[] {
     return types.filter((type) => !(this.t.gpus === 0 && type.gpus > 0) && this.matchesType(type.name));
   }
 }
 
+function thresholdNeed(t: Threshold): Resources {
+  return {
+    cpu: t.cpu,
+    memoryGb: t.memoryGb,
+    gpus: t.gpus,
+    maxEvictionRatePct: t.maxEvictionRatePct,
+    ...(t.gpuMemoryGb !== undefined && { gpuMemoryGb: t.gpuMemoryGb }),
+    ...(t.cpuFeatures !== undefined && { cpuFeatures: t.cpuFeatures }),
+  };
+}
+
 /**
  * Whether an instance may count towards a threshold: it holds at least one unit; a spot instance only
  * when the threshold tolerates its eviction rate; never a GPU instance for a threshold without GPUs;
- * and, when the threshold lists instance types, only one of those.
+ * only one with the GPU memory and CPU features the threshold asks for; and, when the threshold lists
+ * instance types, only one of those.
  */
 export function eligible(instance: FleetInstance, threshold: Threshold): boolean {
   return unitsOf(instance, threshold) >= 1 && new CompiledThreshold(threshold).admits(instance);
 }
 
 function validateThreshold(t: Threshold): void {
-  validateResources({ cpu: t.cpu, memoryGb: t.memoryGb, gpus: t.gpus, maxEvictionRatePct: t.maxEvictionRatePct });
+  validateResources(thresholdNeed(t));
   if (!Number.isInteger(t.count) || t.count < 0) {
     throw new MeadowrunError(`Invalid threshold ${thresholdName(t)}: count must be a whole number ≥ 0 (got ${t.count})`, 'bad-resources');
   }

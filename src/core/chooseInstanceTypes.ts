@@ -1,6 +1,6 @@
 import { MeadowrunError } from './errors';
-import { InstanceChoice, InstanceOption, InstanceType } from './instanceTypes';
-import { describeResources, Resources, validateResources } from './resources';
+import { InstanceChoice, InstanceOption, InstanceType, optionEvictionRatePct } from './instanceTypes';
+import { describeNeed, describeResources, marketAllowed, meetsRequirements, Resources, validateResources } from './resources';
 
 // Specs are often fractional (0.1 + 0.2 CPU); without slack a worker that exactly fits would be lost.
 const EPS = 1e-9;
@@ -18,18 +18,16 @@ function isPrice(p: number | undefined): p is number {
   return typeof p === 'number' && Number.isFinite(p) && p > 0;
 }
 
-/** Every purchasable option (on-demand, and spot when the eviction rate is tolerated) that fits one worker. */
+/**
+ * Every purchasable option (on-demand, and spot when the eviction rate is tolerated) that fits one worker
+ * and meets its GPU memory and CPU feature requirements.
+ */
 export function optionsFor(types: InstanceType[], need: Resources): InstanceOption[] {
   const out: InstanceOption[] = [];
   for (const type of types) {
-    if (workersPerInstance(type, need) < 1) continue;
+    if (workersPerInstance(type, need) < 1 || !meetsRequirements(need, type)) continue;
     if (isPrice(type.onDemandPrice)) out.push({ type, spot: false, price: type.onDemandPrice });
-    if (
-      isPrice(type.spotPrice) &&
-      need.maxEvictionRatePct > 0 &&
-      type.evictionRatePct !== undefined &&
-      type.evictionRatePct <= need.maxEvictionRatePct
-    ) {
+    if (isPrice(type.spotPrice) && marketAllowed(need.maxEvictionRatePct, true, type.evictionRatePct)) {
       out.push({ type, spot: true, price: type.spotPrice });
     }
   }
@@ -43,12 +41,17 @@ function priceLess(a: number, b: number): boolean {
 interface Candidate {
   option: InstanceOption;
   wpi: number; // capped at the number of workers: more room than that is worth nothing
+  evict: number; // 0 on-demand; options only exist for spot types with a known rate
 }
 
-/** Deterministic preference among options that are otherwise equal: cheaper, bigger, then by name. */
+/**
+ * Deterministic preference among options that are otherwise equal: cheaper, then less likely to be
+ * evicted, then bigger, then by name.
+ */
 function compareCandidates(a: Candidate, b: Candidate): number {
   if (priceLess(a.option.price, b.option.price)) return -1;
   if (priceLess(b.option.price, a.option.price)) return 1;
+  if (a.evict !== b.evict) return a.evict - b.evict;
   if (a.option.type.cpu !== b.option.type.cpu) return b.option.type.cpu - a.option.type.cpu;
   if (a.option.type.name !== b.option.type.name) return a.option.type.name < b.option.type.name ? -1 : 1;
   return Number(a.option.spot) - Number(b.option.spot);
@@ -56,7 +59,8 @@ function compareCandidates(a: Candidate, b: Candidate): number {
 
 /**
  * Drops options that can never be in a uniquely best answer: another option holds at least as many
- * workers and is cheaper, or costs the same and is at least as big (so the tie-breaks prefer it too).
+ * workers and is cheaper, or costs the same, is evicted no more often and is at least as big (so the
+ * tie-breaks prefer it too).
  * This keeps the DP's inner loop to the handful of Pareto-optimal options.
  */
 function prune(cands: Candidate[]): Candidate[] {
@@ -67,7 +71,7 @@ function prune(cands: Candidate[]): Candidate[] {
     const dominated = kept.some(
       (k) =>
         priceLess(k.option.price, c.option.price) ||
-        (!priceLess(c.option.price, k.option.price) && k.option.type.cpu >= c.option.type.cpu),
+        (!priceLess(c.option.price, k.option.price) && k.evict <= c.evict && k.option.type.cpu >= c.option.type.cpu),
     );
     if (!dominated) kept.push(c);
   }
@@ -76,8 +80,9 @@ function prune(cands: Candidate[]): Candidate[] {
 
 /**
  * The cheapest mix of instances that hosts exactly `workers` workers, each needing `need`.
- * Exact: a DP over the number of workers still to place. Ties go to fewer machines, then more CPUs in
- * total, then the earlier option in name order. Returns [] when no option fits one worker.
+ * Exact: a DP over the number of workers still to place. Ties go to fewer machines, then the lower worst
+ * eviction rate (on-demand counts as 0), then more CPUs in total, then the earlier option in name order.
+ * Returns [] when no option fits one worker.
  */
 export function chooseInstanceTypes(types: InstanceType[], need: Resources, workers = 1): InstanceChoice[] {
   validateResources(need);
@@ -88,6 +93,7 @@ export function chooseInstanceTypes(types: InstanceType[], need: Resources, work
     optionsFor(types, need).map((option) => ({
       option,
       wpi: Math.min(workersPerInstance(option.type, need), workers),
+      evict: optionEvictionRatePct(option) ?? 100,
     })),
   );
   if (cands.length === 0) return [];
@@ -96,6 +102,7 @@ export function chooseInstanceTypes(types: InstanceType[], need: Resources, work
   // exactly the "last instance holds the remainder" case.
   const cost = new Float64Array(workers + 1).fill(Infinity);
   const machines = new Float64Array(workers + 1);
+  const evict = new Float64Array(workers + 1); // the highest eviction rate among the instances
   const cpus = new Float64Array(workers + 1);
   const pick = new Int32Array(workers + 1).fill(-1);
   cost[0] = 0;
@@ -105,15 +112,18 @@ export function chooseInstanceTypes(types: InstanceType[], need: Resources, work
       const prev = w > c.wpi ? w - c.wpi : 0;
       const nc = cost[prev] + c.option.price;
       const nm = machines[prev] + 1;
+      const ne = Math.max(evict[prev], c.evict);
       const ncpu = cpus[prev] + c.option.type.cpu;
       // Strict improvement only, so the earlier candidate (by compareCandidates) wins full ties.
       const better =
         pick[w] < 0 ||
         priceLess(nc, cost[w]) ||
-        (!priceLess(cost[w], nc) && (nm < machines[w] || (nm === machines[w] && ncpu > cpus[w] + EPS)));
+        (!priceLess(cost[w], nc) &&
+          (nm < machines[w] || (nm === machines[w] && (ne < evict[w] || (ne === evict[w] && ncpu > cpus[w] + EPS)))));
       if (better) {
         cost[w] = nc;
         machines[w] = nm;
+        evict[w] = ne;
         cpus[w] = ncpu;
         pick[w] = i;
       }
@@ -144,13 +154,25 @@ export function totalWorkers(choices: InstanceChoice[]): number {
   return choices.reduce((s, c) => s + c.count * c.workersPerInstance, 0);
 }
 
+/** Which requirement types big enough for `need` all miss: GPU memory first, then CPU features. */
+function unmetRequirement(bigEnough: InstanceType[], need: Resources): string {
+  if (!bigEnough.some((t) => meetsRequirements({ ...need, cpuFeatures: [] }, t))) {
+    const most = Math.max(0, ...bigEnough.map((t) => t.memoryPerGpuGb ?? 0));
+    return `not enough GPU memory (the types big enough have at most ${most} GB per GPU)`;
+  }
+  const withMemory = need.gpuMemoryGb ? ' with that GPU memory' : '';
+  return `no type big enough${withMemory} has all of the CPU features ${need.cpuFeatures!.join(', ')}`;
+}
+
 /** One line saying why chooseInstanceTypes found nothing, naming the blocker when there is a single one. */
 export function describeNoFit(types: InstanceType[], need: Resources): string {
-  const wanted = describeResources(need);
+  const wanted = describeNeed(need);
   const sellable = types.filter((t) => isPrice(t.onDemandPrice) || isPrice(t.spotPrice));
   if (sellable.length === 0) return `No instance type with a known price is available for ${wanted}`;
 
-  const fitting = sellable.filter((t) => workersPerInstance(t, need) >= 1);
+  const bigEnough = sellable.filter((t) => workersPerInstance(t, need) >= 1);
+  const fitting = bigEnough.filter((t) => meetsRequirements(need, t));
+  if (bigEnough.length > 0 && fitting.length === 0) return `No instance type offers ${wanted}: ${unmetRequirement(bigEnough, need)}`;
   if (fitting.length > 0) {
     // Big enough machines exist, so only the market is in the way: they are sold as spot only.
     const rates = fitting

@@ -1,7 +1,10 @@
-import { Resources } from './resources';
+import { MachineTraits, Resources } from './resources';
 
-/** A kind of machine a provider can launch, with its prices in USD per hour. */
-export interface InstanceType {
+/**
+ * A kind of machine a provider can launch, with its prices in USD per hour. Its traits (GPU memory, CPU
+ * features) come from the catalog; unknown ones meet no requirement.
+ */
+export interface InstanceType extends MachineTraits {
   name: string;
   cpu: number;
   memoryGb: number;
@@ -18,6 +21,11 @@ export interface InstanceOption {
   type: InstanceType;
   spot: boolean;
   price: number;
+}
+
+/** The eviction rate of an option: 0 on-demand, the type's rate as spot (undefined when unknown). */
+export function optionEvictionRatePct(o: InstanceOption): number | undefined {
+  return o.spot ? o.type.evictionRatePct : 0;
 }
 
 /** The result of choosing: launch `count` instances of `option`, each hosting `workersPerInstance` workers. */

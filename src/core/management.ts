@@ -1,7 +1,7 @@
 // Types shared by the adjuster's pure plan (core/adjusterPlan.ts) and its executor (management/).
 import { MeadowrunError } from './errors';
 import { InstanceOption, InstanceType } from './instanceTypes';
-import { validateResources } from './resources';
+import { CpuFeature, MachineTraits, parseCpuFeatures, validateResources } from './resources';
 
 /**
  * "Keep this much capacity running": `count` units of the given resources, each unit being what
@@ -15,14 +15,21 @@ export interface Threshold {
   gpus: number;
   /** Spot instances count only when their eviction rate is at most this (0: on-demand only). */
   maxEvictionRatePct: number;
+  /** GPU memory in GB each unit needs across its GPUs (absent: no requirement). */
+  gpuMemoryGb?: number;
+  /** CPU features the instances must have (absent: none). */
+  cpuFeatures?: CpuFeature[];
   /** How many units must be available. */
   count: number;
   /** When set, only these instance types (exact names or globs like "local.*") count and are launched. */
   instanceTypes?: string[];
 }
 
-/** An instance as the adjuster sees it: the allocation table's row joined with the provider's view. */
-export interface FleetInstance {
+/**
+ * An instance as the adjuster sees it: the allocation table's row joined with the provider's view. Its
+ * traits (GPU memory, CPU features) are the row's, or the catalog's for an instance not yet registered.
+ */
+export interface FleetInstance extends MachineTraits {
   id: string;
   typeName: string;
   spot: boolean;
@@ -31,7 +38,7 @@ export interface FleetInstance {
   cpu: number;
   memoryGb: number;
   gpus: number;
-  /** Spot eviction rate of its type (from the catalog), when spot. */
+  /** Spot eviction rate of its type (recorded from the catalog at launch), when spot. */
   evictionRatePct?: number;
   /** In the allocation table. */
   registered: boolean;
@@ -80,13 +87,15 @@ export function readThresholds(raw: unknown): Threshold[] {
       throw new MeadowrunError(`${which}: ${why}`, 'bad-config');
     };
     if (typeof t !== 'object' || t === null || Array.isArray(t)) bad('must be an object like {"cpu": 2, "memoryGb": 4, "count": 1}');
-    const known = ['name', 'cpu', 'memoryGb', 'gpus', 'maxEvictionRatePct', 'count', 'instanceTypes'];
+    const known = ['name', 'cpu', 'memoryGb', 'gpus', 'maxEvictionRatePct', 'gpuMemoryGb', 'cpuFeatures', 'count', 'instanceTypes'];
     const unknown = Object.keys(t).filter((k) => !known.includes(k));
     if (unknown.length) bad(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${known.join(', ')})`);
     for (const field of ['cpu', 'memoryGb', 'count'] as const) if (t[field] === undefined) bad(`${field} is required`);
     const threshold: Threshold = { gpus: 0, maxEvictionRatePct: 0, ...t };
     try {
-      validateResources({ cpu: threshold.cpu, memoryGb: threshold.memoryGb, gpus: threshold.gpus, maxEvictionRatePct: threshold.maxEvictionRatePct });
+      // Features as people write them: a list or a comma-separated string, any case.
+      if (threshold.cpuFeatures !== undefined) threshold.cpuFeatures = parseCpuFeatures(threshold.cpuFeatures);
+      validateResources(threshold);
     } catch (e) {
       bad((e as Error).message.replace(/^Invalid resources: /, ''));
     }

@@ -1,8 +1,13 @@
-import { Capacity, fits, subtract } from './resources';
+import { Capacity, fits, MachineTraits, marketAllowed, meetsRequirements, Resources, subtract } from './resources';
 
-export interface PackableInstance {
+export interface PackableInstance extends MachineTraits {
   id: string;
   free: Capacity;
+  /** GPUs it has in all, free or not: jobs without GPUs keep off GPU instances while others fit. */
+  gpus: number;
+  spot: boolean;
+  /** Its eviction rate when spot (from the catalog at launch); unknown admits no job. */
+  evictionRatePct?: number;
   /** Set when the instance is draining or about to be shut down. */
   preventFurtherAllocation?: boolean;
 }
@@ -17,26 +22,42 @@ function fullerFirst(a: PackableInstance, b: PackableInstance): number {
   );
 }
 
+/** Whether a job may run on the instance at all: room, market, GPU memory and CPU features. */
+export function admits(inst: PackableInstance, need: Resources): boolean {
+  return (
+    !inst.preventFurtherAllocation &&
+    fits(need, inst.free) &&
+    marketAllowed(need.maxEvictionRatePct, inst.spot, inst.evictionRatePct) &&
+    meetsRequirements(need, inst)
+  );
+}
+
 /**
- * The fullest instance that still fits one job. Filling the fullest first keeps emptier instances
- * whole for big jobs and lets idle ones be shut down sooner.
+ * The fullest instance the job may run on. Filling the fullest first keeps emptier instances whole for
+ * big jobs and lets idle ones be shut down sooner. A job without GPUs takes a GPU instance only when no
+ * instance without GPUs has room, however full the GPU ones are: their GPUs stay reachable for GPU jobs.
  */
-export function pickInstanceForJob(instances: PackableInstance[], need: Capacity): PackableInstance | undefined {
+export function pickInstanceForJob(instances: PackableInstance[], need: Resources): PackableInstance | undefined {
   let best: PackableInstance | undefined;
   for (const inst of instances) {
-    if (inst.preventFurtherAllocation || !fits(need, inst.free)) continue;
-    if (!best || fullerFirst(inst, best) < 0) best = inst;
+    if (!admits(inst, need)) continue;
+    if (!best || preferred(inst, best, need)) best = inst;
   }
   return best;
 }
 
+function preferred(a: PackableInstance, b: PackableInstance, need: Resources): boolean {
+  if (need.gpus === 0 && (a.gpus > 0) !== (b.gpus > 0)) return a.gpus === 0;
+  return fullerFirst(a, b) < 0;
+}
+
 /**
- * Places `count` jobs one at a time on the fullest instance that fits, subtracting as it goes.
+ * Places `count` jobs one at a time on the instance pickInstanceForJob chooses, subtracting as it goes.
  * Does not modify `instances`. Placements are listed in the order instances were first used.
  */
 export function packJobs(
   instances: PackableInstance[],
-  need: Capacity,
+  need: Resources,
   count: number,
 ): { placements: { id: string; jobs: number }[]; unplaced: number } {
   // Work on copies: callers keep their view of free capacity until the jobs really start.

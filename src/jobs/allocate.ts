@@ -1,7 +1,7 @@
 import { chooseInstanceTypes, describeNoFit } from '../core/chooseInstanceTypes';
 import { MeadowrunError } from '../core/errors';
 import { InstanceOption } from '../core/instanceTypes';
-import { pickInstanceForJob } from '../core/packing';
+import { PackableInstance, pickInstanceForJob } from '../core/packing';
 import { Resources } from '../core/resources';
 import { Cloud, freeCapacity, InstanceRecord, JobAllocation } from '../cloud/ports';
 
@@ -44,6 +44,9 @@ export async function launchAndRegister(cloud: Cloud, option: InstanceOption, jo
     spot: option.spot,
     price: option.price,
     total: { cpu: option.type.cpu, memoryGb: option.type.memoryGb, gpus: option.type.gpus },
+    ...(option.spot && option.type.evictionRatePct !== undefined && { evictionRatePct: option.type.evictionRatePct }),
+    ...(option.type.memoryPerGpuGb !== undefined && { memoryPerGpuGb: option.type.memoryPerGpuGb }),
+    ...(option.type.cpuFeatures !== undefined && { cpuFeatures: [...option.type.cpuFeatures] }),
     jobs: Object.fromEntries(jobs.map((j) => [j.jobId, j])),
     preventFurtherAllocation: false,
     ssh: launched.ssh,
@@ -61,8 +64,23 @@ export async function launchAndRegister(cloud: Cloud, option: InstanceOption, jo
   return { ...record, version: 1 };
 }
 
+/** A table row as packing sees it. */
+export function packable(r: InstanceRecord): PackableInstance {
+  return {
+    id: r.id,
+    free: freeCapacity(r),
+    gpus: r.total.gpus,
+    spot: r.spot,
+    evictionRatePct: r.evictionRatePct,
+    memoryPerGpuGb: r.memoryPerGpuGb,
+    cpuFeatures: r.cpuFeatures,
+    preventFurtherAllocation: r.preventFurtherAllocation,
+  };
+}
+
 /**
- * Allocates several equal jobs (a map's workers): onto running instances first, fullest first;
+ * Allocates several equal jobs (a map's workers): onto running instances first, fullest first, among
+ * those whose market, GPUs and traits the job accepts (see pickInstanceForJob);
  * the rest onto the cheapest mix of new instances, several workers per instance when they fit.
  */
 export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string[], o: AllocateOptions = {}): Promise<Allocation[]> {
@@ -75,10 +93,7 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
   // instance's row first) backs off a little, at random, and looks again.
   for (let attempt = 0; remaining.length && attempt < MAX_RACE_RETRIES; attempt++) {
     const records = await cloud.table.listInstances();
-    const pick = pickInstanceForJob(
-      records.map((r) => ({ id: r.id, free: freeCapacity(r), preventFurtherAllocation: r.preventFurtherAllocation })),
-      need,
-    );
+    const pick = pickInstanceForJob(records.map(packable), need);
     if (!pick) break;
     const record = records.find((r) => r.id === pick.id)!;
     const allocation = job(remaining[0]);

@@ -1,13 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { packJobs, PackableInstance, pickInstanceForJob } from '../../src/core/packing';
+import { Resources } from '../../src/core/resources';
 
 const inst = (id: string, cpu: number, memoryGb: number, gpus = 0, preventFurtherAllocation?: boolean): PackableInstance => ({
   id,
   free: { cpu, memoryGb, gpus },
+  gpus,
+  spot: false,
   preventFurtherAllocation,
 });
-const job = (cpu: number, memoryGb: number, gpus = 0) => ({ cpu, memoryGb, gpus });
+const job = (cpu: number, memoryGb: number, gpus = 0, extra: Partial<Resources> = {}): Resources => ({
+  cpu,
+  memoryGb,
+  gpus,
+  maxEvictionRatePct: 0,
+  ...extra,
+});
 
 test('fullest that fits first', () => {
   const pool = [inst('empty', 8, 32), inst('half', 4, 16), inst('nearlyFull', 1, 4), inst('tooFull', 0.5, 1)];

@@ -1,0 +1,78 @@
+// Which running instance a job may join, on the real local cloud (issue 14): a job's eviction limit
+// governs existing instances too, not only the ones it launches.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { testCloud, TestCloud } from '../support/localCloud';
+
+let t: TestCloud;
+
+before(() => {
+  t = testCloud({ 'm.py': 'def add(a, b):\n    return a + b\n' });
+});
+
+after(() => t.dispose());
+
+async function record(id: string) {
+  const r = await t.cloud.table.getInstance(id);
+  assert.ok(r, `instance ${id} is registered`);
+  return r;
+}
+
+test('a job that allows spot launches a spot instance; an on-demand-only job does not join it', async () => {
+  const a = await t.engine.runFunction('m.py:add', '[1, 2]', { projectDir: t.project, resources: { maxEvictionRatePct: 20 } });
+  assert.equal(a.outcome.status === 'succeeded' && a.outcome.value!.repr, '3');
+  assert.equal(a.launched, true);
+  const spot = await record(a.instanceId);
+  assert.equal(spot.spot, true, `job A launched ${spot.typeName} on-demand; expected the cheaper spot market`);
+
+  // Default resources: on-demand only. The warm spot instance is idle and big enough, but off limits.
+  const b = await t.engine.runFunction('m.py:add', '[2, 3]', { projectDir: t.project });
+  assert.equal(b.outcome.status === 'succeeded' && b.outcome.value!.repr, '5');
+  assert.notEqual(b.instanceId, a.instanceId, 'job B (on-demand only) ran on the spot instance job A launched');
+  assert.equal(b.launched, true);
+  assert.equal((await record(b.instanceId)).spot, false);
+  assert.equal(spot.evictionRatePct, 5, 'the catalog eviction rate is recorded at launch');
+
+  // A job with a limit above the instance's rate still joins the warm spot instance; one below it does not.
+  const c = await t.engine.runFunction('m.py:add', '[3, 4]', { projectDir: t.project, resources: { maxEvictionRatePct: 5 } });
+  assert.equal(c.launched, false);
+  assert.ok([a.instanceId, b.instanceId].includes(c.instanceId));
+  const d = await t.engine.runFunction('m.py:add', '[4, 5]', { projectDir: t.project, resources: { maxEvictionRatePct: 4 } });
+  assert.equal(d.launched, false);
+  assert.equal(d.instanceId, b.instanceId, 'a 4 % limit must not join a 5 % spot instance');
+});
+
+test('CPU features and GPUs decide which instance a job joins or launches', async () => {
+  // Nothing running has AVX-512 (local.small is intel/avx2): the job launches the cheapest type that has it.
+  const avx512 = await t.engine.runFunction('m.py:add', '[1, 1]', { projectDir: t.project, resources: { cpuFeatures: ['avx512'] } });
+  assert.equal(avx512.outcome.status, 'succeeded');
+  assert.equal(avx512.launched, true);
+  const large = await record(avx512.instanceId);
+  assert.equal(large.typeName, 'local.large');
+  assert.deepEqual(large.cpuFeatures, ['intel', 'avx', 'avx2', 'avx512']);
+
+  // A GPU job with 16 GB of GPU memory launches the GPU type, whose GPU memory is recorded.
+  const gpu = await t.engine.runFunction('m.py:add', '[2, 2]', { projectDir: t.project, resources: { gpus: 1, gpuMemoryGb: 16 } });
+  assert.equal(gpu.launched, true);
+  const gpuRecord = await record(gpu.instanceId);
+  assert.equal(gpuRecord.typeName, 'local.gpu');
+  assert.equal(gpuRecord.memoryPerGpuGb, 16);
+
+  // The GPU instance has AVX-512 and, with a job holding half its CPUs, is the fuller one; an AVX-512 job
+  // without GPUs still keeps off it while the instance without GPUs has room.
+  const fresh = await record(gpu.instanceId);
+  const held = { jobId: 'held', cpu: 2, memoryGb: 2, gpus: 0, allocatedAt: Date.now() };
+  assert.ok(await t.cloud.table.allocateJobs(fresh.id, fresh.version, [held]));
+  const again = await t.engine.runFunction('m.py:add', '[3, 3]', { projectDir: t.project, resources: { cpuFeatures: ['avx512'] } });
+  assert.equal(again.launched, false);
+  assert.equal(again.instanceId, avx512.instanceId, 'a job without GPUs went to the GPU instance');
+  await t.cloud.table.deallocateJob(fresh.id, 'held');
+
+  // Asking for more GPU memory than any type has fails before anything is launched.
+  const before = (await t.cloud.table.listInstances()).length;
+  await assert.rejects(
+    t.engine.runFunction('m.py:add', '[0, 0]', { projectDir: t.project, resources: { gpus: 1, gpuMemoryGb: 40 } }),
+    /not enough GPU memory/,
+  );
+  assert.equal((await t.cloud.table.listInstances()).length, before);
+});
