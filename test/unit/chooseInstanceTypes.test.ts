@@ -9,7 +9,7 @@ import {
   totalWorkers,
 } from '../../src/core/chooseInstanceTypes';
 import { InstanceChoice, InstanceType } from '../../src/core/instanceTypes';
-import { Resources } from '../../src/core/resources';
+import { CpuFeature, parseCpuFeatures, Resources } from '../../src/core/resources';
 import { loadAwsCatalog } from '../helpers/catalog';
 
 function type(
@@ -88,6 +88,65 @@ test('ties broken to fewer, then bigger machines, then by name', () => {
   assert.deepEqual(show(chooseInstanceTypes([...names].reverse(), need(1, 1))), ['alpha 1x1']);
 });
 
+test('same price: the lower eviction rate wins, whatever the catalog order or names', () => {
+  // After Meadowrun's test_max_eviction_rate: two spot types of one size and price.
+  const types = [
+    type('t0', 2, 4, 1, { spotPrice: 0.5, evictionRatePct: 40 }),
+    type('t1', 2, 4, 1, { spotPrice: 0.5, evictionRatePct: 20 }),
+  ];
+  const n = need(2, 4, { maxEvictionRatePct: 80 });
+  assert.deepEqual(show(chooseInstanceTypes(types, n, 3)), ['t1[spot] 1x3']);
+  assert.deepEqual(show(chooseInstanceTypes([...types].reverse(), n, 3)), ['t1[spot] 1x3']);
+  // Even when the riskier type is bigger (and so would win the size tie-break).
+  const bigger = [type('a', 8, 16, 1, { spotPrice: 0.5, evictionRatePct: 40 }), type('b', 2, 4, 1, { spotPrice: 0.5, evictionRatePct: 20 })];
+  assert.deepEqual(show(chooseInstanceTypes(bigger, n)), ['b[spot] 1x1']);
+  // On-demand counts as no eviction: at the same price it beats spot.
+  const same = [type('od', 2, 4, 0.5), type('sp', 2, 4, 1, { spotPrice: 0.5, evictionRatePct: 5 })];
+  assert.deepEqual(show(chooseInstanceTypes(same, n)), ['od 1x1']);
+  // A cheaper option still wins over a safer one.
+  const cheaper = [type('risky', 2, 4, 1, { spotPrice: 0.25, evictionRatePct: 40 }), type('safe', 2, 4, 1, { spotPrice: 0.5, evictionRatePct: 20 })];
+  assert.deepEqual(show(chooseInstanceTypes(cheaper, n)), ['risky[spot] 1x1']);
+});
+
+test('GPU memory and CPU features exclude types that cannot meet them', () => {
+  const types = [
+    type('t4', 4, 16, 0.5, { gpus: 1, memoryPerGpuGb: 16, cpuFeatures: ['intel', 'avx', 'avx2', 'avx512'] }),
+    type('a100', 8, 64, 3, { gpus: 1, memoryPerGpuGb: 40, cpuFeatures: ['amd', 'avx', 'avx2'] }),
+    type('t4x4', 16, 64, 4, { gpus: 4, memoryPerGpuGb: 16 }), // features unknown
+    type('plain', 2, 4, 0.05, { cpuFeatures: ['intel', 'avx', 'avx2'] }),
+    type('zen4', 2, 4, 0.06, { cpuFeatures: ['amd', 'avx', 'avx2', 'avx512'] }),
+    type('mystery', 2, 4, 0.01), // features unknown: meets no feature requirement
+  ];
+  assert.deepEqual(show(chooseInstanceTypes(types, need(1, 2))), ['mystery 1x1']);
+  assert.deepEqual(show(chooseInstanceTypes(types, need(1, 2, { cpuFeatures: ['avx2'] }))), ['plain 1x1']);
+  assert.deepEqual(show(chooseInstanceTypes(types, need(1, 2, { cpuFeatures: ['avx512'] }))), ['zen4 1x1']);
+  assert.deepEqual(show(chooseInstanceTypes(types, need(1, 2, { cpuFeatures: ['intel', 'avx512'] }))), ['t4 1x1']);
+  // GPU memory across the job's GPUs: 16 GB fits one T4; 32 GB on one GPU needs the A100; on two GPUs, two T4s.
+  assert.deepEqual(show(chooseInstanceTypes(types, need(1, 2, { gpus: 1, gpuMemoryGb: 16 }))), ['t4 1x1']);
+  assert.deepEqual(show(chooseInstanceTypes(types, need(1, 2, { gpus: 1, gpuMemoryGb: 32 }))), ['a100 1x1']);
+  assert.deepEqual(show(chooseInstanceTypes(types, need(1, 2, { gpus: 2, gpuMemoryGb: 32 }))), ['t4x4 1x1']);
+  // The reason is named when nothing meets a requirement.
+  const tooMuch = need(1, 2, { gpus: 1, gpuMemoryGb: 80 });
+  assert.deepEqual(chooseInstanceTypes(types, tooMuch), []);
+  assert.equal(
+    describeNoFit(types, tooMuch),
+    'No instance type offers 1 CPU, 2 GB, 1 GPU with 80 GB: not enough GPU memory (the types big enough have at most 40 GB per GPU)',
+  );
+  const amd512 = need(1, 2, { gpus: 1, gpuMemoryGb: 16, cpuFeatures: ['amd', 'avx512'] });
+  assert.match(describeNoFit(types, amd512), /no type big enough with that GPU memory has all of the CPU features amd, avx512$/);
+});
+
+test('GPU memory without GPUs and unknown CPU features are rejected with the known ones listed', () => {
+  assert.throws(() => chooseInstanceTypes([], need(1, 1, { gpuMemoryGb: 16 })), /GPU memory \(16 GB\) needs at least 1 GPU/);
+  assert.throws(
+    () => chooseInstanceTypes([], need(1, 1, { cpuFeatures: ['sse9' as CpuFeature] })),
+    /unknown CPU feature "sse9" \(known: avx, avx2, avx512, intel, amd\)/,
+  );
+  assert.deepEqual(parseCpuFeatures('AVX2, intel,avx2'), ['avx2', 'intel']);
+  assert.deepEqual(parseCpuFeatures(['avx512', 'amd']), ['avx512', 'amd']);
+  assert.throws(() => parseCpuFeatures('avx2,neon'), /unknown CPU feature "neon" \(known: /);
+});
+
 test('GPU need excludes non-GPU types', () => {
   const types = [type('cpu', 64, 256, 0.1), type('gpu1', 8, 32, 1, { gpus: 1 }), type('gpu4', 32, 128, 3, { gpus: 4 })];
   assert.deepEqual(show(chooseInstanceTypes(types, need(1, 2, { gpus: 1 }))), ['gpu1 1x1']);
@@ -147,6 +206,7 @@ test('invalid needs are rejected with a MeadowrunError', () => {
 interface BruteOption {
   price: number;
   wpi: number;
+  evict: number;
 }
 
 /** Every purchasable option with its capacity, worked out independently of the code under test. */
@@ -157,49 +217,66 @@ function bruteOptions(types: InstanceType[], n: Resources): BruteOption[] {
     let wpi = Math.min(Math.floor(t.cpu / n.cpu), Math.floor(t.memoryGb / n.memoryGb));
     if (n.gpus > 0) wpi = Math.min(wpi, Math.floor(t.gpus / n.gpus));
     if (wpi < 1) continue;
-    out.push({ price: t.onDemandPrice, wpi });
+    if (n.gpuMemoryGb && !(t.memoryPerGpuGb !== undefined && t.memoryPerGpuGb * n.gpus >= n.gpuMemoryGb)) continue;
+    if (!(n.cpuFeatures ?? []).every((f) => t.cpuFeatures?.includes(f))) continue;
+    out.push({ price: t.onDemandPrice, wpi, evict: 0 });
     if (t.spotPrice && t.evictionRatePct !== undefined && n.maxEvictionRatePct > 0 && t.evictionRatePct <= n.maxEvictionRatePct) {
-      out.push({ price: t.spotPrice, wpi });
+      out.push({ price: t.spotPrice, wpi, evict: t.evictionRatePct });
     }
   }
   return out;
 }
 
-/** Minimum price, and the fewest machines at that price, over all multisets of options hosting ≥ workers. */
-function bruteForce(opts: BruteOption[], workers: number): { price: number; machines: number } | undefined {
-  let best: { price: number; machines: number } | undefined;
-  const visit = (i: number, left: number, price: number, machines: number) => {
+/**
+ * Minimum price, the fewest machines at that price, and the lowest worst eviction rate among those,
+ * over all multisets of options hosting ≥ workers.
+ */
+function bruteForce(opts: BruteOption[], workers: number): { price: number; machines: number; evict: number } | undefined {
+  let best: { price: number; machines: number; evict: number } | undefined;
+  const visit = (i: number, left: number, price: number, machines: number, evict: number) => {
     if (left <= 0) {
       // Prices are positive, so adding instances past this point can only cost more.
-      if (!best || price < best.price - 1e-9 || (close(price, best.price) && machines < best.machines)) {
-        best = { price, machines };
+      if (
+        !best ||
+        price < best.price - 1e-9 ||
+        (close(price, best.price) && (machines < best.machines || (machines === best.machines && evict < best.evict)))
+      ) {
+        best = { price, machines, evict };
       }
       return;
     }
     if (i === opts.length) return;
     const o = opts[i];
-    for (let k = 0; k <= Math.ceil(left / o.wpi); k++) visit(i + 1, left - k * o.wpi, price + k * o.price, machines + k);
+    for (let k = 0; k <= Math.ceil(left / o.wpi); k++) {
+      visit(i + 1, left - k * o.wpi, price + k * o.price, machines + k, k ? Math.max(evict, o.evict) : evict);
+    }
   };
-  visit(0, workers, 0, 0);
+  visit(0, workers, 0, 0, 0);
   return best;
 }
 
-test('property: matches brute-force optimum and places exactly `workers`', () => {
+test('property: matches brute-force optimum, meets the requirements and places exactly `workers`', () => {
   // Whole cents make equal totals (and so the tie-breaks) common.
   const price = fc.integer({ min: 1, max: 60 }).map((c) => c / 100);
   const arbType = fc.record({
     cpu: fc.integer({ min: 1, max: 8 }),
     memoryGb: fc.integer({ min: 1, max: 16 }),
     gpus: fc.integer({ min: 0, max: 2 }),
+    memoryPerGpuGb: fc.option(fc.constantFrom(8, 16, 24), { nil: undefined }),
+    cpuFeatures: fc.option(fc.subarray<CpuFeature>(['avx', 'avx2', 'avx512', 'intel', 'amd']), { nil: undefined }),
     onDemandPrice: price,
     spot: fc.option(fc.record({ spotPrice: price, evictionRatePct: fc.integer({ min: 0, max: 30 }) }), { nil: undefined }),
   });
-  const arbNeed = fc.record({
-    cpu: fc.integer({ min: 1, max: 4 }),
-    memoryGb: fc.integer({ min: 1, max: 8 }),
-    gpus: fc.integer({ min: 0, max: 1 }),
-    maxEvictionRatePct: fc.constantFrom(0, 5, 10, 20, 30),
-  });
+  const arbNeed = fc
+    .record({
+      cpu: fc.integer({ min: 1, max: 4 }),
+      memoryGb: fc.integer({ min: 1, max: 8 }),
+      gpus: fc.integer({ min: 0, max: 1 }),
+      maxEvictionRatePct: fc.constantFrom(0, 5, 10, 20, 30),
+      gpuMemoryGb: fc.constantFrom(0, 0, 16),
+      cpuFeatures: fc.constantFrom<CpuFeature[]>([], [], ['avx2'], ['amd', 'avx512']),
+    })
+    .map((n) => ({ ...n, gpuMemoryGb: n.gpus ? n.gpuMemoryGb : 0 }));
   fc.assert(
     fc.property(fc.array(arbType, { minLength: 1, maxLength: 5 }), arbNeed, fc.integer({ min: 1, max: 6 }), (raw, n, workers) => {
       const types: InstanceType[] = raw.map((r, i) => ({
@@ -207,6 +284,8 @@ test('property: matches brute-force optimum and places exactly `workers`', () =>
         cpu: r.cpu,
         memoryGb: r.memoryGb,
         gpus: r.gpus,
+        ...(r.gpus && r.memoryPerGpuGb !== undefined && { memoryPerGpuGb: r.memoryPerGpuGb }),
+        ...(r.cpuFeatures !== undefined && { cpuFeatures: r.cpuFeatures }),
         onDemandPrice: r.onDemandPrice,
         ...r.spot,
       }));
@@ -219,12 +298,16 @@ test('property: matches brute-force optimum and places exactly `workers`', () =>
       assert.equal(totalWorkers(got), workers);
       assert.ok(close(totalPrice(got), want.price), `price ${totalPrice(got)} vs brute force ${want.price}`);
       assert.equal(got.reduce((s, c) => s + c.count, 0), want.machines);
+      const evict = Math.max(...got.map((c) => (c.option.spot ? c.option.type.evictionRatePct! : 0)));
+      assert.equal(evict, want.evict, 'at equal price and machines, the lowest worst eviction rate');
       for (const c of got) {
         assert.ok(c.workersPerInstance >= 1 && c.count >= 1);
         const t = c.option.type;
         assert.ok(c.workersPerInstance * n.cpu <= t.cpu && c.workersPerInstance * n.memoryGb <= t.memoryGb);
         assert.ok(c.workersPerInstance * n.gpus <= t.gpus);
         if (c.option.spot) assert.ok(n.maxEvictionRatePct > 0 && t.evictionRatePct! <= n.maxEvictionRatePct);
+        if (n.gpuMemoryGb) assert.ok(t.memoryPerGpuGb! * n.gpus >= n.gpuMemoryGb);
+        for (const f of n.cpuFeatures) assert.ok(t.cpuFeatures?.includes(f), `${t.name} lacks ${f}`);
       }
       // Grouped: no (option, workersPerInstance) pair twice.
       const keys = got.map((c) => `${c.option.type.name}/${c.option.spot}/${c.workersPerInstance}`);
