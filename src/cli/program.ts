@@ -1,7 +1,7 @@
 // The `meadowrun` command line: the engine's face for scripts, CI and the README's demo.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as path from 'path';
-import { DEFAULT_RESOURCES, validateResources } from '../core/resources';
+import { CPU_FEATURES, CpuFeature, DEFAULT_RESOURCES, parseCpuFeatures, validateResources } from '../core/resources';
 import { freeCapacity, InstanceRecord } from '../cloud/ports';
 import { createLocalCloud, LocalCloud } from '../cloud/local';
 import { allocateJob } from '../jobs/allocate';
@@ -19,12 +19,25 @@ function number(value: string): number {
   return n;
 }
 
+/** `--cpu-feature avx2 --cpu-feature intel` or `--cpu-feature avx2,intel`: both add up. */
+function cpuFeatures(value: string, previous: CpuFeature[] = []): CpuFeature[] {
+  try {
+    return [...new Set([...previous, ...parseCpuFeatures(value)])];
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
 const resourceOptions = (cmd: Command) =>
   cmd
     .addOption(new Option('--cpu <n>', `logical CPUs the job needs (default: ${DEFAULT_RESOURCES.cpu})`).argParser(number))
     .addOption(new Option('--memory <gb>', `memory the job needs, in GB (default: ${DEFAULT_RESOURCES.memoryGb})`).argParser(number))
     .addOption(new Option('--gpus <n>', 'GPUs the job needs (default: 0)').argParser(number))
     .addOption(new Option('--max-eviction-rate <pct>', 'highest spot eviction rate to accept, in % (default: 0, on-demand only)').argParser(number))
+    .addOption(new Option('--gpu-memory <gb>', 'GPU memory the job needs across its GPUs, in GB (needs --gpus)').argParser(number))
+    .addOption(
+      new Option('--cpu-feature <features>', `CPU features the instance must have; repeat or comma-separate (${CPU_FEATURES.join(', ')})`).argParser(cpuFeatures),
+    )
     .option('--project <dir>', 'project folder synced to the instance (default: the current folder)')
     .option('--interpreter <python>', 'Python on the instance', 'python3')
     .option('--json', 'print one JSON object instead of text');

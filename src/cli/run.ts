@@ -1,6 +1,6 @@
 import { bytes } from '../core/format';
 import { Engine, JobEvent, JobResult } from '../jobs/engine';
-import { Resources } from '../core/resources';
+import { CpuFeature, Resources } from '../core/resources';
 import { JobOutcome } from '../remote/protocol';
 
 export interface RunFlags {
@@ -8,6 +8,8 @@ export interface RunFlags {
   memory?: number;
   gpus?: number;
   maxEvictionRate?: number;
+  gpuMemory?: number;
+  cpuFeature?: CpuFeature[];
   project?: string;
   interpreter?: string;
   json?: boolean;
@@ -19,6 +21,8 @@ export function resourcesFrom(flags: RunFlags): Partial<Resources> {
   if (flags.memory !== undefined) r.memoryGb = flags.memory;
   if (flags.gpus !== undefined) r.gpus = flags.gpus;
   if (flags.maxEvictionRate !== undefined) r.maxEvictionRatePct = flags.maxEvictionRate;
+  if (flags.gpuMemory !== undefined) r.gpuMemoryGb = flags.gpuMemory;
+  if (flags.cpuFeature !== undefined) r.cpuFeatures = flags.cpuFeature;
   return r;
 }
 

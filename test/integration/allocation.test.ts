@@ -1,16 +1,30 @@
 // Which running instance a job may join, on the real local cloud (issue 14): a job's eviction limit
 // governs existing instances too, not only the ones it launches.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { testCloud, TestCloud } from '../support/localCloud';
 
+const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
+const files = { 'm.py': 'def add(a, b):\n    return a + b\n' };
 let t: TestCloud;
+let c: TestCloud; // for the CLI, on its own state directory
 
 before(() => {
-  t = testCloud({ 'm.py': 'def add(a, b):\n    return a + b\n' });
+  t = testCloud(files);
+  c = testCloud(files);
 });
 
-after(() => t.dispose());
+after(async () => {
+  await t.dispose();
+  await c.dispose();
+});
+
+function meadowrun(...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, '--state-dir', c.cloud.stateDir, ...args], { cwd: c.project, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
 
 async function record(id: string) {
   const r = await t.cloud.table.getInstance(id);
@@ -75,4 +89,22 @@ test('CPU features and GPUs decide which instance a job joins or launches', asyn
     /not enough GPU memory/,
   );
   assert.equal((await t.cloud.table.listInstances()).length, before);
+});
+
+test('the CLI reproduction: `run-function m.py:add --max-eviction-rate 20`, then `run-function m.py:add`', async () => {
+  const run = (...flags: string[]) => {
+    const r = meadowrun('run-function', 'm.py:add', '--args', '[1, 2]', '--json', ...flags);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { instanceId: string; launched: boolean };
+  };
+  const a = run('--max-eviction-rate', '20');
+  const b = run();
+  assert.notEqual(b.instanceId, a.instanceId);
+  const table = await c.cloud.table.listInstances();
+  const market = (id: string) => table.find((r) => r.id === id)?.spot;
+  assert.equal(market(a.instanceId), true);
+  assert.equal(market(b.instanceId), false);
+  // CPU features from the command line, repeated or comma-separated, any case.
+  const avx512 = run('--cpu-feature', 'AVX512', '--cpu-feature', 'intel,avx2');
+  assert.equal((await c.cloud.table.getInstance(avx512.instanceId))?.typeName, 'local.large');
 });

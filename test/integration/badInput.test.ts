@@ -92,6 +92,19 @@ test('impossible resources: more than any type offers, and no CPU at all', async
   assert.deepEqual(await leftovers(), { jobs: [], instances: [] });
 });
 
+test('impossible requirements: unknown CPU feature, GPU memory without GPUs, more GPU memory than any type', async () => {
+  assertOneLineError(
+    meadowrun(['run-function', 'ok.py:hello', '--args', '["x"]', '--cpu-feature', 'avx2,neon']),
+    /unknown CPU feature "neon" \(known: avx, avx2, avx512, intel, amd\)/,
+  );
+  assertOneLineError(meadowrun(['run-function', 'ok.py:hello', '--args', '["x"]', '--gpu-memory', '16']), /GPU memory \(16 GB\) needs at least 1 GPU/);
+  assertOneLineError(
+    meadowrun(['run-function', 'ok.py:hello', '--args', '["x"]', '--gpus', '1', '--gpu-memory', '80']),
+    /No instance type offers 1 CPU, 2 GB, 1 GPU with 80 GB: not enough GPU memory/,
+  );
+  assert.deepEqual(await leftovers(), { jobs: [], instances: [] });
+});
+
 test('sshd missing: says how to install it, launches nothing', async () => {
   const r = meadowrun(['run-function', 'ok.py:hello', '--args', '["x"]'], { MEADOWRUN_SSHD: '/nonexistent/sshd' });
   assertOneLineError(r, /needs an OpenSSH server.*apt-get install openssh-server/);
