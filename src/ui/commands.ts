@@ -1,5 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { CPU_FEATURES, CpuFeature } from '../core/resources';
 import type { JobOutcome } from '../remote/protocol';
 import type { TopLevelFunction } from '../core/pythonFunctions';
 import { topLevelFunctions } from './codeLens';
@@ -12,6 +13,14 @@ import { JobRunner, projectFolder } from './jobRunner';
 import { isActive, JobView, MeadowrunModel } from './model';
 import { Services } from './services';
 import { settings, updateSetting } from './settings';
+
+const CPU_FEATURE_NAMES: Record<CpuFeature, string> = {
+  avx: 'AVX instructions',
+  avx2: 'AVX2 instructions',
+  avx512: 'AVX-512 instructions',
+  intel: 'an Intel processor',
+  amd: 'an AMD processor',
+};
 
 export interface CommandContext {
   extension: vscode.ExtensionContext;
@@ -346,14 +355,32 @@ async function setDefaultResources(): Promise<void> {
     );
     return picked ? Number(picked.label) : undefined;
   };
-  const cpu = await choose('Logical CPUs per job (1/3)', [0.5, 1, 2, 4, 8, 16], r.cpu, 'CPUs');
+  const cpu = await choose('Logical CPUs per job (1/6)', [0.5, 1, 2, 4, 8, 16], r.cpu, 'CPUs');
   if (cpu === undefined) return;
-  const memoryGb = await choose('Memory per job (2/3)', [0.5, 1, 2, 4, 8, 16, 32], r.memoryGb, 'GB');
+  const memoryGb = await choose('Memory per job (2/6)', [0.5, 1, 2, 4, 8, 16, 32], r.memoryGb, 'GB');
   if (memoryGb === undefined) return;
-  const eviction = await choose('Highest spot eviction rate (3/3): 0 means on-demand only', [0, 5, 10, 15, 20, 100], r.maxEvictionRatePct, '%');
+  const gpus = await choose('GPUs per job (3/6)', [0, 1, 2, 4, 8], r.gpus, 'GPUs');
+  if (gpus === undefined) return;
+  // GPU memory only means something with GPUs; without them it is cleared.
+  const gpuMemoryGb = gpus ? await choose('GPU memory per job, across its GPUs (4/6): 0 means any', [0, 8, 16, 24, 40, 80], r.gpuMemoryGb ?? 0, 'GB') : 0;
+  if (gpuMemoryGb === undefined) return;
+  const features = await vscode.window.showQuickPick(
+    CPU_FEATURES.map((f) => ({ label: f, description: CPU_FEATURE_NAMES[f], picked: r.cpuFeatures?.includes(f) })),
+    { title: 'CPU features instances must have (5/6): none picked means any', canPickMany: true },
+  );
+  if (features === undefined) return;
+  const cpuFeatures = features.map((f) => f.label);
+  const eviction = await choose('Highest spot eviction rate (6/6): 0 means on-demand only', [0, 5, 10, 15, 20, 100], r.maxEvictionRatePct, '%');
   if (eviction === undefined) return;
   await updateSetting('resources.cpu', cpu);
   await updateSetting('resources.memoryGb', memoryGb);
+  await updateSetting('resources.gpus', gpus);
+  await updateSetting('resources.gpuMemoryGb', gpuMemoryGb);
+  await updateSetting('resources.cpuFeatures', cpuFeatures);
   await updateSetting('resources.maxEvictionRatePct', eviction);
-  void vscode.window.showInformationMessage(`Meadowrun: jobs now ask for ${cpu} CPU, ${memoryGb} GB, ${eviction ? `spot up to ${eviction}% eviction` : 'on-demand'}.`);
+  const gpu = gpus ? `, ${gpus} GPU${gpuMemoryGb ? ` with ${gpuMemoryGb} GB` : ''}` : '';
+  const cpuText = cpuFeatures.length ? `, ${cpuFeatures.join(', ')}` : '';
+  void vscode.window.showInformationMessage(
+    `Meadowrun: jobs now ask for ${cpu} CPU, ${memoryGb} GB${gpu}${cpuText}, ${eviction ? `spot up to ${eviction}% eviction` : 'on-demand'}.`,
+  );
 }

@@ -1,7 +1,16 @@
 import * as vscode from 'vscode';
 import type { InstanceType } from '../core/instanceTypes';
 import type { Threshold } from '../core/management';
-import type { Resources } from '../core/resources';
+import type { CpuFeature, Resources } from '../core/resources';
+
+/**
+ * CPU features as written in settings: a list (or, hand-edited, a comma-separated string), any case.
+ * Unknown names pass through: a job or install rejects them with the list of known ones.
+ */
+function cpuFeatures(value: unknown): CpuFeature[] {
+  const list: unknown[] = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : [];
+  return list.map((f) => String(f).trim().toLowerCase()).filter(Boolean) as CpuFeature[];
+}
 
 /** The extension's settings, read fresh each time (they can change while VS Code runs). */
 export function settings() {
@@ -13,6 +22,8 @@ export function settings() {
       memoryGb: c.get<number>('resources.memoryGb', 2),
       gpus: c.get<number>('resources.gpus', 0),
       maxEvictionRatePct: c.get<number>('resources.maxEvictionRatePct', 0),
+      gpuMemoryGb: c.get<number>('resources.gpuMemoryGb', 0),
+      cpuFeatures: cpuFeatures(c.get('resources.cpuFeatures', [])),
     } as Resources,
     idleTimeoutMinutes: c.get<number>('idleTimeoutMinutes', 5),
     localStateDirectory: c.get<string>('local.stateDirectory', '') || undefined,

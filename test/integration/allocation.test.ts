@@ -2,8 +2,10 @@
 // governs existing instances too, not only the ones it launches.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { DEFAULT_MANAGEMENT_CONFIG } from '../../src/management/config';
 import { testCloud, TestCloud } from '../support/localCloud';
 
 const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -107,4 +109,22 @@ test('the CLI reproduction: `run-function m.py:add --max-eviction-rate 20`, then
   // CPU features from the command line, repeated or comma-separated, any case.
   const avx512 = run('--cpu-feature', 'AVX512', '--cpu-feature', 'intel,avx2');
   assert.equal((await c.cloud.table.getInstance(avx512.instanceId))?.typeName, 'local.large');
+});
+
+test('thresholds: only instances with the asked-for features count, and launches have them', async () => {
+  // Running on `c` now: a spot local.small (intel), an on-demand local.small (intel) and a local.large
+  // (intel, avx512). Nothing is AMD, so the AMD threshold launches the cheapest AMD type.
+  const thresholds = [
+    { name: 'amd', cpu: 1, memoryGb: 2, gpus: 0, maxEvictionRatePct: 0, count: 1, cpuFeatures: ['amd'] },
+    { name: 'avx512', cpu: 1, memoryGb: 2, gpus: 0, maxEvictionRatePct: 0, count: 1, cpuFeatures: ['avx512'] },
+  ];
+  fs.mkdirSync(c.cloud.management.dir, { recursive: true });
+  fs.writeFileSync(path.join(c.cloud.management.dir, 'config.json'), JSON.stringify({ ...DEFAULT_MANAGEMENT_CONFIG, thresholds }));
+  const { result } = await c.cloud.management.runOnce();
+  assert.equal(result.error, undefined);
+  assert.equal(result.launched.length, 1, JSON.stringify(result));
+  assert.equal((await c.cloud.table.getInstance(result.launched[0]))?.typeName, 'local.medium');
+  const large = (await c.cloud.table.listInstances()).find((r) => r.typeName === 'local.large')!;
+  assert.equal(result.kept[large.id], 'threshold avx512');
+  assert.deepEqual(result.unmet, []);
 });

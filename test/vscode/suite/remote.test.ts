@@ -243,6 +243,20 @@ describe('running code remotely', () => {
     }
   });
 
+  it('default resources from the settings: CPU features pick an instance that has them', async () => {
+    const config = vscode.workspace.getConfiguration('meadowrun');
+    await config.update('resources.cpuFeatures', ['avx512'], vscode.ConfigurationTarget.Global);
+    try {
+      const outcome = await vscode.commands.executeCommand<JobOutcome>('meadowrun.runFunction', file('mathfuncs.py'), 'add', '[1, 1]');
+      assert.strictEqual(outcome.status, 'succeeded');
+      await api.model.refresh();
+      const instance = api.model.instances.find((r) => r.id === api.model.jobs[0].instanceId);
+      assert.ok(instance?.cpuFeatures?.includes('avx512'), `ran on ${instance?.typeName}`);
+    } finally {
+      await config.update('resources.cpuFeatures', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
   it('Clear Finished Jobs keeps only running jobs; the history outlives the window', async () => {
     assert.ok(api.model.jobs.length > 1);
     // A second model over the same workspace state is what a reloaded window builds.
