@@ -4,7 +4,8 @@ import * as path from 'path';
 import { CPU_FEATURES, CpuFeature, DEFAULT_RESOURCES, parseCpuFeatures, validateResources } from '../core/resources';
 import { freeCapacity, InstanceRecord } from '../cloud/ports';
 import { createLocalCloud, LocalCloud } from '../cloud/local';
-import { allocateJob } from '../jobs/allocate';
+import { admits } from '../core/packing';
+import { allocateJob, packable } from '../jobs/allocate';
 import { Engine } from '../jobs/engine';
 import { terminateInstance } from '../jobs/instances';
 import { absoluteTarget } from '../jobs/target';
@@ -165,7 +166,7 @@ export function buildProgram(): Command {
     await c.secrets.getSshKeyPair();
     const need = validateResources({ ...DEFAULT_RESOURCES, ...resourcesFrom(flags) });
     const records = await c.table.listInstances();
-    let record = records.find((r) => r.total.cpu >= need.cpu && r.total.memoryGb >= need.memoryGb);
+    let record = records.find((r) => admits({ ...packable(r), free: r.total }, need));
     if (!record) {
       // Launch through the same path as a job, then free the placeholder allocation.
       const { instance } = await allocateJob(c, need, 'local-up', {

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { allocateJobs } from '../../src/jobs/allocate';
 import { DEFAULT_MANAGEMENT_CONFIG } from '../../src/management/config';
 import { testCloud, TestCloud } from '../support/localCloud';
 
@@ -93,6 +94,24 @@ test('CPU features and GPUs decide which instance a job joins or launches', asyn
   assert.equal((await t.cloud.table.listInstances()).length, before);
 });
 
+test('map workers are packed by the same rules: on-demand without GPUs first, the GPU instance last, never spot', async () => {
+  // Idle on `t`: spot local.small (A), on-demand local.small (B), local.large and local.gpu.
+  const records = await t.cloud.table.listInstances();
+  const byType = (type: string, spot = false) => records.find((r) => r.typeName === type && r.spot === spot)!.id;
+  const ids = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6'];
+  const allocations = await allocateJobs(t.cloud, { cpu: 1, memoryGb: 2, gpus: 0, maxEvictionRatePct: 0 }, ids, { noLaunch: true });
+  const where = allocations.map((a) => a.instance.id);
+  try {
+    const count = (id: string) => where.filter((w) => w === id).length;
+    assert.equal(count(byType('local.small')), 1);
+    assert.equal(count(byType('local.large')), 4);
+    assert.equal(count(byType('local.gpu')), 1, 'the GPU instance takes only what nothing else has room for');
+    assert.equal(count(byType('local.small', true)), 0, 'no worker on the spot instance');
+  } finally {
+    for (const [k, a] of allocations.entries()) await t.cloud.table.deallocateJob(a.instance.id, ids[k]);
+  }
+});
+
 test('the CLI reproduction: `run-function m.py:add --max-eviction-rate 20`, then `run-function m.py:add`', async () => {
   const run = (...flags: string[]) => {
     const r = meadowrun('run-function', 'm.py:add', '--args', '[1, 2]', '--json', ...flags);
@@ -109,6 +128,13 @@ test('the CLI reproduction: `run-function m.py:add --max-eviction-rate 20`, then
   // CPU features from the command line, repeated or comma-separated, any case.
   const avx512 = run('--cpu-feature', 'AVX512', '--cpu-feature', 'intel,avx2');
   assert.equal((await c.cloud.table.getInstance(avx512.instanceId))?.typeName, 'local.large');
+  // `local up` counts only a running instance the resources may use: none of these is AMD.
+  const up = meadowrun('local', 'up', '--cpu-feature', 'amd', '--json');
+  assert.equal(up.code, 0, up.stderr);
+  const amd = JSON.parse(up.stdout).instance;
+  assert.equal(amd.type, 'local.medium');
+  await c.cloud.provider.terminate(amd.id);
+  await c.cloud.table.deregisterInstance(amd.id);
 });
 
 test('thresholds: only instances with the asked-for features count, and launches have them', async () => {
