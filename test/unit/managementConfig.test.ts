@@ -22,6 +22,15 @@ test('thresholds: optional fields default, and each invalid one is refused namin
   assert.throws(() => readThresholds({ cpu: 1 }), /Thresholds must be a list/);
 });
 
+test('thresholds: GPU memory and CPU features are read as people write them, and checked', () => {
+  const [t] = readThresholds([{ cpu: 1, memoryGb: 2, count: 1, gpus: 1, gpuMemoryGb: 16, cpuFeatures: 'AVX2, intel' }]);
+  assert.deepEqual([t.gpuMemoryGb, t.cpuFeatures], [16, ['avx2', 'intel']]);
+  assert.deepEqual(readThresholds([{ cpu: 1, memoryGb: 2, count: 1, cpuFeatures: ['AVX512'] }])[0].cpuFeatures, ['avx512']);
+  assert.throws(() => readThresholds([{ cpu: 1, memoryGb: 2, count: 1, cpuFeatures: ['sse'] }]), /Threshold 1: unknown CPU feature "sse" \(known: avx, avx2, avx512, intel, amd\)/);
+  assert.throws(() => readThresholds([{ cpu: 1, memoryGb: 2, count: 1, cpuFeatures: 2 }]), /Threshold 1: CPU features must be a list/);
+  assert.throws(() => readThresholds([{ cpu: 1, memoryGb: 2, count: 1, gpuMemoryGb: 16 }]), /Threshold 1: GPU memory \(16 GB\) needs at least 1 GPU/);
+});
+
 test('a management configuration is refused when its times are not positive', () => {
   assert.throws(() => validateManagementConfig({ ...DEFAULT_MANAGEMENT_CONFIG, idleTimeoutS: 0 }), /idle timeout must be a number of seconds above 0/);
   assert.throws(() => validateManagementConfig({ ...DEFAULT_MANAGEMENT_CONFIG, intervalS: NaN }), /interval must be/);
