@@ -46,31 +46,40 @@ export class JobLog {
 
   private async writeAll(): Promise<void> {
     while (this.pending.length) {
-      const bytes = Buffer.concat(this.pending);
+      let bytes = Buffer.concat(this.pending);
       this.pending = [];
+      const written = bytes.length;
       try {
-        if (this.size + bytes.length > this.capBytes) await this.rotate();
+        if (this.size + bytes.length > this.capBytes) {
+          // Keep the newest half of the cap, from what is to be written and, if room is left, the file.
+          const half = Math.floor(this.capBytes / 2);
+          if (bytes.length > half) {
+            this.dropped += bytes.length - half;
+            bytes = bytes.subarray(bytes.length - half);
+          }
+          await this.rotate(half - bytes.length);
+        }
         await writeAll(this.fd, bytes);
         this.size += bytes.length;
       } catch {
         this.failed = true;
         this.pending = [];
       }
-      this.pendingBytes -= bytes.length;
+      this.pendingBytes -= written;
     }
     this.pendingBytes = 0;
     this.writing = undefined;
   }
 
-  /** Keeps the newest half of the log (by a copy through a small buffer: memory stays flat). */
-  private async rotate(): Promise<void> {
-    const keep = Math.min(this.size, Math.floor(this.capBytes / 2));
+  /** Keeps the newest `keep` bytes of the log (copied through a small buffer: memory stays flat). */
+  private async rotate(keep: number): Promise<void> {
+    keep = Math.min(this.size, keep);
     this.dropped += this.size - keep;
     const tmp = `${this.path}.rotating`;
     const out = await fs.promises.open(tmp, 'w', 0o600);
     const input = await fs.promises.open(this.path, 'r');
     try {
-      const header = Buffer.from(`[meadowrun] the log is capped at ${(this.capBytes / 1048576).toFixed(1)} MB: ${this.dropped} bytes of earlier output were dropped\n`);
+      const header = Buffer.from(`[meadowrun] the log is capped at ${+(this.capBytes / 1048576).toFixed(2)} MB: ${this.dropped} bytes of earlier output were dropped\n`);
       await out.write(header);
       const buffer = Buffer.allocUnsafe(Math.min(keep, 1 << 20) || 1);
       for (let offset = this.size - keep; offset < this.size; ) {
