@@ -5,7 +5,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { AgentServer, ServeOptions } from './serve';
+import { AgentServer, logError, ServeOptions } from './serve';
 
 /** Whether a daemon answers on this socket. */
 function answers(socketPath: string): Promise<boolean> {
@@ -49,15 +49,16 @@ export async function startDaemon(socketPath: string, args: string[]): Promise<v
 export async function runDaemon(socketPath: string, idleMs: number, options: ServeOptions): Promise<void> {
   const agent = new AgentServer(options);
   let idleTimer: NodeJS.Timeout | undefined;
-  const exit = () => {
-    agent.stop();
+  const exit = async (code = 0) => {
+    await agent.shutdown().catch((e) => logError('shutting down', e));
     clients.close();
     fs.rmSync(socketPath, { force: true });
-    process.exit(0);
+    process.exit(code);
   };
+  keepServing(() => exit(1));
   const armIdle = () => {
     clearTimeout(idleTimer);
-    if (agent.idle) idleTimer = setTimeout(() => agent.idle && exit(), idleMs);
+    if (agent.idle) idleTimer = setTimeout(() => agent.idle && void exit(), idleMs);
   };
   let ready: Promise<void> | undefined;
   const clients = net.createServer((socket) => {
@@ -78,7 +79,7 @@ export async function runDaemon(socketPath: string, idleMs: number, options: Ser
   fs.chmodSync(socketPath, 0o600);
   ready = agent.start();
   await ready;
-  process.on('SIGTERM', exit);
+  process.on('SIGTERM', () => void exit());
   armIdle();
 }
 
@@ -91,5 +92,21 @@ function listen(server: net.Server, socketPath: string): Promise<boolean> {
       server.off('error', onError);
       resolve(true);
     });
+  });
+}
+
+/**
+ * One agent serves every job on the instance, so no job may take it down: a stray rejection is
+ * logged and the agent goes on. An exception nobody caught leaves it in an unknown state, so it
+ * stops its jobs and frees what they held (`die`) before it exits.
+ */
+export function keepServing(die: () => Promise<void>): void {
+  process.on('unhandledRejection', (e) => logError('unhandled rejection', e));
+  let dying = false;
+  process.on('uncaughtException', (e) => {
+    logError('uncaught exception', e);
+    if (dying) return;
+    dying = true;
+    void die();
   });
 }

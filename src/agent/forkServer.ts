@@ -25,9 +25,14 @@ export class ForkServer {
     const lines = readline.createInterface({ input: this.process.stdout! });
     this.ready = new Promise((resolve, reject) => {
       lines.on('line', (line) => {
-        const event = JSON.parse(line);
+        let event: ForkServerEvent | { ready: number };
+        try {
+          event = JSON.parse(line);
+        } catch {
+          return; // not ours: the starter only ever writes JSON lines
+        }
         if ('ready' in event) resolve();
-        else onEvent(event as ForkServerEvent);
+        else onEvent(event);
       });
       const die = (why: string) => {
         if (!this.alive) return;
@@ -51,9 +56,9 @@ export class ForkServer {
     this.process.stdin!.write(JSON.stringify(request) + '\n');
   }
 
+  /** The starter stops its jobs and exits when its stdin closes (as it does when this process dies). */
   stop(): void {
     this.alive = false;
     this.process.stdin!.end();
-    this.process.kill('SIGTERM');
   }
 }

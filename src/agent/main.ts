@@ -3,7 +3,7 @@
 // frees the allocations of jobs whose process died.
 import { parseArgs } from 'util';
 import { openQueues, openTable } from './openTable';
-import { runDaemon, startDaemon } from './daemon';
+import { keepServing, runDaemon, startDaemon } from './daemon';
 import { AgentServer } from './serve';
 import { localInterruptionNotice, sweepOnce } from './sweep';
 
@@ -31,6 +31,10 @@ async function main(): Promise<void> {
   if (positionals[0] === 'serve') {
     process.stdout.on('error', () => undefined); // the client may vanish mid-write
     const server = new AgentServer({ workDir, instanceId, table, queues: values.queues ? openQueues(values.queues) : undefined });
+    keepServing(async () => {
+      await server.shutdown();
+      process.exit(1);
+    });
     await server.start();
     server.attach(process.stdin, process.stdout, () => {
       server.stop();

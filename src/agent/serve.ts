@@ -5,9 +5,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { AllocationTable, TaskQueues } from '../cloud/ports';
 import { MapWorkerLoop } from './mapWorker';
-import { AgentMessage, ClientMessage, encodeFrame, FrameDecoder, INLINE_LIMIT, JobOutcome, PROTOCOL_VERSION, RunRequest, StreamName } from '../remote/protocol';
+import { Writable } from 'stream';
+import { AgentMessage, ClientMessage, DEFAULT_LOG_CAP_BYTES, encodeFrame, FrameDecoder, INLINE_LIMIT, JobOutcome, PROTOCOL_VERSION, RunRequest, StreamName } from '../remote/protocol';
 import { CodeStore } from './codeStore';
 import { ForkServer, ForkServerEvent } from './forkServer';
+import { JobLog } from './jobLog';
 import { removePidFile, writePidFile } from './pidFiles';
 import forkServerSource from './python/forkserver.py';
 
@@ -19,22 +21,38 @@ export interface ServeOptions {
   queues?: TaskQueues;
 }
 
+/** A job's output waits (and the job with it) while more than this is queued for its client. */
+const CLIENT_BACKLOG = 1 << 20;
+/** … and while more than this waits to be written to its log. */
+const LOG_BACKLOG = 4 << 20;
+/** A result message is small (large values go to files): more than this is not one. */
+const RESULT_MESSAGE_LIMIT = 2 * INLINE_LIMIT;
+
 /** One connected client: its replies go back on its own stream, and its jobs end when it goes. */
 interface Client {
   send(message: AgentMessage): void;
+  /** Whether more than CLIENT_BACKLOG bytes wait to be sent to the client. */
+  backlogged(): boolean;
+  /** Resolves once the client's connection has room again (at once if it has, or it is gone). */
+  drained(): Promise<void>;
   gone: boolean;
   /** Jobs synced for but not yet started: this agent holds their PID files. */
   pending: Set<string>;
+  /** Result files waiting on the instance for this client to fetch (and remove). */
+  results: Set<string>;
 }
 
 interface Job {
   client: Client;
   request: RunRequest;
-  log: fs.WriteStream;
+  log: JobLog;
   pid?: number;
   streams: Map<string, net.Socket>;
   ended: number;
   result: Buffer[];
+  resultBytes: number;
+  /** The job's output on its way to the log and the client; the job's streams are paused meanwhile. */
+  output: Promise<void>;
   exit?: { code?: number; signal?: string };
   cancelled: boolean;
   killTimer?: NodeJS.Timeout;
@@ -59,10 +77,12 @@ export class AgentServer {
   private readonly socketServer: net.Server;
   private readonly scriptPath: string;
   private readonly logDir: string;
+  private readonly resultsDir: string;
 
   constructor(private readonly o: ServeOptions) {
     this.code = new CodeStore(o.workDir);
     this.logDir = path.join(o.workDir, 'logs');
+    this.resultsDir = path.join(o.workDir, 'results');
     fs.mkdirSync(this.logDir, { recursive: true });
     const hash = crypto.createHash('sha256').update(forkServerSource).digest('hex').slice(0, 12);
     this.scriptPath = path.join(o.workDir, `forkserver-${hash}.py`);
@@ -90,16 +110,41 @@ export class AgentServer {
   }
 
   /** Serves one client on a pair of streams; `onGone` runs once it left and its jobs have ended. */
-  attach(input: NodeJS.ReadableStream, output: NodeJS.WritableStream, onGone?: () => void): void {
+  attach(input: NodeJS.ReadableStream, output: Writable, onGone?: () => void): void {
+    let draining: Promise<void> | undefined;
     const client: Client = {
       send: (m) => void (client.gone || output.write(encodeFrame(m))),
+      backlogged: () => !client.gone && output.writableLength > CLIENT_BACKLOG,
+      drained: () => {
+        if (!client.backlogged()) return Promise.resolve();
+        draining ??= new Promise<void>((resolve) => {
+          const done = () => {
+            output.off('drain', done);
+            output.off('close', done);
+            draining = undefined;
+            resolve();
+          };
+          output.on('drain', done);
+          output.on('close', done);
+        });
+        return draining;
+      },
       gone: false,
       pending: new Set(),
+      results: new Set(),
     };
     this.clients.add(client);
     const decoder = new FrameDecoder();
     input.on('data', (chunk: Buffer) => {
-      for (const message of decoder.push(chunk)) {
+      let messages: unknown[];
+      try {
+        messages = decoder.push(chunk);
+      } catch (e) {
+        // Garbage on the wire: this client can't be understood any more, but the others can.
+        client.send({ t: 'error', message: `bad frame: ${(e as Error).message}` });
+        return leave();
+      }
+      for (const message of messages) {
         this.handle(client, message as ClientMessage).catch((e) => client.send({ t: 'error', message: String(e?.message ?? e) }));
       }
     });
@@ -107,7 +152,10 @@ export class AgentServer {
     const leave = () => {
       if (left) return;
       left = true;
-      void this.detach(client).then(onGone);
+      void this.detach(client).then(onGone, (e) => {
+        logError('detaching a client', e);
+        onGone?.();
+      });
     };
     input.on('end', leave);
     input.on('close', leave);
@@ -145,7 +193,7 @@ export class AgentServer {
         for (const job of this.jobs.values()) {
           if (job.request.interpreter === interpreter && !job.exit) {
             job.exit = { signal: 'SIGKILL' };
-            job.log.write(`\n[meadowrun] ${why}\n`);
+            job.log.append(`\n[meadowrun] ${why}\n`);
             this.maybeFinish(job, true);
           }
         }
@@ -156,32 +204,40 @@ export class AgentServer {
   }
 
   private async run(client: Client, request: RunRequest): Promise<void> {
-    const logPath = path.join(this.logDir, `${request.jobId}.log`);
-    const job: Job = {
-      client,
-      request,
-      log: fs.createWriteStream(logPath, { flags: 'a' }),
-      streams: new Map(),
-      ended: 0,
-      result: [],
-      cancelled: false,
-      finishing: false,
-    };
-    this.jobs.set(request.jobId, job);
-    const cwd = this.code.projectDir(request.project);
-    fs.mkdirSync(cwd, { recursive: true });
+    let job: Job | undefined;
+    let interpreterStarted = true;
     try {
-      await this.forkServer(request.interpreter).start({ jobId: request.jobId, cwd, env: request.env, spec: request.spec });
+      const logPath = path.join(this.logDir, `${request.jobId}.log`);
+      job = {
+        client,
+        request,
+        log: new JobLog(logPath, request.logCapBytes ?? DEFAULT_LOG_CAP_BYTES),
+        streams: new Map(),
+        ended: 0,
+        result: [],
+        resultBytes: 0,
+        output: Promise.resolve(),
+        cancelled: false,
+        finishing: false,
+      };
+      this.jobs.set(request.jobId, job);
+      const cwd = this.code.projectDir(request.project);
+      fs.mkdirSync(cwd, { recursive: true });
+      interpreterStarted = false;
+      await this.forkServer(request.interpreter).start({ jobId: request.jobId, cwd, env: request.env, spec: request.spec, resultsDir: this.resultsDir });
     } catch (e) {
       this.jobs.delete(request.jobId);
-      job.log.end();
+      await job?.log.close();
       // Nothing ran: free the allocation so the client's error leaves nothing behind.
       await this.o.table.deallocateJob(this.o.instanceId, request.jobId);
       removePidFile(this.o.workDir, request.jobId);
+      const message = (e as Error).message;
       client.send({
         t: 'done',
         jobId: request.jobId,
-        outcome: { status: 'rejected', code: 'interpreter', message: `Python interpreter "${request.interpreter}" on the instance: ${(e as Error).message}` },
+        outcome: interpreterStarted
+          ? { status: 'crashed', message: `the agent could not start the job: ${message}` }
+          : { status: 'rejected', code: 'interpreter', message: `Python interpreter "${request.interpreter}" on the instance: ${message}` },
       });
     }
   }
@@ -191,8 +247,12 @@ export class AgentServer {
       const job = this.jobs.get(e.started);
       if (!job) return;
       job.pid = e.pid;
-      writePidFile(this.o.workDir, e.started, e.pid);
-      job.client.send({ t: 'started', jobId: e.started, pid: e.pid, logPath: job.log.path as string });
+      try {
+        writePidFile(this.o.workDir, e.started, e.pid);
+      } catch (err) {
+        logError(`writing the PID file of ${e.started}`, err);
+      }
+      job.client.send({ t: 'started', jobId: e.started, pid: e.pid, logPath: job.log.path });
       if (job.cancelled) this.signalJob(job, 'SIGINT');
     } else {
       const job = this.jobs.get(e.exited);
@@ -227,8 +287,12 @@ export class AgentServer {
         if (!chunk.length) return;
       }
       if (stream === 'result' && job.request.spec.kind === 'map') return; // the loop reads it
-      if (stream === 'result') job.result.push(chunk);
-      else this.output(job, stream as StreamName, chunk);
+      if (stream === 'result') {
+        job.resultBytes += chunk.length;
+        if (job.resultBytes <= RESULT_MESSAGE_LIMIT) job.result.push(chunk);
+        return;
+      }
+      this.output(job, socket, stream as StreamName, chunk);
     });
     const ended = () => {
       if (!job) return;
@@ -260,9 +324,20 @@ export class AgentServer {
     );
   }
 
-  private output(job: Job, stream: StreamName, chunk: Buffer): void {
-    job.log.write(chunk);
+  /**
+   * Logs a piece of a job's output and sends it on. When the disk or the client falls behind, the
+   * job's stream is paused until they catch up: the job waits, as it would on a full pipe, and
+   * memory stays bounded here and at the client.
+   */
+  private output(job: Job, socket: net.Socket, stream: StreamName, chunk: Buffer): void {
+    job.log.append(chunk);
     job.client.send({ t: 'out', jobId: job.request.jobId, stream, data: chunk.toString('base64') });
+    if (job.log.backlog <= LOG_BACKLOG && !job.client.backlogged()) return;
+    socket.pause();
+    job.output = job.output
+      .then(async () => void (await Promise.all([job.log.flushed(), job.client.drained()])))
+      .catch((e) => logError(`output of ${job.request.jobId}`, e))
+      .finally(() => socket.resume());
   }
 
   private maybeFinish(job: Job, stopWaitingForStreams = false): void {
@@ -270,15 +345,22 @@ export class AgentServer {
     const allConnected = job.streams.size === 3 || stopWaitingForStreams;
     if (!allConnected || job.ended < job.streams.size) return;
     job.finishing = true;
-    void this.finish(job);
+    this.finish(job).catch((e) => {
+      // Whatever went wrong, the client hears of its job, and the agent goes on serving.
+      logError(`finishing ${job.request.jobId}`, e);
+      this.jobs.delete(job.request.jobId);
+      job.client.send({ t: 'done', jobId: job.request.jobId, outcome: { status: 'crashed', message: `the agent could not finish the job: ${(e as Error)?.message ?? e}` } });
+    });
   }
 
   private async finish(job: Job): Promise<void> {
     const { jobId } = job.request;
     clearTimeout(job.killTimer);
-    const outcome = (job.mapOutcome && (await job.mapOutcome)) || this.outcomeOf(job);
+    const mapOutcome = job.mapOutcome && (await job.mapOutcome);
+    const { outcome, outcomePath } = mapOutcome ? { outcome: mapOutcome, outcomePath: undefined } : this.outcomeOf(job);
     this.jobs.delete(jobId);
-    await new Promise((resolve) => job.log.end(resolve));
+    await job.output;
+    await job.log.close();
     // A crash is left to the deallocation sweep, the one authority on processes that died
     // abnormally; every other end is normal and frees its allocation here and now. A map worker
     // is freed either way: its tasks come back through the queue, and a replacement needs room.
@@ -286,20 +368,35 @@ export class AgentServer {
       await this.o.table.deallocateJob(this.o.instanceId, jobId);
       removePidFile(this.o.workDir, jobId);
     }
-    const text = JSON.stringify(outcome);
-    if (text.length <= INLINE_LIMIT) return job.client.send({ t: 'done', jobId, outcome });
-    const outcomePath = path.join(this.o.workDir, 'results', `${jobId}.json`);
-    fs.mkdirSync(path.dirname(outcomePath), { recursive: true });
-    fs.writeFileSync(outcomePath, text, { mode: 0o600 });
-    job.client.send({ t: 'done', jobId, outcomePath });
+    if (outcomePath) {
+      job.client.results.add(outcomePath);
+      return job.client.send({ t: 'done', jobId, outcomePath });
+    }
+    if (outcome.status === 'succeeded' && outcome.value?.pickleFile) job.client.results.add(outcome.value.pickleFile);
+    job.client.send({ t: 'done', jobId, outcome });
   }
 
-  private outcomeOf(job: Job): JobOutcome {
-    const text = Buffer.concat(job.result).toString('utf8');
-    if (text) {
-      const reported = JSON.parse(text) as JobOutcome;
-      return job.cancelled && reported.status !== 'succeeded' ? { status: 'cancelled' } : reported;
+  /** The outcome the job reported (or, when large, the file holding it), else what its exit says. */
+  private outcomeOf(job: Job): { outcome: JobOutcome; outcomePath?: string } {
+    const text = job.resultBytes <= RESULT_MESSAGE_LIMIT ? Buffer.concat(job.result).toString('utf8') : '';
+    let reported: (JobOutcome & { outcomeFile?: string }) | undefined;
+    try {
+      reported = text ? JSON.parse(text) : undefined;
+    } catch {
+      // Something else wrote to the result channel: judge the job by its exit.
     }
+    if (reported) {
+      if (job.cancelled && reported.status !== 'succeeded') {
+        if (reported.outcomeFile) fs.rmSync(reported.outcomeFile, { force: true });
+        return { outcome: { status: 'cancelled' } };
+      }
+      if (reported.outcomeFile) return { outcome: reported, outcomePath: reported.outcomeFile };
+      return { outcome: reported };
+    }
+    return { outcome: this.exitOutcome(job) };
+  }
+
+  private exitOutcome(job: Job): JobOutcome {
     const { code, signal } = job.exit!;
     if (job.cancelled) return { status: 'cancelled' };
     if (signal) return { status: 'crashed', signal, message: `the job's process (pid ${job.pid}) was killed by ${signal}` };
@@ -328,6 +425,7 @@ export class AgentServer {
   private async detach(client: Client): Promise<void> {
     client.gone = true;
     this.clients.delete(client);
+    for (const file of client.results) fs.rmSync(file, { force: true });
     for (const jobId of client.pending) {
       removePidFile(this.o.workDir, jobId);
       await this.o.table.deallocateJob(this.o.instanceId, jobId);
@@ -338,6 +436,20 @@ export class AgentServer {
       if (job.pid) this.signalJob(job, 'SIGKILL');
     }
     while (mine.some((job) => this.jobs.has(job.request.jobId))) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /**
+   * The agent is going away: its jobs go with it (nobody could collect their results), and what
+   * they held is freed now rather than by the sweep later.
+   */
+  async shutdown(): Promise<void> {
+    for (const job of this.jobs.values()) {
+      job.cancelled = true;
+      if (job.pid) this.signalJob(job, 'SIGKILL');
+      await this.o.table.deallocateJob(this.o.instanceId, job.request.jobId).catch(() => undefined);
+      removePidFile(this.o.workDir, job.request.jobId);
+    }
+    this.stop();
   }
 
   /** Stops the warm Pythons and the job socket; the process may exit after this. */
@@ -357,4 +469,9 @@ export class AgentServer {
     this.socketInTempDir = true;
     return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-')), 'agent.sock');
   }
+}
+
+/** The agent's own log is its stderr (a file beside its socket, for the daemon). */
+export function logError(what: string, e: unknown): void {
+  process.stderr.write(`${new Date().toISOString()} ${what}: ${(e as Error)?.stack ?? e}\n`);
 }

@@ -43,6 +43,11 @@ const resourceOptions = (cmd: Command) =>
     .option('--interpreter <python>', 'Python on the instance', 'python3')
     .option('--json', 'print one JSON object instead of text');
 
+const jobOptions = (cmd: Command) =>
+  resourceOptions(cmd).addOption(
+    new Option('--log-cap-mb <mb>', 'keep the job log on the instance under this size; past it the older half is dropped (default: 100)').argParser(number),
+  );
+
 let cloud: LocalCloud | undefined;
 export let engine: Engine | undefined;
 function getCloud(program: Command): LocalCloud {
@@ -88,7 +93,7 @@ export function buildProgram(): Command {
     .option('--state-dir <dir>', 'local cloud state directory (default: $MEADOWRUN_LOCAL_DIR or ~/.meadowrun/local)')
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meadowrun: ')) });
 
-  resourceOptions(
+  jobOptions(
     program
       .command('run-command')
       .description('run a Python file of the project on an instance, like `python FILE ARGS…`')
@@ -104,7 +109,7 @@ export function buildProgram(): Command {
     process.exitCode = exit.code;
   });
 
-  resourceOptions(
+  jobOptions(
     program
       .command('run-function')
       .description('call a function on an instance and print what it returns')
@@ -123,10 +128,13 @@ export function buildProgram(): Command {
     }
     if (outcome.status === 'succeeded') {
       process.stdout.write(`${outcome.value?.repr}\n`);
+      if (outcome.value?.pickleFile) process.stderr.write(`The pickled value (${outcome.value.pickleBytes} bytes) is in ${outcome.value.pickleFile}\n`);
       process.stderr.write(`[${result.instanceId}] returned in ${seconds.toFixed(2)} s\n`);
       return;
     }
-    if (outcome.status === 'failed') process.stderr.write(`Remote traceback (instance ${result.instanceId}):\n${outcome.error.traceback}`);
+    if (outcome.status === 'failed' || outcome.status === 'unserializable') {
+      process.stderr.write(`Remote traceback (instance ${result.instanceId}):\n${outcome.error.traceback}`);
+    }
     const exit = exitFor(outcome);
     fail(exit.message!, exit.code);
   });

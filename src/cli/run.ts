@@ -13,6 +13,31 @@ export interface RunFlags {
   project?: string;
   interpreter?: string;
   json?: boolean;
+  logCapMb?: number;
+}
+
+/** Thrown when whoever reads our stdout has gone (`meadowrun … | head`): the job is stopped, quietly. */
+export class StdoutClosed extends Error {}
+
+let stdoutClosed = false;
+const onStdoutClosed = new Set<() => void>();
+
+/**
+ * A reader that goes away (EPIPE) ends the command the way SIGPIPE ends a Unix tool: no stack
+ * trace, exit status 141, and the remote job cancelled since nobody reads its output.
+ */
+export function watchStdout(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    if (stdoutClosed) return;
+    stdoutClosed = true;
+    process.exitCode = 141;
+    for (const listener of onStdoutClosed) listener();
+  });
+}
+
+export function isStdoutClosed(): boolean {
+  return stdoutClosed;
 }
 
 export function resourcesFrom(flags: RunFlags): Partial<Resources> {
@@ -50,11 +75,18 @@ export async function cancellableBySigint<T>(work: (signal: AbortSignal) => Prom
     process.stderr.write('\nCancelling… (Ctrl-C again to stop waiting)\n');
     controller.abort();
   };
+  const onClosed = () => controller.abort();
   process.on('SIGINT', onSigint);
+  onStdoutClosed.add(onClosed);
   try {
-    return await work(controller.signal);
+    const result = await work(controller.signal);
+    if (stdoutClosed) throw new StdoutClosed();
+    return result;
+  } catch (e) {
+    throw stdoutClosed ? new StdoutClosed() : e;
   } finally {
     process.off('SIGINT', onSigint);
+    onStdoutClosed.delete(onClosed);
   }
 }
 
@@ -69,12 +101,16 @@ export async function runJob(
       resources: resourcesFrom(flags),
       projectDir: flags.project,
       interpreter: flags.interpreter,
+      logCapMb: flags.logCapMb,
       signal,
       onEvent: (e) => {
         const line = describeEvent(e);
         if (line && !flags.json) process.stderr.write(`${line}\n`);
       },
-      onOutput: (stream, data) => (stream === 'stdout' && !flags.json ? process.stdout : process.stderr).write(data),
+      onOutput: (stream, data) => {
+        const out = stream === 'stdout' && !flags.json ? process.stdout : process.stderr;
+        if (!(out === process.stdout && stdoutClosed)) out.write(data);
+      },
     }),
   );
   return { result, seconds: (Date.now() - began) / 1000 };
@@ -89,6 +125,8 @@ export function exitFor(outcome: JobOutcome): { code: number; message?: string }
       return { code: outcome.exitCode };
     case 'failed':
       return { code: 1, message: `the function raised ${outcome.error.type}: ${outcome.error.message}` };
+    case 'unserializable':
+      return { code: 1, message: `the function returned, but its result could not be serialised: ${outcome.message}` };
     case 'rejected':
       return { code: 2, message: outcome.message };
     case 'crashed':

@@ -28,6 +28,10 @@ export interface JobOptions {
   /** Python on this machine, for checking input before anything is allocated (default: python3). */
   localPython?: string;
   env?: Record<string, string>;
+  /** The job log on the instance is kept under this many MB, its newest half kept (default 100). */
+  logCapMb?: number;
+  /** Where a result too large to travel inline is saved as a pickle file, which the caller then owns. */
+  resultDir?: string;
   signal?: AbortSignal;
   onEvent?(e: JobEvent): void;
   onOutput?(stream: StreamName, data: Buffer): void;
@@ -139,6 +143,7 @@ export class Engine {
 
   private async run(spec: JobSpec, check: PreflightInput | undefined, projectDir: string, o: JobOptions): Promise<JobResult> {
     const need = validateResources({ ...DEFAULT_RESOURCES, ...o.resources });
+    if (o.logCapMb !== undefined && !(o.logCapMb >= 0.01)) throw new MeadowrunError(`The log cap must be at least 0.01 MB (got ${o.logCapMb})`, 'bad-log-cap');
     if (check) await preflight(check, o.localPython);
     throwIfCancelled(o.signal);
     const jobId = `${Date.now().toString(36)}-${crypto.randomBytes(3).toString('hex')}`;
@@ -159,8 +164,17 @@ export class Engine {
         o.signal?.addEventListener('abort', cancel);
         try {
           return await session.runJob(
-            { t: 'run', jobId, spec, project, interpreter: o.interpreter ?? 'python3', env: { ...o.env, MEADOWRUN_JOB_ID: jobId } },
             {
+              t: 'run',
+              jobId,
+              spec,
+              project,
+              interpreter: o.interpreter ?? 'python3',
+              env: { ...o.env, MEADOWRUN_JOB_ID: jobId },
+              logCapBytes: o.logCapMb === undefined ? undefined : Math.round(o.logCapMb * 1024 * 1024),
+            },
+            {
+              resultDir: o.resultDir,
               onStarted: (pid, log) => {
                 started = true;
                 logPath = log;

@@ -1,4 +1,6 @@
 import { ClientChannel } from 'ssh2';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { MeadowrunError } from '../core/errors';
 import { InstanceRecord } from '../cloud/ports';
@@ -15,6 +17,8 @@ export interface JobHandlers {
   onOutput?(stream: StreamName, data: Buffer): void;
   /** A map worker took these tasks. */
   onClaimed?(tasks: number[]): void;
+  /** Where a result too large to travel inline is saved (default: a private folder in the temporary directory). */
+  resultDir?: string;
 }
 
 interface PendingJob extends JobHandlers {
@@ -181,18 +185,33 @@ export class AgentSession {
         const job = this.jobs.get(m.jobId);
         this.jobs.delete(m.jobId);
         if (!job) return;
-        if (m.outcome) return job.resolve(m.outcome);
-        return void this.fetchOutcome(m.outcomePath!).then(job.resolve, job.reject);
+        const outcome = m.outcome ? Promise.resolve(m.outcome) : this.fetchOutcome(m.outcomePath!);
+        return void outcome.then((o) => this.fetchPickle(m.jobId, o, job.resultDir)).then(job.resolve, (e: Error) =>
+          job.reject(new MeadowrunError(`Cannot fetch the result of job ${m.jobId} from instance ${this.instanceId}: ${e.message}`, 'result-lost')),
+        );
       }
     }
   }
 
-  /** A large outcome (say, a big pickled result) waits in a file on the instance: fetch it and remove it. */
+  /** A large outcome (say, a map's many arguments) waits in a file on the instance: fetch it and remove it. */
   private async fetchOutcome(remotePath: string): Promise<JobOutcome> {
     const sftp = await this.connection.sftp();
     const text = await new Promise<Buffer>((resolve, reject) => sftp.readFile(remotePath, (e, data) => (e ? reject(e) : resolve(data))));
     await new Promise<void>((resolve) => sftp.unlink(remotePath, () => resolve()));
     return JSON.parse(text.toString('utf8')) as JobOutcome;
+  }
+
+  /** A large pickled value is streamed from its file on the instance to a local one, never held whole. */
+  private async fetchPickle(jobId: string, outcome: JobOutcome, resultDir = defaultResultDir()): Promise<JobOutcome> {
+    if (outcome.status !== 'succeeded' || !outcome.value?.pickleFile) return outcome;
+    const remotePath = outcome.value.pickleFile;
+    fs.mkdirSync(resultDir, { recursive: true, mode: 0o700 });
+    const localPath = path.join(resultDir, `${jobId}.pickle`);
+    await this.connection.download(remotePath, localPath);
+    fs.chmodSync(localPath, 0o600);
+    const sftp = await this.connection.sftp();
+    await new Promise<void>((resolve) => sftp.unlink(remotePath, () => resolve()));
+    return { ...outcome, value: { ...outcome.value, pickleFile: localPath } };
   }
 
   private settle(id: number, m: AgentMessage): void {
@@ -215,4 +234,9 @@ export class AgentSession {
     const why = this.stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/^Node\.js v\d/.test(l)).find((l) => /Error\b/.test(l)) ?? this.stderr.trim().split('\n').pop();
     return new MeadowrunError(`Lost the agent on instance ${this.instanceId}${why ? `: ${why}` : ''}`, 'agent-lost');
   }
+}
+
+/** Large results land here unless the caller names a folder: private to this user. */
+export function defaultResultDir(): string {
+  return path.join(os.tmpdir(), `meadowrun-results-${os.userInfo().uid}`);
 }

@@ -26,7 +26,11 @@ export interface RunRequest {
   project: string;
   interpreter: string;
   env: Record<string, string>;
+  /** The job log is kept under this size: past it, the older half is dropped (default: DEFAULT_LOG_CAP_BYTES). */
+  logCapBytes?: number;
 }
+
+export const DEFAULT_LOG_CAP_BYTES = 100 * 1024 * 1024;
 
 export interface FileEntry {
   path: string;
@@ -42,11 +46,20 @@ export type ClientMessage =
   | { t: 'cancel'; jobId: string };
 
 export interface FunctionValue {
+  /** repr() of the value; a long one is cut, ending in "… [truncated, N characters total]". */
   repr: string;
-  /** JSON text, when the value is JSON-serialisable. */
+  /** JSON text, when the value is JSON-serialisable and small enough to travel inline. */
   json?: string;
-  /** pickle protocol 4, base64; absent when the value can't be pickled. */
+  /** pickle protocol 4, base64, when small enough to travel inline. */
   pickle?: string;
+  /**
+   * A pickle too large to travel inline: a file holding it. The agent reports the file on the
+   * instance; the client fetches it and returns the path of its local copy, which the caller owns.
+   */
+  pickleFile?: string;
+  pickleBytes?: number;
+  /** Why there is no pickle, when the value can't be pickled. */
+  pickleError?: string;
 }
 
 export interface RemoteException {
@@ -59,6 +72,8 @@ export type JobOutcome =
   | { status: 'succeeded'; value?: FunctionValue; exitCode?: number }
   | { status: 'exited'; exitCode: number }
   | { status: 'failed'; error: RemoteException }
+  /** The function returned, but its value could not be turned into a result (its repr raised, say). */
+  | { status: 'unserializable'; message: string; error: RemoteException }
   /** The user's input was wrong (no such function, syntax error, bad arguments): one line for the user. */
   | { status: 'rejected'; message: string; code: string }
   | { status: 'crashed'; message: string; signal?: string; exitCode?: number }
@@ -85,19 +100,37 @@ export function encodeFrame(message: ClientMessage | AgentMessage): Buffer {
   return frame;
 }
 
+/** No frame is larger than this: a peer that says otherwise is broken, and is not believed. */
+export const MAX_FRAME = 64 << 20;
+
 /** Turns a byte stream into whole frames, however the stream happens to be chunked. */
 export class FrameDecoder {
-  private buffered: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private length = 0;
 
+  /** Throws on a malformed frame: the stream can't be trusted after that. */
   push(chunk: Buffer): unknown[] {
-    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
+    this.chunks.push(chunk);
+    this.length += chunk.length;
     const messages: unknown[] = [];
-    while (this.buffered.length >= 4) {
-      const length = this.buffered.readUInt32BE(0);
-      if (this.buffered.length < 4 + length) break;
-      messages.push(JSON.parse(this.buffered.subarray(4, 4 + length).toString('utf8')));
-      this.buffered = this.buffered.subarray(4 + length);
+    while (this.length >= 4) {
+      // Join the pieces only once a whole frame is there, so a large frame is not copied per piece.
+      if (this.chunks[0].length < 4) this.join();
+      const size = this.chunks[0].readUInt32BE(0);
+      if (size > MAX_FRAME) throw new Error(`a frame of ${size} bytes is over the limit`);
+      if (this.length < 4 + size) break;
+      if (this.chunks[0].length < 4 + size) this.join();
+      const head = this.chunks[0];
+      messages.push(JSON.parse(head.subarray(4, 4 + size).toString('utf8')));
+      const rest = head.subarray(4 + size);
+      this.length -= 4 + size;
+      if (rest.length) this.chunks[0] = rest;
+      else this.chunks.shift();
     }
     return messages;
+  }
+
+  private join(): void {
+    this.chunks = [Buffer.concat(this.chunks)];
   }
 }

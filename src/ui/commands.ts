@@ -255,6 +255,10 @@ function reportFailure(c: CommandContext, label: string, outcome: JobOutcome): v
     case 'crashed':
       void vscode.window.showErrorMessage(`Meadowrun: ${label} crashed: ${outcome.message}`);
       return;
+    case 'unserializable':
+      c.output.appendLine(`Remote traceback:\n${outcome.error.traceback}`);
+      void vscode.window.showErrorMessage(`Meadowrun: ${label} returned, but its result could not be serialised: ${outcome.message}`);
+      return;
     default:
       return;
   }

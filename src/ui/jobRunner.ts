@@ -51,6 +51,7 @@ export class JobRunner {
             projectDir,
             resources: s.resources,
             interpreter: s.remoteInterpreter,
+            logCapMb: s.logCapMb,
             localPython: await localPython(request.file),
             signal: controller.signal,
             onEvent: (e) => this.onEvent(job, e, progress),
@@ -119,6 +120,8 @@ function summary(outcome: JobOutcome): string {
       return `exit code ${outcome.exitCode}`;
     case 'failed':
       return `raised ${outcome.error.type}: ${outcome.error.message}`;
+    case 'unserializable':
+      return `returned, but ${outcome.message}`;
     case 'rejected':
       return outcome.message;
     case 'crashed':

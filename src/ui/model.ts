@@ -126,6 +126,8 @@ export function statusOf(outcome: JobOutcome): JobStatus {
       return 'succeeded';
     case 'exited':
       return outcome.exitCode === 0 ? 'succeeded' : 'failed';
+    case 'unserializable':
+      return 'failed';
     default:
       return outcome.status;
   }

@@ -32,6 +32,7 @@ export function settings() {
     managementIntervalS: c.get<number>('management.intervalSeconds', 60),
     codeLensEnabled: c.get<boolean>('codeLens.enabled', true),
     mapWorkers: c.get<number>('map.workers', 4),
+    logCapMb: c.get<number>('jobs.logCapMb', 100),
     remoteInterpreter: c.get<string>('remoteInterpreter', 'python3'),
   };
 }

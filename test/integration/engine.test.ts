@@ -1,5 +1,6 @@
 // The engine on the real local cloud: sshd instances, the agent, PID files and the sweep.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -213,13 +214,19 @@ test('a job allocated but never started is freed by the sweep after the grace pe
 });
 
 test('large payloads travel over SFTP: a 3 MB result and a 2 MB project file', async () => {
-  const big = await t.engine.runFunction('calc.py:blob', '[3_000_000]', { projectDir: t.project });
+  const resultDir = path.join(t.project, '..', `${path.basename(t.project)}-results`);
+  const big = await t.engine.runFunction('calc.py:blob', '[3_000_000]', { projectDir: t.project, resultDir });
   assert.equal(big.outcome.status, 'succeeded');
   assert.ok(big.outcome.status === 'succeeded');
-  const pickled = Buffer.from(big.outcome.value!.pickle!, 'base64');
-  assert.ok(pickled.length > 2_900_000, `pickle of ${pickled.length} bytes`);
+  assert.equal(big.outcome.value!.pickle, undefined, 'not inline');
+  const local = big.outcome.value!.pickleFile!;
+  assert.equal(path.dirname(local), resultDir);
+  assert.equal(fs.statSync(local).size, big.outcome.value!.pickleBytes);
+  const check = execFileSync('python3', ['-c', 'import pickle,sys; v = pickle.load(open(sys.argv[1], "rb")); print(len(v), v[:3])', local]).toString();
+  assert.equal(check.trim(), "2999808 b'\\x00\\x01\\x02'");
+  fs.rmSync(resultDir, { recursive: true });
   const record = (await t.cloud.table.getInstance(big.instanceId))!;
-  assert.deepEqual(fs.readdirSync(path.join(record.workDir, 'results')), [], 'the fetched outcome file is removed');
+  assert.deepEqual(fs.readdirSync(path.join(record.workDir, 'results')), [], 'the fetched result file is removed');
 
   // Random bytes, so that gzip can't shrink them under the inline limit.
   fs.writeFileSync(path.join(t.project, 'data.bin'), crypto.randomBytes(2_000_000));

@@ -8,6 +8,7 @@
 import ast
 import atexit
 import base64
+import ctypes
 import importlib
 import importlib.util
 import json
@@ -18,9 +19,20 @@ import select
 import signal
 import socket
 import sys
+import time
 import traceback
 
 REPR_LIMIT = 100_000
+# A result message larger than this goes to a file that the client fetches over SFTP (protocol.ts INLINE_LIMIT).
+INLINE_LIMIT = 1 << 20
+# A pickle larger than this is not sent inline (as base64) but left in a file for the client.
+PICKLE_INLINE_LIMIT = 512 << 10
+# How long a finished job's leftover processes get between SIGTERM and SIGKILL.
+KILL_GRACE_S = 1.0
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+# In the environment of every process a job starts: whose it is.
+JOB_MARKER = "MEADOWRUN_AGENT_JOB"
 
 
 def emit(event):
@@ -107,17 +119,77 @@ def run_function(spec):
         raise Rejected("not-found", "%s has no function %s" % (module_name, function_name))
     if not callable(function):
         raise Rejected("not-found", "%s.%s is not a function" % (module_name, function_name))
-    value = function(*args, **kwargs)
-    result = {"status": "succeeded", "value": {"repr": repr(value)[:REPR_LIMIT]}}
+    return function(*args, **kwargs)
+
+
+class Unserializable(Exception):
+    """The function returned, but its value could not be turned into a result."""
+
+
+def bounded_repr(value):
+    text = repr(value)
+    if len(text) <= REPR_LIMIT:
+        return text
+    return "%s… [truncated, %d characters total]" % (text[:REPR_LIMIT], len(text))
+
+
+class SpillFile:
+    """Holds a pickle in memory while it is small, and writes it to `path` once it is not."""
+
+    def __init__(self, path, limit):
+        self.path, self.limit, self.size = path, limit, 0
+        self.memory = []
+        self.file = None
+
+    def write(self, data):
+        self.size += len(data)
+        if self.file is None and self.size > self.limit:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            self.file = os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+            for chunk in self.memory:
+                self.file.write(chunk)
+            self.memory = None
+        if self.file is None:
+            self.memory.append(bytes(data))
+        else:
+            self.file.write(data)
+
+    def discard(self):
+        if self.file is not None:
+            self.file.close()
+            os.unlink(self.path)
+
+
+def describe_value(value, results_path):
+    """The value as the client gets it: a repr always; JSON and a pickle when they can be made."""
     try:
-        result["value"]["json"] = json.dumps(value)
-    except (TypeError, ValueError):
-        pass
+        out = {"repr": bounded_repr(value)}
+    except BaseException as e:
+        raise Unserializable("repr() raised %s: %s" % (type(e).__name__, e)) from e
+    spill = SpillFile(results_path + ".pickle", PICKLE_INLINE_LIMIT)
     try:
-        result["value"]["pickle"] = base64.b64encode(pickle.dumps(value, protocol=4)).decode()
-    except Exception:
-        pass
-    return result
+        pickle.Pickler(spill, protocol=4).dump(value)
+    except Exception as e:
+        spill.discard()
+        out["pickleError"] = "%s: %s" % (type(e).__name__, e)
+    else:
+        if spill.file is None:
+            out["pickle"] = base64.b64encode(b"".join(spill.memory)).decode()
+        else:
+            spill.file.close()
+            out["pickleFile"] = spill.path
+            out["pickleBytes"] = spill.size
+    # JSON only for values small enough to travel inline: the pickle is the faithful form of a big one.
+    if spill.size <= PICKLE_INLINE_LIMIT or "pickleError" in out:
+        try:
+            text = json.dumps(value)
+            if len(text) <= PICKLE_INLINE_LIMIT:
+                out["json"] = text
+        except (TypeError, ValueError):
+            pass
+        except Exception as e:
+            raise Unserializable("json.dumps raised %s: %s" % (type(e).__name__, e)) from e
+    return out
 
 
 def serialize(value, with_repr):
@@ -131,7 +203,7 @@ def serialize(value, with_repr):
             pass
         with_repr = True
     if with_repr:
-        out["repr"] = repr(value)[:REPR_LIMIT]
+        out["repr"] = bounded_repr(value)
     return out
 
 
@@ -199,9 +271,42 @@ def run_command(spec):
     return 0
 
 
+try:
+    LIBC = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    LIBC = None
+
+
+def prctl(option, value):
+    """Linux only; elsewhere a no-op."""
+    try:
+        LIBC.prctl(option, value, 0, 0, 0)
+    except AttributeError:
+        pass
+
+
+def send_result(res, result, results_path, newline):
+    text = json.dumps(result)
+    if len(text) > INLINE_LIMIT:
+        # Too big for the agent to hold: it passes the file's path on, and the client fetches it.
+        path = results_path + ".json"
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(text)
+        text = json.dumps({"status": result["status"], "outcomeFile": path})
+    res.sendall((text + ("\n" if newline else "")).encode())
+
+
+def error_of(e):
+    return {"type": type(e).__name__, "message": str(e), "traceback": user_traceback(e)}
+
+
 def child(request, sock_path):
     """In the forked child: become the job."""
+    # Its own session, so that whatever it starts can be stopped with it as one group.
     os.setsid()
+    # If the fork server dies (the agent died), so does the job.
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.set_wakeup_fd(-1)
@@ -215,8 +320,11 @@ def child(request, sock_path):
     os.dup2(err.fileno(), 2)
     os.chdir(request["cwd"])
     os.environ.update(request.get("env") or {})
+    # Marks every process the job starts, even one in a session of its own, as this job's.
+    os.environ[JOB_MARKER] = job_id
     sys.path[0] = request["cwd"]
     spec = request["spec"]
+    results_path = os.path.join(request["resultsDir"], job_id)
     code = 0
     try:
         if spec["kind"] == "map":
@@ -227,13 +335,19 @@ def child(request, sock_path):
             result = evaluate_arguments(spec)
         elif spec["kind"] == "function":
             try:
-                result = run_function(spec)
+                value = run_function(spec)
             except Rejected:
                 raise
             except KeyboardInterrupt:
                 raise
             except BaseException as e:
-                result = {"status": "failed", "error": {"type": type(e).__name__, "message": str(e), "traceback": user_traceback(e)}}
+                result = {"status": "failed", "error": error_of(e)}
+            else:
+                try:
+                    result = {"status": "succeeded", "value": describe_value(value, results_path)}
+                except Unserializable as e:
+                    cause = e.__cause__ or e
+                    result = {"status": "unserializable", "message": str(e), "error": error_of(cause)}
         else:
             code = run_command(spec)
             result = None
@@ -250,24 +364,94 @@ def child(request, sock_path):
         code = 130
     except BaseException as e:
         # Never let an error escape into the fork server's loop: this process is a job.
-        result = {"status": "failed", "error": {"type": type(e).__name__, "message": str(e), "traceback": user_traceback(e)}}
+        result = {"status": "failed", "error": error_of(e)}
         code = 1
-    if result is not None:
-        res.sendall((json.dumps(result) + ("\n" if spec.get("kind") == "map" else "")).encode())
-    res.close()
     try:
+        if result is not None:
+            try:
+                send_result(res, result, results_path, spec.get("kind") == "map")
+            except OSError as e:
+                # No room for a large result (a full disk, say): say so rather than nothing.
+                message = "the result could not be stored on the instance: %s" % e
+                res.sendall(json.dumps({"status": "unserializable", "message": message, "error": error_of(e)}).encode())
+        res.close()
         atexit._run_exitfuncs()
     finally:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
+            # Background children may hold copies of stdout and stderr: end both streams for all
+            # of them, so that the agent needn't wait for those children to finish.
+            for s in (out, err):
+                try:
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
             os._exit(code)
+
+
+def my_children():
+    me = os.getpid()
+    try:
+        with open("/proc/%d/task/%d/children" % (me, me)) as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    found = []
+    for p in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        try:
+            with open("/proc/%s/stat" % p) as f:
+                stat = f.read()
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == me:
+                found.append(int(p))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def job_marker(pid):
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            for entry in f.read().split(b"\0"):
+                if entry.startswith(JOB_MARKER.encode() + b"="):
+                    return entry.split(b"=", 1)[1].decode()
+    except OSError:
+        pass
+    return None
+
+
+def kill_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except OSError:
+        pass
+
+
+def kill_leftovers(jobs, sig):
+    """Stops processes that ended jobs left behind. This process is their subreaper: a job's
+    orphans, even those in a session of their own, become its children."""
+    running = set(jobs.values())
+    for pid in my_children():
+        if pid in jobs:
+            continue
+        try:
+            sid = os.getsid(pid)
+        except OSError:
+            continue
+        if sid in jobs or job_marker(pid) in running:
+            continue  # an orphan of a job that still runs
+        try:
+            kill_group(os.getpgid(pid), sig)
+            os.kill(pid, sig)
+        except OSError:
+            pass
 
 
 def main():
     sock_path = sys.argv[1]
     sys.path.insert(0, "")
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -275,16 +459,23 @@ def main():
     # Only the job children take Ctrl-C; this process ends when the agent closes its stdin.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     jobs = {}
+    # (deadline, process group): what a finished job left running gets SIGKILL after a grace period.
+    to_kill = []
     pending = b""
     emit({"ready": os.getpid()})
     while True:
+        timeout = max(0.0, to_kill[0][0] - time.monotonic()) if to_kill else None
         try:
-            readable, _, _ = select.select([0, wake_r], [], [])
+            readable, _, _ = select.select([0, wake_r], [], [], timeout)
         except InterruptedError:
             continue
+        if to_kill and to_kill[0][0] <= time.monotonic():
+            _, pgid = to_kill.pop(0)
+            kill_group(pgid, signal.SIGKILL)
+            kill_leftovers(jobs, signal.SIGKILL)
         if wake_r in readable:
             os.read(wake_r, 4096)
-            while jobs:
+            while True:
                 try:
                     pid, status = os.waitpid(-1, os.WNOHANG)
                 except ChildProcessError:
@@ -292,14 +483,24 @@ def main():
                 if pid == 0:
                     break
                 job_id = jobs.pop(pid, None)
+                if job_id is None:
+                    continue  # a job's orphan, inherited as their subreaper
                 if os.WIFSIGNALED(status):
                     emit({"exited": job_id, "signal": signal.Signals(os.WTERMSIG(status)).name})
                 else:
                     emit({"exited": job_id, "code": os.WEXITSTATUS(status)})
+                # The job has ended: so has everything it started.
+                kill_group(pid, signal.SIGTERM)
+                kill_leftovers(jobs, signal.SIGTERM)
+                to_kill.append((time.monotonic() + KILL_GRACE_S, pid))
         if 0 in readable:
             chunk = os.read(0, 65536)
             if not chunk:
-                return  # the agent is gone
+                # The agent is gone, and nobody will read what its jobs produce: stop them all.
+                for pid in jobs:
+                    kill_group(pid, signal.SIGKILL)
+                kill_leftovers({}, signal.SIGKILL)
+                return
             pending += chunk
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
