@@ -43,10 +43,12 @@ export class CodeStore {
     }
   }
 
-  /** The paths whose content differs from what is here. */
-  needed(project: string, files: FileEntry[]): string[] {
+  /** The paths whose content differs from what is here, and whether nothing at all is to be done. */
+  needed(project: string, files: FileEntry[]): { paths: string[]; upToDate: boolean } {
     const have = this.manifest(project);
-    return files.filter((f) => have[f.path] !== f.hash).map((f) => f.path);
+    const paths = files.filter((f) => have[f.path] !== f.hash).map((f) => f.path);
+    // Every file matches: the tree is the client's unless it has files the client no longer has.
+    return { paths, upToDate: paths.length === 0 && Object.keys(have).length === files.length };
   }
 
   /**

@@ -30,6 +30,10 @@ export async function syncProject(session: AgentSession, root: string, project: 
 
   const reply = await session.request({ t: 'sync', id: session.newRequestId(), jobId, project, files });
   if (reply.t !== 'sync-need') throw new MeadowrunError(`Sync failed on instance ${session.instanceId}: unexpected reply "${reply.t}"`, 'sync');
+  if (reply.upToDate) {
+    known.set(project, digest);
+    return { files: files.length, sent: 0, bytes: 0, skipped };
+  }
   const need = reply.paths;
   let bytes = 0;
   let tarBase64: string | undefined;

@@ -41,7 +41,7 @@ function sessionWithFailingUpload(): { session: AgentSession; sent: ClientMessag
     newRequestId: () => id++,
     request: async (m: ClientMessage) => {
       sent.push(m);
-      if (m.t === 'sync') return { t: 'sync-need', id: m.id, paths: m.files.map((f) => f.path), uploadPath: '/work/projects/.p.j.tgz' };
+      if (m.t === 'sync') return { t: 'sync-need', id: m.id, paths: m.files.map((f) => f.path), upToDate: false, uploadPath: '/work/projects/.p.j.tgz' };
       return { t: 'sync-done', id: 0 };
     },
     connection: {
@@ -91,7 +91,7 @@ test('an unchanged re-sync does work linear in the number of files (20,000 vs 10
     await store.apply('proj', countedEntries(n, setup), undefined);
     const counter = { reads: 0 };
     const files = countedEntries(n, counter);
-    assert.deepEqual(store.needed('proj', files), []);
+    assert.deepEqual(store.needed('proj', files), { paths: [], upToDate: true });
     await store.apply('proj', files, undefined);
     reads[n] = counter.reads;
   }
@@ -114,6 +114,15 @@ async function tarball(entries: Record<string, string | { link: string }>): Prom
 
 const entry = (p: string, hash = p): FileEntry => ({ path: p, hash });
 
+test('a project is up to date only when it has every file and nothing more', async () => {
+  const store = new CodeStore(tempDir('work'));
+  const files = [entry('a.py'), entry('b.py')];
+  await store.apply('proj', files, await tarball({ 'a.py': 'a', 'b.py': 'b' }));
+  assert.deepEqual(store.needed('proj', files), { paths: [], upToDate: true });
+  assert.deepEqual(store.needed('proj', [files[0]]), { paths: [], upToDate: false }, 'b.py is still to be deleted');
+  assert.deepEqual(store.needed('proj', [files[0], entry('b.py', 'changed')]), { paths: ['b.py'], upToDate: false });
+});
+
 test('symlinks inside the project are unpacked as symlinks; ones leading outside are refused', async () => {
   const workDir = tempDir('work');
   const store = new CodeStore(workDir);
@@ -126,7 +135,7 @@ test('symlinks inside the project are unpacked as symlinks; ones leading outside
     const files = [entry('pkg/real.py'), entry('alias.py'), entry('pkgs'), ...Object.keys(bad).map((p) => entry(p))];
     await assert.rejects(store.apply('proj', files, await tarball(bad)), new RegExp(`refused symlinks pointing outside the project: ${name}$`));
     assert.equal(fs.lstatSync(path.join(dir, name), { throwIfNoEntry: false }), undefined, `${name} is not left on disk`);
-    assert.deepEqual(store.needed('proj', files), files.map((f) => f.path), 'after a refused sync, the next one sends everything');
+    assert.deepEqual(store.needed('proj', files).paths, files.map((f) => f.path), 'after a refused sync, the next one sends everything');
   }
 });
 
