@@ -108,7 +108,7 @@ test('the synced files are what git lists as untracked and not ignored (random t
         for (const entry of fs.readdirSync(root)) if (entry !== '.git') fs.rmSync(path.join(root, entry), { recursive: true, force: true });
       }
     }),
-    { numRuns: 300, seed: 20261130 },
+    { numRuns: 200, seed: 20261130 },
   );
 });
 
