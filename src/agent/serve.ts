@@ -170,7 +170,7 @@ export class AgentServer {
         // Until the job's own process exists, this agent stands for it in the PID file.
         writePidFile(this.o.workDir, m.jobId, process.pid);
         client.pending.add(m.jobId);
-        return client.send({ t: 'sync-need', id: m.id, paths: this.code.needed(m.project, m.files), uploadPath: this.code.uploadPath(m.project, m.jobId) });
+        return client.send({ t: 'sync-need', id: m.id, ...this.code.needed(m.project, m.files), uploadPath: this.code.uploadPath(m.project, m.jobId) });
       case 'sync-put':
         try {
           await this.code.apply(m.project, m.files, m.tarPath ?? (m.tarBase64 ? Buffer.from(m.tarBase64, 'base64') : undefined));

@@ -67,6 +67,10 @@ export function describeEvent(e: JobEvent): string | undefined {
   }
 }
 
+export function skippedWarning(links: string[]): string {
+  return `Warning: not synced, symlinks pointing outside the project: ${links.join(', ')}`;
+}
+
 /** Runs `work` with a signal that Ctrl-C aborts; a second Ctrl-C gives up waiting. */
 export async function cancellableBySigint<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
@@ -104,6 +108,8 @@ export async function runJob(
       logCapMb: flags.logCapMb,
       signal,
       onEvent: (e) => {
+        // A warning, unlike progress, shows even with --json: the job may miss files it expects.
+        if (e.kind === 'synced' && e.skipped.length > 0) process.stderr.write(`${skippedWarning(e.skipped)}\n`);
         const line = describeEvent(e);
         if (line && !flags.json) process.stderr.write(`${line}\n`);
       },

@@ -16,18 +16,24 @@ export interface SyncResult {
   files: number;
   sent: number;
   bytes: number;
+  /** Symlinks not synced because they point outside the project. */
+  skipped: string[];
 }
 
 /** Makes the instance's copy of the project match the local folder, sending only changed files. */
 export async function syncProject(session: AgentSession, root: string, project: string, jobId: string): Promise<SyncResult> {
-  const files = listProjectFiles(root);
+  const { files, skipped } = listProjectFiles(root);
   const digest = crypto.createHash('sha1').update(JSON.stringify(files)).digest('hex');
   let known = synced.get(session);
   if (!known) synced.set(session, (known = new Map()));
-  if (known.get(project) === digest) return { files: files.length, sent: 0, bytes: 0 };
+  if (known.get(project) === digest) return { files: files.length, sent: 0, bytes: 0, skipped };
 
   const reply = await session.request({ t: 'sync', id: session.newRequestId(), jobId, project, files });
   if (reply.t !== 'sync-need') throw new MeadowrunError(`Sync failed on instance ${session.instanceId}: unexpected reply "${reply.t}"`, 'sync');
+  if (reply.upToDate) {
+    known.set(project, digest);
+    return { files: files.length, sent: 0, bytes: 0, skipped };
+  }
   const need = reply.paths;
   let bytes = 0;
   let tarBase64: string | undefined;
@@ -56,5 +62,5 @@ export async function syncProject(session: AgentSession, root: string, project: 
   }
   await session.request({ t: 'sync-put', id: session.newRequestId(), project, files, tarBase64, tarPath });
   known.set(project, digest);
-  return { files: files.length, sent: need.length, bytes };
+  return { files: files.length, sent: need.length, bytes, skipped };
 }

@@ -16,7 +16,7 @@ import type { MapEvent } from '../core/mapProgress';
 export type JobEvent =
   | AllocationEvent
   | { kind: 'allocated'; instanceId: string; typeName: string; reused: boolean }
-  | { kind: 'synced'; files: number; sent: number; bytes: number }
+  | { kind: 'synced'; files: number; sent: number; bytes: number; skipped: string[] }
   | { kind: 'started'; pid: number; logPath: string };
 
 export interface JobOptions {

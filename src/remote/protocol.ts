@@ -81,8 +81,11 @@ export type JobOutcome =
 
 export type AgentMessage =
   | { t: 'hello'; version: number; pid: number }
-  /** The files the agent lacks, and where to upload them when they are too big to send inline. */
-  | { t: 'sync-need'; id: number; paths: string[]; uploadPath: string }
+  /**
+   * The files the agent lacks, and where to upload them when they are too big to send inline;
+   * when `upToDate`, the instance already has exactly the client's files and no sync-put follows.
+   */
+  | { t: 'sync-need'; id: number; paths: string[]; upToDate: boolean; uploadPath: string }
   | { t: 'sync-done'; id: number }
   | { t: 'started'; jobId: string; pid: number; logPath: string }
   | { t: 'out'; jobId: string; stream: StreamName; data: string }

@@ -97,6 +97,7 @@ export class JobRunner {
         void this.model.refresh();
         return;
       case 'synced':
+        if (e.skipped.length > 0) this.output.appendLine(`  warning: not synced, symlinks pointing outside the project: ${e.skipped.join(', ')}`);
         if (e.sent) this.output.appendLine(`  synced ${e.sent} of ${e.files} files (${bytes(e.bytes)})`);
         progress.report({ message: `running on ${job.instanceId}…` });
         return;

@@ -48,3 +48,15 @@ test('a project with a 40 MB data file: the function reads it by relative path o
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), '40000000');
 });
+
+test('symlinks inside the project arrive as symlinks; one leading outside is named in one warning line', () => {
+  const project = makeProject({ 'm.py': 'import os\ndef f():\n    return [os.readlink("data.txt"), open("data.txt").read(), os.path.exists("outside")]\n', 'real/data.txt': 'hi' });
+  fs.symlinkSync('real/data.txt', path.join(project, 'data.txt'));
+  fs.symlinkSync(tempDir('outside'), path.join(project, 'outside'));
+  const stateDir = tempDir('sync-state');
+  stateDirs.push(stateDir);
+  const r = meadowrun(project, stateDir, 'run-function', 'm.py:f');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "['real/data.txt', 'hi', False]");
+  assert.deepEqual(r.stderr.split('\n').filter((l) => /warning/i.test(l)), ['Warning: not synced, symlinks pointing outside the project: outside']);
+});
