@@ -29,6 +29,8 @@ export function describeEvent(e: JobEvent): string | undefined {
       return `Launching a ${e.typeName} instance (${e.spot ? 'spot' : 'on-demand'}, $${e.price.toFixed(4)}/h)…`;
     case 'launched':
       return `Launched ${e.instanceId} in ${e.seconds.toFixed(2)} s`;
+    case 'retrying':
+      return `${e.instanceId} is unreachable (${e.reason}); it takes no more jobs. Retrying on another instance…`;
     case 'allocated':
       return e.reused ? `Running on ${e.instanceId} (${e.typeName}, warm)` : undefined;
     case 'synced':

@@ -5,9 +5,9 @@ import { DEFAULT_RESOURCES, Resources, validateResources } from '../core/resourc
 import { Cloud } from '../cloud/ports';
 import { JobOutcome, JobSpec, StreamName } from '../remote/protocol';
 import { SessionPool } from '../remote/pool';
-import { AllocationEvent, allocateJob, discardInstance } from './allocate';
+import { AllocationEvent, allocateJob, discardInstance, fenceUnreachable, isUnreachable } from './allocate';
 import { syncProject } from './codeSync';
-import { preflight, PreflightInput } from './preflight';
+import { preflight, preflightExpression, PreflightInput } from './preflight';
 import { remoteProjectName } from './projectFiles';
 import { parseFunctionTarget, projectPath } from './target';
 import { MapArguments, MapResult, MapRun } from './runMap';
@@ -100,6 +100,7 @@ export class Engine {
     if (t.localFile) {
       await preflight({ kind: 'function', localFile: t.localFile, displayName: path.relative(projectDir, t.localFile), function: t.function }, o.localPython);
     }
+    if (args.kind === 'expression') await preflightExpression(args.expr, o.localPython);
     const workers = o.workers ?? 4;
     if (!Number.isInteger(workers) || workers < 1) throw new MeadowrunError(`Workers must be a whole number ≥ 1 (got ${workers})`, 'bad-workers');
     const run = new MapRun(this.cloud, this.pool, {
@@ -142,47 +143,54 @@ export class Engine {
     if (check) await preflight(check, o.localPython);
     throwIfCancelled(o.signal);
     const jobId = `${Date.now().toString(36)}-${crypto.randomBytes(3).toString('hex')}`;
-    const { instance, launched } = await allocateJob(this.cloud, need, jobId, { onEvent: o.onEvent, signal: o.signal });
-    o.onEvent?.({ kind: 'allocated', instanceId: instance.id, typeName: instance.typeName, reused: !launched });
-
-    let started = false;
-    let logPath: string | undefined;
-    let outcome: JobOutcome;
-    try {
-      throwIfCancelled(o.signal);
-      outcome = await this.pool.with(instance, async (session) => {
-        const project = remoteProjectName(projectDir);
-        const synced = await syncProject(session, projectDir, project, jobId);
-        o.onEvent?.({ kind: 'synced', ...synced });
+    for (let attempt = 1; ; attempt++) {
+      const { instance, launched } = await allocateJob(this.cloud, need, jobId, { onEvent: o.onEvent, signal: o.signal });
+      o.onEvent?.({ kind: 'allocated', instanceId: instance.id, typeName: instance.typeName, reused: !launched });
+      let started = false;
+      let logPath: string | undefined;
+      let outcome: JobOutcome;
+      try {
         throwIfCancelled(o.signal);
-        const cancel = () => session.cancel(jobId);
-        o.signal?.addEventListener('abort', cancel);
-        try {
-          return await session.runJob(
-            { t: 'run', jobId, spec, project, interpreter: o.interpreter ?? 'python3', env: { ...o.env, MEADOWRUN_JOB_ID: jobId } },
-            {
-              onStarted: (pid, log) => {
-                started = true;
-                logPath = log;
-                o.onEvent?.({ kind: 'started', pid, logPath: log });
+        outcome = await this.pool.with(instance, async (session) => {
+          const project = remoteProjectName(projectDir);
+          const synced = await syncProject(session, projectDir, project, jobId);
+          o.onEvent?.({ kind: 'synced', ...synced });
+          throwIfCancelled(o.signal);
+          const cancel = () => session.cancel(jobId);
+          o.signal?.addEventListener('abort', cancel);
+          try {
+            return await session.runJob(
+              { t: 'run', jobId, spec, project, interpreter: o.interpreter ?? 'python3', env: { ...o.env, MEADOWRUN_JOB_ID: jobId } },
+              {
+                onStarted: (pid, log) => {
+                  started = true;
+                  logPath = log;
+                  o.onEvent?.({ kind: 'started', pid, logPath: log });
+                },
+                onOutput: o.onOutput,
               },
-              onOutput: o.onOutput,
-            },
-          );
-        } finally {
-          o.signal?.removeEventListener('abort', cancel);
+            );
+          } finally {
+            o.signal?.removeEventListener('abort', cancel);
+          }
+        });
+      } catch (e) {
+        if (!started && attempt === 1 && isUnreachable(e)) {
+          // A dead instance must not keep attracting jobs: fence it, and try once elsewhere.
+          await fenceUnreachable(this.cloud, this.pool, instance.id, [jobId]);
+          o.onEvent?.({ kind: 'retrying', instanceId: instance.id, reason: (e as Error).message });
+          continue;
         }
-      });
-    } catch (e) {
-      // A job that never started has nothing on the instance to clean up after it: free its
-      // allocation here. One that started and lost its agent is the sweep's to judge.
-      if (!started) await this.release(instance.id, jobId, launched);
-      throw e;
+        // A job that never started has nothing on the instance to clean up after it: free its
+        // allocation here. One that started and lost its agent is the sweep's to judge.
+        if (!started) await this.release(instance.id, jobId, launched);
+        throw e;
+      }
+      if (launched && (outcome.status === 'rejected' || outcome.status === 'cancelled')) {
+        await this.release(instance.id, jobId, launched);
+      }
+      return { jobId, instanceId: instance.id, outcome, launched, logPath };
     }
-    if (launched && (outcome.status === 'rejected' || outcome.status === 'cancelled')) {
-      await this.release(instance.id, jobId, launched);
-    }
-    return { jobId, instanceId: instance.id, outcome, launched, logPath };
   }
 
   private async release(instanceId: string, jobId: string, launched: boolean): Promise<void> {
