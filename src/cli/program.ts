@@ -4,9 +4,9 @@ import * as path from 'path';
 import { DEFAULT_RESOURCES, validateResources } from '../core/resources';
 import { freeCapacity, InstanceRecord } from '../cloud/ports';
 import { createLocalCloud, LocalCloud } from '../cloud/local';
-import { allocateJob } from '../jobs/allocate';
+import { allocateJob, fenceUnreachable } from '../jobs/allocate';
 import { Engine } from '../jobs/engine';
-import { terminateInstance } from '../jobs/instances';
+import { InstanceHealth, probeInstance, terminateInstance } from '../jobs/instances';
 import { absoluteTarget } from '../jobs/target';
 import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
 import { addManageCommands } from './manage';
@@ -52,7 +52,7 @@ function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
-function describeInstance(r: InstanceRecord, now = Date.now()) {
+function describeInstance(r: InstanceRecord, health?: InstanceHealth, now = Date.now()) {
   const free = freeCapacity(r);
   const jobs = Object.keys(r.jobs);
   return {
@@ -65,6 +65,7 @@ function describeInstance(r: InstanceRecord, now = Date.now()) {
     jobs,
     idleSeconds: jobs.length ? 0 : Math.round((now - r.lastJobChangeAt) / 1000),
     preventFurtherAllocation: r.preventFurtherAllocation,
+    ...(health ? { state: health } : {}),
   };
 }
 
@@ -151,8 +152,20 @@ export function buildProgram(): Command {
     c.provider.sshdPath();
     await c.secrets.getSshKeyPair();
     const need = validateResources({ ...DEFAULT_RESOURCES, ...resourcesFrom(flags) });
-    const records = await c.table.listInstances();
-    let record = records.find((r) => r.total.cpu >= need.cpu && r.total.memoryGb >= need.memoryGb);
+    let record: InstanceRecord | undefined;
+    for (const r of await c.table.listInstances()) {
+      if (r.total.cpu < need.cpu || r.total.memoryGb < need.memoryGb) continue;
+      const health = await probeInstance(c, r);
+      if (health === 'ready') {
+        record = r;
+        break;
+      }
+      // One that can't be reached is no instance to call ready: it takes no more jobs, and goes once idle.
+      if (health === 'unreachable') {
+        await fenceUnreachable(c, undefined, r.id, []);
+        process.stderr.write(`Instance ${r.id} is unreachable; it takes no more jobs.\n`);
+      }
+    }
     if (!record) {
       // Launch through the same path as a job, then free the placeholder allocation.
       const { instance } = await allocateJob(c, need, 'local-up', {
@@ -191,17 +204,19 @@ export function buildProgram(): Command {
         problem = (e as Error).message;
       }
       const records = await c.table.listInstances();
+      const health = await Promise.all(records.map((r) => probeInstance(c, r)));
       const status = {
         stateDir: c.stateDir,
         sshd: sshd ?? null,
         problem: problem ?? null,
-        instances: records.map((r) => describeInstance(r)),
+        instances: records.map((r, i) => describeInstance(r, health[i])),
         pricePerHour: records.reduce((s, r) => s + r.price, 0),
       };
       if (flags.json) return printJson(status);
       process.stdout.write(
         `State: ${status.stateDir}\nsshd:  ${sshd ?? `missing — ${problem}`}\n` +
-          `Instances: ${records.length} ($${status.pricePerHour.toFixed(4)}/h simulated)\n`,
+          `Instances: ${records.length} ($${status.pricePerHour.toFixed(4)}/h simulated)\n` +
+          (records.length ? table(['ID', 'TYPE', 'STATE', 'JOBS'], status.instances.map((r) => [r.id, r.type, r.state!, r.jobs.join(' ') || '-'])) : ''),
       );
     });
 

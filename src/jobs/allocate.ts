@@ -125,9 +125,9 @@ export function isUnreachable(e: unknown): boolean {
  * An instance we cannot reach takes no more jobs; `jobIds` (ours, never started) are freed; and
  * once nothing runs on it, it is removed, so a dead instance never keeps attracting jobs.
  */
-export async function fenceUnreachable(cloud: Cloud, pool: SessionPool, instanceId: string, jobIds: string[]): Promise<void> {
+export async function fenceUnreachable(cloud: Cloud, pool: SessionPool | undefined, instanceId: string, jobIds: string[]): Promise<void> {
   await cloud.table.preventFurtherAllocation(instanceId);
-  pool.close(instanceId);
+  pool?.close(instanceId);
   for (const jobId of jobIds) await cloud.table.deallocateJob(instanceId, jobId);
   const record = await cloud.table.getInstance(instanceId);
   if (record && Object.keys(record.jobs).length === 0) await discardInstance(cloud, instanceId).catch(() => undefined);
