@@ -36,7 +36,8 @@ function getCloud(program: Command): LocalCloud {
   return cloud;
 }
 function getEngine(program: Command): Engine {
-  engine ??= new Engine(getCloud(program));
+  const c = getCloud(program);
+  engine ??= new Engine(c, { leaseDir: path.join(c.stateDir, 'clients') });
   return engine;
 }
 
@@ -73,7 +74,9 @@ export function buildProgram(): Command {
   const program = new Command('meadowrun')
     .description('Run Python code on machines in your own cloud account, or on the embedded local cloud.')
     .option('--state-dir <dir>', 'local cloud state directory (default: $MEADOWRUN_LOCAL_DIR or ~/.meadowrun/local)')
-    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meadowrun: ')) });
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meadowrun: ')) })
+    // Whatever a killed run-map left behind (queues, allocations, its instances) goes first.
+    .hook('preAction', async () => void (await getEngine(program).reapOrphans()));
 
   resourceOptions(
     program

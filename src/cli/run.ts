@@ -40,13 +40,24 @@ export function describeEvent(e: JobEvent): string | undefined {
   }
 }
 
-/** Runs `work` with a signal that Ctrl-C aborts; a second Ctrl-C gives up waiting. */
-export async function cancellableBySigint<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` with a signal that Ctrl-C aborts; a second Ctrl-C gives up waiting, after `abandon`
+ * (which frees what the work holds without waiting for it); a third leaves at once.
+ */
+export async function cancellableBySigint<T>(work: (signal: AbortSignal) => Promise<T>, abandon?: () => Promise<void>): Promise<T> {
   const controller = new AbortController();
+  let presses = 0;
   const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
-    process.stderr.write('\nCancelling… (Ctrl-C again to stop waiting)\n');
-    controller.abort();
+    presses++;
+    if (presses === 1) {
+      process.stderr.write('\nCancelling… (Ctrl-C again to stop waiting)\n');
+      controller.abort();
+    } else if (presses === 2 && abandon) {
+      process.stderr.write('Freeing what this run holds without waiting… (Ctrl-C again to leave it for the next command to clean up)\n');
+      void abandon().finally(() => process.exit(130));
+    } else {
+      process.exit(130);
+    }
   };
   process.on('SIGINT', onSigint);
   try {

@@ -6,6 +6,7 @@ import { Cloud } from '../cloud/ports';
 import { JobOutcome, JobSpec, StreamName } from '../remote/protocol';
 import { SessionPool } from '../remote/pool';
 import { AllocationEvent, allocateJob, discardInstance, fenceUnreachable, isUnreachable } from './allocate';
+import { reapLeases } from './clientLeases';
 import { syncProject } from './codeSync';
 import { preflight, preflightExpression, PreflightInput } from './preflight';
 import { remoteProjectName } from './projectFiles';
@@ -55,13 +56,18 @@ export interface MapOptions {
 export interface EngineOptions {
   /** Close an instance's connection after it has been unused this long. */
   connectionIdleMs?: number;
+  /**
+   * Where map runs record what they hold, so that what a killed client left behind is freed by
+   * the next one (see clientLeases.ts). Without it, a killed client's leftovers wait for management.
+   */
+  leaseDir?: string;
 }
 
 /** Runs jobs on a cloud: the one engine behind the CLI, the extension and the tests. */
 export class Engine {
   private readonly pool: SessionPool;
 
-  constructor(readonly cloud: Cloud, options: EngineOptions = {}) {
+  constructor(readonly cloud: Cloud, private readonly options: EngineOptions = {}) {
     this.pool = new SessionPool(
       async () => (await cloud.secrets.getSshKeyPair()).privateKey,
       { table: cloud.provider.agentTableSpec(), queues: cloud.provider.agentQueuesSpec() },
@@ -101,6 +107,7 @@ export class Engine {
       await preflight({ kind: 'function', localFile: t.localFile, displayName: path.relative(projectDir, t.localFile), function: t.function }, o.localPython);
     }
     if (args.kind === 'expression') await preflightExpression(args.expr, o.localPython);
+    await this.reapOrphans();
     const workers = o.workers ?? 4;
     if (!Number.isInteger(workers) || workers < 1) throw new MeadowrunError(`Workers must be a whole number ≥ 1 (got ${workers})`, 'bad-workers');
     const run = new MapRun(this.cloud, this.pool, {
@@ -115,6 +122,7 @@ export class Engine {
       env: o.env ?? {},
       title: `${t.function} over ${args.kind === 'expression' ? args.expr : `${args.values.length} arguments`}`,
       signal: o.signal,
+      leaseDir: this.options.leaseDir,
       onEvent: o.onMapEvent,
       onAllocationEvent: o.onEvent,
     });
@@ -131,6 +139,16 @@ export class Engine {
         sftp.readFile(logPath, (e, data) => (e ? reject(new MeadowrunError(`Cannot read ${logPath} on ${instanceId}: ${e.message}`)) : resolve(data.toString('utf8')))),
       );
     });
+  }
+
+  /** Frees what map clients that were killed left behind (their queues, allocations and launched instances). */
+  async reapOrphans(): Promise<string[]> {
+    return this.options.leaseDir ? reapLeases(this.cloud, this.options.leaseDir) : [];
+  }
+
+  /** Gives up this process's running maps: frees what they hold now, without waiting for their workers. */
+  async abandonMaps(): Promise<void> {
+    if (this.options.leaseDir) await reapLeases(this.cloud, this.options.leaseDir, { mine: true });
   }
 
   /** Closes every kept-open connection (the CLI does this before it exits). */

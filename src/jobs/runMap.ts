@@ -7,6 +7,7 @@ import { Cloud } from '../cloud/ports';
 import { JobOutcome } from '../remote/protocol';
 import { SessionPool } from '../remote/pool';
 import { Allocation, AllocationEvent, allocateJobs, discardInstance, fenceUnreachable, isUnreachable } from './allocate';
+import { LeaseFile } from './clientLeases';
 import { syncProject } from './codeSync';
 
 /** A map's arguments: values we have (list, JSON, JSONL), or a Python expression the instance evaluates. */
@@ -47,6 +48,8 @@ export interface MapSettings {
   env: Record<string, string>;
   title: string;
   signal?: AbortSignal;
+  /** Where this client records what the map holds, for a later client to free should this one be killed. */
+  leaseDir?: string;
   onEvent?(e: MapEvent): void;
   onAllocationEvent?(e: AllocationEvent): void;
 }
@@ -78,6 +81,8 @@ export class MapRun {
   private width = 0;
   /** Instances launched for this map: they go with it when it is cancelled or fails. */
   private readonly launched = new Set<string>();
+  private lease?: LeaseFile;
+  private stopping = false;
   private replacements = 0;
   private fatal?: Error;
 
@@ -88,6 +93,8 @@ export class MapRun {
   ) {}
 
   async run(args: MapArguments): Promise<MapResult> {
+    // Recorded before anything exists, so that a kill at any point leaves a trail to clean up.
+    if (this.s.leaseDir) this.lease = new LeaseFile(this.s.leaseDir, this.jobId);
     this.queues = await this.cloud.queues.createPair(this.jobId);
     let allocated: { workerId: string; allocation: Allocation }[] = [];
     try {
@@ -117,6 +124,7 @@ export class MapRun {
       throw e;
     } finally {
       await this.cloud.queues.deletePair(this.jobId);
+      this.lease?.remove();
     }
   }
 
@@ -126,10 +134,17 @@ export class MapRun {
 
   private async allocateWorkers(count: number): Promise<{ workerId: string; allocation: Allocation }[]> {
     const ids = Array.from({ length: count }, () => `${this.jobId}-w${this.nextWorker++}`);
-    const allocations = await allocateJobs(this.cloud, this.s.need, ids, { onEvent: this.s.onAllocationEvent, signal: this.s.signal });
-    for (const a of allocations) if (a.launched) this.launched.add(a.instance.id);
+    const allocations = await allocateJobs(this.cloud, this.s.need, ids, { onEvent: this.allocationEvent, signal: this.s.signal });
     return ids.map((workerId, i) => ({ workerId, allocation: allocations[i] }));
   }
+
+  private allocationEvent = (e: AllocationEvent): void => {
+    if (e.kind === 'launched') {
+      this.launched.add(e.instanceId);
+      this.lease?.launched(e.instanceId);
+    }
+    this.s.onAllocationEvent?.(e);
+  };
 
   private startWorker(workerId: string, allocation: Allocation): void {
     const info: MapWorkerInfo = { workerId, instanceId: allocation.instance.id, state: 'starting', tasksDone: 0 };
@@ -139,6 +154,8 @@ export class MapRun {
     worker.done = this.pool
       .with(allocation.instance, async (session) => {
         await syncProject(session, this.s.projectDir, this.s.project, workerId);
+        // Stopped while this worker was being prepared: a cancel sent before its run would be lost.
+        if (this.stopping) return { status: 'cancelled' } as JobOutcome;
         return session.runJob(
           {
             t: 'run',
@@ -209,8 +226,7 @@ export class MapRun {
     const jobId = `${this.jobId}-args`;
     let outcome: JobOutcome;
     for (let attempt = 1; ; attempt++) {
-      const [on] = await allocateJobs(this.cloud, this.s.need, [jobId], { onEvent: this.s.onAllocationEvent, signal: this.s.signal });
-      if (on.launched) this.launched.add(on.instance.id);
+      const [on] = await allocateJobs(this.cloud, this.s.need, [jobId], { onEvent: this.allocationEvent, signal: this.s.signal });
       try {
         outcome = await this.pool.with(on.instance, async (session) => {
           await syncProject(session, this.s.projectDir, this.s.project, jobId);
@@ -291,6 +307,7 @@ export class MapRun {
 
   /** Tells every worker to stop (or cancels them), waits for them, and frees what they held. */
   private async stopWorkers(cancel: boolean): Promise<void> {
+    this.stopping = true;
     const live = [...this.workers.values()].filter((w) => !w.ended);
     if (cancel) {
       for (const w of live) await this.pool.with(w.allocation.instance, async (session) => session.cancel(w.info.workerId)).catch(() => undefined);

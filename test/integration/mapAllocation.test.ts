@@ -122,3 +122,21 @@ test('an instance whose sshd died is fenced and avoided: the job moves to a new 
   assert.equal(c.instanceId, b.instanceId);
   assert.ok(!thirdEvents.some((e) => e.kind === 'retrying'), 'the third job does not try the dead instance');
 });
+
+test('cancelled while its workers connect to new instances: the map stops instead of waiting forever', { timeout: 60_000 }, async () => {
+  for (const r of await t.cloud.table.listInstances()) {
+    await t.cloud.table.deregisterInstance(r.id);
+    await t.cloud.provider.terminate(r.id);
+  }
+  const controller = new AbortController();
+  let launched = 0;
+  const r = await t.engine.runMap('tasks.py:double', { kind: 'values', values: [1, 2, 3] }, {
+    projectDir: t.project, workers: 2, resources: { cpu: 1, memoryGb: 1 }, signal: controller.signal,
+    // Cancel as soon as the workers' instance is up, before either worker has connected to it.
+    onEvent: (e) => e.kind === 'launched' && ++launched && controller.abort(),
+  });
+  assert.equal(launched, 1);
+  assert.equal(r.status, 'cancelled');
+  assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
+  assert.deepEqual(await t.cloud.provider.listRunning(), [], 'the instances launched for it are gone');
+});

@@ -2,11 +2,12 @@
 // status` and `local up` tell a dead instance from a ready one, and a killed `run-map` leaves
 // nothing behind once the next command runs.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { makeProject } from '../support/localCloud';
+import { createLocalCloud } from '../../src/cloud/local';
+import { makeProject, waitFor } from '../support/localCloud';
 import { tempDir } from '../support/tempDir';
 
 const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -45,4 +46,46 @@ test('an instance whose sshd died: local status says unreachable, local up does 
   assert.match(again.stderr, new RegExp(`Instance ${instance.id} is unreachable`));
   const after = JSON.parse(meadowrun('local', 'status', '--json').stdout).instances;
   assert.deepEqual(after.map((i: { state: string }) => i.state), ['ready'], 'the dead instance was reconciled away');
+});
+
+/** Starts `run-map` of slow tasks from the CLI on a fresh local cloud; resolves once its workers run. */
+async function runningMap(): Promise<import('node:child_process').ChildProcess> {
+  meadowrun('local', 'down');
+  const child = spawn(process.execPath, [cli, '--state-dir', stateDir, 'run-map', 'jobs.py:slow', '--args', 'range(500)', '--workers', '2', '--json'], { cwd: project });
+  const cloud = createLocalCloud({ stateDir });
+  await waitFor('the map workers to run', async () => (await cloud.table.listInstances()).some((r) => Object.keys(r.jobs).some((j) => /-w\d+$/.test(j))), 30_000);
+  assert.equal((await cloud.queues.listPairs()).length, 1);
+  return child;
+}
+
+async function leftovers() {
+  const cloud = createLocalCloud({ stateDir });
+  return {
+    queues: (await cloud.queues.listPairs()).map((p) => p.jobId),
+    instances: (await cloud.table.listInstances()).map((r) => r.id),
+    running: (await cloud.provider.listRunning()).map((r) => r.id),
+  };
+}
+
+test('kill -9 of run-map: the next command frees its queues, allocations and the instance it launched', async () => {
+  const child = await runningMap();
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal((await leftovers()).queues.length, 1, 'a killed client cannot clean up itself');
+  const next = meadowrun('instances', '--json');
+  assert.equal(next.code, 0, next.stderr);
+  assert.deepEqual(JSON.parse(next.stdout), []);
+  assert.deepEqual(await leftovers(), { queues: [], instances: [], running: [] });
+});
+
+test('a double Ctrl-C of run-map still leaves nothing behind', async () => {
+  const child = await runningMap();
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  child.kill('SIGINT');
+  await waitFor('the first Ctrl-C to be seen', () => err.includes('Cancelling'));
+  child.kill('SIGINT');
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(code, 130);
+  assert.deepEqual(await leftovers(), { queues: [], instances: [], running: [] });
 });
