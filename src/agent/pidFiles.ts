@@ -31,9 +31,14 @@ export function writePidFile(workDir: string, jobId: string, pid: number): void 
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${jobId}.json`);
   const tmp = `${file}.${process.pid}.tmp`;
-  const content: PidFile = { pid, startTime: procStat(pid)?.startTime };
+  const content: PidFile = processPidFile(pid);
   fs.writeFileSync(tmp, JSON.stringify(content));
   fs.renameSync(tmp, file);
+}
+
+/** A process's pid and start time, as a PID file holds them. */
+export function processPidFile(pid: number): PidFile {
+  return { pid, startTime: procStat(pid)?.startTime };
 }
 
 export function readPidFile(workDir: string, jobId: string): PidFile | undefined {

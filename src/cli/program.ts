@@ -5,9 +5,9 @@ import { CPU_FEATURES, CpuFeature, DEFAULT_RESOURCES, parseCpuFeatures, validate
 import { freeCapacity, InstanceRecord } from '../cloud/ports';
 import { createLocalCloud, LocalCloud } from '../cloud/local';
 import { admits } from '../core/packing';
-import { allocateJob, packable } from '../jobs/allocate';
+import { allocateJob, fenceUnreachable, packable } from '../jobs/allocate';
 import { Engine } from '../jobs/engine';
-import { terminateInstance } from '../jobs/instances';
+import { InstanceHealth, probeInstance, terminateInstance } from '../jobs/instances';
 import { absoluteTarget } from '../jobs/target';
 import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
 import { addManageCommands } from './manage';
@@ -55,7 +55,8 @@ function getCloud(program: Command): LocalCloud {
   return cloud;
 }
 function getEngine(program: Command): Engine {
-  engine ??= new Engine(getCloud(program));
+  const c = getCloud(program);
+  engine ??= new Engine(c, { leaseDir: path.join(c.stateDir, 'clients') });
   return engine;
 }
 
@@ -71,7 +72,7 @@ function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
-function describeInstance(r: InstanceRecord, now = Date.now()) {
+function describeInstance(r: InstanceRecord, health?: InstanceHealth, now = Date.now()) {
   const free = freeCapacity(r);
   const jobs = Object.keys(r.jobs);
   return {
@@ -84,6 +85,7 @@ function describeInstance(r: InstanceRecord, now = Date.now()) {
     jobs,
     idleSeconds: jobs.length ? 0 : Math.round((now - r.lastJobChangeAt) / 1000),
     preventFurtherAllocation: r.preventFurtherAllocation,
+    ...(health ? { state: health } : {}),
   };
 }
 
@@ -91,7 +93,9 @@ export function buildProgram(): Command {
   const program = new Command('meadowrun')
     .description('Run Python code on machines in your own cloud account, or on the embedded local cloud.')
     .option('--state-dir <dir>', 'local cloud state directory (default: $MEADOWRUN_LOCAL_DIR or ~/.meadowrun/local)')
-    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meadowrun: ')) });
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meadowrun: ')) })
+    // Whatever a killed run-map left behind (queues, allocations, its instances) goes first.
+    .hook('preAction', async () => void (await getEngine(program).reapOrphans()));
 
   jobOptions(
     program
@@ -173,8 +177,20 @@ export function buildProgram(): Command {
     c.provider.sshdPath();
     await c.secrets.getSshKeyPair();
     const need = validateResources({ ...DEFAULT_RESOURCES, ...resourcesFrom(flags) });
-    const records = await c.table.listInstances();
-    let record = records.find((r) => admits({ ...packable(r), free: r.total }, need));
+    let record: InstanceRecord | undefined;
+    for (const r of await c.table.listInstances()) {
+      if (!admits({ ...packable(r), free: r.total }, need)) continue;
+      const health = await probeInstance(c, r);
+      if (health === 'ready') {
+        record = r;
+        break;
+      }
+      // One that can't be reached is no instance to call ready: it takes no more jobs, and goes once idle.
+      if (health === 'unreachable') {
+        await fenceUnreachable(c, undefined, r.id, []);
+        process.stderr.write(`Instance ${r.id} is unreachable; it takes no more jobs.\n`);
+      }
+    }
     if (!record) {
       // Launch through the same path as a job, then free the placeholder allocation.
       const { instance } = await allocateJob(c, need, 'local-up', {
@@ -213,17 +229,19 @@ export function buildProgram(): Command {
         problem = (e as Error).message;
       }
       const records = await c.table.listInstances();
+      const health = await Promise.all(records.map((r) => probeInstance(c, r)));
       const status = {
         stateDir: c.stateDir,
         sshd: sshd ?? null,
         problem: problem ?? null,
-        instances: records.map((r) => describeInstance(r)),
+        instances: records.map((r, i) => describeInstance(r, health[i])),
         pricePerHour: records.reduce((s, r) => s + r.price, 0),
       };
       if (flags.json) return printJson(status);
       process.stdout.write(
         `State: ${status.stateDir}\nsshd:  ${sshd ?? `missing — ${problem}`}\n` +
-          `Instances: ${records.length} ($${status.pricePerHour.toFixed(4)}/h simulated)\n`,
+          `Instances: ${records.length} ($${status.pricePerHour.toFixed(4)}/h simulated)\n` +
+          (records.length ? table(['ID', 'TYPE', 'STATE', 'JOBS'], status.instances.map((r) => [r.id, r.type, r.state!, r.jobs.join(' ') || '-'])) : ''),
       );
     });
 

@@ -58,6 +58,8 @@ export function describeEvent(e: JobEvent): string | undefined {
       return `Launching a ${e.typeName} instance (${e.spot ? 'spot' : 'on-demand'}, $${e.price.toFixed(4)}/h)…`;
     case 'launched':
       return `Launched ${e.instanceId} in ${e.seconds.toFixed(2)} s`;
+    case 'retrying':
+      return `${e.instanceId} is unreachable (${e.reason}); it takes no more jobs. Retrying on another instance…`;
     case 'allocated':
       return e.reused ? `Running on ${e.instanceId} (${e.typeName}, warm)` : undefined;
     case 'synced':
@@ -71,13 +73,24 @@ export function skippedWarning(links: string[]): string {
   return `Warning: not synced, symlinks pointing outside the project: ${links.join(', ')}`;
 }
 
-/** Runs `work` with a signal that Ctrl-C aborts; a second Ctrl-C gives up waiting. */
-export async function cancellableBySigint<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` with a signal that Ctrl-C aborts; a second Ctrl-C gives up waiting, after `abandon`
+ * (which frees what the work holds without waiting for it); a third leaves at once.
+ */
+export async function cancellableBySigint<T>(work: (signal: AbortSignal) => Promise<T>, abandon?: () => Promise<void>): Promise<T> {
   const controller = new AbortController();
+  let presses = 0;
   const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
-    process.stderr.write('\nCancelling… (Ctrl-C again to stop waiting)\n');
-    controller.abort();
+    presses++;
+    if (presses === 1) {
+      process.stderr.write('\nCancelling… (Ctrl-C again to stop waiting)\n');
+      controller.abort();
+    } else if (presses === 2 && abandon) {
+      process.stderr.write('Freeing what this run holds without waiting… (Ctrl-C again to leave it for the next command to clean up)\n');
+      void abandon().finally(() => process.exit(130));
+    } else {
+      process.exit(130);
+    }
   };
   const onClosed = () => controller.abort();
   process.on('SIGINT', onSigint);

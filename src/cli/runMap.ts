@@ -88,6 +88,7 @@ export function addRunMapCommand(program: Command, engine: () => Engine, options
           draw(e.kind === 'finished');
         },
       }),
+      () => engine().abandonMaps(),
     );
     if (bar) process.stderr.write('\n');
     const seconds = (Date.now() - began) / 1000;

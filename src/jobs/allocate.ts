@@ -4,10 +4,13 @@ import { InstanceOption } from '../core/instanceTypes';
 import { PackableInstance, pickInstanceForJob } from '../core/packing';
 import { Resources } from '../core/resources';
 import { Cloud, freeCapacity, InstanceRecord, JobAllocation } from '../cloud/ports';
+import { SessionPool } from '../remote/pool';
 
 export type AllocationEvent =
   | { kind: 'launching'; typeName: string; spot: boolean; price: number }
-  | { kind: 'launched'; instanceId: string; seconds: number };
+  | { kind: 'launched'; instanceId: string; seconds: number }
+  /** An instance could not be reached: it takes no more jobs, and the job moves (once) elsewhere. */
+  | { kind: 'retrying'; instanceId: string; reason: string };
 
 export interface Allocation {
   instance: InstanceRecord;
@@ -47,7 +50,8 @@ export async function launchAndRegister(cloud: Cloud, option: InstanceOption, jo
     ...(option.spot && option.type.evictionRatePct !== undefined && { evictionRatePct: option.type.evictionRatePct }),
     ...(option.type.memoryPerGpuGb !== undefined && { memoryPerGpuGb: option.type.memoryPerGpuGb }),
     ...(option.type.cpuFeatures !== undefined && { cpuFeatures: [...option.type.cpuFeatures] }),
-    jobs: Object.fromEntries(jobs.map((j) => [j.jobId, j])),
+    // The sweep's grace period counts from here: a launch can take longer than the grace.
+    jobs: Object.fromEntries(jobs.map((j) => [j.jobId, { ...j, allocatedAt: now }])),
     preventFurtherAllocation: false,
     ssh: launched.ssh,
     workDir: launched.workDir,
@@ -124,4 +128,22 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
 export async function discardInstance(cloud: Cloud, instanceId: string): Promise<void> {
   await cloud.table.deregisterInstance(instanceId);
   await cloud.provider.terminate(instanceId);
+}
+
+/** Whether a job failed because its instance could not be reached (after the connection's own retries). */
+export function isUnreachable(e: unknown): boolean {
+  const code = (e as MeadowrunError)?.code;
+  return code === 'unreachable' || code === 'host-key';
+}
+
+/**
+ * An instance we cannot reach takes no more jobs; `jobIds` (ours, never started) are freed; and
+ * once nothing runs on it, it is removed, so a dead instance never keeps attracting jobs.
+ */
+export async function fenceUnreachable(cloud: Cloud, pool: SessionPool | undefined, instanceId: string, jobIds: string[]): Promise<void> {
+  await cloud.table.preventFurtherAllocation(instanceId);
+  pool?.close(instanceId);
+  for (const jobId of jobIds) await cloud.table.deallocateJob(instanceId, jobId);
+  const record = await cloud.table.getInstance(instanceId);
+  if (record && Object.keys(record.jobs).length === 0) await discardInstance(cloud, instanceId).catch(() => undefined);
 }

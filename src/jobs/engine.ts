@@ -5,9 +5,10 @@ import { DEFAULT_RESOURCES, Resources, validateResources } from '../core/resourc
 import { Cloud } from '../cloud/ports';
 import { JobOutcome, JobSpec, StreamName } from '../remote/protocol';
 import { SessionPool } from '../remote/pool';
-import { AllocationEvent, allocateJob, discardInstance } from './allocate';
+import { AllocationEvent, allocateJob, discardInstance, fenceUnreachable, isUnreachable } from './allocate';
+import { reapLeases } from './clientLeases';
 import { syncProject } from './codeSync';
-import { preflight, PreflightInput } from './preflight';
+import { preflight, preflightExpression, PreflightInput } from './preflight';
 import { remoteProjectName } from './projectFiles';
 import { parseFunctionTarget, projectPath } from './target';
 import { MapArguments, MapResult, MapRun } from './runMap';
@@ -59,13 +60,18 @@ export interface MapOptions {
 export interface EngineOptions {
   /** Close an instance's connection after it has been unused this long. */
   connectionIdleMs?: number;
+  /**
+   * Where map runs record what they hold, so that what a killed client left behind is freed by
+   * the next one (see clientLeases.ts). Without it, a killed client's leftovers wait for management.
+   */
+  leaseDir?: string;
 }
 
 /** Runs jobs on a cloud: the one engine behind the CLI, the extension and the tests. */
 export class Engine {
   private readonly pool: SessionPool;
 
-  constructor(readonly cloud: Cloud, options: EngineOptions = {}) {
+  constructor(readonly cloud: Cloud, private readonly options: EngineOptions = {}) {
     this.pool = new SessionPool(
       async () => (await cloud.secrets.getSshKeyPair()).privateKey,
       { table: cloud.provider.agentTableSpec(), queues: cloud.provider.agentQueuesSpec() },
@@ -104,6 +110,8 @@ export class Engine {
     if (t.localFile) {
       await preflight({ kind: 'function', localFile: t.localFile, displayName: path.relative(projectDir, t.localFile), function: t.function }, o.localPython);
     }
+    if (args.kind === 'expression') await preflightExpression(args.expr, o.localPython);
+    await this.reapOrphans();
     const workers = o.workers ?? 4;
     if (!Number.isInteger(workers) || workers < 1) throw new MeadowrunError(`Workers must be a whole number ≥ 1 (got ${workers})`, 'bad-workers');
     const run = new MapRun(this.cloud, this.pool, {
@@ -118,6 +126,7 @@ export class Engine {
       env: o.env ?? {},
       title: `${t.function} over ${args.kind === 'expression' ? args.expr : `${args.values.length} arguments`}`,
       signal: o.signal,
+      leaseDir: this.options.leaseDir,
       onEvent: o.onMapEvent,
       onAllocationEvent: o.onEvent,
     });
@@ -136,6 +145,16 @@ export class Engine {
     });
   }
 
+  /** Frees what map clients that were killed left behind (their queues, allocations and launched instances). */
+  async reapOrphans(): Promise<string[]> {
+    return this.options.leaseDir ? reapLeases(this.cloud, this.options.leaseDir) : [];
+  }
+
+  /** Gives up this process's running maps: frees what they hold now, without waiting for their workers. */
+  async abandonMaps(): Promise<void> {
+    if (this.options.leaseDir) await reapLeases(this.cloud, this.options.leaseDir, { mine: true });
+  }
+
   /** Closes every kept-open connection (the CLI does this before it exits). */
   dispose(): void {
     this.pool.closeAll();
@@ -147,56 +166,63 @@ export class Engine {
     if (check) await preflight(check, o.localPython);
     throwIfCancelled(o.signal);
     const jobId = `${Date.now().toString(36)}-${crypto.randomBytes(3).toString('hex')}`;
-    const { instance, launched } = await allocateJob(this.cloud, need, jobId, { onEvent: o.onEvent, signal: o.signal });
-    o.onEvent?.({ kind: 'allocated', instanceId: instance.id, typeName: instance.typeName, reused: !launched });
-
-    let started = false;
-    let logPath: string | undefined;
-    let outcome: JobOutcome;
-    try {
-      throwIfCancelled(o.signal);
-      outcome = await this.pool.with(instance, async (session) => {
-        const project = remoteProjectName(projectDir);
-        const synced = await syncProject(session, projectDir, project, jobId);
-        o.onEvent?.({ kind: 'synced', ...synced });
+    for (let attempt = 1; ; attempt++) {
+      const { instance, launched } = await allocateJob(this.cloud, need, jobId, { onEvent: o.onEvent, signal: o.signal });
+      o.onEvent?.({ kind: 'allocated', instanceId: instance.id, typeName: instance.typeName, reused: !launched });
+      let started = false;
+      let logPath: string | undefined;
+      let outcome: JobOutcome;
+      try {
         throwIfCancelled(o.signal);
-        const cancel = () => session.cancel(jobId);
-        o.signal?.addEventListener('abort', cancel);
-        try {
-          return await session.runJob(
-            {
-              t: 'run',
-              jobId,
-              spec,
-              project,
-              interpreter: o.interpreter ?? 'python3',
-              env: { ...o.env, MEADOWRUN_JOB_ID: jobId },
-              logCapBytes: o.logCapMb === undefined ? undefined : Math.round(o.logCapMb * 1024 * 1024),
-            },
-            {
-              resultDir: o.resultDir,
-              onStarted: (pid, log) => {
-                started = true;
-                logPath = log;
-                o.onEvent?.({ kind: 'started', pid, logPath: log });
+        outcome = await this.pool.with(instance, async (session) => {
+          const project = remoteProjectName(projectDir);
+          const synced = await syncProject(session, projectDir, project, jobId);
+          o.onEvent?.({ kind: 'synced', ...synced });
+          throwIfCancelled(o.signal);
+          const cancel = () => session.cancel(jobId);
+          o.signal?.addEventListener('abort', cancel);
+          try {
+            return await session.runJob(
+              {
+                t: 'run',
+                jobId,
+                spec,
+                project,
+                interpreter: o.interpreter ?? 'python3',
+                env: { ...o.env, MEADOWRUN_JOB_ID: jobId },
+                logCapBytes: o.logCapMb === undefined ? undefined : Math.round(o.logCapMb * 1024 * 1024),
               },
-              onOutput: o.onOutput,
-            },
-          );
-        } finally {
-          o.signal?.removeEventListener('abort', cancel);
+              {
+                resultDir: o.resultDir,
+                onStarted: (pid, log) => {
+                  started = true;
+                  logPath = log;
+                  o.onEvent?.({ kind: 'started', pid, logPath: log });
+                },
+                onOutput: o.onOutput,
+              },
+            );
+          } finally {
+            o.signal?.removeEventListener('abort', cancel);
+          }
+        });
+      } catch (e) {
+        if (!started && attempt === 1 && isUnreachable(e)) {
+          // A dead instance must not keep attracting jobs: fence it, and try once elsewhere.
+          await fenceUnreachable(this.cloud, this.pool, instance.id, [jobId]);
+          o.onEvent?.({ kind: 'retrying', instanceId: instance.id, reason: (e as Error).message });
+          continue;
         }
-      });
-    } catch (e) {
-      // A job that never started has nothing on the instance to clean up after it: free its
-      // allocation here. One that started and lost its agent is the sweep's to judge.
-      if (!started) await this.release(instance.id, jobId, launched);
-      throw e;
+        // A job that never started has nothing on the instance to clean up after it: free its
+        // allocation here. One that started and lost its agent is the sweep's to judge.
+        if (!started) await this.release(instance.id, jobId, launched);
+        throw e;
+      }
+      if (launched && (outcome.status === 'rejected' || outcome.status === 'cancelled')) {
+        await this.release(instance.id, jobId, launched);
+      }
+      return { jobId, instanceId: instance.id, outcome, launched, logPath };
     }
-    if (launched && (outcome.status === 'rejected' || outcome.status === 'cancelled')) {
-      await this.release(instance.id, jobId, launched);
-    }
-    return { jobId, instanceId: instance.id, outcome, launched, logPath };
   }
 
   private async release(instanceId: string, jobId: string, launched: boolean): Promise<void> {

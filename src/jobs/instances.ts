@@ -1,5 +1,6 @@
 import { MeadowrunError } from '../core/errors';
-import { Cloud } from '../cloud/ports';
+import { Cloud, InstanceRecord } from '../cloud/ports';
+import { SshConnection } from '../remote/connection';
 
 /**
  * Stops an instance and removes it from the table. Refuses while jobs run on it unless forced;
@@ -16,4 +17,21 @@ export async function terminateInstance(cloud: Cloud, id: string, o: { force?: b
   for (const jobId of jobs) await cloud.table.deallocateJob(id, jobId);
   await cloud.table.deregisterInstance(id);
   await cloud.provider.terminate(id);
+}
+
+export type InstanceHealth = 'ready' | 'unreachable' | 'fenced';
+
+/**
+ * Whether an instance can take jobs: fenced ones can't; the others are tried with one SSH
+ * handshake against the host key pinned at launch (so a dead sshd or a changed key both show).
+ */
+export async function probeInstance(cloud: Cloud, r: InstanceRecord, timeoutMs = 5_000): Promise<InstanceHealth> {
+  if (r.preventFurtherAllocation) return 'fenced';
+  try {
+    const { privateKey } = await cloud.secrets.getSshKeyPair();
+    (await SshConnection.open({ instanceId: r.id, endpoint: r.ssh, privateKey, attempts: 1, timeoutMs })).close();
+    return 'ready';
+  } catch {
+    return 'unreachable';
+  }
 }

@@ -77,3 +77,20 @@ function json(text: string, ok: (value: unknown) => boolean): unknown {
     return undefined;
   }
 }
+
+// Prints the syntax error's message, or nothing when the expression compiles.
+const COMPILE_EXPRESSION = `import sys
+try:
+    compile(sys.argv[1], "<arguments>", "eval")
+except SyntaxError as e:
+    print(e.msg)`;
+
+/** Checks a map's arguments expression compiles, with the local Python, before anything is allocated. */
+export async function preflightExpression(expr: string, python?: string): Promise<void> {
+  python ||= process.env.MEADOWRUN_LOCAL_PYTHON || 'python3';
+  const error = await new Promise<string | undefined>((resolve) => {
+    // Without a local Python, the instance does the same check itself.
+    execFile(python!, ['-c', COMPILE_EXPRESSION, expr], { timeout: 20_000 }, (e, stdout) => resolve(e ? undefined : stdout.trim() || undefined));
+  });
+  if (error) throw new MeadowrunError(`The arguments expression has a syntax error: ${error}`, 'bad-arguments');
+}

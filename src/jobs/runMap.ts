@@ -6,7 +6,8 @@ import { RequestMessage, ResultMessage, SerializedValue } from '../agent/mapWork
 import { Cloud } from '../cloud/ports';
 import { JobOutcome } from '../remote/protocol';
 import { SessionPool } from '../remote/pool';
-import { Allocation, AllocationEvent, allocateJobs, discardInstance } from './allocate';
+import { Allocation, AllocationEvent, allocateJobs, discardInstance, fenceUnreachable, isUnreachable } from './allocate';
+import { LeaseFile } from './clientLeases';
 import { syncProject } from './codeSync';
 
 /** A map's arguments: values we have (list, JSON, JSONL), or a Python expression the instance evaluates. */
@@ -47,6 +48,8 @@ export interface MapSettings {
   env: Record<string, string>;
   title: string;
   signal?: AbortSignal;
+  /** Where this client records what the map holds, for a later client to free should this one be killed. */
+  leaseDir?: string;
   onEvent?(e: MapEvent): void;
   onAllocationEvent?(e: AllocationEvent): void;
 }
@@ -75,6 +78,11 @@ export class MapRun {
   private args: SerializedValue[] = [];
   private unfinished = 0;
   private nextWorker = 0;
+  private width = 0;
+  /** Instances launched for this map: they go with it when it is cancelled or fails. */
+  private readonly launched = new Set<string>();
+  private lease?: LeaseFile;
+  private stopping = false;
   private replacements = 0;
   private fatal?: Error;
 
@@ -85,16 +93,20 @@ export class MapRun {
   ) {}
 
   async run(args: MapArguments): Promise<MapResult> {
+    // Recorded before anything exists, so that a kill at any point leaves a trail to clean up.
+    if (this.s.leaseDir) this.lease = new LeaseFile(this.s.leaseDir, this.jobId);
     this.queues = await this.cloud.queues.createPair(this.jobId);
     let allocated: { workerId: string; allocation: Allocation }[] = [];
     try {
-      allocated = await this.allocateWorkers(this.s.workers);
-      // The arguments first (an expression is evaluated on the first worker's instance), so that
-      // the map starts knowing its size; then the workers.
-      this.args = args.kind === 'values' ? args.values.map((v) => ({ json: JSON.stringify(v) })) : await this.evaluate(allocated[0].allocation, args.expr);
+      // The arguments first, as a job of their own: the map then knows its size, and no worker
+      // allocation waits (unprotected from the sweep) while a slow expression is evaluated.
+      this.args = args.kind === 'values' ? args.values.map((v) => ({ json: JSON.stringify(v) })) : await this.evaluate(args.expr);
       this.unfinished = this.args.length;
       this.results.length = this.args.length;
-      this.emit({ kind: 'started', jobId: this.jobId, title: this.s.title, taskCount: this.args.length, workers: this.s.workers, at: Date.now() });
+      // A worker without a task would only cost an allocation.
+      this.width = Math.min(this.s.workers, this.args.length);
+      this.emit({ kind: 'started', jobId: this.jobId, title: this.s.title, taskCount: this.args.length, workers: this.width, at: Date.now() });
+      allocated = await this.allocateWorkers(this.width);
       for (const w of allocated.splice(0)) this.startWorker(w.workerId, w.allocation);
       await this.sendTasks(this.args.map((arg, task) => ({ task, attempt: 1, arg })));
       await this.gather();
@@ -107,12 +119,12 @@ export class MapRun {
     } catch (e) {
       // Allocated workers that never started hold nothing but their allocation.
       for (const w of allocated) await this.cloud.table.deallocateJob(w.allocation.instance.id, w.workerId);
-      await this.discardLaunched(allocated.map((w) => w.allocation));
       await this.stopWorkers(true);
       this.emit({ kind: 'finished', at: Date.now(), status: 'failed', message: (e as Error).message });
       throw e;
     } finally {
       await this.cloud.queues.deletePair(this.jobId);
+      this.lease?.remove();
     }
   }
 
@@ -122,9 +134,17 @@ export class MapRun {
 
   private async allocateWorkers(count: number): Promise<{ workerId: string; allocation: Allocation }[]> {
     const ids = Array.from({ length: count }, () => `${this.jobId}-w${this.nextWorker++}`);
-    const allocations = await allocateJobs(this.cloud, this.s.need, ids, { onEvent: this.s.onAllocationEvent, signal: this.s.signal });
+    const allocations = await allocateJobs(this.cloud, this.s.need, ids, { onEvent: this.allocationEvent, signal: this.s.signal });
     return ids.map((workerId, i) => ({ workerId, allocation: allocations[i] }));
   }
+
+  private allocationEvent = (e: AllocationEvent): void => {
+    if (e.kind === 'launched') {
+      this.launched.add(e.instanceId);
+      this.lease?.launched(e.instanceId);
+    }
+    this.s.onAllocationEvent?.(e);
+  };
 
   private startWorker(workerId: string, allocation: Allocation): void {
     const info: MapWorkerInfo = { workerId, instanceId: allocation.instance.id, state: 'starting', tasksDone: 0 };
@@ -134,6 +154,8 @@ export class MapRun {
     worker.done = this.pool
       .with(allocation.instance, async (session) => {
         await syncProject(session, this.s.projectDir, this.s.project, workerId);
+        // Stopped while this worker was being prepared: a cancel sent before its run would be lost.
+        if (this.stopping) return { status: 'cancelled' } as JobOutcome;
         return session.runJob(
           {
             t: 'run',
@@ -169,9 +191,12 @@ export class MapRun {
     if (outcome instanceof Error) {
       // The agent (or the whole instance) is gone: the agent frees its jobs when it can; make
       // sure, and send no more work to an instance we can't reach.
-      await this.cloud.table.deallocateJob(worker.info.instanceId, worker.info.workerId);
-      if ((outcome as MeadowrunError).code === 'agent-lost' || (outcome as MeadowrunError).code === 'unreachable') {
-        await this.cloud.table.preventFurtherAllocation(worker.info.instanceId);
+      if (isUnreachable(outcome)) {
+        await fenceUnreachable(this.cloud, this.pool, worker.info.instanceId, [worker.info.workerId]);
+        this.s.onAllocationEvent?.({ kind: 'retrying', instanceId: worker.info.instanceId, reason: outcome.message });
+      } else {
+        await this.cloud.table.deallocateJob(worker.info.instanceId, worker.info.workerId);
+        if ((outcome as MeadowrunError).code === 'agent-lost') await this.cloud.table.preventFurtherAllocation(worker.info.instanceId);
       }
     } else if (outcome.status === 'rejected' || outcome.status === 'failed') {
       // The function can't even be loaded: every worker would fail the same way.
@@ -179,7 +204,7 @@ export class MapRun {
       return;
     }
     if (clean || this.unfinished === 0 || this.s.signal?.aborted) return;
-    if (this.replacements >= this.s.workers * this.s.maxAttempts) {
+    if (this.replacements >= this.width * this.s.maxAttempts) {
       this.fatal = new MeadowrunError(`Map workers kept dying (${this.replacements} replaced); last: ${describe(outcome)}`, 'map-worker');
       return;
     }
@@ -192,21 +217,46 @@ export class MapRun {
     );
   }
 
-  /** Evaluates the arguments expression on the first worker's instance. */
-  private async evaluate(on: Allocation, expr: string): Promise<SerializedValue[]> {
+  /**
+   * Evaluates the arguments expression on an instance, as a job with its own allocation (so the
+   * sweep sees a running job, not an idle allocation). An unreachable instance is fenced and the
+   * evaluation moves, once, to another.
+   */
+  private async evaluate(expr: string): Promise<SerializedValue[]> {
     const jobId = `${this.jobId}-args`;
-    const outcome = await this.pool.with(on.instance, async (session) => {
-      await syncProject(session, this.s.projectDir, this.s.project, jobId);
-      return session.runJob({ t: 'run', jobId, project: this.s.project, interpreter: this.s.interpreter, env: this.s.env, spec: { kind: 'args', expr } }, {});
-    });
+    let outcome: JobOutcome;
+    for (let attempt = 1; ; attempt++) {
+      const [on] = await allocateJobs(this.cloud, this.s.need, [jobId], { onEvent: this.allocationEvent, signal: this.s.signal });
+      try {
+        outcome = await this.pool.with(on.instance, async (session) => {
+          await syncProject(session, this.s.projectDir, this.s.project, jobId);
+          const cancel = () => session.cancel(jobId);
+          this.s.signal?.addEventListener('abort', cancel);
+          try {
+            return await session.runJob({ t: 'run', jobId, project: this.s.project, interpreter: this.s.interpreter, env: this.s.env, spec: { kind: 'args', expr } }, {});
+          } finally {
+            this.s.signal?.removeEventListener('abort', cancel);
+          }
+        });
+        break;
+      } catch (e) {
+        if (attempt > 1 || !isUnreachable(e)) throw e;
+        await fenceUnreachable(this.cloud, this.pool, on.instance.id, [jobId]);
+        this.s.onAllocationEvent?.({ kind: 'retrying', instanceId: on.instance.id, reason: (e as Error).message });
+      } finally {
+        // Freed by the agent when the evaluation ended normally; here whatever way it ended.
+        await this.cloud.table.deallocateJob(on.instance.id, jobId);
+      }
+    }
     if (outcome.status === 'succeeded' && outcome.value?.json) return JSON.parse(outcome.value.json) as SerializedValue[];
+    if (outcome.status === 'cancelled') throw new MeadowrunError('Cancelled', 'cancelled');
     if (outcome.status === 'rejected') throw new MeadowrunError(outcome.message, outcome.code);
     if (outcome.status === 'failed') throw new MeadowrunError(`Evaluating the arguments raised ${outcome.error.type}: ${outcome.error.message}`, 'bad-arguments');
     throw new MeadowrunError(`Could not evaluate the arguments: ${describe(outcome)}`, 'bad-arguments');
   }
 
   private async sendTasks(tasks: { task: number; attempt: number; arg: SerializedValue }[]): Promise<void> {
-    const per = Math.max(1, Math.min(MAX_TASKS_PER_MESSAGE, Math.ceil(tasks.length / (this.s.workers * 8))));
+    const per = Math.max(1, Math.min(MAX_TASKS_PER_MESSAGE, Math.ceil(tasks.length / (Math.max(1, this.width) * 8))));
     const bodies: string[] = [];
     for (let i = 0; i < tasks.length; i += per) bodies.push(JSON.stringify({ tasks: tasks.slice(i, i + per) } satisfies RequestMessage));
     await this.cloud.queues.send(this.queues.request, bodies);
@@ -257,6 +307,7 @@ export class MapRun {
 
   /** Tells every worker to stop (or cancels them), waits for them, and frees what they held. */
   private async stopWorkers(cancel: boolean): Promise<void> {
+    this.stopping = true;
     const live = [...this.workers.values()].filter((w) => !w.ended);
     if (cancel) {
       for (const w of live) await this.pool.with(w.allocation.instance, async (session) => session.cancel(w.info.workerId)).catch(() => undefined);
@@ -265,12 +316,14 @@ export class MapRun {
     }
     await Promise.all(live.map((w) => w.done));
     for (const w of this.workers.values()) await this.cloud.table.deallocateJob(w.info.instanceId, w.info.workerId);
-    if (cancel) await this.discardLaunched([...this.workers.values()].map((w) => w.allocation));
+    if (cancel) await this.discardLaunched();
   }
 
-  /** Instances launched only for this map go with it when it is cancelled or fails to start. */
-  private async discardLaunched(allocations: Allocation[]): Promise<void> {
-    for (const id of new Set(allocations.filter((a) => a.launched).map((a) => a.instance.id))) {
+  /** Instances launched for this map go with it when it is cancelled or fails, unless others' jobs moved in. */
+  private async discardLaunched(): Promise<void> {
+    for (const id of this.launched) {
+      const record = await this.cloud.table.getInstance(id);
+      if (record && Object.keys(record.jobs).some((j) => !j.startsWith(this.jobId))) continue;
       this.pool.close(id);
       await discardInstance(this.cloud, id).catch(() => undefined);
     }

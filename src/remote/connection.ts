@@ -138,7 +138,9 @@ function connectOnce(o: ConnectOptions): Promise<Client> {
       client.on('error', () => undefined);
       resolve(client);
     });
-    client.once('error', (e) => {
+    // `on`, not `once`: a refused connection can report a second error ("Connection lost before
+    // handshake"), which would otherwise be thrown as uncaught.
+    client.on('error', (e) => {
       client.end();
       reject(mismatch ? new HostKeyMismatch() : e);
     });

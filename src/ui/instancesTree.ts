@@ -106,8 +106,12 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
       const busy = Object.keys(r.jobs).length > 0;
       const item = new vscode.TreeItem(r.typeName, busy ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
       item.id = `instance:${r.id}`;
-      item.description = describeInstance(r, this.model.management);
-      item.iconPath = new vscode.ThemeIcon(busy ? 'vm-running' : 'vm', busy ? new vscode.ThemeColor('charts.green') : undefined);
+      const unreachable = this.model.unreachable.has(r.id);
+      const state = unreachable ? 'unreachable' : r.preventFurtherAllocation ? 'takes no new jobs' : undefined;
+      item.description = [state, describeInstance(r, this.model.management)].filter(Boolean).join(' · ');
+      item.iconPath = unreachable
+        ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsForeground'))
+        : new vscode.ThemeIcon(busy ? 'vm-running' : 'vm', busy ? new vscode.ThemeColor('charts.green') : undefined);
       item.contextValue = busy ? 'instance.busy' : 'instance.idle';
       item.tooltip = new vscode.MarkdownString(
         [
@@ -116,6 +120,7 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
           busy ? `Running ${Object.keys(r.jobs).length} job(s)` : `Idle for ${minutes(Date.now() - r.lastJobChangeAt)}`,
           `SSH ${r.ssh.user}@${r.ssh.host}:${r.ssh.port}`,
           `Up for ${minutes(Date.now() - r.registeredAt)}`,
+          unreachable ? 'Unreachable: the provider no longer reports it running' : '',
           r.preventFurtherAllocation ? 'Takes no new jobs' : '',
         ]
           .filter(Boolean)

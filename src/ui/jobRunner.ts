@@ -91,6 +91,11 @@ export class JobRunner {
         this.output.appendLine(`  launched ${e.instanceId} in ${e.seconds.toFixed(1)} s`);
         void this.model.refresh();
         return;
+      case 'retrying':
+        progress.report({ message: `${e.instanceId} is unreachable; retrying on another instance…` });
+        this.output.appendLine(`  ${e.instanceId} is unreachable (${e.reason}); it takes no more jobs, retrying on another instance`);
+        void this.model.refresh();
+        return;
       case 'allocated':
         progress.report({ message: `syncing code to ${e.instanceId}${e.reused ? ' (warm)' : ''}…` });
         this.model.updateJob(job, { instanceId: e.instanceId, detail: undefined });

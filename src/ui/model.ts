@@ -36,6 +36,8 @@ type SavedJob = Omit<JobView, 'cancel' | 'map'>;
  */
 export class MeadowrunModel implements vscode.Disposable {
   instances: InstanceRecord[] = [];
+  /** Registered instances the provider no longer reports running (e.g. their sshd died). */
+  unreachable = new Set<string>();
   management?: ManagementStatus;
   jobs: JobView[] = [];
   lastError?: string;
@@ -73,7 +75,10 @@ export class MeadowrunModel implements vscode.Disposable {
     this.refreshing ??= (async () => {
       try {
         const { cloud } = await this.services.get();
-        [this.instances, this.management] = await Promise.all([cloud.table.listInstances(), cloud.management.status()]);
+        const [instances, management, running] = await Promise.all([cloud.table.listInstances(), cloud.management.status(), cloud.provider.listRunning()]);
+        const alive = new Set(running.map((r) => r.id));
+        [this.instances, this.management] = [instances, management];
+        this.unreachable = new Set(instances.filter((r) => !alive.has(r.id)).map((r) => r.id));
         this.lastError = undefined;
       } catch (e) {
         this.lastError = (e as Error).message;

@@ -276,6 +276,18 @@ describe('running code remotely', () => {
     assert.deepStrictEqual(api.jobsTree.getChildren(), []);
   });
 
+  it('an instance whose sshd died shows as unreachable', async () => {
+    await api.model.refresh();
+    const record = api.model.instances[0];
+    assert.ok(record, 'an instance is listed');
+    process.kill(Number(fs.readFileSync(path.join(path.dirname(record.workDir), 'sshd.pid'), 'utf8')), 'SIGKILL');
+    await waitFor('the tree to show it unreachable', async () => {
+      await api.model.refresh();
+      const node = api.instancesTree.getChildren().find((n) => n.kind === 'instance' && n.record.id === record.id)!;
+      return /^unreachable · /.test(String(api.instancesTree.getTreeItem(node).description));
+    });
+  });
+
   it('Terminate Instance stops each instance and empties the tree', async () => {
     await api.model.refresh();
     const instances = api.instancesTree.getChildren().filter((n) => n.kind === 'instance');
