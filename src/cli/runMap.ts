@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as fs from 'fs';
-import { emptyMapState, etaSeconds, reduceMap } from '../core/mapProgress';
+import { emptyMapState, etaSeconds, reduceMap, resultFigures, summarizeMap } from '../core/mapProgress';
 import { Engine } from '../jobs/engine';
 import { MapArguments, MapTaskResult, parseMapArguments } from '../jobs/runMap';
 import { absoluteTarget } from '../jobs/target';
@@ -103,7 +103,7 @@ export function addRunMapCommand(program: Command, engine: () => Engine, options
     } else {
       process.stdout.write(result.results.map(display).join('\n') + (result.results.length ? '\n' : ''));
       for (const f of failures.slice(0, 3)) process.stderr.write(`Task ${f.task} failed after ${f.attempts} attempts:\n${f.traceback || `${f.type}: ${f.message}\n`}`);
-      process.stderr.write(`${result.results.length} tasks in ${seconds.toFixed(2)} s: ${result.status}${result.failed ? ` (${result.failed} failed)` : ''}\n`);
+      process.stderr.write(`${summarizeMap(resultFigures(result)).text} (${seconds.toFixed(2)} s)\n`);
     }
     process.exitCode = result.status === 'succeeded' ? 0 : result.status === 'cancelled' ? 130 : 1;
   });

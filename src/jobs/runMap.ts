@@ -109,7 +109,7 @@ export class MapRun {
       for (const w of allocated) await this.cloud.table.deallocateJob(w.allocation.instance.id, w.workerId);
       await this.discardLaunched(allocated.map((w) => w.allocation));
       await this.stopWorkers(true);
-      this.emit({ kind: 'finished', at: Date.now(), status: 'failed', message: (e as Error).message });
+      this.emit({ kind: 'finished', at: Date.now(), status: this.s.signal?.aborted ? 'cancelled' : 'failed', message: (e as Error).message });
       throw e;
     } finally {
       await this.cloud.queues.deletePair(this.jobId);
@@ -165,7 +165,10 @@ export class MapRun {
   private async onWorkerEnd(worker: Worker, outcome: JobOutcome | Error): Promise<void> {
     worker.ended = true;
     const clean = !(outcome instanceof Error) && outcome.status === 'succeeded';
-    this.updateWorker(worker, { state: clean ? 'exited' : 'crashed', currentTask: undefined });
+    // A worker ends cleanly only when told there is nothing left; one that ends while the map is
+    // being cancelled was stopped, whatever its outcome says; anything else is a crash.
+    const stopped = this.s.signal?.aborted || (!(outcome instanceof Error) && outcome.status === 'cancelled');
+    this.updateWorker(worker, clean ? { state: 'idle-exited', currentTask: undefined } : stopped ? { state: 'stopped', currentTask: undefined } : { state: 'crashed', currentTask: undefined, message: describe(outcome) });
     if (outcome instanceof Error) {
       // The agent (or the whole instance) is gone: the agent frees its jobs when it can; make
       // sure, and send no more work to an instance we can't reach.

@@ -130,6 +130,6 @@ test('run-map --json prints the results in order; arguments can come from a JSON
   const fromFile = meadowrun('run-map', 'jobs.py:cube', '--args-file', 'args.jsonl', '--workers', '1', '--cpu', '0.5', '--memory', '0.5');
   assert.equal(fromFile.code, 0, fromFile.stderr);
   assert.deepEqual(fromFile.stdout.trim().split('\n'), ['8', '27', '64']);
-  assert.match(fromFile.stderr, /3 tasks in [\d.]+ s: succeeded/);
+  assert.match(fromFile.stderr, /Succeeded — 3 tasks \([\d.]+ s\)/);
   meadowrun('local', 'down');
 });
