@@ -38,6 +38,26 @@ export function describeEvent(e: JobEvent): string | undefined {
   }
 }
 
+/**
+ * One line on stderr, once per command, when it launched an instance that nothing will stop once
+ * idle (no management functions). Returns the event handler and a promise to await before exiting.
+ */
+export function warnUnmanagedLaunch(management: () => Promise<{ installed: boolean }>): { onEvent(e: JobEvent): void; done(): Promise<void> } {
+  let checked: Promise<void> | undefined;
+  return {
+    onEvent(e) {
+      if (e.kind !== 'launched' || checked) return;
+      checked = management().then(
+        (s) => {
+          if (!s.installed) process.stderr.write(`Note: ${e.instanceId} keeps running (and costing) when idle: no management functions are installed to stop it (meadowrun manage install).\n`);
+        },
+        () => undefined,
+      );
+    },
+    done: async () => checked,
+  };
+}
+
 /** Runs `work` with a signal that Ctrl-C aborts; a second Ctrl-C gives up waiting. */
 export async function cancellableBySigint<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
@@ -57,9 +77,11 @@ export async function cancellableBySigint<T>(work: (signal: AbortSignal) => Prom
 /** Runs one job from the CLI: progress on stderr, output streamed, Ctrl-C cancels it. */
 export async function runJob(
   flags: RunFlags,
+  management: () => Promise<{ installed: boolean }>,
   start: (o: Parameters<Engine['runCommand']>[2] & object) => Promise<JobResult>,
 ): Promise<{ result: JobResult; seconds: number }> {
   const began = Date.now();
+  const unmanaged = warnUnmanagedLaunch(management);
   const result = await cancellableBySigint((signal) =>
     start({
       resources: resourcesFrom(flags),
@@ -69,10 +91,12 @@ export async function runJob(
       onEvent: (e) => {
         const line = describeEvent(e);
         if (line && !flags.json) process.stderr.write(`${line}\n`);
+        unmanaged.onEvent(e);
       },
       onOutput: (stream, data) => (stream === 'stdout' && !flags.json ? process.stdout : process.stderr).write(data),
     }),
   );
+  await unmanaged.done();
   return { result, seconds: (Date.now() - began) / 1000 };
 }
 

@@ -87,6 +87,7 @@ export function registerMapCommands(extension: vscode.ExtensionContext, services
         signal: controller.signal,
         onEvent: (e) => {
           if (e.kind === 'launching') model.updateJob(job, { status: 'launching', detail: `${e.typeName}` });
+          if (e.kind === 'launched') void services.launchNotice.launched(e.instanceId);
         },
         onMapEvent: (e) => {
           map.events.push(e);
