@@ -176,7 +176,8 @@ export class PanelView {
   }
 
   private renderHeader(s: MapState, started: boolean, elapsed: number, hostNow: number, cancelRequested: boolean): void {
-    setText(this.el.title, s.title || 'Map job');
+    // Before the map has started its state has no title; the host's page title has it.
+    setText(this.el.title, s.title || document.title || 'Map job');
     const summary = mapSummary(s);
     const look = OUTCOME[summary.outcome];
     const pill = !started && s.status === 'running' ? STARTING : { label: summary.label, ...look };
