@@ -86,7 +86,8 @@ export function registerMapCommands(extension: vscode.ExtensionContext, services
         workers: s.mapWorkers,
         signal: controller.signal,
         onEvent: (e) => {
-          if (e.kind === 'launching') model.updateJob(job, { status: 'launching', detail: `${e.typeName}` });
+          // A launch once the map runs (its second wave) does not make the map 'launching' again.
+          if (e.kind === 'launching' && job.status !== 'running') model.updateJob(job, { status: 'launching', detail: `${e.typeName}` });
           if (e.kind === 'launched') void services.launchNotice.launched(e.instanceId);
         },
         onMapEvent: (e) => {
