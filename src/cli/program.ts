@@ -105,7 +105,7 @@ export function buildProgram(): Command {
       .argument('[args...]', 'arguments for the script (put them after --)'),
   ).action(async (file: string, args: string[], flags: RunFlags) => {
     const e = getEngine(program);
-    const { result, seconds } = await runJob(flags, (o) => e.runCommand(path.resolve(file), args, o));
+    const { result, seconds } = await runJob(flags, () => getCloud(program).management.status(), (o) => e.runCommand(path.resolve(file), args, o));
     const exit = exitFor(result.outcome);
     if (flags.json) printJson({ ...result, seconds });
     else process.stderr.write(`[${result.instanceId}] exit code ${exit.code} in ${seconds.toFixed(2)} s\n`);
@@ -123,7 +123,7 @@ export function buildProgram(): Command {
   ).action(async (target: string, flags: RunFlags & { args: string; kwargs?: string }) => {
     const e = getEngine(program);
     // Files are named relative to where the user is; the engine takes them relative to the project.
-    const { result, seconds } = await runJob(flags, (o) => e.runFunction(absoluteTarget(target), flags.args, { ...o, kwargs: flags.kwargs }));
+    const { result, seconds } = await runJob(flags, () => getCloud(program).management.status(), (o) => e.runFunction(absoluteTarget(target), flags.args, { ...o, kwargs: flags.kwargs }));
     const outcome = result.outcome;
     if (flags.json) {
       printJson({ ...result, seconds });
@@ -245,7 +245,7 @@ export function buildProgram(): Command {
       );
     });
 
-  addRunMapCommand(program, () => getEngine(program), resourceOptions, printJson);
+  addRunMapCommand(program, () => getEngine(program), () => getCloud(program).management.status(), resourceOptions, printJson);
   addManageCommands(program, () => getCloud(program), printJson);
   return program;
 }

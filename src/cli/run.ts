@@ -74,6 +74,26 @@ export function skippedWarning(links: string[]): string {
 }
 
 /**
+ * One line on stderr, once per command, when it launched an instance that nothing will stop once
+ * idle (no management functions). Returns the event handler and a promise to await before exiting.
+ */
+export function warnUnmanagedLaunch(management: () => Promise<{ installed: boolean }>): { onEvent(e: JobEvent): void; done(): Promise<void> } {
+  let checked: Promise<void> | undefined;
+  return {
+    onEvent(e) {
+      if (e.kind !== 'launched' || checked) return;
+      checked = management().then(
+        (s) => {
+          if (!s.installed) process.stderr.write(`Note: ${e.instanceId} keeps running (and costing) when idle: no management functions are installed to stop it (meadowrun manage install).\n`);
+        },
+        () => undefined,
+      );
+    },
+    done: async () => checked,
+  };
+}
+
+/**
  * Runs `work` with a signal that Ctrl-C aborts; a second Ctrl-C gives up waiting, after `abandon`
  * (which frees what the work holds without waiting for it); a third leaves at once.
  */
@@ -110,9 +130,11 @@ export async function cancellableBySigint<T>(work: (signal: AbortSignal) => Prom
 /** Runs one job from the CLI: progress on stderr, output streamed, Ctrl-C cancels it. */
 export async function runJob(
   flags: RunFlags,
+  management: () => Promise<{ installed: boolean }>,
   start: (o: Parameters<Engine['runCommand']>[2] & object) => Promise<JobResult>,
 ): Promise<{ result: JobResult; seconds: number }> {
   const began = Date.now();
+  const unmanaged = warnUnmanagedLaunch(management);
   const result = await cancellableBySigint((signal) =>
     start({
       resources: resourcesFrom(flags),
@@ -125,6 +147,7 @@ export async function runJob(
         if (e.kind === 'synced' && e.skipped.length > 0) process.stderr.write(`${skippedWarning(e.skipped)}\n`);
         const line = describeEvent(e);
         if (line && !flags.json) process.stderr.write(`${line}\n`);
+        unmanaged.onEvent(e);
       },
       onOutput: (stream, data) => {
         const out = stream === 'stdout' && !flags.json ? process.stdout : process.stderr;
@@ -132,6 +155,7 @@ export async function runJob(
       },
     }),
   );
+  await unmanaged.done();
   return { result, seconds: (Date.now() - began) / 1000 };
 }
 

@@ -1,10 +1,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as fs from 'fs';
-import { emptyMapState, etaSeconds, reduceMap } from '../core/mapProgress';
+import { emptyMapState, etaSeconds, reduceMap, resultFigures, summarizeMap } from '../core/mapProgress';
 import { Engine } from '../jobs/engine';
 import { MapArguments, MapTaskResult, parseMapArguments } from '../jobs/runMap';
 import { absoluteTarget } from '../jobs/target';
-import { cancellableBySigint, describeEvent, resourcesFrom, RunFlags } from './run';
+import { cancellableBySigint, describeEvent, resourcesFrom, RunFlags, warnUnmanagedLaunch } from './run';
 
 interface MapFlags extends RunFlags {
   args?: string;
@@ -40,7 +40,13 @@ function display(r: MapTaskResult | undefined): string {
   return r.value.json ?? r.value.repr ?? '<unserialisable>';
 }
 
-export function addRunMapCommand(program: Command, engine: () => Engine, options: (cmd: Command) => Command, printJson: (v: unknown) => void): void {
+export function addRunMapCommand(
+  program: Command,
+  engine: () => Engine,
+  management: () => Promise<{ installed: boolean }>,
+  options: (cmd: Command) => Command,
+  printJson: (v: unknown) => void,
+): void {
   options(
     program
       .command('run-map')
@@ -71,6 +77,7 @@ export function addRunMapCommand(program: Command, engine: () => Engine, options
       );
     };
     const began = Date.now();
+    const unmanaged = warnUnmanagedLaunch(management);
     const result = await cancellableBySigint((signal) =>
       engine().runMap(absoluteTarget(target), args, {
         resources: resourcesFrom(flags),
@@ -82,6 +89,7 @@ export function addRunMapCommand(program: Command, engine: () => Engine, options
         onEvent: (e) => {
           const line = describeEvent(e);
           if (line && !flags.json) process.stderr.write(`${line}\n`);
+          unmanaged.onEvent(e);
         },
         onMapEvent: (e) => {
           reduceMap(state, e);
@@ -90,6 +98,7 @@ export function addRunMapCommand(program: Command, engine: () => Engine, options
       }),
       () => engine().abandonMaps(),
     );
+    await unmanaged.done();
     if (bar) process.stderr.write('\n');
     const seconds = (Date.now() - began) / 1000;
     const failures = result.results.flatMap((r, task) => (r && !r.ok ? [{ task, attempts: r.attempts, ...r.error }] : []));
@@ -104,7 +113,7 @@ export function addRunMapCommand(program: Command, engine: () => Engine, options
     } else {
       process.stdout.write(result.results.map(display).join('\n') + (result.results.length ? '\n' : ''));
       for (const f of failures.slice(0, 3)) process.stderr.write(`Task ${f.task} failed after ${f.attempts} attempts:\n${f.traceback || `${f.type}: ${f.message}\n`}`);
-      process.stderr.write(`${result.results.length} tasks in ${seconds.toFixed(2)} s: ${result.status}${result.failed ? ` (${result.failed} failed)` : ''}\n`);
+      process.stderr.write(`${summarizeMap(resultFigures(result)).text} (${seconds.toFixed(2)} s)\n`);
     }
     process.exitCode = result.status === 'succeeded' ? 0 : result.status === 'cancelled' ? 130 : 1;
   });

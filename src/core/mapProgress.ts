@@ -10,10 +10,19 @@ export interface TaskError {
   traceback: string;
 }
 
+/**
+ * A worker's life: starting (allocated, its code syncing) → running → one of three ends, told apart
+ * because only one of them is a problem: idle-exited (told to stop because no task was left for it),
+ * stopped (the map was cancelled or ended early), crashed (its process or instance died).
+ */
+export type WorkerState = 'starting' | 'running' | 'idle-exited' | 'stopped' | 'crashed';
+
 export interface MapWorkerInfo {
   workerId: string;
   instanceId: string;
-  state: 'starting' | 'running' | 'exited' | 'crashed';
+  state: WorkerState;
+  /** Why it crashed. */
+  message?: string;
   /** Of its Python process on the instance. */
   pid?: number;
   /** Index of the task it runs now. */
@@ -103,8 +112,70 @@ export function reduceMap(s: MapState, e: MapEvent): MapState {
       s.status = e.status;
       s.message = e.message;
       s.finishedAt = e.at;
+      if (e.status !== 'succeeded') stopWhatRuns(s);
       return s;
   }
+}
+
+/**
+ * A map that ended early (cancelled, or failed) runs nothing any more, whatever the last reports
+ * said: its unfinished tasks were never done, and its live workers were stopped.
+ */
+function stopWhatRuns(s: MapState): void {
+  const running = TASK_STATES.indexOf('running');
+  const queued = TASK_STATES.indexOf('queued');
+  for (let i = 0; i < s.tasks.length; i++) if (s.tasks[i] === running) s.tasks[i] = queued;
+  s.counts.queued += s.counts.running;
+  s.counts.running = 0;
+  for (const [id, w] of Object.entries(s.workers)) {
+    if (w.state === 'starting' || w.state === 'running') s.workers[id] = { ...w, state: 'stopped', currentTask: undefined };
+  }
+}
+
+/** What a map's end amounts to, in words every front end shows the same way. */
+export interface MapSummary {
+  /** 'completed': every task ran to its end, and some of them failed. */
+  outcome: 'running' | 'succeeded' | 'completed' | 'failed' | 'cancelled';
+  /** "Cancelled", "Completed"… */
+  label: string;
+  /** "after 24 of 40 tasks", "1 task failed", the reason a map failed. */
+  detail?: string;
+  /** The whole line: "Cancelled after 24 of 40 tasks", "Completed — 1 task failed", "Failed: <why>". */
+  text: string;
+}
+
+export function summarizeMap(m: { status: MapState['status']; taskCount: number; done: number; failed: number; message?: string }): MapSummary {
+  const finished = m.done + m.failed;
+  const n = (x: number) => x.toLocaleString('en-US');
+  const tasks = (x: number) => `${n(x)} task${x === 1 ? '' : 's'}`;
+  switch (m.status) {
+    case 'running': {
+      const detail = `${n(finished)} of ${tasks(m.taskCount)} finished`;
+      return { outcome: 'running', label: 'Running', detail, text: `Running: ${detail}` };
+    }
+    case 'succeeded':
+      return { outcome: 'succeeded', label: 'Succeeded', detail: tasks(m.taskCount), text: `Succeeded — ${tasks(m.taskCount)}` };
+    case 'cancelled': {
+      const detail = m.taskCount ? `after ${n(finished)} of ${tasks(m.taskCount)}` : 'before it started';
+      return { outcome: 'cancelled', label: 'Cancelled', detail, text: `Cancelled ${detail}` };
+    }
+    case 'failed':
+      // A map whose every task ran (499 of 500 fine) did its job: which tasks failed is the news.
+      if (m.taskCount > 0 && finished === m.taskCount && m.failed > 0) {
+        return { outcome: 'completed', label: 'Completed', detail: `${tasks(m.failed)} failed`, text: `Completed — ${tasks(m.failed)} failed` };
+      }
+      return { outcome: 'failed', label: 'Failed', detail: m.message, text: `Failed${m.message ? `: ${m.message}` : ''}` };
+  }
+}
+
+/** What summarizeMap needs of a map's result (MapResult: a cancelled map's results have holes). */
+export function resultFigures(r: { status: MapState['status']; results: ({ ok: boolean } | undefined)[]; failed: number }) {
+  return { status: r.status, taskCount: r.results.length, done: r.results.filter((x) => x?.ok).length, failed: r.failed };
+}
+
+/** The summary of a map's state (see summarizeMap). */
+export function mapSummary(s: MapState): MapSummary {
+  return summarizeMap({ status: s.status, taskCount: s.taskCount, done: s.counts.done, failed: s.counts.failed, message: s.message });
 }
 
 /** Seconds left at the recent pace, or undefined before there is a pace to speak of. */

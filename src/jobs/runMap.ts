@@ -5,6 +5,7 @@ import { Resources } from '../core/resources';
 import { RequestMessage, ResultMessage, SerializedValue } from '../agent/mapWorker';
 import { Cloud } from '../cloud/ports';
 import { JobOutcome } from '../remote/protocol';
+import { AgentSession } from '../remote/agentSession';
 import { SessionPool } from '../remote/pool';
 import { Allocation, AllocationEvent, allocateJobs, discardInstance, fenceUnreachable, isUnreachable } from './allocate';
 import { LeaseFile } from './clientLeases';
@@ -62,6 +63,13 @@ interface Worker {
 }
 
 const POLL_MS = 5;
+/**
+ * About how long it takes, on each provider, from deciding to launch an instance to its first
+ * worker taking tasks. The local cloud's is measured (an sshd, the agent and a warm Python start in
+ * about a second); a real cloud's boot is slower (EC2 ≈ 25 s to running, then cloud-init).
+ */
+const LAUNCH_ESTIMATE_S: Record<string, number> = { local: 2 };
+const DEFAULT_LAUNCH_ESTIMATE_S = 60;
 /** A request message carries up to this many tasks: few queue operations, still balanced. */
 const MAX_TASKS_PER_MESSAGE = 200;
 
@@ -85,6 +93,15 @@ export class MapRun {
   private stopping = false;
   private replacements = 0;
   private fatal?: Error;
+  /** Workers wanted beyond those placed on running instances: launched only if the map needs them. */
+  private deferred = 0;
+  /** The second wave being allocated (and launched), if any. */
+  private wave?: Promise<void>;
+  /** When the first worker took its first tasks (its Python up): the map's pace is measured from there. */
+  private firstClaimAt?: number;
+  private readonly synced = new Map<string, Promise<unknown>>();
+  /** The map is ending: allocate nothing more and start no more workers. */
+  private ending = false;
 
   constructor(
     private readonly cloud: Cloud,
@@ -106,10 +123,11 @@ export class MapRun {
       // A worker without a task would only cost an allocation.
       this.width = Math.min(this.s.workers, this.args.length);
       this.emit({ kind: 'started', jobId: this.jobId, title: this.s.title, taskCount: this.args.length, workers: this.width, at: Date.now() });
-      allocated = await this.allocateWorkers(this.width);
+      allocated = await this.placeWorkers();
       for (const w of allocated.splice(0)) this.startWorker(w.workerId, w.allocation);
       await this.sendTasks(this.args.map((arg, task) => ({ task, attempt: 1, arg })));
       await this.gather();
+      await this.endWave();
       const cancelled = !!this.s.signal?.aborted;
       const failed = this.results.filter((r) => r && !r.ok).length;
       const status = cancelled ? 'cancelled' : failed ? 'failed' : 'succeeded';
@@ -119,8 +137,9 @@ export class MapRun {
     } catch (e) {
       // Allocated workers that never started hold nothing but their allocation.
       for (const w of allocated) await this.cloud.table.deallocateJob(w.allocation.instance.id, w.workerId);
+      await this.endWave();
       await this.stopWorkers(true);
-      this.emit({ kind: 'finished', at: Date.now(), status: 'failed', message: (e as Error).message });
+      this.emit({ kind: 'finished', at: Date.now(), status: this.s.signal?.aborted ? 'cancelled' : 'failed', message: (e as Error).message });
       throw e;
     } finally {
       await this.cloud.queues.deletePair(this.jobId);
@@ -132,9 +151,32 @@ export class MapRun {
     this.s.onEvent?.(e);
   }
 
-  private async allocateWorkers(count: number): Promise<{ workerId: string; allocation: Allocation }[]> {
+  /**
+   * Where the workers go: first wherever running instances have room now. If some found room, the
+   * map starts on those alone and the rest wait for maybeLaunchMore; with room nowhere, instances
+   * are launched for every worker at once (they then all start together, so none is wasted).
+   */
+  private async placeWorkers(): Promise<{ workerId: string; allocation: Allocation }[]> {
+    const warm: { workerId: string; allocation: Allocation }[] = [];
+    while (warm.length < this.width) {
+      const workerId = `${this.jobId}-w${this.nextWorker}`;
+      try {
+        const [allocation] = await allocateJobs(this.cloud, this.s.need, [workerId], { noLaunch: true, signal: this.s.signal });
+        warm.push({ workerId, allocation });
+        this.nextWorker++;
+      } catch (e) {
+        if ((e as MeadowrunError).code !== 'no-room') throw e;
+        break;
+      }
+    }
+    if (!warm.length) return this.allocateWorkers(this.width);
+    this.deferred = this.width - warm.length;
+    return warm;
+  }
+
+  private async allocateWorkers(count: number, signal = this.s.signal): Promise<{ workerId: string; allocation: Allocation }[]> {
     const ids = Array.from({ length: count }, () => `${this.jobId}-w${this.nextWorker++}`);
-    const allocations = await allocateJobs(this.cloud, this.s.need, ids, { onEvent: this.allocationEvent, signal: this.s.signal });
+    const allocations = await allocateJobs(this.cloud, this.s.need, ids, { onEvent: this.allocationEvent, signal });
     return ids.map((workerId, i) => ({ workerId, allocation: allocations[i] }));
   }
 
@@ -146,6 +188,49 @@ export class MapRun {
     this.s.onAllocationEvent?.(e);
   };
 
+  /**
+   * The second wave: the workers that found no room at the start are placed (launching instances
+   * if need be) only when the map looks long enough to use them — when the tasks left would take
+   * the running workers, at their pace so far, longer than an instance takes to launch; or, before
+   * any task has finished, once that wait alone has outlasted a launch and tasks are still
+   * queued. So a map of many short tasks launches nothing, and a long one gets its full width.
+   */
+  private maybeLaunchMore(): void {
+    if (!this.deferred || this.wave || this.ending || this.firstClaimAt === undefined || this.s.signal?.aborted) return;
+    const running = [...this.workers.values()].filter((w) => !w.ended).length;
+    const queued = this.unfinished - running;
+    if (queued <= 0) return;
+    const finished = this.args.length - this.unfinished;
+    const elapsedS = (Date.now() - this.firstClaimAt) / 1000;
+    const launchS = LAUNCH_ESTIMATE_S[this.cloud.provider.name] ?? DEFAULT_LAUNCH_ESTIMATE_S;
+    const leftS = finished > 0 ? (this.unfinished * elapsedS) / finished : elapsedS;
+    if (leftS <= launchS) return;
+    const count = this.deferred;
+    this.deferred = 0;
+    // Not cancelled through the signal: an instance launched while the map is being cancelled is
+    // then discarded here, rather than left registered half-way.
+    this.wave = this.allocateWorkers(count, undefined).then(
+      async (placed) => {
+        if (!this.ending && this.unfinished > 0 && !this.s.signal?.aborted) {
+          for (const w of placed) this.startWorker(w.workerId, w.allocation);
+          return;
+        }
+        // The map ended while they were being placed: nobody will use them.
+        for (const w of placed) await this.cloud.table.deallocateJob(w.allocation.instance.id, w.workerId);
+        await this.discardLaunched(placed.map((w) => w.allocation.instance.id));
+      },
+      // More width could not be had (no capacity, a launch failed): the map goes on with the
+      // workers it has.
+      () => undefined,
+    );
+  }
+
+  /** No more waves: waits for one under way, so that its workers are stopped (or discarded) too. */
+  private async endWave(): Promise<void> {
+    this.ending = true;
+    await this.wave;
+  }
+
   private startWorker(workerId: string, allocation: Allocation): void {
     const info: MapWorkerInfo = { workerId, instanceId: allocation.instance.id, state: 'starting', tasksDone: 0 };
     const worker: Worker = { info, allocation, ended: false, done: Promise.resolve({ status: 'succeeded' }) };
@@ -153,7 +238,7 @@ export class MapRun {
     this.emit({ kind: 'worker', at: Date.now(), worker: { ...info } });
     worker.done = this.pool
       .with(allocation.instance, async (session) => {
-        await syncProject(session, this.s.projectDir, this.s.project, workerId);
+        await this.sync(session, allocation.instance.id, workerId);
         // Stopped while this worker was being prepared: a cancel sent before its run would be lost.
         if (this.stopping) return { status: 'cancelled' } as JobOutcome;
         return session.runJob(
@@ -168,6 +253,7 @@ export class MapRun {
           {
             onStarted: (pid, logPath) => this.updateWorker(worker, { state: 'running', pid, logPath }),
             onClaimed: (tasks) => {
+              this.firstClaimAt ??= Date.now();
               this.updateWorker(worker, { currentTask: tasks[0] });
               const at = Date.now();
               this.emit({ kind: 'tasks', at, updates: tasks.filter((t) => !this.results[t]).map((task) => ({ task, state: 'running', attempt: 1, workerId })) });
@@ -179,6 +265,20 @@ export class MapRun {
     void worker.done.then((outcome) => this.onWorkerEnd(worker, outcome));
   }
 
+  /**
+   * Syncs the project to an instance once for the whole map: workers starting together on a fresh
+   * instance would otherwise each send it, and the agent's unpacking of one can break another's.
+   */
+  private sync(session: AgentSession, instanceId: string, jobId: string): Promise<unknown> {
+    let synced = this.synced.get(instanceId);
+    if (!synced) {
+      synced = syncProject(session, this.s.projectDir, this.s.project, jobId);
+      this.synced.set(instanceId, synced);
+      synced.catch(() => this.synced.delete(instanceId)); // the next worker tries again
+    }
+    return synced;
+  }
+
   private updateWorker(worker: Worker, change: Partial<MapWorkerInfo>): void {
     Object.assign(worker.info, change);
     this.emit({ kind: 'worker', at: Date.now(), worker: { ...worker.info } });
@@ -187,7 +287,10 @@ export class MapRun {
   private async onWorkerEnd(worker: Worker, outcome: JobOutcome | Error): Promise<void> {
     worker.ended = true;
     const clean = !(outcome instanceof Error) && outcome.status === 'succeeded';
-    this.updateWorker(worker, { state: clean ? 'exited' : 'crashed', currentTask: undefined });
+    // A worker ends cleanly only when told there is nothing left; one that ends while the map is
+    // being cancelled was stopped, whatever its outcome says; anything else is a crash.
+    const stopped = this.s.signal?.aborted || (!(outcome instanceof Error) && outcome.status === 'cancelled');
+    this.updateWorker(worker, clean ? { state: 'idle-exited', currentTask: undefined } : stopped ? { state: 'stopped', currentTask: undefined } : { state: 'crashed', currentTask: undefined, message: describe(outcome) });
     if (outcome instanceof Error) {
       // The agent (or the whole instance) is gone: the agent frees its jobs when it can; make
       // sure, and send no more work to an instance we can't reach.
@@ -229,7 +332,7 @@ export class MapRun {
       const [on] = await allocateJobs(this.cloud, this.s.need, [jobId], { onEvent: this.allocationEvent, signal: this.s.signal });
       try {
         outcome = await this.pool.with(on.instance, async (session) => {
-          await syncProject(session, this.s.projectDir, this.s.project, jobId);
+          await this.sync(session, on.instance.id, jobId);
           const cancel = () => session.cancel(jobId);
           this.s.signal?.addEventListener('abort', cancel);
           try {
@@ -267,6 +370,7 @@ export class MapRun {
     while (this.unfinished > 0) {
       if (this.s.signal?.aborted) return;
       if (this.fatal) throw this.fatal;
+      this.maybeLaunchMore();
       const messages = await this.cloud.queues.receive(this.queues.result, 10, 30);
       if (!messages.length) {
         await new Promise((r) => setTimeout(r, POLL_MS));
@@ -320,8 +424,9 @@ export class MapRun {
   }
 
   /** Instances launched for this map go with it when it is cancelled or fails, unless others' jobs moved in. */
-  private async discardLaunched(): Promise<void> {
-    for (const id of this.launched) {
+  private async discardLaunched(ids: Iterable<string> = this.launched): Promise<void> {
+    for (const id of [...ids]) {
+      if (!this.launched.has(id)) continue;
       const record = await this.cloud.table.getInstance(id);
       if (record && Object.keys(record.jobs).some((j) => !j.startsWith(this.jobId))) continue;
       this.pool.close(id);

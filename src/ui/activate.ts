@@ -13,6 +13,7 @@ import { InstancesStatusBar } from './statusBar';
 /** What the extension hands other code (and its tests): the model the views show. */
 export interface MeadowrunApi {
   model: MeadowrunModel;
+  services: Services;
   instancesTree: InstancesTreeProvider;
   jobsTree: JobsTreeProvider;
 }
@@ -45,5 +46,5 @@ export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
   );
   // The first look at the table happens after activation returns, so activation stays fast.
   setTimeout(() => void model.refresh(), 0);
-  return { model, instancesTree, jobsTree };
+  return { model, services, instancesTree, jobsTree };
 }

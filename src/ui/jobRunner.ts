@@ -89,6 +89,7 @@ export class JobRunner {
       }
       case 'launched':
         this.output.appendLine(`  launched ${e.instanceId} in ${e.seconds.toFixed(1)} s`);
+        void this.services.launchNotice.launched(e.instanceId);
         void this.model.refresh();
         return;
       case 'retrying':

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { MapEvent } from '../core/mapProgress';
+import { MapEvent, resultFigures, summarizeMap } from '../core/mapProgress';
 import type { MapResult } from '../jobs/runMap';
 import { functionSignature, pickFunction, pythonFile } from './commands';
 import { duration } from './format';
@@ -86,7 +86,9 @@ export function registerMapCommands(extension: vscode.ExtensionContext, services
         workers: s.mapWorkers,
         signal: controller.signal,
         onEvent: (e) => {
-          if (e.kind === 'launching') model.updateJob(job, { status: 'launching', detail: `${e.typeName}` });
+          // A launch once the map runs (its second wave) does not make the map 'launching' again.
+          if (e.kind === 'launching' && job.status !== 'running') model.updateJob(job, { status: 'launching', detail: `${e.typeName}` });
+          if (e.kind === 'launched') void services.launchNotice.launched(e.instanceId);
         },
         onMapEvent: (e) => {
           map.events.push(e);
@@ -95,11 +97,12 @@ export function registerMapCommands(extension: vscode.ExtensionContext, services
         },
       });
       const took = duration(Date.now() - job.startedAt);
-      model.finishJob(job, result.status === 'succeeded' ? 'succeeded' : result.status === 'cancelled' ? 'cancelled' : 'failed', `${result.results.length} tasks${result.failed ? `, ${result.failed} failed` : ''}`);
-      output.appendLine(`■ ${title}: ${result.status}, ${result.results.length} results${result.failed ? `, ${result.failed} failed` : ''} in ${took}`);
+      const summary = summarizeMap(resultFigures(result));
+      model.finishJob(job, result.status === 'succeeded' ? 'succeeded' : result.status === 'cancelled' ? 'cancelled' : 'failed', summary.text);
+      output.appendLine(`■ ${title}: ${summary.text} in ${took}`);
       if (result.status !== 'cancelled') {
-        void vscode.window
-          .showInformationMessage(`Meadowrun: ${name} over ${args}: ${result.results.length} results${result.failed ? `, ${result.failed} failed` : ''} in ${took}.`, 'Open Results as JSON')
+        const text = `Meadowrun: ${name} over ${args}: ${summary.text} in ${took}.`;
+        void (summary.outcome === 'succeeded' ? vscode.window.showInformationMessage(text, 'Open Results as JSON') : vscode.window.showWarningMessage(text, 'Open Results as JSON'))
           .then(async (action) => {
             if (!action) return;
             const values = result.results.map((r) => (r.ok ? (r.value.json !== undefined ? JSON.parse(r.value.json) : r.value.repr ?? null) : { error: `${r.error.type}: ${r.error.message}` }));

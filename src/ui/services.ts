@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { LocalCloud } from '../cloud/local';
 import type { Engine } from '../jobs/engine';
+import { LaunchNotice } from './launchNotice';
 import { settings } from './settings';
 
 export interface Backend {
@@ -15,6 +16,8 @@ export interface Backend {
 export class Services implements vscode.Disposable {
   private backend?: Promise<Backend>;
   private readonly subscription: vscode.Disposable;
+  /** Told of every instance a job launches; warns once if nothing will stop it when idle. */
+  readonly launchNotice = new LaunchNotice(async () => (await this.get()).cloud.management.status());
 
   constructor(readonly log: vscode.LogOutputChannel) {
     this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {

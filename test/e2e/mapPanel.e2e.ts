@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { emptyMapState, MapEvent, MapState, reduceMap, TASK_STATES } from '../../src/core/mapProgress';
+import { emptyMapState, mapSummary, MapEvent, MapState, reduceMap, TASK_STATES } from '../../src/core/mapProgress';
 import {
   Browse, cspViolations, ensureWebviewBuilt, FakeVscode, installFakeVscode, openBrowser, PanelServer, postedByPage, root, setTheme, sleep,
   startServer, until,
@@ -19,6 +19,7 @@ import { screenshotDir } from './run';
 type PanelModule = typeof import('../../src/ui/mapPanel/mapProgressPanel');
 
 const fixture = path.join(root, 'test/fixtures/map-events.json');
+const cancelledFixture = path.join(root, 'test/fixtures/map-events-cancelled.json');
 const COUNTERS = ['queued', 'running', 'done', 'failed', 'retried'] as const;
 /** The recording is replayed this many times faster than it happened. */
 const SPEED = 4;
@@ -203,9 +204,12 @@ test('a recorded map job: counters, workers, failures, Cancel, hide/show, batchi
     await waitForCounters(page, final.counts);
     await page.locator('#status-line').waitFor({ state: 'visible' });
     const statusText = await page.locator('#status-line').innerText();
-    const label = { succeeded: 'Succeeded', failed: 'Failed', cancelled: 'Cancelled', running: '' }[final.status];
-    assert.ok(statusText.includes(label), `status line "${statusText}" says ${label}`);
-    if (final.message) assert.ok(statusText.includes(final.message), `status line "${statusText}" has the message`);
+    const summary = mapSummary(final);
+    // The recording's map ran every task, a few of which failed: it completed, it did not fail.
+    assert.equal(summary.outcome, 'completed');
+    assert.equal(await page.locator('#status-line').getAttribute('data-outcome'), 'completed');
+    assert.ok(statusText.includes('Completed') && statusText.includes(summary.detail!), `status line "${statusText}" says ${summary.text}`);
+    assert.equal(await page.locator('#status-pill').innerText(), 'Completed');
     assert.equal(await isDisabled(page, '#cancel'), true, 'Cancel is disabled once the job has finished');
     await page.locator('#cancel').dispatchEvent('click');
     await sleep(100);
@@ -279,6 +283,87 @@ test('a recorded map job: counters, workers, failures, Cancel, hide/show, batchi
   } catch (err) {
     await page.screenshot({ path: shot('map-panel-failure'), fullPage: true }).catch(() => undefined);
     throw err;
+  } finally {
+    await b.close();
+  }
+});
+
+test('a cancelled map: nothing runs any more, workers are stopped, and the summary counts what was done', { timeout: 60_000 }, async () => {
+  const events = JSON.parse(fs.readFileSync(cancelledFixture, 'utf8')) as MapEvent[];
+  const finishedIndex = events.findIndex((e) => e.kind === 'finished');
+  assert.ok(finishedIndex > 0 && events[finishedIndex].kind === 'finished' && events[finishedIndex].status === 'cancelled', 'the recording ends cancelled');
+  const beforeCancel = fold(events.slice(0, finishedIndex));
+  const final = fold(events);
+  console.log(`map panel, cancelled: ${final.taskCount} tasks, before the end ${JSON.stringify(beforeCancel.counts)}, after ${JSON.stringify(final.counts)}`);
+  assert.ok(beforeCancel.counts.running > 0, 'tasks were running when the map was cancelled');
+  const wasRunning = beforeCancel.tasks.findIndex((t) => TASK_STATES[t] === 'running');
+
+  const b = await openBrowser();
+  const { page } = b;
+  try {
+    const panel = Panel.open(extensionUri(), final.title, { onCancel: () => undefined, onOpenWorkerLog: () => undefined });
+    const fp = fake.panels[fake.panels.length - 1];
+    server.panel = fp;
+    b.connect(fp);
+    await fp.show(page);
+    await until('the snapshot', () => fp.sent.length > 0);
+    await replay(panel, events.slice(0, finishedIndex));
+    await waitForCounters(page, beforeCancel.counts);
+    await replay(panel, events.slice(finishedIndex));
+    await waitForCounters(page, final.counts);
+    assert.equal(final.counts.running, 0);
+    assert.equal(final.counts.queued, final.taskCount - final.counts.done - final.counts.failed);
+    const text = await page.locator('#status-line').innerText();
+    assert.ok(text.includes(`Cancelled`) && text.includes(`after ${final.counts.done} of ${final.taskCount} tasks`), `status line: ${text}`);
+    assert.equal(await page.locator('#status-pill').innerText(), 'Cancelled');
+    // Every worker was stopped by the cancel: none is shown as crashed.
+    const rows = page.locator('tr.worker-row');
+    assert.equal(await rows.count(), Object.keys(final.workers).length);
+    for (const w of Object.values(final.workers)) {
+      assert.equal(w.state, 'stopped');
+      const row = page.locator(`tr.worker-row[data-worker-id="${w.workerId}"]`);
+      assert.equal(await row.getAttribute('data-state'), 'stopped');
+      assert.equal(await row.locator('.state-pill').innerText(), 'stopped');
+      assert.equal(digits(await row.locator('.done-count').innerText()), w.tasksDone);
+    }
+    // A task that was running when the map was cancelled is no longer drawn as running.
+    const tip = await hoverTask(page, wasRunning);
+    assert.ok(tip.startsWith(`Task ${wasRunning.toLocaleString('en-US')} · queued`), `tooltip: ${tip}`);
+    await page.mouse.move(0, 0);
+    await page.locator('#tooltip').waitFor({ state: 'hidden' });
+    await page.screenshot({ path: shot('map-panel-cancelled'), fullPage: true });
+    assert.deepEqual(await cspViolations(page), []);
+    assert.deepEqual(b.problems, []);
+    panel.dispose();
+  } finally {
+    await b.close();
+  }
+});
+
+test('a map that failed before it started: the reason, and no "Waiting…" spinner', { timeout: 60_000 }, async () => {
+  const b = await openBrowser();
+  const { page } = b;
+  try {
+    const panel = Panel.open(extensionUri(), 'Map: simulate over range(', { onCancel: () => undefined, onOpenWorkerLog: () => undefined });
+    const fp = fake.panels[fake.panels.length - 1];
+    server.panel = fp;
+    b.connect(fp);
+    await fp.show(page);
+    await page.locator('#waiting').waitFor({ state: 'visible' });
+    const message = "The arguments expression has a syntax error: '(' was never closed";
+    panel.push({ kind: 'finished', at: Date.now(), status: 'failed', message });
+    await page.locator('#status-line').waitFor({ state: 'visible' });
+    await page.locator('#waiting').waitFor({ state: 'hidden' });
+    assert.equal(await page.locator('#status-line').getAttribute('data-outcome'), 'failed');
+    const text = await page.locator('#status-line').innerText();
+    assert.ok(text.includes('Failed') && text.includes(message), `status line: ${text}`);
+    assert.equal(await page.locator('#status-pill').innerText(), 'Failed');
+    assert.equal(await page.locator('#title').innerText(), 'Map: simulate over range(', 'the title the panel was opened with');
+    assert.equal(await isDisabled(page, '#cancel'), true);
+    await page.screenshot({ path: shot('map-panel-failed-to-start'), fullPage: true });
+    assert.deepEqual(await cspViolations(page), []);
+    assert.deepEqual(b.problems, []);
+    panel.dispose();
   } finally {
     await b.close();
   }

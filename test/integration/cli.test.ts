@@ -19,7 +19,8 @@ function meadowrun(...args: string[]) {
 
 before(() => {
   project = makeProject({
-    'jobs.py': 'import time\ndef wait(s):\n    print("waiting", flush=True)\n    time.sleep(s)\ndef cube(x):\n    return x ** 3\n',
+    'jobs.py': 'import time\ndef wait(s):\n    print("waiting", flush=True)\n    time.sleep(s)\ndef cube(x):\n    return x ** 3\n' +
+      'def nap(x):\n    time.sleep(0.2)\n    if x == 3:\n        raise ValueError("three")\n    return x\n',
     'args.jsonl': '2\n3\n\n4\n',
   });
   stateDir = tempDir('cli-state');
@@ -120,9 +121,12 @@ test('Ctrl-C during a job on an instance launched for it also stops that instanc
   assert.deepEqual(await cloud.provider.listRunning(), []);
 });
 
+const UNMANAGED = /^Note: local-\w+ keeps running \(and costing\) when idle: no management functions are installed/gm;
+
 test('run-map --json prints the results in order; arguments can come from a JSONL file', () => {
   const r = meadowrun('run-map', 'jobs.py:cube', '--args', 'range(20)', '--workers', '3', '--cpu', '0.5', '--memory', '0.5', '--json');
   assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr.match(UNMANAGED)?.length, 1, `one line says the launched instance is not managed: ${r.stderr}`);
   const out = JSON.parse(r.stdout);
   assert.equal(out.status, 'succeeded');
   assert.deepEqual(out.results, Array.from({ length: 20 }, (_, i) => i ** 3));
@@ -130,6 +134,38 @@ test('run-map --json prints the results in order; arguments can come from a JSON
   const fromFile = meadowrun('run-map', 'jobs.py:cube', '--args-file', 'args.jsonl', '--workers', '1', '--cpu', '0.5', '--memory', '0.5');
   assert.equal(fromFile.code, 0, fromFile.stderr);
   assert.deepEqual(fromFile.stdout.trim().split('\n'), ['8', '27', '64']);
-  assert.match(fromFile.stderr, /3 tasks in [\d.]+ s: succeeded/);
+  assert.match(fromFile.stderr, /Succeeded — 3 tasks \([\d.]+ s\)/);
+  assert.doesNotMatch(fromFile.stderr, UNMANAGED, 'nothing was launched');
+  meadowrun('local', 'down');
+});
+
+test('run-map: one failed task of four is "Completed — 1 task failed"; with management installed a launch is no news', () => {
+  assert.equal(meadowrun('manage', 'install', '--idle-timeout', '600').code, 0);
+  try {
+    const r = meadowrun('run-map', 'jobs.py:nap', '--args', '[1, 2, 3, 4]', '--max-attempts', '1', '--cpu', '0.5', '--memory', '0.5');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Launched local-/);
+    assert.match(r.stderr, /^Completed — 1 task failed \([\d.]+ s\)$/m);
+    assert.doesNotMatch(r.stderr, UNMANAGED);
+  } finally {
+    meadowrun('manage', 'uninstall');
+  }
+});
+
+test('run-map: Ctrl-C says how many tasks were done: "Cancelled after N of M tasks"', async () => {
+  const child = spawn(process.execPath, [cli, '--state-dir', stateDir, 'run-map', 'jobs.py:nap', '--args', 'list(range(100, 160))', '--workers', '1', '--cpu', '0.5', '--memory', '0.5'], { cwd: project });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const cloud = createLocalCloud({ stateDir });
+  // Its worker runs (its PID file is written once its process has started, after the map started).
+  await waitFor('the map worker to run', async () =>
+    (await cloud.table.listInstances()).some((r) => fs.existsSync(path.join(r.workDir, 'pids')) && fs.readdirSync(path.join(r.workDir, 'pids')).some((f) => f.startsWith('map-'))),
+  30_000);
+  child.kill('SIGINT');
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(code, 130);
+  const m = /^Cancelled after (\d+) of 60 tasks \([\d.]+ s\)$/m.exec(err);
+  assert.ok(m, err);
+  assert.ok(Number(m[1]) < 60, err);
   meadowrun('local', 'down');
 });

@@ -35,6 +35,13 @@ function pidsOf(events: MapEvent[]): number[] {
   return [...new Set(events.flatMap((e) => (e.kind === 'worker' && e.worker.pid ? [e.worker.pid] : [])))];
 }
 
+/** Each worker's last reported state, "w0:idle-exited". */
+function finalStates(events: MapEvent[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of events) if (e.kind === 'worker') out[e.worker.workerId.replace(/.*-/, '')] = e.worker.state;
+  return out;
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -57,6 +64,7 @@ test('10,000 tasks on 4 workers all return, in order', async () => {
   assert.ok(events.filter((e) => e.kind === 'tasks').length < 1_000, 'task updates are batched');
   assert.equal(pidsOf(events).length, 4);
   assert.deepEqual(pidsOf(events).filter(alive), [], 'the workers have exited');
+  assert.deepEqual(Object.values(finalStates(events)), ['idle-exited', 'idle-exited', 'idle-exited', 'idle-exited'], 'workers told there is nothing left did not crash');
 });
 
 test('a task that raises is reported with its traceback after max attempts; the others succeed', async () => {
@@ -95,6 +103,12 @@ test('kill -9 of a worker mid-run: its tasks come back, a replacement starts, ev
   r.results.forEach((x, i) => assert.ok(x.ok && x.value.json === String(i), `task ${i}`));
   const states = events.flatMap((e) => (e.kind === 'worker' ? [`${e.worker.workerId.slice(-2)}:${e.worker.state}`] : []));
   assert.equal(workersSeen.size, 3, `one replacement worker was started: ${[...new Set(states)].join(' ')}`);
+  const victim = events.find((e) => e.kind === 'worker' && e.worker.pid === killed);
+  assert.ok(victim?.kind === 'worker');
+  const last = events.filter((e) => e.kind === 'worker' && e.worker.workerId === victim.worker.workerId).pop();
+  assert.ok(last?.kind === 'worker' && last.worker.state === 'crashed', `the killed worker crashed: ${JSON.stringify(last)}`);
+  assert.match(last.worker.message ?? '', /SIGKILL|gone|died|lost/i, 'and says why');
+  assert.deepEqual(Object.values(finalStates(events)).sort(), ['crashed', 'idle-exited', 'idle-exited']);
 });
 
 test('a whole instance stopped mid-run: its workers are replaced elsewhere and every task returns', async () => {
@@ -129,6 +143,9 @@ test('cancel mid-run: no worker process, allocation or queue is left', async () 
   });
   assert.equal(r.status, 'cancelled');
   assert.equal(pidsOf(events).length, 2);
+  assert.deepEqual(Object.values(finalStates(events)), ['stopped', 'stopped'], 'cancelled workers were stopped, not crashed');
+  const finished = events.find((e) => e.kind === 'finished');
+  assert.equal(finished?.kind === 'finished' && finished.status, 'cancelled');
   await waitFor('worker processes to go', () => pidsOf(events).filter(alive).length === 0, 10_000);
 });
 

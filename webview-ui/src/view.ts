@@ -1,6 +1,6 @@
 // The page: built once, then updated in place by render() (called at most once per animation
 // frame by main.ts). Elements carry ids and data-* attributes the browser test reads.
-import { etaSeconds, MapState, MapWorkerInfo } from '../../src/core/mapProgress';
+import { etaSeconds, mapSummary, MapState, MapSummary, WorkerState } from '../../src/core/mapProgress';
 import { getById, h, icon, setHidden, setText } from './dom';
 import { clock, num, plural, rate } from './format';
 import { TaskGrid } from './taskGrid';
@@ -21,20 +21,22 @@ const COUNTERS = [
   { key: 'retried', label: 'Retried', icon: 'refresh' },
 ] as const;
 
-const STATUS = {
-  running: { label: 'Running', icon: 'sync', spin: true },
-  succeeded: { label: 'Succeeded', icon: 'pass-filled', spin: false },
-  failed: { label: 'Failed', icon: 'error', spin: false },
-  cancelled: { label: 'Cancelled', icon: 'circle-slash', spin: false },
-} as const;
+const OUTCOME: Record<MapSummary['outcome'], { icon: string; spin: boolean }> = {
+  running: { icon: 'sync', spin: true },
+  succeeded: { icon: 'pass-filled', spin: false },
+  completed: { icon: 'warning', spin: false },
+  failed: { icon: 'error', spin: false },
+  cancelled: { icon: 'circle-slash', spin: false },
+};
 
 /** Before the 'started' event: the job is being prepared (code synced, instances allocated). */
 const STARTING = { label: 'Starting', icon: 'loading', spin: true };
 
-const WORKER_STATE: Record<MapWorkerInfo['state'], { icon: string; spin?: boolean }> = {
+const WORKER_STATE: Record<WorkerState, { icon: string; spin?: boolean }> = {
   starting: { icon: 'loading', spin: true },
   running: { icon: 'play-circle' },
-  exited: { icon: 'pass' },
+  'idle-exited': { icon: 'pass' },
+  stopped: { icon: 'circle-slash' },
   crashed: { icon: 'flame' },
 };
 
@@ -149,7 +151,8 @@ export class PanelView {
     const s = this.state();
     const palette = (this.palette ??= readPalette());
     const started = s.taskCount > 0 || s.jobId !== '';
-    setHidden(this.el.waiting, started);
+    // A map that ended before it started (it failed, or was cancelled) waits for nothing.
+    setHidden(this.el.waiting, started || s.status !== 'running');
     setHidden(this.el.main, !started);
     const end = s.finishedAt ?? hostNow;
     const elapsed = started ? Math.max(0, (end - s.startedAt) / 1000) : 0;
@@ -173,12 +176,14 @@ export class PanelView {
   }
 
   private renderHeader(s: MapState, started: boolean, elapsed: number, hostNow: number, cancelRequested: boolean): void {
-    setText(this.el.title, s.title || 'Map job');
-    const status = STATUS[s.status];
-    const pill = !started && s.status === 'running' ? STARTING : status;
+    // Before the map has started its state has no title; the host's page title has it.
+    setText(this.el.title, s.title || document.title || 'Map job');
+    const summary = mapSummary(s);
+    const look = OUTCOME[summary.outcome];
+    const pill = !started && s.status === 'running' ? STARTING : { label: summary.label, ...look };
     if (this.el.pill.dataset.label !== pill.label) {
       this.el.pill.dataset.label = pill.label;
-      this.el.pill.className = `pill ${s.status}`;
+      this.el.pill.className = `pill ${summary.outcome}`;
       this.el.pill.replaceChildren(icon(pill.icon, ...(pill.spin ? ['codicon-modifier-spin'] : [])), pill.label);
     }
     const workerCount = Object.keys(s.workers).length;
@@ -196,14 +201,15 @@ export class PanelView {
 
     const line = this.el.statusLine;
     setHidden(line, running);
-    if (!running && line.dataset.status !== `${s.status}:${s.message}:${Math.round(elapsed)}`) {
-      line.dataset.status = `${s.status}:${s.message}:${Math.round(elapsed)}`;
-      line.className = `status-line ${s.status}`;
+    if (!running && line.dataset.status !== `${summary.text}:${Math.round(elapsed)}`) {
+      line.dataset.status = `${summary.text}:${Math.round(elapsed)}`;
+      line.dataset.outcome = summary.outcome;
+      line.className = `status-line ${summary.outcome}`;
       line.replaceChildren(
-        icon(status.icon),
-        h('strong', {}, status.label),
-        s.message ? h('span', { class: 'message' }, s.message) : '',
-        h('span', { class: 'muted' }, `after ${clock(elapsed)}`),
+        icon(look.icon),
+        h('strong', {}, summary.label),
+        summary.detail ? h('span', { class: 'message' }, summary.detail) : '',
+        started ? h('span', { class: 'muted' }, `in ${clock(elapsed)}`) : '',
       );
     }
   }
@@ -240,7 +246,7 @@ export class PanelView {
       const expected: Element | null = previous ? previous.nextElementSibling : this.el.workers.firstElementChild;
       if (expected !== row.row) this.el.workers.insertBefore(row.row, expected);
       previous = row.row;
-      const key = `${w.state}:${w.instanceId}:${w.currentTask}:${w.tasksDone}:${maxDone}`;
+      const key = `${w.state}:${w.instanceId}:${w.currentTask}:${w.tasksDone}:${maxDone}:${w.message}`;
       if (key === row.key) continue;
       row.key = key;
       const look = WORKER_STATE[w.state] ?? WORKER_STATE.running;
@@ -249,6 +255,8 @@ export class PanelView {
       setText(row.instance, w.instanceId);
       setText(row.state, w.state);
       row.state.className = `state-pill ${w.state}`;
+      if (w.message) row.state.title = w.message;
+      else row.state.removeAttribute('title');
       setText(row.current, w.currentTask === undefined ? '—' : `#${num(w.currentTask)}`);
       setText(row.done, num(w.tasksDone));
       row.meter.style.width = `${(w.tasksDone / maxDone) * 100}%`;

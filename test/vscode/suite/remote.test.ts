@@ -306,4 +306,18 @@ describe('running code remotely', () => {
     await api.model.refresh();
     assert.deepStrictEqual(api.model.instances, []);
   });
+
+  it('an instance launched with no management installed is announced once a session, with Install Management Functions', async () => {
+    // Run File Remotely launched this session's first instance; none runs now, so this job
+    // launches another.
+    await api.model.refresh();
+    assert.deepStrictEqual(api.model.instances, []);
+    const outcome = await vscode.commands.executeCommand<JobOutcome>('meadowrun.runFunction', file('mathfuncs.py'), 'add', '[1, 2]');
+    assert.strictEqual(outcome.status, 'succeeded');
+    await api.model.refresh();
+    assert.strictEqual(api.model.instances.length, 1, 'an instance was launched for the job');
+    const { shown } = api.services.launchNotice;
+    assert.strictEqual(shown.length, 1, `shown once: ${JSON.stringify(shown)}`);
+    assert.match(shown[0], /^Meadowrun launched an instance \(local-\w+\)\. With no management functions installed, nothing stops it when it goes idle/);
+  });
 });
