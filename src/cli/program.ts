@@ -206,6 +206,6 @@ export function buildProgram(): Command {
     });
 
   addRunMapCommand(program, () => getEngine(program), resourceOptions, printJson);
-  addManageCommands(program, () => getCloud(program), printJson);
+  addManageCommands(program, async () => getCloud(program), printJson);
   return program;
 }

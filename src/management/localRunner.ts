@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   // The installer writes runner.json just after starting us.
   for (let i = 0; i < 100 && !mine(); i++) await new Promise((r) => setTimeout(r, 20));
   while (mine()) {
-    const intervalMs = management.config().intervalS * 1000;
+    const intervalMs = (await management.config()).intervalS * 1000;
     const started = Date.now();
     let result;
     try {
