@@ -40,7 +40,7 @@ function display(r: MapTaskResult | undefined): string {
   return r.value.json ?? r.value.repr ?? '<unserialisable>';
 }
 
-export function addRunMapCommand(program: Command, engine: () => Engine, options: (cmd: Command) => Command, printJson: (v: unknown) => void): void {
+export function addRunMapCommand(program: Command, engine: () => Promise<Engine>, options: (cmd: Command) => Command, printJson: (v: unknown) => void): void {
   options(
     program
       .command('run-map')
@@ -70,9 +70,10 @@ export function addRunMapCommand(program: Command, engine: () => Engine, options
           `${workers} workers · ${elapsed > 0 ? Math.round(finished / elapsed) : 0} tasks/s${eta !== undefined ? ` · ETA ${Math.ceil(eta)}s` : ''}   `,
       );
     };
+    const e = await engine();
     const began = Date.now();
     const result = await cancellableBySigint((signal) =>
-      engine().runMap(absoluteTarget(target), args, {
+      e.runMap(absoluteTarget(target), args, {
         resources: resourcesFrom(flags),
         projectDir: flags.project,
         interpreter: flags.interpreter,

@@ -111,6 +111,8 @@ export interface SecretStore {
 
 /** What a cloud is: its ports, built once and shared by every job. */
 export interface Cloud {
+  /** Where it keeps its state, in words for logs: "state in ~/.meadowrun/local", a region and account. */
+  readonly location: string;
   provider: InstanceProvider;
   table: AllocationTable;
   secrets: SecretStore;

@@ -17,9 +17,11 @@ export class LocalCloud implements Cloud {
   readonly secrets: FileSecretStore;
   readonly queues: FileTaskQueues;
   readonly management: LocalManagement;
+  readonly location: string;
 
   constructor(options: Partial<LocalProviderOptions> = {}) {
     this.stateDir = prepareStateDir(options.stateDir ?? defaultLocalStateDir());
+    this.location = `state in ${this.stateDir}`;
     const layout = localLayout(this.stateDir);
     const envSeconds = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
     this.provider = new LocalProvider({
