@@ -92,6 +92,6 @@ module.exports = [
     plugins: [new webpack.BannerPlugin({ banner: '#!/usr/bin/env node', raw: true })],
   }),
   bundle('agent', './src/agent/main.ts', 'node18'),
-  bundle('management', './src/management/localRunner.ts', 'node20'),
+  bundle('management', './src/cloud/local/managementRunner.ts', 'node20'),
   webviewBundle(),
 ];

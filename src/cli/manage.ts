@@ -1,8 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
-import { AdjusterPlan, readThresholds, Threshold } from '../core/management';
-import { LocalCloud } from '../cloud/local';
-import { ManagementConfig } from '../management/config';
+import { AdjusterPlan, ManagementConfig, readThresholds, Threshold } from '../core/management';
+import { Cloud } from '../cloud/ports';
 import { table } from './table';
 
 function seconds(value: string): number {
@@ -50,8 +49,8 @@ export function planTable(plan: AdjusterPlan): string {
   );
 }
 
-/** `meadowrun manage …`: the management functions of the local cloud. */
-export function addManageCommands(program: Command, getCloud: () => LocalCloud, printJson: (v: unknown) => void): void {
+/** `meadowrun manage …`: the management functions of the chosen cloud. */
+export function addManageCommands(program: Command, getCloud: () => Promise<Cloud>, printJson: (v: unknown) => void): void {
   const manage = program.command('manage').description('management functions: stop idle instances, keep thresholds of capacity, clean up');
   manage
     .command('install')
@@ -62,10 +61,10 @@ export function addManageCommands(program: Command, getCloud: () => LocalCloud, 
     .option('--queue-max-age <s>', 'delete map queues unused this long, in seconds (default: 3600)', seconds)
     .option('--json', 'print JSON')
     .action(async (o: { idleTimeout?: number; interval?: number; thresholds?: Threshold[]; queueMaxAge?: number; json?: boolean }) => {
-      const { management } = getCloud();
+      const { management } = await getCloud();
       const before = await management.status();
       const config: ManagementConfig = {
-        ...management.config(),
+        ...(await management.config()),
         ...(o.idleTimeout !== undefined && { idleTimeoutS: o.idleTimeout }),
         ...(o.interval !== undefined && { intervalS: o.interval }),
         ...(o.thresholds !== undefined && { thresholds: o.thresholds }),
@@ -80,7 +79,7 @@ export function addManageCommands(program: Command, getCloud: () => LocalCloud, 
     .command('uninstall')
     .description('stop the management functions (instances then stay until you stop them)')
     .action(async () => {
-      const { management } = getCloud();
+      const { management } = await getCloud();
       const was = (await management.status()).installed;
       await management.uninstall();
       process.stdout.write(was ? 'Uninstalled the management functions.\n' : 'The management functions were not installed.\n');
@@ -90,11 +89,11 @@ export function addManageCommands(program: Command, getCloud: () => LocalCloud, 
     .description('whether the management functions are installed, and their last and next run')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const s = await getCloud().management.status();
+      const s = await (await getCloud()).management.status();
       if (o.json) return printJson(s);
       const ago = (t: number) => `${Math.round((Date.now() - t) / 1000)} s ago`;
       const lines = [
-        s.installed ? `Installed (version ${s.version}, pid ${s.pid}): ${describeConfig(s.config!)}` : 'Not installed.',
+        s.installed ? `Installed (${[`version ${s.version}`, s.detail].filter(Boolean).join(', ')}): ${describeConfig(s.config!)}` : 'Not installed.',
         s.lastRun
           ? `Last run ${ago(s.lastRun.at)}: ${s.lastRun.error ?? s.lastRun.skipped ?? `terminated ${s.lastRun.terminated.length}, deregistered ${s.lastRun.deregistered.length}, launched ${s.lastRun.launched.length}${s.lastRun.unmet.length ? `; unmet: ${s.lastRun.unmet.join(', ')}` : ''}`}`
           : 'No run yet.',
@@ -108,7 +107,7 @@ export function addManageCommands(program: Command, getCloud: () => LocalCloud, 
     .option('--dry-run', 'only print the plan')
     .option('--json', 'print JSON')
     .action(async (o: { dryRun?: boolean; json?: boolean }) => {
-      const run = await getCloud().management.runOnce({ dryRun: o.dryRun });
+      const run = await (await getCloud()).management.runOnce({ dryRun: o.dryRun });
       if (o.json) return printJson(run);
       if (run.result.skipped) return void process.stdout.write(`Skipped: ${run.result.skipped}\n`);
       process.stdout.write(planTable(run.plan!));

@@ -2,8 +2,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as path from 'path';
 import { CPU_FEATURES, CpuFeature, DEFAULT_RESOURCES, parseCpuFeatures, validateResources } from '../core/resources';
-import { freeCapacity, InstanceRecord } from '../cloud/ports';
-import { createLocalCloud, LocalCloud } from '../cloud/local';
+import { Cloud, freeCapacity, InstanceRecord } from '../cloud/ports';
+import { checkCloudName, CloudSettings, createCloud, KNOWN_CLOUDS, localCloud } from '../cloud/registry';
 import { admits } from '../core/packing';
 import { allocateJob, fenceUnreachable, packable } from '../jobs/allocate';
 import { Engine } from '../jobs/engine';
@@ -48,15 +48,19 @@ const jobOptions = (cmd: Command) =>
     new Option('--log-cap-mb <mb>', 'keep the job log on the instance under this size; past it the older half is dropped (default: 100)').argParser(number),
   );
 
-let cloud: LocalCloud | undefined;
+let cloud: Promise<Cloud> | undefined;
 export let engine: Engine | undefined;
-function getCloud(program: Command): LocalCloud {
-  cloud ??= createLocalCloud({ stateDir: program.opts().stateDir });
+function cloudSettings(program: Command): CloudSettings {
+  return { local: { stateDir: program.opts().stateDir } };
+}
+/** The cloud chosen with --cloud or $MEADOWRUN_CLOUD, loaded on first use. */
+function getCloud(program: Command): Promise<Cloud> {
+  cloud ??= createCloud(program.opts().cloud, cloudSettings(program));
   return cloud;
 }
-function getEngine(program: Command): Engine {
-  const c = getCloud(program);
-  engine ??= new Engine(c, { leaseDir: path.join(c.stateDir, 'clients') });
+async function getEngine(program: Command): Promise<Engine> {
+  const c = await getCloud(program);
+  engine ??= new Engine(c, { leaseDir: c.clientDir });
   return engine;
 }
 
@@ -90,12 +94,15 @@ function describeInstance(r: InstanceRecord, health?: InstanceHealth, now = Date
 }
 
 export function buildProgram(): Command {
-  const program = new Command('meadowrun')
+  const program: Command = new Command('meadowrun')
     .description('Run Python code on machines in your own cloud account, or on the embedded local cloud.')
+    .addOption(new Option('--cloud <name>', `where jobs run: ${KNOWN_CLOUDS.map((c) => c.name).join(', ')}`).env('MEADOWRUN_CLOUD').default('local'))
     .option('--state-dir <dir>', 'local cloud state directory (default: $MEADOWRUN_LOCAL_DIR or ~/.meadowrun/local)')
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meadowrun: ')) })
+    // A mistyped cloud is refused before any command starts, even one that would not use it.
+    .hook('preAction', () => checkCloudName(program.opts().cloud))
     // Whatever a killed run-map left behind (queues, allocations, its instances) goes first.
-    .hook('preAction', async () => void (await getEngine(program).reapOrphans()));
+    .hook('preAction', async () => void (await (await getEngine(program)).reapOrphans()));
 
   jobOptions(
     program
@@ -104,8 +111,8 @@ export function buildProgram(): Command {
       .argument('<file>', 'the .py file to run')
       .argument('[args...]', 'arguments for the script (put them after --)'),
   ).action(async (file: string, args: string[], flags: RunFlags) => {
-    const e = getEngine(program);
-    const { result, seconds } = await runJob(flags, () => getCloud(program).management.status(), (o) => e.runCommand(path.resolve(file), args, o));
+    const e = await getEngine(program);
+    const { result, seconds } = await runJob(flags, async () => (await getCloud(program)).management.status(), (o) => e.runCommand(path.resolve(file), args, o));
     const exit = exitFor(result.outcome);
     if (flags.json) printJson({ ...result, seconds });
     else process.stderr.write(`[${result.instanceId}] exit code ${exit.code} in ${seconds.toFixed(2)} s\n`);
@@ -121,9 +128,9 @@ export function buildProgram(): Command {
       .option('--args <literal>', 'positional arguments: a Python literal or JSON list', '[]')
       .option('--kwargs <literal>', 'keyword arguments: a Python literal or JSON object'),
   ).action(async (target: string, flags: RunFlags & { args: string; kwargs?: string }) => {
-    const e = getEngine(program);
+    const e = await getEngine(program);
     // Files are named relative to where the user is; the engine takes them relative to the project.
-    const { result, seconds } = await runJob(flags, () => getCloud(program).management.status(), (o) => e.runFunction(absoluteTarget(target), flags.args, { ...o, kwargs: flags.kwargs }));
+    const { result, seconds } = await runJob(flags, async () => (await getCloud(program)).management.status(), (o) => e.runFunction(absoluteTarget(target), flags.args, { ...o, kwargs: flags.kwargs }));
     const outcome = result.outcome;
     if (flags.json) {
       printJson({ ...result, seconds });
@@ -148,7 +155,7 @@ export function buildProgram(): Command {
     .description('list instances and the jobs running on them')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }) => {
-      const records = await getCloud(program).table.listInstances();
+      const records = await (await getCloud(program)).table.listInstances();
       const rows = records.map((r) => describeInstance(r));
       if (flags.json) return printJson(rows);
       if (!rows.length) return void process.stdout.write('No instances. The next job launches one.\n');
@@ -165,15 +172,17 @@ export function buildProgram(): Command {
     .argument('<id>')
     .option('--force', 'terminate even if jobs are running on it')
     .action(async (id: string, flags: { force?: boolean }) => {
-      await terminateInstance(getCloud(program), id, flags);
+      await terminateInstance(await getCloud(program), id, flags);
       process.stdout.write(`Terminated ${id}\n`);
     });
 
+  // These manage the embedded cloud whatever --cloud says, and use its extras (sshd, state
+  // directory): they get it typed from the registry rather than narrowing a Cloud.
   const local = program.command('local').description('the embedded local cloud');
   resourceOptions(
     local.command('up').description('check the local cloud can run, and start an instance that fits the given resources if none is running'),
   ).action(async (flags: RunFlags) => {
-    const c = getCloud(program);
+    const c = await localCloud(cloudSettings(program));
     c.provider.sshdPath();
     await c.secrets.getSshKeyPair();
     const need = validateResources({ ...DEFAULT_RESOURCES, ...resourcesFrom(flags) });
@@ -207,7 +216,7 @@ export function buildProgram(): Command {
     .description('terminate every local instance and stop the management functions')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }) => {
-      const c = getCloud(program);
+      const c = await localCloud(cloudSettings(program));
       // Management would launch threshold capacity again: it goes first.
       await c.management.uninstall();
       const ids = new Set([...(await c.table.listInstances()).map((r) => r.id), ...(await c.provider.listRunning()).map((r) => r.id)]);
@@ -220,7 +229,7 @@ export function buildProgram(): Command {
     .description('where the local cloud keeps its state, and what runs')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }) => {
-      const c = getCloud(program);
+      const c = await localCloud(cloudSettings(program));
       let sshd: string | undefined;
       let problem: string | undefined;
       try {
@@ -245,7 +254,7 @@ export function buildProgram(): Command {
       );
     });
 
-  addRunMapCommand(program, () => getEngine(program), () => getCloud(program).management.status(), resourceOptions, printJson);
+  addRunMapCommand(program, () => getEngine(program), async () => (await getCloud(program)).management.status(), resourceOptions, printJson);
   addManageCommands(program, () => getCloud(program), printJson);
   return program;
 }

@@ -42,7 +42,7 @@ function display(r: MapTaskResult | undefined): string {
 
 export function addRunMapCommand(
   program: Command,
-  engine: () => Engine,
+  engine: () => Promise<Engine>,
   management: () => Promise<{ installed: boolean }>,
   options: (cmd: Command) => Command,
   printJson: (v: unknown) => void,
@@ -76,10 +76,11 @@ export function addRunMapCommand(
           `${workers} workers · ${elapsed > 0 ? Math.round(finished / elapsed) : 0} tasks/s${eta !== undefined ? ` · ETA ${Math.ceil(eta)}s` : ''}   `,
       );
     };
+    const e = await engine();
     const began = Date.now();
     const unmanaged = warnUnmanagedLaunch(management);
     const result = await cancellableBySigint((signal) =>
-      engine().runMap(absoluteTarget(target), args, {
+      e.runMap(absoluteTarget(target), args, {
         resources: resourcesFrom(flags),
         projectDir: flags.project,
         interpreter: flags.interpreter,
@@ -96,7 +97,7 @@ export function addRunMapCommand(
           draw(e.kind === 'finished');
         },
       }),
-      () => engine().abandonMaps(),
+      () => e.abandonMaps(),
     );
     await unmanaged.done();
     if (bar) process.stderr.write('\n');

@@ -1,7 +1,7 @@
 // The ports every provider implements. A provider is one folder under cloud/ exporting these.
 import { Capacity, MachineTraits } from '../core/resources';
 import { InstanceOption, InstanceType } from '../core/instanceTypes';
-import type { ManagementConfig, ManagementStatus } from '../management/config';
+import type { AdjusterRun, ManagementConfig, ManagementStatus } from '../core/management';
 
 /** How to reach an instance over SSH; the host key is recorded at launch and pinned on every connection. */
 export interface SshEndpoint {
@@ -117,10 +117,15 @@ export interface SecretStore {
 
 /** What a cloud is: its ports, built once and shared by every job. */
 export interface Cloud {
+  /** Where it keeps its state, in words for logs: "state in ~/.meadowrun/local", a region and account. */
+  readonly location: string;
+  /** A private directory on this machine for a client's own records of this cloud (leases of running maps). */
+  readonly clientDir: string;
   provider: InstanceProvider;
   table: AllocationTable;
   secrets: SecretStore;
   queues: TaskQueues;
+  management: ManagementInstaller;
 }
 
 /**
@@ -128,9 +133,16 @@ export interface Cloud {
  * Azure Function, or on the local cloud a background process.
  */
 export interface ManagementInstaller {
+  /** The configuration installed (or last installed), with defaults for what was never set. */
+  config(): Promise<ManagementConfig>;
   install(config: ManagementConfig): Promise<void>;
   uninstall(): Promise<void>;
   status(): Promise<ManagementStatus>;
+  /**
+   * Plans and, unless a dry run, carries out one adjustment now, as the scheduled run would. At
+   * most one runs at a time per cloud: a second caller gets a result saying it was skipped.
+   */
+  runOnce(o?: { dryRun?: boolean; now?: number }): Promise<AdjusterRun>;
 }
 
 export interface QueueMessage {

@@ -1,4 +1,5 @@
-// Types shared by the adjuster's pure plan (core/adjusterPlan.ts) and its executor (management/).
+// Types shared by the adjuster's pure plan (core/adjusterPlan.ts), its executor (management/), the
+// providers' ManagementInstaller ports (cloud/) and their front ends (cli/, ui/).
 import { MeadowrunError } from './errors';
 import { InstanceOption, InstanceType } from './instanceTypes';
 import { CpuFeature, MachineTraits, parseCpuFeatures, validateResources } from './resources';
@@ -105,4 +106,61 @@ export function readThresholds(raw: unknown): Threshold[] {
     }
     return threshold;
   });
+}
+
+/** What the management functions are told: thresholds, idle timeout and schedule. */
+export interface ManagementConfig {
+  thresholds: Threshold[];
+  /** Stop an instance idle longer than this (and needed by no threshold). */
+  idleTimeoutS: number;
+  /** Run the adjuster this often. */
+  intervalS: number;
+  /** A running instance not registered yet is left alone this long after launch. */
+  launchGraceS: number;
+  /** Delete a map job's queue pair once it has not been used for this long. */
+  queueMaxAgeS: number;
+}
+
+/** The configuration with its thresholds' defaults filled in; refuses what no adjuster run could use. */
+export function validateManagementConfig(c: ManagementConfig): ManagementConfig {
+  for (const [field, value] of [['idle timeout', c.idleTimeoutS], ['interval', c.intervalS], ['launch grace', c.launchGraceS], ['queue max age', c.queueMaxAgeS]] as const) {
+    if (!Number.isFinite(value) || value <= 0) throw new MeadowrunError(`The ${field} must be a number of seconds above 0 (got ${value})`, 'bad-config');
+  }
+  return { ...c, thresholds: readThresholds(c.thresholds) };
+}
+
+export const DEFAULT_MANAGEMENT_CONFIG: ManagementConfig = { thresholds: [], idleTimeoutS: 300, intervalS: 60, launchGraceS: 60, queueMaxAgeS: 3600 };
+
+/** A summary of one adjuster run, for status displays. */
+export interface AdjusterRunResult {
+  at: number;
+  terminated: string[];
+  deregistered: string[];
+  launched: string[];
+  /** Why each remaining instance was kept, e.g. "threshold 2×(1 CPU, 2 GB)" or "idle 40s of 300s". */
+  kept: Record<string, string>;
+  /** Thresholds still unmet after the run. */
+  unmet: string[];
+  /** Map jobs whose stale queue pairs were deleted (or, in a dry run, would be). */
+  deletedQueues: string[];
+  skipped?: string;
+  error?: string;
+}
+
+/** A run of the adjuster: what it planned and, unless a dry run or skipped, what it did. */
+export interface AdjusterRun {
+  plan?: AdjusterPlan;
+  result: AdjusterRunResult;
+}
+
+export interface ManagementStatus {
+  installed: boolean;
+  version?: string;
+  /** Where and how it runs, in words for a status line: "runner pid 1234", "Lambda meadowrun-adjust". */
+  detail?: string;
+  config?: ManagementConfig;
+  lastRun?: AdjusterRunResult;
+  nextRunAt?: number;
+  /** Where the management functions log, when that is a file on this machine. */
+  logFile?: string;
 }

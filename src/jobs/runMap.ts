@@ -2,7 +2,7 @@ import * as crypto from 'crypto';
 import { MeadowrunError } from '../core/errors';
 import { MapEvent, MapWorkerInfo, TaskError } from '../core/mapProgress';
 import { Resources } from '../core/resources';
-import { RequestMessage, ResultMessage, SerializedValue } from '../agent/mapWorker';
+import { RequestMessage, ResultMessage, SerializedValue } from '../remote/mapMessages';
 import { Cloud } from '../cloud/ports';
 import { JobOutcome } from '../remote/protocol';
 import { AgentSession } from '../remote/agentSession';

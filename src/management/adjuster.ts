@@ -1,8 +1,7 @@
 import { planAdjustments } from '../core/adjusterPlan';
-import { AdjusterPlan, FleetInstance } from '../core/management';
+import { AdjusterPlan, AdjusterRunResult, FleetInstance, ManagementConfig } from '../core/management';
 import { Cloud } from '../cloud/ports';
 import { launchAndRegister } from '../jobs/allocate';
-import { AdjusterRunResult, ManagementConfig } from './config';
 
 /** What the provider and the allocation table say, joined into one view of the fleet. */
 export async function gatherFleet(cloud: Cloud): Promise<FleetInstance[]> {

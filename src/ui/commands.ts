@@ -338,11 +338,9 @@ async function terminate(c: CommandContext, node?: InstancesNode, o: { confirmed
 
 async function selectCloud(): Promise<void> {
   const current = settings().cloud;
+  const { KNOWN_CLOUDS } = await import('../cloud/registry');
   const picked = await vscode.window.showQuickPick(
-    [{ label: 'local', description: 'the embedded local cloud: OpenSSH servers on this machine, no account needed' }].map((i) => ({
-      ...i,
-      picked: i.label === current,
-    })),
+    KNOWN_CLOUDS.map((c) => ({ label: c.name, description: c.description, picked: c.name === current })),
     { title: 'Where should Meadowrun run jobs?' },
   );
   if (!picked) return;

@@ -1,5 +1,5 @@
 import type { InstanceRecord } from '../cloud/ports';
-import type { ManagementStatus } from '../management/config';
+import type { ManagementStatus } from '../core/management';
 import { freeCapacity } from '../cloud/ports';
 
 export function price(perHour: number): string {

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { InstanceRecord } from '../cloud/ports';
-import type { ManagementStatus } from '../management/config';
+import type { ManagementStatus } from '../core/management';
 import { describeFree, describeInstance, duration, minutes, price } from './format';
 import { MeadowrunModel } from './model';
 

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { ManagementStatus } from '../management/config';
+import type { ManagementStatus } from '../core/management';
 
 /**
  * Says once per session, when a job or map has launched an instance and no management functions

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, validateManagementConfig } from '../management/config';
+import { DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, validateManagementConfig } from '../core/management';
 import { duration } from './format';
 import { MeadowrunModel } from './model';
 import { Services } from './services';

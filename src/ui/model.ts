@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { InstanceRecord } from '../cloud/ports';
-import type { ManagementStatus } from '../management/config';
+import type { ManagementStatus } from '../core/management';
 import type { JobOutcome } from '../remote/protocol';
 import { Services } from './services';
 

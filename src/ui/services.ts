@@ -1,11 +1,11 @@
 import * as vscode from 'vscode';
-import type { LocalCloud } from '../cloud/local';
+import type { Cloud } from '../cloud/ports';
 import type { Engine } from '../jobs/engine';
 import { LaunchNotice } from './launchNotice';
 import { settings } from './settings';
 
 export interface Backend {
-  cloud: LocalCloud;
+  cloud: Cloud;
   engine: Engine;
 }
 
@@ -32,9 +32,9 @@ export class Services implements vscode.Disposable {
 
   private async build(): Promise<Backend> {
     const s = settings();
-    const [{ createLocalCloud }, { Engine }] = await Promise.all([import('../cloud/local'), import('../jobs/engine')]);
-    const cloud = createLocalCloud({ stateDir: s.localStateDirectory, instanceTypes: s.localInstanceTypes });
-    this.log.info(`Using the ${s.cloud} cloud (state in ${cloud.stateDir})`);
+    const [{ createCloud }, { Engine }] = await Promise.all([import('../cloud/registry'), import('../jobs/engine')]);
+    const cloud = await createCloud(s.cloud, { local: { stateDir: s.localStateDirectory, instanceTypes: s.localInstanceTypes } });
+    this.log.info(`Using the ${s.cloud} cloud (${cloud.location})`);
     return { cloud, engine: new Engine(cloud) };
   }
 

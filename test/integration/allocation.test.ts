@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { allocateJobs } from '../../src/jobs/allocate';
-import { DEFAULT_MANAGEMENT_CONFIG } from '../../src/management/config';
+import { DEFAULT_MANAGEMENT_CONFIG } from '../../src/core/management';
 import { testCloud, TestCloud } from '../support/localCloud';
 
 const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');

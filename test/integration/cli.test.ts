@@ -55,6 +55,28 @@ test('local up starts an instance that fits, status and instances report it, dow
   assert.match(meadowrun('instances').stdout, /No instances/);
 });
 
+test('an unknown cloud, from --cloud or $MEADOWRUN_CLOUD, is refused in one line before anything starts', () => {
+  const fresh = path.join(tempDir('cli-cloud'), 'state');
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [cli, '--state-dir', fresh, ...args], { cwd: project, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
+  for (const [args, env] of [
+    [['--cloud', 'nope', 'instances'], {}],
+    [['instances'], { MEADOWRUN_CLOUD: 'nope' }],
+    [['--cloud', 'nope', 'run-function', 'jobs.py:cube', '--args', '[2]'], {}],
+    [['manage', 'status'], { MEADOWRUN_CLOUD: 'nope' }],
+    [['--cloud', 'nope', 'local', 'status'], {}],
+  ] as const) {
+    const r = run([...args], env);
+    assert.equal(r.stderr, 'meadowrun: Unknown cloud "nope" (known: local)\n', `${args.join(' ')} ${JSON.stringify(env)}`);
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, '');
+  }
+  assert.equal(fs.existsSync(fresh), false, 'nothing was created');
+  const named = run(['--cloud', 'local', 'instances', '--json'], { MEADOWRUN_CLOUD: 'nope' });
+  assert.equal(named.status, 0, `--cloud wins over the environment: ${named.stderr}`);
+  assert.deepEqual(JSON.parse(named.stdout), []);
+});
+
 test('a damaged allocation table file breaks no command and is repaired', () => {
   const up = meadowrun('local', 'up', '--json');
   assert.equal(up.code, 0, up.stderr);

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { allocateJob } from '../../src/jobs/allocate';
-import { DEFAULT_MANAGEMENT_CONFIG, ManagementConfig } from '../../src/management/config';
+import { DEFAULT_MANAGEMENT_CONFIG, ManagementConfig } from '../../src/core/management';
 import { testCloud, TestCloud, waitFor } from '../support/localCloud';
 
 let t: TestCloud;

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readThresholds } from '../../src/core/management';
-import { DEFAULT_MANAGEMENT_CONFIG, validateManagementConfig } from '../../src/management/config';
+import { DEFAULT_MANAGEMENT_CONFIG, readThresholds, validateManagementConfig } from '../../src/core/management';
 
 test('thresholds: optional fields default, and each invalid one is refused naming the threshold and the field', () => {
   assert.deepEqual(readThresholds([{ cpu: 1, memoryGb: 2, count: 1 }]), [{ cpu: 1, memoryGb: 2, count: 1, gpus: 0, maxEvictionRatePct: 0 }]);

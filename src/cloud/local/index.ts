@@ -1,3 +1,4 @@
+import * as path from 'path';
 import { Cloud } from '../ports';
 import { FileAllocationTable } from './fileAllocationTable';
 import { FileSecretStore } from './fileSecretStore';
@@ -6,33 +7,40 @@ import { LocalManagement } from './localManagement';
 import { LocalProvider, LocalProviderOptions } from './localProvider';
 import { defaultLocalStateDir, localLayout, prepareStateDir } from './paths';
 
-export interface LocalCloud extends Cloud {
-  provider: LocalProvider;
-  table: FileAllocationTable;
-  queues: FileTaskQueues;
-  management: LocalManagement;
-  stateDir: string;
-}
-
 /**
  * The embedded cloud: instances are sshd processes on this machine, state lives in files. Throws
  * when the state directory is one another user could tamper with.
  */
-export function createLocalCloud(options: Partial<LocalProviderOptions> = {}): LocalCloud {
-  const stateDir = prepareStateDir(options.stateDir ?? defaultLocalStateDir());
-  const layout = localLayout(stateDir);
-  const envSeconds = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
-  const cloud = {
-    stateDir,
-    provider: new LocalProvider({
-      stateDir,
+export class LocalCloud implements Cloud {
+  readonly stateDir: string;
+  readonly clientDir: string;
+  readonly provider: LocalProvider;
+  readonly table: FileAllocationTable;
+  readonly secrets: FileSecretStore;
+  readonly queues: FileTaskQueues;
+  readonly management: LocalManagement;
+  readonly location: string;
+
+  constructor(options: Partial<LocalProviderOptions> = {}) {
+    this.stateDir = prepareStateDir(options.stateDir ?? defaultLocalStateDir());
+    this.location = `state in ${this.stateDir}`;
+    this.clientDir = path.join(this.stateDir, 'clients');
+    const layout = localLayout(this.stateDir);
+    const envSeconds = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
+    this.provider = new LocalProvider({
+      stateDir: this.stateDir,
       sweepIntervalS: options.sweepIntervalS ?? envSeconds('MEADOWRUN_SWEEP_INTERVAL'),
       sweepGraceS: options.sweepGraceS ?? envSeconds('MEADOWRUN_SWEEP_GRACE'),
       instanceTypes: options.instanceTypes,
-    }),
-    table: new FileAllocationTable(layout.tableDir),
-    secrets: new FileSecretStore(layout.secretsDir),
-    queues: new FileTaskQueues(layout.queuesDir),
-  };
-  return { ...cloud, management: new LocalManagement(cloud, stateDir) };
+    });
+    this.table = new FileAllocationTable(layout.tableDir);
+    this.secrets = new FileSecretStore(layout.secretsDir);
+    this.queues = new FileTaskQueues(layout.queuesDir);
+    // The management functions adjust this very cloud.
+    this.management = new LocalManagement(this, this.stateDir);
+  }
+}
+
+export function createLocalCloud(options: Partial<LocalProviderOptions> = {}): LocalCloud {
+  return new LocalCloud(options);
 }

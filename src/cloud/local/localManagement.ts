@@ -3,17 +3,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { version } from '../../../package.json';
 import { executePlan, planFor, staleQueuePairs } from '../../management/adjuster';
-import { AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, ManagementStatus, validateManagementConfig } from '../../management/config';
-import { AdjusterPlan, readThresholds } from '../../core/management';
+import { AdjusterRun, AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, ManagementStatus, readThresholds, validateManagementConfig } from '../../core/management';
 import { localNodeCommand } from '../../remote/agentBundle';
 import { Cloud, ManagementInstaller } from '../ports';
 import { processAlive } from './processes';
-
-/** A run of the adjuster: what it planned and, unless a dry run, what it did. */
-export interface AdjusterRun {
-  plan?: AdjusterPlan;
-  result: AdjusterRunResult;
-}
 
 /**
  * The local cloud's management functions: a background process (dist/management.js) that runs the
@@ -33,7 +26,11 @@ export class LocalManagement implements ManagementInstaller {
     return path.join(this.dir, name);
   }
 
-  config(): ManagementConfig {
+  async config(): Promise<ManagementConfig> {
+    return this.readConfig();
+  }
+
+  private readConfig(): ManagementConfig {
     const config = { ...DEFAULT_MANAGEMENT_CONFIG, ...readJson<ManagementConfig>(this.file('config.json')) };
     try {
       // A config written by an older version may lack the optional fields.
@@ -72,18 +69,16 @@ export class LocalManagement implements ManagementInstaller {
     return {
       installed,
       version: runner?.version,
-      pid: installed ? runner!.pid : undefined,
-      config: this.config(),
+      detail: installed ? `runner pid ${runner!.pid}` : undefined,
+      config: this.readConfig(),
       lastRun: status?.lastRun,
       nextRunAt: installed ? status?.nextRunAt : undefined,
       logFile: this.file('runner.log'),
     };
   }
 
-  /**
-   * Plans and (unless a dry run) carries out one adjustment. Only one runs at a time on this
-   * cloud: a second caller skips instead of, say, launching the same missing capacity twice.
-   */
+  // Only one run at a time: a second caller skips instead of, say, launching the same missing
+  // capacity twice.
   async runOnce(o: { dryRun?: boolean; now?: number } = {}): Promise<AdjusterRun> {
     const now = o.now ?? Date.now();
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
@@ -92,7 +87,7 @@ export class LocalManagement implements ManagementInstaller {
       return { result: { ...emptyResult(now), skipped: 'another adjuster run is in progress' } };
     }
     try {
-      const config = this.config();
+      const config = this.readConfig();
       const plan = await planFor(this.cloud, config, now);
       const stale = await staleQueuePairs(this.cloud, config.queueMaxAgeS, now);
       if (o.dryRun) return { plan, result: { ...emptyResult(now), deletedQueues: stale } };

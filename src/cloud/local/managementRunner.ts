@@ -1,16 +1,16 @@
 // The local cloud's management functions: runs the adjuster now and then every interval, until
-// uninstalled (its runner.json no longer names this process) or stopped.
+// uninstalled (its runner.json no longer names this process) or stopped. It lives with its provider,
+// not in management/, which the providers import: the folders stay free of cycles.
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
-import { createLocalCloud } from '../cloud/local';
-import { LocalManagement } from '../cloud/local/localManagement';
+import { createLocalCloud } from '.';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { 'state-dir': { type: 'string' } } });
   const stateDir = values['state-dir'];
   if (!stateDir) throw new Error('usage: management.js --state-dir DIR');
-  const management = new LocalManagement(createLocalCloud({ stateDir }), stateDir);
+  const { management } = createLocalCloud({ stateDir });
   const mine = () => {
     try {
       return JSON.parse(fs.readFileSync(path.join(management.dir, 'runner.json'), 'utf8')).pid === process.pid;
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   // The installer writes runner.json just after starting us.
   for (let i = 0; i < 100 && !mine(); i++) await new Promise((r) => setTimeout(r, 20));
   while (mine()) {
-    const intervalMs = management.config().intervalS * 1000;
+    const intervalMs = (await management.config()).intervalS * 1000;
     const started = Date.now();
     let result;
     try {

@@ -1,0 +1,44 @@
+// Chooses a cloud by name. Each provider is loaded with a dynamic import() only when chosen, so
+// its SDK never loads for users of another cloud (and the extension activates without any).
+import type { InstanceType } from '../core/instanceTypes';
+import { MeadowrunError } from '../core/errors';
+import type { LocalCloud } from './local';
+import type { Cloud } from './ports';
+
+/** Each provider's own settings, from the editor's `meadowrun.<provider>.*` or the CLI's flags. */
+export interface CloudSettings {
+  local?: { stateDir?: string; instanceTypes?: InstanceType[] };
+}
+
+/**
+ * The embedded cloud with its extras (sshd, state directory), for the commands that manage it
+ * whatever cloud jobs run on (`meadowrun local up|down|status`). Typed, so they need no cast.
+ */
+export async function localCloud(settings: CloudSettings = {}): Promise<LocalCloud> {
+  return (await import('./local')).createLocalCloud(settings.local);
+}
+
+interface Provider {
+  /** One line for pickers and help. */
+  description: string;
+  create(settings: CloudSettings): Promise<Cloud>;
+}
+
+// A Map, not an object: a name like "constructor" must be unknown, not Object.prototype's.
+const providers = new Map<string, Provider>([
+  ['local', { description: 'the embedded local cloud: OpenSSH servers on this machine, no account needed', create: localCloud }],
+]);
+
+export const KNOWN_CLOUDS: readonly { name: string; description: string }[] = [...providers].map(([name, p]) => ({ name, description: p.description }));
+
+/** Refuses a name no provider answers to, saying which ones exist. */
+export function checkCloudName(name: string): void {
+  if (!providers.has(name)) {
+    throw new MeadowrunError(`Unknown cloud "${name}" (known: ${KNOWN_CLOUDS.map((c) => c.name).join(', ')})`, 'unknown-cloud');
+  }
+}
+
+export async function createCloud(name: string, settings: CloudSettings = {}): Promise<Cloud> {
+  checkCloudName(name);
+  return providers.get(name)!.create(settings);
+}
