@@ -1,5 +1,5 @@
 // `meadowrun`: the command-line entry point.
-import { MeadowrunError } from '../core/errors';
+import { describeError, MeadowrunError, stackOf } from '../core/errors';
 import { buildProgram, engine, Exit } from './program';
 
 async function main(argv: string[]): Promise<void> {
@@ -7,11 +7,10 @@ async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (e) {
     if (e instanceof Exit) return;
-    if (e instanceof MeadowrunError) {
-      process.stderr.write(`meadowrun: ${e.message}\n`);
-    } else {
-      process.stderr.write(`meadowrun: unexpected error: ${(e as Error)?.stack ?? e}\n`);
-    }
+    const ours = e instanceof MeadowrunError && e.code !== 'internal';
+    // One line saying what failed, at which stage, on which instance; the stack only when asked for.
+    process.stderr.write(`meadowrun: ${ours ? '' : 'unexpected error: '}${describeError(e)}\n`);
+    if (argv.includes('--verbose') || !(e instanceof MeadowrunError)) process.stderr.write(`${stackOf(e)}\n`);
     process.exitCode = 1;
   } finally {
     engine?.dispose();

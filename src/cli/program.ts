@@ -72,6 +72,7 @@ export function buildProgram(): Command {
   const program = new Command('meadowrun')
     .description('Run Python code on machines in your own cloud account, or on the embedded local cloud.')
     .option('--state-dir <dir>', 'local cloud state directory (default: $MEADOWRUN_LOCAL_DIR or ~/.meadowrun/local)')
+    .option('--verbose', 'print the stack trace of a failure')
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meadowrun: ')) });
 
   resourceOptions(
