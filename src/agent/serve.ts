@@ -278,6 +278,8 @@ export class AgentServer {
     clearTimeout(job.killTimer);
     const outcome = (job.mapOutcome && (await job.mapOutcome)) || this.outcomeOf(job);
     this.jobs.delete(jobId);
+    // What the function raised is the first thing anyone opening the log looks for.
+    if (outcome.status === 'failed') job.log.write(outcome.error.traceback);
     await new Promise((resolve) => job.log.end(resolve));
     // A crash is left to the deallocation sweep, the one authority on processes that died
     // abnormally; every other end is normal and frees its allocation here and now. A map worker
