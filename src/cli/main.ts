@@ -3,14 +3,15 @@ import { describeError, MeadowrunError, stackOf } from '../core/errors';
 import { buildProgram, engine, Exit } from './program';
 
 async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
   try {
-    await buildProgram().parseAsync(argv);
+    await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof Exit) return;
     const ours = e instanceof MeadowrunError && e.code !== 'internal';
     // One line saying what failed, at which stage, on which instance; the stack only when asked for.
     process.stderr.write(`meadowrun: ${ours ? '' : 'unexpected error: '}${describeError(e)}\n`);
-    if (argv.includes('--verbose') || !(e instanceof MeadowrunError)) process.stderr.write(`${stackOf(e)}\n`);
+    if (program.opts().verbose || !(e instanceof MeadowrunError)) process.stderr.write(`${stackOf(e)}\n`);
     process.exitCode = 1;
   } finally {
     engine?.dispose();

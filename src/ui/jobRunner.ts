@@ -77,8 +77,10 @@ export class JobRunner {
           const text = decoders[stream].write(data);
           if (stream === 'stderr') stderrTail = (stderrTail + text).slice(-STDERR_TAIL);
           show(rewriter.push(text));
-          clearTimeout(partial);
-          partial = setTimeout(() => show(rewriter.flush()), PARTIAL_LINE_MS);
+          partial ??= setTimeout(() => {
+            partial = undefined;
+            show(rewriter.flush());
+          }, PARTIAL_LINE_MS);
         };
         const run = `${request.file.fsPath}:${request.function ?? ''}`;
         const context = {
