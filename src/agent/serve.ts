@@ -359,6 +359,8 @@ export class AgentServer {
     const mapOutcome = job.mapOutcome && (await job.mapOutcome);
     const { outcome, outcomePath } = mapOutcome ? { outcome: mapOutcome, outcomePath: undefined } : this.outcomeOf(job);
     this.jobs.delete(jobId);
+    // What the function raised is the first thing anyone opening the log looks for.
+    if (outcome.status === 'failed') job.log.append(outcome.error.traceback);
     await job.output;
     await job.log.close();
     // A crash is left to the deallocation sweep, the one authority on processes that died

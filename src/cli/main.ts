@@ -1,20 +1,20 @@
 // `meadowrun`: the command-line entry point.
-import { MeadowrunError } from '../core/errors';
+import { describeError, MeadowrunError, stackOf } from '../core/errors';
 import { buildProgram, engine, Exit } from './program';
 import { isStdoutClosed, StdoutClosed, watchStdout } from './run';
 
 async function main(argv: string[]): Promise<void> {
   watchStdout();
+  const program = buildProgram();
   try {
-    await buildProgram().parseAsync(argv);
+    await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof Exit) return;
     if (e instanceof StdoutClosed || isStdoutClosed()) return void (process.exitCode = 141);
-    if (e instanceof MeadowrunError) {
-      process.stderr.write(`meadowrun: ${e.message}\n`);
-    } else {
-      process.stderr.write(`meadowrun: unexpected error: ${(e as Error)?.stack ?? e}\n`);
-    }
+    const ours = e instanceof MeadowrunError && e.code !== 'internal';
+    // One line saying what failed, at which stage, on which instance; the stack only when asked for.
+    process.stderr.write(`meadowrun: ${ours ? '' : 'unexpected error: '}${describeError(e)}\n`);
+    if (program.opts().verbose || !(e instanceof MeadowrunError)) process.stderr.write(`${stackOf(e)}\n`);
     process.exitCode = 1;
   } finally {
     engine?.dispose();

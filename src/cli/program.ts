@@ -98,6 +98,7 @@ export function buildProgram(): Command {
     .description('Run Python code on machines in your own cloud account, or on the embedded local cloud.')
     .addOption(new Option('--cloud <name>', `where jobs run: ${KNOWN_CLOUDS.map((c) => c.name).join(', ')}`).env('MEADOWRUN_CLOUD').default('local'))
     .option('--state-dir <dir>', 'local cloud state directory (default: $MEADOWRUN_LOCAL_DIR or ~/.meadowrun/local)')
+    .option('--verbose', 'print the stack trace of a failure')
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meadowrun: ')) })
     // A mistyped cloud is refused before any command starts, even one that would not use it.
     .hook('preAction', () => checkCloudName(program.opts().cloud))

@@ -1,6 +1,6 @@
 import * as crypto from 'crypto';
 import * as path from 'path';
-import { MeadowrunError } from '../core/errors';
+import { MeadowrunError, Stage, atStage, withStage } from '../core/errors';
 import { DEFAULT_RESOURCES, Resources, validateResources } from '../core/resources';
 import { Cloud } from '../cloud/ports';
 import { JobOutcome, JobSpec, StreamName } from '../remote/protocol';
@@ -10,15 +10,18 @@ import { reapLeases } from './clientLeases';
 import { syncProject } from './codeSync';
 import { preflight, preflightExpression, PreflightInput } from './preflight';
 import { remoteProjectName } from './projectFiles';
+import { pidFilePath, remoteProjectDir } from './remotePaths';
+import { shellQuote } from '../remote/shellQuote';
 import { parseFunctionTarget, projectPath } from './target';
 import { MapArguments, MapResult, MapRun } from './runMap';
 import type { MapEvent } from '../core/mapProgress';
 
 export type JobEvent =
   | AllocationEvent
-  | { kind: 'allocated'; instanceId: string; typeName: string; reused: boolean }
+  | { kind: 'allocated'; jobId: string; instanceId: string; typeName: string; reused: boolean }
   | { kind: 'synced'; files: number; sent: number; bytes: number; skipped: string[] }
-  | { kind: 'started'; pid: number; logPath: string };
+  /** `projectDir`: the project's folder on the instance, as paths in tracebacks name it. */
+  | { kind: 'started'; pid: number; logPath: string; projectDir: string };
 
 export interface JobOptions {
   resources?: Partial<Resources>;
@@ -85,7 +88,7 @@ export class Engine {
    */
   async runFunction(target: string, args = '[]', o: JobOptions & { kwargs?: string } = {}): Promise<JobResult> {
     const projectDir = path.resolve(o.projectDir ?? process.cwd());
-    const t = parseFunctionTarget(target, projectDir);
+    const t = await atStage('check', undefined, () => parseFunctionTarget(target, projectDir));
     const check: PreflightInput | undefined = t.localFile
       ? { kind: 'function', localFile: t.localFile, displayName: path.relative(projectDir, t.localFile), function: t.function, args, kwargs: o.kwargs }
       : undefined;
@@ -95,7 +98,7 @@ export class Engine {
   /** Runs a Python file of the project (a path relative to it, or absolute) as a script, like `python FILE ARGS…`. */
   async runCommand(file: string, args: string[] = [], o: JobOptions = {}): Promise<JobResult> {
     const projectDir = path.resolve(o.projectDir ?? process.cwd());
-    const rel = projectPath(file, projectDir);
+    const rel = await atStage('check', undefined, () => projectPath(file, projectDir));
     const check: PreflightInput = { kind: 'command', localFile: path.resolve(projectDir, file), displayName: rel };
     return this.run({ kind: 'command', file: rel, args }, check, projectDir, o);
   }
@@ -106,14 +109,17 @@ export class Engine {
    */
   async runMap(target: string, args: MapArguments, o: JobOptions & MapOptions = {}): Promise<MapResult> {
     const projectDir = path.resolve(o.projectDir ?? process.cwd());
-    const t = parseFunctionTarget(target, projectDir);
-    if (t.localFile) {
-      await preflight({ kind: 'function', localFile: t.localFile, displayName: path.relative(projectDir, t.localFile), function: t.function }, o.localPython);
-    }
-    if (args.kind === 'expression') await preflightExpression(args.expr, o.localPython);
-    await this.reapOrphans();
     const workers = o.workers ?? 4;
-    if (!Number.isInteger(workers) || workers < 1) throw new MeadowrunError(`Workers must be a whole number ≥ 1 (got ${workers})`, 'bad-workers');
+    const t = await atStage('check', undefined, async () => {
+      const t = parseFunctionTarget(target, projectDir);
+      if (t.localFile) {
+        await preflight({ kind: 'function', localFile: t.localFile, displayName: path.relative(projectDir, t.localFile), function: t.function }, o.localPython);
+      }
+      if (args.kind === 'expression') await preflightExpression(args.expr, o.localPython);
+      if (!Number.isInteger(workers) || workers < 1) throw new MeadowrunError(`Workers must be a whole number ≥ 1 (got ${workers})`, 'bad-workers');
+      return t;
+    });
+    await this.reapOrphans();
     const run = new MapRun(this.cloud, this.pool, {
       target: `${t.module}:${t.function}`,
       projectDir,
@@ -133,15 +139,58 @@ export class Engine {
     return run.run(args);
   }
 
-  /** A job's log as the instance has it (the agent writes one per job). */
-  async readJobLog(instanceId: string, logPath: string): Promise<string> {
+  /**
+   * A job's log as the instance has it (the agent writes one per job), from byte `from` on, so a
+   * log being followed is fetched a piece at a time.
+   */
+  async readJobLog(instanceId: string, file: string, from = 0): Promise<Buffer> {
     const instance = await this.cloud.table.getInstance(instanceId);
-    if (!instance) throw new MeadowrunError(`Instance ${instanceId} is gone, and its logs with it`, 'not-found');
+    if (!instance) throw new MeadowrunError(`Instance ${instanceId} is gone, and its logs with it`, 'not-found', { instanceId });
     return this.pool.with(instance, async (session) => {
       const sftp = await session.connection.sftp();
-      return new Promise<string>((resolve, reject) =>
-        sftp.readFile(logPath, (e, data) => (e ? reject(new MeadowrunError(`Cannot read ${logPath} on ${instanceId}: ${e.message}`)) : resolve(data.toString('utf8')))),
-      );
+      return new Promise<Buffer>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        sftp
+          .createReadStream(file, { start: from })
+          .on('data', (c: Buffer) => chunks.push(c))
+          .on('end', () => resolve(Buffer.concat(chunks)))
+          .on('error', (e: Error) => reject(new MeadowrunError(`Cannot read ${file} on ${instanceId}: ${e.message}`, 'error', { instanceId })));
+      });
+    });
+  }
+
+  /**
+   * Stops a job, whoever started it; returns whether it ended within `timeoutMs` (its allocation
+   * freed). A resident agent runs every job on its instance and stops it; a job on another
+   * client's private agent is sent Ctrl-C (then SIGKILL) through its PID file.
+   */
+  async stopJob(instanceId: string, jobId: string, timeoutMs = 10_000): Promise<boolean> {
+    const instance = await this.cloud.table.getInstance(instanceId);
+    if (!instance?.jobs[jobId]) return true;
+    const running = async () => !!(await this.cloud.table.getInstance(instanceId))?.jobs[jobId];
+    const deadline = Date.now() + timeoutMs;
+    const endedBy = async (ms: number) => {
+      for (const until = Math.min(deadline, Date.now() + ms); await running(); ) {
+        if (Date.now() > until) return false;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return true;
+    };
+    return this.pool.with(instance, async (session) => {
+      session.cancel(jobId);
+      if (await endedBy(1500)) return true;
+      // Only a process forked by the agent's Python starter is a job: before the job starts, its
+      // PID file names the agent itself, which must live on.
+      const signal = (name: string) => {
+        const file = shellQuote(pidFilePath(instance.workDir, jobId));
+        return session.connection.exec(
+          `pid=$(sed -n 's/.*"pid": *\\([0-9][0-9]*\\).*/\\1/p' ${file}) && [ -n "$pid" ] && grep -q forkserver- /proc/$pid/cmdline && kill -${name} -- -$pid`,
+        );
+      };
+      await signal('INT');
+      if (await endedBy(3000)) return true;
+      await signal('KILL');
+      return endedBy(timeoutMs);
     });
   }
 
@@ -160,15 +209,44 @@ export class Engine {
     this.pool.closeAll();
   }
 
+  /** One job, each failure named by the stage it happened at and the instance it happened on. */
   private async run(spec: JobSpec, check: PreflightInput | undefined, projectDir: string, o: JobOptions): Promise<JobResult> {
+    let stage: Stage = 'check';
+    let instanceId: string | undefined;
+    try {
+      return await this.runStages(spec, check, projectDir, o, (s, id) => {
+        stage = s;
+        if (id) instanceId = id;
+      });
+    } catch (e) {
+      throw withStage(e, stage, instanceId);
+    }
+  }
+
+  private async runStages(
+    spec: JobSpec,
+    check: PreflightInput | undefined,
+    projectDir: string,
+    o: JobOptions,
+    at: (stage: Stage, instanceId?: string) => void,
+  ): Promise<JobResult> {
     const need = validateResources({ ...DEFAULT_RESOURCES, ...o.resources });
     if (o.logCapMb !== undefined && !(o.logCapMb >= 0.01)) throw new MeadowrunError(`The log cap must be at least 0.01 MB (got ${o.logCapMb})`, 'bad-log-cap');
     if (check) await preflight(check, o.localPython);
     throwIfCancelled(o.signal);
     const jobId = `${Date.now().toString(36)}-${crypto.randomBytes(3).toString('hex')}`;
     for (let attempt = 1; ; attempt++) {
-      const { instance, launched } = await allocateJob(this.cloud, need, jobId, { onEvent: o.onEvent, signal: o.signal });
-      o.onEvent?.({ kind: 'allocated', instanceId: instance.id, typeName: instance.typeName, reused: !launched });
+      at('allocate');
+      const { instance, launched } = await allocateJob(this.cloud, need, jobId, {
+        onEvent: (e) => {
+          if (e.kind === 'launching') at('launch');
+          if (e.kind === 'launched') at('launch', e.instanceId);
+          o.onEvent?.(e);
+        },
+        signal: o.signal,
+      });
+      at('sync', instance.id);
+      o.onEvent?.({ kind: 'allocated', jobId, instanceId: instance.id, typeName: instance.typeName, reused: !launched });
       let started = false;
       let logPath: string | undefined;
       let outcome: JobOutcome;
@@ -179,6 +257,7 @@ export class Engine {
           const synced = await syncProject(session, projectDir, project, jobId);
           o.onEvent?.({ kind: 'synced', ...synced });
           throwIfCancelled(o.signal);
+          at('start');
           const cancel = () => session.cancel(jobId);
           o.signal?.addEventListener('abort', cancel);
           try {
@@ -197,7 +276,8 @@ export class Engine {
                 onStarted: (pid, log) => {
                   started = true;
                   logPath = log;
-                  o.onEvent?.({ kind: 'started', pid, logPath: log });
+                  at('run');
+                  o.onEvent?.({ kind: 'started', pid, logPath: log, projectDir: remoteProjectDir(instance.workDir, project) });
                 },
                 onOutput: o.onOutput,
               },
@@ -218,6 +298,7 @@ export class Engine {
         if (!started) await this.release(instance.id, jobId, launched);
         throw e;
       }
+      at('result');
       if (launched && (outcome.status === 'rejected' || outcome.status === 'cancelled')) {
         await this.release(instance.id, jobId, launched);
       }

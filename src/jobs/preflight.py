@@ -1,12 +1,12 @@
 # Checks a job's input on the client before anything is allocated or launched, so that a typo
-# costs no instance. Prints one JSON object: {"ok": true} or {"code": ..., "message": ...}.
+# costs no instance. Prints one JSON object: {"ok": true} or {"code": ..., "message": ..., "line": ...}.
 import ast, json, sys
 
 kind, path, function, args, kwargs = sys.argv[1:6]
 
 
-def reject(code, message):
-    print(json.dumps({"code": code, "message": message}))
+def reject(code, message, line=None):
+    print(json.dumps({"code": code, "message": message, "line": line}))
     sys.exit(0)
 
 
@@ -14,7 +14,7 @@ try:
     with open(path, "rb") as f:
         tree = ast.parse(f.read(), path)
 except SyntaxError as e:
-    reject("syntax-error", "Syntax error in %s, line %s: %s" % (sys.argv[6], e.lineno, e.msg))
+    reject("syntax-error", "Syntax error in %s, line %s: %s" % (sys.argv[6], e.lineno, e.msg), e.lineno)
 
 if kind == "function":
     bound = set()

@@ -18,6 +18,8 @@ interface Verdict {
   ok?: boolean;
   code?: string;
   message?: string;
+  /** A syntax error's line. */
+  line?: number;
   /** How many positional arguments and which keywords the call passes (functions only). */
   positional?: number;
   keywords?: string[];
@@ -58,7 +60,10 @@ export async function preflight(input: PreflightInput, python?: string): Promise
         }
       });
     });
-    if (verdict?.code) throw new MeadowrunError(verdict.message ?? verdict.code, verdict.code);
+    if (verdict?.code) {
+      const location = verdict.line ? { file: input.localFile, line: verdict.line } : undefined;
+      throw new MeadowrunError(verdict.message ?? verdict.code, verdict.code, { stage: 'check', location });
+    }
     if (verdict?.ok) passed.set(key, verdict);
   }
   const call = counts ?? (verdict?.positional !== undefined ? { positional: verdict.positional, keywords: verdict.keywords ?? [] } : undefined);

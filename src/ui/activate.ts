@@ -1,12 +1,16 @@
+import * as path from 'path';
 import * as vscode from 'vscode';
 import { RunRemotelyCodeLensProvider } from './codeLens';
 import { registerCommands } from './commands';
+import { Failures } from './failures';
 import { InstancesTreeProvider } from './instancesTree';
 import { JobRunner } from './jobRunner';
 import { JobsTreeProvider } from './jobsTree';
+import { JobLogs, LOG_SCHEME, RESULT_SCHEME, ResultDocuments } from './logDocuments';
 import { registerManagementCommands } from './managementCommands';
 import { registerMapCommands } from './mapCommands';
 import { MeadowrunModel } from './model';
+import { RemoteExceptions } from './remoteExceptions';
 import { Services } from './services';
 import { InstancesStatusBar } from './statusBar';
 
@@ -16,6 +20,7 @@ export interface MeadowrunApi {
   services: Services;
   instancesTree: InstancesTreeProvider;
   jobsTree: JobsTreeProvider;
+  logs: JobLogs;
 }
 
 /** Builds the UI over the engine. Nothing here touches the cloud: that waits for the first use. */
@@ -26,7 +31,11 @@ export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
   const model = new MeadowrunModel(services, extension.workspaceState);
   const instancesTree = new InstancesTreeProvider(model);
   const jobsTree = new JobsTreeProvider(model);
-  const runner = new JobRunner(services, model, output);
+  const failures = new Failures(log);
+  const logs = new JobLogs(services, path.join(extension.globalStorageUri.fsPath, 'logs'));
+  const results = new ResultDocuments();
+  const exceptions = new RemoteExceptions();
+  const runner = new JobRunner(services, model, output, failures, logs, exceptions);
   const codeLens = new RunRemotelyCodeLensProvider();
   extension.subscriptions.push(
     log,
@@ -36,15 +45,19 @@ export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
     instancesTree,
     jobsTree,
     codeLens,
+    logs,
+    exceptions,
+    vscode.workspace.registerTextDocumentContentProvider(LOG_SCHEME, logs),
+    vscode.workspace.registerTextDocumentContentProvider(RESULT_SCHEME, results),
     new InstancesStatusBar(model),
     vscode.window.createTreeView('meadowrun.instances', { treeDataProvider: instancesTree, showCollapseAll: false }),
     vscode.window.createTreeView('meadowrun.jobs', { treeDataProvider: jobsTree }),
     vscode.languages.registerCodeLensProvider({ language: 'python', scheme: 'file' }, codeLens),
-    ...registerCommands({ extension, services, model, runner, output }),
+    ...registerCommands({ extension, services, model, runner, output, failures, logs, results }),
     ...registerManagementCommands(services, model),
-    ...registerMapCommands(extension, services, model, output),
+    ...registerMapCommands(extension, services, model, output, { logs, results, failures }),
   );
   // The first look at the table happens after activation returns, so activation stays fast.
   setTimeout(() => void model.refresh(), 0);
-  return { model, services, instancesTree, jobsTree };
+  return { model, services, instancesTree, jobsTree, logs };
 }

@@ -9,7 +9,11 @@ import { arityProblem, parseParameters } from '../core/pythonSignature';
 import { shellWords } from '../core/shellWords';
 import { price } from './format';
 import { InstancesNode } from './instancesTree';
+import { MeadowrunError } from '../core/errors';
+import { jobLogPath } from '../jobs/remotePaths';
+import { command, Failures } from './failures';
 import { JobRunner, projectFolder } from './jobRunner';
+import { JobLogs, LogRef, ResultDocuments } from './logDocuments';
 import { isActive, JobView, MeadowrunModel } from './model';
 import { Services } from './services';
 import { settings, updateSetting } from './settings';
@@ -28,11 +32,14 @@ export interface CommandContext {
   model: MeadowrunModel;
   runner: JobRunner;
   output: vscode.OutputChannel;
+  failures: Failures;
+  logs: JobLogs;
+  results: ResultDocuments;
 }
 
 /** Registers every command; each returns what it did so tests (and other extensions) can check. */
 export function registerCommands(c: CommandContext): vscode.Disposable[] {
-  const register = (id: string, f: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, f);
+  const register = (id: string, f: (...args: never[]) => unknown) => command(c.failures, id, f);
   return [
     register('meadowrun.runFile', (uri?: vscode.Uri) => runFile(c, uri)),
     // From the Explorer the second argument is the list of selected files, not arguments.
@@ -42,7 +49,7 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
     register('meadowrun.runFunction', (uri?: vscode.Uri, name?: string, args?: string) => runFunction(c, uri, name, args)),
     register('meadowrun.runFunctionAtCursor', () => runFunctionAtCursor(c)),
     register('meadowrun.stopJob', (target?: JobView | InstancesNode) => stopJob(c, target)),
-    register('meadowrun.openJobLog', (job?: JobView) => openJobLog(c, job)),
+    register('meadowrun.openJobLog', (target?: JobView | InstancesNode) => openJobLog(c, target)),
     register('meadowrun.terminateInstance', (node?: InstancesNode, o?: { confirmed?: boolean }) => terminate(c, node, o)),
     register('meadowrun.refresh', () => c.model.refresh()),
     register('meadowrun.clearFinishedJobs', () => c.model.clearFinished()),
@@ -110,8 +117,6 @@ async function runFile(c: CommandContext, uri?: vscode.Uri, args: string[] = [])
   const { outcome } = ran;
   if (outcome.status === 'exited' && outcome.exitCode !== 0) {
     void vscode.window.showWarningMessage(`Meadowrun: ${label} exited with code ${outcome.exitCode}.`, 'Show Output').then((a) => a && c.output.show());
-  } else if (outcome.status !== 'exited') {
-    reportFailure(c, label, outcome);
   }
   return outcome;
 }
@@ -146,12 +151,19 @@ async function runFunction(c: CommandContext, uri?: vscode.Uri, name?: string, g
   try {
     call = parseCallArguments(text);
   } catch (e) {
-    void vscode.window.showErrorMessage(`Meadowrun: ${(e as Error).message}`);
+    const error = new MeadowrunError((e as Error).message, 'bad-arguments', { stage: 'check' });
+    c.failures.report(error, { label: `${name}(…)`, editArguments: () => vscode.commands.executeCommand('meadowrun.runFunction', file, fnName) });
     return undefined;
   }
   const label = `${name}(${callLabel(text)})`;
   const { engine } = await c.services.get();
-  const ran = await c.runner.run({ label, file, start: (o) => engine.runFunction(`${file.fsPath}:${fnName}`, call.args, { ...o, kwargs: call.kwargs }) });
+  const ran = await c.runner.run({
+    label,
+    file,
+    function: fnName,
+    start: (o) => engine.runFunction(`${file.fsPath}:${fnName}`, call.args, { ...o, kwargs: call.kwargs }),
+    editArguments: () => vscode.commands.executeCommand('meadowrun.runFunction', file, fnName),
+  });
   if (!ran) return undefined;
   const { outcome } = ran;
   if (outcome.status === 'succeeded') {
@@ -160,13 +172,8 @@ async function runFunction(c: CommandContext, uri?: vscode.Uri, name?: string, g
     const actions = ['Copy', ...(outcome.value?.json !== undefined ? ['Open as JSON'] : [])];
     void vscode.window.showInformationMessage(`${label} → ${repr.length > 200 ? `${repr.slice(0, 200)}…` : repr}`, ...actions).then(async (action) => {
       if (action === 'Copy') await vscode.env.clipboard.writeText(repr);
-      if (action === 'Open as JSON') {
-        const content = JSON.stringify(JSON.parse(outcome.value!.json!), null, 2);
-        await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: 'json', content }));
-      }
+      if (action === 'Open as JSON') await c.results.open(label, JSON.parse(outcome.value!.json!));
     });
-  } else {
-    reportFailure(c, label, outcome);
   }
   return outcome;
 }
@@ -241,38 +248,23 @@ async function runFunctionAtCursor(c: CommandContext): Promise<JobOutcome | unde
   return runFunction(c, file, here?.name);
 }
 
-function reportFailure(c: CommandContext, label: string, outcome: JobOutcome): void {
-  switch (outcome.status) {
-    case 'failed':
-      c.output.appendLine(`Remote traceback:\n${outcome.error.traceback}`);
-      void vscode.window
-        .showErrorMessage(`Meadowrun: ${label} raised ${outcome.error.type}: ${outcome.error.message}`, 'Show Traceback')
-        .then((a) => a && c.output.show());
-      return;
-    case 'rejected':
-      void vscode.window.showErrorMessage(`Meadowrun: ${outcome.message}`);
-      return;
-    case 'crashed':
-      void vscode.window.showErrorMessage(`Meadowrun: ${label} crashed: ${outcome.message}`);
-      return;
-    case 'unserializable':
-      c.output.appendLine(`Remote traceback:\n${outcome.error.traceback}`);
-      void vscode.window.showErrorMessage(`Meadowrun: ${label} returned, but its result could not be serialised: ${outcome.message}`);
-      return;
-    default:
-      return;
-  }
-}
-
 async function stopJob(c: CommandContext, target?: JobView | InstancesNode): Promise<boolean> {
   const job = !target ? await pickRunningJob(c) : 'key' in target ? target : target.kind === 'job' ? c.model.jobById(target.jobId) : undefined;
   if (!target && !job) return false;
-  if (!job?.cancel) {
-    void vscode.window.showInformationMessage('Meadowrun: that job was not started from this window, or has already ended.');
-    return false;
+  if (job?.cancel) {
+    job.cancel();
+    return true;
   }
-  job.cancel();
-  return true;
+  if (target && !('key' in target) && target.kind === 'job') {
+    // Started elsewhere (another window, the CLI): the agent on its instance stops it.
+    const { engine } = await c.services.get();
+    const stopped = await engine.stopJob(target.instanceId, target.jobId);
+    void c.model.refresh();
+    if (!stopped) void vscode.window.showWarningMessage(`Meadowrun: job ${target.jobId} on ${target.instanceId} has not stopped yet.`);
+    return stopped;
+  }
+  void vscode.window.showInformationMessage('Meadowrun: that job has already ended.');
+  return false;
 }
 
 /** From the palette: the one running job, or the one the user picks. */
@@ -289,21 +281,24 @@ async function pickRunningJob(c: CommandContext): Promise<JobView | undefined> {
   return picked?.job;
 }
 
-async function openJobLog(c: CommandContext, job?: JobView): Promise<vscode.TextDocument | undefined> {
-  if (!job?.logPath || !job.instanceId) {
+/** The job's log as a read-only document that follows it while it runs. */
+async function openJobLog(c: CommandContext, target?: JobView | InstancesNode): Promise<vscode.TextDocument | undefined> {
+  const ref = logOf(c.model, target);
+  if (!ref) {
     void vscode.window.showInformationMessage('Meadowrun: this job has no log yet.');
     return undefined;
   }
-  try {
-    const { engine } = await c.services.get();
-    const content = await engine.readJobLog(job.instanceId, job.logPath);
-    const document = await vscode.workspace.openTextDocument({ language: 'log', content });
-    await vscode.window.showTextDocument(document, { preview: true });
-    return document;
-  } catch (e) {
-    void vscode.window.showErrorMessage(`Meadowrun: ${(e as Error).message}`);
-    return undefined;
-  }
+  return c.logs.open(ref);
+}
+
+function logOf(model: MeadowrunModel, target?: JobView | InstancesNode): LogRef | undefined {
+  if (!target) return undefined;
+  if ('key' in target) return target.id && target.instanceId ? { instanceId: target.instanceId, jobId: target.id, logPath: target.logPath, label: target.label } : undefined;
+  if (target.kind !== 'job') return undefined;
+  const ours = model.jobById(target.jobId);
+  const record = model.instances.find((r) => r.id === target.instanceId);
+  const logPath = ours?.logPath ?? (record && jobLogPath(record.workDir, target.jobId));
+  return { instanceId: target.instanceId, jobId: target.jobId, logPath, label: ours?.label };
 }
 
 async function terminate(c: CommandContext, node?: InstancesNode, o: { confirmed?: boolean } = {}): Promise<boolean> {

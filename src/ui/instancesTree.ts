@@ -128,13 +128,16 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
       );
       return item;
     }
+    // A job of this window is shown by its label and state; another's (a map worker, the CLI's)
+    // by its id. Either can be stopped and its log opened from here.
     const job = this.model.jobById(node.jobId);
     const item = new vscode.TreeItem(job?.label ?? node.jobId);
     item.id = `instance-job:${node.instanceId}:${node.jobId}`;
-    item.description = `${job ? `${node.jobId} · ` : ''}running ${minutes(Date.now() - node.allocatedAt)}`;
+    item.description = `${job?.status ?? 'running'} · ${duration(Date.now() - (job?.startedAt ?? node.allocatedAt))}`;
+    item.tooltip = `${job?.label ?? 'A job started elsewhere'}\njob ${node.jobId} on ${node.instanceId}`;
     item.iconPath = new vscode.ThemeIcon('sync~spin');
-    item.contextValue = job ? 'job.running' : 'job.foreign';
-    if (job) item.command = { command: 'meadowrun.openJobLog', title: 'Open Job Log', arguments: [job] };
+    item.contextValue = 'job.running';
+    item.command = { command: 'meadowrun.openJobLog', title: 'Open Job Log', arguments: [node] };
     return item;
   }
 

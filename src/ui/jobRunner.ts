@@ -2,11 +2,16 @@ import * as path from 'path';
 import { StringDecoder } from 'string_decoder';
 import { bytes } from '../core/format';
 import * as vscode from 'vscode';
+import { describeError } from '../core/errors';
+import { LineRewriter, localizePaths } from '../core/tracebacks';
 import type { JobEvent, JobOptions, JobResult } from '../jobs/engine';
 import type { JobOutcome } from '../remote/protocol';
+import { FailureContext, Failures } from './failures';
 import { duration, price } from './format';
+import { JobLogs } from './logDocuments';
 import { JobView, MeadowrunModel, statusOf } from './model';
 import { localPython } from './pythonInterpreter';
+import { RemoteExceptions } from './remoteExceptions';
 import { Services } from './services';
 import { settings } from './settings';
 
@@ -15,19 +20,33 @@ export interface JobRequest {
   label: string;
   /** The file the job is about: its workspace folder is the project synced to the instance. */
   file: vscode.Uri;
+  /** The function it calls, if any: with the file, what a remote exception's mark belongs to. */
+  function?: string;
   start(o: JobOptions): Promise<JobResult>;
+  /** Runs it again asking for new arguments (offered when the arguments were wrong). */
+  editArguments?: () => unknown;
 }
+
+/** How long an unfinished line of output waits for its end before it is shown anyway. */
+const PARTIAL_LINE_MS = 100;
+/** How much of a command's stderr is kept to find its traceback in. */
+const STDERR_TAIL = 64 * 1024;
 
 /**
  * Runs one job from the editor: progress with a cancel button for every slow step (with the price
- * of any instance it launches), output streamed to the "Meadowrun Jobs" channel, and the Jobs tree
- * kept up to date. Returns the outcome, or undefined when the job could not run (already reported).
+ * of any instance it launches), output streamed to the "Meadowrun Jobs" channel (instance paths
+ * made workspace paths) and to the job's log, every stage on the "Meadowrun" log, the Jobs tree kept
+ * up to date, and the line a remote exception came from marked. Returns the outcome, or undefined
+ * when the job could not run (already reported).
  */
 export class JobRunner {
   constructor(
     private readonly services: Services,
     private readonly model: MeadowrunModel,
     private readonly output: vscode.OutputChannel,
+    private readonly failures: Failures,
+    private readonly logs: JobLogs,
+    private readonly exceptions: RemoteExceptions,
   ) {}
 
   async run(request: JobRequest): Promise<{ outcome: JobOutcome; result: JobResult } | undefined> {
@@ -44,7 +63,34 @@ export class JobRunner {
         token.onCancellationRequested(cancel);
         this.model.updateJob(job, { cancel });
         const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+        // Until the instance says where the project is there is no output, and nothing to rewrite.
+        let localize = (text: string) => text;
+        const rewriter = new LineRewriter((text) => localize(text));
+        let partial: NodeJS.Timeout | undefined;
+        let stderrTail = '';
+        const show = (text: string) => {
+          if (!text) return;
+          this.output.append(text);
+          if (job.id) this.logs.append(job.id, text);
+        };
+        const onOutput = (stream: 'stdout' | 'stderr', data: Buffer) => {
+          const text = decoders[stream].write(data);
+          if (stream === 'stderr') stderrTail = (stderrTail + text).slice(-STDERR_TAIL);
+          show(rewriter.push(text));
+          partial ??= setTimeout(() => {
+            partial = undefined;
+            show(rewriter.flush());
+          }, PARTIAL_LINE_MS);
+        };
+        const run = `${request.file.fsPath}:${request.function ?? ''}`;
+        const context = {
+          label: request.label,
+          projectDir,
+          editArguments: request.editArguments,
+          showJobLog: () => (job.id && job.instanceId ? this.logs.open({ instanceId: job.instanceId, jobId: job.id, logPath: job.logPath, label: job.label }) : this.services.log.show()),
+        };
         progress.report({ message: 'checking the code and choosing an instance…' });
+        this.services.log.info(`${request.label}: checking ${path.relative(projectDir, request.file.fsPath)}`);
         try {
           const s = settings();
           const result = await request.start({
@@ -54,40 +100,86 @@ export class JobRunner {
             logCapMb: s.logCapMb,
             localPython: await localPython(request.file),
             signal: controller.signal,
-            onEvent: (e) => this.onEvent(job, e, progress),
-            onOutput: (stream, data) => this.output.append(decoders[stream].write(data)),
+            onEvent: (e) => {
+              if (e.kind === 'started') localize = (text) => localizePaths(text, e.projectDir, projectDir);
+              this.onEvent(job, e, progress);
+            },
+            onOutput,
           });
-          this.output.append(decoders.stdout.end() + decoders.stderr.end());
+          clearTimeout(partial);
+          show(rewriter.push(decoders.stdout.end() + decoders.stderr.end()) + rewriter.flush());
           const took = duration(Date.now() - job.startedAt);
+          const outcome = result.outcome;
           this.model.updateJob(job, { id: result.jobId, instanceId: result.instanceId, logPath: result.logPath ?? job.logPath });
-          this.model.finishJob(job, statusOf(result.outcome), summary(result.outcome));
-          this.output.appendLine(`■ ${request.label}: ${summary(result.outcome)} in ${took} on ${result.instanceId}`);
-          return { outcome: result.outcome, result };
-        } catch (e) {
-          const message = (e as Error).message;
-          const cancelled = controller.signal.aborted;
-          this.model.finishJob(job, cancelled ? 'cancelled' : 'error', cancelled ? undefined : message);
-          this.output.appendLine(`■ ${request.label}: ${cancelled ? 'cancelled' : message}`);
-          if (!cancelled) {
-            if ((e as Error).name !== 'MeadowrunError') this.services.log.error(`Unexpected error in ${request.label}: ${(e as Error).stack}`);
-            void vscode.window.showErrorMessage(`Meadowrun: ${message}`);
+          this.model.finishJob(job, statusOf(outcome), summary(outcome));
+          this.output.appendLine(`■ ${request.label}: ${summary(outcome)} in ${took} on ${result.instanceId}`);
+          this.services.log.info(`${request.label}: ${summary(outcome)} in ${took} on ${result.instanceId} (job ${result.jobId})`);
+          const traceback = outcome.status === 'failed' ? localize(outcome.error.traceback) : undefined;
+          if (traceback && outcome.status === 'failed') {
+            this.output.appendLine(`Remote traceback:\n${traceback.trimEnd()}`);
+            this.exceptions.set(run, traceback, projectDir, `${outcome.error.type}: ${outcome.error.message}`);
+          } else if (outcome.status === 'exited' && outcome.exitCode !== 0) {
+            this.exceptions.set(run, localize(stderrTail), projectDir);
+          } else if (outcome.status === 'succeeded' || outcome.status === 'exited') {
+            this.exceptions.clear(run);
           }
+          this.logs.end(result.jobId, traceback ?? (outcome.status === 'crashed' ? `\n[meadowrun] crashed: ${outcome.message}\n` : ''));
+          this.reportOutcome(request.label, outcome, context, traceback);
+          return { outcome, result };
+        } catch (e) {
+          clearTimeout(partial);
+          show(rewriter.flush());
+          const cancelled = controller.signal.aborted;
+          if (job.id) this.logs.end(job.id);
+          this.model.finishJob(job, cancelled ? 'cancelled' : 'error', cancelled ? undefined : describeError(e));
+          this.output.appendLine(`■ ${request.label}: ${cancelled ? 'cancelled' : describeError(e)}`);
+          if (cancelled) this.services.log.info(`${request.label}: cancelled`);
+          else this.failures.report(e, context);
           return undefined;
         }
       },
     );
   }
 
+  /** A job that ran and failed; a script's non-zero exit is its caller's to report. */
+  private reportOutcome(label: string, outcome: JobOutcome, context: FailureContext & { showJobLog(): unknown }, traceback?: string): void {
+    switch (outcome.status) {
+      case 'failed':
+        this.services.log.error(`${label} raised ${outcome.error.type}: ${outcome.error.message}\n${traceback?.trimEnd()}`);
+        void vscode.window
+          .showErrorMessage(`Meadowrun: ${label} raised ${outcome.error.type}: ${outcome.error.message}`, 'Show Traceback', 'Show Log')
+          .then((a) => (a === 'Show Traceback' ? this.output.show() : a && context.showJobLog()));
+        return;
+      case 'rejected':
+        return this.failures.reportRejected(outcome.message, outcome.code, context);
+      case 'crashed':
+        this.services.log.error(`${label} crashed: ${outcome.message}`);
+        void vscode.window.showErrorMessage(`Meadowrun: ${label} crashed: ${outcome.message}`, 'Show Log').then((a) => a && context.showJobLog());
+        return;
+      case 'unserializable':
+        this.services.log.error(`${label} returned, but its result could not be serialised: ${outcome.message}\n${outcome.error.traceback.trimEnd()}`);
+        this.output.appendLine(`Remote traceback:\n${outcome.error.traceback}`);
+        void vscode.window
+          .showErrorMessage(`Meadowrun: ${label} returned, but its result could not be serialised: ${outcome.message}`, 'Show Traceback')
+          .then((a) => a && this.output.show());
+        return;
+      default:
+        return;
+    }
+  }
+
   private onEvent(job: JobView, e: JobEvent, progress: vscode.Progress<{ message?: string }>): void {
     switch (e.kind) {
       case 'launching': {
         const what = `a ${e.typeName} instance (${e.spot ? 'spot' : 'on-demand'}, ${price(e.price)})`;
+        this.services.log.info(`${job.label}: launching ${what}`);
         progress.report({ message: `launching ${what}…` });
         this.output.appendLine(`  launching ${what}`);
         this.model.updateJob(job, { status: 'launching', detail: `${e.typeName} ${price(e.price)}` });
         return;
       }
       case 'launched':
+        this.services.log.info(`${job.label}: launched ${e.instanceId} in ${e.seconds.toFixed(1)} s`);
         this.output.appendLine(`  launched ${e.instanceId} in ${e.seconds.toFixed(1)} s`);
         void this.services.launchNotice.launched(e.instanceId);
         void this.model.refresh();
@@ -98,16 +190,20 @@ export class JobRunner {
         void this.model.refresh();
         return;
       case 'allocated':
+        this.services.log.info(`${job.label}: job ${e.jobId} allocated on ${e.instanceId} (${e.typeName}${e.reused ? ', warm' : ''})`);
         progress.report({ message: `syncing code to ${e.instanceId}${e.reused ? ' (warm)' : ''}…` });
-        this.model.updateJob(job, { instanceId: e.instanceId, detail: undefined });
+        this.model.updateJob(job, { id: e.jobId, instanceId: e.instanceId, detail: undefined });
+        this.logs.begin(e.jobId);
         void this.model.refresh();
         return;
       case 'synced':
         if (e.skipped.length > 0) this.output.appendLine(`  warning: not synced, symlinks pointing outside the project: ${e.skipped.join(', ')}`);
+        this.services.log.info(`${job.label}: synced ${e.sent} of ${e.files} files (${bytes(e.bytes)}) to ${job.instanceId}`);
         if (e.sent) this.output.appendLine(`  synced ${e.sent} of ${e.files} files (${bytes(e.bytes)})`);
         progress.report({ message: `running on ${job.instanceId}…` });
         return;
       case 'started':
+        this.services.log.info(`${job.label}: started on ${job.instanceId} (pid ${e.pid}, log ${e.logPath})`);
         this.model.updateJob(job, { status: 'running', logPath: e.logPath });
         return;
     }

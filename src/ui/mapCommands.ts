@@ -2,7 +2,10 @@ import * as vscode from 'vscode';
 import { MapEvent, resultFigures, summarizeMap } from '../core/mapProgress';
 import type { MapResult } from '../jobs/runMap';
 import { functionSignature, pickFunction, pythonFile } from './commands';
+import { describeError } from '../core/errors';
+import { Failures } from './failures';
 import { duration } from './format';
+import { JobLogs, ResultDocuments } from './logDocuments';
 import { projectFolder } from './jobRunner';
 import { MapProgressPanel } from './mapPanel/mapProgressPanel';
 import { JobView, MeadowrunModel } from './model';
@@ -21,8 +24,15 @@ interface MapJob {
 
 const maps = new Map<number, MapJob>();
 
+/** Where a map's logs, results and failures go. */
+export interface MapDocuments {
+  logs: JobLogs;
+  results: ResultDocuments;
+  failures: Failures;
+}
+
 /** Opens (or brings back) a map's progress panel, replaying what it has seen so far. */
-function showPanel(extension: vscode.ExtensionContext, services: Services, map: MapJob): MapProgressPanel {
+function showPanel(extension: vscode.ExtensionContext, docs: MapDocuments, map: MapJob): MapProgressPanel {
   if (map.panel) {
     map.panel.reveal();
     return map.panel;
@@ -32,13 +42,7 @@ function showPanel(extension: vscode.ExtensionContext, services: Services, map: 
     onOpenWorkerLog: async (workerId) => {
       const worker = [...map.events].reverse().find((e) => e.kind === 'worker' && e.worker.workerId === workerId);
       if (worker?.kind !== 'worker' || !worker.worker.logPath) return void vscode.window.showInformationMessage('Meadowrun: this worker has no log yet.');
-      try {
-        const { engine } = await services.get();
-        const content = await engine.readJobLog(worker.worker.instanceId, worker.worker.logPath);
-        await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: 'log', content }), { preview: true });
-      } catch (e) {
-        void vscode.window.showErrorMessage(`Meadowrun: ${(e as Error).message}`);
-      }
+      await docs.logs.open({ instanceId: worker.worker.instanceId, jobId: workerId, logPath: worker.worker.logPath, label: `${map.job.label} worker ${workerId}` });
     },
   });
   for (const e of map.events) panel.push(e);
@@ -47,7 +51,13 @@ function showPanel(extension: vscode.ExtensionContext, services: Services, map: 
   return panel;
 }
 
-export function registerMapCommands(extension: vscode.ExtensionContext, services: Services, model: MeadowrunModel, output: vscode.OutputChannel): vscode.Disposable[] {
+export function registerMapCommands(
+  extension: vscode.ExtensionContext,
+  services: Services,
+  model: MeadowrunModel,
+  output: vscode.OutputChannel,
+  docs: MapDocuments,
+): vscode.Disposable[] {
   const runMap = async (uri?: vscode.Uri, name?: string, givenArgs?: string): Promise<MapResult | undefined> => {
     const file = await pythonFile(uri);
     if (!file) return undefined;
@@ -72,9 +82,10 @@ export function registerMapCommands(extension: vscode.ExtensionContext, services
     const controller = new AbortController();
     const map: MapJob = { job, title, events: [], cancel: () => controller.abort() };
     maps.set(job.key, map);
-    model.updateJob(job, { cancel: map.cancel, map: () => showPanel(extension, services, map) });
-    showPanel(extension, services, map);
+    model.updateJob(job, { cancel: map.cancel, map: () => showPanel(extension, docs, map) });
+    showPanel(extension, docs, map);
     output.appendLine(`▶ ${title}`);
+    const workerStates = new Map<string, string>();
     try {
       const { engine } = await services.get();
       const { parseMapArguments } = await import('../jobs/runMap'); // loaded with the engine, not at activation
@@ -86,6 +97,8 @@ export function registerMapCommands(extension: vscode.ExtensionContext, services
         workers: s.mapWorkers,
         signal: controller.signal,
         onEvent: (e) => {
+          if (e.kind === 'launching') services.log.info(`${title}: launching a ${e.typeName} instance`);
+          if (e.kind === 'launched') services.log.info(`${title}: launched ${e.instanceId} in ${e.seconds.toFixed(1)} s`);
           // A launch once the map runs (its second wave) does not make the map 'launching' again.
           if (e.kind === 'launching' && job.status !== 'running') model.updateJob(job, { status: 'launching', detail: `${e.typeName}` });
           if (e.kind === 'launched') void services.launchNotice.launched(e.instanceId);
@@ -93,12 +106,19 @@ export function registerMapCommands(extension: vscode.ExtensionContext, services
         onMapEvent: (e) => {
           map.events.push(e);
           map.panel?.push(e);
+          if (e.kind === 'started') services.log.info(`${title}: job ${e.jobId} started, ${e.taskCount} tasks on ${e.workers} workers`);
+          if (e.kind === 'worker' && workerStates.get(e.worker.workerId) !== e.worker.state) {
+            workerStates.set(e.worker.workerId, e.worker.state);
+            services.log.info(`${title}: worker ${e.worker.workerId} on ${e.worker.instanceId} is ${e.worker.state}`);
+          }
+          if (e.kind === 'failure') services.log.warn(`${title}: task ${e.task} attempt ${e.attempt} failed: ${e.error.type}: ${e.error.message}`);
           if (e.kind === 'started') model.updateJob(job, { status: 'running', id: e.jobId, detail: `${e.taskCount} tasks` });
         },
       });
       const took = duration(Date.now() - job.startedAt);
       const summary = summarizeMap(resultFigures(result));
       model.finishJob(job, result.status === 'succeeded' ? 'succeeded' : result.status === 'cancelled' ? 'cancelled' : 'failed', summary.text);
+      services.log.info(`${title}: ${summary.text} in ${took}`);
       output.appendLine(`■ ${title}: ${summary.text} in ${took}`);
       if (result.status !== 'cancelled') {
         const text = `Meadowrun: ${name} over ${args}: ${summary.text} in ${took}.`;
@@ -106,14 +126,15 @@ export function registerMapCommands(extension: vscode.ExtensionContext, services
           .then(async (action) => {
             if (!action) return;
             const values = result.results.map((r) => (r.ok ? (r.value.json !== undefined ? JSON.parse(r.value.json) : r.value.repr ?? null) : { error: `${r.error.type}: ${r.error.message}` }));
-            await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(values, null, 2) }));
+            await docs.results.open(`${name} over ${args}`, values);
           });
       }
       return result;
     } catch (e) {
-      model.finishJob(job, controller.signal.aborted ? 'cancelled' : 'error', (e as Error).message);
-      output.appendLine(`■ ${title}: ${(e as Error).message}`);
-      if (!controller.signal.aborted) void vscode.window.showErrorMessage(`Meadowrun: ${(e as Error).message}`);
+      model.finishJob(job, controller.signal.aborted ? 'cancelled' : 'error', describeError(e));
+      output.appendLine(`■ ${title}: ${controller.signal.aborted ? 'cancelled' : describeError(e)}`);
+      if (controller.signal.aborted) services.log.info(`${title}: cancelled`);
+      else docs.failures.report(e, { label: title, editArguments: () => vscode.commands.executeCommand('meadowrun.runMap', file, name) });
       return undefined;
     }
   };
