@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AllocationTable } from '../cloud/ports';
-import { isAlive, listPidFiles, readPidFile, removePidFile } from './pidFiles';
+import { listPidFiles, readPidFile, removePidFile } from './pidFiles';
+import { isAlive } from '../system/processes';
 
 export interface SweepOptions {
   instanceId: string;

@@ -1,11 +1,10 @@
-import * as path from 'path';
-
 /**
  * Whether a symlink at `linkPath` (slash-separated, relative to the project root) pointing at
  * `target` stays inside the project, read lexically: relative, and never climbing above the root.
  */
 export function linkStaysInside(linkPath: string, target: string): boolean {
-  if (target === '' || path.posix.isAbsolute(target) || path.win32.isAbsolute(target)) return false;
+  // Absolute on any system: /x, \x, C:x, C:\x.
+  if (target === '' || /^([\\/]|[A-Za-z]:)/.test(target)) return false;
   const parts = linkPath.split('/').slice(0, -1);
   for (const part of target.split(/[\\/]/)) {
     if (part === '..') {

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { isAlive, PidFile, processPidFile } from '../agent/pidFiles';
+import { isAlive, PidFile, processPidFile } from '../system/processes';
 import { Cloud } from '../cloud/ports';
 import { discardInstance } from './allocate';
 
