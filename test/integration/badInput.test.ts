@@ -111,7 +111,7 @@ test('sshd missing: says how to install it, launches nothing', async () => {
   assert.deepEqual(await leftovers(), { jobs: [], instances: [] });
 });
 
-test('unreachable instance: names it, and frees the allocation made for the job', async () => {
+test('unreachable instance: named, fenced, and the job retried once elsewhere', async () => {
   const ok = meadowrun(['run-function', 'ok.py:hello', '--args', '["you"]']);
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(ok.stdout.trim(), "'hello you'");
@@ -121,11 +121,15 @@ test('unreachable instance: names it, and frees the allocation made for the job'
   const pid = Number(fs.readFileSync(path.join(stateDir, 'instances', record.id, 'sshd.pid'), 'utf8'));
   process.kill(pid, 'SIGKILL');
   const r = meadowrun(['run-function', 'ok.py:hello', '--args', '["x"]']);
-  assertOneLineError(r, new RegExp(`Cannot reach instance ${record.id} at 127\\.0\\.0\\.1:\\d+ after 3 attempts`));
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "'hello x'");
+  assert.match(r.stderr, new RegExp(`${record.id} is unreachable \\(Cannot reach instance ${record.id} at 127\\.0\\.0\\.1:\\d+ after 3 attempts.*Retrying on another instance`));
+  const dead = await cloud.table.getInstance(record.id);
+  assert.ok(!dead || dead.preventFurtherAllocation, 'the dead instance takes no more jobs');
   assert.deepEqual((await leftovers()).jobs, []);
 });
 
-test('a host key that differs from the one recorded at launch is refused', async () => {
+test('a host key that differs from the one recorded at launch is refused, and the job goes elsewhere', async () => {
   meadowrun(['local', 'down']);
   assert.equal(meadowrun(['local', 'up']).code, 0);
   const cloud = createLocalCloud({ stateDir });
@@ -135,6 +139,9 @@ test('a host key that differs from the one recorded at launch is refused', async
   const file = fs.readdirSync(path.join(stateDir, 'table')).find((f) => f.startsWith(`${record.id}~${record.version}.`))!;
   fs.writeFileSync(path.join(stateDir, 'table', file), JSON.stringify({ ...record, ssh: { ...record.ssh, hostKey: other } }));
   const r = meadowrun(['run-function', 'ok.py:hello', '--args', '["x"]']);
-  assertOneLineError(r, /host key is not the one recorded when it was launched/);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /host key is not the one recorded when it was launched.*Retrying on another instance/);
+  const impostor = await cloud.table.getInstance(record.id);
+  assert.ok(!impostor || impostor.preventFurtherAllocation, 'the instance with the wrong key takes no more jobs');
   assert.deepEqual((await leftovers()).jobs, []);
 });
