@@ -13,6 +13,7 @@ import { tempDir } from '../support/tempDir';
 const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 let project: string;
 let stateDir: string;
+let markers: string;
 
 function meadowrun(...args: string[]) {
   const r = spawnSync(process.execPath, [cli, '--state-dir', stateDir, ...args], { cwd: project, encoding: 'utf8', timeout: 60_000 });
@@ -20,13 +21,33 @@ function meadowrun(...args: string[]) {
 }
 
 before(() => {
-  project = makeProject({ 'jobs.py': 'import time\ndef slow(x):\n    time.sleep(0.2)\n    return x\n' });
+  markers = tempDir('cli-markers');
+  project = makeProject({
+    'jobs.py': [
+      'import os, time',
+      'def slow(x):',
+      '    time.sleep(0.2)',
+      '    return x',
+      '# Ignores Ctrl-C, so that cancelling a map of it takes until the agent kills it.',
+      'def stubborn(x):',
+      `    open(os.path.join(${JSON.stringify(markers)}, str(x)), "w").close()`,
+      '    deadline = time.time() + 30',
+      '    while time.time() < deadline:',
+      '        try:',
+      '            time.sleep(deadline - time.time())',
+      '        except KeyboardInterrupt:',
+      '            pass',
+      '    return x',
+      '',
+    ].join('\n'),
+  });
   stateDir = tempDir('cli-state');
 });
 after(() => {
   meadowrun('local', 'down');
   fs.rmSync(project, { recursive: true, force: true });
   fs.rmSync(stateDir, { recursive: true, force: true });
+  fs.rmSync(markers, { recursive: true, force: true });
 });
 
 test('an instance whose sshd died: local status says unreachable, local up does not call it ready', () => {
@@ -79,13 +100,18 @@ test('kill -9 of run-map: the next command frees its queues, allocations and the
 });
 
 test('a double Ctrl-C of run-map still leaves nothing behind', async () => {
-  const child = await runningMap();
+  meadowrun('local', 'down');
+  // Tasks that ignore the first Ctrl-C: the cancel then waits for the agent to kill them, and the
+  // second Ctrl-C comes while it waits.
+  const child = spawn(process.execPath, [cli, '--state-dir', stateDir, 'run-map', 'jobs.py:stubborn', '--args', 'range(2)', '--workers', '2', '--json'], { cwd: project });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
+  await waitFor('both tasks to run', () => fs.readdirSync(markers).length === 2, 30_000);
   child.kill('SIGINT');
   await waitFor('the first Ctrl-C to be seen', () => err.includes('Cancelling'));
   child.kill('SIGINT');
-  const code = await new Promise((resolve) => child.on('exit', resolve));
-  assert.equal(code, 130);
+  assert.equal(await exited, 130, err);
+  assert.match(err, /Freeing what this run holds without waiting/);
   assert.deepEqual(await leftovers(), { queues: [], instances: [], running: [] });
 });
