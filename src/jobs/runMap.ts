@@ -153,8 +153,9 @@ export class MapRun {
 
   /**
    * Where the workers go: first wherever running instances have room now. If some found room, the
-   * map starts on those alone and the rest wait for maybeLaunchMore; with room nowhere, instances
-   * are launched for every worker at once (they then all start together, so none is wasted).
+   * map starts on those alone and the rest wait for maybeLaunchMore; with room nowhere (or only on
+   * an instance this map launched), instances are launched for every worker at once (they then all
+   * start together, so none is wasted).
    */
   private async placeWorkers(): Promise<{ workerId: string; allocation: Allocation }[]> {
     const warm: { workerId: string; allocation: Allocation }[] = [];
@@ -170,6 +171,9 @@ export class MapRun {
       }
     }
     if (!warm.length) return this.allocateWorkers(this.width);
+    // Room only on what this map launched itself (to evaluate its arguments) is no reason to wait:
+    // the cloud was cold, so the rest launch now and all start together.
+    if (warm.every((w) => this.launched.has(w.allocation.instance.id))) return [...warm, ...(await this.allocateWorkers(this.width - warm.length))];
     this.deferred = this.width - warm.length;
     return warm;
   }

@@ -62,9 +62,14 @@ test('10,000 tasks on 4 workers all return, in order', async () => {
   const workers = new Set(events.flatMap((e) => (e.kind === 'worker' ? [e.worker.workerId] : [])));
   assert.equal(workers.size, 4);
   assert.ok(events.filter((e) => e.kind === 'tasks').length < 1_000, 'task updates are batched');
-  assert.equal(pidsOf(events).length, 4);
-  assert.deepEqual(pidsOf(events).filter(alive), [], 'the workers have exited');
-  assert.deepEqual(Object.values(finalStates(events)), ['idle-exited', 'idle-exited', 'idle-exited', 'idle-exited'], 'workers told there is nothing left did not crash');
+  // Workers on the instance launched second may find the queue drained before they start: those
+  // are stopped without running; every one that ran exits because nothing is left, none crashes.
+  const pids = pidsOf(events);
+  assert.ok(pids.length >= 2 && pids.length <= 4, `${pids.length} workers ran`);
+  assert.deepEqual(pids.filter(alive), [], 'the workers have exited');
+  const states = Object.values(finalStates(events));
+  assert.equal(states.filter((s) => s === 'idle-exited').length, pids.length, `states: ${states}`);
+  assert.equal(states.filter((s) => s === 'stopped').length, 4 - pids.length, `states: ${states}`);
 });
 
 test('a task that raises is reported with its traceback after max attempts; the others succeed', async () => {
