@@ -16,6 +16,11 @@ export function duration(ms: number): string {
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
+/** How long something has been running, in whole seconds: a row that updates now and then shows no tenths. */
+export function elapsed(ms: number): string {
+  return ms < 60_000 ? `${Math.floor(Math.max(0, ms) / 1000)}s` : duration(ms);
+}
+
 /** A clock that ticks once a minute ("<1m", "3m", "1h 5m"), so a view showing it changes rarely. */
 export function minutes(ms: number): string {
   const m = Math.floor(ms / 60_000);

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { InstanceRecord } from '../cloud/ports';
 import type { ManagementStatus } from '../core/management';
-import { describeFree, describeInstance, duration, minutes, price } from './format';
+import { describeFree, describeInstance, duration, elapsed, minutes, price } from './format';
 import { MeadowrunModel } from './model';
 
 export type InstancesNode =
@@ -133,7 +133,7 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
     const job = this.model.jobById(node.jobId);
     const item = new vscode.TreeItem(job?.label ?? node.jobId);
     item.id = `instance-job:${node.instanceId}:${node.jobId}`;
-    item.description = `${job?.status ?? 'running'} · ${duration(Date.now() - (job?.startedAt ?? node.allocatedAt))}`;
+    item.description = `${job?.status ?? 'running'} · ${elapsed(Date.now() - (job?.startedAt ?? node.allocatedAt))}`;
     item.tooltip = `${job?.label ?? 'A job started elsewhere'}\njob ${node.jobId} on ${node.instanceId}`;
     item.iconPath = new vscode.ThemeIcon('sync~spin');
     item.contextValue = 'job.running';

@@ -88,7 +88,7 @@ test('Run File Remotely from the Explorer shows output and the instance', { time
     const picker = page.locator('.quick-input-widget');
     await picker.getByText('Run which Python file remotely?').waitFor({ timeout: 30_000 });
     const offered = await picker.locator('.monaco-list-row .label-name').allInnerTexts();
-    assert.deepStrictEqual(offered.slice().sort(), ['hello.py', 'mathfuncs.py', 'slow.py'], `the picker offers the workspace's Python files: ${offered}`);
+    assert.deepStrictEqual(offered.slice().sort(), ['hello.py', 'mathfuncs.py', 'slow.py', 'ticker.py'], `the picker offers the workspace's Python files: ${offered}`);
     await page.keyboard.press('Escape');
 
     await activityBarItem(page, 'Explorer').click();

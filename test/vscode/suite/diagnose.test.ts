@@ -168,7 +168,7 @@ describe('diagnosing jobs', () => {
     assert.deepStrictEqual(noFit[0].items, ['Set Default Resources…', 'Show Log']);
 
     const badArgs = await errorMessages(() => vscode.commands.executeCommand('meadowrun.runFunction', file('mathfuncs.py'), 'add', '[1,'));
-    assert.match(badArgs[0].message, /check failed: Arguments are neither a Python literal nor JSON/);
+    assert.match(badArgs[0].message, /check failed: Arguments: "\[" is never closed/);
     assert.deepStrictEqual(badArgs[0].items, ['Edit Arguments', 'Show Log']);
 
     const broken = file('broken.py');
