@@ -13,7 +13,13 @@ let t: TestCloud;
 before(() => {
   t = testCloud({
     'calc.py': [
-      'import os, time',
+      'import asyncio, os, time',
+      'async def later(a, b):',
+      '    await asyncio.sleep(0.01)',
+      '    return a * b',
+      'async def later_boom():',
+      '    await asyncio.sleep(0)',
+      '    raise KeyError("async")',
       'def add(a, b):',
       '    return a + b',
       'def boom(x):',
@@ -134,13 +140,23 @@ test('a dead agent is replaced: the next job reconnects and runs', async () => {
   assert.notEqual(replaced[0], agent);
 });
 
+test('an async def function is run to completion with asyncio.run, its traceback starting in user code', async () => {
+  const r = await t.engine.runFunction('calc.py:later', '[6, 7]', { projectDir: t.project });
+  assert.equal(r.outcome.status === 'succeeded' && r.outcome.value!.repr, '42', JSON.stringify(r.outcome));
+  const failed = await t.engine.runFunction('calc.py:later_boom', '[]', { projectDir: t.project });
+  assert.ok(failed.outcome.status === 'failed', JSON.stringify(failed.outcome));
+  assert.equal(failed.outcome.error.type, 'KeyError');
+  const frames = failed.outcome.error.traceback.split('\n').filter((l) => l.trimStart().startsWith('File '));
+  assert.match(frames[0], /calc\.py", line \d+, in later_boom/, 'neither the agent\'s nor asyncio\'s frames come first');
+});
+
 test('a remote exception comes back with its traceback and the allocation is freed', async () => {
   const r = await t.engine.runFunction('calc.py:boom', '[7]', { projectDir: t.project });
   assert.equal(r.outcome.status, 'failed');
   assert.ok(r.outcome.status === 'failed');
   assert.equal(r.outcome.error.type, 'ValueError');
   assert.equal(r.outcome.error.message, 'bad value 7');
-  assert.match(r.outcome.error.traceback, /calc\.py", line 5, in boom/);
+  assert.match(r.outcome.error.traceback, /calc\.py", line 11, in boom/);
   assert.doesNotMatch(r.outcome.error.traceback, /forkserver/, 'the agent\'s own frames are not shown');
   assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
 });

@@ -11,7 +11,10 @@ const slice = { cpu: 0.5, memoryGb: 0.5 };
 before(() => {
   t = testCloud({
     'tasks.py': [
-      'import time',
+      'import asyncio, time',
+      'async def later_double(x):',
+      '    await asyncio.sleep(0)',
+      '    return 2 * x',
       'def double(x):',
       '    return 2 * x',
       'def flaky(x):',
@@ -72,6 +75,12 @@ test('10,000 tasks on 4 workers all return, in order', async () => {
   assert.equal(states.filter((s) => s === 'stopped').length, 4 - pids.length, `states: ${states}`);
 });
 
+test('an async def function is awaited for each task', async () => {
+  const r = await t.engine.runMap('tasks.py:later_double', { kind: 'values', values: [1, 2, 3] }, { projectDir: t.project, workers: 1, resources: slice });
+  assert.equal(r.status, 'succeeded');
+  assert.deepEqual(r.results.map((x) => x.ok && x.value.json), ['2', '4', '6']);
+});
+
 test('a task that raises is reported with its traceback after max attempts; the others succeed', async () => {
   const failures: MapEvent[] = [];
   const r = await t.engine.runMap('tasks.py:flaky', { kind: 'values', values: [0, 1, 2, 3, 4, 5] }, {
@@ -83,7 +92,7 @@ test('a task that raises is reported with its traceback after max attempts; the 
   assert.ok(!failed.ok);
   assert.equal(failed.attempts, 2);
   assert.equal(failed.error.type, 'ValueError');
-  assert.match(failed.error.traceback, /tasks\.py", line 6, in flaky/);
+  assert.match(failed.error.traceback, /tasks\.py", line 9, in flaky/);
   assert.deepEqual(r.results.filter((x) => x.ok).map((x) => x.ok && x.value.json), ['0', '1', '2', '4', '5']);
   assert.deepEqual(failures.map((f) => f.kind === 'failure' && [f.task, f.attempt, f.final]), [[3, 1, false], [3, 2, true]]);
 });

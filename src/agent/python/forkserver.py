@@ -21,6 +21,7 @@ import socket
 import sys
 import time
 import traceback
+import types
 
 REPR_LIMIT = 100_000
 # A result message larger than this goes to a file that the client fetches over SFTP (protocol.ts INLINE_LIMIT).
@@ -55,11 +56,27 @@ def connect(path, job_id, stream):
 
 
 def user_traceback(exc):
-    # Drop the frames of this file so the user sees only their own code.
+    # Drop the frames of this file, and of asyncio running a coroutine function for us (see call),
+    # so the user sees only their own code.
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+    while tb is not None and (tb.tb_frame.f_code.co_filename == __file__ or is_asyncio_frame(tb.tb_frame)):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def is_asyncio_frame(frame):
+    return "%sasyncio%s" % (os.sep, os.sep) in frame.f_code.co_filename
+
+
+def call(function, *args, **kwargs):
+    """Calls the user's function; an `async def` one (its call returns a coroutine) runs to completion."""
+    value = function(*args, **kwargs)
+    if isinstance(value, types.CoroutineType):
+        # Imported here: most jobs never need it, and it costs the fork server's start-up ~20 ms.
+        import asyncio
+
+        return asyncio.run(value)
+    return value
 
 
 def parse_literal(text, what):
@@ -119,7 +136,7 @@ def run_function(spec):
         raise Rejected("not-found", "%s has no function %s" % (module_name, function_name))
     if not callable(function):
         raise Rejected("not-found", "%s.%s is not a function" % (module_name, function_name))
-    return function(*args, **kwargs)
+    return call(function, *args, **kwargs)
 
 
 class Unserializable(Exception):
@@ -230,7 +247,7 @@ def run_map_worker(spec, channel):
     for line in reader:
         task = json.loads(line)
         try:
-            result = {"task": task["task"], "ok": True, "value": serialize(function(deserialize(task["arg"])), False)}
+            result = {"task": task["task"], "ok": True, "value": serialize(call(function, deserialize(task["arg"])), False)}
         except KeyboardInterrupt:
             raise
         except BaseException as e:
