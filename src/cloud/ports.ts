@@ -45,8 +45,11 @@ export interface InstanceRecord extends MachineTraits {
   registeredAt: number;
   /** Last time a job was allocated or deallocated: the idle clock starts here when `jobs` is empty. */
   lastJobChangeAt: number;
-  /** Bumped by every write; the compare in compare-and-swap. */
-  version: number;
+  /**
+   * Changes with every write; the compare in compare-and-swap. Opaque: only ever compared for
+   * equality by the table itself (a version number in DynamoDB, an ETag in Azure Tables).
+   */
+  etag: string;
 }
 
 export function freeCapacity(r: InstanceRecord): Capacity {
@@ -60,16 +63,16 @@ export function freeCapacity(r: InstanceRecord): Capacity {
 }
 
 export interface AllocationTable {
-  /** Adds a new instance, optionally with jobs already allocated to it. Fails if the id exists. */
-  registerInstance(record: Omit<InstanceRecord, 'version'>): Promise<void>;
+  /** Adds a new instance, optionally with jobs already allocated to it; returns its etag. Fails if the id exists. */
+  registerInstance(record: Omit<InstanceRecord, 'etag'>): Promise<string>;
   listInstances(): Promise<InstanceRecord[]>;
   getInstance(id: string): Promise<InstanceRecord | undefined>;
   /**
-   * Allocates jobs to the instance as it was at `expectedVersion`. Returns false when the record
-   * changed since (a lost race: re-read and retry), the jobs do not fit, or the instance takes no
-   * more allocations.
+   * Allocates jobs to the instance as it was at `etag`. Returns false when the record changed
+   * since (a lost race: re-read and retry), the jobs do not fit, or the instance takes no more
+   * allocations. A write that returns false never took effect.
    */
-  allocateJobs(id: string, expectedVersion: number, jobs: JobAllocation[]): Promise<boolean>;
+  allocateJobs(id: string, etag: string, jobs: JobAllocation[]): Promise<boolean>;
   /** Frees a job's allocation; freeing one that is already gone is not an error. Returns whether it was there. */
   deallocateJob(id: string, jobId: string): Promise<boolean>;
   preventFurtherAllocation(id: string): Promise<void>;

@@ -41,7 +41,7 @@ export async function launchAndRegister(cloud: Cloud, option: InstanceOption, jo
   const keys = await cloud.secrets.getSshKeyPair();
   const launched = await cloud.provider.launch(option, keys.publicKey);
   const now = Date.now();
-  const record: Omit<InstanceRecord, 'version'> = {
+  const record: Omit<InstanceRecord, 'etag'> = {
     id: launched.id,
     typeName: option.type.name,
     spot: option.spot,
@@ -59,13 +59,14 @@ export async function launchAndRegister(cloud: Cloud, option: InstanceOption, jo
     registeredAt: now,
     lastJobChangeAt: now,
   };
+  let etag: string;
   try {
-    await cloud.table.registerInstance(record);
+    etag = await cloud.table.registerInstance(record);
   } catch (e) {
     await cloud.provider.terminate(launched.id);
     throw e;
   }
-  return { ...record, version: 1 };
+  return { ...record, etag };
 }
 
 /** A table row as packing sees it. */
@@ -101,8 +102,9 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
     if (!pick) break;
     const record = records.find((r) => r.id === pick.id)!;
     const allocation = job(remaining[0]);
-    if (await cloud.table.allocateJobs(record.id, record.version, [allocation])) {
-      allocations.push({ instance: { ...record, jobs: { ...record.jobs, [allocation.jobId]: allocation }, version: record.version + 1 }, launched: false });
+    if (await cloud.table.allocateJobs(record.id, record.etag, [allocation])) {
+      // Our view of the row with the job in it; its etag is the one read (the new one is the table's).
+      allocations.push({ instance: { ...record, jobs: { ...record.jobs, [allocation.jobId]: allocation } }, launched: false });
       remaining = remaining.slice(1);
     } else {
       await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));

@@ -13,7 +13,7 @@ export interface TableUnderTest {
   spec?: string;
 }
 
-export function instanceRecord(id: string, cpu = 2, memoryGb = 4): Omit<InstanceRecord, 'version'> {
+export function instanceRecord(id: string, cpu = 2, memoryGb = 4): Omit<InstanceRecord, 'etag'> {
   return {
     id,
     typeName: 'local.medium',
@@ -40,40 +40,45 @@ export function allocationTableContract(name: string, make: () => TableUnderTest
   test(`${name}: registered instances can be read and listed, and an id registers once`, async () => {
     const { table } = make();
     await table.registerInstance({ ...instanceRecord('i-2'), registeredAt: 2 });
-    await table.registerInstance({ ...instanceRecord('i-1'), registeredAt: 1 });
+    const etag = await table.registerInstance({ ...instanceRecord('i-1'), registeredAt: 1 });
     const r = (await table.getInstance('i-1'))!;
-    assert.deepEqual(r, { ...instanceRecord('i-1'), registeredAt: 1, lastJobChangeAt: r.lastJobChangeAt, version: r.version });
+    assert.deepEqual(r, { ...instanceRecord('i-1'), registeredAt: 1, lastJobChangeAt: r.lastJobChangeAt, etag });
+    assert.equal(typeof etag, 'string');
     assert.deepEqual((await table.listInstances()).map((x) => x.id), ['i-1', 'i-2'], 'oldest registration first');
     assert.equal(await table.getInstance('i-3'), undefined);
     await assert.rejects(table.registerInstance(instanceRecord('i-1')), /already registered/);
   });
 
-  test(`${name}: allocate is a compare-and-swap: a stale version loses and changes nothing`, async () => {
+  test(`${name}: allocate is a compare-and-swap: a stale etag loses and changes nothing`, async () => {
     const { table } = make();
     await table.registerInstance(instanceRecord('i-1'));
     const v1 = (await table.getInstance('i-1'))!;
-    assert.equal(await table.allocateJobs('i-1', v1.version, [job('a')]), true);
-    assert.equal(await table.allocateJobs('i-1', v1.version, [job('b')]), false, 'second writer with the same version must lose');
+    assert.equal(await table.allocateJobs('i-1', v1.etag, [job('a')]), true);
+    assert.equal(await table.allocateJobs('i-1', v1.etag, [job('b')]), false, 'second writer with the same etag must lose');
     const now = (await table.getInstance('i-1'))!;
     assert.deepEqual(Object.keys(now.jobs), ['a']);
-    assert.ok(now.version > v1.version);
-    assert.equal(await table.allocateJobs('i-missing', 1, [job('c')]), false);
+    assert.notEqual(now.etag, v1.etag, 'every write changes the etag');
+    assert.equal(await table.allocateJobs('i-1', `${now.etag}x`, [job('c')]), false, 'an etag the table never issued loses');
+    assert.equal(await table.allocateJobs('i-missing', v1.etag, [job('c')]), false);
+    await table.deallocateJob('i-1', 'a');
+    assert.notEqual((await table.getInstance('i-1'))!.etag, now.etag, 'a deallocation changes the etag too');
+    assert.equal(await table.allocateJobs('i-1', now.etag, [job('d')]), false, 'so a writer that read before it loses');
   });
 
   test(`${name}: allocate refuses what does not fit and instances marked to take no more`, async () => {
     const { table } = make();
     await table.registerInstance(instanceRecord('i-1', 2, 4));
     let r = (await table.getInstance('i-1'))!;
-    assert.equal(await table.allocateJobs('i-1', r.version, [job('big', 3, 1)]), false);
-    assert.equal(await table.allocateJobs('i-1', r.version, [job('a', 1, 1), job('b', 1, 3)]), true, 'exactly fits');
+    assert.equal(await table.allocateJobs('i-1', r.etag, [job('big', 3, 1)]), false);
+    assert.equal(await table.allocateJobs('i-1', r.etag, [job('a', 1, 1), job('b', 1, 3)]), true, 'exactly fits');
     r = (await table.getInstance('i-1'))!;
     assert.deepEqual(freeCapacity(r), { cpu: 0, memoryGb: 0, gpus: 0 });
-    assert.equal(await table.allocateJobs('i-1', r.version, [job('c', 0.5, 0.5)]), false);
+    assert.equal(await table.allocateJobs('i-1', r.etag, [job('c', 0.5, 0.5)]), false);
     await table.deallocateJob('i-1', 'a');
     await table.preventFurtherAllocation('i-1');
     r = (await table.getInstance('i-1'))!;
     assert.equal(r.preventFurtherAllocation, true);
-    assert.equal(await table.allocateJobs('i-1', r.version, [job('c')]), false);
+    assert.equal(await table.allocateJobs('i-1', r.etag, [job('c')]), false);
     assert.deepEqual(Object.keys((await table.getInstance('i-1'))!.jobs), ['b']);
   });
 

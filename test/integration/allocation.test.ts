@@ -79,7 +79,7 @@ test('CPU features and GPUs decide which instance a job joins or launches', asyn
   // without GPUs still keeps off it while the instance without GPUs has room.
   const fresh = await record(gpu.instanceId);
   const held = { jobId: 'held', cpu: 2, memoryGb: 2, gpus: 0, allocatedAt: Date.now() };
-  assert.ok(await t.cloud.table.allocateJobs(fresh.id, fresh.version, [held]));
+  assert.ok(await t.cloud.table.allocateJobs(fresh.id, fresh.etag, [held]));
   const again = await t.engine.runFunction('m.py:add', '[3, 3]', { projectDir: t.project, resources: { cpuFeatures: ['avx512'] } });
   assert.equal(again.launched, false);
   assert.equal(again.instanceId, avx512.instanceId, 'a job without GPUs went to the GPU instance');

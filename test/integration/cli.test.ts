@@ -125,7 +125,7 @@ test('Ctrl-C cancels the remote job on a warm instance: exit 130, process gone, 
 test('instances terminate refuses an instance with jobs unless forced', async () => {
   const cloud = createLocalCloud({ stateDir });
   const [record] = await cloud.table.listInstances();
-  assert.ok(await cloud.table.allocateJobs(record.id, record.version, [{ jobId: 'held', cpu: 1, memoryGb: 1, gpus: 0, allocatedAt: Date.now() }]));
+  assert.ok(await cloud.table.allocateJobs(record.id, record.etag, [{ jobId: 'held', cpu: 1, memoryGb: 1, gpus: 0, allocatedAt: Date.now() }]));
   const refused = meadowrun('instances', 'terminate', record.id);
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /is running 1 job\(s\); use --force/);

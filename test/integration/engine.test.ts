@@ -224,7 +224,7 @@ test('kill -9 of a job process: reported as crashed, and the sweep frees its all
 
 test('a job allocated but never started is freed by the sweep after the grace period', async () => {
   const [record] = await t.cloud.table.listInstances();
-  assert.ok(await t.cloud.table.allocateJobs(record.id, record.version, [{ jobId: 'ghost', cpu: 0.5, memoryGb: 0.5, gpus: 0, allocatedAt: Date.now() }]));
+  assert.ok(await t.cloud.table.allocateJobs(record.id, record.etag, [{ jobId: 'ghost', cpu: 0.5, memoryGb: 0.5, gpus: 0, allocatedAt: Date.now() }]));
   assert.deepEqual(await jobsOnAllInstances(t.cloud), ['ghost']);
   await waitFor('the sweep to free the job with no PID file', async () => (await jobsOnAllInstances(t.cloud)).length === 0, 20_000);
 });

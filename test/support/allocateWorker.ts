@@ -11,7 +11,7 @@ async function main() {
       const candidates = (await table.listInstances()).filter((r) => freeCapacity(r).cpu >= 1);
       if (candidates.length === 0) break;
       const r = candidates[i % candidates.length];
-      if (await table.allocateJobs(r.id, r.version, [{ jobId: `${name}-${i}`, cpu: 1, memoryGb: 1, gpus: 0, allocatedAt: Date.now() }])) {
+      if (await table.allocateJobs(r.id, r.etag, [{ jobId: `${name}-${i}`, cpu: 1, memoryGb: 1, gpus: 0, allocatedAt: Date.now() }])) {
         placed++;
         break;
       }

@@ -1,14 +1,18 @@
 // The allocation table port in memory: the smallest implementation of its contract, for tests of
-// code above the port and as a second subject of test/contracts/allocationTableContract.ts.
+// code above the port and as a second subject of test/contracts/allocationTableContract.ts. Its
+// etags are random, so a caller that does arithmetic on them fails here.
+import { randomUUID } from 'node:crypto';
 import { fits } from '../../src/core/resources';
 import { AllocationTable, freeCapacity, InstanceRecord, JobAllocation } from '../../src/cloud/ports';
 
 export class MemoryAllocationTable implements AllocationTable {
   private readonly records = new Map<string, InstanceRecord>();
 
-  async registerInstance(record: Omit<InstanceRecord, 'version'>): Promise<void> {
+  async registerInstance(record: Omit<InstanceRecord, 'etag'>): Promise<string> {
     if (this.records.has(record.id)) throw new Error(`instance ${record.id} is already registered`);
-    this.records.set(record.id, structuredClone({ ...record, version: 1 }));
+    const etag = randomUUID();
+    this.records.set(record.id, structuredClone({ ...record, etag }));
+    return etag;
   }
 
   async listInstances(): Promise<InstanceRecord[]> {
@@ -22,13 +26,13 @@ export class MemoryAllocationTable implements AllocationTable {
     return r && structuredClone(r);
   }
 
-  async allocateJobs(id: string, expectedVersion: number, jobs: JobAllocation[]): Promise<boolean> {
+  async allocateJobs(id: string, etag: string, jobs: JobAllocation[]): Promise<boolean> {
     const r = this.records.get(id);
-    if (!r || r.version !== expectedVersion || r.preventFurtherAllocation) return false;
+    if (!r || r.etag !== etag || r.preventFurtherAllocation) return false;
     const need = jobs.reduce((s, j) => ({ cpu: s.cpu + j.cpu, memoryGb: s.memoryGb + j.memoryGb, gpus: s.gpus + j.gpus }), { cpu: 0, memoryGb: 0, gpus: 0 });
     if (!fits(need, freeCapacity(r))) return false;
     for (const j of jobs) r.jobs[j.jobId] = structuredClone(j);
-    r.version++;
+    r.etag = randomUUID();
     r.lastJobChangeAt = Date.now();
     return true;
   }
@@ -37,7 +41,7 @@ export class MemoryAllocationTable implements AllocationTable {
     const r = this.records.get(id);
     if (!r?.jobs[jobId]) return false;
     delete r.jobs[jobId];
-    r.version++;
+    r.etag = randomUUID();
     r.lastJobChangeAt = Date.now();
     return true;
   }
@@ -46,7 +50,7 @@ export class MemoryAllocationTable implements AllocationTable {
     const r = this.records.get(id);
     if (!r || r.preventFurtherAllocation) return;
     r.preventFurtherAllocation = true;
-    r.version++;
+    r.etag = randomUUID();
   }
 
   async deregisterInstance(id: string): Promise<boolean> {

@@ -7,8 +7,8 @@ export interface Call {
   op: 'allocate' | 'free';
   instance: string;
   jobId: string;
-  /** The version an allocation was a compare-and-swap against. */
-  expectedVersion?: number;
+  /** The etag an allocation was a compare-and-swap against. */
+  expectedEtag?: string;
   result: boolean;
 }
 
@@ -59,7 +59,7 @@ export async function runHistoryWorker(table: AllocationTable, worker: string, s
     const records = await table.listInstances();
     for (const r of records) {
       for (const jobId of Object.keys(r.jobs)) seen.add(jobId);
-      if (freeCapacity(r).cpu < 0) problems.push(`${worker} saw ${r.id} at version ${r.version} over-allocated`);
+      if (freeCapacity(r).cpu < 0) problems.push(`${worker} saw ${r.id} at etag ${r.etag} over-allocated`);
     }
     for (const [jobId, id] of mine) {
       if (!records.find((r) => r.id === id)?.jobs[jobId]) problems.push(`${worker} saw its job ${jobId} missing from ${id}`);
@@ -74,8 +74,8 @@ export async function runHistoryWorker(table: AllocationTable, worker: string, s
     const r = pick(candidates);
     const jobId = `${worker}.${attempts++}`;
     const job = { jobId, cpu: 1, memoryGb: 1, gpus: 0, allocatedAt: Date.now() };
-    const result = await table.allocateJobs(r.id, r.version, [job]);
-    calls.push({ op: 'allocate', instance: r.id, jobId, expectedVersion: r.version, result });
+    const result = await table.allocateJobs(r.id, r.etag, [job]);
+    calls.push({ op: 'allocate', instance: r.id, jobId, expectedEtag: r.etag, result });
     if (result) {
       mine.set(jobId, r.id);
       placed++;
@@ -107,14 +107,14 @@ export function checkHistories(histories: History[], final: InstanceRecord[]): V
   for (const c of allocations.values()) {
     if (!c.result && seen.has(c.jobId)) {
       misreported++;
-      problems.push(`allocating ${c.jobId} on ${c.instance} at version ${c.expectedVersion} returned false but took effect`);
+      problems.push(`allocating ${c.jobId} on ${c.instance} at etag ${c.expectedEtag} returned false but took effect`);
     }
   }
   for (const c of histories.flatMap((h) => h.calls)) {
     if (c.op === 'free' && !c.result) {
       lost++;
       const a = allocations.get(c.jobId)!;
-      problems.push(`allocating ${c.jobId} on ${a.instance} at version ${a.expectedVersion} returned true but it was gone when freed`);
+      problems.push(`allocating ${c.jobId} on ${a.instance} at etag ${a.expectedEtag} returned true but it was gone when freed`);
     }
   }
   for (const { id, jobId } of left) {

@@ -26,7 +26,7 @@ test('old versions are cleaned up as new ones are published', async () => {
   await table.registerInstance(instanceRecord('i-1', 64, 64));
   for (let i = 0; i < 20; i++) {
     const r = (await table.getInstance('i-1'))!;
-    assert.equal(await table.allocateJobs('i-1', r.version, [job(`j${i}`)]), true);
+    assert.equal(await table.allocateJobs('i-1', r.etag, [job(`j${i}`)]), true);
   }
   assert.ok(fs.readdirSync(dir).length <= 2, `expected at most 2 files, found ${fs.readdirSync(dir)}`);
   assert.equal(Object.keys((await table.getInstance('i-1'))!.jobs).length, 20);
@@ -67,12 +67,12 @@ test('a writer that read a version long since superseded loses and leaves nothin
   const stale = (await table.getInstance('i-1'))!;
   for (const id of ['a', 'b', 'c']) {
     const r = (await table.getInstance('i-1'))!;
-    assert.equal(await table.allocateJobs('i-1', r.version, [job(id)]), true);
+    assert.equal(await table.allocateJobs('i-1', r.etag, [job(id)]), true);
   }
   const before = fs.readdirSync(dir).sort();
   // The stale writer finishes its read-modify-write only now, as a slow process would.
   const publish = table['publish'].bind(table);
-  assert.equal(publish('i-1', stale.version, { ...stale, jobs: { late: job('late') } }), false);
+  assert.equal(publish('i-1', Number(stale.etag), { ...stale, jobs: { late: job('late') } }), false);
   assert.deepEqual(Object.keys((await table.getInstance('i-1'))!.jobs).sort(), ['a', 'b', 'c']);
   assert.deepEqual(fs.readdirSync(dir).sort(), before);
 });
@@ -89,7 +89,7 @@ test('a write that took effect returns true even when another writer builds on i
     if (!armed || !/~\d+\.(json|prev-\w+)$/.test(String(to))) return;
     armed = false;
     // The table's methods do their file work before their first await: this write happens right here.
-    void other.allocateJobs('i-1', v1.version + 1, [job('second')]);
+    void other.allocateJobs('i-1', String(Number(v1.etag) + 1), [job('second')]);
   };
   for (const name of ['renameSync', 'linkSync'] as const) {
     const original = fs[name];
@@ -98,7 +98,7 @@ test('a write that took effect returns true even when another writer builds on i
       interleave(to);
     });
   }
-  const first = await table.allocateJobs('i-1', v1.version, [job('first')]);
+  const first = await table.allocateJobs('i-1', v1.etag, [job('first')]);
   t.mock.restoreAll();
   assert.equal(armed, false, 'the second client ran in the middle of the first write');
   assert.deepEqual(Object.keys((await table.getInstance('i-1'))!.jobs).sort(), ['first', 'second']);
@@ -112,7 +112,7 @@ test('a corrupt record is skipped with one warning and repaired from its previou
   await table.registerInstance({ ...instanceRecord('i-2'), registeredAt: 2 });
   for (const id of ['a', 'b']) {
     const r = (await table.getInstance('i-1'))!;
-    assert.equal(await table.allocateJobs('i-1', r.version, [job(id)]), true);
+    assert.equal(await table.allocateJobs('i-1', r.etag, [job(id)]), true);
   }
   const [head] = versionFiles(dir, 'i-1');
   fs.writeFileSync(path.join(dir, head), '{"id": "i-1", "jobs": {"a"');
@@ -127,7 +127,7 @@ test('a corrupt record is skipped with one warning and repaired from its previou
   await table.listInstances();
   assert.equal(warn.mock.callCount(), 1, 'repaired: no second warning');
   const r = (await table.getInstance('i-1'))!;
-  assert.equal(await table.allocateJobs('i-1', r.version, [job('c')]), true);
+  assert.equal(await table.allocateJobs('i-1', r.etag, [job('c')]), true);
   assert.deepEqual(Object.keys((await table.getInstance('i-1'))!.jobs).sort(), ['a', 'c']);
 });
 

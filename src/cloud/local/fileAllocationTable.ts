@@ -23,13 +23,13 @@ import { AllocationTable, freeCapacity, InstanceRecord, JobAllocation } from '..
 export class FileAllocationTable implements AllocationTable {
   constructor(readonly dir: string) {}
 
-  async registerInstance(record: Omit<InstanceRecord, 'version'>): Promise<void> {
+  async registerInstance(record: Omit<InstanceRecord, 'etag'>): Promise<string> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     // Version 1 must not be created again under a record that has moved on (ids are never reused).
     let registered = false;
     if (!this.entries().some((e) => e.id === record.id)) {
       const tmp = path.join(this.dir, `.tmp-${token()}`);
-      fs.writeFileSync(tmp, JSON.stringify({ ...record, version: 1 }), { mode: 0o600 });
+      fs.writeFileSync(tmp, JSON.stringify(record), { mode: 0o600 });
       try {
         fs.linkSync(tmp, this.file(record.id, '1.json'));
         registered = true;
@@ -40,6 +40,7 @@ export class FileAllocationTable implements AllocationTable {
       }
     }
     if (!registered) throw new Error(`instance ${record.id} is already registered`);
+    return etagOf(1);
   }
 
   async listInstances(): Promise<InstanceRecord[]> {
@@ -56,9 +57,9 @@ export class FileAllocationTable implements AllocationTable {
     return this.read(id);
   }
 
-  async allocateJobs(id: string, expectedVersion: number, jobs: JobAllocation[]): Promise<boolean> {
+  async allocateJobs(id: string, etag: string, jobs: JobAllocation[]): Promise<boolean> {
     const current = this.read(id);
-    if (!current || current.version !== expectedVersion || current.preventFurtherAllocation) return false;
+    if (!current || current.etag !== etag || current.preventFurtherAllocation) return false;
     const need = jobs.reduce(
       (s, j) => ({ cpu: s.cpu + j.cpu, memoryGb: s.memoryGb + j.memoryGb, gpus: s.gpus + j.gpus }),
       { cpu: 0, memoryGb: 0, gpus: 0 },
@@ -66,7 +67,7 @@ export class FileAllocationTable implements AllocationTable {
     if (!fits(need, freeCapacity(current))) return false;
     const next = { ...current, jobs: { ...current.jobs }, lastJobChangeAt: Date.now() };
     for (const j of jobs) next.jobs[j.jobId] = j;
-    return this.publish(id, current.version, next);
+    return this.publish(id, versionOf(current), next);
   }
 
   async deallocateJob(id: string, jobId: string): Promise<boolean> {
@@ -86,8 +87,8 @@ export class FileAllocationTable implements AllocationTable {
     for (;;) {
       const current = this.read(id);
       if (!current || Object.keys(current.jobs).length > 0) return false;
-      if (this.publish(id, current.version, { id, deleted: true })) {
-        this.forget(id, this.file(id, `${current.version + 1}.json`));
+      if (this.publish(id, versionOf(current), { id, deleted: true })) {
+        this.forget(id, this.file(id, `${versionOf(current) + 1}.json`));
         return true;
       }
     }
@@ -100,7 +101,7 @@ export class FileAllocationTable implements AllocationTable {
       if (!current) return false;
       const next = change(current);
       if (!next) return false;
-      if (this.publish(id, current.version, next)) return true;
+      if (this.publish(id, versionOf(current), next)) return true;
     }
   }
 
@@ -149,7 +150,7 @@ export class FileAllocationTable implements AllocationTable {
           this.forget(id, path.join(this.dir, head.name));
           return undefined;
         }
-        return { ...(record as InstanceRecord), version: head.version };
+        return { ...record, etag: etagOf(head.version) } as InstanceRecord;
       }
       if (!claimed) return undefined;
       // A write took effect but is not published yet: finish it for its writer, which may have died.
@@ -165,7 +166,8 @@ export class FileAllocationTable implements AllocationTable {
     const t = token();
     const proposal = this.file(id, `${version}.next-${t}`);
     try {
-      fs.writeFileSync(proposal, JSON.stringify({ ...next, version: version + 1 }), { mode: 0o600 });
+      const { etag: _, ...stored } = next as { etag?: string };
+      fs.writeFileSync(proposal, JSON.stringify(stored), { mode: 0o600 });
       fs.renameSync(this.file(id, `${version}.json`), this.file(id, `${version}.prev-${t}`));
     } catch (e) {
       fs.rmSync(proposal, { force: true });
@@ -226,10 +228,20 @@ function token(): string {
   return crypto.randomBytes(6).toString('hex');
 }
 
-function parseRecord(text: string): (InstanceRecord & { deleted?: boolean }) | undefined {
+/** The etag of a record is its version number, which its file name carries. */
+function etagOf(version: number): string {
+  return String(version);
+}
+
+function versionOf(r: InstanceRecord): number {
+  return Number(r.etag);
+}
+
+function parseRecord(text: string): (Omit<InstanceRecord, 'etag'> & { deleted?: boolean }) | undefined {
   try {
-    const r = JSON.parse(text);
-    if (r?.deleted === true || (typeof r?.jobs === 'object' && r.jobs && typeof r.total === 'object' && r.total)) return r;
+    // Files written before the etag kept their version inside too: the file name is what counts.
+    const { version: _, ...r } = JSON.parse(text) ?? {};
+    if (r.deleted === true || (typeof r.jobs === 'object' && r.jobs && typeof r.total === 'object' && r.total)) return r;
   } catch {
     // reported by the caller
   }
