@@ -61,7 +61,8 @@ export function withStage(e: unknown, stage: Stage, instanceId?: string): Meadow
 /** "sync failed on local-3f2a: …": the one line the CLI prints and the editor shows. */
 export function describeError(e: unknown): string {
   if (!(e instanceof MeadowrunError)) return String((e as Error)?.message ?? e);
-  if (!e.stage || e.code === 'cancelled') return e.message;
+  // Neither is a failure of the stage it happened at: the message says it all.
+  if (!e.stage || e.code === 'cancelled' || e.code === 'instance-terminated') return e.message;
   const where = e.instanceId && !e.message.includes(e.instanceId) ? ` on ${e.instanceId}` : '';
   return `${e.stage} failed${where}: ${e.message}`;
 }

@@ -7,6 +7,7 @@ import { JobOutcome, JobSpec, StreamName } from '../remote/protocol';
 import { SessionPool } from '../remote/pool';
 import { AllocationEvent, allocateJob, discardInstance, fenceUnreachable, isUnreachable } from './allocate';
 import { reapLeases } from './clientLeases';
+import { stoppedByTermination } from './instances';
 import { syncProject } from './codeSync';
 import { preflight, preflightExpression, PreflightInput } from './preflight';
 import { remoteProjectName } from './projectFiles';
@@ -296,7 +297,7 @@ export class Engine {
         // A job that never started has nothing on the instance to clean up after it: free its
         // allocation here. One that started and lost its agent is the sweep's to judge.
         if (!started) await this.release(instance.id, jobId, launched);
-        throw e;
+        throw (started && (await stoppedByTermination(this.cloud, instance.id, jobId, e))) || e;
       }
       at('result');
       if (launched && (outcome.status === 'rejected' || outcome.status === 'cancelled')) {

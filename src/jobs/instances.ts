@@ -19,6 +19,21 @@ export async function terminateInstance(cloud: Cloud, id: string, o: { force?: b
   await cloud.provider.terminate(id);
 }
 
+/**
+ * When a running job loses its agent, whether that is because its instance was terminated
+ * (deregistered, or no longer run by the provider) rather than because something crashed: then
+ * the job was stopped, as `instances terminate --force` or the editor's Terminate Instance says.
+ */
+export async function stoppedByTermination(cloud: Cloud, instanceId: string, jobId: string, lost: unknown): Promise<MeadowrunError | undefined> {
+  if ((lost as MeadowrunError)?.code !== 'agent-lost') return undefined;
+  const gone = await Promise.all([cloud.table.getInstance(instanceId), cloud.provider.listRunning()]).then(
+    ([record, running]) => !record || !running.some((r) => r.id === instanceId),
+    () => false, // can't tell: the agent-lost error stands
+  );
+  if (!gone) return undefined;
+  return new MeadowrunError(`Job ${jobId} was stopped because its instance ${instanceId} was terminated`, 'instance-terminated', { instanceId, cause: lost });
+}
+
 export type InstanceHealth = 'ready' | 'unreachable' | 'fenced';
 
 /**

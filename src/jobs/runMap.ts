@@ -10,6 +10,7 @@ import { SessionPool } from '../remote/pool';
 import { Allocation, AllocationEvent, allocateJobs, discardInstance, fenceUnreachable, isUnreachable } from './allocate';
 import { LeaseFile } from './clientLeases';
 import { syncProject } from './codeSync';
+import { stoppedByTermination } from './instances';
 
 /** A map's arguments: values we have (list, JSON, JSONL), or a Python expression the instance evaluates. */
 export type MapArguments = { kind: 'values'; values: unknown[] } | { kind: 'expression'; expr: string };
@@ -294,6 +295,8 @@ export class MapRun {
     // A worker ends cleanly only when told there is nothing left; one that ends while the map is
     // being cancelled was stopped, whatever its outcome says; anything else is a crash.
     const stopped = this.s.signal?.aborted || (!(outcome instanceof Error) && outcome.status === 'cancelled');
+    // Its instance terminated under it is no mystery crash: say so.
+    if (outcome instanceof Error && !stopped) outcome = (await stoppedByTermination(this.cloud, worker.info.instanceId, worker.info.workerId, outcome)) ?? outcome;
     this.updateWorker(worker, clean ? { state: 'idle-exited', currentTask: undefined } : stopped ? { state: 'stopped', currentTask: undefined } : { state: 'crashed', currentTask: undefined, message: describe(outcome) });
     if (outcome instanceof Error) {
       // The agent (or the whole instance) is gone: the agent frees its jobs when it can; make

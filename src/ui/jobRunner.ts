@@ -2,7 +2,7 @@ import * as path from 'path';
 import { StringDecoder } from 'string_decoder';
 import { bytes } from '../core/format';
 import * as vscode from 'vscode';
-import { describeError } from '../core/errors';
+import { describeError, MeadowrunError } from '../core/errors';
 import { LineRewriter, localizePaths } from '../core/tracebacks';
 import type { JobEvent, JobOptions, JobResult } from '../jobs/engine';
 import type { JobOutcome } from '../remote/protocol';
@@ -130,7 +130,19 @@ export class JobRunner {
           clearTimeout(partial);
           show(rewriter.flush());
           const cancelled = controller.signal.aborted;
-          if (job.id) this.logs.end(job.id);
+          const terminated = !cancelled && e instanceof MeadowrunError && e.code === 'instance-terminated';
+          if (job.id) this.logs.end(job.id, terminated ? `\n[meadowrun] ${describeError(e)}\n` : '');
+          if (terminated) {
+            // Someone terminated the instance under it: the job was stopped, nothing failed.
+            this.model.finishJob(job, 'cancelled', 'instance terminated');
+            const instanceId = (e as MeadowrunError).instanceId;
+            this.output.appendLine(`■ ${request.label}: stopped because its instance ${instanceId} was terminated`);
+            this.services.log.warn(`${request.label}: ${describeError(e)}`);
+            void vscode.window
+              .showWarningMessage(`Meadowrun: ${request.label} was stopped because its instance ${instanceId} was terminated.`, 'Show Log')
+              .then((a) => void (a && context.showJobLog()));
+            return undefined;
+          }
           this.model.finishJob(job, cancelled ? 'cancelled' : 'error', cancelled ? undefined : describeError(e));
           this.output.appendLine(`■ ${request.label}: ${cancelled ? 'cancelled' : describeError(e)}`);
           if (cancelled) this.services.log.info(`${request.label}: cancelled`);

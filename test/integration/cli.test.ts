@@ -135,6 +135,21 @@ test('instances terminate refuses an instance with jobs unless forced', async ()
   assert.match(meadowrun('instances', 'terminate', record.id).stderr, /No instance/);
 });
 
+test('a job whose instance is terminated under it says so, not that it lost its agent', async () => {
+  const child = spawn(process.execPath, [cli, '--state-dir', stateDir, 'run-function', 'jobs.py:wait', '--args', '[60]'], { cwd: project });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  await waitFor('the job to start', () => out.includes('waiting'), 30_000);
+  const [record] = await createLocalCloud({ stateDir }).table.listInstances();
+  assert.equal(meadowrun('instances', 'terminate', record.id, '--force').code, 0);
+  assert.equal(await exited, 1);
+  assert.match(err, new RegExp(`^meadowrun: Job \\S+ was stopped because its instance ${record.id} was terminated$`, 'm'));
+  assert.doesNotMatch(err, /Lost the agent/);
+});
+
 test('Ctrl-C during a job on an instance launched for it also stops that instance', async () => {
   const cloud = createLocalCloud({ stateDir });
   assert.deepEqual(await cloud.provider.listRunning(), []);

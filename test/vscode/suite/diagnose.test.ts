@@ -133,6 +133,28 @@ describe('diagnosing jobs', () => {
     assert.deepStrictEqual(await running, { status: 'cancelled' });
   });
 
+  it('a job whose instance is terminated under it was stopped: a warning says why, not "Lost the agent"', async () => {
+    const warnings: string[] = [];
+    const original = vscode.window.showWarningMessage;
+    (vscode.window as { showWarningMessage: unknown }).showWarningMessage = (message: string) => (warnings.push(message), Promise.resolve(undefined));
+    try {
+      const errors = await errorMessages(async () => {
+        const running = vscode.commands.executeCommand<JobOutcome | undefined>('meadowrun.runFunction', file('ticker.py'), 'tick', '[300]');
+        await waitFor('the job to run', () => api.model.jobs[0]?.label === 'tick(300)' && api.model.jobs[0].status === 'running');
+        await api.model.refresh();
+        const record = api.model.instances.find((r) => r.id === api.model.jobs[0].instanceId)!;
+        await vscode.commands.executeCommand('meadowrun.terminateInstance', { kind: 'instance', record }, { confirmed: true });
+        assert.strictEqual(await running, undefined);
+      });
+      assert.deepStrictEqual(errors, []);
+      const job = api.model.jobs[0];
+      assert.deepStrictEqual([job.status, job.detail], ['cancelled', 'instance terminated']);
+      assert.deepStrictEqual(warnings, [`Meadowrun: tick(300) was stopped because its instance ${job.instanceId} was terminated.`]);
+    } finally {
+      (vscode.window as { showWarningMessage: unknown }).showWarningMessage = original;
+    }
+  });
+
   it('a job started elsewhere (the CLI) is shown once by its id, followed live, and stopped from the tree', async () => {
     const cli = path.join(vscode.extensions.getExtension(extensionId)!.extensionPath, 'dist', 'cli.js');
     const child = spawn(process.execPath, [cli, 'run-function', 'ticker.py:tick', '--args', '[300]'], { cwd: folder(), env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
