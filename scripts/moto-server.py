@@ -1,0 +1,41 @@
+"""Starts moto server with EC2 address pools that the EC2 emulator routes only into its own
+network namespaces, so no instance address can ever be one that exists outside this machine.
+
+    MEADOWRUN_MOTO_PRIVATE_CIDR  the default VPC (its default subnets are /20s of it), e.g. 10.200.0.0/16
+    MEADOWRUN_MOTO_PUBLIC_CIDR   public IPv4 addresses handed out in order, e.g. 198.51.100.0/27
+    argv: host port
+"""
+import ipaddress
+import itertools
+import os
+import sys
+
+from moto.ec2.models import elastic_network_interfaces, instances, vpcs
+from moto.server import main
+
+private = os.environ.get("MEADOWRUN_MOTO_PRIVATE_CIDR")
+public = os.environ.get("MEADOWRUN_MOTO_PUBLIC_CIDR")
+
+if private:
+    def create_default_vpc(self):
+        if self.describe_vpcs(filters={"is-default": "true"}):
+            raise vpcs.DefaultVpcAlreadyExists
+        return self.create_vpc(cidr_block=private, is_default=True)
+
+    vpcs.VPCBackend.create_default_vpc = create_default_vpc
+
+    # An instance launched without a subnet gets a "random" private address: hand out this pool's
+    # addresses in order instead (a subnet's own addresses already come from the VPC above).
+    hosts = itertools.cycle([str(a) for a in ipaddress.ip_network(private).hosts()][10:])
+    for module in (instances, elastic_network_interfaces):
+        original = module.random_private_ip
+        module.random_private_ip = lambda cidr=None, ipv6=False, original=original: (
+            original(cidr, ipv6) if cidr or ipv6 else next(hosts))
+
+if public:
+    # In order, not at random: a test launches few instances, and an address reused while still
+    # in use would route two instances into one namespace.
+    addresses = itertools.cycle([str(a) for a in ipaddress.ip_network(public).hosts()])
+    elastic_network_interfaces.random_public_ip = lambda: next(addresses)
+
+main(["-H", sys.argv[1], "-p", sys.argv[2]])
