@@ -5,13 +5,18 @@ network namespaces, so no instance address can ever be one that exists outside t
     MEADOWRUN_MOTO_PUBLIC_CIDR   public IPv4 addresses handed out in order, e.g. 198.51.100.0/27
     argv: host port
 """
+import ctypes
 import ipaddress
 import itertools
 import os
+import signal
 import sys
 
 from moto.ec2.models import elastic_network_interfaces, instances, vpcs
 from moto.server import main
+
+# Dies with the test process that started it, even one killed with SIGKILL (PR_SET_PDEATHSIG).
+ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 private = os.environ.get("MEADOWRUN_MOTO_PRIVATE_CIDR")
 public = os.environ.get("MEADOWRUN_MOTO_PUBLIC_CIDR")

@@ -11,14 +11,19 @@ SO_REUSEPORT, and any of them can answer any instance because they share DATA_DI
     usage: imds.py DATA_DIR
 """
 import base64
+import ctypes
 import hashlib
 import hmac
 import json
 import os
+import signal
 import socket
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# Dies with the test process that started it, even one killed with SIGKILL (PR_SET_PDEATHSIG).
+ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 DATA_DIR = sys.argv[1]
 ADDRESS = "169.254.169.254"
