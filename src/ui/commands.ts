@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { CPU_FEATURES, CpuFeature } from '../core/resources';
+import type { Resources } from '../core/resources';
 import type { JobOutcome } from '../remote/protocol';
 import type { TopLevelFunction } from '../core/pythonFunctions';
 import { topLevelFunctions } from './codeLens';
@@ -9,7 +9,7 @@ import { arityProblem, parseParameters } from '../core/pythonSignature';
 import { shellWords } from '../core/shellWords';
 import { price } from './format';
 import { InstancesNode } from './instancesTree';
-import { MeadowrunError } from '../core/errors';
+import { describeError, MeadowrunError } from '../core/errors';
 import { jobLogPath } from '../jobs/remotePaths';
 import { command, Failures } from './failures';
 import { JobRunner, projectFolder } from './jobRunner';
@@ -17,14 +17,7 @@ import { JobLogs, LogRef, ResultDocuments } from './logDocuments';
 import { isActive, JobView, MeadowrunModel } from './model';
 import { Services } from './services';
 import { settings, updateSetting } from './settings';
-
-const CPU_FEATURE_NAMES: Record<CpuFeature, string> = {
-  avx: 'AVX instructions',
-  avx2: 'AVX2 instructions',
-  avx512: 'AVX-512 instructions',
-  intel: 'an Intel processor',
-  amd: 'an AMD processor',
-};
+import { chooseResources, describeChoice } from './resourcesWizard';
 
 export interface CommandContext {
   extension: vscode.ExtensionContext;
@@ -54,7 +47,7 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
     register('meadowrun.refresh', () => c.model.refresh()),
     register('meadowrun.clearFinishedJobs', () => c.model.clearFinished()),
     register('meadowrun.selectCloud', () => selectCloud()),
-    register('meadowrun.setDefaultResources', () => setDefaultResources()),
+    register('meadowrun.setDefaultResources', () => setDefaultResources(c)),
   ];
 }
 
@@ -343,41 +336,27 @@ async function selectCloud(): Promise<void> {
   void vscode.window.showInformationMessage(`Meadowrun: jobs now run on the ${picked.label} cloud.`);
 }
 
-async function setDefaultResources(): Promise<void> {
-  const r = settings().resources;
-  const choose = async (title: string, options: number[], current: number, unit: string) => {
-    const picked = await vscode.window.showQuickPick(
-      options.map((n) => ({ label: `${n}`, description: `${unit}${n === current ? ' (current)' : ''}` })),
-      { title },
-    );
-    return picked ? Number(picked.label) : undefined;
-  };
-  const cpu = await choose('Logical CPUs per job (1/6)', [0.5, 1, 2, 4, 8, 16], r.cpu, 'CPUs');
-  if (cpu === undefined) return;
-  const memoryGb = await choose('Memory per job (2/6)', [0.5, 1, 2, 4, 8, 16, 32], r.memoryGb, 'GB');
-  if (memoryGb === undefined) return;
-  const gpus = await choose('GPUs per job (3/6)', [0, 1, 2, 4, 8], r.gpus, 'GPUs');
-  if (gpus === undefined) return;
-  // GPU memory only means something with GPUs; without them it is cleared.
-  const gpuMemoryGb = gpus ? await choose('GPU memory per job, across its GPUs (4/6): 0 means any', [0, 8, 16, 24, 40, 80], r.gpuMemoryGb ?? 0, 'GB') : 0;
-  if (gpuMemoryGb === undefined) return;
-  const features = await vscode.window.showQuickPick(
-    CPU_FEATURES.map((f) => ({ label: f, description: CPU_FEATURE_NAMES[f], picked: r.cpuFeatures?.includes(f) })),
-    { title: 'CPU features instances must have (5/6): none picked means any', canPickMany: true },
-  );
-  if (features === undefined) return;
-  const cpuFeatures = features.map((f) => f.label);
-  const eviction = await choose('Highest spot eviction rate (6/6): 0 means on-demand only', [0, 5, 10, 15, 20, 100], r.maxEvictionRatePct, '%');
-  if (eviction === undefined) return;
-  await updateSetting('resources.cpu', cpu);
-  await updateSetting('resources.memoryGb', memoryGb);
-  await updateSetting('resources.gpus', gpus);
-  await updateSetting('resources.gpuMemoryGb', gpuMemoryGb);
-  await updateSetting('resources.cpuFeatures', cpuFeatures);
-  await updateSetting('resources.maxEvictionRatePct', eviction);
-  const gpu = gpus ? `, ${gpus} GPU${gpuMemoryGb ? ` with ${gpuMemoryGb} GB` : ''}` : '';
-  const cpuText = cpuFeatures.length ? `, ${cpuFeatures.join(', ')}` : '';
-  void vscode.window.showInformationMessage(
-    `Meadowrun: jobs now ask for ${cpu} CPU, ${memoryGb} GB${gpu}${cpuText}, ${eviction ? `spot up to ${eviction}% eviction` : 'on-demand'}.`,
-  );
+/**
+ * Asks for each default resource in turn, checked against the cloud's catalog (see
+ * resourcesWizard), and saves them together only at the end. Returns what was saved.
+ */
+async function setDefaultResources(c: CommandContext): Promise<Resources | undefined> {
+  const types = await c.services
+    .get()
+    .then((b) => b.cloud.provider.listInstanceTypes())
+    .catch((e: unknown) => {
+      // Still useful without the catalog: values are then only range-checked.
+      c.services.log.warn(`Set Default Resources: cannot read the instance types, so choices are not checked against them: ${describeError(e)}`);
+      return undefined;
+    });
+  const chosen = await chooseResources(settings().resources, types);
+  if (!chosen) return undefined;
+  await updateSetting('resources.cpu', chosen.cpu);
+  await updateSetting('resources.memoryGb', chosen.memoryGb);
+  await updateSetting('resources.gpus', chosen.gpus);
+  await updateSetting('resources.gpuMemoryGb', chosen.gpuMemoryGb);
+  await updateSetting('resources.cpuFeatures', chosen.cpuFeatures);
+  await updateSetting('resources.maxEvictionRatePct', chosen.maxEvictionRatePct);
+  void vscode.window.showInformationMessage(`Meadowrun: jobs now ask for ${describeChoice(chosen)}.`);
+  return chosen;
 }

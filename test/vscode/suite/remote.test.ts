@@ -257,6 +257,49 @@ describe('running code remotely', () => {
     }
   });
 
+  it('Set Default Resources starts every step on the current setting, asks for GPU memory only with GPUs, and saves at the end', async () => {
+    const config = vscode.workspace.getConfiguration('meadowrun');
+    const keys = ['cpu', 'memoryGb', 'gpus', 'gpuMemoryGb', 'cpuFeatures', 'maxEvictionRatePct'];
+    const set = async (r: Record<string, unknown>) => {
+      for (const k of keys) await config.update(`resources.${k}`, r[k], vscode.ConfigurationTarget.Global);
+    };
+    // Accepts whatever each step starts on, counting the steps; settles when the command does.
+    const acceptAll = async () => {
+      let settled = false;
+      let accepted = 0;
+      const running = vscode.commands.executeCommand<Record<string, unknown>>('meadowrun.setDefaultResources').then((r) => ((settled = true), r));
+      await waitFor('every step to be accepted', async () => {
+        if (!settled) {
+          await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+          accepted++;
+        }
+        return settled;
+      });
+      return { saved: await running, accepted };
+    };
+    const messages: string[] = [];
+    const original = vscode.window.showInformationMessage;
+    (vscode.window as { showInformationMessage: unknown }).showInformationMessage = (m: string) => (messages.push(m), Promise.resolve(undefined));
+    try {
+      // A GPU job (local.gpu has 4 CPUs, 16 GB and one 16 GB GPU).
+      const gpuJob = { cpu: 2, memoryGb: 4, gpus: 1, gpuMemoryGb: 16, cpuFeatures: ['avx2'], maxEvictionRatePct: 10 };
+      await set(gpuJob);
+      const first = await acceptAll();
+      assert.deepStrictEqual(first.saved, gpuJob);
+      assert.ok(first.accepted >= 6, `six steps, ${first.accepted} accepts`);
+      assert.deepStrictEqual(messages, ['Meadowrun: jobs now ask for 2 CPU, 4 GB, 1 GPU with 16 GB, avx2, spot up to 10% eviction.']);
+
+      // Without GPUs there is no GPU memory step, and a stale GPU memory is cleared.
+      await set({ ...gpuJob, gpus: 0, cpuFeatures: [] });
+      const second = await acceptAll();
+      assert.deepStrictEqual(second.saved, { ...gpuJob, gpus: 0, gpuMemoryGb: 0, cpuFeatures: [] });
+      assert.strictEqual(config.get('resources.gpuMemoryGb'), 0);
+    } finally {
+      (vscode.window as { showInformationMessage: unknown }).showInformationMessage = original;
+      await set({});
+    }
+  });
+
   it('Clear Finished Jobs keeps only running jobs; the history outlives the window', async () => {
     assert.ok(api.model.jobs.length > 1);
     // A second model over the same workspace state is what a reloaded window builds.
