@@ -101,7 +101,7 @@ describe('EC2 emulator', { skip: unavailable ? `skipped: ${unavailable}` : false
       s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
     });
 
-  it('boots an instance with its user data, SSH at its public address, IMDS and moto inside, and destroys it on terminate', async () => {
+  it('boots an instance with its user data, SSH at its public address, IMDS and moto inside, and keeps its disk across stop/start, and destroys it on terminate', async () => {
     const t0 = Date.now();
     const [inst] = await launch(1, { 'IamInstanceProfile.Name': 'emu-profile' });
     assert.ok(new RegExp(`^198\\.51\\.100\\.`).test(inst.publicIp), `a public address from the emulator's pool: ${inst.publicIp}`);
@@ -146,6 +146,17 @@ describe('EC2 emulator', { skip: unavailable ? `skipped: ${unavailable}` : false
     const unused = emu.privateCidr.replace(/0\.0\/16$/, '255.254');
     assert.match(await connectError(unused), /^E(HOST|NET)UNREACH$/, `an unused address of the pool (${unused}) is unreachable`);
     assert.doesNotMatch(execFileSync('ip', ['route', 'get', '169.254.169.254'], { encoding: 'utf8' }), /^local/, 'the metadata address is not local to the host');
+
+    // Stop powers it off and keeps its disk; start boots it again from that disk.
+    await sshExec(inst.publicIp, 'echo kept > /var/tmp/kept');
+    await ec2('StopInstances', { 'InstanceId.1': inst.id });
+    await emu.waitForOff(inst.id);
+    assert.match(await connectError(inst.publicIp), /^E(HOST|NET)UNREACH$/, 'a stopped instance does not answer');
+    await ec2('StartInstances', { 'InstanceId.1': inst.id });
+    const restarted = Date.now();
+    await waitForSsh(inst.publicIp);
+    console.log(`ec2emu: StartInstances of a stopped instance → SSH login: ${((Date.now() - restarted) / 1000).toFixed(1)} s`);
+    assert.equal((await sshExec(inst.publicIp, 'cat /var/tmp/kept')).trim(), 'kept');
 
     await ec2('TerminateInstances', { 'InstanceId.1': inst.id });
     await emu.waitForGone(inst.id);

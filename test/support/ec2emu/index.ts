@@ -51,6 +51,8 @@ export interface Ec2Emulator {
   instance(id: string): EmulatedInstance | undefined;
   /** Resolves when the instance's container has been started (not yet when SSH answers). */
   waitForBoot(id: string, timeoutMs?: number): Promise<EmulatedInstance>;
+  /** Resolves when a stopped instance's container has powered off (its disk is kept). */
+  waitForOff(id: string, timeoutMs?: number): Promise<void>;
   /** Resolves when the instance's container, namespace and disk are gone. */
   waitForGone(id: string, timeoutMs?: number): Promise<void>;
   consoleOutput(id: string): string | undefined;
@@ -361,6 +363,9 @@ export async function startEc2Emulator(options: { region?: string; pollMs?: numb
     async waitForBoot(id, timeoutMs = 30_000) {
       await waitUntil(`${id} to boot`, () => !!vms.get(id)?.on, timeoutMs);
       return publicView(vms.get(id)!);
+    },
+    async waitForOff(id, timeoutMs = 30_000) {
+      await waitUntil(`${id} to power off`, () => vms.get(id)?.wanted === 'off' && !vms.get(id)!.on && !vms.get(id)!.child, timeoutMs);
     },
     async waitForGone(id, timeoutMs = 30_000) {
       await waitUntil(`${id} to be destroyed`, () => !vms.has(id) || vms.get(id)!.gone, timeoutMs);
