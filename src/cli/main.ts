@@ -1,5 +1,5 @@
 // `meadowrun`: the command-line entry point.
-import { describeError, MeadowrunError, stackOf } from '../core/errors';
+import { describeError, isCancellation, MeadowrunError, stackOf } from '../core/errors';
 import { buildProgram, engine, Exit } from './program';
 import { isStdoutClosed, StdoutClosed, watchStdout } from './run';
 
@@ -11,6 +11,11 @@ async function main(argv: string[]): Promise<void> {
   } catch (e) {
     if (e instanceof Exit) return;
     if (e instanceof StdoutClosed || isStdoutClosed()) return void (process.exitCode = 141);
+    // Stopped by Ctrl-C before the job ran (while allocating, launching, syncing): a shell's 130.
+    if (isCancellation(e)) {
+      process.stderr.write('meadowrun: cancelled\n');
+      return void (process.exitCode = 130);
+    }
     const ours = e instanceof MeadowrunError && e.code !== 'internal';
     // One line saying what failed, at which stage, on which instance; the stack only when asked for.
     process.stderr.write(`meadowrun: ${ours ? '' : 'unexpected error: '}${describeError(e)}\n`);

@@ -8,6 +8,53 @@ export interface SourceLocation {
   line: number;
 }
 
+/**
+ * What failed, as one word the UI and the CLI can act on (see errorActions). Every code the
+ * project uses is here: the engine's, the agent's (a rejected job's code comes from the instance),
+ * the preflight's.
+ */
+export type ErrorCode =
+  /** Something went wrong that has no better name; the message says what. */
+  | 'error'
+  /** Not ours: a bug, reported with its stack. */
+  | 'internal'
+  /** The user (Ctrl-C, the Cancel button) or a closing reader stopped it. Not a failure. */
+  | 'cancelled'
+  // The user's input.
+  | 'bad-arguments'
+  | 'bad-target'
+  | 'bad-resources'
+  | 'bad-workers'
+  | 'bad-log-cap'
+  | 'bad-config'
+  | 'syntax-error'
+  | 'not-found'
+  | 'unknown-cloud'
+  // Where jobs go.
+  | 'no-fit'
+  | 'no-room'
+  | 'busy'
+  // This machine.
+  | 'sshd-missing'
+  | 'state-dir'
+  | 'agent-missing'
+  // The instance and the way to it.
+  | 'launch'
+  | 'unreachable'
+  | 'host-key'
+  | 'agent-lost'
+  /** The agent refused or failed one request (the others on the channel go on). */
+  | 'agent-error'
+  /** The agent did not answer a request in time. */
+  | 'timeout'
+  /** The other end sent something that is not the protocol: the channel is closed. */
+  | 'protocol'
+  | 'sync'
+  | 'result-lost'
+  | 'interpreter'
+  | 'no-queues'
+  | 'map-worker';
+
 export interface ErrorDetails {
   stage?: Stage;
   instanceId?: string;
@@ -26,7 +73,7 @@ export class MeadowrunError extends Error {
   instanceId?: string;
   readonly location?: SourceLocation;
 
-  constructor(message: string, readonly code: string = 'error', details: ErrorDetails = {}) {
+  constructor(message: string, readonly code: ErrorCode = 'error', details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'MeadowrunError';
     this.stage = details.stage;
@@ -54,8 +101,34 @@ export function withStage(e: unknown, stage: Stage, instanceId?: string): Meadow
     e.instanceId ??= instanceId;
     return e;
   }
-  const cancelled = (e as Error)?.name === 'AbortError';
-  return new MeadowrunError(cancelled ? 'Cancelled' : String((e as Error)?.message ?? e), cancelled ? 'cancelled' : 'internal', { stage, instanceId, cause: e });
+  if (isCancellation(e)) return cancellation({ stage, instanceId, cause: e });
+  return new MeadowrunError(String((e as Error)?.message ?? e), 'internal', { stage, instanceId, cause: e });
+}
+
+/**
+ * Whether `e` means the work was cancelled rather than failed: ours, or a platform AbortError
+ * (an aborted signal, fetch, stream) on its way to becoming ours at the boundary.
+ */
+export function isCancellation(e: unknown): boolean {
+  return e instanceof MeadowrunError ? e.code === 'cancelled' : (e as Error)?.name === 'AbortError';
+}
+
+/** The one error cancellation comes out as, wherever it started. */
+export function cancellation(details: ErrorDetails = {}): MeadowrunError {
+  return new MeadowrunError('Cancelled', 'cancelled', details);
+}
+
+/** Throws our cancellation (never a bare AbortError) once `signal` is aborted. */
+export function throwIfCancelled(signal?: AbortSignal): void {
+  if (signal?.aborted) throw cancellation();
+}
+
+/**
+ * `e` as it may leave the engine: a platform AbortError becomes our cancellation (its cause kept);
+ * anything else is unchanged.
+ */
+export function ownCancellation(e: unknown): unknown {
+  return isCancellation(e) && !(e instanceof MeadowrunError) ? cancellation({ cause: e }) : e;
 }
 
 /** "sync failed on local-3f2a: …": the one line the CLI prints and the editor shows. */
@@ -85,7 +158,7 @@ export const ERROR_ACTION_LABELS: Record<ErrorAction, string> = {
 };
 
 /** The actions a failure with this code (and maybe a source location) offers, most useful first. */
-export function errorActions(code: string, location?: SourceLocation): ErrorAction[] {
+export function errorActions(code: ErrorCode, location?: SourceLocation): ErrorAction[] {
   const actions: ErrorAction[] = [];
   if (code === 'no-fit' || code === 'bad-resources') actions.push('set-resources');
   if (code === 'syntax-error' && location) actions.push('go-to-line');

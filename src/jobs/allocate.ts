@@ -1,5 +1,5 @@
 import { chooseInstanceTypes, describeNoFit } from '../core/chooseInstanceTypes';
-import { MeadowrunError } from '../core/errors';
+import { MeadowrunError, throwIfCancelled } from '../core/errors';
 import { InstanceOption } from '../core/instanceTypes';
 import { PackableInstance, pickInstanceForJob } from '../core/packing';
 import { Resources } from '../core/resources';
@@ -114,7 +114,7 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
   if (o.noLaunch) throw new MeadowrunError('No running instance has room for this job (and launching was not allowed)', 'no-room');
   for (const choice of chooseInstanceTypes(types, need, remaining.length)) {
     for (let i = 0; i < choice.count; i++) {
-      o.signal?.throwIfAborted();
+      throwIfCancelled(o.signal);
       const ids = remaining.splice(0, choice.workersPerInstance);
       o.onEvent?.({ kind: 'launching', typeName: choice.option.type.name, spot: choice.option.spot, price: choice.option.price });
       const started = Date.now();

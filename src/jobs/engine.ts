@@ -1,6 +1,6 @@
 import * as crypto from 'crypto';
 import * as path from 'path';
-import { MeadowrunError, Stage, atStage, withStage } from '../core/errors';
+import { MeadowrunError, Stage, atStage, ownCancellation, throwIfCancelled, withStage } from '../core/errors';
 import { DEFAULT_RESOURCES, Resources, validateResources } from '../core/resources';
 import { Cloud } from '../cloud/ports';
 import { JobOutcome, JobSpec, StreamName } from '../remote/protocol';
@@ -137,7 +137,10 @@ export class Engine {
       onEvent: o.onMapEvent,
       onAllocationEvent: o.onEvent,
     });
-    return run.run(args);
+    // A map spans stages and instances: its errors keep their own, but cancellation is ours.
+    return run.run(args).catch((e) => {
+      throw ownCancellation(e);
+    });
   }
 
   /**
@@ -314,8 +317,4 @@ export class Engine {
       await discardInstance(this.cloud, instanceId);
     }
   }
-}
-
-function throwIfCancelled(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new MeadowrunError('Cancelled', 'cancelled');
 }

@@ -1,6 +1,6 @@
 import { execFile } from 'child_process';
 import * as fs from 'fs';
-import { MeadowrunError } from '../core/errors';
+import { ErrorCode, MeadowrunError } from '../core/errors';
 import { arityProblem, Signature } from '../core/pythonSignature';
 import preflightSource from './preflight.py';
 
@@ -16,7 +16,7 @@ export interface PreflightInput {
 
 interface Verdict {
   ok?: boolean;
-  code?: string;
+  code?: ErrorCode;
   message?: string;
   /** A syntax error's line. */
   line?: number;

@@ -19,7 +19,7 @@ export function agentBundle(): AgentBundle {
     candidates.push(path.join(dir, 'dist', 'agent.js'));
   }
   const found = candidates.find((p) => p && fs.existsSync(p));
-  if (!found) throw new MeadowrunError('The Meadowrun agent is not built (dist/agent.js is missing): run `npm run build`.');
+  if (!found) throw new MeadowrunError('The Meadowrun agent is not built (dist/agent.js is missing): run `npm run build`.', 'agent-missing');
   const hash = crypto.createHash('sha256').update(fs.readFileSync(found)).digest('hex').slice(0, 16);
   cached = { path: found, hash };
   return cached;

@@ -2,6 +2,8 @@
 // stdin/stdout of one SSH exec channel: each frame is a 4-byte big-endian length and a JSON body.
 // Shared by both ends so that they can't disagree.
 
+import type { ErrorCode } from '../core/errors';
+
 export const PROTOCOL_VERSION = 1;
 
 /** Payloads larger than this travel over SFTP instead of inline in a frame. */
@@ -75,7 +77,7 @@ export type JobOutcome =
   /** The function returned, but its value could not be turned into a result (its repr raised, say). */
   | { status: 'unserializable'; message: string; error: RemoteException }
   /** The user's input was wrong (no such function, syntax error, bad arguments): one line for the user. */
-  | { status: 'rejected'; message: string; code: string }
+  | { status: 'rejected'; message: string; code: ErrorCode }
   | { status: 'crashed'; message: string; signal?: string; exitCode?: number }
   | { status: 'cancelled' };
 

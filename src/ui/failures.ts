@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { describeError, ERROR_ACTION_LABELS, ErrorAction, errorActions, MeadowrunError, SourceLocation, stackOf } from '../core/errors';
+import { describeError, ERROR_ACTION_LABELS, ErrorAction, errorActions, ErrorCode, MeadowrunError, SourceLocation, stackOf } from '../core/errors';
 import { syntaxErrorLocation } from '../core/tracebacks';
 
 /** What a failure can be retried or inspected with, beyond the log channel. */
@@ -33,14 +33,14 @@ export class Failures {
   }
 
   /** A job that ran but failed: the user's input was wrong on the instance, or it crashed. */
-  reportRejected(message: string, code: string, c: FailureContext): void {
+  reportRejected(message: string, code: ErrorCode, c: FailureContext): void {
     this.log.error(`${c.label ? `${c.label}: ` : ''}${message}`);
     const relative = code === 'syntax-error' ? syntaxErrorLocation(message) : undefined;
     const location = relative && c.projectDir ? { file: path.resolve(c.projectDir, relative.file), line: relative.line } : undefined;
     void this.show(`Meadowrun: ${message}`, code, location, c);
   }
 
-  private async show(message: string, code: string, location: SourceLocation | undefined, c: FailureContext): Promise<void> {
+  private async show(message: string, code: ErrorCode, location: SourceLocation | undefined, c: FailureContext): Promise<void> {
     const actions = errorActions(code, location).filter((a) => a !== 'edit-arguments' || c.editArguments);
     const picked = await vscode.window.showErrorMessage(message, ...actions.map((a) => ERROR_ACTION_LABELS[a]));
     const action = actions.find((a) => ERROR_ACTION_LABELS[a] === picked);

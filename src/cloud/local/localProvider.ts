@@ -274,7 +274,7 @@ function startSshd(sshd: string, configPath: string, logPath: string, port: numb
       if (settled) return;
       settled = true;
       const text = fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8').trim() : '';
-      reject(new MeadowrunError(`Could not start the local instance's sshd: ${text.split('\n').pop() || why}`));
+      reject(new MeadowrunError(`Could not start the local instance's sshd: ${text.split('\n').pop() || why}`, 'launch'));
     };
     child.once('exit', (code) => fail(`sshd exited with code ${code}`));
     child.once('error', (e) => fail(e.message));

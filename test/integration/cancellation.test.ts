@@ -1,0 +1,74 @@
+// Ctrl-C at any stage is a cancellation, never a failure: the CLI exits 130 and leaves nothing
+// behind, even when it comes while an instance is still being launched (before any job runs).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { createLocalCloud } from '../../src/cloud/local';
+import { makeProject, waitFor } from '../support/localCloud';
+import { tempDir } from '../support/tempDir';
+
+const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
+let project: string;
+let stateDir: string;
+let gate: string;
+let sshd: string;
+
+before(() => {
+  project = makeProject({ 'jobs.py': 'def cube(x):\n    return x ** 3\n' });
+  stateDir = tempDir('cancel-state');
+  // An sshd that starts only once the test opens the gate: the launch is held, and Ctrl-C lands in it.
+  const bin = tempDir('cancel-bin');
+  gate = path.join(bin, 'open');
+  sshd = path.join(bin, 'sshd');
+  const real = ['/usr/sbin/sshd', '/usr/local/sbin/sshd', '/sbin/sshd'].find((p) => fs.existsSync(p))!;
+  fs.writeFileSync(sshd, `#!/bin/sh\nwhile [ ! -e '${gate}' ]; do sleep 0.05; done\nexec '${real}' "$@"\n`, { mode: 0o755 });
+});
+after(async () => {
+  const cloud = createLocalCloud({ stateDir });
+  for (const r of await cloud.provider.listRunning()) await cloud.provider.terminate(r.id);
+});
+
+/** Runs the CLI, presses Ctrl-C once it says it is launching, then lets the launch finish. */
+async function interruptedWhileLaunching(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  fs.rmSync(gate, { force: true });
+  const child = spawn(process.execPath, [cli, '--state-dir', stateDir, ...args], { cwd: project, env: { ...process.env, MEADOWRUN_SSHD: sshd } });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  await waitFor('the launch to start', () => stderr.includes('Launching'), 30_000);
+  child.kill('SIGINT');
+  await waitFor('the CLI to take the Ctrl-C', () => stderr.includes('Cancelling'), 10_000);
+  fs.writeFileSync(gate, '');
+  return { code: await exited, stderr };
+}
+
+async function nothingLeft(): Promise<void> {
+  const cloud = createLocalCloud({ stateDir });
+  assert.deepEqual(await cloud.table.listInstances(), [], 'no instance registered');
+  assert.deepEqual(await cloud.provider.listRunning(), [], 'the instance launched for the job is gone');
+}
+
+test('Ctrl-C while run-function launches its instance: exit 130, "cancelled", nothing left', async () => {
+  const { code, stderr } = await interruptedWhileLaunching(['run-function', 'jobs.py:cube', '--args', '[2]']);
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /^meadowrun: cancelled$/m);
+  assert.doesNotMatch(stderr, /AbortError|unexpected error/);
+  await nothingLeft();
+});
+
+test('Ctrl-C while run-command launches its instance: exit 130, nothing left', async () => {
+  fs.writeFileSync(path.join(project, 'hello.py'), 'print("hello")\n');
+  const { code, stderr } = await interruptedWhileLaunching(['run-command', 'hello.py']);
+  assert.equal(code, 130, stderr);
+  assert.doesNotMatch(stderr, /AbortError|unexpected error/);
+  await nothingLeft();
+});
+
+test('Ctrl-C while run-map launches its workers: exit 130, nothing left', async () => {
+  const { code, stderr } = await interruptedWhileLaunching(['run-map', 'jobs.py:cube', '--args', '[1, 2, 3]', '--workers', '1', '--cpu', '0.5', '--memory', '0.5']);
+  assert.equal(code, 130, stderr);
+  assert.doesNotMatch(stderr, /AbortError|unexpected error/);
+  await nothingLeft();
+});
