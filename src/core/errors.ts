@@ -43,6 +43,8 @@ export type ErrorCode =
   | 'unreachable'
   | 'host-key'
   | 'agent-lost'
+  /** Its instance was terminated under it (by the user, the adjuster): stopped, not lost. */
+  | 'instance-terminated'
   /** The agent refused or failed one request (the others on the channel go on). */
   | 'agent-error'
   /** The agent did not answer a request in time. */
