@@ -93,7 +93,8 @@ async function killGroup(pid: number): Promise<void> {
   for (let i = 0; i < 20 && signalGroup(pid, 0); i++) await sleep(100);
 }
 
-export async function startWorkbench(): Promise<Workbench> {
+/** `settings`: user settings beyond the harness's own, as a user would have written them. */
+export async function startWorkbench(o: { settings?: Record<string, unknown> } = {}): Promise<Workbench> {
   if (!fs.existsSync(codeServerEntry)) throw new Error('code-server is not installed: run bash scripts/install-code-server.sh');
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-e2e-'));
   const workspace = path.join(temp, 'workspace');
@@ -102,7 +103,7 @@ export async function startWorkbench(): Promise<Workbench> {
   fs.mkdirSync(localDir);
   fs.mkdirSync(path.join(temp, 'user-data/User'), { recursive: true });
   fs.mkdirSync(path.join(temp, 'extensions'));
-  fs.writeFileSync(path.join(temp, 'user-data/User/settings.json'), JSON.stringify({ 'workbench.startupEditor': 'none' }));
+  fs.writeFileSync(path.join(temp, 'user-data/User/settings.json'), JSON.stringify({ 'workbench.startupEditor': 'none', ...o.settings }));
   fs.writeFileSync(path.join(temp, 'config.yaml'), 'auth: none\n');
 
   const env: NodeJS.ProcessEnv = {

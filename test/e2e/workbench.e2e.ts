@@ -4,6 +4,7 @@
 // Python file shows a ▶ Run remotely lens above each top-level def.
 // Screenshots go to test-output/screenshots/. Harness: run.ts.
 import * as assert from 'node:assert';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -127,6 +128,91 @@ test('Run File Remotely from the Explorer shows output and the instance', { time
   } catch (err) {
     // What the workbench looked like when it went wrong.
     await page.screenshot({ path: shot('failure') }).catch(() => undefined);
+    throw err;
+  } finally {
+    await close();
+  }
+});
+
+// Runs a command from the Command Palette by its title.
+async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  await page.keyboard.type(title);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().click({ timeout: 30_000 });
+}
+
+// The text of the active editor (what Monaco has drawn: the lines in view).
+async function editorText(page: Page): Promise<string> {
+  const text = await page.locator('.part.editor .editor-instance .monaco-editor .view-lines').first().innerText().catch(() => '');
+  return text.replace(/\u00a0/g, ' ');
+}
+
+test('a >1 MiB project on a fresh instance, a log that updates live, a threshold without optional fields, resources checked as typed', { timeout: 10 * 60_000 }, async () => {
+  packageExtension();
+  fs.mkdirSync(screenshotDir, { recursive: true });
+  const shot = (name: string) => path.join(screenshotDir, `${name}.png`);
+  fs.rmSync(shot('failure-2'), { force: true });
+  // A threshold with only the required fields (no gpus, maxEvictionRatePct, …), as a user writes it.
+  const { page, workspace, close } = await startWorkbench({
+    settings: { 'meadowrun.management.thresholds': [{ cpu: 1, memoryGb: 2, count: 1 }], 'meadowrun.management.intervalSeconds': 2 },
+  });
+  try {
+    // Random bytes do not compress: the first sync to the new instance is over 1 MiB.
+    fs.writeFileSync(path.join(workspace, 'blob.bin'), crypto.randomBytes(1_200_000));
+
+    // ▶ Run remotely above tick(n), which prints a line every 0.2 s.
+    await page.keyboard.press('Control+P');
+    await page.keyboard.type('ticker.py');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'ticker.py' }).first().click({ timeout: 30_000 });
+    await page.locator('.part.editor .codelens-decoration a', { hasText: 'Run remotely' }).first().click({ timeout: 60_000 });
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ timeout: 30_000 });
+    await input.fill('30');
+    await page.keyboard.press('Enter');
+
+    // Its log, opened from the Jobs view while it runs, grows in the same editor.
+    await activityBarItem(page, 'Meadowrun').click();
+    const jobsPane = page.locator('.part.sidebar .pane', { has: page.locator('.pane-header', { hasText: 'Jobs' }) });
+    const jobRow = jobsPane.locator('.monaco-list-row', { hasText: 'tick(30)' }).first();
+    const logTab = page.locator('.part.editor .tab', { hasText: 'tick(30).log' });
+    // The row opens the log once the job has started on the instance (launch and sync come first).
+    await waitFor('the job log to open from the Jobs view', async () => {
+      if (!(await jobRow.isVisible())) return false;
+      await jobRow.click();
+      return logTab.isVisible();
+    }, 120_000);
+    await waitFor('the first tick in the log', async () => (await editorText(page)).includes('tick 0'), 30_000);
+    const first = await editorText(page);
+    // (tick 25 is the last line in view above the Output panel.)
+    assert.ok(!first.includes('tick 25'), `the log was opened before the job ended: ${first}`);
+    await waitFor('later ticks in the same editor', async () => (await editorText(page)).includes('tick 25'), 60_000);
+    assert.equal(await logTab.count(), 1);
+    await page.screenshot({ path: shot('live-log') });
+    const jobsText = await jobsPane.innerText();
+    assert.match(jobsText, /tick\(30\)/);
+
+    // Set Default Resources starts on the current value; a custom value is checked as typed.
+    await runCommand(page, 'Meadowrun: Set Default Resources');
+    const picker = page.locator('.quick-input-widget');
+    const focused = picker.locator('.monaco-list-row.focused');
+    await focused.waitFor({ timeout: 30_000 });
+    assert.match(await focused.innerText(), /^1 CPU(?!s)[\s\S]*current/, 'the current setting is the active row');
+    await picker.locator('.monaco-list-row', { hasText: 'Custom…' }).click();
+    await input.fill('16');
+    const message = picker.locator('.quick-input-message');
+    await waitFor('the reason 16 CPUs cannot run', async () => /the largest, local\.xlarge, has 8 CPUs/.test(await message.innerText().catch(() => '')), 10_000);
+    await page.screenshot({ path: shot('set-resources') });
+    await page.keyboard.press('Escape');
+
+    // The threshold needs nothing optional: management runs without error and keeps an instance for it.
+    await runCommand(page, 'Meadowrun: Install Management Functions');
+    const instancesPane = page.locator('.part.sidebar .pane', { has: page.locator('.pane-header', { hasText: 'Instances' }) });
+    const managementRow = instancesPane.locator('.monaco-list-row', { hasText: 'Management' }).first();
+    await waitFor('a management run', async () => /1 threshold · last run/.test(await managementRow.innerText().catch(() => '')), 60_000);
+    await waitFor('an instance kept by the threshold', async () => /kept by threshold/.test(await instancesPane.innerText()), 60_000);
+    assert.doesNotMatch(await instancesPane.innerText(), /failed|must be/i, 'no error node under Management');
+  } catch (err) {
+    await page.screenshot({ path: shot('failure-2') }).catch(() => undefined);
     throw err;
   } finally {
     await close();
