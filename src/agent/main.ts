@@ -1,36 +1,35 @@
 // The agent: the one file copied to each instance. `daemon` starts the resident agent that clients
-// reach through its Unix socket; `serve` is the same agent for one client on stdin/stdout; `sweep`
-// frees the allocations of jobs whose process died.
+// reach through its Unix socket; `serve` is the same agent for one client on stdin/stdout; `watch`
+// is the instance's own process (deallocation sweep, interruption watch, idle watchdog), started by
+// the provider at launch. Each reads the instance's AgentConfig, which the provider wrote there.
 import { parseArgs } from 'util';
-import { openQueues, openTable } from './openTable';
 import { keepServing, runDaemon, startDaemon } from './daemon';
+import { openInstance } from './instanceSides';
 import { AgentServer } from './serve';
-import { localInterruptionNotice, sweepOnce } from './sweep';
+import { InstanceWatch } from './watch';
 
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
     options: {
-      instance: { type: 'string' },
-      table: { type: 'string' },
-      queues: { type: 'string' },
-      'work-dir': { type: 'string' },
-      interval: { type: 'string', default: '30' },
-      grace: { type: 'string', default: '120' },
-      once: { type: 'boolean', default: false },
       socket: { type: 'string' },
       idle: { type: 'string', default: '900' },
       foreground: { type: 'boolean', default: false },
     },
   });
-  const instanceId = values.instance;
-  const workDir = values['work-dir'];
-  if (!instanceId || !workDir || !values.table) throw new Error('usage: agent daemon|serve|sweep --instance ID --table SPEC --work-dir DIR');
-  const table = openTable(values.table);
+  const mode = positionals[0];
+  if (mode === 'daemon' && !values.foreground) {
+    if (!values.socket) throw new Error('usage: agent daemon --socket PATH');
+    // The daemon proper reads the config; a broken one shows in the error startDaemon reports.
+    return startDaemon(values.socket, process.argv.slice(2));
+  }
+  if (mode !== 'serve' && mode !== 'daemon' && mode !== 'watch') throw new Error(`unknown agent command "${mode ?? ''}" (daemon, serve or watch)`);
+  const { config, side, table, queues } = await openInstance();
+  const options = { workDir: config.workDir, instanceId: config.instanceId, table, queues };
 
-  if (positionals[0] === 'serve') {
+  if (mode === 'serve') {
     process.stdout.on('error', () => undefined); // the client may vanish mid-write
-    const server = new AgentServer({ workDir, instanceId, table, queues: values.queues ? openQueues(values.queues) : undefined });
+    const server = new AgentServer(options);
     keepServing(async () => {
       await server.shutdown();
       process.exit(1);
@@ -40,26 +39,15 @@ async function main(): Promise<void> {
       server.stop();
       process.exit(0);
     });
-  } else if (positionals[0] === 'daemon') {
-    if (!values.socket) throw new Error('usage: agent daemon --socket PATH …');
-    const options = { workDir, instanceId, table, queues: values.queues ? openQueues(values.queues) : undefined };
-    if (values.foreground) await runDaemon(values.socket, Number(values.idle) * 1000, options);
-    else await startDaemon(values.socket, process.argv.slice(2));
-  } else if (positionals[0] === 'sweep') {
-    const graceMs = Number(values.grace) * 1000;
-    const sweep = async () => {
-      try {
-        const interruptionAnnounced = values.table!.startsWith('local:') ? localInterruptionNotice(workDir) : undefined;
-        const freed = await sweepOnce({ instanceId, workDir, table, graceMs, interruptionAnnounced });
-        if (freed.length) console.error(`${new Date().toISOString()} freed ${freed.join(', ')}`);
-      } catch (e) {
-        console.error(`${new Date().toISOString()} sweep failed: ${(e as Error).message}`);
-      }
-    };
-    await sweep();
-    if (!values.once) setInterval(sweep, Number(values.interval) * 1000);
+  } else if (mode === 'daemon') {
+    await runDaemon(values.socket!, Number(values.idle) * 1000, options);
   } else {
-    throw new Error(`unknown agent command "${positionals[0] ?? ''}"`);
+    const watch = new InstanceWatch({ config, side, table, log: (line) => console.error(`${new Date().toISOString()} ${line}`) });
+    // One round at a time, however long a round takes.
+    for (;;) {
+      if (await watch.tick()) process.exit(0);
+      await new Promise((r) => setTimeout(r, config.sweep.intervalS * 1000));
+    }
   }
 }
 

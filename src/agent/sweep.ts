@@ -1,5 +1,3 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import { AllocationTable } from '../cloud/ports';
 import { listPidFiles, readPidFile, removePidFile } from './pidFiles';
 import { isAlive } from '../system/processes';
@@ -11,7 +9,7 @@ export interface SweepOptions {
   /** A job with no PID file is freed once it has been allocated this long (ms). */
   graceMs: number;
   /** Whether the provider has announced that this (spot) instance is about to be interrupted. */
-  interruptionAnnounced?: () => boolean;
+  interruptionAnnounced?: () => Promise<boolean>;
   now?: () => number;
 }
 
@@ -23,7 +21,7 @@ export async function sweepOnce(o: SweepOptions): Promise<string[]> {
   const now = (o.now ?? Date.now)();
   const record = await o.table.getInstance(o.instanceId);
   // An instance about to go takes no new jobs; the ones it runs finish if they can.
-  if (record && !record.preventFurtherAllocation && o.interruptionAnnounced?.()) {
+  if (record && !record.preventFurtherAllocation && (await o.interruptionAnnounced?.())) {
     await o.table.preventFurtherAllocation(o.instanceId);
   }
   const freed: string[] = [];
@@ -39,12 +37,4 @@ export async function sweepOnce(o: SweepOptions): Promise<string[]> {
     if (!allocated.has(jobId) && (!p || !isAlive(p))) removePidFile(o.workDir, jobId);
   }
   return freed;
-}
-
-/**
- * The local cloud's stand-in for a spot interruption notice (EC2's instance metadata, Azure's
- * scheduled events): a file named `interruption-notice` in the instance's work directory.
- */
-export function localInterruptionNotice(workDir: string): () => boolean {
-  return () => fs.existsSync(path.join(workDir, 'interruption-notice'));
 }

@@ -41,10 +41,12 @@ export interface InstanceRecord extends MachineTraits {
   /** Where the agent, code and logs live on the instance. */
   workDir: string;
   /** The Node.js the agent runs with on the instance. */
-  nodeCommand: string;
+  nodeCommand: NodeCommand;
   registeredAt: number;
   /** Last time a job was allocated or deallocated: the idle clock starts here when `jobs` is empty. */
   lastJobChangeAt: number;
+  /** The last management run that kept this instance: while it is recent, the idle watchdog leaves the instance to management. */
+  managed?: ManagementTouch;
   /**
    * Changes with every write; the compare in compare-and-swap. Opaque: only ever compared for
    * equality by the table itself (a version number in DynamoDB, an ETag in Azure Tables).
@@ -78,6 +80,18 @@ export interface AllocationTable {
   preventFurtherAllocation(id: string): Promise<void>;
   /** Removes an instance only when it has no jobs. Returns whether it was removed. */
   deregisterInstance(id: string): Promise<boolean>;
+  /** Records that a management run kept the instance (nothing else changes); a missing instance is no error. */
+  recordManagement(id: string, touch: ManagementTouch): Promise<void>;
+}
+
+/** A management run's mark on an instance it kept, and the settings the idle watchdog should honour. */
+export interface ManagementTouch {
+  /** ms since epoch. */
+  at: number;
+  /** The management's idle timeout, which the watchdog uses in place of its default. */
+  idleTimeoutS: number;
+  /** How often management runs: it counts as gone after two intervals (plus the watchdog's margin) without a touch. */
+  intervalS: number;
 }
 
 export interface RunningInstance {
@@ -86,11 +100,17 @@ export interface RunningInstance {
   launchedAt: number;
 }
 
+/** A Node.js on an instance: its command words and environment, each quoted when sent to a shell. */
+export interface NodeCommand {
+  command: string[];
+  env: Record<string, string>;
+}
+
 export interface LaunchedInstance {
   id: string;
   ssh: SshEndpoint;
   workDir: string;
-  nodeCommand: string;
+  nodeCommand: NodeCommand;
 }
 
 export interface InstanceProvider {
@@ -100,10 +120,44 @@ export interface InstanceProvider {
   launch(option: InstanceOption, authorizedPublicKey: string): Promise<LaunchedInstance>;
   terminate(id: string): Promise<void>;
   listRunning(): Promise<RunningInstance[]>;
-  /** How the agent on an instance reaches the allocation table (passed to it on the command line). */
-  agentTableSpec(): string;
-  /** How the agent reaches the task queues of map jobs. */
-  agentQueuesSpec(): string;
+}
+
+/**
+ * What the agent on an instance is told about it, written there by the provider at launch (locally
+ * `<instance>/agent.json`, 0600; the agent finds it through $MEADOWRUN_AGENT_CONFIG, else at
+ * /etc/meadowrun/agent.json), so it never depends on what a client passes. `table`, `queues` and
+ * `interruption` are the provider's own: its InstanceSide (below) reads them.
+ */
+export interface AgentConfig<Table = unknown, Queues = unknown, Interruption = unknown> {
+  /** Which InstanceSide the agent loads (src/agent/instanceSides.ts). */
+  provider: string;
+  instanceId: string;
+  /** Where the agent, code, logs and PID files live. */
+  workDir: string;
+  table: Table;
+  queues: Queues;
+  /** Where a spot interruption notice appears. */
+  interruption: Interruption;
+  /** The deallocation sweep: every `intervalS`; a job without a PID file is freed after `graceS`. */
+  sweep: { intervalS: number; graceS: number };
+  /**
+   * The idle watchdog (core/idleWatchdog.ts): the instance stops itself once idle `timeoutS` +
+   * `marginS` with no management run touching it. A management run's touch overrides `timeoutS`.
+   */
+  idle: { timeoutS: number; marginS: number };
+}
+
+/** A provider's adapters on its instances, loaded by the agent for the provider its AgentConfig names. */
+export interface InstanceSide<C extends AgentConfig = AgentConfig> {
+  table(config: C): AllocationTable;
+  queues(config: C): TaskQueues;
+  /** Whether the provider has announced that this (spot) instance is about to be interrupted. */
+  interruptionAnnounced(config: C): Promise<boolean>;
+  /**
+   * Stops this instance for good, once it is deregistered: its SSH server, agent and jobs (locally),
+   * or the machine, set to terminate on shutdown (a VM). The calling process may not survive it.
+   */
+  shutdown(config: C): Promise<void>;
 }
 
 export interface SshKeyPair {

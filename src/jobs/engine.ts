@@ -78,7 +78,6 @@ export class Engine {
   constructor(readonly cloud: Cloud, private readonly options: EngineOptions = {}) {
     this.pool = new SessionPool(
       async () => (await cloud.secrets.getSshKeyPair()).privateKey,
-      { table: cloud.provider.agentTableSpec(), queues: cloud.provider.agentQueuesSpec() },
       options.connectionIdleMs,
     );
   }

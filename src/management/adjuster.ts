@@ -1,5 +1,5 @@
 import { planAdjustments } from '../core/adjusterPlan';
-import { AdjusterPlan, AdjusterRunResult, FleetInstance, ManagementConfig } from '../core/management';
+import { AdjusterPlan, AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, FleetInstance, ManagementConfig } from '../core/management';
 import { Cloud } from '../cloud/ports';
 import { launchAndRegister } from '../jobs/allocate';
 
@@ -62,9 +62,16 @@ export async function planFor(cloud: Cloud, config: ManagementConfig, now = Date
 
 /**
  * Carries a plan out. Every step re-checks the table: an instance that got a job since the plan was
- * made is not deregistered (the table's conditional delete refuses) and so not terminated.
+ * made is not deregistered (the table's conditional delete refuses) and so not terminated. Each
+ * instance kept is marked in the table with `config`'s idle timeout and interval: while such marks
+ * keep coming, its idle watchdog leaves it to management (core/idleWatchdog.ts).
  */
-export async function executePlan(cloud: Cloud, plan: AdjusterPlan, now = Date.now()): Promise<AdjusterRunResult> {
+export async function executePlan(
+  cloud: Cloud,
+  plan: AdjusterPlan,
+  now = Date.now(),
+  config: Pick<ManagementConfig, 'idleTimeoutS' | 'intervalS'> = DEFAULT_MANAGEMENT_CONFIG,
+): Promise<AdjusterRunResult> {
   const result: AdjusterRunResult = { at: now, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [], deletedQueues: [] };
   for (const action of plan.actions) {
     switch (action.kind) {
@@ -89,6 +96,7 @@ export async function executePlan(cloud: Cloud, plan: AdjusterPlan, now = Date.n
         break;
       }
       case 'keep':
+        await cloud.table.recordManagement(action.id, { at: now, idleTimeoutS: config.idleTimeoutS, intervalS: config.intervalS });
         result.kept[action.id] =
           action.reason === 'threshold'
             ? `threshold ${action.threshold}`

@@ -7,7 +7,7 @@ import { InstanceRecord } from '../cloud/ports';
 import { agentBundle, agentSocketPath } from './agentBundle';
 import { SshConnection } from './connection';
 import { AgentMessage, ClientMessage, encodeFrame, FrameDecoder, JobOutcome, RunRequest, StreamName } from './protocol';
-import { shellCommand, shellQuote } from './shellQuote';
+import { nodeCommandLine, shellCommand, shellQuote } from './shellQuote';
 
 /** The start command's exit code when the instance does not have this agent build yet. */
 const AGENT_MISSING = 97;
@@ -70,14 +70,14 @@ export class AgentSession {
    * none answers, and copying the agent to the instance first when it lacks this exact build. A
    * warm instance costs one forwarded channel: no session, no process start.
    */
-  static async start(connection: SshConnection, instance: InstanceRecord, specs: { table: string; queues: string }): Promise<AgentSession> {
+  static async start(connection: SshConnection, instance: InstanceRecord): Promise<AgentSession> {
     const bundle = agentBundle();
     const remoteAgent = path.posix.join(instance.workDir, `agent-${bundle.hash}.js`);
     const socketPath = agentSocketPath(instance.workDir);
-    const args = ['--instance', instance.id, '--table', specs.table, '--queues', specs.queues, '--work-dir', instance.workDir];
+    // The agent learns its table, queues and instance from the config its provider wrote at launch.
     const agentCommand = (mode: string[]) =>
-      `test -s ${shellQuote(remoteAgent)} || exit ${AGENT_MISSING}; cd ${shellQuote(instance.workDir)} && exec ${instance.nodeCommand} ` +
-      shellCommand([remoteAgent, ...mode, ...args]);
+      `test -s ${shellQuote(remoteAgent)} || exit ${AGENT_MISSING}; cd ${shellQuote(instance.workDir)} && exec ` +
+      nodeCommandLine(instance.nodeCommand, [remoteAgent, ...mode]);
     const upload = async () => {
       await connection.exec(shellCommand(['mkdir', '-p', instance.workDir]));
       await connection.upload(bundle.path, remoteAgent);

@@ -17,7 +17,6 @@ export class SessionPool {
 
   constructor(
     private readonly privateKey: () => Promise<string>,
-    private readonly specs: { table: string; queues: string },
     private readonly idleMs = 60_000,
   ) {}
 
@@ -50,7 +49,7 @@ export class SessionPool {
     const session = (async () => {
       const connection = await SshConnection.open({ instanceId: instance.id, endpoint: instance.ssh, privateKey: await this.privateKey() });
       try {
-        return await AgentSession.start(connection, instance, this.specs);
+        return await AgentSession.start(connection, instance);
       } catch (e) {
         connection.close();
         throw e;

@@ -4,13 +4,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { AllocationTable, freeCapacity, InstanceRecord } from '../../src/cloud/ports';
+import { AgentConfig, AllocationTable, freeCapacity, InstanceRecord } from '../../src/cloud/ports';
 import { checkHistories, History, runHistoryWorker } from '../support/tableHistory';
 
 export interface TableUnderTest {
   table: AllocationTable;
-  /** How another process opens the same table (`openTable` in src/agent/openTable.ts), if it can. */
-  spec?: string;
+  /** How another process opens the same table, as an instance's AgentConfig names it (provider and table), if it can. */
+  spec?: Pick<AgentConfig, 'provider' | 'table'>;
 }
 
 export function instanceRecord(id: string, cpu = 2, memoryGb = 4): Omit<InstanceRecord, 'etag'> {
@@ -24,7 +24,7 @@ export function instanceRecord(id: string, cpu = 2, memoryGb = 4): Omit<Instance
     preventFurtherAllocation: false,
     ssh: { host: '127.0.0.1', port: 1, user: 'u', hostKey: 'k' },
     workDir: '/nowhere',
-    nodeCommand: 'node',
+    nodeCommand: { command: ['node'], env: {} },
     registeredAt: Date.now(),
     lastJobChangeAt: Date.now(),
   };
@@ -116,7 +116,7 @@ export function allocationTableContract(name: string, make: () => TableUnderTest
     const histories = await Promise.all(
       Array.from({ length: CLIENTS }, (_, w) =>
         new Promise<History>((resolve, reject) => {
-          const child = spawn(process.execPath, ['--import', 'tsx', worker, spec!, `p${w}`, String(seed + w), String(ALLOCATIONS)], {
+          const child = spawn(process.execPath, ['--import', 'tsx', worker, JSON.stringify(spec), `p${w}`, String(seed + w), String(ALLOCATIONS)], {
             stdio: ['ignore', 'pipe', 'inherit'],
           });
           let out = '';

@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { agentProcesses } from '../support/instanceProcesses';
 import { jobsOnAllInstances, testCloud, TestCloud, waitFor } from '../support/localCloud';
 import { tempDir } from '../support/tempDir';
 
@@ -66,17 +67,7 @@ const small = { cpu: 0.5, memoryGb: 0.5 };
 
 /** The resident agent daemon serving the instance. */
 function agentPid(): number {
-  const found = fs
-    .readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        const cmdline = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
-        return cmdline.includes('\0daemon\0') && cmdline.includes(`\0--instance\0${instanceId}\0`);
-      } catch {
-        return false;
-      }
-    });
+  const found = agentProcesses(instanceId, 'daemon');
   assert.equal(found.length, 1, `one agent daemon for ${instanceId}`);
   return Number(found[0]);
 }

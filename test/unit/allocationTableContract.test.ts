@@ -6,6 +6,6 @@ import { tempDir } from '../support/tempDir';
 
 allocationTableContract('file table', () => {
   const dir = tempDir('table');
-  return { table: new FileAllocationTable(dir), spec: `local:${dir}` };
+  return { table: new FileAllocationTable(dir), spec: { provider: 'local', table: { dir } } };
 });
 allocationTableContract('memory table', () => ({ table: new MemoryAllocationTable() }));

@@ -2,7 +2,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { fits } from '../../core/resources';
-import { AllocationTable, freeCapacity, InstanceRecord, JobAllocation } from '../ports';
+import { AllocationTable, freeCapacity, InstanceRecord, JobAllocation, ManagementTouch } from '../ports';
 
 /**
  * The instance allocation table as files, safe with many processes writing at once. No locks, so a
@@ -81,6 +81,10 @@ export class FileAllocationTable implements AllocationTable {
 
   async preventFurtherAllocation(id: string): Promise<void> {
     this.update(id, (r) => (r.preventFurtherAllocation ? undefined : { ...r, preventFurtherAllocation: true }));
+  }
+
+  async recordManagement(id: string, touch: ManagementTouch): Promise<void> {
+    this.update(id, (r) => ({ ...r, managed: touch }));
   }
 
   async deregisterInstance(id: string): Promise<boolean> {

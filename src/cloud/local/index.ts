@@ -32,6 +32,9 @@ export class LocalCloud implements Cloud {
       sweepIntervalS: options.sweepIntervalS ?? envSeconds('MEADOWRUN_SWEEP_INTERVAL'),
       sweepGraceS: options.sweepGraceS ?? envSeconds('MEADOWRUN_SWEEP_GRACE'),
       instanceTypes: options.instanceTypes,
+      // The management config's idle timeout (its default when never installed) for new instances' watchdogs.
+      idleTimeoutS: options.idleTimeoutS ?? (async () => (await this.management.config()).idleTimeoutS),
+      idleMarginS: options.idleMarginS,
     });
     this.table = new FileAllocationTable(layout.tableDir);
     this.secrets = new FileSecretStore(layout.secretsDir);

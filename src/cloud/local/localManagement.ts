@@ -91,7 +91,7 @@ export class LocalManagement implements ManagementInstaller {
       const plan = await planFor(this.cloud, config, now);
       const stale = await staleQueuePairs(this.cloud, config.queueMaxAgeS, now);
       if (o.dryRun) return { plan, result: { ...emptyResult(now), deletedQueues: stale } };
-      const result = await executePlan(this.cloud, plan, now);
+      const result = await executePlan(this.cloud, plan, now, config);
       for (const jobId of stale) await this.cloud.queues.deletePair(jobId);
       result.deletedQueues = stale;
       return { plan, result };

@@ -6,12 +6,15 @@ import * as os from 'os';
 import * as path from 'path';
 import { MeadowrunError } from '../../core/errors';
 import { InstanceOption, InstanceType } from '../../core/instanceTypes';
+import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
+import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
 import { agentBundle, agentSocketPath, localNodeCommand } from '../../remote/agentBundle';
-import { shellQuote } from '../../remote/shellQuote';
 import { InstanceProvider, LaunchedInstance, RunningInstance } from '../ports';
+import { LocalAgentConfig } from './instanceSide';
 import { loadLocalInstanceTypes } from './instanceTypes';
 import { localLayout, privateDir, refuseUntrustedSshdDir, sshdFilesRoot } from './paths';
 import { processAlive } from './processes';
+import { localInstanceMarker, readPid, stopLocalInstance } from './stopInstance';
 
 export interface LocalProviderOptions {
   stateDir: string;
@@ -21,6 +24,13 @@ export interface LocalProviderOptions {
   sweepGraceS?: number;
   /** The catalog, when the user configured one (else `instance-types.json` or the built-in one). */
   instanceTypes?: InstanceType[];
+  /**
+   * The idle watchdog's timeout for a new instance (seconds): the management config's when one is
+   * installed, else its default. A management run's touch overrides it later.
+   */
+  idleTimeoutS?: () => Promise<number>;
+  /** Added to the idle timeout before an instance stops itself (default DEFAULT_IDLE_MARGIN_S). */
+  idleMarginS?: number;
 }
 
 interface InstanceMeta {
@@ -48,14 +58,6 @@ export class LocalProvider implements InstanceProvider {
   async listInstanceTypes(): Promise<InstanceType[]> {
     if (this.options.instanceTypes?.length) return this.options.instanceTypes.map((t) => ({ ...t, gpus: t.gpus ?? 0 }));
     return loadLocalInstanceTypes(this.layout.instanceTypesFile);
-  }
-
-  agentTableSpec(): string {
-    return `local:${this.layout.tableDir}`;
-  }
-
-  agentQueuesSpec(): string {
-    return `local:${this.layout.queuesDir}`;
   }
 
   sshdPath(): string {
@@ -86,12 +88,31 @@ export class LocalProvider implements InstanceProvider {
     fs.writeFileSync(path.join(sshdDir, 'authorized_keys'), authorizedPublicKey.trim() + '\n', { mode: 0o600 });
     if (process.getuid?.() === 0) fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
+    // What the agent and the instance's watch read about this instance, whoever connects first.
+    const agentConfig: LocalAgentConfig = {
+      provider: 'local',
+      instanceId: id,
+      workDir,
+      table: { dir: this.layout.tableDir },
+      queues: { dir: this.layout.queuesDir },
+      interruption: { noticeFile: path.join(workDir, 'interruption-notice') },
+      sweep: { intervalS: this.options.sweepIntervalS ?? 30, graceS: this.options.sweepGraceS ?? 120 },
+      idle: {
+        timeoutS: (await this.options.idleTimeoutS?.()) ?? DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS,
+        marginS: this.options.idleMarginS ?? DEFAULT_IDLE_MARGIN_S,
+      },
+      local: { instanceDir: dir, sshdDir },
+    };
+    const agentConfigPath = path.join(dir, 'agent.json');
+    fs.writeFileSync(agentConfigPath, JSON.stringify(agentConfig, null, 2), { mode: 0o600 });
+
     const user = os.userInfo().username;
     const configPath = path.join(sshdDir, 'sshd_config');
     let port = 0;
     for (let attempt = 1; ; attempt++) {
       port = await freeLoopbackPort();
-      fs.writeFileSync(configPath, sshdConfig({ sshdDir, instanceDir: dir, agentSocket: agentSocketPath(workDir), id, port, user }), { mode: 0o600 });
+      const sshdOptions = { sshdDir, instanceDir: dir, agentSocket: agentSocketPath(workDir), agentConfig: agentConfigPath, id, port, user };
+      fs.writeFileSync(configPath, sshdConfig(sshdOptions), { mode: 0o600 });
       try {
         await startSshd(sshd, configPath, path.join(dir, 'sshd.log'), port);
         break;
@@ -105,18 +126,14 @@ export class LocalProvider implements InstanceProvider {
     }
     const meta: InstanceMeta = { id, typeName: option.type.name, spot: option.spot, port, launchedAt: Date.now() };
     fs.writeFileSync(path.join(dir, 'instance.json'), JSON.stringify(meta), { mode: 0o600 });
-    this.startSweep(id, dir, workDir);
+    this.startWatch(id, dir, agentConfigPath);
 
     const node = localNodeCommand();
-    const nodeCommand = [
-      ...Object.entries(node.env).map(([k, v]) => `${k}=${shellQuote(v)}`),
-      shellQuote(node.command),
-    ].join(' ');
     return {
       id,
       ssh: { host: '127.0.0.1', port, user, hostKey: hostPublicKey },
       workDir,
-      nodeCommand,
+      nodeCommand: { command: [node.command], env: node.env },
     };
   }
 
@@ -126,14 +143,8 @@ export class LocalProvider implements InstanceProvider {
   }
 
   async terminate(id: string): Promise<void> {
-    const dir = path.join(this.layout.instancesDir, id);
-    const sshdPid = readPid(path.join(dir, 'sshd.pid'));
-    if (sshdPid) kill(sshdPid, 'SIGTERM');
-    // Sessions, agents, jobs and the sweep all carry the instance's id in their environment.
-    const marker = `MEADOWRUN_LOCAL_INSTANCE=${id}`;
-    for (const pid of processesWithEnv(marker)) kill(pid, 'SIGKILL');
-    if (sshdPid) kill(sshdPid, 'SIGKILL');
-    this.removeInstanceDirs(id);
+    // Sessions, agents, jobs and the watch all carry the instance's id in their environment.
+    stopLocalInstance(id, path.join(this.layout.instancesDir, id), this.sshdDir(id));
   }
 
   async listRunning(): Promise<RunningInstance[]> {
@@ -158,17 +169,18 @@ export class LocalProvider implements InstanceProvider {
     return running;
   }
 
-  private startSweep(id: string, dir: string, workDir: string): void {
+  /**
+   * The instance's bootstrap: its watch (sweep, interruption watch, idle watchdog), a process of the
+   * instance like its sshd, stopped with it (it carries the instance's marker) or by itself when idle.
+   */
+  private startWatch(id: string, dir: string, agentConfigPath: string): void {
     const node = localNodeCommand();
-    const args = [
-      agentBundle().path, 'sweep', '--instance', id, '--table', this.agentTableSpec(), '--work-dir', workDir,
-      '--interval', String(this.options.sweepIntervalS ?? 30), '--grace', String(this.options.sweepGraceS ?? 120),
-    ];
-    const log = fs.openSync(path.join(dir, 'sweep.log'), 'a', 0o600);
-    const child = spawnPrivate(node.command, args, {
+    const log = fs.openSync(path.join(dir, 'watch.log'), 'a', 0o600);
+    const child = spawnPrivate(node.command, [agentBundle().path, 'watch'], {
       detached: true,
       stdio: ['ignore', log, log],
-      env: { ...process.env, ...node.env, MEADOWRUN_LOCAL_INSTANCE: id },
+      cwd: dir,
+      env: { ...process.env, ...node.env, MEADOWRUN_AGENT_CONFIG: agentConfigPath, MEADOWRUN_LOCAL_INSTANCE: id },
     });
     child.unref();
     fs.closeSync(log);
@@ -221,8 +233,8 @@ function configWord(word: string): string {
   return `"${word.replace(/[\\"]/g, '\\$&')}"`;
 }
 
-function sshdConfig(o: { sshdDir: string; instanceDir: string; agentSocket: string; id: string; port: number; user: string }): string {
-  const { sshdDir, instanceDir, agentSocket, id, port, user } = o;
+function sshdConfig(o: { sshdDir: string; instanceDir: string; agentSocket: string; agentConfig: string; id: string; port: number; user: string }): string {
+  const { sshdDir, instanceDir, agentSocket, agentConfig, id, port, user } = o;
   return [
     `Port ${port}`,
     'ListenAddress 127.0.0.1',
@@ -252,7 +264,9 @@ function sshdConfig(o: { sshdDir: string; instanceDir: string; agentSocket: stri
     'PermitUserEnvironment no',
     'PermitTTY no',
     'Subsystem sftp internal-sftp',
-    `SetEnv MEADOWRUN_LOCAL_INSTANCE=${id}`,
+    // Every session's processes: marked as the instance's (terminate finds them by it), and told
+    // where the instance's AgentConfig is.
+    `SetEnv ${localInstanceMarker(id)} ${configWord(`MEADOWRUN_AGENT_CONFIG=${agentConfig}`)}`,
     'MaxSessions 64',
     'MaxStartups 64:30:128',
     'LogLevel ERROR',
@@ -324,42 +338,3 @@ function freeLoopbackPort(): Promise<number> {
     });
   });
 }
-
-function readPid(file: string): number | undefined {
-  try {
-    const pid = Number(fs.readFileSync(file, 'utf8').trim());
-    return pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-
-function kill(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** Processes (of this user) whose environment contains `entry`. Linux /proc; elsewhere none are found. */
-function processesWithEnv(entry: string): number[] {
-  let pids: string[];
-  try {
-    pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p));
-  } catch {
-    return [];
-  }
-  const found: number[] = [];
-  for (const p of pids) {
-    try {
-      const env = fs.readFileSync(`/proc/${p}/environ`, 'latin1').split('\0');
-      if (env.includes(entry) && Number(p) !== process.pid) found.push(Number(p));
-    } catch {
-      // Gone, or not ours.
-    }
-  }
-  return found;
-}
-

@@ -1,0 +1,48 @@
+// The agent's view of its provider: the AgentConfig the provider wrote to the instance at launch,
+// and that provider's adapters (table, queues, interruption notice, shutdown), loaded by name.
+import * as fs from 'fs';
+import { AgentConfig, InstanceSide } from '../cloud/ports';
+
+/**
+ * One loader per provider. A provider's adapters are loaded with import() only when its config
+ * names it, so a cloud SDK never loads on another cloud's instances. The local one is "eager": it
+ * lands in agent.js itself, which stays the one file sent to an instance. A cloud's adapters will be
+ * a chunk of their own (agent.<id>.js), sent only to that cloud's instances.
+ */
+const loaders: Record<string, () => Promise<InstanceSide<never>>> = {
+  local: async () => (await import(/* webpackMode: "eager" */ '../cloud/local/instanceSide')).localInstanceSide,
+};
+
+export async function instanceSide(provider: string): Promise<InstanceSide> {
+  const load = loaders[provider];
+  if (!load) throw new Error(`this agent knows no provider "${provider}" (known: ${Object.keys(loaders).join(', ')})`);
+  return (await load()) as InstanceSide;
+}
+
+/** Where the provider put the config: $MEADOWRUN_AGENT_CONFIG (the local cloud's sshd sets it), else the VM default. */
+export function agentConfigPath(): string {
+  return process.env.MEADOWRUN_AGENT_CONFIG || '/etc/meadowrun/agent.json';
+}
+
+export function readAgentConfig(file = agentConfigPath()): AgentConfig {
+  let config: AgentConfig;
+  try {
+    config = JSON.parse(fs.readFileSync(file, 'utf8')) as AgentConfig;
+  } catch (e) {
+    throw new Error(
+      `cannot read this instance's configuration ${file} (${(e as Error).message}); ` +
+        'an instance launched by an older Meadowrun has none: terminate it',
+    );
+  }
+  for (const field of ['provider', 'instanceId', 'workDir'] as const) {
+    if (typeof config[field] !== 'string' || !config[field]) throw new Error(`this instance's configuration ${file} has no ${field}`);
+  }
+  return config;
+}
+
+/** The config and its provider's adapters, opened. */
+export async function openInstance(file?: string) {
+  const config = readAgentConfig(file);
+  const side = await instanceSide(config.provider);
+  return { config, side, table: side.table(config), queues: side.queues(config) };
+}
