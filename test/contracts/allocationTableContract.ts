@@ -96,6 +96,20 @@ export function allocationTableContract(name: string, make: () => TableUnderTest
     assert.deepEqual(await table.listInstances(), []);
   });
 
+  test(`${name}: a management run's touch is recorded and changes nothing else`, async () => {
+    const { table } = make();
+    await table.registerInstance({ ...instanceRecord('i-1'), jobs: { a: job('a') } });
+    const before = (await table.getInstance('i-1'))!;
+    const touch = { at: 1234, idleTimeoutS: 600, intervalS: 60 };
+    await table.recordManagement('i-1', touch);
+    const after = (await table.getInstance('i-1'))!;
+    assert.deepEqual(after.managed, touch);
+    assert.ok(after.version > before.version, 'a write like any other: a compare-and-swap on the old version loses');
+    assert.deepEqual({ ...after, managed: undefined, version: 0 }, { ...before, managed: undefined, version: 0 });
+    await table.recordManagement('i-missing', touch); // no error, and nothing appears
+    assert.equal(await table.getInstance('i-missing'), undefined);
+  });
+
   test(`${name}: a randomized history of interleaved clients checks out`, async () => {
     const { table } = make();
     const seed = historySeed();

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { encodeFrame, FrameDecoder } from '../../src/remote/protocol';
-import { shellCommand } from '../../src/remote/shellQuote';
+import { nodeCommandLine, shellCommand } from '../../src/remote/shellQuote';
 
 test('shell quoting: any word reaches the command unchanged', () => {
   fc.assert(
@@ -14,6 +14,13 @@ test('shell quoting: any word reaches the command unchanged', () => {
     { numRuns: 60 },
   );
   assert.equal(shellCommand(['echo', "it's; rm -rf /"]), `echo 'it'\\''s; rm -rf /'`);
+});
+
+test("an instance's Node.js command: its words and environment reach the program unchanged", () => {
+  const node = { command: ['/bin/sh', '-c', 'printf "%s\\0" "$MR_VALUE" "$@"', 'my node'], env: { MR_VALUE: "a b'$(touch /tmp/x)" } };
+  const out = execFileSync('/bin/sh', ['-c', nodeCommandLine(node, ['agent.js', 'it\'s; rm -rf /'])]).toString();
+  assert.deepEqual(out.split('\0').slice(0, -1), ["a b'$(touch /tmp/x)", 'agent.js', "it's; rm -rf /"]);
+  assert.throws(() => nodeCommandLine({ command: ['node'], env: { 'A; rm -rf /': 'x' } }, []), /not an environment variable name/);
 });
 
 test('frames survive any chunking of the byte stream', () => {
