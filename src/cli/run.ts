@@ -1,4 +1,6 @@
 import { bytes } from '../core/format';
+import { selfStopAfter } from '../core/idleWatchdog';
+import { DEFAULT_MANAGEMENT_CONFIG } from '../core/management';
 import { Engine, JobEvent, JobResult } from '../jobs/engine';
 import { CpuFeature, Resources } from '../core/resources';
 import { JobOutcome } from '../remote/protocol';
@@ -74,17 +76,25 @@ export function skippedWarning(links: string[]): string {
 }
 
 /**
- * One line on stderr, once per command, when it launched an instance that nothing will stop once
- * idle (no management functions). Returns the event handler and a promise to await before exiting.
+ * One line on stderr, once per command, when it launched an instance with no management functions
+ * installed: only its idle watchdog will stop it. Returns the event handler and a promise to await
+ * before exiting.
  */
-export function warnUnmanagedLaunch(management: () => Promise<{ installed: boolean }>): { onEvent(e: JobEvent): void; done(): Promise<void> } {
+export function warnUnmanagedLaunch(
+  management: () => Promise<{ installed: boolean; config?: { idleTimeoutS: number } }>,
+): { onEvent(e: JobEvent): void; done(): Promise<void> } {
   let checked: Promise<void> | undefined;
   return {
     onEvent(e) {
       if (e.kind !== 'launched' || checked) return;
       checked = management().then(
         (s) => {
-          if (!s.installed) process.stderr.write(`Note: ${e.instanceId} keeps running (and costing) when idle: no management functions are installed to stop it (meadowrun manage install).\n`);
+          if (s.installed) return;
+          const after = selfStopAfter(s.config?.idleTimeoutS ?? DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS);
+          process.stderr.write(
+            `Note: ${e.instanceId} stops itself once idle for ${after}: no management functions are installed to stop it sooner ` +
+              'or keep capacity warm (meadowrun manage install).\n',
+          );
         },
         () => undefined,
       );

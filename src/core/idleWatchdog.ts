@@ -10,6 +10,14 @@
  */
 export const DEFAULT_IDLE_MARGIN_S = 120;
 
+/** How long an unmanaged instance stays up once idle, in words ("7 minutes"), for notices. */
+export function selfStopAfter(idleTimeoutS: number, marginS = DEFAULT_IDLE_MARGIN_S): string {
+  const s = idleTimeoutS + marginS;
+  if (s < 90) return `${Math.round(s)} seconds`;
+  const m = Math.round(s / 60);
+  return `${m} minute${m === 1 ? '' : 's'}`;
+}
+
 export interface IdleInput {
   now: number;
   /** When the watchdog started (about when the instance booted): the idle clock of an instance with no table row. */

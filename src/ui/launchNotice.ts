@@ -1,10 +1,11 @@
 import * as vscode from 'vscode';
-import type { ManagementStatus } from '../core/management';
+import { selfStopAfter } from '../core/idleWatchdog';
+import { DEFAULT_MANAGEMENT_CONFIG, ManagementStatus } from '../core/management';
 
 /**
  * Says once per session, when a job or map has launched an instance and no management functions
- * are installed, that nothing will stop that instance once it is idle — with the one action that
- * fixes it. Once: every launch would be nagging; never would be a silent bill.
+ * are installed, that only the instance's idle watchdog will stop it — with the action that installs
+ * them. Once: every launch would be nagging.
  */
 export class LaunchNotice {
   /** The messages shown (one at most; kept for tests). */
@@ -16,16 +17,19 @@ export class LaunchNotice {
   async launched(instanceId: string): Promise<void> {
     if (this.shown.length || this.checking) return;
     this.checking = true;
+    let idleTimeoutS = DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS;
     try {
-      if ((await this.management()).installed) return;
+      const status = await this.management();
+      if (status.installed) return;
+      idleTimeoutS = status.config?.idleTimeoutS ?? idleTimeoutS;
     } catch {
       return; // not knowing is no reason to interrupt the user
     } finally {
       this.checking = false;
     }
     const message =
-      `Meadowrun launched an instance (${instanceId}). With no management functions installed, nothing stops it ` +
-      'when it goes idle: it keeps running, and costing, until you terminate it.';
+      `Meadowrun launched an instance (${instanceId}). With no management functions installed, it stops itself once ` +
+      `idle for ${selfStopAfter(idleTimeoutS)}; install them to stop idle instances sooner or keep capacity warm.`;
     this.shown.push(message);
     const action = await vscode.window.showWarningMessage(message, 'Install Management Functions');
     if (action) await vscode.commands.executeCommand('meadowrun.installManagement');

@@ -158,7 +158,7 @@ test('Ctrl-C during a job on an instance launched for it also stops that instanc
   assert.deepEqual(await cloud.provider.listRunning(), []);
 });
 
-const UNMANAGED = /^Note: local-\w+ keeps running \(and costing\) when idle: no management functions are installed/gm;
+const UNMANAGED = /^Note: local-\w+ stops itself once idle for 7 minutes: no management functions are installed/gm;
 
 test('run-map --json prints the results in order; arguments can come from a JSONL file', () => {
   const r = meadowrun('run-map', 'jobs.py:cube', '--args', 'range(20)', '--workers', '3', '--cpu', '0.5', '--memory', '0.5', '--json');

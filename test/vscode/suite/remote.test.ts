@@ -361,6 +361,6 @@ describe('running code remotely', () => {
     assert.strictEqual(api.model.instances.length, 1, 'an instance was launched for the job');
     const { shown } = api.services.launchNotice;
     assert.strictEqual(shown.length, 1, `shown once: ${JSON.stringify(shown)}`);
-    assert.match(shown[0], /^Meadowrun launched an instance \(local-\w+\)\. With no management functions installed, nothing stops it when it goes idle/);
+    assert.match(shown[0], /^Meadowrun launched an instance \(local-\w+\)\. With no management functions installed, it stops itself once idle for 7 minutes/);
   });
 });
