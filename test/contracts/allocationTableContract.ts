@@ -104,8 +104,9 @@ export function allocationTableContract(name: string, make: () => TableUnderTest
     await table.recordManagement('i-1', touch);
     const after = (await table.getInstance('i-1'))!;
     assert.deepEqual(after.managed, touch);
-    assert.ok(after.version > before.version, 'a write like any other: a compare-and-swap on the old version loses');
-    assert.deepEqual({ ...after, managed: undefined, version: 0 }, { ...before, managed: undefined, version: 0 });
+    assert.notEqual(after.etag, before.etag, 'a write like any other: a compare-and-swap on the old etag loses');
+    assert.equal(await table.allocateJobs('i-1', before.etag, [job('b')]), false);
+    assert.deepEqual({ ...after, managed: undefined, etag: '' }, { ...before, managed: undefined, etag: '' });
     await table.recordManagement('i-missing', touch); // no error, and nothing appears
     assert.equal(await table.getInstance('i-missing'), undefined);
   });

@@ -90,7 +90,7 @@ test('a job allocated while the watchdog decides keeps the instance: deregistrat
   const getInstance = f.table.getInstance.bind(f.table);
   f.table.getInstance = async (id) => {
     const r = await getInstance(id);
-    await f.table.allocateJobs('i-1', r!.version, [job('late')]);
+    await f.table.allocateJobs('i-1', r!.etag, [job('late')]);
     return r;
   };
   f.setNow(1000);
