@@ -44,5 +44,6 @@ export function readAgentConfig(file = agentConfigPath()): AgentConfig {
 export async function openInstance(file?: string) {
   const config = readAgentConfig(file);
   const side = await instanceSide(config.provider);
-  return { config, side, table: side.table(config), queues: side.queues(config) };
+  // An instance launched before payloads were configured runs no map worker (serve says so).
+  return { config, side, table: side.table(config), queues: side.queues(config), payloads: config.payloads ? side.payloads(config) : undefined };
 }

@@ -24,8 +24,8 @@ async function main(): Promise<void> {
     return startDaemon(values.socket, process.argv.slice(2));
   }
   if (mode !== 'serve' && mode !== 'daemon' && mode !== 'watch') throw new Error(`unknown agent command "${mode ?? ''}" (daemon, serve or watch)`);
-  const { config, side, table, queues } = await openInstance();
-  const options = { workDir: config.workDir, instanceId: config.instanceId, table, queues };
+  const { config, side, table, queues, payloads } = await openInstance();
+  const options = { workDir: config.workDir, instanceId: config.instanceId, table, queues, payloads };
 
   if (mode === 'serve') {
     process.stdout.on('error', () => undefined); // the client may vanish mid-write

@@ -125,10 +125,10 @@ export interface InstanceProvider {
 /**
  * What the agent on an instance is told about it, written there by the provider at launch (locally
  * `<instance>/agent.json`, 0600; the agent finds it through $MEADOWRUN_AGENT_CONFIG, else at
- * /etc/meadowrun/agent.json), so it never depends on what a client passes. `table`, `queues` and
- * `interruption` are the provider's own: its InstanceSide (below) reads them.
+ * /etc/meadowrun/agent.json), so it never depends on what a client passes. `table`, `queues`,
+ * `payloads` and `interruption` are the provider's own: its InstanceSide (below) reads them.
  */
-export interface AgentConfig<Table = unknown, Queues = unknown, Interruption = unknown> {
+export interface AgentConfig<Table = unknown, Queues = unknown, Interruption = unknown, Payloads = unknown> {
   /** Which InstanceSide the agent loads (src/agent/instanceSides.ts). */
   provider: string;
   instanceId: string;
@@ -136,6 +136,8 @@ export interface AgentConfig<Table = unknown, Queues = unknown, Interruption = u
   workDir: string;
   table: Table;
   queues: Queues;
+  /** Where map jobs' arguments and results too big for a queue message are kept. */
+  payloads: Payloads;
   /** Where a spot interruption notice appears. */
   interruption: Interruption;
   /** The deallocation sweep: every `intervalS`; a job without a PID file is freed after `graceS`. */
@@ -151,6 +153,7 @@ export interface AgentConfig<Table = unknown, Queues = unknown, Interruption = u
 export interface InstanceSide<C extends AgentConfig = AgentConfig> {
   table(config: C): AllocationTable;
   queues(config: C): TaskQueues;
+  payloads(config: C): PayloadStore;
   /** Whether the provider has announced that this (spot) instance is about to be interrupted. */
   interruptionAnnounced(config: C): Promise<boolean>;
   /**
@@ -182,6 +185,7 @@ export interface Cloud {
   table: AllocationTable;
   secrets: SecretStore;
   queues: TaskQueues;
+  payloads: PayloadStore;
   management: ManagementInstaller;
 }
 
@@ -210,16 +214,67 @@ export interface QueueMessage {
   receiveCount: number;
 }
 
-/** A map job's request and result queues (SQS, Azure Queues, or files on the local cloud). */
+/** What one implementation of TaskQueues accepts (SQS: 256 KiB, 10, 10, 20 s; Azure Queues: 64 KiB before base64, 1, 32, none). */
+export interface QueueLimits {
+  /** The largest body, in UTF-8 bytes; also the most one send's bodies may total. */
+  maxMessageBytes: number;
+  /** The most bodies one send takes. */
+  maxBatch: number;
+  /** The most messages one receive asks for. */
+  maxReceive: number;
+  /** The longest a receive may wait for a message. */
+  maxWaitS: number;
+}
+
+export interface ReceiveOptions {
+  /** Wait up to this long (at most limits.maxWaitS) for a message instead of returning none at once. */
+  waitS?: number;
+  /** Aborting ends the wait: the receive rejects with a MeadowrunError coded 'cancelled'. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A map job's request and result queues (SQS, Azure Queues, or files on the local cloud). Delivery is
+ * at least once and in no promised order. Sending to or receiving from a deleted queue rejects.
+ */
 export interface TaskQueues {
+  readonly limits: QueueLimits;
   /** Creates the job's pair; returns the names of its request and result queues. */
   createPair(jobId: string): Promise<{ request: string; result: string }>;
+  /** Refuses more than limits.maxBatch bodies, or bodies over limits.maxMessageBytes in all. */
   send(queue: string, bodies: string[]): Promise<void>;
-  /** Up to `max` messages, each hidden from other consumers for `visibilityS` unless acknowledged. */
-  receive(queue: string, max: number, visibilityS: number): Promise<QueueMessage[]>;
-  extendVisibility(queue: string, receipt: string, visibilityS: number): Promise<void>;
+  /**
+   * Up to `max` (at most limits.maxReceive) messages, each hidden from other consumers for
+   * `visibilityS` unless acknowledged. Long-polls when asked to wait.
+   */
+  receive(queue: string, max: number, visibilityS: number, options?: ReceiveOptions): Promise<QueueMessage[]>;
+  /**
+   * Hides a received message for `visibilityS` more from now. Returns the receipt to use from now on
+   * (Azure changes it on every update), or undefined when the message is no longer held under this
+   * receipt (acknowledged, or its visibility ran out and it went back).
+   */
+  extendVisibility(queue: string, receipt: string, visibilityS: number): Promise<string | undefined>;
+  /** Deletes received messages; a receipt no longer valid is not an error. */
   acknowledge(queue: string, receipts: string[]): Promise<void>;
   deletePair(jobId: string): Promise<void>;
-  /** Every pair with when it was last sent to or received from, for clean-up. */
+  /**
+   * Every pair with when it was last sent to or received from, for clean-up. Kept where a cloud can
+   * keep it (a file here, a table row or queue tags elsewhere), so it is written at most once per
+   * PAIR_USE_RESOLUTION_S and may lag by that much.
+   */
   listPairs(): Promise<{ jobId: string; lastUsedAt: number }[]>;
+}
+
+export const PAIR_USE_RESOLUTION_S = 60;
+
+/**
+ * Blobs too big for a queue message (a map's large arguments or results): a directory on the local
+ * cloud, S3 or Blob storage elsewhere. Keys are `jobId/…`, so a job's payloads go with it.
+ */
+export interface PayloadStore {
+  /** Stores `data` under `key`; returns the reference that `get` takes. */
+  put(key: string, data: Buffer | NodeJS.ReadableStream): Promise<string>;
+  get(ref: string): Promise<Buffer>;
+  /** Deletes every payload of the job (every key under `jobId/`); none is not an error. */
+  deleteJob(jobId: string): Promise<void>;
 }

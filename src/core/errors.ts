@@ -55,7 +55,16 @@ export type ErrorCode =
   | 'result-lost'
   | 'interpreter'
   | 'no-queues'
-  | 'map-worker';
+  | 'map-worker'
+  // A map's queues and payloads.
+  /** More or bigger messages than the queue takes at once (TaskQueues.limits). */
+  | 'queue-limit'
+  /** The queue (or its pair) was deleted: its map ended or was cleaned up. */
+  | 'queue-gone'
+  /** A payload a message refers to is gone, for the same reasons. */
+  | 'payload-gone'
+  /** A queue message or payload key that no Meadowrun wrote. */
+  | 'bad-message';
 
 export interface ErrorDetails {
   stage?: Stage;

@@ -140,8 +140,8 @@ test('an announced interruption stops further allocation on the instance', async
 test('queue pairs of map jobs unused for longer than the configured age are deleted', async () => {
   await t.cloud.queues.createPair('map-stale');
   await t.cloud.queues.createPair('map-fresh');
-  const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
-  fs.utimesSync(path.join(t.cloud.queues.dir, 'map-stale', 'last-used'), twoHoursAgo, twoHoursAgo);
+  fs.writeFileSync(path.join(t.cloud.queues.dir, 'map-stale', 'pair.json'), JSON.stringify({ lastUsedAt: Date.now() - 2 * 3600_000 }));
+  const payload = await t.cloud.payloads.put('map-stale/big-argument', Buffer.from('x'));
   configure({ queueMaxAgeS: 3600 });
   const dry = await t.cloud.management.runOnce({ dryRun: true });
   assert.deepEqual(dry.result.deletedQueues, ['map-stale']);
@@ -149,5 +149,6 @@ test('queue pairs of map jobs unused for longer than the configured age are dele
   const { result } = await t.cloud.management.runOnce();
   assert.deepEqual(result.deletedQueues, ['map-stale']);
   assert.deepEqual((await t.cloud.queues.listPairs()).map((p) => p.jobId), ['map-fresh']);
+  await assert.rejects(t.cloud.payloads.get(payload), /does not exist/, "the stale job's payloads went with its queues");
   await t.cloud.queues.deletePair('map-fresh');
 });

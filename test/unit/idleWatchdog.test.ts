@@ -42,12 +42,13 @@ function fakeInstance(timeoutS = 10, marginS = 5) {
   const table = new MemoryAllocationTable();
   const calls: string[] = [];
   const config: AgentConfig = {
-    provider: 'fake', instanceId: 'i-1', workDir: '/nonexistent', table: {}, queues: {}, interruption: {},
+    provider: 'fake', instanceId: 'i-1', workDir: '/nonexistent', table: {}, queues: {}, payloads: {}, interruption: {},
     sweep: { intervalS: 1, graceS: 1e6 }, idle: { timeoutS, marginS },
   };
   const side: InstanceSide = {
     table: () => table,
     queues: () => { throw new Error('unused'); },
+    payloads: () => { throw new Error('unused'); },
     interruptionAnnounced: async () => false,
     shutdown: async () => void calls.push('shutdown'),
   };

@@ -1,6 +1,7 @@
 import * as path from 'path';
 import { Cloud } from '../ports';
 import { FileAllocationTable } from './fileAllocationTable';
+import { FilePayloadStore } from './filePayloadStore';
 import { FileSecretStore } from './fileSecretStore';
 import { FileTaskQueues } from './fileTaskQueues';
 import { LocalManagement } from './localManagement';
@@ -18,6 +19,7 @@ export class LocalCloud implements Cloud {
   readonly table: FileAllocationTable;
   readonly secrets: FileSecretStore;
   readonly queues: FileTaskQueues;
+  readonly payloads: FilePayloadStore;
   readonly management: LocalManagement;
   readonly location: string;
 
@@ -39,6 +41,7 @@ export class LocalCloud implements Cloud {
     this.table = new FileAllocationTable(layout.tableDir);
     this.secrets = new FileSecretStore(layout.secretsDir);
     this.queues = new FileTaskQueues(layout.queuesDir);
+    this.payloads = new FilePayloadStore(layout.payloadsDir);
     // The management functions adjust this very cloud.
     this.management = new LocalManagement(this, this.stateDir);
   }

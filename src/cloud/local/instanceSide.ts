@@ -3,10 +3,11 @@
 import * as fs from 'fs';
 import { AgentConfig, InstanceSide } from '../ports';
 import { FileAllocationTable } from './fileAllocationTable';
+import { FilePayloadStore } from './filePayloadStore';
 import { FileTaskQueues } from './fileTaskQueues';
 import { stopLocalInstance } from './stopInstance';
 
-export type LocalAgentConfig = AgentConfig<{ dir: string }, { dir: string }, { noticeFile: string }> & {
+export type LocalAgentConfig = AgentConfig<{ dir: string }, { dir: string }, { noticeFile: string }, { dir: string }> & {
   provider: 'local';
   /** What stopping the instance removes: its directory in the state directory and its sshd's files. */
   local: { instanceDir: string; sshdDir: string };
@@ -15,6 +16,7 @@ export type LocalAgentConfig = AgentConfig<{ dir: string }, { dir: string }, { n
 export const localInstanceSide: InstanceSide<LocalAgentConfig> = {
   table: (c) => new FileAllocationTable(c.table.dir),
   queues: (c) => new FileTaskQueues(c.queues.dir),
+  payloads: (c) => new FilePayloadStore(c.payloads.dir),
   // The local stand-in for a spot interruption notice (EC2's instance metadata, Azure's scheduled
   // events): a file, by default `interruption-notice` in the instance's work directory.
   interruptionAnnounced: async (c) => fs.existsSync(c.interruption.noticeFile),

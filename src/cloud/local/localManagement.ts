@@ -5,6 +5,7 @@ import { version } from '../../../package.json';
 import { executePlan, planFor, staleQueuePairs } from '../../management/adjuster';
 import { AdjusterRun, AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, ManagementStatus, readThresholds, validateManagementConfig } from '../../core/management';
 import { localNodeCommand } from '../../remote/agentBundle';
+import { deleteJobQueues } from '../jobQueues';
 import { Cloud, ManagementInstaller } from '../ports';
 import { processAlive } from './processes';
 
@@ -92,7 +93,7 @@ export class LocalManagement implements ManagementInstaller {
       const stale = await staleQueuePairs(this.cloud, config.queueMaxAgeS, now);
       if (o.dryRun) return { plan, result: { ...emptyResult(now), deletedQueues: stale } };
       const result = await executePlan(this.cloud, plan, now, config);
-      for (const jobId of stale) await this.cloud.queues.deletePair(jobId);
+      for (const jobId of stale) await deleteJobQueues(this.cloud, jobId);
       result.deletedQueues = stale;
       return { plan, result };
     } finally {

@@ -95,6 +95,7 @@ export class LocalProvider implements InstanceProvider {
       workDir,
       table: { dir: this.layout.tableDir },
       queues: { dir: this.layout.queuesDir },
+      payloads: { dir: this.layout.payloadsDir },
       interruption: { noticeFile: path.join(workDir, 'interruption-notice') },
       sweep: { intervalS: this.options.sweepIntervalS ?? 30, graceS: this.options.sweepGraceS ?? 120 },
       idle: {

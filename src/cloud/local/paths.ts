@@ -4,7 +4,7 @@ import * as path from 'path';
 import { MeadowrunError } from '../../core/errors';
 import { PathEntry, untrustedDirectory } from '../../core/pathTrust';
 
-/** Where the local cloud keeps everything: keys, the allocation table, instances, queues. */
+/** Where the local cloud keeps everything: keys, the allocation table, instances, queues, payloads. */
 export function defaultLocalStateDir(): string {
   return process.env.MEADOWRUN_LOCAL_DIR || path.join(os.homedir(), '.meadowrun', 'local');
 }
@@ -16,6 +16,7 @@ export function localLayout(stateDir: string) {
     instancesDir: path.join(stateDir, 'instances'),
     secretsDir: path.join(stateDir, 'secrets'),
     queuesDir: path.join(stateDir, 'queues'),
+    payloadsDir: path.join(stateDir, 'payloads'),
     managementDir: path.join(stateDir, 'management'),
     instanceTypesFile: path.join(stateDir, 'instance-types.json'),
   };
@@ -50,7 +51,7 @@ export function prepareStateDir(stateDir: string): string {
   refuseUntrusted(real);
   const layout = localLayout(real);
   privateDir(real);
-  for (const dir of [layout.tableDir, layout.queuesDir, layout.instancesDir, layout.secretsDir, layout.managementDir]) privateDir(dir);
+  for (const dir of [layout.tableDir, layout.queuesDir, layout.payloadsDir, layout.instancesDir, layout.secretsDir, layout.managementDir]) privateDir(dir);
   return real;
 }
 
