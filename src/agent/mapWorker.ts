@@ -1,9 +1,12 @@
 import * as net from 'net';
-import { TaskQueues } from '../cloud/ports';
-import { RequestMessage, ResultMessage, TaskResult } from '../remote/mapMessages';
+import { JobQueues } from '../cloud/jobQueues';
+import { PayloadStore, QueueMessage, TaskQueues } from '../cloud/ports';
+import { MeadowrunError } from '../core/errors';
+import { RequestMessage, TaskResult } from '../remote/mapMessages';
 import { JobOutcome } from '../remote/protocol';
 
-const IDLE_POLL_MS = 5;
+/** How long one receive waits for a message (the queue's own limit may cut it). */
+const RECEIVE_WAIT_S = 20;
 
 /**
  * The agent's half of a map worker: takes request messages off the queue one at a time, has the
@@ -14,46 +17,69 @@ export class MapWorkerLoop {
   private buffered = '';
   private waiting?: { resolve(line: string): void; reject(e: Error): void };
   private closed = false;
+  private stopped = false;
+  /** Aborted when the loop is stopped or the worker's channel closes: a waiting receive ends. */
+  private readonly halt = new AbortController();
+  private readonly queues: JobQueues;
 
   constructor(
     private readonly workerId: string,
     private readonly channel: net.Socket,
-    private readonly queues: TaskQueues,
-    private readonly spec: { queues: { request: string; result: string }; visibilityS: number; maxAttempts: number },
+    queues: TaskQueues,
+    payloads: PayloadStore,
+    private readonly spec: { jobId: string; queues: { request: string; result: string }; visibilityS: number; maxAttempts: number },
     private readonly onClaimed: (tasks: number[]) => void,
   ) {
+    this.queues = new JobQueues(queues, payloads, spec.jobId);
     channel.on('data', (d: Buffer) => {
       this.buffered += d.toString('utf8');
       this.deliver();
     });
     channel.on('close', () => {
       this.closed = true;
+      this.halt.abort();
       this.waiting?.reject(new Error('the worker process is gone'));
       this.waiting = undefined;
     });
   }
 
-  /** Runs until told to shut down; resolves with the worker's outcome. Rejects if the worker dies. */
-  async run(stopped: () => boolean): Promise<JobOutcome> {
+  /** The job was cancelled: take no more messages (a waiting receive ends now). */
+  stop(): void {
+    this.stopped = true;
+    this.halt.abort();
+  }
+
+  /** Runs until told to shut down or stopped; resolves with the worker's outcome. Rejects if the worker dies. */
+  async run(): Promise<JobOutcome> {
     const first = JSON.parse(await this.line());
     if (!first.ready) return first as JobOutcome;
     const { request, result } = this.spec.queues;
-    while (!stopped()) {
-      const [message] = await this.queues.receive(request, 1, this.spec.visibilityS);
-      if (!message) {
-        await new Promise((r) => setTimeout(r, IDLE_POLL_MS));
-        continue;
+    while (!this.stopped) {
+      let message: QueueMessage | undefined;
+      try {
+        [message] = await this.queues.receive(request, 1, this.spec.visibilityS, { waitS: RECEIVE_WAIT_S, signal: this.halt.signal });
+      } catch (e) {
+        if ((e as MeadowrunError).code !== 'cancelled') throw e;
+        if (this.stopped) break;
+        throw new Error('the worker process is gone');
       }
+      if (!message) continue;
       const body = JSON.parse(message.body) as RequestMessage;
       if ('shutdown' in body) {
         await this.queues.acknowledge(request, [message.receipt]);
         return { status: 'succeeded' };
       }
       this.onClaimed(body.tasks.map((t) => t.task));
-      const keepHidden = setInterval(
-        () => void this.queues.extendVisibility(request, message.receipt, this.spec.visibilityS),
-        (this.spec.visibilityS * 1000) / 3,
-      );
+      // Each extension may change the receipt (Azure): keep the latest, and acknowledge with it.
+      let receipt = message.receipt;
+      let extending = Promise.resolve();
+      const keepHidden = setInterval(() => {
+        extending = extending
+          .then(async () => {
+            receipt = (await this.queues.extendVisibility(request, receipt, this.spec.visibilityS)) ?? receipt;
+          })
+          .catch(() => undefined);
+      }, (this.spec.visibilityS * 1000) / 3);
       try {
         const results: TaskResult[] = [];
         for (const t of body.tasks) {
@@ -69,8 +95,11 @@ export class MapWorkerLoop {
           if (reply.task !== t.task) throw new Error('the worker stopped mid-task');
           results.push({ ...reply, attempt });
         }
-        await this.queues.send(result, [JSON.stringify({ workerId: this.workerId, results } satisfies ResultMessage)]);
-        await this.queues.acknowledge(request, [message.receipt]);
+        // Bodies are ResultMessages, packed by size.
+        await this.queues.sendItems(result, results.map((r) => JSON.stringify(r)), `{"workerId":${JSON.stringify(this.workerId)},"results":[`, ']}');
+        clearInterval(keepHidden);
+        await extending;
+        await this.queues.acknowledge(request, [receipt]);
       } finally {
         clearInterval(keepHidden);
       }

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { AllocationTable, TaskQueues } from '../cloud/ports';
+import { AllocationTable, PayloadStore, TaskQueues } from '../cloud/ports';
 import { MapWorkerLoop } from './mapWorker';
 import { Writable } from 'stream';
 import { AgentMessage, ClientMessage, DEFAULT_LOG_CAP_BYTES, encodeFrame, FrameDecoder, INLINE_LIMIT, JobOutcome, PROTOCOL_VERSION, RunRequest, StreamName } from '../remote/protocol';
@@ -19,6 +19,7 @@ export interface ServeOptions {
   table: AllocationTable;
   /** For map workers. */
   queues?: TaskQueues;
+  payloads?: PayloadStore;
 }
 
 /** A job's output waits (and the job with it) while more than this is queued for its client. */
@@ -59,6 +60,7 @@ interface Job {
   finishing: boolean;
   /** A map worker's outcome, decided by its loop rather than by the process's exit. */
   mapOutcome?: Promise<JobOutcome | undefined>;
+  mapLoop?: MapWorkerLoop;
 }
 
 /**
@@ -306,15 +308,17 @@ export class AgentServer {
   private startMapWorker(job: Job, socket: net.Socket, early: Buffer): void {
     const spec = job.request.spec;
     if (spec.kind !== 'map') return;
-    if (!this.o.queues) {
+    if (!this.o.queues || !this.o.payloads) {
       job.mapOutcome = Promise.resolve({ status: 'rejected', code: 'no-queues', message: 'this agent was started without task queues' });
       socket.destroy();
       return;
     }
     const { jobId } = job.request;
-    const loop = new MapWorkerLoop(jobId, socket, this.o.queues, spec, (tasks) => job.client.send({ t: 'map-claimed', jobId, tasks }));
+    const loop = new MapWorkerLoop(jobId, socket, this.o.queues, this.o.payloads, spec, (tasks) => job.client.send({ t: 'map-claimed', jobId, tasks }));
     if (early.length) socket.emit('data', early);
-    job.mapOutcome = loop.run(() => job.cancelled).then(
+    job.mapLoop = loop;
+    if (job.cancelled) loop.stop();
+    job.mapOutcome = loop.run().then(
       (outcome) => {
         // Told to stop: end the worker's Python by closing its channel.
         socket.end();
@@ -409,8 +413,13 @@ export class AgentServer {
   private cancel(jobId: string): void {
     const job = this.jobs.get(jobId);
     if (!job || job.cancelled) return;
-    job.cancelled = true;
+    this.markCancelled(job);
     if (job.pid) this.signalJob(job, 'SIGINT');
+  }
+
+  private markCancelled(job: Job): void {
+    job.cancelled = true;
+    job.mapLoop?.stop();
   }
 
   /** Ctrl-C first, so the user's code can clean up; then no more waiting. */
@@ -434,7 +443,7 @@ export class AgentServer {
     }
     const mine = [...this.jobs.values()].filter((job) => job.client === client);
     for (const job of mine) {
-      job.cancelled = true;
+      this.markCancelled(job);
       if (job.pid) this.signalJob(job, 'SIGKILL');
     }
     while (mine.some((job) => this.jobs.has(job.request.jobId))) await new Promise((r) => setTimeout(r, 20));
@@ -446,7 +455,7 @@ export class AgentServer {
    */
   async shutdown(): Promise<void> {
     for (const job of this.jobs.values()) {
-      job.cancelled = true;
+      this.markCancelled(job);
       if (job.pid) this.signalJob(job, 'SIGKILL');
       await this.o.table.deallocateJob(this.o.instanceId, job.request.jobId).catch(() => undefined);
       removePidFile(this.o.workDir, job.request.jobId);

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { isAlive, PidFile, processPidFile } from '../system/processes';
 import { Cloud } from '../cloud/ports';
+import { deleteJobQueues } from '../cloud/jobQueues';
 import { discardInstance } from './allocate';
 
 /**
@@ -67,7 +68,7 @@ export async function reapLeases(cloud: Cloud, dir: string, o: { mine?: boolean 
     }
     const mine = lease.client.pid === process.pid;
     if (o.mine ? !mine : mine || isAlive(lease.client)) continue;
-    await cloud.queues.deletePair(lease.jobId);
+    await deleteJobQueues(cloud, lease.jobId);
     // Its jobs are known by their prefix, wherever they were allocated (even mid-call when killed).
     for (const r of await cloud.table.listInstances()) {
       for (const jobId of Object.keys(r.jobs)) if (jobId.startsWith(`${lease.jobId}-`)) await cloud.table.deallocateJob(r.id, jobId);

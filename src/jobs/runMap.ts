@@ -3,7 +3,8 @@ import { MeadowrunError } from '../core/errors';
 import { MapEvent, MapWorkerInfo, TaskError } from '../core/mapProgress';
 import { Resources } from '../core/resources';
 import { RequestMessage, ResultMessage, SerializedValue } from '../remote/mapMessages';
-import { Cloud } from '../cloud/ports';
+import { deleteJobQueues, JobQueues } from '../cloud/jobQueues';
+import { Cloud, QueueMessage } from '../cloud/ports';
 import { JobOutcome } from '../remote/protocol';
 import { AgentSession } from '../remote/agentSession';
 import { SessionPool } from '../remote/pool';
@@ -63,7 +64,6 @@ interface Worker {
   ended: boolean;
 }
 
-const POLL_MS = 5;
 /**
  * About how long it takes, on each provider, from deciding to launch an instance to its first
  * worker taking tasks. The local cloud's is measured (an sshd, the agent and a warm Python start in
@@ -71,7 +71,7 @@ const POLL_MS = 5;
  */
 const LAUNCH_ESTIMATE_S: Record<string, number> = { local: 2 };
 const DEFAULT_LAUNCH_ESTIMATE_S = 60;
-/** A request message carries up to this many tasks: few queue operations, still balanced. */
+/** A request message carries up to this many tasks (fewer when they would not fit in a message): few queue operations, still balanced. */
 const MAX_TASKS_PER_MESSAGE = 200;
 
 /**
@@ -82,6 +82,11 @@ const MAX_TASKS_PER_MESSAGE = 200;
 export class MapRun {
   readonly jobId = `map-${Date.now().toString(36)}-${crypto.randomBytes(3).toString('hex')}`;
   private queues!: { request: string; result: string };
+  private readonly jobQueues: JobQueues;
+  /** Ends a wait for results early: the map failed (a worker's end decided it) or was cancelled. */
+  private readonly wake = new AbortController();
+  /** When maybeLaunchMore looks again if nothing else makes it: the wait for results may be long. */
+  private launchCheck?: NodeJS.Timeout;
   private readonly workers = new Map<string, Worker>();
   private readonly results: (MapTaskResult | undefined)[] = [];
   private args: SerializedValue[] = [];
@@ -108,7 +113,9 @@ export class MapRun {
     private readonly cloud: Cloud,
     private readonly pool: SessionPool,
     private readonly s: MapSettings,
-  ) {}
+  ) {
+    this.jobQueues = new JobQueues(cloud.queues, cloud.payloads, this.jobId);
+  }
 
   async run(args: MapArguments): Promise<MapResult> {
     // Recorded before anything exists, so that a kill at any point leaves a trail to clean up.
@@ -143,7 +150,8 @@ export class MapRun {
       this.emit({ kind: 'finished', at: Date.now(), status: this.s.signal?.aborted ? 'cancelled' : 'failed', message: (e as Error).message });
       throw e;
     } finally {
-      await this.cloud.queues.deletePair(this.jobId);
+      clearTimeout(this.launchCheck);
+      await deleteJobQueues(this.cloud, this.jobId);
       this.lease?.remove();
     }
   }
@@ -201,6 +209,7 @@ export class MapRun {
    * queued. So a map of many short tasks launches nothing, and a long one gets its full width.
    */
   private maybeLaunchMore(): void {
+    clearTimeout(this.launchCheck);
     if (!this.deferred || this.wave || this.ending || this.firstClaimAt === undefined || this.s.signal?.aborted) return;
     const running = [...this.workers.values()].filter((w) => !w.ended).length;
     const queued = this.unfinished - running;
@@ -209,7 +218,14 @@ export class MapRun {
     const elapsedS = (Date.now() - this.firstClaimAt) / 1000;
     const launchS = LAUNCH_ESTIMATE_S[this.cloud.provider.name] ?? DEFAULT_LAUNCH_ESTIMATE_S;
     const leftS = finished > 0 ? (this.unfinished * elapsedS) / finished : elapsedS;
-    if (leftS <= launchS) return;
+    if (leftS <= launchS) {
+      // Look again when, at this pace and with no result meanwhile, it would be time (results
+      // and claims look sooner): the gather loop may be waiting on the queue for a while.
+      const dueS = finished > 0 ? (launchS * finished) / this.unfinished : launchS;
+      this.launchCheck = setTimeout(() => this.maybeLaunchMore(), Math.max(0, dueS - elapsedS) * 1000 + 10);
+      this.launchCheck.unref();
+      return;
+    }
     const count = this.deferred;
     this.deferred = 0;
     // Not cancelled through the signal: an instance launched while the map is being cancelled is
@@ -253,12 +269,15 @@ export class MapRun {
             project: this.s.project,
             interpreter: this.s.interpreter,
             env: { ...this.s.env, MEADOWRUN_JOB_ID: this.jobId, MEADOWRUN_WORKER_ID: workerId },
-            spec: { kind: 'map', target: this.s.target, queues: this.queues, visibilityS: this.s.visibilityS, maxAttempts: this.s.maxAttempts },
+            spec: { kind: 'map', jobId: this.jobId, target: this.s.target, queues: this.queues, visibilityS: this.s.visibilityS, maxAttempts: this.s.maxAttempts },
           },
           {
             onStarted: (pid, logPath) => this.updateWorker(worker, { state: 'running', pid, logPath }),
             onClaimed: (tasks) => {
-              this.firstClaimAt ??= Date.now();
+              if (this.firstClaimAt === undefined) {
+                this.firstClaimAt = Date.now();
+                this.maybeLaunchMore();
+              }
               this.updateWorker(worker, { currentTask: tasks[0] });
               const at = Date.now();
               this.emit({ kind: 'tasks', at, updates: tasks.filter((t) => !this.results[t]).map((task) => ({ task, state: 'running', attempt: 1, workerId })) });
@@ -310,12 +329,12 @@ export class MapRun {
       }
     } else if (outcome.status === 'rejected' || outcome.status === 'failed') {
       // The function can't even be loaded: every worker would fail the same way.
-      this.fatal = new MeadowrunError(outcome.status === 'rejected' ? outcome.message : `${outcome.error.type}: ${outcome.error.message}`, 'map-worker');
+      this.fail(new MeadowrunError(outcome.status === 'rejected' ? outcome.message : `${outcome.error.type}: ${outcome.error.message}`, 'map-worker'));
       return;
     }
     if (clean || this.unfinished === 0 || this.s.signal?.aborted) return;
     if (this.replacements >= this.width * this.s.maxAttempts) {
-      this.fatal = new MeadowrunError(`Map workers kept dying (${this.replacements} replaced); last: ${describe(outcome)}`, 'map-worker');
+      this.fail(new MeadowrunError(`Map workers kept dying (${this.replacements} replaced); last: ${describe(outcome)}`, 'map-worker'));
       return;
     }
     // A worker died with tasks left: its message comes back after the visibility timeout; a
@@ -323,7 +342,7 @@ export class MapRun {
     this.replacements++;
     await this.allocateWorkers(1).then(
       ([w]) => this.startWorker(w.workerId, w.allocation),
-      (e: Error) => (this.fatal = e),
+      (e: Error) => this.fail(e),
     );
   }
 
@@ -367,22 +386,40 @@ export class MapRun {
 
   private async sendTasks(tasks: { task: number; attempt: number; arg: SerializedValue }[]): Promise<void> {
     const per = Math.max(1, Math.min(MAX_TASKS_PER_MESSAGE, Math.ceil(tasks.length / (Math.max(1, this.width) * 8))));
-    const bodies: string[] = [];
-    for (let i = 0; i < tasks.length; i += per) bodies.push(JSON.stringify({ tasks: tasks.slice(i, i + per) } satisfies RequestMessage));
-    await this.cloud.queues.send(this.queues.request, bodies);
+    // Bodies are RequestMessages `{"tasks":[…]}`, packed by size as well as count.
+    await this.jobQueues.sendItems(this.queues.request, tasks.map((t) => JSON.stringify(t)), '{"tasks":[', ']}', per);
+  }
+
+  private fail(e: Error): void {
+    this.fatal = e;
+    this.wake.abort();
   }
 
   /** Reads results until every task has a final one (or the run is cancelled or broken). */
   private async gather(): Promise<void> {
+    const cancel = () => this.wake.abort();
+    this.s.signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      await this.gatherUntilDone();
+    } finally {
+      this.s.signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  private async gatherUntilDone(): Promise<void> {
+    const wake = this.wake.signal;
     while (this.unfinished > 0) {
       if (this.s.signal?.aborted) return;
       if (this.fatal) throw this.fatal;
       this.maybeLaunchMore();
-      const messages = await this.cloud.queues.receive(this.queues.result, 10, 30);
-      if (!messages.length) {
-        await new Promise((r) => setTimeout(r, POLL_MS));
-        continue;
+      let messages: QueueMessage[];
+      try {
+        messages = await this.jobQueues.receive(this.queues.result, 10, 30, { waitS: 20, signal: wake });
+      } catch (e) {
+        if (wake.aborted) continue;
+        throw e;
       }
+      if (!messages.length) continue;
       const at = Date.now();
       const updates: Extract<MapEvent, { kind: 'tasks' }>['updates'] = [];
       const retries: { task: number; attempt: number; arg: SerializedValue }[] = [];
@@ -410,7 +447,7 @@ export class MapRun {
         if (worker) this.emit({ kind: 'worker', at, worker: { ...worker.info } });
       }
       // Stored: only now acknowledge, so a crash here means redelivery, not loss.
-      await this.cloud.queues.acknowledge(this.queues.result, messages.map((m) => m.receipt));
+      await this.jobQueues.acknowledge(this.queues.result, messages.map((m) => m.receipt));
       this.emit({ kind: 'tasks', at, updates });
       if (retries.length) await this.sendTasks(retries);
     }
@@ -423,7 +460,7 @@ export class MapRun {
     if (cancel) {
       for (const w of live) await this.pool.with(w.allocation.instance, async (session) => session.cancel(w.info.workerId)).catch(() => undefined);
     } else {
-      await this.cloud.queues.send(this.queues.request, live.map(() => JSON.stringify({ shutdown: true } satisfies RequestMessage)));
+      await this.jobQueues.send(this.queues.request, live.map(() => JSON.stringify({ shutdown: true } satisfies RequestMessage)));
     }
     await Promise.all(live.map((w) => w.done));
     for (const w of this.workers.values()) await this.cloud.table.deallocateJob(w.info.instanceId, w.info.workerId);

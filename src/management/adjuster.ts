@@ -1,6 +1,6 @@
 import { planAdjustments } from '../core/adjusterPlan';
 import { AdjusterPlan, AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, FleetInstance, ManagementConfig } from '../core/management';
-import { Cloud } from '../cloud/ports';
+import { Cloud, PAIR_USE_RESOLUTION_S } from '../cloud/ports';
 import { launchAndRegister } from '../jobs/allocate';
 
 /** What the provider and the allocation table say, joined into one view of the fleet. */
@@ -113,7 +113,11 @@ export async function executePlan(
   return result;
 }
 
-/** Map jobs whose queue pair has not been used for `maxAgeS`: their client is gone. */
+/**
+ * Map jobs whose queue pair has not been used for `maxAgeS`: their client is gone. A pair in use
+ * records its use only once per PAIR_USE_RESOLUTION_S, so that much more must have passed.
+ */
 export async function staleQueuePairs(cloud: Cloud, maxAgeS: number, now = Date.now()): Promise<string[]> {
-  return (await cloud.queues.listPairs()).filter((p) => now - p.lastUsedAt > maxAgeS * 1000).map((p) => p.jobId);
+  const ageMs = (maxAgeS + PAIR_USE_RESOLUTION_S) * 1000;
+  return (await cloud.queues.listPairs()).filter((p) => now - p.lastUsedAt > ageMs).map((p) => p.jobId);
 }

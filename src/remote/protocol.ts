@@ -17,8 +17,8 @@ export type JobSpec =
   | { kind: 'function'; target: string; args: string; kwargs?: string }
   /** A map's arguments as a Python expression, evaluated on the instance. */
   | { kind: 'args'; expr: string }
-  /** A map worker: runs `target` on tasks from the request queue until told to shut down. */
-  | { kind: 'map'; target: string; queues: { request: string; result: string }; visibilityS: number; maxAttempts: number };
+  /** A map worker: runs `target` on tasks from the request queue until told to shut down; `jobId` is the map's, which names its payloads. */
+  | { kind: 'map'; jobId: string; target: string; queues: { request: string; result: string }; visibilityS: number; maxAttempts: number };
 
 export interface RunRequest {
   t: 'run';

@@ -4,8 +4,12 @@ import * as path from 'path';
 import { PAIR_USE_RESOLUTION_S, QueueLimits, QueueMessage, ReceiveOptions, TaskQueues } from '../ports';
 import { cancelledError, checkReceive, checkSend, queueGone } from '../queueLimits';
 
-/** A waiting receive looks again this often even without a directory event, in case one was missed. */
-const RECHECK_MS = 200;
+/**
+ * A waiting receive is woken by the directory event of a send; it also looks again when a message
+ * held by another consumer is due back, and at least this often in case an event was missed (a
+ * network file system may not report another machine's renames).
+ */
+const FALLBACK_LOOK_MS = 1000;
 
 /**
  * Task queues as directories, safe with many processes. A message is a file in `ready/`; receiving
@@ -59,13 +63,16 @@ export class FileTaskQueues implements TaskQueues {
     this.recordUse(jobOf(queue));
     const first = this.claim(queue, max, visibilityS);
     const waitS = options.waitS ?? 0;
-    if (first.length || waitS <= 0) return first;
+    if (first.messages.length || waitS <= 0) return first.messages;
     const ready = path.join(this.dir, queue, 'ready');
     return new Promise((resolve, reject) => {
       let scheduled = false;
+      let done = false;
+      let fallback: NodeJS.Timeout | undefined;
       const finish = (error: Error | undefined, messages: QueueMessage[] = []) => {
+        done = true;
         watcher.close();
-        clearInterval(recheck);
+        clearTimeout(fallback);
         clearTimeout(timeout);
         signal?.removeEventListener('abort', abort);
         if (error) reject(error);
@@ -73,9 +80,12 @@ export class FileTaskQueues implements TaskQueues {
       };
       const look = (final: boolean) => {
         scheduled = false;
+        if (done) return; // a look queued before the end must claim nothing
         try {
           const got = this.claim(queue, max, visibilityS);
-          if (got.length || final) finish(undefined, got);
+          if (got.messages.length || final) return finish(undefined, got.messages);
+          clearTimeout(fallback);
+          fallback = setTimeout(soon, Math.max(0, Math.min(FALLBACK_LOOK_MS, got.nextDueAt - Date.now())));
         } catch (e) {
           finish(e as Error);
         }
@@ -92,7 +102,6 @@ export class FileTaskQueues implements TaskQueues {
         return reject(queueGone(queue));
       }
       watcher.on('error', () => finish(queueGone(queue)));
-      const recheck = setInterval(soon, RECHECK_MS);
       const timeout = setTimeout(() => look(true), waitS * 1000);
       signal?.addEventListener('abort', abort, { once: true });
       soon(); // a message may have come between the first look and the watch
@@ -150,10 +159,13 @@ export class FileTaskQueues implements TaskQueues {
     }
   }
 
-  /** Takes up to `max` visible messages; throws when the queue does not exist. */
-  private claim(queue: string, max: number, visibilityS: number): QueueMessage[] {
+  /**
+   * Takes up to `max` visible messages, and says when the next message held by a consumer is due
+   * back (Infinity if none); throws when the queue does not exist.
+   */
+  private claim(queue: string, max: number, visibilityS: number): { messages: QueueMessage[]; nextDueAt: number } {
     const base = path.join(this.dir, queue);
-    this.requeueExpired(base);
+    const nextDueAt = this.requeueExpired(base);
     let names: string[];
     try {
       names = fs.readdirSync(path.join(base, 'ready')).sort();
@@ -176,22 +188,30 @@ export class FileTaskQueues implements TaskQueues {
       }
       messages.push({ receipt: path.basename(claimed), body: fs.readFileSync(claimed, 'utf8'), receiveCount: Number(name.split('~')[1]) });
     }
-    return messages;
+    return { messages, nextDueAt };
   }
 
-  /** Messages whose consumer neither acknowledged nor extended them in time go back, counted. */
-  private requeueExpired(base: string): void {
+  /**
+   * Messages whose consumer neither acknowledged nor extended them in time go back, counted.
+   * Returns when the next of those still held is due back (Infinity if none).
+   */
+  private requeueExpired(base: string): number {
     let names: string[];
     try {
       names = fs.readdirSync(path.join(base, 'inflight'));
     } catch {
-      return;
+      return Infinity;
     }
     const now = Date.now();
+    let nextDueAt = Infinity;
     for (const name of names) {
       const file = path.join(base, 'inflight', name);
       try {
-        if (fs.statSync(file).mtimeMs > now) continue;
+        const dueAt = fs.statSync(file).mtimeMs;
+        if (dueAt > now) {
+          nextDueAt = Math.min(nextDueAt, dueAt);
+          continue;
+        }
         const original = name.slice(0, name.lastIndexOf('.'));
         const [stem, count] = original.split('~');
         fs.renameSync(file, path.join(base, 'ready', `${stem}~${Number(count) + 1}`));
@@ -199,7 +219,9 @@ export class FileTaskQueues implements TaskQueues {
         // Acknowledged or requeued by someone else meanwhile.
       }
     }
+    return nextDueAt;
   }
+
 }
 
 function jobOf(queue: string): string {
