@@ -4,8 +4,10 @@
 // queues do not keep it).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { deleteJobQueues, JobQueues } from '../../src/cloud/jobQueues';
 import { MeadowrunError } from '../../src/core/errors';
 import { QueueMessage, TaskQueues } from '../../src/cloud/ports';
+import { MemoryPayloadStore } from '../support/memoryPayloadStore';
 
 /** Receives until `n` messages came (a queue may hand out fewer than are ready), waiting at most ~10 s. */
 async function receiveAll(q: TaskQueues, queue: string, n: number, visibilityS = 30): Promise<QueueMessage[]> {
@@ -132,5 +134,45 @@ export function taskQueuesContract(name: string, make: () => TaskQueues): void {
     await assert.rejects(q.send(one.request, ['x']), code('queue-gone'));
     await assert.rejects(q.receive(one.request, 1, 30), code('queue-gone'));
     await q.deletePair('job1'); // again: not an error
+  });
+
+  test(`${name}: a receive waiting on a pair that is deleted ends with the queue gone`, async () => {
+    const q = make();
+    const { request } = await q.createPair('job1');
+    const waiting = q.receive(request, 1, 30, { waitS: q.limits.maxWaitS });
+    await new Promise((r) => setImmediate(r)); // the receive is waiting now
+    await q.deletePair('job1');
+    await assert.rejects(waiting, code('queue-gone'));
+  });
+
+  // What a map job sends through these queues (cloud/jobQueues.ts), within this implementation's limits.
+  test(`${name}: a job's items go packed by bytes within the limits, big ones through the payload store, and go with the pair`, async () => {
+    const q = make();
+    const payloads = new MemoryPayloadStore();
+    const jobQueues = new JobQueues(q, payloads, 'job1');
+    const { request } = await q.createPair('job1');
+    const { maxMessageBytes, maxBatch } = q.limits;
+    // Small items, many to a body; medium ones (a third of a message) a few to a body; two over the limit.
+    const small = Array.from({ length: 1000 }, (_, i) => JSON.stringify({ task: i, arg: 'x'.repeat(20) }));
+    const medium = Array.from({ length: 3 * maxBatch }, (_, i) => JSON.stringify({ task: 1000 + i, arg: 'é'.repeat(maxMessageBytes / 6) }));
+    const big = [2000, 2001].map((task) => JSON.stringify({ task, arg: 'y'.repeat(maxMessageBytes * 2) }));
+    const items = [...small, ...medium, ...big];
+    await jobQueues.sendItems(request, items, '{"tasks":[', ']}', 200);
+    const bodies: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const got = await jobQueues.receive(request, 10, 30, { waitS: 1 });
+      if (!got.length) break;
+      bodies.push(...got.map((m) => m.body));
+      await jobQueues.acknowledge(request, got.map((m) => m.receipt));
+    }
+    const received = bodies.flatMap((b) => (JSON.parse(b) as { tasks: { task: number }[] }).tasks);
+    const tasks = (list: { task: number }[]) => list.map((t) => t.task).sort((a, b) => a - b);
+    assert.deepEqual(tasks(received), tasks(items.map((i) => JSON.parse(i))), 'every item once, intact');
+    assert.ok(bodies.length < items.length / 10, `items shared bodies (${bodies.length} bodies for ${items.length} items)`);
+    assert.ok(bodies.every((b) => JSON.parse(b).tasks.length <= 200), 'at most the asked count per body');
+    assert.equal(payloads.blobs.size, 2, 'only what did not fit went to the payload store');
+    await deleteJobQueues({ queues: q, payloads }, 'job1');
+    assert.equal(payloads.blobs.size, 0, "the job's payloads went with its pair");
+    assert.deepEqual(await q.listPairs(), []);
   });
 }

@@ -144,9 +144,10 @@ test('a state directory that already existed with mode 0755 ends up private, wit
   const pair = await t.cloud.queues.createPair('job-1');
   await t.cloud.queues.send(pair.request, ['secret arguments']);
   await t.cloud.queues.receive(pair.request, 1, 60);
+  await t.cloud.payloads.put('job-1/big-argument', Buffer.from('secret arguments too big for a message'));
   await t.cloud.management.runOnce({ dryRun: true });
   assert.equal((fs.statSync(stateDir).mode & 0o777).toString(8), '700');
-  for (const sub of ['table', 'queues', 'secrets', 'management']) assertPrivateTree(path.join(stateDir, sub));
+  for (const sub of ['table', 'queues', 'payloads', 'secrets', 'management']) assertPrivateTree(path.join(stateDir, sub));
   const instanceDir = path.join(stateDir, 'instances', run.instanceId);
   assertPrivateTree(path.join(instanceDir, 'work', 'pids'));
   for (const name of fs.readdirSync(instanceDir).filter((n) => n !== 'work')) {

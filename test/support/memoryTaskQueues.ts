@@ -41,9 +41,10 @@ export class MemoryTaskQueues implements TaskQueues {
     const first = this.take(queue, max, visibilityS);
     if (first.length || !options.waitS) return first;
     return new Promise((resolve, reject) => {
+      let due: NodeJS.Timeout | undefined;
       const finish = (error?: Error, messages: QueueMessage[] = []) => {
         this.waiters.delete(look);
-        clearInterval(expiries);
+        clearTimeout(due);
         clearTimeout(timeout);
         signal?.removeEventListener('abort', abort);
         if (error) reject(error);
@@ -52,17 +53,20 @@ export class MemoryTaskQueues implements TaskQueues {
       const look = () => {
         try {
           const got = this.take(queue, max, visibilityS);
-          if (got.length) finish(undefined, got);
+          if (got.length) return finish(undefined, got);
+          // Sends wake waiters at once; a held message is looked at again when it is due back.
+          clearTimeout(due);
+          const next = Math.min(...this.queue(queue).map((m) => m.visibleAt));
+          if (next < Infinity) due = setTimeout(look, Math.max(0, next - Date.now()));
         } catch (e) {
           finish(e as Error);
         }
       };
       const abort = () => finish(cancelledError());
-      this.waiters.add(look);
-      // Sends wake waiters at once; a message whose visibility ran out is noticed on this tick.
-      const expiries = setInterval(look, 50);
       const timeout = setTimeout(() => finish(), options.waitS! * 1000);
       signal?.addEventListener('abort', abort, { once: true });
+      this.waiters.add(look);
+      look();
     });
   }
 
