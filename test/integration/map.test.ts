@@ -1,6 +1,7 @@
 // Map jobs on the real local cloud: order, retries with tracebacks, workers and instances dying
 // mid-run, and cancellation — every task returns exactly once and nothing is left behind.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { after, afterEach, before, test } from 'node:test';
 import { MapEvent } from '../../src/core/mapProgress';
 import { jobsOnAllInstances, testCloud, TestCloud, waitFor } from '../support/localCloud';
@@ -24,6 +25,8 @@ before(() => {
       'def slow(x):',
       '    time.sleep(0.02)',
       '    return x',
+      'def grow(x):',
+      '    return x * 3',
     ].join('\n'),
   });
 });
@@ -73,6 +76,16 @@ test('10,000 tasks on 4 workers all return, in order', async () => {
   const states = Object.values(finalStates(events));
   assert.equal(states.filter((s) => s === 'idle-exited').length, pids.length, `states: ${states}`);
   assert.equal(states.filter((s) => s === 'stopped').length, 4 - pids.length, `states: ${states}`);
+});
+
+test('arguments and results over a queue message\'s limit go through the payload store, which the map leaves empty', async () => {
+  // Strings, so JSON: 300 KB of arguments and 900 KB of results, each over SQS's 256 KiB.
+  const big = 'a'.repeat(300_000);
+  const r = await t.engine.runMap('tasks.py:grow', { kind: 'values', values: ['x', big, 'y'] }, { projectDir: t.project, workers: 2, resources: slice });
+  assert.equal(r.status, 'succeeded');
+  assert.deepEqual(r.results.map((x) => x.ok && JSON.parse(x.value.json!).length), [3, 900_000, 3]);
+  assert.ok(r.results[1].ok && JSON.parse(r.results[1].value.json!) === big.repeat(3));
+  assert.deepEqual(fs.readdirSync(t.cloud.payloads.dir), [], "the map's payloads went with its queues");
 });
 
 test('an async def function is awaited for each task', async () => {
