@@ -40,6 +40,10 @@ export type ErrorCode =
   | 'agent-missing'
   // The instance and the way to it.
   | 'launch'
+  /** The cloud has no capacity for the type in any zone tried. */
+  | 'no-capacity'
+  /** An account quota (vCPUs, spot requests) stops the launch: the message names it. */
+  | 'quota'
   | 'unreachable'
   | 'host-key'
   | 'agent-lost'

@@ -228,7 +228,11 @@ export async function startEc2Emulator(options: { region?: string; pollMs?: numb
     const upper = path.join(vm.dir, 'upper');
     const work = path.join(vm.dir, 'work');
     const merged = path.join(vm.dir, 'merged');
-    for (const d of [upper, work, merged]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    for (const d of [work, merged]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    // The overlay's root takes the upper dir's mode: the image root's (0755), or no user but root
+    // could reach any file (an sshd refuses a non-root user whose authorized_keys it cannot read).
+    fs.mkdirSync(upper, { recursive: true });
+    fs.chmodSync(upper, fs.statSync(image).mode & 0o7777);
     spawnChecked('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${image},upperdir=${upper},workdir=${work}`, merged]);
     const seed = path.join(merged, 'var/lib/cloud/seed/nocloud');
     fs.mkdirSync(seed, { recursive: true });

@@ -1,0 +1,357 @@
+// Instances on EC2. A launch is RunInstances with Meadowrun's user data (see userData.ts) in the
+// cheapest zone for the type, falling back to the next zone when one has no capacity; the instance
+// is then ready when EC2 says it runs, its console shows the SSH host key cloud-init generated (the
+// client pins that key: it came through the EC2 API, not over the network from the instance), and
+// its sshd answers.
+import * as net from 'net';
+import {
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeInstanceTypeOfferingsCommand,
+  EC2Client,
+  GetConsoleOutputCommand,
+  RunInstancesCommand,
+  RunInstancesCommandInput,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { PricingClient } from '@aws-sdk/client-pricing';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { cancellation, MeadowrunError } from '../../core/errors';
+import { InstanceOption, InstanceType } from '../../core/instanceTypes';
+import { shellQuote } from '../../remote/shellQuote';
+import { InstanceProvider, LaunchedInstance, RunningInstance, SshEndpoint } from '../ports';
+import { Ec2Catalog, loadCatalog } from './catalog';
+import { allowSsh, clientCidr, ensureInstanceProfile, ensureSecurityGroup, TAGS } from './prepare';
+import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from './userData';
+
+/** Ubuntu 24.04 LTS, published by Canonical as an SSM public parameter in every region. */
+export const DEFAULT_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
+
+export interface Ec2ProviderOptions {
+  ec2: EC2Client;
+  ssm: SSMClient;
+  iam: IAMClient;
+  pricing: PricingClient;
+  region: string;
+  /** Where the catalog is cached (a private directory). */
+  cacheDir: string;
+  /** The allocation table the agent on each instance opens (and the instance role may update). */
+  tableName: string;
+  /** The agent's spec of the map queues. */
+  queuesSpec: string;
+  /** An AMI id, or an SSM parameter naming one; Ubuntu 24.04 on x86_64 by default. */
+  ami?: { id?: string; parameter?: string };
+  allowBurstable?: boolean;
+  /** Where SSH comes from, as a CIDR; this machine's public address /32 when absent. */
+  sshFrom?: string;
+  /** The AWS endpoint instances use (an emulator in tests, or a VPC endpoint), given to the agent. */
+  instanceEndpoint?: string;
+  /** How often a launching instance is looked at (ms). */
+  pollMs?: number;
+  /** Each launch attempt, for the progress and the log. */
+  onAttempt?: (line: string) => void;
+}
+
+/** How a client reaches an instance once it is ready. */
+export type InstanceEndpoint = Omit<LaunchedInstance, 'id'>;
+
+// A (type, zone) without capacity, or that does not offer what was asked: the next one may.
+const TRY_ELSEWHERE = new Set([
+  'InsufficientInstanceCapacity',
+  'InsufficientCapacity',
+  'UnfulfillableCapacity',
+  'InsufficientFreeAddressesInSubnet',
+  'Unsupported',
+  'InsufficientHostCapacity',
+]);
+const QUOTAS_PAGE = 'https://console.aws.amazon.com/servicequotas/home/services/ec2/quotas';
+
+export class Ec2Provider implements InstanceProvider {
+  readonly name = 'aws';
+  private catalog?: Promise<Ec2Catalog>;
+  private image?: Promise<{ id: string; architecture: string }>;
+  private prepared?: Promise<{ securityGroup: string; instanceProfile: string }>;
+
+  constructor(private readonly o: Ec2ProviderOptions) {}
+
+  async listInstanceTypes(): Promise<InstanceType[]> {
+    return (await this.loadCatalog()).types;
+  }
+
+  private loadCatalog(): Promise<Ec2Catalog> {
+    this.catalog ??= this.resolveImage().then(({ architecture }) =>
+      loadCatalog({ ec2: this.o.ec2, pricing: this.o.pricing, region: this.o.region, cacheDir: this.o.cacheDir, architecture, allowBurstable: this.o.allowBurstable }),
+    );
+    this.catalog.catch(() => (this.catalog = undefined));
+    return this.catalog;
+  }
+
+  /** The AMI to launch and its architecture (the catalog offers only types that run it). */
+  resolveImage(): Promise<{ id: string; architecture: string }> {
+    this.image ??= (async () => {
+      let id = this.o.ami?.id;
+      const parameter = this.o.ami?.parameter ?? DEFAULT_AMI_PARAMETER;
+      if (!id) {
+        const r = await this.o.ssm.send(new GetParameterCommand({ Name: parameter })).catch((e) => {
+          if ((e as Error).name === 'ParameterNotFound') {
+            throw new MeadowrunError(`No AMI: the SSM parameter ${parameter} does not exist in ${this.o.region}; set meadowrun.aws.ami to an AMI id or another parameter`, 'bad-config');
+          }
+          throw e;
+        });
+        id = r.Parameter?.Value;
+      }
+      const images = await this.o.ec2.send(new DescribeImagesCommand({ ImageIds: [id!] }));
+      const architecture = images.Images?.[0]?.Architecture;
+      if (!architecture) throw new MeadowrunError(`The AMI ${id} was not found in ${this.o.region}`, 'bad-config');
+      return { id: id!, architecture };
+    })();
+    this.image.catch(() => (this.image = undefined));
+    return this.image;
+  }
+
+  /** The instance profile and security group, once per process; lets this client's address in. */
+  prepare(): Promise<void> {
+    this.prepared ??= (async () => {
+      const [instanceProfile, securityGroup, cidr] = await Promise.all([
+        ensureInstanceProfile(this.o.iam, this.o.tableName),
+        ensureSecurityGroup(this.o.ec2),
+        clientCidr(this.o.sshFrom),
+      ]);
+      await allowSsh(this.o.ec2, securityGroup, cidr);
+      return { instanceProfile, securityGroup };
+    })();
+    this.prepared.catch(() => (this.prepared = undefined));
+    return this.prepared.then(() => undefined);
+  }
+
+  async launch(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal } = {}): Promise<LaunchedInstance> {
+    const id = await this.start(option, authorizedPublicKey, o);
+    try {
+      return { id, ...(await this.waitReady(id, o)) };
+    } catch (e) {
+      await this.terminate(id).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** RunInstances in the cheapest zone that has capacity; returns the id at once. */
+  async start(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal } = {}): Promise<string> {
+    await this.prepare();
+    const { securityGroup, instanceProfile } = await this.prepared!;
+    const [image, catalog] = await Promise.all([this.resolveImage(), this.loadCatalog()]);
+    const type = option.type.name;
+    const zones: (string | undefined)[] = option.spot ? catalog.spotZones(type) : [undefined, ...(await this.zonesOffering(type))];
+    if (!zones.length) zones.push(undefined);
+    const market = option.spot ? 'spot' : 'on-demand';
+    const failures: string[] = [];
+    const input = (zone: string | undefined): RunInstancesCommandInput => ({
+      ImageId: image.id,
+      InstanceType: type as RunInstancesCommandInput['InstanceType'],
+      MinCount: 1,
+      MaxCount: 1,
+      UserData: userData(authorizedPublicKey),
+      IamInstanceProfile: { Name: instanceProfile },
+      SecurityGroupIds: [securityGroup],
+      ...(zone && { Placement: { AvailabilityZone: zone } }),
+      ...(option.spot && {
+        InstanceMarketOptions: { MarketType: 'spot', SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate' } },
+      }),
+      // IMDSv2 only, and not reachable from containers one hop further.
+      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
+      // The idle watchdog powers the instance off: that ends it, it does not keep a stopped disk.
+      InstanceInitiatedShutdownBehavior: 'terminate',
+      TagSpecifications: [
+        { ResourceType: 'instance', Tags: [...TAGS, { Key: 'Name', Value: `meadowrun-${type}` }] },
+        { ResourceType: 'volume', Tags: TAGS },
+      ],
+    });
+    for (const zone of zones) {
+      if (o.signal?.aborted) throw cancellation();
+      const where = `${type} ${market}${zone ? ` in ${zone}` : ''}`;
+      this.o.onAttempt?.(`launching ${where}`);
+      try {
+        const r = await this.runWithProfileRetry(input(zone), o.signal);
+        const id = r.Instances?.[0]?.InstanceId;
+        if (!id) throw new MeadowrunError(`RunInstances returned no instance for ${where}`, 'launch');
+        // Cancelled while RunInstances was on its way: the instance must not outlive the call.
+        if (o.signal?.aborted) {
+          await this.terminate(id).catch(() => undefined);
+          throw cancellation();
+        }
+        return id;
+      } catch (e) {
+        const name = (e as Error).name;
+        if (TRY_ELSEWHERE.has(name)) {
+          failures.push(`${where}: ${name}`);
+          this.o.onAttempt?.(`${where}: ${name}, trying the next zone`);
+          continue;
+        }
+        throw quotaError(e, option) ?? e;
+      }
+    }
+    throw new MeadowrunError(`No capacity for ${type} (${market}) in ${this.o.region}: ${failures.join('; ')}`, 'no-capacity');
+  }
+
+  /** IAM is eventually consistent: a profile made moments ago may not be usable by EC2 yet. */
+  private async runWithProfileRetry(input: RunInstancesCommandInput, signal?: AbortSignal) {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        // Never aborted mid-request: EC2 may launch an instance whose id we would then not know.
+        // A cancelled launch is terminated once RunInstances has answered.
+        return await this.o.ec2.send(new RunInstancesCommand(input));
+      } catch (e) {
+        const profileNotReady = (e as Error).name === 'InvalidParameterValue' && /iamInstanceProfile/i.test((e as Error).message);
+        if (!profileNotReady || Date.now() > deadline) throw e;
+        await sleep(2000, signal);
+      }
+    }
+  }
+
+  private async zonesOffering(type: string): Promise<string[]> {
+    const r = await this.o.ec2.send(
+      new DescribeInstanceTypeOfferingsCommand({ LocationType: 'availability-zone', Filters: [{ Name: 'instance-type', Values: [type] }] }),
+    );
+    return (r.InstanceTypeOfferings ?? []).map((x) => x.Location!).filter(Boolean).sort();
+  }
+
+  /**
+   * Waits until the instance runs, its console shows the host key cloud-init made (read through
+   * the EC2 API, so it is the instance's own), and its sshd answers.
+   */
+  async waitReady(id: string, o: { signal?: AbortSignal } = {}): Promise<InstanceEndpoint> {
+    const pollMs = this.o.pollMs ?? 1000;
+    let host: string | undefined;
+    let hostKey: string | undefined;
+    let latest = true;
+    for (;;) {
+      if (o.signal?.aborted) throw cancellation();
+      if (!host) {
+        const r = await this.o.ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] })).catch((e) => {
+          // Just launched: EC2 may not list it yet.
+          if ((e as Error).name === 'InvalidInstanceID.NotFound') return undefined;
+          throw e;
+        });
+        const inst = r?.Reservations?.[0]?.Instances?.[0];
+        const state = inst?.State?.Name;
+        if (state === 'shutting-down' || state === 'terminated' || state === 'stopped' || state === 'stopping') {
+          throw new MeadowrunError(`Instance ${id} ${state} while starting${inst?.StateReason?.Message ? `: ${inst.StateReason.Message}` : ''}`, 'launch', { instanceId: id });
+        }
+        if (state === 'running') {
+          host = inst?.PublicIpAddress;
+          if (!host) throw new MeadowrunError(`Instance ${id} has no public address (its subnet gives none); Meadowrun reaches instances by their public address`, 'launch', { instanceId: id });
+        }
+      }
+      if (host && !hostKey) {
+        const out = await this.o.ec2.send(new GetConsoleOutputCommand({ InstanceId: id, Latest: latest })).catch((e) => {
+          // Only Nitro instances have the latest output on demand; others show it a little later.
+          if (latest && /Unsupported/.test((e as Error).name)) {
+            latest = false;
+            return undefined;
+          }
+          throw e;
+        });
+        const text = out?.Output ? Buffer.from(out.Output, 'base64').toString('utf8') : '';
+        const failed = setupFailure(text);
+        if (failed) throw new MeadowrunError(`Instance ${id} could not be set up: ${failed}`, 'launch', { instanceId: id });
+        hostKey = hostKeyFromConsole(text);
+      }
+      if (host && hostKey && (await sshAnswers(host, 22))) {
+        const ssh: SshEndpoint = { host, port: 22, user: SSH_USER, hostKey };
+        return { ssh, workDir: WORK_DIR, nodeCommand: this.nodeCommand() };
+      }
+      await sleep(pollMs, o.signal);
+    }
+  }
+
+  /** The agent's Node, with the region and (emulators, VPC endpoints) the endpoint it reaches AWS at. */
+  private nodeCommand(): string {
+    const env = [`AWS_REGION=${shellQuote(this.o.region)}`];
+    if (this.o.instanceEndpoint) env.push(`AWS_ENDPOINT_URL=${shellQuote(this.o.instanceEndpoint)}`);
+    return [...env, 'node'].join(' ');
+  }
+
+  async terminate(id: string): Promise<void> {
+    await this.o.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] })).catch((e) => {
+      if ((e as Error).name !== 'InvalidInstanceID.NotFound') throw e;
+    });
+  }
+
+  async listRunning(): Promise<RunningInstance[]> {
+    const running: RunningInstance[] = [];
+    let NextToken: string | undefined;
+    do {
+      const r = await this.o.ec2.send(
+        new DescribeInstancesCommand({
+          Filters: [{ Name: 'tag:meadowrun', Values: ['true'] }, { Name: 'instance-state-name', Values: ['pending', 'running'] }],
+          NextToken,
+        }),
+      );
+      for (const inst of (r.Reservations ?? []).flatMap((x) => x.Instances ?? [])) {
+        running.push({ id: inst.InstanceId!, typeName: inst.InstanceType ?? '', launchedAt: inst.LaunchTime?.getTime() ?? 0 });
+      }
+      NextToken = r.NextToken;
+    } while (NextToken);
+    return running;
+  }
+
+  agentTableSpec(): string {
+    return `aws:${this.o.region}:${this.o.tableName}`;
+  }
+
+  agentQueuesSpec(): string {
+    return this.o.queuesSpec;
+  }
+}
+
+/** Quota errors as one message naming the quota and where to raise it; undefined for other errors. */
+function quotaError(e: unknown, option: InstanceOption): MeadowrunError | undefined {
+  const name = (e as Error).name;
+  const type = option.type.name;
+  if (name === 'MaxSpotInstanceCountExceeded') {
+    return new MeadowrunError(
+      `Your spot vCPU quota in this region is used up ("All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests" or the one for ${type}'s family): raise it at ${QUOTAS_PAGE}, or run on-demand`,
+      'quota',
+      { cause: e },
+    );
+  }
+  if (name === 'VcpuLimitExceeded' || name === 'InstanceLimitExceeded') {
+    return new MeadowrunError(
+      `Your on-demand vCPU quota for ${type}'s family is used up ("Running On-Demand … instances" in Service Quotas): raise it at ${QUOTAS_PAGE}`,
+      'quota',
+      { cause: e },
+    );
+  }
+  return undefined;
+}
+
+/** Whether an SSH server answers at host:port (its banner), within a few seconds. */
+function sshAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(3000, () => done(false));
+    socket.once('data', (d) => done(d.toString().startsWith('SSH-')));
+    socket.once('error', () => done(false));
+  });
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(cancellation());
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(cancellation());
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+

@@ -1,0 +1,167 @@
+// What every launch needs in the account, created once and found again by name (all `meadowrun-`,
+// tagged meadowrun=true): the instance role and its instance profile (least privilege: its own
+// table, the map queues, the payload bucket), and the security group whose only ingress is SSH from
+// the clients' addresses. Each step is idempotent; `describePrepared` lists what exists, for
+// `meadowrun aws status` and `uninstall`.
+import {
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
+  DeleteSecurityGroupCommand,
+  DescribeSecurityGroupsCommand,
+  DescribeVpcsCommand,
+  EC2Client,
+} from '@aws-sdk/client-ec2';
+import {
+  AddRoleToInstanceProfileCommand,
+  CreateInstanceProfileCommand,
+  CreateRoleCommand,
+  DeleteInstanceProfileCommand,
+  DeleteRoleCommand,
+  DeleteRolePolicyCommand,
+  GetInstanceProfileCommand,
+  IAMClient,
+  PutRolePolicyCommand,
+  RemoveRoleFromInstanceProfileCommand,
+} from '@aws-sdk/client-iam';
+import { MeadowrunError } from '../../core/errors';
+
+export const INSTANCE_ROLE = 'meadowrun-instance';
+export const INSTANCE_PROFILE = 'meadowrun-instance';
+export const SECURITY_GROUP = 'meadowrun-ssh';
+export const TAGS = [{ Key: 'meadowrun', Value: 'true' }];
+
+const TRUST_EC2 = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+});
+
+/**
+ * What the agent on an instance may do with the role's credentials: read and update rows of the
+ * allocation table (its own row, jobs it frees, the sweep), work the map queues, and read and write
+ * payloads. Nothing in EC2 or IAM: an instance cannot launch or see others.
+ */
+export function instanceRolePolicy(tableName: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: `arn:aws:dynamodb:*:*:table/${tableName}` },
+      {
+        Effect: 'Allow',
+        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:DeleteMessageBatch', 'sqs:ChangeMessageVisibility', 'sqs:ChangeMessageVisibilityBatch', 'sqs:SendMessage', 'sqs:SendMessageBatch', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
+        Resource: 'arn:aws:sqs:*:*:meadowrun-*',
+      },
+      { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: 'arn:aws:s3:::meadowrun-*/*' },
+    ],
+  });
+}
+
+const code = (e: unknown) => (e as Error)?.name ?? '';
+
+/** The instance role and its profile; returns the profile's name for RunInstances. */
+export async function ensureInstanceProfile(iam: IAMClient, tableName: string): Promise<string> {
+  await iam.send(new CreateRoleCommand({ RoleName: INSTANCE_ROLE, AssumeRolePolicyDocument: TRUST_EC2, Tags: TAGS, Description: 'Meadowrun instances: their allocation table rows, map queues and payloads' })).catch(ignore('EntityAlreadyExists'));
+  // Put every time: a newer version's policy replaces an older one.
+  await iam.send(new PutRolePolicyCommand({ RoleName: INSTANCE_ROLE, PolicyName: INSTANCE_ROLE, PolicyDocument: instanceRolePolicy(tableName) }));
+  await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: INSTANCE_PROFILE, Tags: TAGS })).catch(ignore('EntityAlreadyExists'));
+  const profile = await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: INSTANCE_PROFILE }));
+  if (!profile.InstanceProfile?.Roles?.some((r) => r.RoleName === INSTANCE_ROLE)) {
+    await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: INSTANCE_PROFILE, RoleName: INSTANCE_ROLE })).catch(ignore('LimitExceeded'));
+  }
+  return INSTANCE_PROFILE;
+}
+
+function ignore(...codes: string[]) {
+  return (e: unknown) => {
+    if (!codes.includes(code(e))) throw e;
+  };
+}
+
+/** The security group for SSH in the default VPC (instances launch there), created when missing. */
+export async function ensureSecurityGroup(ec2: EC2Client): Promise<string> {
+  const existing = await findSecurityGroup(ec2);
+  if (existing) return existing;
+  const vpcs = await ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] }));
+  const vpc = vpcs.Vpcs?.[0]?.VpcId;
+  if (!vpc) throw new MeadowrunError('This AWS region has no default VPC, which Meadowrun launches instances in: create one with `aws ec2 create-default-vpc`', 'launch');
+  try {
+    const created = await ec2.send(
+      new CreateSecurityGroupCommand({
+        GroupName: SECURITY_GROUP,
+        Description: 'Meadowrun: SSH from the clients that launched instances',
+        VpcId: vpc,
+        TagSpecifications: [{ ResourceType: 'security-group', Tags: TAGS }],
+      }),
+    );
+    return created.GroupId!;
+  } catch (e) {
+    // Another client created it at the same moment.
+    if (code(e) === 'InvalidGroup.Duplicate') return (await findSecurityGroup(ec2))!;
+    throw e;
+  }
+}
+
+async function findSecurityGroup(ec2: EC2Client): Promise<string | undefined> {
+  const r = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [SECURITY_GROUP] }, { Name: 'tag:meadowrun', Values: ['true'] }] }));
+  return r.SecurityGroups?.[0]?.GroupId;
+}
+
+/** Lets SSH in from `cidr` (the client's public address /32, or the override); already allowed is fine. */
+export async function allowSsh(ec2: EC2Client, groupId: string, cidr: string): Promise<void> {
+  await ec2
+    .send(
+      new AuthorizeSecurityGroupIngressCommand({
+        GroupId: groupId,
+        IpPermissions: [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: cidr, Description: 'meadowrun client' }] }],
+      }),
+    )
+    .catch(ignore('InvalidPermission.Duplicate'));
+}
+
+/** Where SSH may come from: the override, or this machine's public address as AWS sees it. */
+export async function clientCidr(override: string | undefined, lookup: () => Promise<string> = publicAddress): Promise<string> {
+  if (override) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(override)) {
+      throw new MeadowrunError(`meadowrun.aws.sshFrom must be an IPv4 CIDR such as 203.0.113.7/32 (got "${override}")`, 'bad-config');
+    }
+    return override;
+  }
+  return `${await lookup()}/32`;
+}
+
+async function publicAddress(): Promise<string> {
+  try {
+    const res = await fetch('https://checkip.amazonaws.com/', { signal: AbortSignal.timeout(10_000) });
+    const ip = (await res.text()).trim();
+    if (res.ok && /^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return ip;
+    throw new Error(`HTTP ${res.status}`);
+  } catch (e) {
+    throw new MeadowrunError(
+      `Could not find this machine's public address (checkip.amazonaws.com: ${(e as Error).message}); ` +
+        'set meadowrun.aws.sshFrom (or --ssh-from) to the address range SSH comes from, e.g. your VPN or VPC',
+      'launch',
+    );
+  }
+}
+
+/** What exists of the above (for status and uninstall). */
+export async function describePrepared(ec2: EC2Client, iam: IAMClient): Promise<{ kind: string; name: string }[]> {
+  const found: { kind: string; name: string }[] = [];
+  const group = await findSecurityGroup(ec2);
+  if (group) found.push({ kind: 'security group', name: `${SECURITY_GROUP} (${group})` });
+  const profile = await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: INSTANCE_PROFILE })).catch(() => undefined);
+  if (profile?.InstanceProfile) {
+    found.push({ kind: 'IAM instance profile', name: INSTANCE_PROFILE });
+    for (const r of profile.InstanceProfile.Roles ?? []) found.push({ kind: 'IAM role', name: r.RoleName! });
+  }
+  return found;
+}
+
+/** Removes the role, profile and security group (instances using them must be gone first). */
+export async function removePrepared(ec2: EC2Client, iam: IAMClient): Promise<void> {
+  const group = await findSecurityGroup(ec2);
+  if (group) await ec2.send(new DeleteSecurityGroupCommand({ GroupId: group })).catch(ignore('InvalidGroup.NotFound'));
+  await iam.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: INSTANCE_PROFILE, RoleName: INSTANCE_ROLE })).catch(ignore('NoSuchEntity'));
+  await iam.send(new DeleteInstanceProfileCommand({ InstanceProfileName: INSTANCE_PROFILE })).catch(ignore('NoSuchEntity'));
+  await iam.send(new DeleteRolePolicyCommand({ RoleName: INSTANCE_ROLE, PolicyName: INSTANCE_ROLE })).catch(ignore('NoSuchEntity'));
+  await iam.send(new DeleteRoleCommand({ RoleName: INSTANCE_ROLE })).catch(ignore('NoSuchEntity'));
+}

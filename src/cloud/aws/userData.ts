@@ -1,0 +1,86 @@
+// The user data every instance boots with: a cloud-config that makes the login user with the
+// client's public key, installs what the agent needs (Node and Python, only when the image lacks
+// them), and has cloud-init print the instance's own SSH host key to the serial console, which the
+// client reads through the EC2 API (GetConsoleOutput) and pins. Nothing secret is in it: user data
+// can be read by anything on the instance (and by anyone allowed DescribeInstanceAttribute).
+
+/** The user clients log in as; its home holds the work directory. */
+export const SSH_USER = 'meadowrun';
+export const WORK_DIR = `/home/${SSH_USER}/work`;
+/** A line the setup prints to the console when it fails, so the client stops waiting and says why. */
+export const SETUP_FAILED = 'meadowrun-setup-failed:';
+
+/**
+ * The script cloud-init runs once, at the end of the boot (after the users exist and sshd runs).
+ * apt only when something is missing: the Ubuntu AMIs have Python but no Node; an image that
+ * has both (the test emulator's, a custom AMI) boots without reaching any package mirror.
+ */
+const SETUP = `set -u
+fail() { echo "${SETUP_FAILED} $*"; exit 1; }
+missing=''
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+if [ -n "$missing" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q || fail "apt-get update failed"
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing python3-venv python3-pip || fail "could not install$missing"
+fi
+command -v node >/dev/null 2>&1 || fail "no node after the setup"
+echo "meadowrun-setup-done"
+`;
+
+/** sshd: keys only, no root, nothing forwarded but the agent's socket (local streamlocal forwarding). */
+const SSHD_CONFIG = `# Written by Meadowrun's user data.
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+AllowUsers ${SSH_USER}
+AllowAgentForwarding no
+X11Forwarding no
+PermitTunnel no
+GatewayPorts no
+PermitUserEnvironment no
+MaxSessions 64
+MaxStartups 64:30:128
+`;
+
+/** The user data, as RunInstances wants it (base64). `authorizedPublicKey` is "ssh-ed25519 AAAA… comment". */
+export function userData(authorizedPublicKey: string): string {
+  const key = authorizedPublicKey.trim();
+  if (!/^ssh-[a-z0-9-]+ [A-Za-z0-9+/=]+( [^\n]*)?$/.test(key)) throw new Error('userData: not an OpenSSH public key');
+  const config = {
+    users: [{ name: SSH_USER, shell: '/bin/bash', lock_passwd: true, ssh_authorized_keys: [key] }],
+    disable_root: true,
+    ssh_pwauth: false,
+    // A fresh host key of one kind; cloud-init prints it on the console (keys_to_console).
+    ssh_deletekeys: true,
+    ssh_genkeytypes: ['ed25519'],
+    write_files: [{ path: '/etc/ssh/sshd_config.d/60-meadowrun.conf', permissions: '0644', content: SSHD_CONFIG }],
+    runcmd: [['sh', '-c', SETUP]],
+  };
+  // JSON is YAML: no quoting rules of our own to get wrong.
+  return Buffer.from(`#cloud-config\n${JSON.stringify(config, null, 1)}\n`).toString('base64');
+}
+
+/**
+ * The instance's ed25519 host key (base64 blob) from its console: the first "SSH HOST KEY KEYS"
+ * block, the one cloud-init printed at first boot before any job could write to the console, or
+ * undefined when it has not been printed yet.
+ */
+export function hostKeyFromConsole(console: string): string | undefined {
+  const blocks = console.split('-----BEGIN SSH HOST KEY KEYS-----').slice(1);
+  for (const block of blocks) {
+    const end = block.indexOf('-----END SSH HOST KEY KEYS-----');
+    if (end < 0) continue;
+    const m = /^(?:\S+: )?ssh-ed25519 ([A-Za-z0-9+/=]+)/m.exec(block.slice(0, end));
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+/** What the setup script said went wrong, if it failed. */
+export function setupFailure(console: string): string | undefined {
+  const line = console.split('\n').find((l) => l.includes(SETUP_FAILED));
+  return line?.slice(line.indexOf(SETUP_FAILED) + SETUP_FAILED.length).trim();
+}

@@ -1,0 +1,158 @@
+// The EC2 provider on the emulated AWS (moto + instances that really boot, test/support/ec2emu, and
+// a stand-in Pricing API): its catalog, a launch whose real user data boots to a pinned SSH login
+// with Node and Python, a zone without capacity skipped for the next one, and a launch cancelled
+// while it boots leaving nothing running.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client } from 'ssh2';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { PricingClient } from '@aws-sdk/client-pricing';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { Ec2Provider } from '../../src/cloud/aws/ec2Provider';
+import { MeadowrunError } from '../../src/core/errors';
+import type { SshEndpoint } from '../../src/cloud/ports';
+import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator } from '../support/ec2emu';
+import { startFakePricing, type FakePricing } from '../support/fakePricing';
+import { tempDir } from '../support/tempDir';
+
+const unavailable = ec2EmulatorUnavailable();
+// Three x86 types, one burstable and one arm64: only the three are eligible for an x86 AMI.
+const PRICES = { 'c5.large': 0.085, 'm5.large': 0.096, 'r5.large': 0.126, 't3.micro': 0.0104, 'm7g.medium': 0.0408 };
+
+describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${unavailable}` : false }, () => {
+  let emu: Ec2Emulator;
+  let pricing: FakePricing;
+  let provider: Ec2Provider;
+  let publicKey: string;
+  let privateKey: Buffer;
+  let cache: string;
+  const attempts: string[] = [];
+
+  before(async () => {
+    emu = await startEc2Emulator();
+    pricing = await startFakePricing({ prices: PRICES });
+    Object.assign(process.env, emu.moto.env, pricing.env);
+    const dir = tempDir('ec2provider');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'meadowrun-test', '-f', path.join(dir, 'key')]);
+    privateKey = fs.readFileSync(path.join(dir, 'key'));
+    publicKey = fs.readFileSync(path.join(dir, 'key.pub'), 'utf8').trim();
+    cache = path.join(dir, 'cache');
+    provider = new Ec2Provider({
+      ec2: new EC2Client({}),
+      ssm: new SSMClient({}),
+      iam: new IAMClient({}),
+      pricing: new PricingClient({ region: 'us-east-1' }),
+      region: emu.region,
+      cacheDir: cache,
+      tableName: 'meadowrun-allocation',
+      queuesSpec: `aws:${emu.region}`,
+      ami: { id: 'ami-12c6146b' },
+      sshFrom: '127.0.0.1/32',
+      instanceEndpoint: emu.instanceEndpoint,
+      pollMs: 200,
+      onAttempt: (line) => attempts.push(line),
+    });
+  });
+
+  after(async () => {
+    await pricing?.stop();
+    await emu?.stop();
+  });
+
+  const sshExec = (ssh: SshEndpoint, command: string) =>
+    new Promise<string>((resolve, reject) => {
+      const c = new Client();
+      c.on('error', reject);
+      c.on('ready', () =>
+        c.exec(command, (err, stream) => {
+          if (err) return reject(err);
+          let out = '';
+          stream.on('data', (d: Buffer) => (out += d.toString()));
+          stream.stderr.on('data', (d: Buffer) => (out += d.toString()));
+          stream.on('close', (code: number) => {
+            c.end();
+            if (code === 0) resolve(out);
+            else reject(new Error(`exit ${code}: ${out}`));
+          });
+        }),
+      );
+      c.connect({ host: ssh.host, port: ssh.port, username: ssh.user, privateKey, readyTimeout: 10_000, hostVerifier: (key: Buffer) => key.toString('base64') === ssh.hostKey });
+    });
+
+  it('offers only the types that run the AMI, not burstable ones, at the Pricing API prices, cached in a private directory', async () => {
+    const types = await provider.listInstanceTypes();
+    assert.deepEqual(types.map((t) => [t.name, t.onDemandPrice]).sort(), [['c5.large', 0.085], ['m5.large', 0.096], ['r5.large', 0.126]]);
+    const c5 = types.find((t) => t.name === 'c5.large')!;
+    assert.deepEqual([c5.cpu, c5.memoryGb, c5.gpus], [2, 4, 0]);
+    assert.deepEqual(c5.cpuFeatures, ['avx', 'avx2', 'avx512', 'intel']);
+    // moto's spot prices, and the bundled Spot Advisor range as the eviction rate.
+    assert.ok(c5.spotPrice! > 0 && c5.evictionRatePct! > 0, `spot price and eviction rate: ${JSON.stringify(c5)}`);
+    assert.deepEqual(fs.readdirSync(cache).sort(), ['us-east-1-on-demand.json', 'us-east-1-spot.json', 'us-east-1-types.json']);
+    assert.equal(fs.statSync(cache).mode & 0o777, 0o700);
+    for (const f of fs.readdirSync(cache)) assert.equal(fs.statSync(path.join(cache, f)).mode & 0o777, 0o600, f);
+  });
+
+  it('launches the cheapest type: its user data boots it, the host key from its console is the one SSH shows, Node and Python are there', async () => {
+    const [c5] = (await provider.listInstanceTypes()).filter((t) => t.name === 'c5.large');
+    const t0 = Date.now();
+    const launched = await provider.launch({ type: c5, spot: false, price: c5.onDemandPrice }, publicKey);
+    console.log(`ec2Provider: launch → ready (SSH answers, host key pinned): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.equal(launched.ssh.user, 'meadowrun');
+    assert.equal(launched.ssh.host, emu.instance(launched.id)?.publicIp);
+    const out = await sshExec(launched.ssh, 'node -v; python3 -c "print(1+1)"; id -un; cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub');
+    const [node, two, user, key] = out.trim().split('\n');
+    assert.match(node, /^v\d+\./);
+    assert.deepEqual([two, user, key], ['2', 'meadowrun', launched.ssh.hostKey]);
+    // A wrong pinned key is refused.
+    await assert.rejects(sshExec({ ...launched.ssh, hostKey: 'AAAAC3NzaC1lZDI1NTE5AAAAIwrong' }, 'true'));
+    const attempt = emu.moto.launchAttempts.at(-1)!;
+    assert.deepEqual([attempt.instanceType, attempt.market], ['c5.large', 'on-demand']);
+    assert.deepEqual(emu.moto.instanceProfiles.get(launched.id), { name: 'meadowrun-instance', arn: undefined });
+    assert.deepEqual((await provider.listRunning()).map((r) => [r.id, r.typeName]), [[launched.id, 'c5.large']]);
+    await provider.terminate(launched.id);
+    await emu.waitForGone(launched.id);
+    assert.deepEqual(await provider.listRunning(), []);
+  });
+
+  it('launches spot in the cheapest zone, and in the next zone when that one has no capacity', async () => {
+    const [m5] = (await provider.listInstanceTypes()).filter((t) => t.name === 'm5.large');
+    const before = emu.moto.launchAttempts.length;
+    emu.moto.injectLaunchError({ instanceType: 'm5.large', code: 'InsufficientInstanceCapacity', times: 1 });
+    const id = await provider.start({ type: m5, spot: true, price: m5.spotPrice! }, publicKey);
+    const tried = emu.moto.launchAttempts.slice(before);
+    assert.equal(tried.length, 2);
+    assert.deepEqual(tried.map((a) => [a.market, a.error]), [['spot', 'InsufficientInstanceCapacity'], ['spot', undefined]]);
+    assert.notEqual(tried[0].availabilityZone, tried[1].availabilityZone);
+    assert.ok(attempts.some((l) => /InsufficientInstanceCapacity, trying the next zone/.test(l)), attempts.join('\n'));
+    await provider.terminate(id);
+    await emu.waitForGone(id);
+  });
+
+  it('names the quota when the account has no vCPUs left', async () => {
+    const [r5] = (await provider.listInstanceTypes()).filter((t) => t.name === 'r5.large');
+    emu.moto.injectLaunchError({ instanceType: 'r5.large', code: 'VcpuLimitExceeded', message: 'You have requested more vCPU capacity than your current vCPU limit', times: 1 });
+    await assert.rejects(provider.start({ type: r5, spot: false, price: r5.onDemandPrice }, publicKey), (e: MeadowrunError) => {
+      assert.equal(e.code, 'quota');
+      assert.match(e.message, /on-demand vCPU quota .*servicequotas/);
+      return true;
+    });
+  });
+
+  it('a launch cancelled while the instance boots terminates it', async () => {
+    const [c5] = (await provider.listInstanceTypes()).filter((t) => t.name === 'c5.large');
+    const controller = new AbortController();
+    const launching = provider.launch({ type: c5, spot: false, price: c5.onDemandPrice }, publicKey, { signal: controller.signal });
+    const before = emu.moto.launchAttempts.length;
+    // Cancel once RunInstances has answered: the instance exists and boots.
+    while (!emu.moto.launchAttempts.slice(before).some((a) => a.instanceIds?.length)) await new Promise((r) => setTimeout(r, 20));
+    controller.abort();
+    await assert.rejects(launching, (e: MeadowrunError) => e.code === 'cancelled');
+    const id = emu.moto.launchAttempts.at(-1)!.instanceIds![0];
+    await emu.waitForGone(id);
+    assert.deepEqual(await provider.listRunning(), []);
+  });
+});
