@@ -49,7 +49,6 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
       region: emu.region,
       cacheDir: cache,
       tableName: 'meadowrun-allocation',
-      queuesSpec: `aws:${emu.region}`,
       ami: { id: 'ami-12c6146b' },
       sshFrom: '127.0.0.1/32',
       instanceEndpoint: emu.instanceEndpoint,

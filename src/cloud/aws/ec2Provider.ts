@@ -19,8 +19,7 @@ import { PricingClient } from '@aws-sdk/client-pricing';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { cancellation, MeadowrunError } from '../../core/errors';
 import { InstanceOption, InstanceType } from '../../core/instanceTypes';
-import { shellQuote } from '../../remote/shellQuote';
-import { InstanceProvider, LaunchedInstance, RunningInstance, SshEndpoint } from '../ports';
+import { InstanceProvider, LaunchedInstance, NodeCommand, RunningInstance, SshEndpoint } from '../ports';
 import { Ec2Catalog, loadCatalog } from './catalog';
 import { allowSsh, clientCidr, ensureInstanceProfile, ensureSecurityGroup, TAGS } from './prepare';
 import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from './userData';
@@ -38,8 +37,6 @@ export interface Ec2ProviderOptions {
   cacheDir: string;
   /** The allocation table the agent on each instance opens (and the instance role may update). */
   tableName: string;
-  /** The agent's spec of the map queues. */
-  queuesSpec: string;
   /** An AMI id, or an SSM parameter naming one; Ubuntu 24.04 on x86_64 by default. */
   ami?: { id?: string; parameter?: string };
   allowBurstable?: boolean;
@@ -266,10 +263,8 @@ export class Ec2Provider implements InstanceProvider {
   }
 
   /** The agent's Node, with the region and (emulators, VPC endpoints) the endpoint it reaches AWS at. */
-  private nodeCommand(): string {
-    const env = [`AWS_REGION=${shellQuote(this.o.region)}`];
-    if (this.o.instanceEndpoint) env.push(`AWS_ENDPOINT_URL=${shellQuote(this.o.instanceEndpoint)}`);
-    return [...env, 'node'].join(' ');
+  private nodeCommand(): NodeCommand {
+    return { command: ['node'], env: { AWS_REGION: this.o.region, ...(this.o.instanceEndpoint && { AWS_ENDPOINT_URL: this.o.instanceEndpoint }) } };
   }
 
   async terminate(id: string): Promise<void> {
@@ -294,14 +289,6 @@ export class Ec2Provider implements InstanceProvider {
       NextToken = r.NextToken;
     } while (NextToken);
     return running;
-  }
-
-  agentTableSpec(): string {
-    return `aws:${this.o.region}:${this.o.tableName}`;
-  }
-
-  agentQueuesSpec(): string {
-    return this.o.queuesSpec;
   }
 }
 
