@@ -102,10 +102,14 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
     console.log(`ec2Provider: launch → ready (SSH answers, host key pinned): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     assert.equal(launched.ssh.user, 'meadowrun');
     assert.equal(launched.ssh.host, emu.instance(launched.id)?.publicIp);
-    const out = await sshExec(launched.ssh, 'node -v; python3 -c "print(1+1)"; id -un; cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub');
-    const [node, two, user, key] = out.trim().split('\n');
+    const out = await sshExec(launched.ssh, 'node -v; python3 -c "print(1+1)"; id -un; cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub; stat -c "%U %a" /etc/meadowrun/agent.json');
+    const [node, two, user, key, owner] = out.trim().split('\n');
     assert.match(node, /^v\d+\./);
-    assert.deepEqual([two, user, key], ['2', 'meadowrun', launched.ssh.hostKey]);
+    assert.deepEqual([two, user, key, owner], ['2', 'meadowrun', launched.ssh.hostKey, 'meadowrun 600']);
+    // The agent's config, with the id the instance learnt as it booted.
+    const config = JSON.parse(await sshExec(launched.ssh, 'cat /etc/meadowrun/agent.json'));
+    assert.deepEqual(config, { ...provider.agentConfig(), instanceId: launched.id });
+    assert.equal(config.endpoint, emu.instanceEndpoint);
     // A wrong pinned key is refused.
     await assert.rejects(sshExec({ ...launched.ssh, hostKey: 'AAAAC3NzaC1lZDI1NTE5AAAAIwrong' }, 'true'));
     const attempt = emu.moto.launchAttempts.at(-1)!;

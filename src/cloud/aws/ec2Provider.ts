@@ -20,6 +20,9 @@ import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { cancellation, MeadowrunError } from '../../core/errors';
 import { InstanceOption, InstanceType } from '../../core/instanceTypes';
 import { InstanceProvider, LaunchedInstance, NodeCommand, RunningInstance, SshEndpoint } from '../ports';
+import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
+import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
+import { AwsAgentConfig } from './agentConfig';
 import { Ec2Catalog, loadCatalog } from './catalog';
 import { allowSsh, clientCidr, ensureInstanceProfile, ensureSecurityGroup, TAGS } from './prepare';
 import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from './userData';
@@ -44,6 +47,11 @@ export interface Ec2ProviderOptions {
   sshFrom?: string;
   /** The AWS endpoint instances use (an emulator in tests, or a VPC endpoint), given to the agent. */
   instanceEndpoint?: string;
+  /** The bucket of map payloads too big for a queue message, when there is one. */
+  payloadBucket?: string;
+  /** The instance's deallocation sweep and idle watchdog (seconds); defaults as on every cloud. */
+  sweep?: { intervalS: number; graceS: number };
+  idle?: { timeoutS: number; marginS: number };
   /** How often a launching instance is looked at (ms). */
   pollMs?: number;
   /** Each launch attempt, for the progress and the log. */
@@ -147,7 +155,7 @@ export class Ec2Provider implements InstanceProvider {
       InstanceType: type as RunInstancesCommandInput['InstanceType'],
       MinCount: 1,
       MaxCount: 1,
-      UserData: userData(authorizedPublicKey),
+      UserData: userData(authorizedPublicKey, this.agentConfig()),
       IamInstanceProfile: { Name: instanceProfile },
       SecurityGroupIds: [securityGroup],
       ...(zone && { Placement: { AvailabilityZone: zone } }),
@@ -188,6 +196,22 @@ export class Ec2Provider implements InstanceProvider {
       }
     }
     throw new MeadowrunError(`No capacity for ${type} (${market}) in ${this.o.region}: ${failures.join('; ')}`, 'no-capacity');
+  }
+
+  /** The instance's AgentConfig, but for its id (the instance fills that in as it boots). */
+  agentConfig(): Omit<AwsAgentConfig, 'instanceId'> {
+    return {
+      provider: 'aws',
+      region: this.o.region,
+      ...(this.o.instanceEndpoint && { endpoint: this.o.instanceEndpoint }),
+      workDir: WORK_DIR,
+      table: { tableName: this.o.tableName },
+      queues: { queuePrefix: 'meadowrun-' },
+      payloads: { ...(this.o.payloadBucket && { bucket: this.o.payloadBucket }) },
+      interruption: { imdsEndpoint: 'http://169.254.169.254' },
+      sweep: this.o.sweep ?? { intervalS: 30, graceS: 120 },
+      idle: this.o.idle ?? { timeoutS: DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS, marginS: DEFAULT_IDLE_MARGIN_S },
+    };
   }
 
   /** IAM is eventually consistent: a profile made moments ago may not be usable by EC2 yet. */

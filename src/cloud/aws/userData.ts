@@ -1,14 +1,20 @@
 // The user data every instance boots with: a cloud-config that makes the login user with the
 // client's public key, installs what the agent needs (Node and Python, only when the image lacks
-// them), and has cloud-init print the instance's own SSH host key to the serial console, which the
-// client reads through the EC2 API (GetConsoleOutput) and pins. Nothing secret is in it: user data
-// can be read by anything on the instance (and by anyone allowed DescribeInstanceAttribute).
+// them), writes the agent's AgentConfig (with the instance's own id, known only once it boots), and
+// has cloud-init print the instance's own SSH host key to the serial console, which the client reads
+// through the EC2 API (GetConsoleOutput) and pins. Nothing secret is in it: user data can be read
+// by anything on the instance (and by anyone allowed DescribeInstanceAttribute).
+import { AgentConfig } from '../ports';
 
 /** The user clients log in as; its home holds the work directory. */
 export const SSH_USER = 'meadowrun';
 export const WORK_DIR = `/home/${SSH_USER}/work`;
 /** A line the setup prints to the console when it fails, so the client stops waiting and says why. */
 export const SETUP_FAILED = 'meadowrun-setup-failed:';
+/** Where the agent finds its AgentConfig on a VM (src/agent/instanceSides.ts's default). */
+export const AGENT_CONFIG_PATH = '/etc/meadowrun/agent.json';
+/** Stands for the instance id in the config until the instance knows its id. */
+const INSTANCE_ID = '@INSTANCE_ID@';
 
 /**
  * The script cloud-init runs once, at the end of the boot (after the users exist and sshd runs).
@@ -27,6 +33,12 @@ if [ -n "$missing" ]; then
   apt-get install -y -q --no-install-recommends $missing python3-venv python3-pip || fail "could not install$missing"
 fi
 command -v node >/dev/null 2>&1 || fail "no node after the setup"
+# The agent's config, with this instance's id (cloud-init's, from the metadata service).
+id=$(cat /var/lib/cloud/data/instance-id) || fail "no instance id"
+case "$id" in i-[0-9a-f]*) ;; *) fail "unexpected instance id $id" ;; esac
+sed "s/${INSTANCE_ID}/$id/" ${AGENT_CONFIG_PATH}.in > ${AGENT_CONFIG_PATH}.tmp || fail "cannot write the agent config"
+install -o ${SSH_USER} -g ${SSH_USER} -m 600 ${AGENT_CONFIG_PATH}.tmp ${AGENT_CONFIG_PATH} || fail "cannot install the agent config"
+rm -f ${AGENT_CONFIG_PATH}.tmp ${AGENT_CONFIG_PATH}.in
 echo "meadowrun-setup-done"
 `;
 
@@ -45,8 +57,11 @@ MaxSessions 64
 MaxStartups 64:30:128
 `;
 
-/** The user data, as RunInstances wants it (base64). `authorizedPublicKey` is "ssh-ed25519 AAAA… comment". */
-export function userData(authorizedPublicKey: string): string {
+/**
+ * The user data, as RunInstances wants it (base64). `authorizedPublicKey` is "ssh-ed25519 AAAA… comment";
+ * `agentConfig` is complete but for the instance id, which the instance fills in.
+ */
+export function userData(authorizedPublicKey: string, agentConfig: Omit<AgentConfig, 'instanceId'>): string {
   const key = authorizedPublicKey.trim();
   if (!/^ssh-[a-z0-9-]+ [A-Za-z0-9+/=]+( [^\n]*)?$/.test(key)) throw new Error('userData: not an OpenSSH public key');
   const config = {
@@ -56,7 +71,10 @@ export function userData(authorizedPublicKey: string): string {
     // A fresh host key of one kind; cloud-init prints it on the console (keys_to_console).
     ssh_deletekeys: true,
     ssh_genkeytypes: ['ed25519'],
-    write_files: [{ path: '/etc/ssh/sshd_config.d/60-meadowrun.conf', permissions: '0644', content: SSHD_CONFIG }],
+    write_files: [
+      { path: '/etc/ssh/sshd_config.d/60-meadowrun.conf', permissions: '0644', content: SSHD_CONFIG },
+      { path: `${AGENT_CONFIG_PATH}.in`, permissions: '0600', content: JSON.stringify({ ...agentConfig, instanceId: INSTANCE_ID }, null, 1) + '\n' },
+    ],
     runcmd: [['sh', '-c', SETUP]],
   };
   // JSON is YAML: no quoting rules of our own to get wrong.
