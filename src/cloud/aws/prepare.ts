@@ -55,7 +55,8 @@ export function instanceRolePolicy(tableName: string): string {
   });
 }
 
-const code = (e: unknown) => (e as Error)?.name ?? '';
+// EC2 names errors by their code; IAM's modelled ones end in "Exception" (EntityAlreadyExistsException).
+const code = (e: unknown) => ((e as Error)?.name ?? '').replace(/Exception$/, '');
 
 /** The instance role and its profile; returns the profile's name for RunInstances. */
 export async function ensureInstanceProfile(iam: IAMClient, tableName: string): Promise<string> {
