@@ -5,7 +5,8 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { AgentServer, logError, ServeOptions } from './serve';
+import { AgentServer, agentLog, ServeOptions } from './serve';
+import { Logger, logFailure } from '../core/logger';
 
 /** Whether a daemon answers on this socket. */
 function answers(socketPath: string): Promise<boolean> {
@@ -48,14 +49,15 @@ export async function startDaemon(socketPath: string, args: string[]): Promise<v
 /** Serves every client that connects to `socketPath`; exits after `idleMs` with no client and no job. */
 export async function runDaemon(socketPath: string, idleMs: number, options: ServeOptions): Promise<void> {
   const agent = new AgentServer(options);
+  const log = options.log ?? agentLog;
   let idleTimer: NodeJS.Timeout | undefined;
   const exit = async (code = 0) => {
-    await agent.shutdown().catch((e) => logError('shutting down', e));
+    await agent.shutdown().catch((e) => logFailure(log, 'Shutting down', e, 'error'));
     clients.close();
     fs.rmSync(socketPath, { force: true });
     process.exit(code);
   };
-  keepServing(() => exit(1));
+  keepServing(() => exit(1), log);
   const armIdle = () => {
     clearTimeout(idleTimer);
     if (agent.idle) idleTimer = setTimeout(() => agent.idle && void exit(), idleMs);
@@ -64,11 +66,16 @@ export async function runDaemon(socketPath: string, idleMs: number, options: Ser
   const clients = net.createServer((socket) => {
     socket.on('error', () => undefined);
     clearTimeout(idleTimer);
-    void ready!.then(() =>
-      agent.attach(socket, socket, () => {
+    ready!.then(
+      () =>
+        agent.attach(socket, socket, () => {
+          socket.destroy();
+          armIdle();
+        }),
+      (e) => {
+        logFailure(log, 'The agent did not start; refusing a client', e, 'error');
         socket.destroy();
-        armIdle();
-      }),
+      },
     );
   });
   if (!(await listen(clients, socketPath))) {
@@ -100,11 +107,11 @@ function listen(server: net.Server, socketPath: string): Promise<boolean> {
  * logged and the agent goes on. An exception nobody caught leaves it in an unknown state, so it
  * stops its jobs and frees what they held (`die`) before it exits.
  */
-export function keepServing(die: () => Promise<void>): void {
-  process.on('unhandledRejection', (e) => logError('unhandled rejection', e));
+export function keepServing(die: () => Promise<void>, log: Logger = agentLog): void {
+  process.on('unhandledRejection', (e) => logFailure(log, 'Unhandled rejection (the agent goes on)', e, 'error'));
   let dying = false;
   process.on('uncaughtException', (e) => {
-    logError('uncaught exception', e);
+    logFailure(log, 'Uncaught exception (the agent stops its jobs and exits)', e, 'error');
     if (dying) return;
     dying = true;
     void die();

@@ -6,7 +6,8 @@ import * as path from 'path';
 import { AllocationTable, PayloadStore, TaskQueues } from '../cloud/ports';
 import { MapWorkerLoop } from './mapWorker';
 import { Writable } from 'stream';
-import { AgentMessage, ClientMessage, DEFAULT_LOG_CAP_BYTES, encodeFrame, FrameDecoder, INLINE_LIMIT, JobOutcome, PROTOCOL_VERSION, RunRequest, StreamName } from '../remote/protocol';
+import { AgentMessage, ClientMessage, DEFAULT_LOG_CAP_BYTES, encodeFrame, FrameDecoder, INLINE_LIMIT, isMessage, JobOutcome, PROTOCOL_VERSION, replyKey, RunRequest, StreamName } from '../remote/protocol';
+import { lineLogger, Logger, logFailure } from '../core/logger';
 import { CodeStore } from './codeStore';
 import { ForkServer, ForkServerEvent } from './forkServer';
 import { JobLog } from './jobLog';
@@ -20,6 +21,8 @@ export interface ServeOptions {
   /** For map workers. */
   queues?: TaskQueues;
   payloads?: PayloadStore;
+  /** The agent's own log (default: its stderr, a file beside its socket for the daemon). */
+  log?: Logger;
 }
 
 /** A job's output waits (and the job with it) while more than this is queued for its client. */
@@ -81,7 +84,10 @@ export class AgentServer {
   private readonly logDir: string;
   private readonly resultsDir: string;
 
+  private readonly log: Logger;
+
   constructor(private readonly o: ServeOptions) {
+    this.log = o.log ?? agentLog;
     this.code = new CodeStore(o.workDir);
     this.logDir = path.join(o.workDir, 'logs');
     this.resultsDir = path.join(o.workDir, 'results');
@@ -137,17 +143,30 @@ export class AgentServer {
     };
     this.clients.add(client);
     const decoder = new FrameDecoder();
+    // Garbage on the wire: this client can't be understood any more (but the others can). It is
+    // told why, with no id (it answers nothing in particular), and its channel is closed.
+    const refuse = (why: string) => {
+      this.log.warn(`A client sent ${why}: closing its connection`);
+      client.send({ t: 'error', message: `the client sent ${why}` });
+      leave();
+      output.end();
+    };
     input.on('data', (chunk: Buffer) => {
+      if (left) return;
       let messages: unknown[];
       try {
         messages = decoder.push(chunk);
       } catch (e) {
-        // Garbage on the wire: this client can't be understood any more, but the others can.
-        client.send({ t: 'error', message: `bad frame: ${(e as Error).message}` });
-        return leave();
+        return refuse((e as Error).message);
       }
       for (const message of messages) {
-        this.handle(client, message as ClientMessage).catch((e) => client.send({ t: 'error', message: String(e?.message ?? e) }));
+        if (!isMessage(message)) return refuse(`something that is not a message: ${JSON.stringify(message).slice(0, 60)}`);
+        const m = message as ClientMessage;
+        // A failed request is answered with its own id (or job id): the client rejects that one alone.
+        this.handle(client, m).catch((e) => {
+          logFailure(this.log, `Handling "${m.t}"`, e, 'error');
+          client.send({ t: 'error', ...replyKey(m), message: String(e?.message ?? e) });
+        });
       }
     });
     let left = false;
@@ -155,7 +174,7 @@ export class AgentServer {
       if (left) return;
       left = true;
       void this.detach(client).then(onGone, (e) => {
-        logError('detaching a client', e);
+        logFailure(this.log, 'Detaching a client', e, 'error');
         onGone?.();
       });
     };
@@ -252,7 +271,7 @@ export class AgentServer {
       try {
         writePidFile(this.o.workDir, e.started, e.pid);
       } catch (err) {
-        logError(`writing the PID file of ${e.started}`, err);
+        logFailure(this.log, `Writing the PID file of ${e.started}`, err, 'error');
       }
       job.client.send({ t: 'started', jobId: e.started, pid: e.pid, logPath: job.log.path });
       if (job.cancelled) this.signalJob(job, 'SIGINT');
@@ -340,7 +359,7 @@ export class AgentServer {
     socket.pause();
     job.output = job.output
       .then(async () => void (await Promise.all([job.log.flushed(), job.client.drained()])))
-      .catch((e) => logError(`output of ${job.request.jobId}`, e))
+      .catch((e) => logFailure(this.log, `Output of ${job.request.jobId}`, e, 'error'))
       .finally(() => socket.resume());
   }
 
@@ -351,7 +370,7 @@ export class AgentServer {
     job.finishing = true;
     this.finish(job).catch((e) => {
       // Whatever went wrong, the client hears of its job, and the agent goes on serving.
-      logError(`finishing ${job.request.jobId}`, e);
+      logFailure(this.log, `Finishing ${job.request.jobId}`, e, 'error');
       this.jobs.delete(job.request.jobId);
       job.client.send({ t: 'done', jobId: job.request.jobId, outcome: { status: 'crashed', message: `the agent could not finish the job: ${(e as Error)?.message ?? e}` } });
     });
@@ -457,7 +476,8 @@ export class AgentServer {
     for (const job of this.jobs.values()) {
       this.markCancelled(job);
       if (job.pid) this.signalJob(job, 'SIGKILL');
-      await this.o.table.deallocateJob(this.o.instanceId, job.request.jobId).catch(() => undefined);
+      // The sweep frees it later if this fails: go on stopping the others.
+      await this.o.table.deallocateJob(this.o.instanceId, job.request.jobId).catch((e) => logFailure(this.log, `Freeing ${job.request.jobId}`, e, 'error'));
       removePidFile(this.o.workDir, job.request.jobId);
     }
     this.stop();
@@ -482,7 +502,5 @@ export class AgentServer {
   }
 }
 
-/** The agent's own log is its stderr (a file beside its socket, for the daemon). */
-export function logError(what: string, e: unknown): void {
-  process.stderr.write(`${new Date().toISOString()} ${what}: ${(e as Error)?.stack ?? e}\n`);
-}
+/** The agent's own log is its stderr (a file beside its socket, for the daemon): everything, with times. */
+export const agentLog: Logger = lineLogger((line) => void process.stderr.write(line), { verbose: true });

@@ -13,6 +13,7 @@ import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
 import { addManageCommands } from './manage';
 import { addRunMapCommand } from './runMap';
 import { table } from './table';
+import type { Logger } from '../core/logger';
 
 function number(value: string): number {
   const n = Number(value);
@@ -51,7 +52,17 @@ const jobOptions = (cmd: Command) =>
 let cloud: Promise<Cloud> | undefined;
 export let engine: Engine | undefined;
 function cloudSettings(program: Command): CloudSettings {
-  return { local: { stateDir: program.opts().stateDir } };
+  return { local: { stateDir: program.opts().stateDir }, log: cliLog(program) };
+}
+/**
+ * The CLI's log is its stderr: warnings always (an instance that would not terminate may keep
+ * costing), what the engine and the cloud did only with --verbose.
+ */
+export function cliLog(program: Command): Logger {
+  const verbose = !!program.opts().verbose;
+  const line = (prefix: string) => (message: string) => void process.stderr.write(`meadowrun: ${prefix}${message}\n`);
+  const quiet = () => {};
+  return { debug: verbose ? line('debug: ') : quiet, info: verbose ? line('') : quiet, warn: line('warning: '), error: line('error: ') };
 }
 /** The cloud chosen with --cloud or $MEADOWRUN_CLOUD, loaded on first use. */
 function getCloud(program: Command): Promise<Cloud> {
@@ -60,7 +71,7 @@ function getCloud(program: Command): Promise<Cloud> {
 }
 async function getEngine(program: Command): Promise<Engine> {
   const c = await getCloud(program);
-  engine ??= new Engine(c, { leaseDir: c.clientDir });
+  engine ??= new Engine(c, { leaseDir: c.clientDir, log: cliLog(program) });
   return engine;
 }
 
@@ -98,7 +109,7 @@ export function buildProgram(): Command {
     .description('Run Python code on machines in your own cloud account, or on the embedded local cloud.')
     .addOption(new Option('--cloud <name>', `where jobs run: ${KNOWN_CLOUDS.map((c) => c.name).join(', ')}`).env('MEADOWRUN_CLOUD').default('local'))
     .option('--state-dir <dir>', 'local cloud state directory (default: $MEADOWRUN_LOCAL_DIR or ~/.meadowrun/local)')
-    .option('--verbose', 'print the stack trace of a failure')
+    .option('--verbose', 'say what the engine and the cloud do, and print the stack trace of a failure')
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meadowrun: ')) })
     // A mistyped cloud is refused before any command starts, even one that would not use it.
     .hook('preAction', () => checkCloudName(program.opts().cloud))
@@ -197,7 +208,7 @@ export function buildProgram(): Command {
       }
       // One that can't be reached is no instance to call ready: it takes no more jobs, and goes once idle.
       if (health === 'unreachable') {
-        await fenceUnreachable(c, undefined, r.id, []);
+        await fenceUnreachable(c, undefined, r.id, [], cliLog(program));
         process.stderr.write(`Instance ${r.id} is unreachable; it takes no more jobs.\n`);
       }
     }

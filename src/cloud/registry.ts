@@ -2,12 +2,15 @@
 // its SDK never loads for users of another cloud (and the extension activates without any).
 import type { InstanceType } from '../core/instanceTypes';
 import { MeadowrunError } from '../core/errors';
+import type { Logger } from '../core/logger';
 import type { LocalCloud } from './local';
 import type { Cloud } from './ports';
 
 /** Each provider's own settings, from the editor's `meadowrun.<provider>.*` or the CLI's flags. */
 export interface CloudSettings {
   local?: { stateDir?: string; instanceTypes?: InstanceType[] };
+  /** Where the cloud says what it launched and terminated, and what failed on the way. */
+  log?: Logger;
 }
 
 /**
@@ -15,7 +18,7 @@ export interface CloudSettings {
  * whatever cloud jobs run on (`meadowrun local up|down|status`). Typed, so they need no cast.
  */
 export async function localCloud(settings: CloudSettings = {}): Promise<LocalCloud> {
-  return (await import('./local')).createLocalCloud(settings.local);
+  return (await import('./local')).createLocalCloud({ ...settings.local, log: settings.log });
 }
 
 interface Provider {

@@ -5,6 +5,7 @@ import { PackableInstance, pickInstanceForJob } from '../core/packing';
 import { Resources } from '../core/resources';
 import { Cloud, freeCapacity, InstanceRecord, JobAllocation } from '../cloud/ports';
 import { SessionPool } from '../remote/pool';
+import { Logger, logFailure, SILENT } from '../core/logger';
 
 export type AllocationEvent =
   | { kind: 'launching'; typeName: string; spot: boolean; price: number }
@@ -142,10 +143,11 @@ export function isUnreachable(e: unknown): boolean {
  * An instance we cannot reach takes no more jobs; `jobIds` (ours, never started) are freed; and
  * once nothing runs on it, it is removed, so a dead instance never keeps attracting jobs.
  */
-export async function fenceUnreachable(cloud: Cloud, pool: SessionPool | undefined, instanceId: string, jobIds: string[]): Promise<void> {
+export async function fenceUnreachable(cloud: Cloud, pool: SessionPool | undefined, instanceId: string, jobIds: string[], log: Logger = SILENT): Promise<void> {
   await cloud.table.preventFurtherAllocation(instanceId);
   pool?.close(instanceId);
   for (const jobId of jobIds) await cloud.table.deallocateJob(instanceId, jobId);
   const record = await cloud.table.getInstance(instanceId);
-  if (record && Object.keys(record.jobs).length === 0) await discardInstance(cloud, instanceId).catch(() => undefined);
+  log.info(`Instance ${instanceId} is unreachable: it takes no more jobs`);
+  if (record && Object.keys(record.jobs).length === 0) await discardInstance(cloud, instanceId).catch((e) => logFailure(log, `Could not terminate the unreachable instance ${instanceId}; it may keep running`, e));
 }

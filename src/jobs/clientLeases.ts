@@ -4,6 +4,7 @@ import { isAlive, PidFile, processPidFile } from '../system/processes';
 import { Cloud } from '../cloud/ports';
 import { deleteJobQueues } from '../cloud/jobQueues';
 import { discardInstance } from './allocate';
+import { Logger, logFailure, SILENT } from '../core/logger';
 
 /**
  * What a map run holds in the cloud, written on the client machine while it runs: if the client
@@ -50,7 +51,8 @@ export class LeaseFile {
  * Frees what the leases in `dir` hold when their client is gone (or, with `mine`, when it is this
  * process, giving up). Returns the map job ids it cleaned up after.
  */
-export async function reapLeases(cloud: Cloud, dir: string, o: { mine?: boolean } = {}): Promise<string[]> {
+export async function reapLeases(cloud: Cloud, dir: string, o: { mine?: boolean; log?: Logger } = {}): Promise<string[]> {
+  const log = o.log ?? SILENT;
   let names: string[];
   try {
     names = fs.readdirSync(dir).filter((n) => n.endsWith('.json'));
@@ -78,9 +80,10 @@ export async function reapLeases(cloud: Cloud, dir: string, o: { mine?: boolean 
       if (Object.keys((await cloud.table.getInstance(id))?.jobs ?? {}).length) continue;
       await cloud.table.preventFurtherAllocation(id);
       if (Object.keys((await cloud.table.getInstance(id))?.jobs ?? {}).length) continue;
-      await discardInstance(cloud, id).catch(() => undefined);
+      await discardInstance(cloud, id).catch((e) => logFailure(log, `Could not terminate ${id}, launched for the map ${lease.jobId}; it may keep running`, e));
     }
     fs.rmSync(file, { force: true });
+    log.info(`Freed what the map ${lease.jobId} left behind`);
     reaped.push(lease.jobId);
   }
   return reaped;

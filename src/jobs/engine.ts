@@ -1,5 +1,6 @@
 import * as crypto from 'crypto';
 import * as path from 'path';
+import { Logger, logFailure, SILENT } from '../core/logger';
 import { MeadowrunError, Stage, atStage, ownCancellation, throwIfCancelled, withStage } from '../core/errors';
 import { DEFAULT_RESOURCES, Resources, validateResources } from '../core/resources';
 import { Cloud } from '../cloud/ports';
@@ -69,16 +70,21 @@ export interface EngineOptions {
    * the next one (see clientLeases.ts). Without it, a killed client's leftovers wait for management.
    */
   leaseDir?: string;
+  /** Where the engine says what it did, and what failed without failing the job (default: nowhere). */
+  log?: Logger;
 }
 
 /** Runs jobs on a cloud: the one engine behind the CLI, the extension and the tests. */
 export class Engine {
   private readonly pool: SessionPool;
+  readonly log: Logger;
 
   constructor(readonly cloud: Cloud, private readonly options: EngineOptions = {}) {
+    this.log = options.log ?? SILENT;
     this.pool = new SessionPool(
       async () => (await cloud.secrets.getSshKeyPair()).privateKey,
       options.connectionIdleMs,
+      this.log,
     );
   }
 
@@ -132,6 +138,7 @@ export class Engine {
       env: o.env ?? {},
       title: `${t.function} over ${args.kind === 'expression' ? args.expr : `${args.values.length} arguments`}`,
       signal: o.signal,
+      log: this.log,
       leaseDir: this.options.leaseDir,
       onEvent: o.onMapEvent,
       onAllocationEvent: o.onEvent,
@@ -199,12 +206,12 @@ export class Engine {
 
   /** Frees what map clients that were killed left behind (their queues, allocations and launched instances). */
   async reapOrphans(): Promise<string[]> {
-    return this.options.leaseDir ? reapLeases(this.cloud, this.options.leaseDir) : [];
+    return this.options.leaseDir ? reapLeases(this.cloud, this.options.leaseDir, { log: this.log }) : [];
   }
 
   /** Gives up this process's running maps: frees what they hold now, without waiting for their workers. */
   async abandonMaps(): Promise<void> {
-    if (this.options.leaseDir) await reapLeases(this.cloud, this.options.leaseDir, { mine: true });
+    if (this.options.leaseDir) await reapLeases(this.cloud, this.options.leaseDir, { mine: true, log: this.log });
   }
 
   /** Closes every kept-open connection (the CLI does this before it exits). */
@@ -292,7 +299,7 @@ export class Engine {
       } catch (e) {
         if (!started && attempt === 1 && isUnreachable(e)) {
           // A dead instance must not keep attracting jobs: fence it, and try once elsewhere.
-          await fenceUnreachable(this.cloud, this.pool, instance.id, [jobId]);
+          await fenceUnreachable(this.cloud, this.pool, instance.id, [jobId], this.log);
           o.onEvent?.({ kind: 'retrying', instanceId: instance.id, reason: (e as Error).message });
           continue;
         }
@@ -313,7 +320,11 @@ export class Engine {
     await this.cloud.table.deallocateJob(instanceId, jobId);
     if (launched) {
       this.pool.close(instanceId);
-      await discardInstance(this.cloud, instanceId);
+      // The job's own error (or cancellation) is what the caller hears of; an instance that would
+      // not go is a warning beside it, not a replacement for it.
+      await discardInstance(this.cloud, instanceId).catch((e) =>
+        logFailure(this.log, `Could not terminate ${instanceId}, launched for job ${jobId}; it may keep running (meadowrun instances terminate ${instanceId})`, e),
+      );
     }
   }
 }

@@ -1,5 +1,6 @@
 import * as crypto from 'crypto';
 import { MeadowrunError } from '../core/errors';
+import { Logger, logFailure, SILENT } from '../core/logger';
 import { MapEvent, MapWorkerInfo, TaskError } from '../core/mapProgress';
 import { Resources } from '../core/resources';
 import { RequestMessage, ResultMessage, SerializedValue } from '../remote/mapMessages';
@@ -51,6 +52,7 @@ export interface MapSettings {
   env: Record<string, string>;
   title: string;
   signal?: AbortSignal;
+  log?: Logger;
   /** Where this client records what the map holds, for a later client to free should this one be killed. */
   leaseDir?: string;
   onEvent?(e: MapEvent): void;
@@ -109,12 +111,15 @@ export class MapRun {
   /** The map is ending: allocate nothing more and start no more workers. */
   private ending = false;
 
+  private readonly log: Logger;
+
   constructor(
     private readonly cloud: Cloud,
     private readonly pool: SessionPool,
     private readonly s: MapSettings,
   ) {
     this.jobQueues = new JobQueues(cloud.queues, cloud.payloads, this.jobId);
+    this.log = s.log ?? SILENT;
   }
 
   async run(args: MapArguments): Promise<MapResult> {
@@ -242,7 +247,7 @@ export class MapRun {
       },
       // More width could not be had (no capacity, a launch failed): the map goes on with the
       // workers it has.
-      () => undefined,
+      (e) => logFailure(this.log, `Map ${this.jobId} goes on with the workers it has; more could not be placed`, e, 'warn'),
     );
   }
 
@@ -321,7 +326,7 @@ export class MapRun {
       // The agent (or the whole instance) is gone: the agent frees its jobs when it can; make
       // sure, and send no more work to an instance we can't reach.
       if (isUnreachable(outcome)) {
-        await fenceUnreachable(this.cloud, this.pool, worker.info.instanceId, [worker.info.workerId]);
+        await fenceUnreachable(this.cloud, this.pool, worker.info.instanceId, [worker.info.workerId], this.log);
         this.s.onAllocationEvent?.({ kind: 'retrying', instanceId: worker.info.instanceId, reason: outcome.message });
       } else {
         await this.cloud.table.deallocateJob(worker.info.instanceId, worker.info.workerId);
@@ -370,7 +375,7 @@ export class MapRun {
         break;
       } catch (e) {
         if (attempt > 1 || !isUnreachable(e)) throw e;
-        await fenceUnreachable(this.cloud, this.pool, on.instance.id, [jobId]);
+        await fenceUnreachable(this.cloud, this.pool, on.instance.id, [jobId], this.log);
         this.s.onAllocationEvent?.({ kind: 'retrying', instanceId: on.instance.id, reason: (e as Error).message });
       } finally {
         // Freed by the agent when the evaluation ended normally; here whatever way it ended.
@@ -458,7 +463,10 @@ export class MapRun {
     this.stopping = true;
     const live = [...this.workers.values()].filter((w) => !w.ended);
     if (cancel) {
-      for (const w of live) await this.pool.with(w.allocation.instance, async (session) => session.cancel(w.info.workerId)).catch(() => undefined);
+      for (const w of live) {
+        // The worker's end (or the sweep) frees it anyway: a cancel that can't be sent is news, not a failure.
+        await this.pool.with(w.allocation.instance, async (session) => session.cancel(w.info.workerId)).catch((e) => logFailure(this.log, `Could not cancel map worker ${w.info.workerId}`, e, 'warn'));
+      }
     } else {
       await this.jobQueues.send(this.queues.request, live.map(() => JSON.stringify({ shutdown: true } satisfies RequestMessage)));
     }
@@ -474,7 +482,7 @@ export class MapRun {
       const record = await this.cloud.table.getInstance(id);
       if (record && Object.keys(record.jobs).some((j) => !j.startsWith(this.jobId))) continue;
       this.pool.close(id);
-      await discardInstance(this.cloud, id).catch(() => undefined);
+      await discardInstance(this.cloud, id).catch((e) => logFailure(this.log, `Could not terminate ${id}, launched for the map ${this.jobId}; it may keep running`, e));
     }
   }
 }

@@ -1,12 +1,26 @@
-import { ClientChannel } from 'ssh2';
+import { Duplex } from 'stream';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { MeadowrunError } from '../core/errors';
+import { Logger, logFailure, SILENT } from '../core/logger';
 import { InstanceRecord } from '../cloud/ports';
 import { agentBundle, agentSocketPath } from './agentBundle';
 import { SshConnection } from './connection';
-import { AgentMessage, ClientMessage, encodeFrame, FrameDecoder, JobOutcome, RunRequest, StreamName } from './protocol';
+import {
+  AgentMessage,
+  ClientMessage,
+  encodeFrame,
+  FrameDecoder,
+  HELLO_ID,
+  HELLO_TIMEOUT_MS,
+  isMessage,
+  JobOutcome,
+  replyKey,
+  REQUEST_TIMEOUT_MS,
+  RunRequest,
+  StreamName,
+} from './protocol';
 import { nodeCommandLine, shellCommand, shellQuote } from './shellQuote';
 
 /** The start command's exit code when the instance does not have this agent build yet. */
@@ -20,6 +34,15 @@ export interface JobHandlers {
   /** Where a result too large to travel inline is saved (default: a private folder in the temporary directory). */
   resultDir?: string;
 }
+
+export interface SessionOptions {
+  log?: Logger;
+  /** How long a request waits for its reply (default REQUEST_TIMEOUT_MS; the greeting HELLO_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
+}
+
+/** What the session speaks over: an SSH channel (exec or forwarded socket), or any duplex stream. */
+export type AgentChannel = Duplex & { stderr?: NodeJS.ReadableStream };
 
 interface PendingJob extends JobHandlers {
   resolve(outcome: JobOutcome): void;
@@ -38,17 +61,39 @@ export class AgentSession {
   private closed = false;
   private exitCode?: number;
 
-  private constructor(
+  private readonly log: Logger;
+  private readonly requestTimeoutMs: number;
+
+  /** Speaks to an agent over `channel`; `forwarded` when it is a socket (which closes on the agent's EOF). */
+  constructor(
     readonly connection: SshConnection,
-    private readonly channel: ClientChannel,
+    private readonly channel: AgentChannel,
     readonly instanceId: string,
     forwarded: boolean,
+    options: SessionOptions = {},
   ) {
+    this.log = options.log ?? SILENT;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     const decoder = new FrameDecoder();
     channel.on('data', (chunk: Buffer) => {
-      for (const m of decoder.push(chunk)) this.onMessage(m as AgentMessage);
+      if (this.closed) return;
+      let messages: unknown[];
+      try {
+        messages = decoder.push(chunk);
+      } catch (e) {
+        return this.broken(`sent ${(e as Error).message}`);
+      }
+      for (const m of messages) {
+        if (!isMessage(m)) return this.broken(`sent something that is not a message: ${JSON.stringify(m).slice(0, 60)}`);
+        try {
+          this.onMessage(m as AgentMessage);
+        } catch (e) {
+          // A handler's bug (an output callback that throws) must not take the channel, or the extension, down.
+          logFailure(this.log, `Handling "${m.t}" from the agent on ${instanceId}`, e, 'error');
+        }
+      }
     });
-    channel.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
+    channel.stderr?.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
     channel.on('exit', (code: number | null) => (this.exitCode = code ?? undefined));
     channel.on('close', () => this.onClose());
     // A forwarded socket is half-closed when the agent goes: answer the EOF so the channel closes.
@@ -70,7 +115,8 @@ export class AgentSession {
    * none answers, and copying the agent to the instance first when it lacks this exact build. A
    * warm instance costs one forwarded channel: no session, no process start.
    */
-  static async start(connection: SshConnection, instance: InstanceRecord): Promise<AgentSession> {
+  static async start(connection: SshConnection, instance: InstanceRecord, log: Logger = SILENT): Promise<AgentSession> {
+    const options = { log };
     const bundle = agentBundle();
     const remoteAgent = path.posix.join(instance.workDir, `agent-${bundle.hash}.js`);
     const socketPath = agentSocketPath(instance.workDir);
@@ -86,26 +132,33 @@ export class AgentSession {
     // A private agent on this session's own channel, for when the resident one can't be reached.
     const onChannel = async (): Promise<AgentSession> => {
       for (let attempt = 0; ; attempt++) {
-        const session = new AgentSession(connection, await connection.channel(agentCommand(['serve'])), instance.id, false);
+        const session = new AgentSession(connection, await connection.channel(agentCommand(['serve'])), instance.id, false, options);
         try {
           return await session.greet();
         } catch (e) {
           if (session.exitCode !== AGENT_MISSING || attempt > 0) throw e;
         }
+        log.info(`Copying the agent to ${instance.id}`);
         await upload();
       }
     };
 
     // Unix socket paths are limited to ~107 bytes.
-    if (Buffer.byteLength(socketPath) >= 100) return onChannel();
+    if (Buffer.byteLength(socketPath) >= 100) {
+      log.debug(`${instance.id}: the agent's socket path is too long to forward; using a private agent`);
+      return onChannel();
+    }
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        return await new AgentSession(connection, await connection.streamLocal(socketPath), instance.id, true).greet();
-      } catch {
+        return await new AgentSession(connection, await connection.streamLocal(socketPath), instance.id, true, options).greet();
+      } catch (e) {
+        log.debug(`${instance.id}: no resident agent answers on its socket (${(e as Error)?.message ?? e})`);
         if (attempt > 0) break;
       }
+      log.debug(`${instance.id}: starting the resident agent`);
       let started = await connection.exec(agentCommand(['daemon', '--socket', socketPath]));
       if (started.exitCode === AGENT_MISSING) {
+        log.info(`Copying the agent to ${instance.id}`);
         await upload();
         started = await connection.exec(agentCommand(['daemon', '--socket', socketPath]));
       }
@@ -116,13 +169,14 @@ export class AgentSession {
     }
     // The agent runs but its socket is out of reach: the SSH server may refuse socket forwarding
     // (AllowStreamLocalForwarding no).
+    log.info(`${instance.id}: the resident agent's socket can't be reached (is stream-local forwarding off?); using a private agent`);
     return onChannel();
   }
 
   /** Waits for the agent's greeting; closes the channel when none comes. */
-  private async greet(): Promise<AgentSession> {
+  async greet(): Promise<AgentSession> {
     try {
-      await this.request({ t: 'hello' });
+      await this.request({ t: 'hello' }, Math.min(HELLO_TIMEOUT_MS, this.requestTimeoutMs));
       return this;
     } catch (e) {
       this.close();
@@ -130,14 +184,45 @@ export class AgentSession {
     }
   }
 
-  /** Sends a message and waits for the agent's reply to it (or to the matching id). */
-  request(message: ClientMessage): Promise<AgentMessage> {
+  /**
+   * Sends a request and waits for the agent's reply to it (matched by id); an error reply to it
+   * rejects it alone, and so does no reply within `timeoutMs`.
+   */
+  request(message: ClientMessage & { t: 'hello' | 'sync' | 'sync-put' }, timeoutMs = this.requestTimeoutMs): Promise<AgentMessage> {
     return new Promise((resolve, reject) => {
       if (!this.isOpen) return reject(this.lostError());
-      const id = 'id' in message ? message.id : 0;
-      this.requests.set(id, { resolve, reject });
-      this.channel.write(encodeFrame(message));
+      const id = replyKey(message).id!;
+      const timer = setTimeout(() => {
+        if (this.requests.get(id)?.reject !== fail) return;
+        this.requests.delete(id);
+        fail(new MeadowrunError(`Instance ${this.instanceId}: the agent did not answer "${message.t}" within ${timeoutMs / 1000} s`, 'timeout', { instanceId: this.instanceId }));
+      }, timeoutMs);
+      const fail = (e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      };
+      this.requests.set(id, {
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: fail,
+      });
+      this.send(message, fail);
     });
+  }
+
+  /** Writes a frame; one too large to send fails `onError` alone, the channel goes on. */
+  private send(message: ClientMessage, onError: (e: Error) => void): void {
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(message);
+    } catch (e) {
+      if ('id' in message || message.t === 'hello') this.requests.delete(replyKey(message).id!);
+      if ('jobId' in message) this.jobs.delete(message.jobId);
+      return onError(new MeadowrunError(`Cannot send to instance ${this.instanceId}: ${(e as Error).message}`, 'protocol', { instanceId: this.instanceId, cause: e }));
+    }
+    this.channel.write(frame);
   }
 
   newRequestId(): number {
@@ -148,12 +233,12 @@ export class AgentSession {
     return new Promise((resolve, reject) => {
       if (!this.isOpen) return reject(this.lostError());
       this.jobs.set(request.jobId, { ...handlers, resolve, reject });
-      this.channel.write(encodeFrame(request));
+      this.send(request, reject);
     });
   }
 
   cancel(jobId: string): void {
-    if (this.isOpen) this.channel.write(encodeFrame({ t: 'cancel', jobId }));
+    if (this.isOpen) this.send({ t: 'cancel', jobId }, (e) => logFailure(this.log, `Cancelling ${jobId}`, e));
   }
 
   close(): void {
@@ -164,17 +249,26 @@ export class AgentSession {
   private onMessage(m: AgentMessage): void {
     switch (m.t) {
       case 'hello':
-        return this.settle(0, m);
+        return this.settle(HELLO_ID, m);
       case 'sync-need':
       case 'sync-done':
         return this.settle(m.id, m);
-      case 'error':
+      case 'error': {
+        const error = new MeadowrunError(`Instance ${this.instanceId}: ${m.message}`, 'agent-error', { instanceId: this.instanceId });
         if (m.id !== undefined) {
           const pending = this.requests.get(m.id);
           this.requests.delete(m.id);
-          pending?.reject(new MeadowrunError(`Instance ${this.instanceId}: ${m.message}`));
+          if (pending) return pending.reject(error);
+        } else if (m.jobId !== undefined) {
+          const job = this.jobs.get(m.jobId);
+          this.jobs.delete(m.jobId);
+          if (job) return job.reject(error);
+        } else {
+          // It answers nothing in particular: the agent gave up on this channel.
+          return this.broken(`closed the channel: ${m.message}`);
         }
-        return;
+        return this.log.warn(`The agent on ${this.instanceId} reported an error for a request no longer waiting: ${m.message}`);
+      }
       case 'started':
         return this.jobs.get(m.jobId)?.onStarted?.(m.pid, m.logPath);
       case 'out':
@@ -220,9 +314,20 @@ export class AgentSession {
     pending?.resolve(m);
   }
 
+  /** The agent broke the protocol: every request and job on this channel fails with `why`, and the channel is closed. */
+  private broken(why: string): void {
+    const error = new MeadowrunError(`The agent on instance ${this.instanceId} ${why}; the connection to it is closed`, 'protocol', { instanceId: this.instanceId });
+    this.log.error(error.message);
+    this.failAll(error);
+    this.close();
+  }
+
   private onClose(): void {
+    this.failAll(this.lostError());
+  }
+
+  private failAll(error: MeadowrunError): void {
     this.closed = true;
-    const error = this.lostError();
     for (const r of this.requests.values()) r.reject(error);
     for (const j of this.jobs.values()) j.reject(error);
     this.requests.clear();

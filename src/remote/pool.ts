@@ -1,6 +1,7 @@
 import { InstanceRecord } from '../cloud/ports';
 import { AgentSession } from './agentSession';
 import { SshConnection } from './connection';
+import { Logger, SILENT } from '../core/logger';
 
 interface Entry {
   session: Promise<AgentSession>;
@@ -18,6 +19,7 @@ export class SessionPool {
   constructor(
     private readonly privateKey: () => Promise<string>,
     private readonly idleMs = 60_000,
+    private readonly log: Logger = SILENT,
   ) {}
 
   /** Runs `use` with the instance's session; the session stays open for the next job. */
@@ -49,7 +51,9 @@ export class SessionPool {
     const session = (async () => {
       const connection = await SshConnection.open({ instanceId: instance.id, endpoint: instance.ssh, privateKey: await this.privateKey() });
       try {
-        return await AgentSession.start(connection, instance);
+        const session = await AgentSession.start(connection, instance, this.log);
+        this.log.debug(`Connected to the agent on ${instance.id}`);
+        return session;
       } catch (e) {
         connection.close();
         throw e;
@@ -68,10 +72,15 @@ export class SessionPool {
     if (!entry) return;
     this.entries.delete(instanceId);
     clearTimeout(entry.idleTimer);
-    entry.session.then((s) => {
-      s.close();
-      s.connection.close();
-    }, () => undefined);
+    entry.session.then(
+      (s) => {
+        s.close();
+        s.connection.close();
+        this.log.debug(`Closed the connection to ${instanceId}`);
+      },
+      // Its job heard why it never opened.
+      (e) => this.log.debug(`The connection to ${instanceId} never opened: ${(e as Error)?.message ?? e}`),
+    );
   }
 
   closeAll(): void {

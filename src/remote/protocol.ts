@@ -95,10 +95,34 @@ export type AgentMessage =
   | { t: 'map-claimed'; jobId: string; tasks: number[] }
   /** The outcome inline, or (when large) the path of a file holding it, for the client to fetch over SFTP. */
   | { t: 'done'; jobId: string; outcome?: JobOutcome; outcomePath?: string }
+  /**
+   * A request (`id`) or a job (`jobId`) failed on the agent: the client rejects exactly that one.
+   * With neither, the agent can't understand this client any more and closes the channel.
+   */
   | { t: 'error'; id?: number; jobId?: string; message: string };
+
+/** What an error reply to `m` names, so that the client rejects that request or job and nothing else. */
+export function replyKey(m: ClientMessage): { id?: number; jobId?: string } {
+  if ('id' in m) return { id: m.id };
+  if (m.t === 'hello') return { id: HELLO_ID };
+  if ('jobId' in m) return { jobId: m.jobId };
+  return {};
+}
+
+/** The greeting has no id of its own: its reply (or error) is matched by this one. */
+export const HELLO_ID = 0;
+
+/** Whether a decoded frame is a message at all (an object with a type); what type is the receiver's to judge. */
+export function isMessage(value: unknown): value is { t: string } {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as { t?: unknown }).t === 'string';
+}
+
+/** Thrown for a frame that breaks the protocol: the stream can't be trusted after it. */
+export class FrameError extends Error {}
 
 export function encodeFrame(message: ClientMessage | AgentMessage): Buffer {
   const body = Buffer.from(JSON.stringify(message), 'utf8');
+  if (body.length > MAX_FRAME) throw new FrameError(`a "${message.t}" message of ${body.length} bytes is over the ${MAX_FRAME}-byte frame limit`);
   const frame = Buffer.allocUnsafe(4 + body.length);
   frame.writeUInt32BE(body.length, 0);
   body.copy(frame, 4);
@@ -107,6 +131,11 @@ export function encodeFrame(message: ClientMessage | AgentMessage): Buffer {
 
 /** No frame is larger than this: a peer that says otherwise is broken, and is not believed. */
 export const MAX_FRAME = 64 << 20;
+
+/** How long the client waits for the agent to answer a request (a sync of a large project included). */
+export const REQUEST_TIMEOUT_MS = 120_000;
+/** … and for its greeting: a live agent answers at once. */
+export const HELLO_TIMEOUT_MS = 30_000;
 
 /** Turns a byte stream into whole frames, however the stream happens to be chunked. */
 export class FrameDecoder {
@@ -122,11 +151,16 @@ export class FrameDecoder {
       // Join the pieces only once a whole frame is there, so a large frame is not copied per piece.
       if (this.chunks[0].length < 4) this.join();
       const size = this.chunks[0].readUInt32BE(0);
-      if (size > MAX_FRAME) throw new Error(`a frame of ${size} bytes is over the limit`);
+      if (size > MAX_FRAME) throw new FrameError(`a frame of ${size} bytes is over the ${MAX_FRAME}-byte limit`);
       if (this.length < 4 + size) break;
       if (this.chunks[0].length < 4 + size) this.join();
       const head = this.chunks[0];
-      messages.push(JSON.parse(head.subarray(4, 4 + size).toString('utf8')));
+      const text = head.subarray(4, 4 + size).toString('utf8');
+      try {
+        messages.push(JSON.parse(text));
+      } catch (e) {
+        throw new FrameError(`a frame that is not JSON (${(e as Error).message}): ${JSON.stringify(text.slice(0, 60))}`);
+      }
       const rest = head.subarray(4 + size);
       this.length -= 4 + size;
       if (rest.length) this.chunks[0] = rest;

@@ -3,6 +3,9 @@ import type { Cloud } from '../cloud/ports';
 import type { Engine } from '../jobs/engine';
 import { LaunchNotice } from './launchNotice';
 import { settings } from './settings';
+import type { Logger } from '../core/logger';
+
+const SHOW_LOG = 'Show Log';
 
 export interface Backend {
   cloud: Cloud;
@@ -19,7 +22,22 @@ export class Services implements vscode.Disposable {
   /** Told of every instance a job launches; warns once if nothing will stop it when idle. */
   readonly launchNotice = new LaunchNotice(async () => (await this.get()).cloud.management.status());
 
+  /**
+   * What the engine and the cloud log goes to the channel; a warning (an instance that would not
+   * terminate, say: it may keep costing) is also shown, with the way to the log.
+   */
+  readonly engineLog: Logger;
+
   constructor(readonly log: vscode.LogOutputChannel) {
+    this.engineLog = {
+      debug: (m) => log.debug(m),
+      info: (m) => log.info(m),
+      error: (m) => log.error(m),
+      warn: (m) => {
+        log.warn(m);
+        void vscode.window.showWarningMessage(`Meadowrun: ${m}`, SHOW_LOG).then((picked) => picked === SHOW_LOG && log.show());
+      },
+    };
     this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('meadowrun.cloud') || e.affectsConfiguration('meadowrun.local')) this.reset();
     });
@@ -33,9 +51,9 @@ export class Services implements vscode.Disposable {
   private async build(): Promise<Backend> {
     const s = settings();
     const [{ createCloud }, { Engine }] = await Promise.all([import('../cloud/registry'), import('../jobs/engine')]);
-    const cloud = await createCloud(s.cloud, { local: { stateDir: s.localStateDirectory, instanceTypes: s.localInstanceTypes } });
+    const cloud = await createCloud(s.cloud, { local: { stateDir: s.localStateDirectory, instanceTypes: s.localInstanceTypes }, log: this.engineLog });
     this.log.info(`Using the ${s.cloud} cloud (${cloud.location})`);
-    return { cloud, engine: new Engine(cloud) };
+    return { cloud, engine: new Engine(cloud, { log: this.engineLog }) };
   }
 
   /**
@@ -47,7 +65,8 @@ export class Services implements vscode.Disposable {
   }
 
   dispose(): void {
-    this.backend?.then((b) => b.engine.dispose(), () => undefined);
+    // A backend that failed to build was reported to the command that asked for it.
+    this.backend?.then((b) => b.engine.dispose(), (e) => this.log.debug(`No engine to dispose: ${(e as Error)?.message ?? e}`));
     this.subscription.dispose();
   }
 }

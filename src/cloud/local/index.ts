@@ -37,6 +37,7 @@ export class LocalCloud implements Cloud {
       // The management config's idle timeout (its default when never installed) for new instances' watchdogs.
       idleTimeoutS: options.idleTimeoutS ?? (async () => (await this.management.config()).idleTimeoutS),
       idleMarginS: options.idleMarginS,
+      log: options.log,
     });
     this.table = new FileAllocationTable(layout.tableDir);
     this.secrets = new FileSecretStore(layout.secretsDir);

@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { Logger, SILENT } from '../../core/logger';
 import { MeadowrunError } from '../../core/errors';
 import { InstanceOption, InstanceType } from '../../core/instanceTypes';
 import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
@@ -31,6 +32,7 @@ export interface LocalProviderOptions {
   idleTimeoutS?: () => Promise<number>;
   /** Added to the idle timeout before an instance stops itself (default DEFAULT_IDLE_MARGIN_S). */
   idleMarginS?: number;
+  log?: Logger;
 }
 
 interface InstanceMeta {
@@ -58,6 +60,10 @@ export class LocalProvider implements InstanceProvider {
   async listInstanceTypes(): Promise<InstanceType[]> {
     if (this.options.instanceTypes?.length) return this.options.instanceTypes.map((t) => ({ ...t, gpus: t.gpus ?? 0 }));
     return loadLocalInstanceTypes(this.layout.instanceTypesFile);
+  }
+
+  private get log(): Logger {
+    return this.options.log ?? SILENT;
   }
 
   sshdPath(): string {
@@ -119,6 +125,7 @@ export class LocalProvider implements InstanceProvider {
         break;
       } catch (e) {
         // Another process may have taken the port between our probe and sshd's bind.
+        this.log.debug(`${id}: sshd could not start on port ${port} (attempt ${attempt}): ${(e as Error).message}`);
         if (attempt >= 3 || !/Address already in use/.test(String(e))) {
           this.removeInstanceDirs(id);
           throw e;
@@ -128,6 +135,7 @@ export class LocalProvider implements InstanceProvider {
     const meta: InstanceMeta = { id, typeName: option.type.name, spot: option.spot, port, launchedAt: Date.now() };
     fs.writeFileSync(path.join(dir, 'instance.json'), JSON.stringify(meta), { mode: 0o600 });
     this.startWatch(id, dir, agentConfigPath);
+    this.log.info(`Launched ${id} (${option.type.name}): sshd on 127.0.0.1:${port}`);
 
     const node = localNodeCommand();
     return {
@@ -146,6 +154,7 @@ export class LocalProvider implements InstanceProvider {
   async terminate(id: string): Promise<void> {
     // Sessions, agents, jobs and the watch all carry the instance's id in their environment.
     stopLocalInstance(id, path.join(this.layout.instancesDir, id), this.sshdDir(id));
+    this.log.info(`Terminated ${id}`);
   }
 
   async listRunning(): Promise<RunningInstance[]> {
