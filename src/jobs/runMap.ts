@@ -247,7 +247,7 @@ export class MapRun {
       },
       // More width could not be had (no capacity, a launch failed): the map goes on with the
       // workers it has.
-      (e) => logFailure(this.log, `Map ${this.jobId} goes on with the workers it has; more could not be placed`, e, 'warn'),
+      (e) => this.log.info(`Map ${this.jobId} goes on with the workers it has; more could not be placed: ${(e as Error)?.message ?? e}`),
     );
   }
 
