@@ -31,6 +31,7 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
   let privateKey: Buffer;
   let cache: string;
   const attempts: string[] = [];
+  const phases: { id: string; phase: string; at: number }[] = [];
 
   before(async () => {
     emu = await startEc2Emulator();
@@ -54,6 +55,7 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
       instanceEndpoint: emu.instanceEndpoint,
       pollMs: 200,
       onAttempt: (line) => attempts.push(line),
+      onPhase: (id, phase) => phases.push({ id, phase, at: Date.now() }),
     });
   });
 
@@ -99,7 +101,9 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
     const [c5] = (await provider.listInstanceTypes()).filter((t) => t.name === 'c5.large');
     const t0 = Date.now();
     const launched = await provider.launch({ type: c5, spot: false, price: c5.onDemandPrice }, publicKey);
-    console.log(`ec2Provider: launch → ready (SSH answers, host key pinned): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const at = (phase: string) => ((phases.find((p) => p.id === launched.id && p.phase === phase)!.at - t0) / 1000).toFixed(1);
+    console.log(`ec2Provider: launch → running ${at('running')} s → host key on the console ${at('host-key')} s → SSH answers ${at('ssh')} s`);
+    assert.deepEqual(phases.filter((p) => p.id === launched.id).map((p) => p.phase), ['running', 'host-key', 'ssh']);
     assert.equal(launched.ssh.user, 'meadowrun');
     assert.equal(launched.ssh.host, emu.instance(launched.id)?.publicIp);
     const out = await sshExec(launched.ssh, 'node -v; python3 -c "print(1+1)"; id -un; cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub; stat -c "%U %a" /etc/meadowrun/agent.json');

@@ -56,6 +56,8 @@ export interface Ec2ProviderOptions {
   pollMs?: number;
   /** Each launch attempt, for the progress and the log. */
   onAttempt?: (line: string) => void;
+  /** Each step of waitReady as it is reached (for the progress and the cold-start benchmark). */
+  onPhase?: (id: string, phase: 'running' | 'host-key' | 'ssh') => void;
 }
 
 /** How a client reaches an instance once it is ready. */
@@ -262,6 +264,7 @@ export class Ec2Provider implements InstanceProvider {
         if (state === 'running') {
           host = inst?.PublicIpAddress;
           if (!host) throw new MeadowrunError(`Instance ${id} has no public address (its subnet gives none); Meadowrun reaches instances by their public address`, 'launch', { instanceId: id });
+          this.o.onPhase?.(id, 'running');
         }
       }
       if (host && !hostKey) {
@@ -277,8 +280,10 @@ export class Ec2Provider implements InstanceProvider {
         const failed = setupFailure(text);
         if (failed) throw new MeadowrunError(`Instance ${id} could not be set up: ${failed}`, 'launch', { instanceId: id });
         hostKey = hostKeyFromConsole(text);
+        if (hostKey) this.o.onPhase?.(id, 'host-key');
       }
       if (host && hostKey && (await sshAnswers(host, 22))) {
+        this.o.onPhase?.(id, 'ssh');
         const ssh: SshEndpoint = { host, port: 22, user: SSH_USER, hostKey };
         return { ssh, workDir: WORK_DIR, nodeCommand: this.nodeCommand() };
       }
