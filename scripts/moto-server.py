@@ -11,7 +11,9 @@ import itertools
 import os
 import signal
 import sys
+import threading
 
+from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.models import elastic_network_interfaces, instances, vpcs
 from moto.server import main
 
@@ -42,5 +44,20 @@ if public:
     # in use would route two instances into one namespace.
     addresses = itertools.cycle([str(a) for a in ipaddress.ip_network(public).hosts()])
     elastic_network_interfaces.random_public_ip = lambda: next(addresses)
+
+# DynamoDB's conditional writes are atomic; moto's are not: the server answers requests on threads,
+# and its UpdateItem checks the condition, then changes the item in place, with nothing in between
+# holding others off (two writers at the same version both win, a reader can see half a write).
+# One DynamoDB request at a time makes them atomic, as AWS's are.
+dynamodb_lock = threading.Lock()
+call_action = DynamoHandler.call_action
+
+
+def atomic_call_action(self):
+    with dynamodb_lock:
+        return call_action(self)
+
+
+DynamoHandler.call_action = atomic_call_action
 
 main(["-H", sys.argv[1], "-p", sys.argv[2]])

@@ -52,7 +52,8 @@ const jobOptions = (cmd: Command) =>
 let cloud: Promise<Cloud> | undefined;
 export let engine: Engine | undefined;
 function cloudSettings(program: Command): CloudSettings {
-  return { local: { stateDir: program.opts().stateDir }, log: cliLog(program) };
+  const o = program.opts();
+  return { local: { stateDir: o.stateDir }, aws: { profile: o.profile, region: o.region }, log: cliLog(program) };
 }
 /**
  * The CLI's log is its stderr: warnings always (an instance that would not terminate may keep
@@ -109,6 +110,8 @@ export function buildProgram(): Command {
     .description('Run Python code on machines in your own cloud account, or on the embedded local cloud.')
     .addOption(new Option('--cloud <name>', `where jobs run: ${KNOWN_CLOUDS.map((c) => c.name).join(', ')}`).env('MEADOWRUN_CLOUD').default('local'))
     .option('--state-dir <dir>', 'local cloud state directory (default: $MEADOWRUN_LOCAL_DIR or ~/.meadowrun/local)')
+    .option('--profile <name>', 'AWS profile of ~/.aws/config (default: $AWS_PROFILE, then default)')
+    .option('--region <name>', "AWS region (default: $AWS_REGION, then the profile's)")
     .option('--verbose', 'say what the engine and the cloud do, and print the stack trace of a failure')
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meadowrun: ')) })
     // A mistyped cloud is refused before any command starts, even one that would not use it.

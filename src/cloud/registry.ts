@@ -3,12 +3,15 @@
 import type { InstanceType } from '../core/instanceTypes';
 import { MeadowrunError } from '../core/errors';
 import type { Logger } from '../core/logger';
+import type { AwsSettings } from './aws/clients';
 import type { LocalCloud } from './local';
 import type { Cloud } from './ports';
 
 /** Each provider's own settings, from the editor's `meadowrun.<provider>.*` or the CLI's flags. */
 export interface CloudSettings {
   local?: { stateDir?: string; instanceTypes?: InstanceType[] };
+  /** Profile and region (the SDK's defaults when absent): `meadowrun.aws.*`, `--profile` / `--region`. */
+  aws?: AwsSettings;
   /** Where the cloud says what it launched and terminated, and what failed on the way. */
   log?: Logger;
 }

@@ -38,6 +38,8 @@ export type ErrorCode =
   | 'sshd-missing'
   | 'state-dir'
   | 'agent-missing'
+  /** The cloud's credentials are missing, expired or refused (or its region is not set). */
+  | 'cloud-credentials'
   // The instance and the way to it.
   | 'launch'
   /** The cloud has no capacity for the type in any zone tried. */

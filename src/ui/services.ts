@@ -39,7 +39,7 @@ export class Services implements vscode.Disposable {
       },
     };
     this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('meadowrun.cloud') || e.affectsConfiguration('meadowrun.local')) this.reset();
+      if (['cloud', 'local', 'aws'].some((s) => e.affectsConfiguration(`meadowrun.${s}`))) this.reset();
     });
   }
 
@@ -51,7 +51,11 @@ export class Services implements vscode.Disposable {
   private async build(): Promise<Backend> {
     const s = settings();
     const [{ createCloud }, { Engine }] = await Promise.all([import('../cloud/registry'), import('../jobs/engine')]);
-    const cloud = await createCloud(s.cloud, { local: { stateDir: s.localStateDirectory, instanceTypes: s.localInstanceTypes }, log: this.engineLog });
+    const cloud = await createCloud(s.cloud, {
+      local: { stateDir: s.localStateDirectory, instanceTypes: s.localInstanceTypes },
+      aws: { profile: s.awsProfile, region: s.awsRegion },
+      log: this.engineLog,
+    });
     this.log.info(`Using the ${s.cloud} cloud (${cloud.location})`);
     return { cloud, engine: new Engine(cloud, { log: this.engineLog }) };
   }

@@ -28,6 +28,8 @@ export function settings() {
     idleTimeoutMinutes: c.get<number>('idleTimeoutMinutes', 5),
     localStateDirectory: c.get<string>('local.stateDirectory', '') || undefined,
     localInstanceTypes: c.get<InstanceType[]>('local.instanceTypes', []),
+    awsProfile: c.get<string>('aws.profile', '') || undefined,
+    awsRegion: c.get<string>('aws.region', '') || undefined,
     thresholds: c.get<Threshold[]>('management.thresholds', []),
     managementIntervalS: c.get<number>('management.intervalSeconds', 60),
     codeLensEnabled: c.get<boolean>('codeLens.enabled', true),

@@ -119,6 +119,12 @@ test('the front ends reach a provider only through cloud/registry, which loads i
   assert.deepEqual(eager.map((i) => i.spec), [], 'the registry imports providers with import() (or types only)');
 });
 
+test('the AWS SDK loads only when AWS is used: outside cloud/aws, only import() or types reach it', () => {
+  const aws = (i: Import) => i.spec.startsWith('@aws-sdk/') || (!!i.to && part(i.to) === 'cloud/aws');
+  const eager = imports().filter((i) => aws(i) && !i.lazy && part(i.from) !== 'cloud/aws');
+  assert.deepEqual(eager.map((i) => `${i.from}: ${i.spec}`), []);
+});
+
 test('no cycles between the parts of the code (cloud providers, ports, registry, remote, jobs, management, agent, …)', () => {
   assert.equal(findCycle(partGraph(imports())), undefined);
 });

@@ -1,0 +1,6 @@
+// The names and tags of what Meadowrun creates in an AWS account: everything is prefixed
+// `meadowrun-` (the IAM policies grant on that prefix) and tagged meadowrun=true.
+export const PREFIX = 'meadowrun-';
+export const ALLOCATION_TABLE = 'meadowrun-allocation';
+export const SSH_KEY_SECRET = 'meadowrun-ssh-key';
+export const MEADOWRUN_TAGS = [{ Key: 'meadowrun', Value: 'true' }];

@@ -1,0 +1,80 @@
+// The AWS implementations of the ports against moto server (test/support/moto.ts): every contract
+// suite, unchanged, plus what only AWS has (tags, credentials messages). Clients get their endpoint
+// and fake credentials from the environment moto hands out, as a user's would from theirs.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ListSecretsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createAllocationTable, DynamoAllocationTable } from '../../src/cloud/aws/dynamoAllocationTable';
+import { awsClient } from '../../src/cloud/aws/clients';
+import { deleteSshKeySecret, SecretsManagerSecretStore } from '../../src/cloud/aws/secretsManagerSecretStore';
+import type { AllocationTable } from '../../src/cloud/ports';
+import { allocationTableContract } from '../contracts/allocationTableContract';
+import { secretStoreContract } from '../contracts/secretStoreContract';
+import { ensureMoto, startMoto, type Moto } from '../support/moto';
+
+
+function motoUnavailable(): string | undefined {
+  try {
+    ensureMoto();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+const unavailable = motoUnavailable();
+
+describe('AWS ports on moto', { skip: unavailable ? `skipped: moto could not be installed (${unavailable})` : false }, () => {
+  let moto: Moto;
+  before(async () => {
+    moto = await startMoto();
+    Object.assign(process.env, moto.env); // also for the history's client processes
+  });
+  after(async () => {
+    await moto?.stop();
+  });
+
+  let tables = 0;
+  allocationTableContract('DynamoDB table', () => {
+    const name = `meadowrun-test-${++tables}`;
+    return { table: onNewTable(name) };
+  });
+
+  let secrets = 0;
+  secretStoreContract('Secrets Manager store', () => {
+    const name = `meadowrun-ssh-key-test-${++secrets}`;
+    return { client: () => SecretsManagerSecretStore.open({}, name) };
+  });
+
+  test('the SSH key secret is tagged meadowrun=true, and deleting it makes a new key next time', async () => {
+    const store = SecretsManagerSecretStore.open({ endpoint: moto.endpoint, region: moto.region });
+    const first = await store.getSshKeyPair();
+    const client = awsClient(SecretsManagerClient, {});
+    const { SecretList } = await client.send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: ['meadowrun-ssh-key'] }] }));
+    const secret = SecretList?.find((s) => s.Name === 'meadowrun-ssh-key');
+    assert.deepEqual(secret?.Tags, [{ Key: 'meadowrun', Value: 'true' }]);
+    await deleteSshKeySecret(client);
+    await deleteSshKeySecret(client); // gone already: not an error
+    const second = await SecretsManagerSecretStore.open({}).getSshKeyPair();
+    assert.notEqual(second.publicKey, first.publicKey);
+  });
+});
+
+/**
+ * A table whose DynamoDB table is created on its first call: the contract makes its tables before
+ * moto is up (to learn whether other processes can open them).
+ */
+function onNewTable(name: string): AllocationTable {
+  let ready: Promise<AllocationTable> | undefined;
+  const table = () =>
+    (ready ??= (async () => {
+      await createAllocationTable(awsClient(DynamoDBClient, {}), name);
+      return DynamoAllocationTable.open({}, name);
+    })());
+  return new Proxy({} as AllocationTable, {
+    get: (_, method: keyof AllocationTable) => async (...args: unknown[]) => {
+      const t = await table();
+      return (t[method] as (...a: unknown[]) => unknown).apply(t, args);
+    },
+  });
+}
