@@ -64,7 +64,7 @@ async function main() {
     const warm = await timeEach(N, () => noop(engine, projects[20_000]));
     const warmBaseline = await timeEach(N, () => noop(engine, projects[1]));
     // The instance's side runs in this process here, on the instance's own work directory.
-    const store = new CodeStore((await cloud.table.listInstances())[0].workDir);
+    const store = new CodeStore((await cloud.table.listInstances())[0].workDir!);
     const parts = async (dir: string) => {
       const { files } = listProjectFiles(dir);
       const list = await timeEach(N, async () => void listProjectFiles(dir));

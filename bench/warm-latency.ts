@@ -37,7 +37,7 @@ async function main() {
     for (let i = 0; i < 5; i++) await engine.runFunction('noop.py:noop', '[]', { projectDir: project });
     const instance = (await cloud.table.getInstance(first.instanceId))!;
     const privateKey = (await cloud.secrets.getSshKeyPair()).privateKey;
-    const open = () => SshConnection.open({ instanceId: instance.id, endpoint: instance.ssh, privateKey });
+    const open = () => SshConnection.open({ instanceId: instance.id, endpoint: instance.ssh!, privateKey });
 
     const conn = await open();
     await conn.exec('python3 -c pass');
@@ -50,7 +50,7 @@ async function main() {
     const jobFile = path.join(project, 'job.json');
     const resultFile = path.join(project, 'result.json');
     fs.writeFileSync(jobFile, JSON.stringify({ target: 'noop.py:noop', args: [] }));
-    const remoteDir = path.posix.join(instance.workDir, 'bench');
+    const remoteDir = path.posix.join(instance.workDir!, 'bench');
     const fresh = await timeEach(Math.min(N, 20), async () => {
       const c = await open();
       await c.exec(`mkdir -p ${remoteDir}`);

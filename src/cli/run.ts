@@ -60,6 +60,8 @@ export function describeEvent(e: JobEvent): string | undefined {
       return `Launching a ${e.typeName} instance (${e.spot ? 'spot' : 'on-demand'}, $${e.price.toFixed(4)}/h)…`;
     case 'launched':
       return `Launched ${e.instanceId} in ${e.seconds.toFixed(2)} s`;
+    case 'joining':
+      return `Waiting for ${e.instanceId} (${e.typeName}), which another client is launching…`;
     case 'retrying':
       return `${e.instanceId} is unreachable (${e.reason}); it takes no more jobs. Retrying on another instance…`;
     case 'allocated':

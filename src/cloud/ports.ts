@@ -21,13 +21,33 @@ export interface JobAllocation {
   allocatedAt: number;
 }
 
+/** How a client reaches an instance once it is ready: recorded in its row by the client that launched it. */
+export interface InstanceEndpoint {
+  ssh: SshEndpoint;
+  /** Where the agent, code and logs live on the instance. */
+  workDir: string;
+  /** The Node.js the agent runs with on the instance. */
+  nodeCommand: NodeCommand;
+}
+
+/**
+ * `launching` from the moment the provider gave the instance an id (jobs may already be allocated
+ * to it, and other clients' jobs may join it and wait) until it can be reached; then `ready`.
+ */
+export type InstanceState = 'launching' | 'ready';
+
 /**
  * One row of the instance allocation table. Its type's traits (GPU memory, CPU features) are copied
  * from the catalog at launch, so packing needs no catalog; rows written before they were recorded lack
  * them, which meets no requirement.
  */
-export interface InstanceRecord extends MachineTraits {
+export interface InstanceRecord extends MachineTraits, Partial<InstanceEndpoint> {
   id: string;
+  /**
+   * A launching row with `preventFurtherAllocation` is a launch given up: its jobs never started
+   * (nothing could reach the instance), and they leave it.
+   */
+  state: InstanceState;
   typeName: string;
   spot: boolean;
   /** The type's spot eviction rate (%) from the catalog at launch, when spot. A spot row without it admits no job. */
@@ -37,11 +57,7 @@ export interface InstanceRecord extends MachineTraits {
   total: Capacity;
   jobs: Record<string, JobAllocation>;
   preventFurtherAllocation: boolean;
-  ssh: SshEndpoint;
-  /** Where the agent, code and logs live on the instance. */
-  workDir: string;
-  /** The Node.js the agent runs with on the instance. */
-  nodeCommand: NodeCommand;
+  /** ms since epoch, when the row was written as `launching`: the adjuster's grace periods count from here. */
   registeredAt: number;
   /** Last time a job was allocated or deallocated: the idle clock starts here when `jobs` is empty. */
   lastJobChangeAt: number;
@@ -52,6 +68,13 @@ export interface InstanceRecord extends MachineTraits {
    * equality by the table itself (a version number in DynamoDB, an ETag in Azure Tables).
    */
   etag: string;
+}
+
+/** A row a client can connect to. */
+export type ReadyInstance = InstanceRecord & InstanceEndpoint & { state: 'ready' };
+
+export function isReady(r: InstanceRecord): r is ReadyInstance {
+  return r.state === 'ready' && r.ssh !== undefined && r.workDir !== undefined && r.nodeCommand !== undefined;
 }
 
 export function freeCapacity(r: InstanceRecord): Capacity {
@@ -78,6 +101,13 @@ export interface AllocationTable {
   /** Frees a job's allocation; freeing one that is already gone is not an error. Returns whether it was there. */
   deallocateJob(id: string, jobId: string): Promise<boolean>;
   preventFurtherAllocation(id: string): Promise<void>;
+  /**
+   * Records that a `launching` instance can be reached, and how. The jobs on it could not start
+   * before: their `allocatedAt` becomes now, so the sweep's grace counts from here (a launch may
+   * take longer than the grace). Returns false (and changes nothing) when the row is gone, not
+   * launching, or its launch was given up (`preventFurtherAllocation`).
+   */
+  markReady(id: string, endpoint: InstanceEndpoint): Promise<boolean>;
   /** Removes an instance only when it has no jobs. Returns whether it was removed. */
   deregisterInstance(id: string): Promise<boolean>;
   /** Records that a management run kept the instance (nothing else changes); a missing instance is no error. */
@@ -98,6 +128,9 @@ export interface RunningInstance {
   id: string;
   typeName: string;
   launchedAt: number;
+  /** `pending` while it boots; `running` once up (not necessarily reachable yet). */
+  state: 'pending' | 'running';
+  market: 'spot' | 'on-demand';
 }
 
 /** A Node.js on an instance: its command words and environment, each quoted when sent to a shell. */
@@ -106,18 +139,34 @@ export interface NodeCommand {
   env: Record<string, string>;
 }
 
-export interface LaunchedInstance {
-  id: string;
-  ssh: SshEndpoint;
-  workDir: string;
-  nodeCommand: NodeCommand;
-}
-
+/**
+ * A provider's instances, in the phases a real cloud has: one-time account resources, a launch that
+ * returns an id at once (so the instance can be registered before it boots), the wait for it to
+ * boot, and opening the way for this client. Terminate and list work on instances in any phase.
+ */
 export interface InstanceProvider {
   /** Short name shown to users: "local", "aws", "azure". */
   readonly name: string;
+  /**
+   * How long a launch may take to become ready, and how long the provider's listing may lag its
+   * launches and terminations (cloud APIs are eventually consistent; EC2 boots in 20–40 s). The
+   * launching client gives up after this; the adjuster leaves an instance that is running but not
+   * registered, or registered but not listed, alone this long after its launch.
+   */
+  readonly launchGraceMs: number;
   listInstanceTypes(): Promise<InstanceType[]>;
-  launch(option: InstanceOption, authorizedPublicKey: string): Promise<LaunchedInstance>;
+  /** Creates what every launch needs (on AWS: a security group, roles, the table). Idempotent; cheap when done. */
+  prepare(): Promise<void>;
+  /** Starts an instance that will accept `authorizedPublicKey`, and returns its id without waiting for it to boot. */
+  launch(option: InstanceOption, authorizedPublicKey: string, o?: { signal?: AbortSignal }): Promise<{ id: string }>;
+  /**
+   * Waits until the instance can be reached over SSH and says how. The host key comes from a channel
+   * the client already trusts, never from the instance over the network (no trust on first use):
+   * locally, the key file the provider generated in its private directory.
+   */
+  waitReady(id: string, o?: { signal?: AbortSignal }): Promise<InstanceEndpoint>;
+  /** Lets this client reach the instance (a firewall rule for its address); nothing to do locally. */
+  allowClient(instance: ReadyInstance): Promise<void>;
   terminate(id: string): Promise<void>;
   listRunning(): Promise<RunningInstance[]>;
 }

@@ -8,8 +8,10 @@ export interface PackableInstance extends MachineTraits {
   spot: boolean;
   /** Its eviction rate when spot (from the catalog at launch); unknown admits no job. */
   evictionRatePct?: number;
-  /** Set when the instance is draining or about to be shut down. */
+  /** Set when the instance is draining or about to be shut down (or, while launching, its launch was given up). */
   preventFurtherAllocation?: boolean;
+  /** Being launched (by this client or another): a job placed there waits for it to be ready. */
+  launching?: boolean;
 }
 
 /** Fuller first: least free CPU, then memory, then GPUs, then id so the order is deterministic. */
@@ -36,6 +38,9 @@ export function admits(inst: PackableInstance, need: Resources): boolean {
  * The fullest instance the job may run on. Filling the fullest first keeps emptier instances whole for
  * big jobs and lets idle ones be shut down sooner. A job without GPUs takes a GPU instance only when no
  * instance without GPUs has room, however full the GPU ones are: their GPUs stay reachable for GPU jobs.
+ * An instance that is ready comes before one being launched (the job starts at once), but one being
+ * launched with room comes before launching another: so clients that find no room at the same time
+ * fill the instances they launch instead of each launching its own.
  */
 export function pickInstanceForJob(instances: PackableInstance[], need: Resources): PackableInstance | undefined {
   let best: PackableInstance | undefined;
@@ -48,6 +53,7 @@ export function pickInstanceForJob(instances: PackableInstance[], need: Resource
 
 function preferred(a: PackableInstance, b: PackableInstance, need: Resources): boolean {
   if (need.gpus === 0 && (a.gpus > 0) !== (b.gpus > 0)) return a.gpus === 0;
+  if (!!a.launching !== !!b.launching) return !a.launching;
   return fullerFirst(a, b) < 0;
 }
 

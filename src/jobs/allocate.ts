@@ -1,49 +1,72 @@
 import { chooseInstanceTypes, describeNoFit } from '../core/chooseInstanceTypes';
-import { MeadowrunError, throwIfCancelled } from '../core/errors';
+import { cancellation, MeadowrunError, throwIfCancelled } from '../core/errors';
 import { InstanceOption } from '../core/instanceTypes';
 import { PackableInstance, pickInstanceForJob } from '../core/packing';
 import { Resources } from '../core/resources';
-import { Cloud, freeCapacity, InstanceRecord, JobAllocation } from '../cloud/ports';
+import { Cloud, freeCapacity, InstanceRecord, isReady, JobAllocation, ReadyInstance } from '../cloud/ports';
 import { SessionPool } from '../remote/pool';
 import { Logger, logFailure, SILENT } from '../core/logger';
 
 export type AllocationEvent =
   | { kind: 'launching'; typeName: string; spot: boolean; price: number }
   | { kind: 'launched'; instanceId: string; seconds: number }
+  /** The job joined an instance another client is launching, and waits for it to be ready. */
+  | { kind: 'joining'; instanceId: string; typeName: string }
   /** An instance could not be reached: it takes no more jobs, and the job moves (once) elsewhere. */
   | { kind: 'retrying'; instanceId: string; reason: string };
 
 export interface Allocation {
-  instance: InstanceRecord;
+  instance: ReadyInstance;
   /** True when the instance was launched for this job (and so should go if the job never runs). */
   launched: boolean;
 }
 
 export interface AllocateOptions {
   onEvent?: (e: AllocationEvent) => void;
-  /** Only use instances that already run; fail instead of launching. */
+  /** Only use instances that are ready now: neither launch nor wait for a launch; fail instead. */
   noLaunch?: boolean;
   signal?: AbortSignal;
 }
 
 const MAX_RACE_RETRIES = 50;
+/** A job whose instance's launch was given up is placed again, this many times in all. */
+const MAX_ROUNDS = 5;
 
 /**
- * Puts a job on the fullest running instance it fits (compare-and-swap on the table, retried on a
- * lost race), or launches the cheapest type that fits and registers it with the job pre-allocated.
+ * Puts a job on the fullest instance it fits (compare-and-swap on the table, retried on a lost
+ * race), ready or being launched by another client, or launches the cheapest type that fits and
+ * registers it with the job pre-allocated.
  */
 export async function allocateJob(cloud: Cloud, need: Resources, jobId: string, o: AllocateOptions = {}): Promise<Allocation> {
   const [allocation] = await allocateJobs(cloud, need, [jobId], o);
   return allocation;
 }
 
-/** Launches an instance and registers it with `jobs` already allocated (none for spare capacity). */
-export async function launchAndRegister(cloud: Cloud, option: InstanceOption, jobs: JobAllocation[]): Promise<InstanceRecord> {
+/**
+ * Launches an instance and registers it as `launching` as soon as it has an id, with `jobs` already
+ * allocated (none for spare capacity), so that a crash from here on leaves a row the adjuster
+ * reconciles, and other clients' jobs may join it. Then waits for it and records it `ready`. A launch
+ * that fails or is cancelled is given up: its row fenced, our jobs freed, the instance terminated.
+ */
+export async function launchAndRegister(
+  cloud: Cloud,
+  option: InstanceOption,
+  jobs: JobAllocation[],
+  o: { signal?: AbortSignal } = {},
+): Promise<ReadyInstance> {
+  const row = await startLaunch(cloud, option, jobs, o.signal);
+  return finishLaunch(cloud, row, jobs.map((j) => j.jobId), o.signal);
+}
+
+/** The first half of launchAndRegister: an id from the provider, and the instance's `launching` row. */
+async function startLaunch(cloud: Cloud, option: InstanceOption, jobs: JobAllocation[], signal?: AbortSignal): Promise<InstanceRecord> {
+  await cloud.provider.prepare();
   const keys = await cloud.secrets.getSshKeyPair();
-  const launched = await cloud.provider.launch(option, keys.publicKey);
+  const { id } = await cloud.provider.launch(option, keys.publicKey, { signal });
   const now = Date.now();
   const record: Omit<InstanceRecord, 'etag'> = {
-    id: launched.id,
+    id,
+    state: 'launching',
     typeName: option.type.name,
     spot: option.spot,
     price: option.price,
@@ -51,23 +74,82 @@ export async function launchAndRegister(cloud: Cloud, option: InstanceOption, jo
     ...(option.spot && option.type.evictionRatePct !== undefined && { evictionRatePct: option.type.evictionRatePct }),
     ...(option.type.memoryPerGpuGb !== undefined && { memoryPerGpuGb: option.type.memoryPerGpuGb }),
     ...(option.type.cpuFeatures !== undefined && { cpuFeatures: [...option.type.cpuFeatures] }),
-    // The sweep's grace period counts from here: a launch can take longer than the grace.
     jobs: Object.fromEntries(jobs.map((j) => [j.jobId, { ...j, allocatedAt: now }])),
     preventFurtherAllocation: false,
-    ssh: launched.ssh,
-    workDir: launched.workDir,
-    nodeCommand: launched.nodeCommand,
     registeredAt: now,
     lastJobChangeAt: now,
   };
-  let etag: string;
   try {
-    etag = await cloud.table.registerInstance(record);
+    return { ...record, etag: await cloud.table.registerInstance(record) };
   } catch (e) {
-    await cloud.provider.terminate(launched.id);
+    await cloud.provider.terminate(id);
     throw e;
   }
-  return { ...record, etag };
+}
+
+/** The second half: waits for the instance, lets this client in, and records it ready (or gives the launch up). */
+async function finishLaunch(cloud: Cloud, row: InstanceRecord, jobIds: string[], signal?: AbortSignal): Promise<ReadyInstance> {
+  const { id } = row;
+  const grace = cloud.provider.launchGraceMs;
+  const timeout = AbortSignal.timeout(grace);
+  try {
+    const endpoint = await cloud.provider.waitReady(id, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout }).catch((e) => {
+      if (timeout.aborted && !signal?.aborted) throw new MeadowrunError(`Instance ${id} did not become ready within ${grace / 1000} s`, 'launch', { instanceId: id });
+      throw signal?.aborted ? cancellation() : e;
+    });
+    await cloud.provider.allowClient({ ...row, ...endpoint, state: 'ready' });
+    if (!(await cloud.table.markReady(id, endpoint))) {
+      throw new MeadowrunError(`The launch of ${id} was given up (it took too long, or its row was removed)`, 'launch', { instanceId: id });
+    }
+    const ready = await cloud.table.getInstance(id);
+    if (!ready || !isReady(ready)) throw new MeadowrunError(`Instance ${id} left the allocation table as it became ready`, 'launch', { instanceId: id });
+    return ready;
+  } catch (e) {
+    await abandonLaunch(cloud, id, jobIds);
+    throw e;
+  }
+}
+
+/**
+ * Clients that found no room at the same moment each start a launch before they can see the
+ * others'. Each then moves its jobs, where they fit, to a launch registered before its own (an
+ * order all agree on), and gives its own launch up if none is left on it: the first launches fill
+ * up and the rest go. Returns the rows the moved jobs now wait on.
+ */
+async function joinEarlierLaunches(cloud: Cloud, mine: InstanceRecord, need: Resources, jobIds: string[]): Promise<Map<string, InstanceRecord>> {
+  const moved = new Map<string, InstanceRecord>();
+  const earlier = (r: InstanceRecord) => r.registeredAt < mine.registeredAt || (r.registeredAt === mine.registeredAt && r.id < mine.id);
+  for (const jobId of jobIds) {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const rows = (await cloud.table.listInstances()).filter((r) => r.state === 'launching' && r.id !== mine.id && earlier(r));
+      const pick = pickInstanceForJob(rows.map(packable), need);
+      if (!pick) break;
+      const row = rows.find((r) => r.id === pick.id)!;
+      const allocation = { ...mine.jobs[jobId], allocatedAt: Date.now() };
+      if (await cloud.table.allocateJobs(row.id, row.etag, [allocation])) {
+        await cloud.table.deallocateJob(mine.id, jobId);
+        moved.set(jobId, { ...row, jobs: { ...row.jobs, [jobId]: allocation } });
+        break;
+      }
+    }
+  }
+  if (moved.size === jobIds.length) {
+    const left = await cloud.table.getInstance(mine.id);
+    // Jobs of clients that joined ours leave once it is fenced, and are placed again.
+    if (left) await abandonLaunch(cloud, mine.id, []);
+  }
+  return moved;
+}
+
+/**
+ * A launch that will not finish: no job may join it (clients waiting on it leave), ours are freed,
+ * the instance goes, and so does its row once the last waiting client has left.
+ */
+async function abandonLaunch(cloud: Cloud, id: string, jobIds: string[]): Promise<void> {
+  await cloud.table.preventFurtherAllocation(id);
+  for (const jobId of jobIds) await cloud.table.deallocateJob(id, jobId);
+  await cloud.provider.terminate(id);
+  await cloud.table.deregisterInstance(id);
 }
 
 /** A table row as packing sees it. */
@@ -81,56 +163,149 @@ export function packable(r: InstanceRecord): PackableInstance {
     memoryPerGpuGb: r.memoryPerGpuGb,
     cpuFeatures: r.cpuFeatures,
     preventFurtherAllocation: r.preventFurtherAllocation,
+    launching: r.state === 'launching',
   };
 }
 
 /**
- * Allocates several equal jobs (a map's workers): onto running instances first, fullest first, among
- * those whose market, GPUs and traits the job accepts (see pickInstanceForJob);
- * the rest onto the cheapest mix of new instances, several workers per instance when they fit.
+ * Allocates several equal jobs (a map's workers): onto instances with room first, ready ones before
+ * ones being launched, fullest first, among those whose market, GPUs and traits the job accepts (see
+ * pickInstanceForJob); the rest onto the cheapest mix of new instances, several workers per instance
+ * when they fit, all launched at once. A job that joined another client's launch waits for it; if
+ * that launch is given up, the job is placed again. If anything fails, what this call allocated is
+ * freed and what it launched is terminated before the error is reported.
  */
 export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string[], o: AllocateOptions = {}): Promise<Allocation[]> {
   const types = await cloud.provider.listInstanceTypes();
   if (chooseInstanceTypes(types, need, 1).length === 0) throw new MeadowrunError(describeNoFit(types, need), 'no-fit');
   const job = (jobId: string): JobAllocation => ({ jobId, cpu: need.cpu, memoryGb: need.memoryGb, gpus: need.gpus, allocatedAt: Date.now() });
-  const allocations: Allocation[] = [];
+  /** Where this call's jobs are allocated, and what it launched: undone if it fails. */
+  const held = new Map<string, string>();
+  const launched = new Set<string>();
+  const done = new Map<string, Allocation>();
+  try {
+    let pending = [...jobIds];
+    for (let round = 1; pending.length; round++) {
+      if (round > MAX_ROUNDS) throw new MeadowrunError(`The instances these jobs joined were given up ${MAX_ROUNDS} times: not trying again`, 'launch');
+      const { placed, unplaced } = await placeOnRows(cloud, need, pending, job, !!o.noLaunch);
+      for (const [jobId, row] of placed) held.set(jobId, row.id);
+      if (unplaced.length && o.noLaunch) throw new MeadowrunError('No running instance has room for this job (and launching was not allowed)', 'no-room');
+      const launches: { option: InstanceOption; ids: string[] }[] = [];
+      for (const choice of unplaced.length ? chooseInstanceTypes(types, need, unplaced.length) : []) {
+        for (let i = 0; i < choice.count; i++) launches.push({ option: choice.option, ids: unplaced.splice(0, choice.workersPerInstance) });
+      }
+      throwIfCancelled(o.signal);
+      const joining = [...placed].filter(([, row]) => !isReady(row));
+      for (const [, row] of joining) o.onEvent?.({ kind: 'joining', instanceId: row.id, typeName: row.typeName });
+      // Every launch and every wait at once; all are settled before anything is reported.
+      const results = await Promise.allSettled([
+        ...launches.map(async ({ option, ids }) => {
+          o.onEvent?.({ kind: 'launching', typeName: option.type.name, spot: option.spot, price: option.price });
+          const started = Date.now();
+          const row = await startLaunch(cloud, option, ids.map(job), o.signal);
+          launched.add(row.id);
+          for (const jobId of ids) held.set(jobId, row.id);
+          const moved = await joinEarlierLaunches(cloud, row, need, ids);
+          const waits = [...moved].map(async ([jobId, to]) => {
+            held.set(jobId, to.id);
+            o.onEvent?.({ kind: 'joining', instanceId: to.id, typeName: to.typeName });
+            const instance = await waitForLaunch(cloud, to, jobId, o.signal);
+            if (instance) done.set(jobId, { instance, launched: false });
+            else held.delete(jobId);
+          });
+          const stay = ids.filter((jobId) => !moved.has(jobId));
+          const finish = async () => {
+            if (!stay.length) return;
+            const instance = await finishLaunch(cloud, row, stay, o.signal);
+            o.onEvent?.({ kind: 'launched', instanceId: instance.id, seconds: (Date.now() - started) / 1000 });
+            for (const jobId of stay) done.set(jobId, { instance, launched: true });
+          };
+          const failed = (await Promise.allSettled([finish(), ...waits])).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed) throw failed.reason;
+        }),
+        ...joining.map(async ([jobId, row]) => {
+          const instance = await waitForLaunch(cloud, row, jobId, o.signal);
+          if (instance) done.set(jobId, { instance, launched: false });
+          else held.delete(jobId);
+        }),
+      ]);
+      for (const [jobId, row] of placed) if (isReady(row)) done.set(jobId, { instance: row, launched: false });
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      pending = pending.filter((jobId) => !done.has(jobId));
+    }
+    return jobIds.map((jobId) => done.get(jobId)!);
+  } catch (e) {
+    // A launch that failed has been given up already; a launched instance that others joined meanwhile stays.
+    for (const [jobId, id] of held) await cloud.table.deallocateJob(id, jobId).catch(() => undefined);
+    for (const id of launched) await discardInstance(cloud, id).catch(() => undefined);
+    throw o.signal?.aborted ? cancellation() : e;
+  }
+}
+
+/**
+ * One job at a time onto the instance pickInstanceForJob chooses; a lost race (another client wrote
+ * the instance's row first) backs off a little, at random, and looks again. Returns the rows as
+ * this client saw them with its job in them, and the jobs that found no room.
+ */
+async function placeOnRows(
+  cloud: Cloud,
+  need: Resources,
+  jobIds: string[],
+  job: (jobId: string) => JobAllocation,
+  readyOnly: boolean,
+): Promise<{ placed: Map<string, InstanceRecord>; unplaced: string[] }> {
+  const placed = new Map<string, InstanceRecord>();
   let remaining = [...jobIds];
-  // One job at a time onto the fullest instance it fits; a lost race (another client wrote the
-  // instance's row first) backs off a little, at random, and looks again.
   for (let attempt = 0; remaining.length && attempt < MAX_RACE_RETRIES; attempt++) {
-    const records = await cloud.table.listInstances();
+    const records = (await cloud.table.listInstances()).filter((r) => !readyOnly || isReady(r));
     const pick = pickInstanceForJob(records.map(packable), need);
     if (!pick) break;
     const record = records.find((r) => r.id === pick.id)!;
     const allocation = job(remaining[0]);
     if (await cloud.table.allocateJobs(record.id, record.etag, [allocation])) {
       // Our view of the row with the job in it; its etag is the one read (the new one is the table's).
-      allocations.push({ instance: { ...record, jobs: { ...record.jobs, [allocation.jobId]: allocation } }, launched: false });
+      placed.set(allocation.jobId, { ...record, jobs: { ...record.jobs, [allocation.jobId]: allocation } });
       remaining = remaining.slice(1);
     } else {
       await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
     }
   }
-  if (!remaining.length) return allocations;
-  if (o.noLaunch) throw new MeadowrunError('No running instance has room for this job (and launching was not allowed)', 'no-room');
-  for (const choice of chooseInstanceTypes(types, need, remaining.length)) {
-    for (let i = 0; i < choice.count; i++) {
-      throwIfCancelled(o.signal);
-      const ids = remaining.splice(0, choice.workersPerInstance);
-      o.onEvent?.({ kind: 'launching', typeName: choice.option.type.name, spot: choice.option.spot, price: choice.option.price });
-      const started = Date.now();
-      const record = await launchAndRegister(cloud, choice.option, ids.map(job));
-      o.onEvent?.({ kind: 'launched', instanceId: record.id, seconds: (Date.now() - started) / 1000 });
-      for (const _ of ids) allocations.push({ instance: record, launched: true });
-    }
-  }
-  return allocations;
+  return { placed, unplaced: remaining };
 }
 
-/** Removes an instance launched for a job that never got to run: nothing is left behind. */
+/**
+ * Waits for an instance another client is launching, on which `jobId` is allocated, to be ready.
+ * Returns undefined, with the job freed, when that launch is given up: its row fenced or gone, or
+ * not ready long after its launcher would have given up (it may have crashed).
+ */
+async function waitForLaunch(cloud: Cloud, row: InstanceRecord, jobId: string, signal?: AbortSignal): Promise<ReadyInstance | undefined> {
+  const grace = cloud.provider.launchGraceMs;
+  const deadline = row.registeredAt + 2 * grace;
+  const poll = Math.min(1000, Math.max(50, grace / 600));
+  for (;;) {
+    throwIfCancelled(signal);
+    const now = await cloud.table.getInstance(row.id);
+    if (now && isReady(now) && now.jobs[jobId]) return now;
+    if (now && !now.jobs[jobId] && !now.preventFurtherAllocation) {
+      throw new MeadowrunError(`The job was stopped while ${row.id} was launching`, 'cancelled', { instanceId: row.id });
+    }
+    if (!now || !now.jobs[jobId] || now.preventFurtherAllocation || Date.now() > deadline) {
+      await cloud.table.deallocateJob(row.id, jobId);
+      // The launcher frees its own jobs; the last client to leave a launch given up removes its row.
+      if (now?.preventFurtherAllocation) await cloud.table.deregisterInstance(row.id);
+      return undefined;
+    }
+    await new Promise((r) => setTimeout(r, poll));
+  }
+}
+
+/**
+ * Removes an instance launched for a job that never got to run: nothing is left behind. One that
+ * another client's job joined meanwhile stays (the table refuses to deregister it).
+ */
 export async function discardInstance(cloud: Cloud, instanceId: string): Promise<void> {
-  await cloud.table.deregisterInstance(instanceId);
-  await cloud.provider.terminate(instanceId);
+  if (await cloud.table.deregisterInstance(instanceId)) await cloud.provider.terminate(instanceId);
 }
 
 /** Whether a job failed because its instance could not be reached (after the connection's own retries). */

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { Logger, logFailure, SILENT } from '../core/logger';
 import { MeadowrunError, Stage, atStage, ownCancellation, throwIfCancelled, withStage } from '../core/errors';
 import { DEFAULT_RESOURCES, Resources, validateResources } from '../core/resources';
-import { Cloud } from '../cloud/ports';
+import { Cloud, isReady } from '../cloud/ports';
 import { JobOutcome, JobSpec, StreamName } from '../remote/protocol';
 import { SessionPool } from '../remote/pool';
 import { AllocationEvent, allocateJob, discardInstance, fenceUnreachable, isUnreachable } from './allocate';
@@ -156,6 +156,7 @@ export class Engine {
   async readJobLog(instanceId: string, file: string, from = 0): Promise<Buffer> {
     const instance = await this.cloud.table.getInstance(instanceId);
     if (!instance) throw new MeadowrunError(`Instance ${instanceId} is gone, and its logs with it`, 'not-found', { instanceId });
+    if (!isReady(instance)) throw new MeadowrunError(`Instance ${instanceId} is still launching: no job has run there yet`, 'not-found', { instanceId });
     return this.pool.with(instance, async (session) => {
       const sftp = await session.connection.sftp();
       return new Promise<Buffer>((resolve, reject) => {
@@ -177,6 +178,8 @@ export class Engine {
   async stopJob(instanceId: string, jobId: string, timeoutMs = 10_000): Promise<boolean> {
     const instance = await this.cloud.table.getInstance(instanceId);
     if (!instance?.jobs[jobId]) return true;
+    // On an instance still launching, the job has not started: freeing it stops it.
+    if (!isReady(instance)) return this.cloud.table.deallocateJob(instanceId, jobId).then(() => true);
     const running = async () => !!(await this.cloud.table.getInstance(instanceId))?.jobs[jobId];
     const deadline = Date.now() + timeoutMs;
     const endedBy = async (ms: number) => {
@@ -250,7 +253,7 @@ export class Engine {
       const { instance, launched } = await allocateJob(this.cloud, need, jobId, {
         onEvent: (e) => {
           if (e.kind === 'launching') at('launch');
-          if (e.kind === 'launched') at('launch', e.instanceId);
+          if (e.kind === 'launched' || e.kind === 'joining') at('launch', e.instanceId);
           o.onEvent?.(e);
         },
         signal: o.signal,

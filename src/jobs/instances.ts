@@ -1,5 +1,5 @@
 import { MeadowrunError } from '../core/errors';
-import { Cloud, InstanceRecord } from '../cloud/ports';
+import { Cloud, InstanceRecord, isReady } from '../cloud/ports';
 import { SshConnection } from '../remote/connection';
 
 /**
@@ -34,14 +34,16 @@ export async function stoppedByTermination(cloud: Cloud, instanceId: string, job
   return new MeadowrunError(`Job ${jobId} was stopped because its instance ${instanceId} was terminated`, 'instance-terminated', { instanceId, cause: lost });
 }
 
-export type InstanceHealth = 'ready' | 'unreachable' | 'fenced';
+
+export type InstanceHealth = 'ready' | 'unreachable' | 'fenced' | 'launching';
 
 /**
- * Whether an instance can take jobs: fenced ones can't; the others are tried with one SSH
+ * Whether an instance can take jobs: fenced ones can't, launching ones will; the others are tried with one SSH
  * handshake against the host key pinned at launch (so a dead sshd or a changed key both show).
  */
 export async function probeInstance(cloud: Cloud, r: InstanceRecord, timeoutMs = 5_000): Promise<InstanceHealth> {
   if (r.preventFurtherAllocation) return 'fenced';
+  if (!isReady(r)) return 'launching';
   try {
     const { privateKey } = await cloud.secrets.getSshKeyPair();
     (await SshConnection.open({ instanceId: r.id, endpoint: r.ssh, privateKey, attempts: 1, timeoutMs })).close();

@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { MeadowrunError } from '../core/errors';
 import { Logger, logFailure, SILENT } from '../core/logger';
-import { InstanceRecord } from '../cloud/ports';
+import { ReadyInstance } from '../cloud/ports';
 import { agentBundle, agentSocketPath } from './agentBundle';
 import { SshConnection } from './connection';
 import {
@@ -115,7 +115,7 @@ export class AgentSession {
    * none answers, and copying the agent to the instance first when it lacks this exact build. A
    * warm instance costs one forwarded channel: no session, no process start.
    */
-  static async start(connection: SshConnection, instance: InstanceRecord, log: Logger = SILENT): Promise<AgentSession> {
+  static async start(connection: SshConnection, instance: ReadyInstance, log: Logger = SILENT): Promise<AgentSession> {
     const options = { log };
     const bundle = agentBundle();
     const remoteAgent = path.posix.join(instance.workDir, `agent-${bundle.hash}.js`);

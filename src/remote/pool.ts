@@ -1,4 +1,4 @@
-import { InstanceRecord } from '../cloud/ports';
+import { ReadyInstance } from '../cloud/ports';
 import { AgentSession } from './agentSession';
 import { SshConnection } from './connection';
 import { Logger, SILENT } from '../core/logger';
@@ -23,7 +23,7 @@ export class SessionPool {
   ) {}
 
   /** Runs `use` with the instance's session; the session stays open for the next job. */
-  async with<T>(instance: InstanceRecord, use: (session: AgentSession) => Promise<T>): Promise<T> {
+  async with<T>(instance: ReadyInstance, use: (session: AgentSession) => Promise<T>): Promise<T> {
     let entry = this.entry(instance);
     let session = await entry.session;
     if (!session.isOpen) {
@@ -45,7 +45,7 @@ export class SessionPool {
     }
   }
 
-  private entry(instance: InstanceRecord): Entry {
+  private entry(instance: ReadyInstance): Entry {
     const existing = this.entries.get(instance.id);
     if (existing) return existing;
     const session = (async () => {

@@ -290,7 +290,7 @@ function logOf(model: MeadowrunModel, target?: JobView | InstancesNode): LogRef 
   if (target.kind !== 'job') return undefined;
   const ours = model.jobById(target.jobId);
   const record = model.instances.find((r) => r.id === target.instanceId);
-  const logPath = ours?.logPath ?? (record && jobLogPath(record.workDir, target.jobId));
+  const logPath = ours?.logPath ?? (record?.workDir && jobLogPath(record.workDir, target.jobId));
   return { instanceId: target.instanceId, jobId: target.jobId, logPath, label: ours?.label };
 }
 

@@ -118,7 +118,7 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
           `**${r.id}** — ${r.typeName} (${r.spot ? 'spot' : 'on-demand'}), ${price(r.price)}`,
           describeFree(r),
           busy ? `Running ${Object.keys(r.jobs).length} job(s)` : `Idle for ${minutes(Date.now() - r.lastJobChangeAt)}`,
-          `SSH ${r.ssh.user}@${r.ssh.host}:${r.ssh.port}`,
+          r.ssh ? `SSH ${r.ssh.user}@${r.ssh.host}:${r.ssh.port}` : 'Launching',
           `Up for ${minutes(Date.now() - r.registeredAt)}`,
           unreachable ? 'Unreachable: the provider no longer reports it running' : '',
           r.preventFurtherAllocation ? 'Takes no new jobs' : '',

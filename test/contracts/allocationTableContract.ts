@@ -22,6 +22,7 @@ export function instanceRecord(id: string, cpu = 2, memoryGb = 4): Omit<Instance
     total: { cpu, memoryGb, gpus: 0 },
     jobs: {},
     preventFurtherAllocation: false,
+    state: 'ready',
     ssh: { host: '127.0.0.1', port: 1, user: 'u', hostKey: 'k' },
     workDir: '/nowhere',
     nodeCommand: { command: ['node'], env: {} },
@@ -109,6 +110,31 @@ export function allocationTableContract(name: string, make: () => TableUnderTest
     assert.deepEqual({ ...after, managed: undefined, etag: '' }, { ...before, managed: undefined, etag: '' });
     await table.recordManagement('i-missing', touch); // no error, and nothing appears
     assert.equal(await table.getInstance('i-missing'), undefined);
+  });
+
+  test(`${name}: a launching row takes jobs, then becomes ready once; a launch given up stays unready`, async () => {
+    const { table } = make();
+    const { ssh, workDir, nodeCommand, ...bare } = instanceRecord('i-1');
+    const endpoint = { ssh: ssh!, workDir: workDir!, nodeCommand: nodeCommand! };
+    await table.registerInstance({ ...bare, state: 'launching', jobs: { mine: { ...job('mine'), allocatedAt: 1 } } });
+    let r = (await table.getInstance('i-1'))!;
+    assert.equal(r.state, 'launching');
+    assert.equal(r.ssh, undefined);
+    assert.equal(await table.allocateJobs('i-1', r.etag, [job('joined')]), true, 'another client joins the launching instance');
+    const before = (await table.getInstance('i-1'))!;
+    assert.equal(await table.markReady('i-1', endpoint), true);
+    r = (await table.getInstance('i-1'))!;
+    assert.deepEqual({ state: r.state, ssh: r.ssh, workDir: r.workDir, nodeCommand: r.nodeCommand }, { state: 'ready', ...endpoint });
+    assert.deepEqual(Object.keys(r.jobs).sort(), ['joined', 'mine'], 'the jobs stay');
+    assert.ok(r.jobs.mine.allocatedAt >= before.jobs.joined.allocatedAt, "the sweep's grace restarts when the instance is ready");
+    assert.notEqual(r.etag, before.etag);
+    assert.equal(await table.markReady('i-1', endpoint), false, 'only a launching row becomes ready');
+    assert.equal(await table.markReady('i-missing', endpoint), false);
+
+    await table.registerInstance({ ...bare, id: 'i-2', state: 'launching' });
+    await table.preventFurtherAllocation('i-2');
+    assert.equal(await table.markReady('i-2', endpoint), false, 'a launch given up is not made ready');
+    assert.equal((await table.getInstance('i-2'))!.state, 'launching');
   });
 
   test(`${name}: a randomized history of interleaved clients checks out`, async () => {

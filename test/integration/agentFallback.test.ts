@@ -33,7 +33,7 @@ after(async () => {
 test('a work directory too deep for a socket path: jobs run on a per-client agent', async () => {
   const first = await t.engine.runFunction('calc.py:add', '[1, 2]', { projectDir: t.project });
   assert.equal(first.outcome.status === 'succeeded' && first.outcome.value!.repr, '3');
-  const workDir = (await t.cloud.table.getInstance(first.instanceId))!.workDir;
+  const workDir = (await t.cloud.table.getInstance(first.instanceId))!.workDir!;
   assert.ok(Buffer.byteLength(path.join(workDir, 'run', 'agent-0123456789abcdef.sock')) >= 100, 'the test needs a deep work directory');
   assert.deepEqual(fs.readdirSync(path.join(workDir, 'run')).filter((f) => f.endsWith('.sock') && f.startsWith('agent-') && !/^agent-\d+\.sock$/.test(f)), [], 'no daemon socket');
   const log = recordingLog();
@@ -53,7 +53,7 @@ test('an SSH server that refuses socket forwarding: jobs run on a per-client age
   try {
     const first = await plain.engine.runFunction('calc.py:add', '[1, 1]', { projectDir: plain.project });
     assert.equal(first.outcome.status, 'succeeded');
-    const instanceDir = path.dirname((await plain.cloud.table.getInstance(first.instanceId))!.workDir);
+    const instanceDir = path.dirname((await plain.cloud.table.getInstance(first.instanceId))!.workDir!);
     // sshd takes the first value it reads for an option.
     const config = path.join(plain.cloud.provider.sshdDir(first.instanceId), 'sshd_config');
     const refusing = fs.readFileSync(config, 'utf8').replace(/^AllowStreamLocalForwarding .*$/m, 'AllowStreamLocalForwarding no');
@@ -64,10 +64,10 @@ test('an SSH server that refuses socket forwarding: jobs run on a per-client age
     const record = (await plain.cloud.table.getInstance(first.instanceId))!;
     const { privateKey } = await plain.cloud.secrets.getSshKeyPair();
     await waitFor('sshd to refuse socket forwarding', async () => {
-      const c = await SshConnection.open({ instanceId: record.id, endpoint: record.ssh, privateKey, attempts: 1 }).catch(() => undefined);
+      const c = await SshConnection.open({ instanceId: record.id, endpoint: record.ssh!, privateKey, attempts: 1 }).catch(() => undefined);
       if (!c) return false;
       try {
-        (await c.streamLocal(agentSocketPath(record.workDir))).end();
+        (await c.streamLocal(agentSocketPath(record.workDir!))).end();
         return false;
       } catch {
         return true;

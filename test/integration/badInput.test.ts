@@ -135,7 +135,7 @@ test('a host key that differs from the one recorded at launch is refused, and th
   const cloud = createLocalCloud({ stateDir });
   const [record] = await cloud.table.listInstances();
   // Swap the recorded key for another valid one, as if someone else answered on that port.
-  const other = record.ssh.hostKey.slice(0, -8) + (record.ssh.hostKey.endsWith('AAAAAAAA') ? 'BBBBBBBB' : 'AAAAAAAA');
+  const other = record.ssh!.hostKey.slice(0, -8) + (record.ssh!.hostKey.endsWith('AAAAAAAA') ? 'BBBBBBBB' : 'AAAAAAAA');
   const file = fs.readdirSync(path.join(stateDir, 'table')).find((f) => f.startsWith(`${record.id}~${record.etag}.`))!;
   fs.writeFileSync(path.join(stateDir, 'table', file), JSON.stringify({ ...record, ssh: { ...record.ssh, hostKey: other } }));
   const r = meadowrun(['run-function', 'ok.py:hello', '--args', '["x"]']);

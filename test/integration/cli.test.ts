@@ -118,7 +118,7 @@ test('Ctrl-C cancels the remote job on a warm instance: exit 130, process gone, 
   assert.equal(await interruptedRun(), 130);
   const after = (await cloud.table.getInstance(record.id))!;
   assert.deepEqual(after.jobs, {});
-  const pids = fs.readdirSync(path.join(record.workDir, 'pids'));
+  const pids = fs.readdirSync(path.join(record.workDir!, 'pids'));
   assert.deepEqual(pids, [], 'no PID file: the job process was stopped and accounted for');
 });
 
@@ -196,7 +196,7 @@ test('run-map: Ctrl-C says how many tasks were done: "Cancelled after N of M tas
   const cloud = createLocalCloud({ stateDir });
   // Its worker runs (its PID file is written once its process has started, after the map started).
   await waitFor('the map worker to run', async () =>
-    (await cloud.table.listInstances()).some((r) => fs.existsSync(path.join(r.workDir, 'pids')) && fs.readdirSync(path.join(r.workDir, 'pids')).some((f) => f.startsWith('map-'))),
+    (await cloud.table.listInstances()).some((r) => fs.existsSync(path.join(r.workDir!, 'pids')) && fs.readdirSync(path.join(r.workDir!, 'pids')).some((f) => f.startsWith('map-'))),
   30_000);
   child.kill('SIGINT');
   const code = await new Promise((resolve) => child.on('exit', resolve));

@@ -34,14 +34,14 @@ test('a raised function: its log holds the traceback, whose instance paths map t
   const started = events.find((e) => e.kind === 'started');
   assert.ok(started?.kind === 'started');
   const record = (await t.cloud.table.getInstance(r.instanceId))!;
-  assert.equal(started.projectDir, remoteProjectDir(record.workDir, remoteProjectName(t.project)));
+  assert.equal(started.projectDir, remoteProjectDir(record.workDir!, remoteProjectName(t.project)));
   assert.ok(r.outcome.error.traceback.includes(`${started.projectDir}/stats.py`), 'the traceback names the file on the instance');
   const local = localizePaths(r.outcome.error.traceback, started.projectDir, t.project);
   const frame = deepestFrameUnder(parseTraceback(local)!, t.project);
   assert.deepEqual(frame, { file: path.join(t.project, 'stats.py'), line: 3, function: 'mean' });
   const allocated = events.find((e) => e.kind === 'allocated');
   assert.ok(allocated?.kind === 'allocated' && allocated.jobId === r.jobId, 'the job id is known once allocated');
-  assert.equal(jobLogPath(record.workDir, r.jobId), r.logPath);
+  assert.equal(jobLogPath(record.workDir!, r.jobId), r.logPath);
 });
 
 /** Runs `slow` from one client; another reads its log as it grows and stops it. */
@@ -100,7 +100,7 @@ test('failures name their stage, and the instance when there is one', async () =
   // The instance cannot unpack a new project: its folder is taken by a file.
   const project = makeProject({ 'x.py': 'def f():\n    return 1\n' });
   const [record] = await t.cloud.table.listInstances();
-  const taken = remoteProjectDir(record.workDir, remoteProjectName(project));
+  const taken = remoteProjectDir(record.workDir!, remoteProjectName(project));
   fs.mkdirSync(path.dirname(taken), { recursive: true });
   fs.writeFileSync(taken, 'not a folder');
   try {

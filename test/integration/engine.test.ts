@@ -162,7 +162,7 @@ test('code sync sends only changed files, honours .gitignore and removes deleted
   assert.equal(first.outcome.status === 'succeeded' && first.outcome.value!.repr, '1');
   assert.equal(synced[0].sent, 2, 'only extra.py and .gitignore are new');
   const record = (await t.cloud.table.getInstance(first.instanceId))!;
-  const projects = path.join(record.workDir, 'projects');
+  const projects = path.join(record.workDir!, 'projects');
   const remote = path.join(projects, fs.readdirSync(projects).find((d) => !d.startsWith('.'))!);
   assert.equal(fs.existsSync(path.join(remote, 'secret.txt')), false);
   assert.equal(fs.existsSync(path.join(remote, 'build')), false);
@@ -232,7 +232,7 @@ test('large payloads travel over SFTP: a 3 MB result and a 2 MB project file', a
   assert.equal(check.trim(), "2999808 b'\\x00\\x01\\x02'");
   fs.rmSync(resultDir, { recursive: true });
   const record = (await t.cloud.table.getInstance(big.instanceId))!;
-  assert.deepEqual(fs.readdirSync(path.join(record.workDir, 'results')), [], 'the fetched result file is removed');
+  assert.deepEqual(fs.readdirSync(path.join(record.workDir!, 'results')), [], 'the fetched result file is removed');
 
   // Random bytes, so that gzip can't shrink them under the inline limit.
   fs.writeFileSync(path.join(t.project, 'data.bin'), crypto.randomBytes(2_000_000));

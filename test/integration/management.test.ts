@@ -129,7 +129,7 @@ test('two adjusters started at once do no harm: the missing capacity is launched
 test('an announced interruption stops further allocation on the instance', async () => {
   const id = await idleInstance();
   const record = (await t.cloud.table.getInstance(id))!;
-  fs.writeFileSync(path.join(record.workDir, 'interruption-notice'), 'simulated spot interruption');
+  fs.writeFileSync(path.join(record.workDir!, 'interruption-notice'), 'simulated spot interruption');
   await waitFor('the sweep to see the notice', async () => (await t.cloud.table.getInstance(id))!.preventFurtherAllocation);
   const { instance, launched } = await allocateJob(t.cloud, small, 'after-notice');
   assert.equal(launched, true, 'the next job goes to a new instance');

@@ -102,7 +102,7 @@ test('an instance whose sshd died is fenced and avoided: the job moves to a new 
   const a = await first.runFunction('tasks.py:double', '[1]', { projectDir: t.project });
   first.dispose();
   const dead = (await t.cloud.table.getInstance(a.instanceId))!;
-  process.kill(Number(fs.readFileSync(path.join(path.dirname(dead.workDir), 'sshd.pid'), 'utf8')), 'SIGKILL');
+  process.kill(Number(fs.readFileSync(path.join(path.dirname(dead.workDir!), 'sshd.pid'), 'utf8')), 'SIGKILL');
 
   const events: JobEvent[] = [];
   const second = new Engine(t.cloud);

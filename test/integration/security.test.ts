@@ -97,7 +97,7 @@ function connect(record: InstanceRecord, privateKey: string): Promise<Client> {
     const client = new Client();
     client.once('ready', () => resolve(client));
     client.once('error', reject);
-    client.connect({ host: '127.0.0.1', port: record.ssh.port, username: record.ssh.user, privateKey, readyTimeout: 10_000 });
+    client.connect({ host: '127.0.0.1', port: record.ssh!.port, username: record.ssh!.user, privateKey, readyTimeout: 10_000 });
   });
 }
 
@@ -161,7 +161,7 @@ async function privateKey(t: TestCloud): Promise<string> {
 
 /** The resident agent runs, and a client reaches its socket through the instance's sshd. */
 async function assertReachesAgent(record: InstanceRecord, client: Client) {
-  const socket = agentSocketPath(record.workDir);
+  const socket = agentSocketPath(record.workDir!);
   assert.ok(fs.existsSync(socket), 'the resident agent is running');
   const channel = await new Promise<NodeJS.ReadWriteStream>((resolve, reject) =>
     client.openssh_forwardOutStreamLocal(socket, (e, ch) => (e ? reject(e) : resolve(ch))),

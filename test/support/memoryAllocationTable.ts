@@ -3,7 +3,7 @@
 // etags are random, so a caller that does arithmetic on them fails here.
 import { randomUUID } from 'node:crypto';
 import { fits } from '../../src/core/resources';
-import { AllocationTable, freeCapacity, InstanceRecord, JobAllocation, ManagementTouch } from '../../src/cloud/ports';
+import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, ManagementTouch } from '../../src/cloud/ports';
 
 export class MemoryAllocationTable implements AllocationTable {
   private readonly records = new Map<string, InstanceRecord>();
@@ -58,6 +58,14 @@ export class MemoryAllocationTable implements AllocationTable {
     if (!r || r.preventFurtherAllocation) return;
     r.preventFurtherAllocation = true;
     r.etag = randomUUID();
+  }
+
+  async markReady(id: string, endpoint: InstanceEndpoint): Promise<boolean> {
+    const r = this.records.get(id);
+    if (!r || r.state !== 'launching' || r.preventFurtherAllocation) return false;
+    Object.assign(r, structuredClone(endpoint), { state: 'ready', etag: randomUUID() });
+    for (const j of Object.values(r.jobs)) j.allocatedAt = Date.now();
+    return true;
   }
 
   async deregisterInstance(id: string): Promise<boolean> {

@@ -198,3 +198,38 @@ test('property: no placement violates a job eviction limit, GPU need or avoidanc
     { numRuns: 2000, seed: 14 },
   );
 });
+
+test('a ready instance before one being launched; one being launched before launching another', () => {
+  const launching = (id: string, cpu: number): PackableInstance => ({ ...inst(id, cpu, 8), launching: true });
+  assert.equal(pickInstanceForJob([launching('boot', 1), inst('ready', 4, 8)], job(1, 1))?.id, 'ready', 'a ready one even when emptier');
+  assert.equal(pickInstanceForJob([launching('boot', 3), inst('full', 0.5, 8)], job(1, 1))?.id, 'boot', 'joining beats launching');
+  assert.equal(pickInstanceForJob([launching('a', 3), launching('b', 1)], job(1, 1))?.id, 'b', 'fullest launch first');
+  assert.equal(pickInstanceForJob([{ ...launching('given-up', 4), preventFurtherAllocation: true }], job(1, 1)), undefined);
+});
+
+test('property: clients arriving one by one, each joining a launch with room before launching, launch the fewest instances', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 8 }), // CPUs of the one instance type
+      fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 60 }), // each client's CPUs
+      fc.array(fc.boolean(), { maxLength: 60 }), // whether a launch has become ready before the next client
+      (typeCpu, needs, readyBefore) => {
+        const sizes = needs.map((n) => Math.min(n, typeCpu));
+        const fleet: PackableInstance[] = [];
+        sizes.forEach((cpu, i) => {
+          if (readyBefore[i]) for (const f of fleet) f.launching = false;
+          const pick = pickInstanceForJob(fleet, job(cpu, 0));
+          if (pick) pick.free = { ...pick.free, cpu: pick.free.cpu - cpu };
+          else fleet.push({ ...inst(`i${fleet.length}`, typeCpu - cpu, 0), launching: true });
+        });
+        for (const f of fleet) assert.ok(f.free.cpu >= 0, 'never over-allocated');
+        // With one size of job, launches are exactly the fewest (ceil); with mixed sizes, first fit is
+        // within 1.7× of the fewest plus one (its known bound), and never fewer than the total needs.
+        const fewest = Math.ceil(sizes.reduce((a, b) => a + b, 0) / typeCpu);
+        assert.ok(fleet.length >= fewest);
+        if (new Set(sizes).size === 1) assert.equal(fleet.length, Math.ceil(sizes.length / Math.floor(typeCpu / sizes[0])));
+        else assert.ok(fleet.length <= Math.ceil(1.7 * fewest) + 1, `${fleet.length} instances for ${fewest}`);
+      },
+    ),
+  );
+});

@@ -2,7 +2,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { fits } from '../../core/resources';
-import { AllocationTable, freeCapacity, InstanceRecord, JobAllocation, ManagementTouch } from '../ports';
+import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, ManagementTouch } from '../ports';
 
 /**
  * The instance allocation table as files, safe with many processes writing at once. No locks, so a
@@ -87,6 +87,15 @@ export class FileAllocationTable implements AllocationTable {
     this.update(id, (r) => ({ ...r, managed: touch }));
   }
 
+  async markReady(id: string, endpoint: InstanceEndpoint): Promise<boolean> {
+    return this.update(id, (r) => {
+      if (r.state !== 'launching' || r.preventFurtherAllocation) return undefined;
+      const now = Date.now();
+      const jobs = Object.fromEntries(Object.entries(r.jobs).map(([k, j]) => [k, { ...j, allocatedAt: now }]));
+      return { ...r, ...endpoint, jobs, state: 'ready' };
+    });
+  }
+
   async deregisterInstance(id: string): Promise<boolean> {
     for (;;) {
       const current = this.read(id);
@@ -154,7 +163,8 @@ export class FileAllocationTable implements AllocationTable {
           this.forget(id, path.join(this.dir, head.name));
           return undefined;
         }
-        return { ...record, etag: etagOf(head.version) } as InstanceRecord;
+        // Rows written before instances had states were registered once ready.
+        return { ...record, state: record.state ?? 'ready', etag: etagOf(head.version) } as InstanceRecord;
       }
       if (!claimed) return undefined;
       // A write took effect but is not published yet: finish it for its writer, which may have died.

@@ -10,7 +10,7 @@ import { InstanceOption, InstanceType } from '../../core/instanceTypes';
 import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
 import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
 import { agentBundle, agentSocketPath, localNodeCommand } from '../../remote/agentBundle';
-import { InstanceProvider, LaunchedInstance, RunningInstance } from '../ports';
+import { InstanceEndpoint, InstanceProvider, RunningInstance } from '../ports';
 import { LocalAgentConfig } from './instanceSide';
 import { loadLocalInstanceTypes } from './instanceTypes';
 import { localLayout, privateDir, refuseUntrustedSshdDir, sshdFilesRoot } from './paths';
@@ -39,7 +39,8 @@ interface InstanceMeta {
   id: string;
   typeName: string;
   spot: boolean;
-  port: number;
+  /** Set once its sshd listens. */
+  port?: number;
   launchedAt: number;
 }
 
@@ -51,7 +52,13 @@ interface InstanceMeta {
  */
 export class LocalProvider implements InstanceProvider {
   readonly name = 'local';
+  /** An sshd starts in well under a second; a loaded machine may take much longer. */
+  readonly launchGraceMs = 60_000;
+  /** Its listing reads the instances' directories: it shows a launch before the launch is registered. */
+  readonly listingLagMs = 0;
   private readonly layout;
+  /** Launches this process started, until waitReady reports on them. */
+  private readonly booting = new Map<string, Promise<void>>();
 
   constructor(private readonly options: LocalProviderOptions) {
     this.layout = localLayout(options.stateDir);
@@ -80,17 +87,28 @@ export class LocalProvider implements InstanceProvider {
     return found;
   }
 
-  async launch(option: InstanceOption, authorizedPublicKey: string): Promise<LaunchedInstance> {
-    const sshd = this.sshdPath();
+  async prepare(): Promise<void> {
+    this.sshdPath();
     this.prepareSshdRoot();
+  }
+
+  /**
+   * Creates the instance's directories, keys and agent config and starts its sshd, without waiting
+   * for it to listen: that is waitReady's (the boot, on a real cloud).
+   */
+  async launch(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal } = {}): Promise<{ id: string }> {
+    o.signal?.throwIfAborted();
+    const sshd = this.sshdPath();
     const id = `local-${crypto.randomBytes(4).toString('hex')}`;
     const dir = path.join(this.layout.instancesDir, id);
     const workDir = path.join(dir, 'work');
     fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
+    const meta: InstanceMeta = { id, typeName: option.type.name, spot: option.spot, launchedAt: Date.now() };
+    fs.writeFileSync(path.join(dir, 'instance.json'), JSON.stringify(meta), { mode: 0o600 });
     const sshdDir = this.sshdDir(id);
     fs.mkdirSync(sshdDir, { mode: 0o700 });
     fs.writeFileSync(path.join(sshdDir, 'instance-dir'), dir, { mode: 0o600 });
-    const hostPublicKey = makeHostKey(path.join(sshdDir, 'host_key'), id);
+    makeHostKey(path.join(sshdDir, 'host_key'), id);
     fs.writeFileSync(path.join(sshdDir, 'authorized_keys'), authorizedPublicKey.trim() + '\n', { mode: 0o600 });
     if (process.getuid?.() === 0) fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
@@ -113,7 +131,36 @@ export class LocalProvider implements InstanceProvider {
     const agentConfigPath = path.join(dir, 'agent.json');
     fs.writeFileSync(agentConfigPath, JSON.stringify(agentConfig, null, 2), { mode: 0o600 });
 
+    const booting = this.boot(sshd, id, dir, workDir, agentConfigPath, meta);
+    booting.catch(() => undefined); // reported by waitReady
+    this.booting.set(id, booting);
+    return { id };
+  }
+
+  async waitReady(id: string, o: { signal?: AbortSignal } = {}): Promise<InstanceEndpoint> {
+    const booting = this.booting.get(id) ?? this.bootedElsewhere(id);
+    await abortable(booting, o.signal);
+    this.booting.delete(id);
+    const dir = path.join(this.layout.instancesDir, id);
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'instance.json'), 'utf8')) as InstanceMeta;
+    const node = localNodeCommand();
+    return {
+      // The host key is the one this provider generated into its private sshd directory at launch,
+      // read from the file, not from the instance over the network.
+      ssh: { host: '127.0.0.1', port: meta.port!, user: os.userInfo().username, hostKey: readHostKey(path.join(this.sshdDir(id), 'host_key')) },
+      workDir: path.join(dir, 'work'),
+      nodeCommand: { command: [node.command], env: node.env },
+    };
+  }
+
+  async allowClient(): Promise<void> {
+    // Loopback: nothing stands between this client and the instance.
+  }
+
+  /** Starts the sshd on a free port (another port when one was taken meanwhile), then the instance's watch. */
+  private async boot(sshd: string, id: string, dir: string, workDir: string, agentConfigPath: string, meta: InstanceMeta): Promise<void> {
     const user = os.userInfo().username;
+    const sshdDir = this.sshdDir(id);
     const configPath = path.join(sshdDir, 'sshd_config');
     let port = 0;
     for (let attempt = 1; ; attempt++) {
@@ -126,24 +173,27 @@ export class LocalProvider implements InstanceProvider {
       } catch (e) {
         // Another process may have taken the port between our probe and sshd's bind.
         this.log.debug(`${id}: sshd could not start on port ${port} (attempt ${attempt}): ${(e as Error).message}`);
-        if (attempt >= 3 || !/Address already in use/.test(String(e))) {
-          this.removeInstanceDirs(id);
-          throw e;
-        }
+        if (attempt >= 3 || !/Address already in use/.test(String(e))) throw e;
       }
     }
-    const meta: InstanceMeta = { id, typeName: option.type.name, spot: option.spot, port, launchedAt: Date.now() };
-    fs.writeFileSync(path.join(dir, 'instance.json'), JSON.stringify(meta), { mode: 0o600 });
+    fs.writeFileSync(path.join(dir, 'instance.json'), JSON.stringify({ ...meta, port }), { mode: 0o600 });
     this.startWatch(id, dir, agentConfigPath);
-    this.log.info(`Launched ${id} (${option.type.name}): sshd on 127.0.0.1:${port}`);
+    this.log.info(`Launched ${id} (${meta.typeName}): sshd on 127.0.0.1:${port}`);
+  }
 
-    const node = localNodeCommand();
-    return {
-      id,
-      ssh: { host: '127.0.0.1', port, user, hostKey: hostPublicKey },
-      workDir,
-      nodeCommand: { command: [node.command], env: node.env },
-    };
+  /** A launch this process did not start: ready once its instance.json names the port its sshd listens on. */
+  private async bootedElsewhere(id: string): Promise<void> {
+    const file = path.join(this.layout.instancesDir, id, 'instance.json');
+    for (const deadline = Date.now() + this.launchGraceMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+      let meta: InstanceMeta;
+      try {
+        meta = JSON.parse(fs.readFileSync(file, 'utf8'));
+      } catch {
+        throw new MeadowrunError(`Instance ${id} is gone`, 'launch', { instanceId: id });
+      }
+      if (meta.port !== undefined) return;
+    }
+    throw new MeadowrunError(`Instance ${id} did not become ready within ${this.launchGraceMs / 1000} s`, 'launch', { instanceId: id });
   }
 
   /** Where the instance's sshd reads its configuration, host key and authorized_keys. */
@@ -167,14 +217,17 @@ export class LocalProvider implements InstanceProvider {
     const running: RunningInstance[] = [];
     for (const id of ids) {
       const dir = path.join(this.layout.instancesDir, id);
-      const pid = readPid(path.join(dir, 'sshd.pid'));
-      if (!pid || !processAlive(pid)) continue;
+      let meta: InstanceMeta;
       try {
-        const meta = JSON.parse(fs.readFileSync(path.join(dir, 'instance.json'), 'utf8')) as InstanceMeta;
-        running.push({ id, typeName: meta.typeName, launchedAt: meta.launchedAt });
+        meta = JSON.parse(fs.readFileSync(path.join(dir, 'instance.json'), 'utf8')) as InstanceMeta;
       } catch {
-        // Still launching: instance.json is written once sshd is up.
+        continue; // its directory is being made, or removed
       }
+      const market = meta.spot ? 'spot' : 'on-demand';
+      const pid = readPid(path.join(dir, 'sshd.pid'));
+      // Pending from launch until its sshd listens; one whose sshd died is not running.
+      if (meta.port === undefined) running.push({ id, typeName: meta.typeName, launchedAt: meta.launchedAt, state: 'pending', market });
+      else if (pid && processAlive(pid)) running.push({ id, typeName: meta.typeName, launchedAt: meta.launchedAt, state: 'running', market });
     }
     return running;
   }
@@ -194,11 +247,6 @@ export class LocalProvider implements InstanceProvider {
     });
     child.unref();
     fs.closeSync(log);
-  }
-
-  private removeInstanceDirs(id: string): void {
-    fs.rmSync(path.join(this.layout.instancesDir, id), { recursive: true, force: true });
-    fs.rmSync(this.sshdDir(id), { recursive: true, force: true });
   }
 
   /**
@@ -226,11 +274,25 @@ export class LocalProvider implements InstanceProvider {
 
 /**
  * The instance's own host key, made by OpenSSH's ssh-keygen (beside sshd) so that sshd is sure to
- * read it. Returns the public key's base64 blob, which every connection pins.
+ * read it. waitReady reads its public half (readHostKey), which every connection pins.
  */
-function makeHostKey(file: string, comment: string): string {
+function makeHostKey(file: string, comment: string): void {
   execFileSync(sshKeygenPath(), ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file], { stdio: 'ignore' });
+}
+
+function readHostKey(file: string): string {
   return fs.readFileSync(`${file}.pub`, 'utf8').split(' ')[1];
+}
+
+/** Waits for `p`, or rejects as cancelled when `signal` aborts first. */
+function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new MeadowrunError('Cancelled', 'cancelled'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function sshKeygenPath(): string {

@@ -323,7 +323,7 @@ describe('running code remotely', () => {
     await api.model.refresh();
     const record = api.model.instances[0];
     assert.ok(record, 'an instance is listed');
-    process.kill(Number(fs.readFileSync(path.join(path.dirname(record.workDir), 'sshd.pid'), 'utf8')), 'SIGKILL');
+    process.kill(Number(fs.readFileSync(path.join(path.dirname(record.workDir!), 'sshd.pid'), 'utf8')), 'SIGKILL');
     await waitFor('the tree to show it unreachable', async () => {
       await api.model.refresh();
       const node = api.instancesTree.getChildren().find((n) => n.kind === 'instance' && n.record.id === record.id)!;
