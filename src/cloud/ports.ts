@@ -148,12 +148,17 @@ export interface InstanceProvider {
   /** Short name shown to users: "local", "aws", "azure". */
   readonly name: string;
   /**
-   * How long a launch may take to become ready, and how long the provider's listing may lag its
-   * launches and terminations (cloud APIs are eventually consistent; EC2 boots in 20–40 s). The
-   * launching client gives up after this; the adjuster leaves an instance that is running but not
-   * registered, or registered but not listed, alone this long after its launch.
+   * How long a launch may take to become ready (EC2 boots in 20–40 s, more under load): the launching
+   * client gives up after this, and the adjuster leaves an instance that runs but is not registered
+   * alone this long after its launch, and removes a row still launching after twice this.
    */
   readonly launchGraceMs: number;
+  /**
+   * How long the provider's listing may lag a launch (cloud APIs are eventually consistent): the
+   * adjuster leaves a registered instance the listing does not show alone this long after its
+   * registration.
+   */
+  readonly listingLagMs: number;
   listInstanceTypes(): Promise<InstanceType[]>;
   /** Creates what every launch needs (on AWS: a security group, roles, the table). Idempotent; cheap when done. */
   prepare(): Promise<void>;

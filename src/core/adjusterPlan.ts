@@ -124,13 +124,23 @@ export function planAdjustments(input: AdjusterInput): AdjusterPlan {
   // Stage 1: reconcile. One action per instance, in input order; alive ones are decided later.
   const actions: (PlanAction | undefined)[] = new Array(instances.length);
   const alive: number[] = [];
+  // A cloud's listing lags its launches, so both kinds of mismatch get the provider's grace: counted
+  // from the launch for an instance not registered, from the registration for one not listed.
+  const grace = input.launchGraceMs;
   instances.forEach((inst, k) => {
-    if (inst.registered && inst.running) alive.push(k);
+    const registeredFor = now - (inst.registeredAt ?? inst.launchedAt);
+    if (inst.registered && inst.state === 'launching' && registeredFor >= 2 * grace) {
+      // Its client gave up long ago, or crashed mid-launch: no job on it can have started.
+      actions[k] = { kind: 'terminate', id: inst.id, reason: 'launch-abandoned' };
+    } else if (inst.registered && inst.running) alive.push(k);
     else if (inst.running) {
       // Running but not in the table: it may still be registering. An instance with jobs is never stopped.
       if (inst.jobCount > 0) actions[k] = { kind: 'keep', id: inst.id, reason: 'busy' };
-      else if (now - inst.launchedAt < input.launchGraceMs) actions[k] = { kind: 'keep', id: inst.id, reason: 'launching' };
+      else if (now - inst.launchedAt < grace) actions[k] = { kind: 'keep', id: inst.id, reason: 'launching' };
       else actions[k] = { kind: 'terminate', id: inst.id, reason: 'not-registered' };
+    } else if (inst.registered && registeredFor < (input.listingLagMs ?? 0)) {
+      // In the table but not listed yet: the listing may lag a launch just made.
+      actions[k] = { kind: 'keep', id: inst.id, reason: 'launching' };
     } else {
       // In the table but gone from the provider (or in neither): drop the stale record.
       actions[k] = { kind: 'deregister', id: inst.id, reason: 'not-running' };

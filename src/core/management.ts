@@ -47,6 +47,10 @@ export interface FleetInstance extends MachineTraits {
   running: boolean;
   /** ms since epoch; from the provider (running) or the table (registered). */
   launchedAt: number;
+  /** ms since epoch, when written to the table (as launching); the grace periods of registered instances count from here. */
+  registeredAt?: number;
+  /** A registered instance's state: `launching` until the client launching it finds it reachable. */
+  state?: 'launching' | 'ready';
   jobCount: number;
   /** ms since epoch when its last job ended (or it was registered); meaningful when jobCount is 0. */
   idleSince: number;
@@ -58,13 +62,18 @@ export interface AdjusterInput {
   /** The catalog to launch from. */
   types: InstanceType[];
   idleTimeoutMs: number;
-  /** A running instance not (yet) registered is left alone this long after launch. */
+  /**
+   * The provider's: a running instance not (yet) registered is left alone this long after launch.
+   * A row still launching after twice this is a launch given up (its client crashed): it is removed.
+   */
   launchGraceMs: number;
+  /** The provider's: a registered instance it does not list (yet) is left alone this long after registration. */
+  listingLagMs?: number;
   now: number;
 }
 
 export type PlanAction =
-  | { kind: 'terminate'; id: string; reason: 'not-registered' | 'idle' }
+  | { kind: 'terminate'; id: string; reason: 'not-registered' | 'idle' | 'launch-abandoned' }
   | { kind: 'deregister'; id: string; reason: 'not-running' }
   | { kind: 'keep'; id: string; reason: 'threshold' | 'busy' | 'idle-within-timeout' | 'launching'; threshold?: string; idleForMs?: number }
   | { kind: 'launch'; option: InstanceOption; count: number; threshold: string };
@@ -115,8 +124,8 @@ export interface ManagementConfig {
   idleTimeoutS: number;
   /** Run the adjuster this often. */
   intervalS: number;
-  /** A running instance not registered yet is left alone this long after launch. */
-  launchGraceS: number;
+  /** Overrides the provider's grace for launches in progress (InstanceProvider.launchGraceMs) when set. */
+  launchGraceS?: number;
   /** Delete a map job's queue pair once it has not been used for this long. */
   queueMaxAgeS: number;
 }
@@ -124,12 +133,13 @@ export interface ManagementConfig {
 /** The configuration with its thresholds' defaults filled in; refuses what no adjuster run could use. */
 export function validateManagementConfig(c: ManagementConfig): ManagementConfig {
   for (const [field, value] of [['idle timeout', c.idleTimeoutS], ['interval', c.intervalS], ['launch grace', c.launchGraceS], ['queue max age', c.queueMaxAgeS]] as const) {
-    if (!Number.isFinite(value) || value <= 0) throw new MeadowrunError(`The ${field} must be a number of seconds above 0 (got ${value})`, 'bad-config');
+    if (value === undefined && field === 'launch grace') continue;
+    if (!Number.isFinite(value) || value! <= 0) throw new MeadowrunError(`The ${field} must be a number of seconds above 0 (got ${value})`, 'bad-config');
   }
   return { ...c, thresholds: readThresholds(c.thresholds) };
 }
 
-export const DEFAULT_MANAGEMENT_CONFIG: ManagementConfig = { thresholds: [], idleTimeoutS: 300, intervalS: 60, launchGraceS: 60, queueMaxAgeS: 3600 };
+export const DEFAULT_MANAGEMENT_CONFIG: ManagementConfig = { thresholds: [], idleTimeoutS: 300, intervalS: 60, queueMaxAgeS: 3600 };
 
 /** A summary of one adjuster run, for status displays. */
 export interface AdjusterRunResult {

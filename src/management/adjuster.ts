@@ -1,6 +1,7 @@
 import { planAdjustments } from '../core/adjusterPlan';
 import { AdjusterPlan, AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, FleetInstance, ManagementConfig } from '../core/management';
 import { Cloud, PAIR_USE_RESOLUTION_S } from '../cloud/ports';
+import type { InstanceOption } from '../core/instanceTypes';
 import { launchAndRegister } from '../jobs/allocate';
 
 /** What the provider and the allocation table say, joined into one view of the fleet. */
@@ -22,6 +23,8 @@ export async function gatherFleet(cloud: Cloud): Promise<FleetInstance[]> {
     registered: true,
     running: runningById.has(r.id),
     launchedAt: runningById.get(r.id)?.launchedAt ?? r.registeredAt,
+    registeredAt: r.registeredAt,
+    state: r.state,
     jobCount: Object.keys(r.jobs).length,
     idleSince: r.lastJobChangeAt,
   }));
@@ -55,7 +58,8 @@ export async function planFor(cloud: Cloud, config: ManagementConfig, now = Date
     thresholds: config.thresholds,
     types: await cloud.provider.listInstanceTypes(),
     idleTimeoutMs: config.idleTimeoutS * 1000,
-    launchGraceMs: config.launchGraceS * 1000,
+    launchGraceMs: config.launchGraceS !== undefined ? config.launchGraceS * 1000 : cloud.provider.launchGraceMs,
+    listingLagMs: cloud.provider.listingLagMs,
     now,
   });
 }
@@ -73,10 +77,23 @@ export async function executePlan(
   config: Pick<ManagementConfig, 'idleTimeoutS' | 'intervalS'> = DEFAULT_MANAGEMENT_CONFIG,
 ): Promise<AdjusterRunResult> {
   const result: AdjusterRunResult = { at: now, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [], deletedQueues: [] };
+  const launches: InstanceOption[] = [];
   for (const action of plan.actions) {
     switch (action.kind) {
       case 'terminate':
-        if (action.reason === 'not-registered') {
+        if (action.reason === 'launch-abandoned') {
+          // No job on it can have started (nobody could reach it): its allocations go with it.
+          const record = await cloud.table.getInstance(action.id);
+          if (record && record.state !== 'launching') {
+            result.kept[action.id] = 'became ready while being stopped';
+            break;
+          }
+          await cloud.table.preventFurtherAllocation(action.id);
+          for (const jobId of Object.keys(record?.jobs ?? {})) await cloud.table.deallocateJob(action.id, jobId);
+          await cloud.provider.terminate(action.id);
+          await cloud.table.deregisterInstance(action.id);
+          result.terminated.push(action.id);
+        } else if (action.reason === 'not-registered') {
           await cloud.provider.terminate(action.id);
           result.terminated.push(action.id);
         } else if (await cloud.table.deregisterInstance(action.id)) {
@@ -105,10 +122,15 @@ export async function executePlan(
               : action.reason;
         break;
       case 'launch':
-        for (let i = 0; i < action.count; i++) result.launched.push((await launchAndRegister(cloud, action.option, [])).id);
+        launches.push(...Array.from({ length: action.count }, () => action.option));
         break;
     }
   }
+  // The launches all at once: each takes as long as an instance boots.
+  const launched = await Promise.allSettled(launches.map((option) => launchAndRegister(cloud, option, [])));
+  for (const r of launched) if (r.status === 'fulfilled') result.launched.push(r.value.id);
+  const failed = launched.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   result.unmet = plan.thresholds.filter((t) => t.unitsAfter < t.required).map((t) => t.name);
   return result;
 }

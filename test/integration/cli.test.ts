@@ -196,11 +196,11 @@ test('run-map: Ctrl-C says how many tasks were done: "Cancelled after N of M tas
   const cloud = createLocalCloud({ stateDir });
   // Its worker runs (its PID file is written once its process has started, after the map started).
   await waitFor('the map worker to run', async () =>
-    (await cloud.table.listInstances()).some((r) => fs.existsSync(path.join(r.workDir!, 'pids')) && fs.readdirSync(path.join(r.workDir!, 'pids')).some((f) => f.startsWith('map-'))),
+    (await cloud.table.listInstances()).some((r) => r.workDir !== undefined && fs.existsSync(path.join(r.workDir, 'pids')) && fs.readdirSync(path.join(r.workDir, 'pids')).some((f) => f.startsWith('map-'))),
   30_000);
   child.kill('SIGINT');
   const code = await new Promise((resolve) => child.on('exit', resolve));
-  assert.equal(code, 130);
+  assert.equal(code, 130, err);
   const m = /^Cancelled after (\d+) of 60 tasks \([\d.]+ s\)$/m.exec(err);
   assert.ok(m, err);
   assert.ok(Number(m[1]) < 60, err);

@@ -196,6 +196,32 @@ test('grace period for running but unregistered instances', () => {
   assert.deepEqual(launches(p), ['x×1 → t']);
 });
 
+test('registered but not listed: left alone for the listing lag after registration, then deregistered', () => {
+  const LAG = 30_000;
+  const fleet = [
+    inst('just-registered', 2, 4, 0.1, { running: false, registeredAt: NOW - LAG + 1, launchedAt: NOW - 10 * LAG }),
+    inst('at-lag', 2, 4, 0.1, { running: false, registeredAt: NOW - LAG }),
+  ];
+  const p = plan(fleet, [], [], { listingLagMs: LAG });
+  assert.deepEqual(byInstance(p), { 'just-registered': 'keep launching', 'at-lag': 'deregister not-running' }, 'keyed on registeredAt, not launchedAt');
+});
+
+test('a row still launching: kept (and counted) for twice the launch grace, then its launch is given up', () => {
+  const t = thr(1, 2, 1, { name: 't' });
+  const fleet = [
+    inst('booting', 2, 4, 0.1, { state: 'launching', registeredAt: NOW - 2 * GRACE + 1, jobCount: 1 }),
+    inst('crashed', 2, 4, 0.1, { state: 'launching', registeredAt: NOW - 2 * GRACE, jobCount: 1 }),
+    inst('crashed-unlisted', 2, 4, 0.1, { state: 'launching', running: false, registeredAt: NOW - 3 * GRACE }),
+  ];
+  const p = plan(fleet, [t], [type('x', 1, 2, 0.1)]);
+  assert.deepEqual(byInstance(p), {
+    booting: 'keep threshold t',
+    crashed: 'terminate launch-abandoned',
+    'crashed-unlisted': 'terminate launch-abandoned',
+  });
+  assert.deepEqual(launches(p), [], 'the launch in progress meets the threshold');
+});
+
 test('registered but not running → deregister, and never counted', () => {
   const t = thr(1, 2, 1, { name: 't' });
   const p = plan([inst('ghost', 2, 4, 0.01, { running: false, jobCount: 1 })], [t], [type('x', 1, 2, 0.1)]);
