@@ -25,6 +25,8 @@ export interface AllocateOptions {
   onEvent?: (e: AllocationEvent) => void;
   /** Only use instances that are ready now: neither launch nor wait for a launch; fail instead. */
   noLaunch?: boolean;
+  /** Hears of each instance this call launches as soon as it is registered (before it is ready). */
+  onRegistered?: (instanceId: string) => void;
   signal?: AbortSignal;
 }
 
@@ -204,6 +206,7 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
           const started = Date.now();
           const row = await startLaunch(cloud, option, ids.map(job), o.signal);
           launched.add(row.id);
+          o.onRegistered?.(row.id);
           for (const jobId of ids) held.set(jobId, row.id);
           const moved = await joinEarlierLaunches(cloud, row, need, ids);
           const waits = [...moved].map(async ([jobId, to]) => {

@@ -194,16 +194,18 @@ export class MapRun {
 
   private async allocateWorkers(count: number, signal = this.s.signal): Promise<{ workerId: string; allocation: Allocation }[]> {
     const ids = Array.from({ length: count }, () => `${this.jobId}-w${this.nextWorker++}`);
-    const allocations = await allocateJobs(this.cloud, this.s.need, ids, { onEvent: this.allocationEvent, signal });
+    const allocations = await allocateJobs(this.cloud, this.s.need, ids, { onEvent: this.allocationEvent, onRegistered: this.registered, signal });
     return ids.map((workerId, i) => ({ workerId, allocation: allocations[i] }));
   }
 
   private allocationEvent = (e: AllocationEvent): void => {
-    if (e.kind === 'launched') {
-      this.launched.add(e.instanceId);
-      this.lease?.launched(e.instanceId);
-    }
+    if (e.kind === 'launched') this.launched.add(e.instanceId);
     this.s.onAllocationEvent?.(e);
+  };
+
+  /** The lease names an instance as soon as it has a row: a client killed mid-launch leaves it to the next one. */
+  private registered = (instanceId: string): void => {
+    this.lease?.launched(instanceId);
   };
 
   /**
@@ -360,7 +362,7 @@ export class MapRun {
     const jobId = `${this.jobId}-args`;
     let outcome: JobOutcome;
     for (let attempt = 1; ; attempt++) {
-      const [on] = await allocateJobs(this.cloud, this.s.need, [jobId], { onEvent: this.allocationEvent, signal: this.s.signal });
+      const [on] = await allocateJobs(this.cloud, this.s.need, [jobId], { onEvent: this.allocationEvent, onRegistered: this.registered, signal: this.s.signal });
       try {
         outcome = await this.pool.with(on.instance, async (session) => {
           await this.sync(session, on.instance.id, jobId);
