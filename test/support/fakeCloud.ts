@@ -70,7 +70,7 @@ export class FakeProvider implements InstanceProvider {
     const inst = this.instances.get(id);
     if (!inst) throw new Error(`${id} was terminated while booting`);
     inst.booted = true;
-    return { ssh: { host: '127.0.0.1', port: 22, user: 'u', hostKey: `key-of-${id}` }, workDir: `/work/${id}`, nodeCommand: 'node' };
+    return { ssh: { host: '127.0.0.1', port: 22, user: 'u', hostKey: `key-of-${id}` }, workDir: `/work/${id}`, nodeCommand: { command: ['node'], env: {} } };
   }
 
   async allowClient(): Promise<void> {}

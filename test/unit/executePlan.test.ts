@@ -24,7 +24,7 @@ function row(id: string, extra: Partial<InstanceRecord> = {}): Omit<InstanceReco
     preventFurtherAllocation: false,
     ssh: { host: '127.0.0.1', port: 22, user: 'u', hostKey: 'k' },
     workDir: '/w',
-    nodeCommand: 'node',
+    nodeCommand: { command: ['node'], env: {} },
     registeredAt: Date.now(),
     lastJobChangeAt: Date.now(),
     ...extra,
