@@ -25,8 +25,8 @@ export interface AllocateOptions {
   onEvent?: (e: AllocationEvent) => void;
   /** Only use instances that are ready now: neither launch nor wait for a launch; fail instead. */
   noLaunch?: boolean;
-  /** Hears of each instance this call launches as soon as it is registered (before it is ready). */
-  onRegistered?: (instanceId: string) => void;
+  /** Hears of each instance this call launches as soon as the provider gives it an id (before it has a row). */
+  onLaunched?: (instanceId: string) => void;
   signal?: AbortSignal;
 }
 
@@ -61,10 +61,17 @@ export async function launchAndRegister(
 }
 
 /** The first half of launchAndRegister: an id from the provider, and the instance's `launching` row. */
-async function startLaunch(cloud: Cloud, option: InstanceOption, jobs: JobAllocation[], signal?: AbortSignal): Promise<InstanceRecord> {
+async function startLaunch(
+  cloud: Cloud,
+  option: InstanceOption,
+  jobs: JobAllocation[],
+  signal?: AbortSignal,
+  onLaunched?: (id: string) => void,
+): Promise<InstanceRecord> {
   await cloud.provider.prepare();
   const keys = await cloud.secrets.getSshKeyPair();
   const { id } = await cloud.provider.launch(option, keys.publicKey, { signal });
+  onLaunched?.(id);
   const now = Date.now();
   const record: Omit<InstanceRecord, 'etag'> = {
     id,
@@ -204,9 +211,8 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
         ...launches.map(async ({ option, ids }) => {
           o.onEvent?.({ kind: 'launching', typeName: option.type.name, spot: option.spot, price: option.price });
           const started = Date.now();
-          const row = await startLaunch(cloud, option, ids.map(job), o.signal);
+          const row = await startLaunch(cloud, option, ids.map(job), o.signal, o.onLaunched);
           launched.add(row.id);
-          o.onRegistered?.(row.id);
           for (const jobId of ids) held.set(jobId, row.id);
           const moved = await joinEarlierLaunches(cloud, row, need, ids);
           const waits = [...moved].map(async ([jobId, to]) => {

@@ -76,6 +76,11 @@ export async function reapLeases(cloud: Cloud, dir: string, o: { mine?: boolean;
       for (const jobId of Object.keys(r.jobs)) if (jobId.startsWith(`${lease.jobId}-`)) await cloud.table.deallocateJob(r.id, jobId);
     }
     for (const id of lease.launched) {
+      // Killed between the launch and its registration: the instance runs with no row.
+      if (!(await cloud.table.getInstance(id))) {
+        await cloud.provider.terminate(id).catch(() => undefined);
+        continue;
+      }
       // Launched for the map, but another client's job may have moved in since: then it stays.
       if (Object.keys((await cloud.table.getInstance(id))?.jobs ?? {}).length) continue;
       await cloud.table.preventFurtherAllocation(id);

@@ -1,5 +1,5 @@
 import * as crypto from 'crypto';
-import { MeadowrunError } from '../core/errors';
+import { isCancellation, MeadowrunError } from '../core/errors';
 import { Logger, logFailure, SILENT } from '../core/logger';
 import { MapEvent, MapWorkerInfo, TaskError } from '../core/mapProgress';
 import { Resources } from '../core/resources';
@@ -152,6 +152,12 @@ export class MapRun {
       for (const w of allocated) await this.cloud.table.deallocateJob(w.allocation.instance.id, w.workerId);
       await this.endWave();
       await this.stopWorkers(true);
+      // Cancelled while workers were being placed (waiting for a launch): a cancelled map, as at any other moment.
+      if (this.s.signal?.aborted && isCancellation(e)) {
+        const failed = this.results.filter((r) => r && !r.ok).length;
+        this.emit({ kind: 'finished', at: Date.now(), status: 'cancelled' });
+        return { jobId: this.jobId, status: 'cancelled', results: this.results as MapTaskResult[], failed };
+      }
       this.emit({ kind: 'finished', at: Date.now(), status: this.s.signal?.aborted ? 'cancelled' : 'failed', message: (e as Error).message });
       throw e;
     } finally {
@@ -194,7 +200,7 @@ export class MapRun {
 
   private async allocateWorkers(count: number, signal = this.s.signal): Promise<{ workerId: string; allocation: Allocation }[]> {
     const ids = Array.from({ length: count }, () => `${this.jobId}-w${this.nextWorker++}`);
-    const allocations = await allocateJobs(this.cloud, this.s.need, ids, { onEvent: this.allocationEvent, onRegistered: this.registered, signal });
+    const allocations = await allocateJobs(this.cloud, this.s.need, ids, { onEvent: this.allocationEvent, onLaunched: this.registered, signal });
     return ids.map((workerId, i) => ({ workerId, allocation: allocations[i] }));
   }
 
@@ -203,7 +209,7 @@ export class MapRun {
     this.s.onAllocationEvent?.(e);
   };
 
-  /** The lease names an instance as soon as it has a row: a client killed mid-launch leaves it to the next one. */
+  /** The lease names an instance as soon as it has an id: a client killed mid-launch leaves it to the next one. */
   private registered = (instanceId: string): void => {
     this.lease?.launched(instanceId);
   };
@@ -362,7 +368,7 @@ export class MapRun {
     const jobId = `${this.jobId}-args`;
     let outcome: JobOutcome;
     for (let attempt = 1; ; attempt++) {
-      const [on] = await allocateJobs(this.cloud, this.s.need, [jobId], { onEvent: this.allocationEvent, onRegistered: this.registered, signal: this.s.signal });
+      const [on] = await allocateJobs(this.cloud, this.s.need, [jobId], { onEvent: this.allocationEvent, onLaunched: this.registered, signal: this.s.signal });
       try {
         outcome = await this.pool.with(on.instance, async (session) => {
           await this.sync(session, on.instance.id, jobId);

@@ -100,7 +100,9 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
   it('launches the cheapest type: its user data boots it, the host key from its console is the one SSH shows, Node and Python are there', async () => {
     const [c5] = (await provider.listInstanceTypes()).filter((t) => t.name === 'c5.large');
     const t0 = Date.now();
-    const launched = await provider.launch({ type: c5, spot: false, price: c5.onDemandPrice }, publicKey);
+    const { id } = await provider.launch({ type: c5, spot: false, price: c5.onDemandPrice }, publicKey);
+    assert.deepEqual((await provider.listRunning()).map((r) => [r.id, r.market]), [[id, 'on-demand']], 'listed from its launch on');
+    const launched = { id, ...(await provider.waitReady(id)) };
     const at = (phase: string) => ((phases.find((p) => p.id === launched.id && p.phase === phase)!.at - t0) / 1000).toFixed(1);
     console.log(`ec2Provider: launch → running ${at('running')} s → host key on the console ${at('host-key')} s → SSH answers ${at('ssh')} s`);
     assert.deepEqual(phases.filter((p) => p.id === launched.id).map((p) => p.phase), ['running', 'host-key', 'ssh']);
@@ -149,16 +151,14 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
     });
   });
 
-  it('a launch cancelled while the instance boots terminates it', async () => {
+  it('a wait for a booting instance is cancelled at once; the engine then terminates it', async () => {
     const [c5] = (await provider.listInstanceTypes()).filter((t) => t.name === 'c5.large');
     const controller = new AbortController();
-    const launching = provider.launch({ type: c5, spot: false, price: c5.onDemandPrice }, publicKey, { signal: controller.signal });
-    const before = emu.moto.launchAttempts.length;
-    // Cancel once RunInstances has answered: the instance exists and boots.
-    while (!emu.moto.launchAttempts.slice(before).some((a) => a.instanceIds?.length)) await new Promise((r) => setTimeout(r, 20));
+    const { id } = await provider.launch({ type: c5, spot: false, price: c5.onDemandPrice }, publicKey);
+    const waiting = provider.waitReady(id, { signal: controller.signal });
     controller.abort();
-    await assert.rejects(launching, (e: MeadowrunError) => e.code === 'cancelled');
-    const id = emu.moto.launchAttempts.at(-1)!.instanceIds![0];
+    await assert.rejects(waiting, (e: MeadowrunError) => e.code === 'cancelled');
+    await provider.terminate(id);
     await emu.waitForGone(id);
     assert.deepEqual(await provider.listRunning(), []);
   });

@@ -109,6 +109,7 @@ export function fakeCloud(types: InstanceType[]): Cloud & { provider: FakeProvid
     table: new MemoryAllocationTable(),
     secrets: { getSshKeyPair: async () => ({ privateKey: 'private', publicKey: 'ssh-ed25519 AAAA test' }) },
     queues: new Proxy({}, { get: unused }) as Cloud['queues'],
+    payloads: new Proxy({}, { get: unused }) as Cloud['payloads'],
     management: new Proxy({}, { get: unused }) as Cloud['management'],
   };
 }

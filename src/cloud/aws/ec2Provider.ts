@@ -19,7 +19,7 @@ import { PricingClient } from '@aws-sdk/client-pricing';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { cancellation, MeadowrunError } from '../../core/errors';
 import { InstanceOption, InstanceType } from '../../core/instanceTypes';
-import { InstanceProvider, LaunchedInstance, NodeCommand, RunningInstance, SshEndpoint } from '../ports';
+import { InstanceEndpoint, InstanceProvider, NodeCommand, RunningInstance, SshEndpoint } from '../ports';
 import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
 import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
 import { AwsAgentConfig } from './agentConfig';
@@ -60,9 +60,6 @@ export interface Ec2ProviderOptions {
   onPhase?: (id: string, phase: 'running' | 'host-key' | 'ssh') => void;
 }
 
-/** How a client reaches an instance once it is ready. */
-export type InstanceEndpoint = Omit<LaunchedInstance, 'id'>;
-
 // A (type, zone) without capacity, or that does not offer what was asked: the next one may.
 const TRY_ELSEWHERE = new Set([
   'InsufficientInstanceCapacity',
@@ -76,6 +73,10 @@ const QUOTAS_PAGE = 'https://console.aws.amazon.com/servicequotas/home/services/
 
 export class Ec2Provider implements InstanceProvider {
   readonly name = 'aws';
+  /** EC2 boots in 20–40 s; cloud-init may then install Node and Python before SSH shows the key. */
+  readonly launchGraceMs = 10 * 60_000;
+  /** DescribeInstances is eventually consistent: a new instance may be missing from it for a while. */
+  readonly listingLagMs = 60_000;
   private catalog?: Promise<Ec2Catalog>;
   private image?: Promise<{ id: string; architecture: string }>;
   private prepared?: Promise<{ securityGroup: string; instanceProfile: string }>;
@@ -132,14 +133,14 @@ export class Ec2Provider implements InstanceProvider {
     return this.prepared.then(() => undefined);
   }
 
-  async launch(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal } = {}): Promise<LaunchedInstance> {
-    const id = await this.start(option, authorizedPublicKey, o);
-    try {
-      return { id, ...(await this.waitReady(id, o)) };
-    } catch (e) {
-      await this.terminate(id).catch(() => undefined);
-      throw e;
-    }
+  /** Returns the id as soon as EC2 has one: the engine registers it as launching, then waits with waitReady. */
+  async launch(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal } = {}): Promise<{ id: string }> {
+    return { id: await this.start(option, authorizedPublicKey, o) };
+  }
+
+  /** The security group lets this client's address in (prepare does it once per process). */
+  async allowClient(): Promise<void> {
+    await this.prepare();
   }
 
   /** RunInstances in the cheapest zone that has capacity; returns the id at once. */
@@ -313,7 +314,13 @@ export class Ec2Provider implements InstanceProvider {
         }),
       );
       for (const inst of (r.Reservations ?? []).flatMap((x) => x.Instances ?? [])) {
-        running.push({ id: inst.InstanceId!, typeName: inst.InstanceType ?? '', launchedAt: inst.LaunchTime?.getTime() ?? 0 });
+        running.push({
+          id: inst.InstanceId!,
+          typeName: inst.InstanceType ?? '',
+          launchedAt: inst.LaunchTime?.getTime() ?? 0,
+          state: inst.State?.Name === 'running' ? 'running' : 'pending',
+          market: inst.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand',
+        });
       }
       NextToken = r.NextToken;
     } while (NextToken);
