@@ -20,6 +20,9 @@ test("an instance's Node.js command: its words and environment reach the program
   const node = { command: ['/bin/sh', '-c', 'printf "%s\\0" "$MR_VALUE" "$@"', 'my node'], env: { MR_VALUE: "a b'$(touch /tmp/x)" } };
   const out = execFileSync('/bin/sh', ['-c', nodeCommandLine(node, ['agent.js', 'it\'s; rm -rf /'])]).toString();
   assert.deepEqual(out.split('\0').slice(0, -1), ["a b'$(touch /tmp/x)", 'agent.js', "it's; rm -rf /"]);
+  // As the agent is started: after `exec`.
+  const execed = execFileSync('/bin/sh', ['-c', `cd / && exec ${nodeCommandLine(node, ['agent.js'])}`]).toString();
+  assert.deepEqual(execed.split('\0').slice(0, -1), ["a b'$(touch /tmp/x)", 'agent.js']);
   assert.throws(() => nodeCommandLine({ command: ['node'], env: { 'A; rm -rf /': 'x' } }, []), /not an environment variable name/);
 });
 
