@@ -18,14 +18,25 @@ import {
   waitUntilTableNotExists,
 } from '@aws-sdk/client-dynamodb';
 import { fits } from '../../core/resources';
-import { AllocationTable, freeCapacity, InstanceRecord, JobAllocation, ManagementTouch } from '../ports';
+import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, ManagementTouch } from '../ports';
 import { fromItem, toAttribute, toItem } from './attributes';
 import { awsClient, AwsSettings } from './clients';
 import { MEADOWRUN_TAGS } from './names';
 
 // Every attribute through a name placeholder: `jobs`, `id` and others are not reserved today, but
 // DynamoDB's reserved words are many.
-const NAMES = { '#id': 'id', '#jobs': 'jobs', '#etag': 'etag', '#changed': 'lastJobChangeAt', '#prevent': 'preventFurtherAllocation', '#managed': 'managed' };
+const NAMES = {
+  '#id': 'id',
+  '#jobs': 'jobs',
+  '#etag': 'etag',
+  '#changed': 'lastJobChangeAt',
+  '#prevent': 'preventFurtherAllocation',
+  '#managed': 'managed',
+  '#state': 'state',
+  '#ssh': 'ssh',
+  '#workDir': 'workDir',
+  '#node': 'nodeCommand',
+};
 
 export class DynamoAllocationTable implements AllocationTable {
   /**
@@ -116,6 +127,31 @@ export class DynamoAllocationTable implements AllocationTable {
       ExpressionAttributeNames: pick('#id', '#prevent', '#etag'),
       ExpressionAttributeValues: { ':true': { BOOL: true }, ':false': { BOOL: false }, ':next': { S: randomUUID() } },
     });
+  }
+
+  async markReady(id: string, endpoint: InstanceEndpoint): Promise<boolean> {
+    // The jobs' allocatedAt restart, so the write is a compare-and-swap on the row as read.
+    for (;;) {
+      const current = await this.getInstance(id);
+      if (!current || current.state !== 'launching' || current.preventFurtherAllocation) return false;
+      const now = Date.now();
+      const jobs = Object.fromEntries(Object.entries(current.jobs).map(([k, j]) => [k, { ...j, allocatedAt: now }]));
+      const written = await this.conditionalUpdate(id, {
+        UpdateExpression: 'SET #state = :ready, #ssh = :ssh, #workDir = :workDir, #node = :node, #jobs = :jobs, #etag = :next',
+        ConditionExpression: '#etag = :etag',
+        ExpressionAttributeNames: pick('#state', '#ssh', '#workDir', '#node', '#jobs', '#etag'),
+        ExpressionAttributeValues: {
+          ':ready': { S: 'ready' },
+          ':ssh': toAttribute(endpoint.ssh),
+          ':workDir': toAttribute(endpoint.workDir),
+          ':node': toAttribute(endpoint.nodeCommand),
+          ':jobs': toAttribute(jobs),
+          ':next': { S: randomUUID() },
+          ':etag': { S: current.etag },
+        },
+      });
+      if (written) return true;
+    }
   }
 
   async recordManagement(id: string, touch: ManagementTouch): Promise<void> {
