@@ -9,7 +9,7 @@ import {
   ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { utils } from 'ssh2';
+import { generateSshKeyPair } from '../sshKeys';
 import { MeadowrunError } from '../../core/errors';
 import { SecretStore, SshKeyPair } from '../ports';
 import { awsClient, AwsSettings } from './clients';
@@ -38,8 +38,7 @@ export class SecretsManagerSecretStore implements SecretStore {
   private async readOrCreate(): Promise<SshKeyPair> {
     const existing = await this.read();
     if (existing) return existing;
-    const generated = utils.generateKeyPairSync('ed25519', { comment: 'meadowrun' });
-    const pair: SshKeyPair = { privateKey: generated.private, publicKey: generated.public.trim() };
+    const pair = generateSshKeyPair();
     try {
       await this.secrets.send(
         new CreateSecretCommand({

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { utils } from 'ssh2';
+import { generateSshKeyPair } from '../sshKeys';
 import { SecretStore, SshKeyPair } from '../ports';
 
 /** The client's SSH key pair in a directory only the user can read. */
@@ -20,12 +20,12 @@ export class FileSecretStore implements SecretStore {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const pair = utils.generateKeyPairSync('ed25519', { comment: 'meadowrun' });
+    const pair = generateSshKeyPair();
     // Write under a temporary name first so a concurrent first use never sees half a key,
     // and exclusively so two first uses can't end up with different keys.
     const tmp = `${privatePath}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, pair.private, { mode: 0o600 });
-    fs.writeFileSync(publicPath + `.${process.pid}.tmp`, pair.public + '\n', { mode: 0o600 });
+    fs.writeFileSync(tmp, pair.privateKey, { mode: 0o600 });
+    fs.writeFileSync(publicPath + `.${process.pid}.tmp`, pair.publicKey + '\n', { mode: 0o600 });
     try {
       fs.linkSync(tmp, privatePath);
       fs.renameSync(publicPath + `.${process.pid}.tmp`, publicPath);

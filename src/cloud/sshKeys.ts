@@ -1,0 +1,16 @@
+import { utils } from 'ssh2';
+import type { SshKeyPair } from './ports';
+
+/**
+ * A new ed25519 key pair for clients to reach their instances. ssh2 writes about one key in 250
+ * with a 31-byte public half (a leading zero byte dropped) and then cannot parse it back, so a
+ * pair is only kept once both halves parse.
+ */
+export function generateSshKeyPair(): SshKeyPair {
+  for (;;) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment: 'meadowrun' });
+    if (!(utils.parseKey(pair.private) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error)) {
+      return { privateKey: pair.private, publicKey: pair.public.trim() };
+    }
+  }
+}
