@@ -4,13 +4,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetBucketTaggingCommand, S3Client } from '@aws-sdk/client-s3';
 import { ListSecretsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createAllocationTable, DynamoAllocationTable } from '../../src/cloud/aws/dynamoAllocationTable';
 import { awsClient } from '../../src/cloud/aws/clients';
+import { ensurePayloadBucket, S3PayloadStore } from '../../src/cloud/aws/s3PayloadStore';
 import { deleteSshKeySecret, SecretsManagerSecretStore } from '../../src/cloud/aws/secretsManagerSecretStore';
+import { SqsTaskQueues } from '../../src/cloud/aws/sqsTaskQueues';
 import type { AllocationTable } from '../../src/cloud/ports';
 import { allocationTableContract } from '../contracts/allocationTableContract';
+import { payloadStoreContract } from '../contracts/payloadStoreContract';
 import { secretStoreContract } from '../contracts/secretStoreContract';
+import { taskQueuesContract } from '../contracts/taskQueuesContract';
 import { ensureMoto, startMoto, type Moto } from '../support/moto';
 
 
@@ -38,6 +43,28 @@ describe('AWS ports on moto', { skip: unavailable ? `skipped: moto could not be 
   allocationTableContract('DynamoDB table', () => {
     const name = `meadowrun-test-${++tables}`;
     return { table: onNewTable(name) };
+  });
+
+  // Each test its own prefix, as the contract expects an empty set of queues.
+  let queues = 0;
+  taskQueuesContract('SQS queues', () => SqsTaskQueues.open({}, `meadowrun-t${++queues}-`));
+
+  let buckets = 0;
+  payloadStoreContract('S3 payload store', () => {
+    const bucket = `meadowrun-payloads-test-${++buckets}`;
+    const s3 = awsClient(S3Client, {});
+    const store = new S3PayloadStore(s3, bucket);
+    const created = ensurePayloadBucket(s3, bucket, 'us-east-1');
+    // The contract makes its store at once; the bucket is there before the first call.
+    return new Proxy(store, { get: (t, m: keyof S3PayloadStore) => (typeof t[m] === 'function' ? async (...a: unknown[]) => (await created, (t[m] as (...x: unknown[]) => unknown).apply(t, a)) : t[m]) });
+  });
+
+  test('the payload bucket is made once, private and tagged meadowrun=true', async () => {
+    const s3 = awsClient(S3Client, {});
+    assert.equal(await ensurePayloadBucket(s3, 'meadowrun-payloads-tagged', 'us-east-1'), true);
+    assert.equal(await ensurePayloadBucket(s3, 'meadowrun-payloads-tagged', 'us-east-1'), false);
+    const { TagSet } = await s3.send(new GetBucketTaggingCommand({ Bucket: 'meadowrun-payloads-tagged' }));
+    assert.deepEqual(TagSet, [{ Key: 'meadowrun', Value: 'true' }]);
   });
 
   let secrets = 0;
