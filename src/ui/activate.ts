@@ -37,6 +37,8 @@ export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
   const exceptions = new RemoteExceptions();
   const runner = new JobRunner(services, model, output, failures, logs, exceptions);
   const codeLens = new RunRemotelyCodeLensProvider();
+  const instancesView = vscode.window.createTreeView('meadowrun.instances', { treeDataProvider: instancesTree, showCollapseAll: false });
+  const jobsView = vscode.window.createTreeView('meadowrun.jobs', { treeDataProvider: jobsTree });
   extension.subscriptions.push(
     log,
     output,
@@ -50,11 +52,12 @@ export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
     vscode.workspace.registerTextDocumentContentProvider(LOG_SCHEME, logs),
     vscode.workspace.registerTextDocumentContentProvider(RESULT_SCHEME, results),
     new InstancesStatusBar(model),
-    vscode.window.createTreeView('meadowrun.instances', { treeDataProvider: instancesTree, showCollapseAll: false }),
-    vscode.window.createTreeView('meadowrun.jobs', { treeDataProvider: jobsTree }),
+    instancesView,
+    jobsView,
+    model.pollWhileVisible([instancesView, jobsView]),
     vscode.languages.registerCodeLensProvider({ language: 'python', scheme: 'file' }, codeLens),
     ...registerCommands({ extension, services, model, runner, output, failures, logs, results }),
-    ...registerManagementCommands(services, model),
+    ...registerManagementCommands(services, model, failures),
     ...registerMapCommands(extension, services, model, output, { logs, results, failures }),
   );
   // The first look at the table happens after activation returns, so activation stays fast.

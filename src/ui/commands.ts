@@ -45,6 +45,7 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
     register('meadowrun.openJobLog', (target?: JobView | InstancesNode) => openJobLog(c, target)),
     register('meadowrun.terminateInstance', (node?: InstancesNode, o?: { confirmed?: boolean }) => terminate(c, node, o)),
     register('meadowrun.refresh', () => c.model.refresh()),
+    register('meadowrun.showLog', () => c.services.log.show()),
     register('meadowrun.clearFinishedJobs', () => c.model.clearFinished()),
     register('meadowrun.selectCloud', () => selectCloud()),
     register('meadowrun.setDefaultResources', () => setDefaultResources(c)),

@@ -7,6 +7,8 @@ import { MeadowrunModel } from './model';
 export type InstancesNode =
   | { kind: 'management' }
   | { kind: 'managementError'; message: string }
+  /** The table could not be listed: said in the view, rather than an empty view that looks like no instances. */
+  | { kind: 'listError'; message: string }
   | { kind: 'instance'; record: InstanceRecord }
   | { kind: 'job'; instanceId: string; jobId: string; allocatedAt: number };
 
@@ -16,6 +18,8 @@ function keyOf(node: InstancesNode): string {
       return 'management';
     case 'managementError':
       return 'management-error';
+    case 'listError':
+      return 'list-error';
     case 'instance':
       return `instance:${node.record.id}`;
     case 'job':
@@ -54,6 +58,7 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
 
   private childrenOf(node?: InstancesNode): InstancesNode[] {
     if (!node) {
+      if (this.model.lastError) return [{ kind: 'listError', message: this.model.lastError }];
       // Nothing to show at all: the welcome view explains what to do instead.
       if (!this.model.instances.length && !this.model.management?.installed) return [];
       return [{ kind: 'management' }, ...this.model.instances.map((record): InstancesNode => ({ kind: 'instance', record }))];
@@ -92,6 +97,16 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
 
   getTreeItem(node: InstancesNode): vscode.TreeItem {
     if (node.kind === 'management') return managementItem(this.model.management);
+    if (node.kind === 'listError') {
+      const item = new vscode.TreeItem('Could not list instances');
+      item.id = 'list-error';
+      item.description = node.message;
+      item.tooltip = `${node.message}\n\nClick to show the Meadowrun log.`;
+      item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('list.errorForeground'));
+      item.contextValue = 'instances.error';
+      item.command = { command: 'meadowrun.showLog', title: 'Show Log' };
+      return item;
+    }
     if (node.kind === 'managementError') {
       const item = new vscode.TreeItem(`Last run failed: ${node.message}`);
       item.id = 'management-error';

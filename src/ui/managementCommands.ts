@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, validateManagementConfig } from '../core/management';
+import { command, Failures } from './failures';
 import { duration } from './format';
 import { MeadowrunModel } from './model';
 import { Services } from './services';
@@ -31,7 +32,7 @@ function changes(before: ManagementConfig | undefined, after: ManagementConfig):
   return out;
 }
 
-export function registerManagementCommands(services: Services, model: MeadowrunModel): vscode.Disposable[] {
+export function registerManagementCommands(services: Services, model: MeadowrunModel, failures: Failures): vscode.Disposable[] {
   const install = async (): Promise<boolean> => {
     const { cloud } = await services.get();
     let config: ManagementConfig;
@@ -115,10 +116,10 @@ export function registerManagementCommands(services: Services, model: MeadowrunM
   });
 
   return [
-    vscode.commands.registerCommand('meadowrun.installManagement', install),
-    vscode.commands.registerCommand('meadowrun.uninstallManagement', (_node?: unknown, o?: { confirmed?: boolean }) => uninstall(o)),
-    vscode.commands.registerCommand('meadowrun.editManagement', edit),
-    vscode.commands.registerCommand('meadowrun.showManagementLog', async () => {
+    command(failures, 'meadowrun.installManagement', install),
+    command(failures, 'meadowrun.uninstallManagement', (_node?: unknown, o?: { confirmed?: boolean }) => uninstall(o)),
+    command(failures, 'meadowrun.editManagement', edit),
+    command(failures, 'meadowrun.showManagementLog', async () => {
       const file = model.management?.logFile;
       if (!file) return void vscode.window.showInformationMessage('Meadowrun: the management functions keep no log on this machine.');
       await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });

@@ -3,7 +3,7 @@ import { MapEvent, resultFigures, summarizeMap } from '../core/mapProgress';
 import type { MapResult } from '../jobs/runMap';
 import { functionSignature, pickFunction, pythonFile } from './commands';
 import { describeError } from '../core/errors';
-import { Failures } from './failures';
+import { command, Failures } from './failures';
 import { duration } from './format';
 import { JobLogs, ResultDocuments } from './logDocuments';
 import { projectFolder } from './jobRunner';
@@ -140,8 +140,8 @@ export function registerMapCommands(
   };
 
   return [
-    vscode.commands.registerCommand('meadowrun.runMap', runMap),
-    vscode.commands.registerCommand('meadowrun.openMapPanel', async (job?: JobView) => {
+    command(docs.failures, 'meadowrun.runMap', runMap),
+    command(docs.failures, 'meadowrun.openMapPanel', async (job?: JobView) => {
       const maps = model.jobs.filter((j) => j.map);
       if (!job && !maps.length) return void vscode.window.showInformationMessage('Meadowrun: no map job has run in this window yet.');
       job ??= maps.length === 1 ? maps[0] : (await vscode.window.showQuickPick(maps.map((j) => ({ label: j.label, description: j.status, job: j })), { title: 'Show the progress of which map?' }))?.job;

@@ -3,6 +3,7 @@ import type { InstanceRecord } from '../cloud/ports';
 import type { ManagementStatus } from '../core/management';
 import type { JobOutcome } from '../remote/protocol';
 import { Services } from './services';
+import { describeError, stackOf } from '../core/errors';
 
 export type JobStatus = 'preparing' | 'launching' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'crashed' | 'rejected' | 'error';
 
@@ -43,7 +44,8 @@ export class MeadowrunModel implements vscode.Disposable {
   lastError?: string;
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
-  private readonly timer: NodeJS.Timeout;
+  /** Set while a Meadowrun view is visible: nobody looking, no polling. */
+  private timer?: NodeJS.Timeout;
   private nextKey = 1;
   private refreshing?: Promise<void>;
 
@@ -51,12 +53,36 @@ export class MeadowrunModel implements vscode.Disposable {
     private readonly services: Services,
     private readonly history?: vscode.Memento,
   ) {
-    this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
     // The last window's jobs. One still running then was stopped with that window's connections.
     this.jobs = (history?.get<SavedJob[]>(HISTORY_KEY) ?? []).map((j) =>
       isActive(j) ? { ...j, status: 'cancelled' as const, detail: 'stopped when the window closed', endedAt: j.endedAt ?? j.startedAt } : j,
     );
     this.nextKey = Math.max(0, ...this.jobs.map((j) => j.key)) + 1;
+  }
+
+  /**
+   * Polls the cloud only while one of `views` is visible (and refreshes at once when one shows):
+   * a hidden sidebar costs no listing every few seconds. Job events refresh it regardless.
+   */
+  pollWhileVisible(views: readonly vscode.TreeView<unknown>[]): vscode.Disposable {
+    const update = () => {
+      const visible = views.some((v) => v.visible);
+      if (visible && !this.timer) {
+        void this.refresh();
+        this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
+      } else if (!visible && this.timer) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+      }
+    };
+    const subscriptions = views.map((v) => v.onDidChangeVisibility(update));
+    update();
+    return vscode.Disposable.from(...subscriptions);
+  }
+
+  /** Whether the model is polling the cloud (a view is visible). */
+  get polling(): boolean {
+    return this.timer !== undefined;
   }
 
   /** Forgets the jobs that have ended. */
@@ -81,8 +107,9 @@ export class MeadowrunModel implements vscode.Disposable {
         this.unreachable = new Set(instances.filter((r) => !alive.has(r.id)).map((r) => r.id));
         this.lastError = undefined;
       } catch (e) {
-        this.lastError = (e as Error).message;
-        this.services.log.warn(`Could not list instances: ${this.lastError}`);
+        // Shown in the Instances view as an error row that opens this log.
+        this.lastError = describeError(e);
+        this.services.log.error(`Could not list instances: ${this.lastError}\n${stackOf(e)}`);
       } finally {
         this.refreshing = undefined;
       }

@@ -2,6 +2,7 @@
 // comes from MEADOWRUN_LOCAL_DIR, set by the runner).
 import * as assert from 'assert';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { describe, it, before } from 'mocha';
@@ -362,5 +363,41 @@ describe('running code remotely', () => {
     const { shown } = api.services.launchNotice;
     assert.strictEqual(shown.length, 1, `shown once: ${JSON.stringify(shown)}`);
     assert.match(shown[0], /^Meadowrun launched an instance \(local-\w+\)\. With no management functions installed, it stops itself once idle for 7 minutes/);
+  });
+
+  it('a listing that fails is an error row in the Instances view that opens the log, not the welcome view', async () => {
+    const config = vscode.workspace.getConfiguration('meadowrun');
+    // A state directory anyone may write to is refused: the cloud, and so the listing, fails.
+    const open = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-open-'));
+    fs.chmodSync(open, 0o777);
+    await config.update('local.stateDirectory', open, vscode.ConfigurationTarget.Global);
+    try {
+      await waitFor('the error row', async () => {
+        await api.model.refresh();
+        return api.instancesTree.getChildren()[0]?.kind === 'listError';
+      });
+      const nodes = api.instancesTree.getChildren();
+      assert.strictEqual(nodes.length, 1);
+      const item = api.instancesTree.getTreeItem(nodes[0]);
+      assert.strictEqual(item.label, 'Could not list instances');
+      assert.match(String(item.description), /^Refusing the local cloud's state directory /);
+      assert.strictEqual(item.command?.command, 'meadowrun.showLog');
+      assert.strictEqual(item.contextValue, 'instances.error');
+      assert.strictEqual(await vscode.commands.executeCommand('meadowrun.showLog'), undefined);
+    } finally {
+      await config.update('local.stateDirectory', undefined, vscode.ConfigurationTarget.Global);
+      fs.rmSync(open, { recursive: true, force: true });
+    }
+    await api.model.refresh();
+    assert.ok(!api.instancesTree.getChildren().some((n) => n.kind === 'listError'), 'the row goes once the listing works');
+  });
+
+  it('the model polls the cloud only while a Meadowrun view is visible', async () => {
+    await vscode.commands.executeCommand('meadowrun.instances.focus');
+    await waitFor('polling to start with the view shown', () => api.model.polling);
+    await vscode.commands.executeCommand('workbench.view.explorer');
+    await waitFor('polling to stop with the view hidden', () => !api.model.polling);
+    await vscode.commands.executeCommand('meadowrun.jobs.focus');
+    await waitFor('polling to resume with the Jobs view shown', () => api.model.polling);
   });
 });
