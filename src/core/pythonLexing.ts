@@ -33,6 +33,10 @@ export function logicalLines(lines: string[]): LogicalLine[] {
           emit(quote, false);
           i += quote.length;
           quote = undefined;
+        } else if (c === '\\' && i === raw.length - 1) {
+          // A backslash at the end of the line continues even a one-quote string onto the next.
+          continued = true;
+          break;
         } else {
           const step = c === '\\' ? 2 : 1;
           emit(raw.slice(i, i + step), true);

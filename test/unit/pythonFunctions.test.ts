@@ -55,6 +55,30 @@ test("a ''' inside a string or a \"\"\" in a comment does not hide the functions
   ]);
 });
 
+test('the tricky cases: a string continued by a backslash, escaped quotes, prefixes, f-strings, defs inside strings', () => {
+  const source = [
+    "s = 'abc\\",                    // 0: a one-quote string continued on the next line …
+    "def not_a_function(): pass'",   // 1: … so this is still inside it
+    'def a(): pass',                 // 2
+    't = "say \\"\'\'\'\\" now"',    // 3: an escaped quote and three single quotes, inside one string
+    'def b(): pass',                 // 4
+    'u = rb"""raw',                  // 5: a raw bytes triple-quoted string …
+    'def inside(): pass',            // 6: … holding a def at column 0
+    '"""',                           // 7
+    "v = f\"{'''x'''}\"",            // 8: an f-string whose replacement holds a triple-quoted string
+    'def c(): pass',                 // 9
+    'w = (1,  # """ in a comment inside brackets',
+    '     2)',                       // 11
+    'def d(): pass',                 // 12
+  ].join('\n');
+  assert.deepEqual(names(source), [
+    { name: 'a', line: 2 },
+    { name: 'b', line: 4 },
+    { name: 'c', line: 9 },
+    { name: 'd', line: 12 },
+  ]);
+});
+
 test('decorators, multi-line signatures, parameters and async are reported for the lens', () => {
   const source = [
     '@app.route(',                   // 0
