@@ -1,4 +1,5 @@
 import * as net from 'net';
+import { Logger, logFailure, SILENT } from '../core/logger';
 import { JobQueues } from '../cloud/jobQueues';
 import { PayloadStore, QueueMessage, TaskQueues } from '../cloud/ports';
 import { MeadowrunError } from '../core/errors';
@@ -29,6 +30,7 @@ export class MapWorkerLoop {
     payloads: PayloadStore,
     private readonly spec: { jobId: string; queues: { request: string; result: string }; visibilityS: number; maxAttempts: number },
     private readonly onClaimed: (tasks: number[]) => void,
+    private readonly log: Logger = SILENT,
   ) {
     this.queues = new JobQueues(queues, payloads, spec.jobId);
     channel.on('data', (d: Buffer) => {
@@ -78,7 +80,8 @@ export class MapWorkerLoop {
           .then(async () => {
             receipt = (await this.queues.extendVisibility(request, receipt, this.spec.visibilityS)) ?? receipt;
           })
-          .catch(() => undefined);
+          // The message may reappear to another worker, which then runs its tasks again: worth a line.
+          .catch((e) => logFailure(this.log, `${this.workerId}: keeping its tasks hidden`, e));
       }, (this.spec.visibilityS * 1000) / 3);
       try {
         const results: TaskResult[] = [];

@@ -333,7 +333,7 @@ export class AgentServer {
       return;
     }
     const { jobId } = job.request;
-    const loop = new MapWorkerLoop(jobId, socket, this.o.queues, this.o.payloads, spec, (tasks) => job.client.send({ t: 'map-claimed', jobId, tasks }));
+    const loop = new MapWorkerLoop(jobId, socket, this.o.queues, this.o.payloads, spec, (tasks) => job.client.send({ t: 'map-claimed', jobId, tasks }), this.log);
     if (early.length) socket.emit('data', early);
     job.mapLoop = loop;
     if (job.cancelled) loop.stop();
