@@ -61,8 +61,8 @@ test('the installed runner stops an idle instance once the idle timeout has pass
 test('an instance with a job is never stopped, however long the idle timeout has passed', async () => {
   const { instance } = await allocateJob(t.cloud, small, 'busy-job');
   configure({ idleTimeoutS: 0.001 });
-  await new Promise((r) => setTimeout(r, 20));
-  const { result } = await t.cloud.management.runOnce();
+  // A run a second from now: the idle timeout has long passed, with no waiting.
+  const { result } = await t.cloud.management.runOnce({ now: Date.now() + 1000 });
   assert.deepEqual(result.terminated, []);
   assert.equal(result.kept[instance.id], 'busy');
   assert.deepEqual(await runningIds(), [instance.id]);
@@ -74,8 +74,7 @@ test('an unmet threshold launches capacity, and the instance it keeps outlives t
   assert.equal(first.result.launched.length, 1, JSON.stringify(first.result));
   const [launched] = first.result.launched;
   assert.equal((await t.cloud.table.getInstance(launched))!.typeName, 'local.medium', 'the cheapest type with 2 CPU, 4 GB');
-  await new Promise((r) => setTimeout(r, 20));
-  const second = await t.cloud.management.runOnce();
+  const second = await t.cloud.management.runOnce({ now: Date.now() + 1000 });
   assert.deepEqual(second.result.launched, [], 'no needless launch once met');
   assert.deepEqual(second.result.terminated, []);
   assert.equal(second.result.kept[launched], 'threshold 1×(2 CPU, 4 GB)');
@@ -97,8 +96,7 @@ test('a registered instance whose machine died is deregistered, with its stale a
 test('a dry run only plans', async () => {
   const id = await idleInstance();
   configure({ idleTimeoutS: 0.001 });
-  await new Promise((r) => setTimeout(r, 20));
-  const run = await t.cloud.management.runOnce({ dryRun: true });
+  const run = await t.cloud.management.runOnce({ dryRun: true, now: Date.now() + 1000 });
   assert.deepEqual(run.plan!.actions, [{ kind: 'terminate', id, reason: 'idle' }]);
   assert.deepEqual(await runningIds(), [id]);
 });
