@@ -91,7 +91,9 @@ module.exports = [
   bundle('cli', './src/cli/main.ts', 'node20', {
     plugins: [new webpack.BannerPlugin({ banner: '#!/usr/bin/env node', raw: true })],
   }),
-  bundle('agent', './src/agent/main.ts', 'node18'),
+  // One file, copied to each instance as it is: whatever is loaded with import() (a cloud's
+  // adapters, the SDK's credential providers) goes into it rather than into chunks beside it.
+  bundle('agent', './src/agent/main.ts', 'node18', { plugins: [new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })] }),
   bundle('management', './src/cloud/local/managementRunner.ts', 'node20'),
   webviewBundle(),
 ];

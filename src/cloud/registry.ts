@@ -33,6 +33,7 @@ interface Provider {
 // A Map, not an object: a name like "constructor" must be unknown, not Object.prototype's.
 const providers = new Map<string, Provider>([
   ['local', { description: 'the embedded local cloud: OpenSSH servers on this machine, no account needed', create: localCloud }],
+  ['aws', { description: 'EC2 instances in your AWS account, with the credentials of the AWS command line tools', create: async (s) => (await import('./aws')).createAwsCloud(s.aws) }],
 ]);
 
 export const KNOWN_CLOUDS: readonly { name: string; description: string }[] = [...providers].map(([name, p]) => ({ name, description: p.description }));

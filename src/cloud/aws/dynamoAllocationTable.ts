@@ -76,7 +76,11 @@ export class DynamoAllocationTable implements AllocationTable {
     const records: InstanceRecord[] = [];
     let start: Record<string, never> | undefined;
     do {
-      const page = await this.dynamo.send(new ScanCommand({ TableName: this.tableName, ConsistentRead: true, ExclusiveStartKey: start }));
+      // No table yet (the first launch in this account and region prepares it): no instances.
+      const page = await this.dynamo.send(new ScanCommand({ TableName: this.tableName, ConsistentRead: true, ExclusiveStartKey: start })).catch((e) => {
+        if (e instanceof ResourceNotFoundException) return { Items: [], LastEvaluatedKey: undefined };
+        throw e;
+      });
       for (const item of page.Items ?? []) records.push(this.remember(fromItem(item) as unknown as InstanceRecord));
       start = page.LastEvaluatedKey as typeof start;
     } while (start);

@@ -52,6 +52,8 @@ export interface Ec2ProviderOptions {
   /** The instance's deallocation sweep and idle watchdog (seconds); defaults as on every cloud. */
   sweep?: { intervalS: number; graceS: number };
   idle?: { timeoutS: number; marginS: number };
+  /** What else every launch needs created first (the allocation table); idempotent. */
+  prepareAlso?: () => Promise<unknown>;
   /** How often a launching instance is looked at (ms). */
   pollMs?: number;
   /** Each launch attempt, for the progress and the log. */
@@ -125,6 +127,7 @@ export class Ec2Provider implements InstanceProvider {
         ensureInstanceProfile(this.o.iam, this.o.tableName),
         ensureSecurityGroup(this.o.ec2),
         clientCidr(this.o.sshFrom),
+        this.o.prepareAlso?.(),
       ]);
       await allowSsh(this.o.ec2, securityGroup, cidr);
       return { instanceProfile, securityGroup };

@@ -73,6 +73,8 @@ export function userData(authorizedPublicKey: string, agentConfig: Omit<AgentCon
     ssh_genkeytypes: ['ed25519'],
     write_files: [
       { path: '/etc/ssh/sshd_config.d/60-meadowrun.conf', permissions: '0644', content: SSHD_CONFIG },
+      // The idle watchdog powers the instance off (it terminates on shutdown); nothing else runs as root.
+      { path: '/etc/sudoers.d/meadowrun', permissions: '0440', content: `${SSH_USER} ALL=(root) NOPASSWD: /usr/sbin/shutdown -h now\n` },
       { path: `${AGENT_CONFIG_PATH}.in`, permissions: '0600', content: JSON.stringify({ ...agentConfig, instanceId: INSTANCE_ID }, null, 1) + '\n' },
     ],
     runcmd: [['sh', '-c', SETUP]],

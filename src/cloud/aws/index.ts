@@ -1,0 +1,102 @@
+// The AWS cloud: EC2 instances, the DynamoDB allocation table, the SSH key in Secrets Manager, all
+// in the user's own account with the credentials the AWS tools already stored. Loaded with import()
+// only when `aws` is chosen, so no other cloud's users load the SDK.
+import * as os from 'os';
+import * as path from 'path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { PricingClient } from '@aws-sdk/client-pricing';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { MeadowrunError } from '../../core/errors';
+import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
+import { Cloud, ManagementInstaller } from '../ports';
+import { pricingRegion } from './catalog';
+import { awsClient, AwsSettings } from './clients';
+import { createAllocationTable, DynamoAllocationTable } from './dynamoAllocationTable';
+import { Ec2Provider } from './ec2Provider';
+import { ALLOCATION_TABLE } from './names';
+import { pendingPayloads, pendingQueues } from './pending';
+import { SecretsManagerSecretStore } from './secretsManagerSecretStore';
+
+/**
+ * Beyond profile and region: for emulators, VPC endpoints and custom images. Environment variables
+ * for now (MEADOWRUN_AWS_*), as the tests set them.
+ */
+export interface AwsCloudOptions extends AwsSettings {
+  /** An AMI id or an SSM parameter naming one (a value starting with "/"). */
+  ami?: string;
+  /** Where SSH comes from (CIDR); this machine's public address /32 when absent. */
+  sshFrom?: string;
+  /** The AWS endpoint instances reach (an emulator, a VPC endpoint). */
+  instanceEndpoint?: string;
+  /** Where this machine keeps the catalog cache and its client records (0700). */
+  dir?: string;
+}
+
+export class AwsCloud implements Cloud {
+  readonly location: string;
+  readonly clientDir: string;
+  readonly provider: Ec2Provider;
+  readonly table: DynamoAllocationTable;
+  readonly secrets: SecretsManagerSecretStore;
+  readonly queues = pendingQueues;
+  readonly payloads = pendingPayloads;
+  readonly management: ManagementInstaller = notOnAwsYet;
+
+  constructor(readonly region: string, o: AwsCloudOptions) {
+    const settings: AwsSettings = { profile: o.profile, region, endpoint: o.endpoint };
+    const dir = o.dir ?? path.join(os.homedir(), '.meadowrun', 'aws');
+    this.location = `AWS ${region}${o.profile ? ` (profile ${o.profile})` : ''}`;
+    this.clientDir = path.join(dir, 'clients');
+    const dynamo = awsClient(DynamoDBClient, settings);
+    this.table = new DynamoAllocationTable(dynamo, ALLOCATION_TABLE);
+    this.secrets = SecretsManagerSecretStore.open(settings);
+    this.provider = new Ec2Provider({
+      ec2: awsClient(EC2Client, settings),
+      ssm: awsClient(SSMClient, settings),
+      iam: awsClient(IAMClient, settings),
+      pricing: awsClient(PricingClient, { ...settings, region: pricingRegion(region) }),
+      region,
+      cacheDir: path.join(dir, 'cache'),
+      tableName: ALLOCATION_TABLE,
+      ami: o.ami?.startsWith('/') ? { parameter: o.ami } : o.ami ? { id: o.ami } : undefined,
+      sshFrom: o.sshFrom,
+      instanceEndpoint: o.instanceEndpoint,
+      prepareAlso: () => createAllocationTable(dynamo, ALLOCATION_TABLE),
+    });
+  }
+}
+
+export async function createAwsCloud(settings: AwsSettings = {}): Promise<AwsCloud> {
+  const env = process.env;
+  const options: AwsCloudOptions = {
+    ...settings,
+    ami: env.MEADOWRUN_AWS_AMI || undefined,
+    sshFrom: env.MEADOWRUN_AWS_SSH_FROM || undefined,
+    instanceEndpoint: env.MEADOWRUN_AWS_INSTANCE_ENDPOINT || undefined,
+    dir: env.MEADOWRUN_AWS_DIR || undefined,
+  };
+  // The region as the SDK resolves it (setting, AWS_REGION, the profile's), needed by name for the
+  // catalog and the instances' config.
+  const probe = awsClient(EC2Client, settings);
+  const region = await probe.config.region().catch(() => undefined);
+  probe.destroy();
+  if (!region) {
+    throw new MeadowrunError('No AWS region: set meadowrun.aws.region (or --region, or AWS_REGION), or give your profile a region with `aws configure`', 'cloud-credentials');
+  }
+  return new AwsCloud(region, options);
+}
+
+/** Management functions (a scheduled Lambda) are not built for AWS yet. */
+const notOnAwsYet: ManagementInstaller = {
+  config: async () => DEFAULT_MANAGEMENT_CONFIG,
+  install: async () => {
+    throw new MeadowrunError('Management functions are not available on AWS yet: instances stop themselves once idle', 'error');
+  },
+  uninstall: async () => undefined,
+  status: async () => ({ installed: false, detail: 'not available on AWS yet' }),
+  runOnce: async () => {
+    throw new MeadowrunError('Management functions are not available on AWS yet', 'error');
+  },
+};

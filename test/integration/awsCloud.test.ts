@@ -1,0 +1,89 @@
+// `--cloud aws` end to end on the emulated AWS (moto + instances that really boot, and a stand-in
+// Pricing API): a cold run-function launches the cheapest type, whose real user data boots it; the
+// client pins the host key read from its console, connects, sends the agent, and the agent (with
+// the instance role's credentials, from the emulated IMDS) frees the job in DynamoDB. Then a warm
+// run reuses the instance. The CLI runs as a user's would, its AWS endpoint and fake keys from the
+// environment, and never asks the metadata service (AWS_EC2_METADATA_DISABLED=true).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DynamoAllocationTable } from '../../src/cloud/aws/dynamoAllocationTable';
+import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator } from '../support/ec2emu';
+import { startFakePricing, type FakePricing } from '../support/fakePricing';
+import { makeProject } from '../support/localCloud';
+import { tempDir } from '../support/tempDir';
+
+const unavailable = ec2EmulatorUnavailable();
+const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
+
+describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${unavailable}` : false }, () => {
+  let emu: Ec2Emulator;
+  let pricing: FakePricing;
+  let project: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    emu = await startEc2Emulator();
+    pricing = await startFakePricing({ prices: { 'c5.large': 0.085, 'm5.large': 0.096 } });
+    project = makeProject({ 'jobs.py': 'import socket\ndef cube(x):\n    return {"cube": x ** 3, "host": socket.gethostname()}\n' });
+    const home = tempDir('aws-home');
+    env = {
+      PATH: process.env.PATH,
+      HOME: home,
+      ...emu.moto.env,
+      ...pricing.env,
+      MEADOWRUN_AWS_AMI: 'ami-12c6146b',
+      MEADOWRUN_AWS_SSH_FROM: '127.0.0.1/32',
+      MEADOWRUN_AWS_INSTANCE_ENDPOINT: emu.instanceEndpoint,
+      MEADOWRUN_AWS_DIR: path.join(home, 'aws'),
+    };
+  });
+
+  after(async () => {
+    await pricing?.stop();
+    await emu?.stop();
+  });
+
+  const meadowrun = (...args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }>((resolve) => {
+      const t0 = Date.now();
+      const child = spawn(process.execPath, [cli, '--cloud', 'aws', ...args], { cwd: project, env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000 }));
+    });
+
+  it('runs a function cold (launch → boot → host key → SSH → agent → result), then warm on the same instance', async () => {
+    const cold = await meadowrun('run-function', 'jobs.py:cube', '--args', '[3]', '--json');
+    assert.equal(cold.code, 0, `${cold.stderr}\n${emu.log.slice(-10).join('\n')}`);
+    const result = JSON.parse(cold.stdout);
+    assert.equal(result.outcome.status, 'succeeded', cold.stdout);
+    const value = JSON.parse(result.outcome.value.json);
+    assert.equal(value.cube, 27);
+    assert.equal(result.launched, true);
+    const [instance] = emu.instances();
+    assert.ok(instance, 'one instance runs');
+    assert.equal(result.instanceId, instance.id);
+    assert.equal(value.host, `ip-${instance.privateIp.replace(/\./g, '-')}`, 'the function ran on the emulated instance');
+    assert.deepEqual(emu.moto.launchAttempts.map((a) => [a.instanceType, a.market]), [['c5.large', 'on-demand']]);
+
+    // The agent on the instance freed the job in DynamoDB, with the instance role's credentials.
+    Object.assign(process.env, emu.moto.env);
+    const table = DynamoAllocationTable.open({}, 'meadowrun-allocation');
+    const [row] = await table.listInstances();
+    assert.equal(row.id, instance.id);
+    assert.deepEqual(row.jobs, {});
+    assert.equal(row.ssh?.user, 'meadowrun');
+    assert.equal(row.state, 'ready');
+
+    const warm = await meadowrun('run-function', 'jobs.py:cube', '--args', '[4]', '--json');
+    assert.equal(warm.code, 0, warm.stderr);
+    const again = JSON.parse(warm.stdout);
+    assert.deepEqual([JSON.parse(again.outcome.value.json).cube, again.instanceId, again.launched], [64, instance.id, false]);
+    assert.equal(emu.moto.launchAttempts.length, 1, 'the warm run launched nothing');
+    console.log(`aws: cold run-function ${cold.seconds.toFixed(1)} s, warm ${warm.seconds.toFixed(1)} s (each a new CLI process)`);
+  });
+});
