@@ -5,19 +5,21 @@ import { MeadowrunError } from '../../src/core/errors';
 import { createCloud, KNOWN_CLOUDS } from '../../src/cloud/registry';
 import { tempDir } from '../support/tempDir';
 
-const localProviderLoaded = () => Object.keys(require.cache).some((f) => f.includes(`${path.sep}cloud${path.sep}local${path.sep}`));
+const providerLoaded = (name: string) => Object.keys(require.cache).some((f) => f.includes(`${path.sep}cloud${path.sep}${name}${path.sep}`));
+const localProviderLoaded = () => providerLoaded('local');
 
 test('an unknown cloud is one clear error naming the known ones, and loads no provider', async () => {
   for (const name of ['nope', 'constructor', 'LOCAL', '']) {
     await assert.rejects(createCloud(name), (e: unknown) => {
       assert.ok(e instanceof MeadowrunError);
-      assert.equal(e.message, `Unknown cloud "${name}" (known: local)`);
+      assert.equal(e.message, `Unknown cloud "${name}" (known: local, aws)`);
       assert.equal(e.code, 'unknown-cloud');
       return true;
     });
   }
-  assert.deepEqual(KNOWN_CLOUDS.map((c) => c.name), ['local']);
+  assert.deepEqual(KNOWN_CLOUDS.map((c) => c.name), ['local', 'aws']);
   assert.equal(localProviderLoaded(), false, 'the local provider is loaded only when chosen');
+  assert.equal(providerLoaded('aws'), false, 'nor the AWS one (and its SDK)');
 });
 
 test('"local" loads the local provider with its settings, management included', async () => {
