@@ -91,9 +91,15 @@ module.exports = [
   bundle('cli', './src/cli/main.ts', 'node20', {
     plugins: [new webpack.BannerPlugin({ banner: '#!/usr/bin/env node', raw: true })],
   }),
-  // One file, copied to each instance as it is: whatever is loaded with import() (a cloud's
-  // adapters, the SDK's credential providers) goes into it rather than into chunks beside it.
-  bundle('agent', './src/agent/main.ts', 'node18', { plugins: [new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })] }),
+  // The agents, each one file copied to an instance as it is (see CONTRIBUTING.md, "Agent bundles"):
+  // whatever is loaded with import() (a cloud's adapters, the SDK's lazy credential providers) goes
+  // into the file rather than into chunks beside it, which would never be sent. agent.js, for the
+  // local cloud, leaves the AWS adapters out (the SDK would make it 8 times bigger); agent-aws.js,
+  // for EC2 instances, has them.
+  bundle('agent', './src/agent/main.ts', 'node18', {
+    plugins: [new webpack.IgnorePlugin({ resourceRegExp: /cloud[\\/]aws[\\/]instanceSide$/ }), new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })],
+  }),
+  bundle('agent-aws', './src/agent/main.ts', 'node18', { plugins: [new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })] }),
   bundle('management', './src/cloud/local/managementRunner.ts', 'node20'),
   webviewBundle(),
 ];

@@ -2,12 +2,14 @@
 // and that provider's adapters (table, queues, interruption notice, shutdown), loaded by name.
 import * as fs from 'fs';
 import { AgentConfig, InstanceSide } from '../cloud/ports';
+import { agentBundleName } from '../remote/agentBundle';
 
 /**
  * One loader per provider. A provider's adapters are loaded with import() only when its config
- * names it, so a cloud SDK never loads on another cloud's instances. Each is "eager": it lands in
- * agent.js itself, which stays the one file sent to an instance (a chunk beside it would never be
- * sent). AWS's adds the DynamoDB client to it (agent.js ≈ 1.2 MB, sent once per build).
+ * names it, so a cloud SDK never loads on another cloud's instances. Each agent bundle is one file
+ * copied to an instance as it is: the local adapters are in every bundle ("eager"); a cloud's are
+ * only in that cloud's bundle (agent-aws.js, see webpack.config.js and CONTRIBUTING.md, "Agent
+ * bundles"), and missing from the others, where loading them says so.
  */
 const loaders: Record<string, () => Promise<InstanceSide<never>>> = {
   local: async () => (await import(/* webpackMode: "eager" */ '../cloud/local/instanceSide')).localInstanceSide,
@@ -17,7 +19,15 @@ const loaders: Record<string, () => Promise<InstanceSide<never>>> = {
 export async function instanceSide(provider: string): Promise<InstanceSide> {
   const load = loaders[provider];
   if (!load) throw new Error(`this agent knows no provider "${provider}" (known: ${Object.keys(loaders).join(', ')})`);
-  return (await load()) as InstanceSide;
+  try {
+    return (await load()) as InstanceSide;
+  } catch (e) {
+    // The bundle left this provider's adapters out (webpack's IgnorePlugin): the client sent the wrong one.
+    if ((e as NodeJS.ErrnoException)?.code === 'MODULE_NOT_FOUND') {
+      throw new Error(`this agent bundle does not include the "${provider}" adapters: a client sends ${provider} instances ${agentBundleName(provider)}`);
+    }
+    throw e;
+  }
 }
 
 /** Where the provider put the config: $MEADOWRUN_AGENT_CONFIG (the local cloud's sshd sets it), else the VM default. */

@@ -85,6 +85,7 @@ export class Engine {
       async () => (await cloud.secrets.getSshKeyPair()).privateKey,
       options.connectionIdleMs,
       this.log,
+      cloud.provider.name,
     );
   }
 

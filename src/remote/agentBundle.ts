@@ -9,25 +9,40 @@ export interface AgentBundle {
   hash: string;
 }
 
-let cached: AgentBundle | undefined;
-
-/** The bundled agent (dist/agent.js) beside the running bundle, or found from the package root. */
-export function agentBundle(): AgentBundle {
-  if (cached) return cached;
-  const candidates = [process.env.MEADOWRUN_AGENT_BUNDLE, path.join(__dirname, 'agent.js')];
-  for (let dir = __dirname; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
-    candidates.push(path.join(dir, 'dist', 'agent.js'));
-  }
-  const found = candidates.find((p) => p && fs.existsSync(p));
-  if (!found) throw new MeadowrunError('The Meadowrun agent is not built (dist/agent.js is missing): run `npm run build`.', 'agent-missing');
-  const hash = crypto.createHash('sha256').update(fs.readFileSync(found)).digest('hex').slice(0, 16);
-  cached = { path: found, hash };
-  return cached;
+/**
+ * The agent bundle an instance of `provider` is sent: agent.js (with the local cloud's adapters
+ * only), or the cloud's own, which adds its adapters and SDK clients (see CONTRIBUTING.md, "Agent
+ * bundles"), so the local agent does not carry a cloud SDK.
+ */
+export function agentBundleName(provider?: string): string {
+  return provider === 'aws' ? 'agent-aws.js' : 'agent.js';
 }
 
-/** Where the resident agent of this build listens on an instance. */
-export function agentSocketPath(workDir: string): string {
-  return path.posix.join(workDir, 'run', `agent-${agentBundle().hash}.sock`);
+const cached = new Map<string, AgentBundle>();
+
+/**
+ * The bundled agent for `provider`'s instances (dist/agent.js, dist/agent-aws.js) beside the
+ * running bundle, or found from the package root; $MEADOWRUN_AGENT_BUNDLE overrides agent.js.
+ */
+export function agentBundle(provider?: string): AgentBundle {
+  const name = agentBundleName(provider);
+  const known = cached.get(name);
+  if (known) return known;
+  const candidates = [name === 'agent.js' ? process.env.MEADOWRUN_AGENT_BUNDLE : undefined, path.join(__dirname, name)];
+  for (let dir = __dirname; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+    candidates.push(path.join(dir, 'dist', name));
+  }
+  const found = candidates.find((p) => p && fs.existsSync(p));
+  if (!found) throw new MeadowrunError(`The Meadowrun agent is not built (dist/${name} is missing): run \`npm run build\`.`, 'agent-missing');
+  const hash = crypto.createHash('sha256').update(fs.readFileSync(found)).digest('hex').slice(0, 16);
+  const bundle = { path: found, hash };
+  cached.set(name, bundle);
+  return bundle;
+}
+
+/** Where the resident agent of this build (for `provider`'s instances) listens on an instance. */
+export function agentSocketPath(workDir: string, provider?: string): string {
+  return path.posix.join(workDir, 'run', `agent-${agentBundle(provider).hash}.sock`);
 }
 
 /**

@@ -115,11 +115,12 @@ export class AgentSession {
    * none answers, and copying the agent to the instance first when it lacks this exact build. A
    * warm instance costs one forwarded channel: no session, no process start.
    */
-  static async start(connection: SshConnection, instance: ReadyInstance, log: Logger = SILENT): Promise<AgentSession> {
+  static async start(connection: SshConnection, instance: ReadyInstance, log: Logger = SILENT, provider?: string): Promise<AgentSession> {
     const options = { log };
-    const bundle = agentBundle();
+    // Each cloud's instances get the agent bundle with its adapters (agentBundleName).
+    const bundle = agentBundle(provider);
     const remoteAgent = path.posix.join(instance.workDir, `agent-${bundle.hash}.js`);
-    const socketPath = agentSocketPath(instance.workDir);
+    const socketPath = agentSocketPath(instance.workDir, provider);
     // The agent learns its table, queues and instance from the config its provider wrote at launch.
     const agentCommand = (mode: string[]) =>
       `test -s ${shellQuote(remoteAgent)} || exit ${AGENT_MISSING}; cd ${shellQuote(instance.workDir)} && exec ` +

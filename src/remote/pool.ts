@@ -20,6 +20,8 @@ export class SessionPool {
     private readonly privateKey: () => Promise<string>,
     private readonly idleMs = 60_000,
     private readonly log: Logger = SILENT,
+    /** The cloud's provider name: which agent bundle its instances are sent. */
+    private readonly provider?: string,
   ) {}
 
   /** Runs `use` with the instance's session; the session stays open for the next job. */
@@ -51,7 +53,7 @@ export class SessionPool {
     const session = (async () => {
       const connection = await SshConnection.open({ instanceId: instance.id, endpoint: instance.ssh, privateKey: await this.privateKey() });
       try {
-        const session = await AgentSession.start(connection, instance, this.log);
+        const session = await AgentSession.start(connection, instance, this.log, this.provider);
         this.log.debug(`Connected to the agent on ${instance.id}`);
         return session;
       } catch (e) {

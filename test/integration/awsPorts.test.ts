@@ -39,10 +39,12 @@ describe('AWS ports on moto', { skip: unavailable ? `skipped: moto could not be 
     await moto?.stop();
   });
 
+  // The history's client processes open the table as an instance's agent does, through the AWS
+  // instance side (their region, endpoint and keys from the environment moto hands out).
   let tables = 0;
   allocationTableContract('DynamoDB table', () => {
     const name = `meadowrun-test-${++tables}`;
-    return { table: onNewTable(name) };
+    return { table: onNewTable(name), spec: { provider: 'aws', table: { tableName: name } } };
   });
 
   // Each test its own prefix, as the contract expects an empty set of queues.

@@ -1,29 +1,92 @@
 // AWS on its instances: what the agent and the instance's watch load (through
-// src/agent/instanceSides.ts) for an AgentConfig whose provider is "aws". Credentials come from the
-// instance role through IMDSv2 (the SDK's default chain); the spot notice from IMDSv2 too.
+// src/agent/instanceSides.ts) for an AgentConfig whose provider is "aws". It is only in
+// dist/agent-aws.js, the agent sent to EC2 instances (see CONTRIBUTING.md, "Agent bundles").
+// Credentials are the instance role's, from the SDK's default chain (on an instance: IMDSv2); the
+// spot interruption notice is IMDSv2's `spot/instance-action`.
 import { execFile } from 'child_process';
-import { InstanceSide } from '../ports';
+import * as fs from 'fs';
+import * as http from 'http';
+import { MeadowrunError } from '../../core/errors';
+import { InstanceSide, PayloadStore } from '../ports';
 import { AwsAgentConfig } from './agentConfig';
+import { AwsSettings } from './clients';
 import { DynamoAllocationTable } from './dynamoAllocationTable';
-import { pendingPayloads, pendingQueues } from './pending';
+import { S3PayloadStore } from './s3PayloadStore';
+import { SqsTaskQueues } from './sqsTaskQueues';
+
+/** The command that powers the instance off (launched to terminate on shutdown); the user data lets the login user run exactly this with sudo. */
+export const SHUTDOWN_COMMAND = ['/usr/sbin/shutdown', '-h', 'now'];
+
+const settings = (c: AwsAgentConfig): AwsSettings => ({ region: c.region, ...(c.endpoint && { endpoint: c.endpoint }) });
 
 export const awsInstanceSide: InstanceSide<AwsAgentConfig> = {
-  table: (c) => DynamoAllocationTable.open({ region: c.region, endpoint: c.endpoint }, c.table.tableName),
-  queues: () => pendingQueues,
-  payloads: () => pendingPayloads,
-  interruptionAnnounced: (c) => spotNotice(c.interruption.imdsEndpoint),
-  // The instance was launched to terminate on shutdown; the user data lets the login user do this one thing as root.
-  shutdown: () =>
-    new Promise((resolve, reject) => execFile('sudo', ['-n', '/usr/sbin/shutdown', '-h', 'now'], (e) => (e ? reject(e) : resolve()))),
+  table: (c) => DynamoAllocationTable.open(settings(c), c.table.tableName),
+  queues: (c) => SqsTaskQueues.open(settings(c), c.queues.queuePrefix),
+  payloads: (c) => (c.payloads.bucket ? S3PayloadStore.open(settings(c), c.payloads.bucket) : noBucket),
+  interruptionAnnounced: (c) => spotInterruptionAnnounced(c.interruption.imdsEndpoint),
+  shutdown: (c) => shutdown(c),
 };
 
-/** Whether EC2 has announced that this spot instance will be interrupted (IMDSv2 `spot/instance-action`). */
-export async function spotNotice(imds: string): Promise<boolean> {
-  const signal = AbortSignal.timeout(2000);
-  const token = await fetch(`${imds}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' }, signal });
-  if (!token.ok) throw new Error(`IMDSv2 token: HTTP ${token.status}`);
-  const res = await fetch(`${imds}/latest/meta-data/spot/instance-action`, { headers: { 'X-aws-ec2-metadata-token': await token.text() }, signal });
-  if (res.status === 404) return false;
-  if (!res.ok) throw new Error(`IMDS spot/instance-action: HTTP ${res.status}`);
-  return true;
+/** An instance launched without a payload bucket: single jobs never need one; a map's big payload says why it fails. */
+const noBucket: PayloadStore = {
+  put: async () => refuse(),
+  get: async () => refuse(),
+  deleteJob: async () => undefined,
+};
+function refuse(): never {
+  throw new MeadowrunError("This instance was launched without a payload bucket, so a map task's argument or result over 256 KiB cannot be passed: run `meadowrun aws prepare` and relaunch", 'bad-config');
+}
+
+/**
+ * Whether EC2 has announced that this spot instance will be stopped or terminated: IMDSv2 (a token
+ * from PUT /latest/api/token, then GET spot/instance-action with it). 404 until there is a notice.
+ * `imds` is the config's endpoint: 169.254.169.254 on an instance, a stand-in on 127.0.0.1 in tests.
+ */
+export async function spotInterruptionAnnounced(imds: string): Promise<boolean> {
+  const token = await imdsRequest(imds, 'PUT', '/latest/api/token', { 'X-aws-ec2-metadata-token-ttl-seconds': '60' });
+  if (token.status !== 200 || !token.body) throw new Error(`the instance metadata service gave no IMDSv2 token (HTTP ${token.status})`);
+  const action = await imdsRequest(imds, 'GET', '/latest/meta-data/spot/instance-action', { 'X-aws-ec2-metadata-token': token.body });
+  if (action.status === 404) return false;
+  if (action.status !== 200) throw new Error(`the instance metadata service answered spot/instance-action with HTTP ${action.status}`);
+  return true; // {"action":"terminate|stop|hibernate","time":"…"}: any action ends the instance's use
+}
+
+/** One request to the metadata service (node:http, not fetch: fetch warns as experimental on Node 18). */
+function imdsRequest(base: string, method: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(new URL(path, base), { method, headers, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`the instance metadata service (${base}) did not answer within 2 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Where cloud-init keeps the id of the instance it booted (from the metadata service). */
+export const CLOUD_INIT_INSTANCE_ID = '/var/lib/cloud/data/instance-id';
+
+/**
+ * Powers the instance off; EC2 then terminates it. As root directly, else through sudo (never
+ * asking for a password). Only on the instance the config names: a config copied to another
+ * machine (a developer's, a test's) must not power that one off.
+ */
+async function shutdown(c: AwsAgentConfig, instanceIdFile = CLOUD_INIT_INSTANCE_ID): Promise<void> {
+  let booted: string;
+  try {
+    booted = fs.readFileSync(instanceIdFile, 'utf8').trim();
+  } catch {
+    booted = '';
+  }
+  if (booted !== c.instanceId) {
+    throw new Error(`not powering off: this machine is ${booted ? `instance ${booted}` : `not one cloud-init booted as an EC2 instance (no ${instanceIdFile})`}, not ${c.instanceId}`);
+  }
+  const [command, args] = process.getuid?.() === 0 ? [SHUTDOWN_COMMAND[0], SHUTDOWN_COMMAND.slice(1)] : ['sudo', ['-n', ...SHUTDOWN_COMMAND]];
+  return new Promise((resolve, reject) =>
+    execFile(command, args, (e, _stdout, stderr) => (e ? reject(new Error(`${[command, ...args].join(' ')} failed: ${stderr.trim() || e.message}`)) : resolve())),
+  );
 }
