@@ -75,7 +75,11 @@ export const CLOUD_INIT_INSTANCE_ID = '/var/lib/cloud/data/instance-id';
  * asking for a password). Only on the instance the config names: a config copied to another
  * machine (a developer's, a test's) must not power that one off.
  */
-async function shutdown(c: AwsAgentConfig, instanceIdFile = CLOUD_INIT_INSTANCE_ID): Promise<void> {
+export async function shutdown(
+  c: AwsAgentConfig,
+  o: { instanceIdFile?: string; run?: (command: string, args: string[]) => Promise<void> } = {},
+): Promise<void> {
+  const instanceIdFile = o.instanceIdFile ?? CLOUD_INIT_INSTANCE_ID;
   let booted: string;
   try {
     booted = fs.readFileSync(instanceIdFile, 'utf8').trim();
@@ -86,6 +90,10 @@ async function shutdown(c: AwsAgentConfig, instanceIdFile = CLOUD_INIT_INSTANCE_
     throw new Error(`not powering off: this machine is ${booted ? `instance ${booted}` : `not one cloud-init booted as an EC2 instance (no ${instanceIdFile})`}, not ${c.instanceId}`);
   }
   const [command, args] = process.getuid?.() === 0 ? [SHUTDOWN_COMMAND[0], SHUTDOWN_COMMAND.slice(1)] : ['sudo', ['-n', ...SHUTDOWN_COMMAND]];
+  await (o.run ?? run)(command, args);
+}
+
+function run(command: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) =>
     execFile(command, args, (e, _stdout, stderr) => (e ? reject(new Error(`${[command, ...args].join(' ')} failed: ${stderr.trim() || e.message}`)) : resolve())),
   );

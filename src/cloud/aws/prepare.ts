@@ -36,21 +36,26 @@ const TRUST_EC2 = JSON.stringify({
 });
 
 /**
- * What the agent on an instance may do with the role's credentials: read and update rows of the
- * allocation table (its own row, jobs it frees, the sweep), work the map queues, and read and write
- * payloads. Nothing in EC2 or IAM: an instance cannot launch or see others.
+ * What the agent on an instance may do with the role's credentials, and no more (the instance
+ * side's calls, checked by test/integration/awsInstanceSide.test.ts): read its row, free jobs, fence
+ * itself and deregister (DeleteItem) in the allocation table; work the map queues a client created
+ * (receive, send results, extend, acknowledge, tag the pair's last use); read and write payloads.
+ * Nothing in EC2 or IAM: an instance cannot launch, list or end others, create or delete queues.
+ * IAM has no actions of its own for SQS batches: SendMessage also allows SendMessageBatch, and so on.
  */
 export function instanceRolePolicy(tableName: string): string {
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: `arn:aws:dynamodb:*:*:table/${tableName}` },
+      { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], Resource: `arn:aws:dynamodb:*:*:table/${tableName}` },
       {
         Effect: 'Allow',
-        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:DeleteMessageBatch', 'sqs:ChangeMessageVisibility', 'sqs:ChangeMessageVisibilityBatch', 'sqs:SendMessage', 'sqs:SendMessageBatch', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
+        Action: ['sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:TagQueue'],
         Resource: 'arn:aws:sqs:*:*:meadowrun-*',
       },
       { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: 'arn:aws:s3:::meadowrun-*/*' },
+      // Not called, but without it S3 answers a missing payload with 403, not 404 (payload-gone).
+      { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: 'arn:aws:s3:::meadowrun-*' },
     ],
   });
 }
