@@ -9,6 +9,7 @@ import { Writable } from 'stream';
 import { AgentMessage, ClientMessage, DEFAULT_LOG_CAP_BYTES, encodeFrame, FrameDecoder, INLINE_LIMIT, isMessage, JobOutcome, PROTOCOL_VERSION, replyKey, RunRequest, StreamName } from '../remote/protocol';
 import { lineLogger, Logger, logFailure } from '../core/logger';
 import { CodeStore } from './codeStore';
+import { EnvironmentBuildError, Environments } from './environments';
 import { ForkServer, ForkServerEvent } from './forkServer';
 import { JobLog } from './jobLog';
 import { removePidFile, writePidFile } from './pidFiles';
@@ -49,6 +50,8 @@ interface Client {
 interface Job {
   client: Client;
   request: RunRequest;
+  /** The Python that runs it: the request's, or its environment's. */
+  interpreter: string;
   log: JobLog;
   pid?: number;
   streams: Map<string, net.Socket>;
@@ -77,6 +80,7 @@ export class AgentServer {
   private readonly clients = new Set<Client>();
   private readonly forkServers = new Map<string, ForkServer>();
   private readonly code: CodeStore;
+  private readonly environments: Environments;
   private readonly socketPath: string;
   private socketInTempDir = false;
   private readonly socketServer: net.Server;
@@ -89,6 +93,7 @@ export class AgentServer {
   constructor(private readonly o: ServeOptions) {
     this.log = o.log ?? agentLog;
     this.code = new CodeStore(o.workDir);
+    this.environments = new Environments(o.workDir);
     this.logDir = path.join(o.workDir, 'logs');
     this.resultsDir = path.join(o.workDir, 'results');
     fs.mkdirSync(this.logDir, { recursive: true });
@@ -212,7 +217,7 @@ export class AgentServer {
     if (!server || !server.isAlive) {
       server = new ForkServer(interpreter, this.scriptPath, this.socketPath, this.o.workDir, (e) => this.onForkServerEvent(e), (why) => {
         for (const job of this.jobs.values()) {
-          if (job.request.interpreter === interpreter && !job.exit) {
+          if (job.interpreter === interpreter && !job.exit) {
             job.exit = { signal: 'SIGKILL' };
             job.log.append(`\n[meadowrun] ${why}\n`);
             this.maybeFinish(job, true);
@@ -232,6 +237,7 @@ export class AgentServer {
       job = {
         client,
         request,
+        interpreter: request.interpreter,
         log: new JobLog(logPath, request.logCapBytes ?? DEFAULT_LOG_CAP_BYTES),
         streams: new Map(),
         ended: 0,
@@ -245,7 +251,8 @@ export class AgentServer {
       const cwd = this.code.projectDir(request.project);
       fs.mkdirSync(cwd, { recursive: true });
       interpreterStarted = false;
-      await this.forkServer(request.interpreter).start({ jobId: request.jobId, cwd, env: request.env, spec: request.spec, resultsDir: this.resultsDir });
+      if (request.environment) job.interpreter = await this.environmentOf(job, request.environment);
+      await this.forkServer(job.interpreter).start({ jobId: request.jobId, cwd, env: request.env, spec: request.spec, resultsDir: this.resultsDir });
     } catch (e) {
       this.jobs.delete(request.jobId);
       await job?.log.close();
@@ -256,11 +263,25 @@ export class AgentServer {
       client.send({
         t: 'done',
         jobId: request.jobId,
-        outcome: interpreterStarted
-          ? { status: 'crashed', message: `the agent could not start the job: ${message}` }
-          : { status: 'rejected', code: 'interpreter', message: `Python interpreter "${request.interpreter}" on the instance: ${message}` },
+        outcome:
+          e instanceof EnvironmentBuildError
+            ? { status: 'rejected', code: 'environment', message: `building the environment from ${request.environment?.source}: ${message}` }
+            : interpreterStarted
+              ? { status: 'crashed', message: `the agent could not start the job: ${message}` }
+              : { status: 'rejected', code: 'interpreter', message: `Python interpreter "${job?.interpreter ?? request.interpreter}" on the instance: ${message}` },
       });
     }
+  }
+
+  /** The job's environment's Python, built first if this instance lacks it; its progress goes to the client and the job's log. */
+  private environmentOf(job: Job, spec: NonNullable<RunRequest['environment']>): Promise<string> {
+    const { jobId } = job.request;
+    return this.environments.interpreterFor(job.request.interpreter, spec, (event) => {
+      if (event.kind === 'log') job.log.append(`${event.line}\n`);
+      else if (event.kind === 'building') job.log.append(`[meadowrun] Building environment ${event.hash} from ${event.source} (first time on this instance)\n`);
+      else if (event.kind === 'built') job.log.append(`[meadowrun] Environment ${event.hash} built in ${event.seconds.toFixed(1)} s\n`);
+      job.client.send({ t: 'environment', jobId, event });
+    });
   }
 
   private onForkServerEvent(e: ForkServerEvent): void {

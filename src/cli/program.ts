@@ -1,6 +1,7 @@
 // The `meadowrun` command line: the engine's face for scripts, CI and the README's demo.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as path from 'path';
+import { DeploymentChoice, DETECTION_ORDER, parseDeploymentChoice } from '../core/deployment';
 import { CPU_FEATURES, CpuFeature, DEFAULT_RESOURCES, parseCpuFeatures, validateResources } from '../core/resources';
 import { Cloud, freeCapacity, InstanceRecord } from '../cloud/ports';
 import { checkCloudName, CloudSettings, createCloud, KNOWN_CLOUDS, localCloud } from '../cloud/registry';
@@ -19,6 +20,14 @@ function number(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
   return n;
+}
+
+function deploymentChoice(value: string): DeploymentChoice {
+  try {
+    return parseDeploymentChoice(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
 }
 
 /** `--cpu-feature avx2 --cpu-feature intel` or `--cpu-feature avx2,intel`: both add up. */
@@ -42,6 +51,16 @@ const resourceOptions = (cmd: Command) =>
     )
     .option('--project <dir>', 'project folder synced to the instance (default: the current folder)')
     .option('--interpreter <python>', 'Python on the instance', 'python3')
+    .addOption(
+      new Option(
+        '--deployment <kind>',
+        `the libraries the job needs: auto (the first of ${DETECTION_ORDER.map((d) => d.file).join(', ')} in the project), uv, pylock, poetry, requirements[=FILE], pyproject, or none (the instance's Python as it is)`,
+      )
+        .default(parseDeploymentChoice('auto'), 'auto')
+        .argParser(deploymentChoice),
+    )
+    .option('--index-url <url>', 'the package index the instance installs them from (default: the requirements file\'s, else pip\'s)')
+    .option('--extra-index-url <url>', 'another index to install from; repeat for more', (v: string, previous: string[] = []) => [...previous, v])
     .option('--json', 'print one JSON object instead of text');
 
 const jobOptions = (cmd: Command) =>

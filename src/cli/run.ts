@@ -4,6 +4,12 @@ import { DEFAULT_MANAGEMENT_CONFIG } from '../core/management';
 import { Engine, JobEvent, JobResult } from '../jobs/engine';
 import { CpuFeature, Resources } from '../core/resources';
 import { JobOutcome } from '../remote/protocol';
+import type { DeploymentChoice, EnvironmentEvent } from '../core/deployment';
+
+/** The deployment flags as the engine takes them. */
+export function deploymentFrom(flags: RunFlags): { deployment?: DeploymentChoice; index: { indexUrl?: string; extraIndexUrls?: string[] } } {
+  return { deployment: flags.deployment, index: { indexUrl: flags.indexUrl, extraIndexUrls: flags.extraIndexUrl } };
+}
 
 export interface RunFlags {
   cpu?: number;
@@ -14,6 +20,9 @@ export interface RunFlags {
   cpuFeature?: CpuFeature[];
   project?: string;
   interpreter?: string;
+  deployment?: DeploymentChoice;
+  indexUrl?: string;
+  extraIndexUrl?: string[];
   json?: boolean;
   logCapMb?: number;
 }
@@ -69,6 +78,30 @@ export function describeEvent(e: JobEvent): string | undefined {
     case 'synced':
       return e.sent ? `Synced ${e.sent} of ${e.files} project files (${bytes(e.bytes)})` : undefined;
     case 'started':
+      return undefined;
+    case 'deployment':
+      return `Libraries from ${e.source}`;
+    case 'environment':
+      return describeEnvironment(e.event);
+  }
+}
+
+/** Several workers waiting for one build each report it: it is said once per environment. */
+const announced = new Set<string>();
+
+function describeEnvironment(e: EnvironmentEvent): string | undefined {
+  switch (e.kind) {
+    case 'building':
+      if (announced.has(`b${e.hash}`)) return undefined;
+      announced.add(`b${e.hash}`);
+      return `Building environment ${e.hash.slice(0, 4)}… from ${e.source} (first time on this instance)`;
+    case 'log':
+      return `  | ${e.line}`;
+    case 'built':
+      if (announced.has(`d${e.hash}`)) return undefined;
+      announced.add(`d${e.hash}`);
+      return `Environment ${e.hash.slice(0, 4)}… built in ${e.seconds.toFixed(1)} s`;
+    case 'reused':
       return undefined;
   }
 }
@@ -152,6 +185,7 @@ export async function runJob(
       resources: resourcesFrom(flags),
       projectDir: flags.project,
       interpreter: flags.interpreter,
+      ...deploymentFrom(flags),
       logCapMb: flags.logCapMb,
       signal,
       onEvent: (e) => {

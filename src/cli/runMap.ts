@@ -4,7 +4,7 @@ import { emptyMapState, etaSeconds, reduceMap, resultFigures, summarizeMap } fro
 import { Engine } from '../jobs/engine';
 import { MapArguments, MapTaskResult, parseMapArguments } from '../jobs/runMap';
 import { absoluteTarget } from '../jobs/target';
-import { cancellableBySigint, describeEvent, resourcesFrom, RunFlags, warnUnmanagedLaunch } from './run';
+import { cancellableBySigint, deploymentFrom, describeEvent, resourcesFrom, RunFlags, warnUnmanagedLaunch } from './run';
 
 interface MapFlags extends RunFlags {
   args?: string;
@@ -84,6 +84,7 @@ export function addRunMapCommand(
         resources: resourcesFrom(flags),
         projectDir: flags.project,
         interpreter: flags.interpreter,
+        ...deploymentFrom(flags),
         workers: flags.workers,
         maxAttempts: flags.maxAttempts,
         signal,

@@ -1,5 +1,10 @@
 /** Where in a job's life something failed, in the order a job goes through them. */
-export type Stage = 'check' | 'allocate' | 'launch' | 'sync' | 'start' | 'run' | 'result';
+/**
+ * 'environment': the job's libraries being installed on the instance (after its code is synced,
+ * before its process starts); a stage of its own because its failure is the user's requirements,
+ * not the instance or the agent.
+ */
+export type Stage = 'check' | 'allocate' | 'launch' | 'sync' | 'environment' | 'start' | 'run' | 'result';
 
 /** A place in a local file an error is about (a syntax error's line). */
 export interface SourceLocation {
@@ -28,6 +33,8 @@ export type ErrorCode =
   | 'bad-log-cap'
   | 'bad-config'
   | 'syntax-error'
+  /** A deployment that can't be read: an unknown kind, a missing or malformed lock or requirements file. */
+  | 'bad-deployment'
   | 'not-found'
   | 'unknown-cloud'
   // Where jobs go.
@@ -60,6 +67,8 @@ export type ErrorCode =
   | 'sync'
   | 'result-lost'
   | 'interpreter'
+  /** Building the job's environment on the instance failed (pip could not install the requirements). */
+  | 'environment'
   | 'no-queues'
   | 'map-worker'
   // A map's queues and payloads.

@@ -17,11 +17,16 @@ import { shellQuote } from '../remote/shellQuote';
 import { parseFunctionTarget, projectPath } from './target';
 import { MapArguments, MapResult, MapRun } from './runMap';
 import type { MapEvent } from '../core/mapProgress';
+import { DeploymentChoice, EnvironmentEvent, EnvironmentSpec } from '../core/deployment';
+import { IndexSettings, resolveDeployment } from './deployment';
 
 export type JobEvent =
   | AllocationEvent
   | { kind: 'allocated'; jobId: string; instanceId: string; typeName: string; reused: boolean }
   | { kind: 'synced'; files: number; sent: number; bytes: number; skipped: string[] }
+  /** The job's libraries: which file they come from (before allocation), then the instance building or reusing their environment. */
+  | { kind: 'deployment'; source: string }
+  | { kind: 'environment'; event: EnvironmentEvent }
   /** `projectDir`: the project's folder on the instance, as paths in tracebacks name it. */
   | { kind: 'started'; pid: number; logPath: string; projectDir: string };
 
@@ -31,6 +36,10 @@ export interface JobOptions {
   projectDir?: string;
   /** Python on the instance. */
   interpreter?: string;
+  /** Where the job's libraries come from (default: none, the instance's interpreter as it is). */
+  deployment?: DeploymentChoice;
+  /** The package index (and extra ones) the instance installs them from. */
+  index?: IndexSettings;
   /** Python on this machine, for checking input before anything is allocated (default: python3). */
   localPython?: string;
   env?: Record<string, string>;
@@ -126,6 +135,7 @@ export class Engine {
       if (!Number.isInteger(workers) || workers < 1) throw new MeadowrunError(`Workers must be a whole number ≥ 1 (got ${workers})`, 'bad-workers');
       return t;
     });
+    const environment = await atStage('check', undefined, () => this.environmentFor(projectDir, o));
     await this.reapOrphans();
     const run = new MapRun(this.cloud, this.pool, {
       target: `${t.module}:${t.function}`,
@@ -136,6 +146,8 @@ export class Engine {
       maxAttempts: o.maxAttempts ?? 3,
       visibilityS: o.visibilityS ?? 30,
       interpreter: o.interpreter ?? 'python3',
+      environment,
+      onEnvironment: (event) => o.onEvent?.({ kind: 'environment', event }),
       env: o.env ?? {},
       title: `${t.function} over ${args.kind === 'expression' ? args.expr : `${args.values.length} arguments`}`,
       signal: o.signal,
@@ -148,6 +160,13 @@ export class Engine {
     return run.run(args).catch((e) => {
       throw ownCancellation(e);
     });
+  }
+
+  /** The environment a job of `projectDir` needs, from its deployment files (read before anything is allocated). */
+  private environmentFor(projectDir: string, o: JobOptions): EnvironmentSpec | undefined {
+    const environment = resolveDeployment(projectDir, o.deployment ?? { kind: 'none' }, o.index);
+    if (environment) o.onEvent?.({ kind: 'deployment', source: environment.source });
+    return environment;
   }
 
   /**
@@ -247,6 +266,7 @@ export class Engine {
     const need = validateResources({ ...DEFAULT_RESOURCES, ...o.resources });
     if (o.logCapMb !== undefined && !(o.logCapMb >= 0.01)) throw new MeadowrunError(`The log cap must be at least 0.01 MB (got ${o.logCapMb})`, 'bad-log-cap');
     if (check) await preflight(check, o.localPython);
+    const environment = this.environmentFor(projectDir, o);
     throwIfCancelled(o.signal);
     const jobId = `${Date.now().toString(36)}-${crypto.randomBytes(3).toString('hex')}`;
     for (let attempt = 1; ; attempt++) {
@@ -282,11 +302,16 @@ export class Engine {
                 spec,
                 project,
                 interpreter: o.interpreter ?? 'python3',
+                environment,
                 env: { ...o.env, MEADOWRUN_JOB_ID: jobId },
                 logCapBytes: o.logCapMb === undefined ? undefined : Math.round(o.logCapMb * 1024 * 1024),
               },
               {
                 resultDir: o.resultDir,
+                onEnvironment: (event) => {
+                  if (event.kind === 'building') at('environment');
+                  o.onEvent?.({ kind: 'environment', event });
+                },
                 onStarted: (pid, log) => {
                   started = true;
                   logPath = log;
@@ -311,6 +336,11 @@ export class Engine {
         // allocation here. One that started and lost its agent is the sweep's to judge.
         if (!started) await this.release(instance.id, jobId, launched);
         throw (started && (await stoppedByTermination(this.cloud, instance.id, jobId, e))) || e;
+      }
+      if (outcome.status === 'rejected' && outcome.code === 'environment') {
+        // The agent freed the job's allocation; an instance launched for it goes too.
+        await this.release(instance.id, jobId, launched);
+        throw new MeadowrunError(outcome.message, 'environment', { stage: 'environment', instanceId: instance.id });
       }
       at('result');
       if (launched && (outcome.status === 'rejected' || outcome.status === 'cancelled')) {

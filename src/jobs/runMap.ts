@@ -7,6 +7,7 @@ import { RequestMessage, ResultMessage, SerializedValue } from '../remote/mapMes
 import { deleteJobQueues, JobQueues } from '../cloud/jobQueues';
 import { Cloud, QueueMessage } from '../cloud/ports';
 import { JobOutcome } from '../remote/protocol';
+import type { EnvironmentEvent, EnvironmentSpec } from '../core/deployment';
 import { AgentSession } from '../remote/agentSession';
 import { SessionPool } from '../remote/pool';
 import { Allocation, AllocationEvent, allocateJobs, discardInstance, fenceUnreachable, isUnreachable } from './allocate';
@@ -49,6 +50,9 @@ export interface MapSettings {
   maxAttempts: number;
   visibilityS: number;
   interpreter: string;
+  /** The libraries the workers need (see Engine's deployment option). */
+  environment?: EnvironmentSpec;
+  onEnvironment?(event: EnvironmentEvent): void;
   env: Record<string, string>;
   title: string;
   signal?: AbortSignal;
@@ -281,10 +285,12 @@ export class MapRun {
             jobId: workerId,
             project: this.s.project,
             interpreter: this.s.interpreter,
+            environment: this.s.environment,
             env: { ...this.s.env, MEADOWRUN_JOB_ID: this.jobId, MEADOWRUN_WORKER_ID: workerId },
             spec: { kind: 'map', jobId: this.jobId, target: this.s.target, queues: this.queues, visibilityS: this.s.visibilityS, maxAttempts: this.s.maxAttempts },
           },
           {
+            onEnvironment: this.s.onEnvironment,
             onStarted: (pid, logPath) => this.updateWorker(worker, { state: 'running', pid, logPath }),
             onClaimed: (tasks) => {
               if (this.firstClaimAt === undefined) {
@@ -342,6 +348,10 @@ export class MapRun {
       }
     } else if (outcome.status === 'rejected' || outcome.status === 'failed') {
       // The function can't even be loaded: every worker would fail the same way.
+      if (outcome.status === 'rejected' && outcome.code === 'environment') {
+        this.fail(new MeadowrunError(outcome.message, 'environment', { stage: 'environment', instanceId: worker.info.instanceId }));
+        return;
+      }
       this.fail(new MeadowrunError(outcome.status === 'rejected' ? outcome.message : `${outcome.error.type}: ${outcome.error.message}`, 'map-worker'));
       return;
     }
@@ -375,7 +385,7 @@ export class MapRun {
           const cancel = () => session.cancel(jobId);
           this.s.signal?.addEventListener('abort', cancel);
           try {
-            return await session.runJob({ t: 'run', jobId, project: this.s.project, interpreter: this.s.interpreter, env: this.s.env, spec: { kind: 'args', expr } }, {});
+            return await session.runJob({ t: 'run', jobId, project: this.s.project, interpreter: this.s.interpreter, environment: this.s.environment, env: this.s.env, spec: { kind: 'args', expr } }, { onEnvironment: this.s.onEnvironment });
           } finally {
             this.s.signal?.removeEventListener('abort', cancel);
           }
@@ -392,7 +402,7 @@ export class MapRun {
     }
     if (outcome.status === 'succeeded' && outcome.value?.json) return JSON.parse(outcome.value.json) as SerializedValue[];
     if (outcome.status === 'cancelled') throw new MeadowrunError('Cancelled', 'cancelled');
-    if (outcome.status === 'rejected') throw new MeadowrunError(outcome.message, outcome.code);
+    if (outcome.status === 'rejected') throw new MeadowrunError(outcome.message, outcome.code, outcome.code === 'environment' ? { stage: 'environment' } : {});
     if (outcome.status === 'failed') throw new MeadowrunError(`Evaluating the arguments raised ${outcome.error.type}: ${outcome.error.message}`, 'bad-arguments');
     throw new MeadowrunError(`Could not evaluate the arguments: ${describe(outcome)}`, 'bad-arguments');
   }

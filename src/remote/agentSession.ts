@@ -2,6 +2,7 @@ import { Duplex } from 'stream';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import type { EnvironmentEvent } from '../core/deployment';
 import { MeadowrunError } from '../core/errors';
 import { Logger, logFailure, SILENT } from '../core/logger';
 import { ReadyInstance } from '../cloud/ports';
@@ -27,6 +28,8 @@ import { nodeCommandLine, shellCommand, shellQuote } from './shellQuote';
 const AGENT_MISSING = 97;
 
 export interface JobHandlers {
+  /** The job's environment is being built, was built, or was reused (before onStarted). */
+  onEnvironment?(event: EnvironmentEvent): void;
   onStarted?(pid: number, logPath: string): void;
   onOutput?(stream: StreamName, data: Buffer): void;
   /** A map worker took these tasks. */
@@ -270,6 +273,8 @@ export class AgentSession {
         }
         return this.log.warn(`The agent on ${this.instanceId} reported an error for a request no longer waiting: ${m.message}`);
       }
+      case 'environment':
+        return this.jobs.get(m.jobId)?.onEnvironment?.(m.event);
       case 'started':
         return this.jobs.get(m.jobId)?.onStarted?.(m.pid, m.logPath);
       case 'out':

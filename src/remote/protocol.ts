@@ -2,6 +2,7 @@
 // stdin/stdout of one SSH exec channel: each frame is a 4-byte big-endian length and a JSON body.
 // Shared by both ends so that they can't disagree.
 
+import type { EnvironmentEvent, EnvironmentSpec } from '../core/deployment';
 import type { ErrorCode } from '../core/errors';
 
 export const PROTOCOL_VERSION = 1;
@@ -27,6 +28,8 @@ export interface RunRequest {
   /** Project directory on the instance, relative to the work directory. */
   project: string;
   interpreter: string;
+  /** Libraries the job needs: the agent runs it in a virtual environment made from `interpreter` with them (built once per content hash). */
+  environment?: EnvironmentSpec;
   env: Record<string, string>;
   /** The job log is kept under this size: past it, the older half is dropped (default: DEFAULT_LOG_CAP_BYTES). */
   logCapBytes?: number;
@@ -89,6 +92,8 @@ export type AgentMessage =
    */
   | { t: 'sync-need'; id: number; paths: string[]; upToDate: boolean; uploadPath: string }
   | { t: 'sync-done'; id: number }
+  /** The job's environment is being built (its installer's output line by line), was built, or was already there. */
+  | { t: 'environment'; jobId: string; event: EnvironmentEvent }
   | { t: 'started'; jobId: string; pid: number; logPath: string }
   | { t: 'out'; jobId: string; stream: StreamName; data: string }
   /** A map worker took these tasks off the queue and is running them. */

@@ -13,7 +13,7 @@ import { JobView, MeadowrunModel, statusOf } from './model';
 import { localPython } from './pythonInterpreter';
 import { RemoteExceptions } from './remoteExceptions';
 import { Services } from './services';
-import { settings } from './settings';
+import { deploymentSettings, settings } from './settings';
 
 export interface JobRequest {
   /** Shown in the Jobs tree, the output and the progress notification. */
@@ -97,6 +97,7 @@ export class JobRunner {
             projectDir,
             resources: s.resources,
             interpreter: s.remoteInterpreter,
+            ...deploymentSettings(),
             logCapMb: s.logCapMb,
             localPython: await localPython(request.file),
             signal: controller.signal,
@@ -213,6 +214,15 @@ export class JobRunner {
         this.services.log.info(`${job.label}: synced ${e.sent} of ${e.files} files (${bytes(e.bytes)}) to ${job.instanceId}`);
         if (e.sent) this.output.appendLine(`  synced ${e.sent} of ${e.files} files (${bytes(e.bytes)})`);
         progress.report({ message: `running on ${job.instanceId}…` });
+        return;
+      case 'environment':
+        // The installer's output goes to the job's log on the instance (Show Log); here, the steps.
+        if (e.event.kind === 'building') {
+          const what = `building environment ${e.event.hash.slice(0, 4)}… from ${e.event.source} (first time on this instance)`;
+          progress.report({ message: `${what}…` });
+          this.output.appendLine(`  ${what}`);
+        } else if (e.event.kind === 'built') this.output.appendLine(`  environment ${e.event.hash.slice(0, 4)}… built in ${e.event.seconds.toFixed(1)} s`);
+        else if (e.event.kind === 'log') this.services.log.debug(`${job.label}: ${e.event.line}`);
         return;
       case 'started':
         this.services.log.info(`${job.label}: started on ${job.instanceId} (pid ${e.pid}, log ${e.logPath})`);

@@ -11,7 +11,7 @@ import { MapProgressPanel } from './mapPanel/mapProgressPanel';
 import { JobView, MeadowrunModel } from './model';
 import { localPython } from './pythonInterpreter';
 import { Services } from './services';
-import { settings } from './settings';
+import { deploymentSettings, settings } from './settings';
 
 /** What the Jobs tree keeps of a map, so its panel can be opened again after being closed. */
 interface MapJob {
@@ -93,6 +93,7 @@ export function registerMapCommands(
         projectDir: projectFolder(file),
         resources: s.resources,
         interpreter: s.remoteInterpreter,
+        ...deploymentSettings(),
         localPython: await localPython(file),
         workers: s.mapWorkers,
         signal: controller.signal,

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { InstanceType } from '../core/instanceTypes';
 import type { Threshold } from '../core/management';
 import type { CpuFeature, Resources } from '../core/resources';
+import { DeploymentChoice, parseDeploymentChoice } from '../core/deployment';
 
 /**
  * CPU features as written in settings: a list (or, hand-edited, a comma-separated string), any case.
@@ -36,6 +37,17 @@ export function settings() {
     mapWorkers: c.get<number>('map.workers', 4),
     logCapMb: c.get<number>('jobs.logCapMb', 100),
     remoteInterpreter: c.get<string>('remoteInterpreter', 'python3'),
+  };
+}
+
+/** Where jobs' libraries come from (meadowrun.deployment.*), as the engine takes it; a bad kind throws the engine's message. */
+export function deploymentSettings(): { deployment: DeploymentChoice; index: { indexUrl?: string; extraIndexUrls?: string[] } } {
+  const c = vscode.workspace.getConfiguration('meadowrun.deployment');
+  const kind = c.get<string>('kind', 'auto');
+  const file = c.get<string>('file', '');
+  return {
+    deployment: parseDeploymentChoice(file ? `${kind}=${file}` : kind),
+    index: { indexUrl: c.get<string>('indexUrl', '') || undefined, extraIndexUrls: c.get<string[]>('extraIndexUrls', []) },
   };
 }
 

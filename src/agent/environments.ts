@@ -1,0 +1,202 @@
+import { spawn } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as readline from 'readline';
+import { EnvironmentEvent, EnvironmentSpec, environmentKey, failingLine } from '../core/deployment';
+
+/** A build that failed: its message names the installer's failing line. */
+export class EnvironmentBuildError extends Error {}
+
+/** Written last into a finished environment: its presence is what "built" means. */
+const MARKER = 'meadowrun-environment.json';
+
+/**
+ * The instance's virtual environments, one per content hash (pins + Python version + platform),
+ * under `<workDir>/envs`. A job whose environment exists starts at once; otherwise one job builds
+ * it (`python -m venv` + pip) while the others that need it wait, in this agent (a shared promise)
+ * and across agents on the instance (a lock directory naming its builder's pid).
+ */
+export class Environments {
+  readonly dir: string;
+  private readonly builds = new Map<string, Promise<string>>();
+  private readonly pythons = new Map<string, Promise<string>>();
+
+  constructor(workDir: string) {
+    this.dir = path.join(workDir, 'envs');
+  }
+
+  /** The Python that runs a job needing `spec`, building its environment from `base` first if need be. */
+  async interpreterFor(base: string, spec: EnvironmentSpec, report: (e: EnvironmentEvent) => void): Promise<string> {
+    const python = await this.describe(base);
+    const hash = crypto.createHash('sha256').update(environmentKey(spec, python)).digest('hex').slice(0, 16);
+    const envDir = path.join(this.dir, hash);
+    const interpreter = path.join(envDir, 'bin', 'python');
+    if (this.isBuilt(envDir)) {
+      touch(path.join(envDir, MARKER));
+      report({ kind: 'reused', hash });
+      return interpreter;
+    }
+    let build = this.builds.get(hash);
+    if (!build) {
+      build = this.buildLocked(base, spec, hash, envDir, report).finally(() => this.builds.delete(hash));
+      this.builds.set(hash, build);
+      return build;
+    }
+    // Another job of this agent builds it: this one waits, and hears that it was built for it.
+    report({ kind: 'building', hash, source: spec.source });
+    const began = Date.now();
+    await build;
+    report({ kind: 'built', hash, seconds: (Date.now() - began) / 1000 });
+    return interpreter;
+  }
+
+  private isBuilt(envDir: string): boolean {
+    return fs.existsSync(path.join(envDir, MARKER));
+  }
+
+  /** "cpython-311 linux-x86_64": what an environment built from `base` is bound to. */
+  private describe(base: string): Promise<string> {
+    let p = this.pythons.get(base);
+    if (!p) {
+      p = run(base, ['-c', 'import sys, sysconfig; print(sys.implementation.cache_tag, sysconfig.get_platform())'], () => undefined).then(
+        (r) => {
+          if (r.code !== 0) throw new Error(`it did not run: ${failingLine(r.output)}`);
+          return r.output.trim();
+        },
+        (e: Error) => {
+          throw new Error(`could not start it (${e.message})`);
+        },
+      );
+      p.catch(() => this.pythons.delete(base));
+      this.pythons.set(base, p);
+    }
+    return p;
+  }
+
+  /** Builds under the instance-wide lock, or waits for the agent that holds it. */
+  private async buildLocked(base: string, spec: EnvironmentSpec, hash: string, envDir: string, report: (e: EnvironmentEvent) => void): Promise<string> {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const lock = `${envDir}.lock`;
+    const began = Date.now();
+    let announced = false;
+    const announce = () => {
+      if (!announced) report({ kind: 'building', hash, source: spec.source });
+      announced = true;
+    };
+    for (;;) {
+      if (this.isBuilt(envDir)) {
+        if (!announced) report({ kind: 'reused', hash });
+        else report({ kind: 'built', hash, seconds: (Date.now() - began) / 1000 });
+        return path.join(envDir, 'bin', 'python');
+      }
+      try {
+        fs.mkdirSync(lock, { mode: 0o700 });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        // Another agent builds it: wait for it, or take over once its builder is dead.
+        announce();
+        if (stale(lock)) fs.rmSync(lock, { recursive: true, force: true });
+        else await new Promise((r) => setTimeout(r, 250));
+        continue;
+      }
+      fs.writeFileSync(path.join(lock, 'pid'), String(process.pid), { mode: 0o600 });
+      try {
+        if (this.isBuilt(envDir)) continue;
+        announce();
+        await this.build(base, spec, hash, envDir, report);
+        report({ kind: 'built', hash, seconds: (Date.now() - began) / 1000 });
+        return path.join(envDir, 'bin', 'python');
+      } finally {
+        fs.rmSync(lock, { recursive: true, force: true });
+      }
+    }
+  }
+
+  private async build(base: string, spec: EnvironmentSpec, hash: string, envDir: string, report: (e: EnvironmentEvent) => void): Promise<void> {
+    const began = Date.now();
+    // A half-built one (its builder died) is started again from nothing.
+    fs.rmSync(envDir, { recursive: true, force: true });
+    const onLine = (line: string) => report({ kind: 'log', line });
+    try {
+      const venv = await run(base, ['-m', 'venv', envDir], onLine);
+      if (venv.code !== 0) throw new EnvironmentBuildError(`python -m venv failed: ${failingLine(venv.output)}`);
+      const requirements = path.join(envDir, 'meadowrun-requirements.txt');
+      fs.writeFileSync(requirements, spec.requirements, { mode: 0o600 });
+      const args = ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '-r', requirements];
+      if (spec.constraints) {
+        const constraints = path.join(envDir, 'meadowrun-constraints.txt');
+        fs.writeFileSync(constraints, spec.constraints, { mode: 0o600 });
+        args.push('-c', constraints);
+      }
+      if (spec.indexUrl) args.push('--index-url', spec.indexUrl);
+      for (const url of spec.extraIndexUrls ?? []) args.push('--extra-index-url', url);
+      onLine(`$ pip install -r ${spec.source}${spec.indexUrl ? ` --index-url ${redact(spec.indexUrl)}` : ''}`);
+      const pip = await run(path.join(envDir, 'bin', 'python'), args, onLine, { PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' });
+      if (pip.code !== 0) throw new EnvironmentBuildError(`pip could not install ${spec.source}: ${redact(failingLine(pip.output))}`);
+      const marker = { hash, source: spec.source, builtAt: new Date().toISOString(), seconds: (Date.now() - began) / 1000 };
+      fs.writeFileSync(path.join(envDir, MARKER), JSON.stringify(marker) + '\n', { mode: 0o600 });
+    } catch (e) {
+      fs.rmSync(envDir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+}
+
+/** Credentials in an index URL (https://user:token@host/) are never shown. */
+function redact(text: string): string {
+  return text.replace(/(\w+:\/\/)[^/@\s]+@/g, '$1***@');
+}
+
+function touch(file: string): void {
+  const now = new Date();
+  try {
+    fs.utimesSync(file, now, now);
+  } catch {
+    // Only "last used" suffers.
+  }
+}
+
+function readPid(lock: string): number | undefined {
+  try {
+    return Number(fs.readFileSync(path.join(lock, 'pid'), 'utf8')) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A lock whose builder died; one without a pid yet is being taken right now, unless that was long ago. */
+function stale(lock: string): boolean {
+  const pid = readPid(lock);
+  if (pid !== undefined) return !alive(pid);
+  try {
+    return Date.now() - fs.statSync(lock).mtimeMs > 30_000;
+  } catch {
+    return false;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Runs a command, each line of its output (stdout and stderr together) to `onLine`; the last 64 KB kept. */
+function run(command: string, args: string[], onLine: (line: string) => void, env: Record<string, string> = {}): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let output = '';
+    for (const stream of [child.stdout!, child.stderr!]) {
+      readline.createInterface({ input: stream }).on('line', (line) => {
+        output = (output + line + '\n').slice(-65536);
+        onLine(line);
+      });
+    }
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), output }));
+  });
+}
