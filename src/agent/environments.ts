@@ -133,7 +133,7 @@ export class Environments {
       for (const url of spec.extraIndexUrls ?? []) args.push('--extra-index-url', url);
       onLine(`$ pip install -r ${spec.source}${spec.indexUrl ? ` --index-url ${redact(spec.indexUrl)}` : ''}`);
       const pip = await run(path.join(envDir, 'bin', 'python'), args, onLine, { PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' });
-      if (pip.code !== 0) throw new EnvironmentBuildError(`pip could not install ${spec.source}: ${redact(failingLine(pip.output))}`);
+      if (pip.code !== 0) throw new EnvironmentBuildError(`pip install failed: ${redact(failingLine(pip.output))}`);
       const marker = { hash, source: spec.source, builtAt: new Date().toISOString(), seconds: (Date.now() - began) / 1000 };
       fs.writeFileSync(path.join(envDir, MARKER), JSON.stringify(marker) + '\n', { mode: 0o600 });
     } catch (e) {

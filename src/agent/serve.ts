@@ -265,7 +265,7 @@ export class AgentServer {
         jobId: request.jobId,
         outcome:
           e instanceof EnvironmentBuildError
-            ? { status: 'rejected', code: 'environment', message: `building the environment from ${request.environment?.source}: ${message}` }
+            ? { status: 'rejected', code: 'environment', message: `${request.environment?.source}: ${message}` }
             : interpreterStarted
               ? { status: 'crashed', message: `the agent could not start the job: ${message}` }
               : { status: 'rejected', code: 'interpreter', message: `Python interpreter "${job?.interpreter ?? request.interpreter}" on the instance: ${message}` },

@@ -1,0 +1,196 @@
+// Deployments on the real local cloud: a project's requirements.txt or uv.lock becomes a virtual
+// environment on the instance, built once per content hash from a package index served here (no
+// public index is reachable, nor wanted), and reused by later jobs.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { EnvironmentEvent } from '../../src/core/deployment';
+import { MeadowrunError } from '../../src/core/errors';
+import { JobOptions } from '../../src/jobs/engine';
+import { jobsOnAllInstances, makeProject, testCloud, TestCloud } from '../support/localCloud';
+import { PackageIndex, startPackageIndex } from '../support/packageIndex';
+
+let t: TestCloud;
+let index: PackageIndex;
+
+const VERSIONS = 'import tinya, tinyb, tinyc\ndef versions():\n    return [tinya.VERSION, tinyb.NAME, tinyc.VERSION]\n';
+
+before(async () => {
+  index = await startPackageIndex();
+  t = testCloud({});
+});
+
+after(async () => {
+  await t.dispose();
+  await index.close();
+});
+
+function options(project: string, events: EnvironmentEvent[], extra: JobOptions = {}): JobOptions {
+  return {
+    projectDir: project,
+    deployment: { kind: 'auto' },
+    // Only our index: nothing may reach a public one.
+    index: { indexUrl: index.url },
+    onEvent: (e) => e.kind === 'environment' && events.push(e.event),
+    ...extra,
+  };
+}
+
+async function workDir(instanceId: string): Promise<string> {
+  return (await t.cloud.table.getInstance(instanceId))!.workDir!;
+}
+
+/** The instance's built environments and what their markers say. */
+function environments(work: string): Record<string, { builtAt: string }> {
+  const dir = path.join(work, 'envs');
+  if (!fs.existsSync(dir)) return {};
+  return Object.fromEntries(
+    fs
+      .readdirSync(dir)
+      .filter((d) => fs.existsSync(path.join(dir, d, 'meadowrun-environment.json')))
+      .map((d) => [d, JSON.parse(fs.readFileSync(path.join(dir, d, 'meadowrun-environment.json'), 'utf8'))]),
+  );
+}
+
+const requirementsProject = makeProject({
+  'requirements.txt': '-r base.txt\ntinya==1.0\n',
+  'base.txt': 'tinyb==1.0\ntinyc==0.1\n',
+  'versions.py': VERSIONS,
+});
+
+let firstBuildS = 0;
+
+test('a requirements.txt project imports the exact pinned versions remotely; its environment is built once, with its log streamed', async () => {
+  const events: EnvironmentEvent[] = [];
+  const began = Date.now();
+  // Two CPUs: the instance has room for the two concurrent jobs below.
+  const r = await t.engine.runFunction('versions.py:versions', '[]', options(requirementsProject, events, { resources: { cpu: 2, memoryGb: 2 } }));
+  firstBuildS = (Date.now() - began) / 1000;
+  assert.equal(r.outcome.status, 'succeeded', JSON.stringify(r.outcome));
+  assert.equal(r.outcome.status === 'succeeded' && r.outcome.value?.json, '["1.0", "tinyb", "0.1"]');
+  assert.equal(events[0].kind, 'building');
+  assert.ok(events.some((e) => e.kind === 'log' && /Successfully installed .*tinya-1\.0/.test(e.line)), 'pip’s output is streamed');
+  assert.equal(events.at(-1)!.kind, 'built');
+  assert.equal(Object.keys(environments(await workDir(r.instanceId))).length, 1);
+  // The job's own log on the instance has the build in it.
+  const log = fs.readFileSync(r.logPath!, 'utf8');
+  assert.match(log, /Building environment [0-9a-f]{16} from requirements\.txt \(first time on this instance\)/);
+});
+
+test('a second job with the same requirements starts in the built environment: nothing rebuilt, nothing downloaded', async () => {
+  const downloadsBefore = new Map(index.downloads);
+  const work = await workDir((await t.cloud.table.listInstances())[0].id);
+  const builtBefore = environments(work);
+  const events: EnvironmentEvent[] = [];
+  const began = Date.now();
+  const r = await t.engine.runFunction('versions.py:versions', '[]', options(requirementsProject, events));
+  const hitS = (Date.now() - began) / 1000;
+  assert.equal(r.outcome.status === 'succeeded' && r.outcome.value?.json, '["1.0", "tinyb", "0.1"]');
+  assert.deepEqual(events.map((e) => e.kind), ['reused']);
+  assert.deepEqual(environments(work), builtBefore, 'the environment was not rebuilt');
+  assert.deepEqual(index.downloads, downloadsBefore);
+  console.log(`# first job (build): ${firstBuildS.toFixed(2)} s; second job (cache hit): ${hitS.toFixed(2)} s`);
+});
+
+function uvLock(): string {
+  const wheel = (name: string, version: string) => {
+    const f = index.file(name, version);
+    return `wheels = [\n    { url = "${index.url.replace(/\/simple$/, '')}/files/${f.file}", hash = "sha256:${f.sha256}", size = 1000 },\n]`;
+  };
+  const registry = `source = { registry = "${index.url}" }`;
+  return `version = 1
+revision = 2
+requires-python = ">=3.8"
+
+[[package]]
+name = "app"
+version = "0.1.0"
+source = { virtual = "." }
+dependencies = [
+    { name = "tinyb" },
+    { name = "tinyc" },
+]
+
+[[package]]
+name = "tinya"
+version = "2.0"
+${registry}
+${wheel('tinya', '2.0')}
+
+[[package]]
+name = "tinyb"
+version = "1.0"
+${registry}
+dependencies = [
+    { name = "tinya" },
+]
+${wheel('tinyb', '1.0')}
+
+[[package]]
+name = "tinyc"
+version = "0.1"
+${registry}
+${wheel('tinyc', '0.1')}
+`;
+}
+
+test('a uv.lock project: two jobs at once on one instance build its environment once, and both run in it with the locked versions (hashes checked)', async () => {
+  const project = makeProject({ 'uv.lock': uvLock(), 'pyproject.toml': '[project]\nname = "app"\nversion = "0.1.0"\ndependencies = ["tinyb", "tinyc"]\n', 'versions.py': VERSIONS });
+  const wheel = index.file('tinya', '2.0').file;
+  const downloadsBefore = index.downloads.get(wheel) ?? 0;
+  const events: EnvironmentEvent[][] = [[], []];
+  const [a, b] = await Promise.all(events.map((ev) => t.engine.runFunction('versions.py:versions', '[]', options(project, ev))));
+  for (const r of [a, b]) assert.equal(r.outcome.status === 'succeeded' && r.outcome.value?.json, '["2.0", "tinyb", "0.1"]', JSON.stringify(r.outcome));
+  assert.equal(a.instanceId, b.instanceId, 'both ran on the one warm instance');
+  assert.equal((index.downloads.get(wheel) ?? 0) - downloadsBefore, 1, 'the wheel was downloaded by one build');
+  // One job built it (pip's output is its); the other waited for that build.
+  assert.equal(events.filter((ev) => ev.some((e) => e.kind === 'log')).length, 1);
+  for (const ev of events) assert.deepEqual([ev[0].kind, ev.at(-1)!.kind], ['building', 'built']);
+  assert.equal(Object.keys(environments(await workDir(a.instanceId))).length, 2);
+});
+
+test('a requirement no index has: one clear error naming pip’s failing line, at the environment stage, and nothing left allocated or half-built', async () => {
+  const project = makeProject({ 'requirements.txt': 'tinya==1.0\nnothere==9.9\n', 'versions.py': VERSIONS });
+  const work = await workDir((await t.cloud.table.listInstances())[0].id);
+  const before = fs.readdirSync(path.join(work, 'envs')).sort();
+  await assert.rejects(
+    t.engine.runFunction('versions.py:versions', '[]', options(project, [])),
+    (e: MeadowrunError) => {
+      assert.equal(e.code, 'environment');
+      assert.equal(e.stage, 'environment');
+      assert.match(e.message, /^requirements\.txt: pip install failed: (No matching distribution found for nothere==9\.9|Could not find a version that satisfies the requirement nothere==9\.9)/);
+      return true;
+    },
+  );
+  assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
+  assert.deepEqual(fs.readdirSync(path.join(work, 'envs')).sort(), before, 'no half-built environment or lock is left');
+});
+
+/** The CLI, run without blocking this process: the package index is served from here. */
+function cli(cwd: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'cli.js'), '--state-dir', t.cloud.stateDir, ...args], { cwd });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+}
+
+test('the CLI: --deployment requirements=FILE and --index-url; a bad deployment is refused before anything is allocated', { timeout: 120_000 }, async () => {
+  const project = makeProject({ 'reqs/prod.txt': 'tinya==2.0\n', 'versions.py': 'import tinya\ndef v():\n    return tinya.VERSION\n' });
+  const run = (...args: string[]) => cli(project, ...args);
+  const ok = await run('run-function', 'versions.py:v', '--deployment', 'requirements=reqs/prod.txt', '--index-url', index.url);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.stdout.trim(), "'2.0'");
+  assert.match(ok.stderr, /^Libraries from reqs\/prod\.txt$/m);
+  assert.match(ok.stderr, /^Building environment [0-9a-f]{4}… from reqs\/prod\.txt \(first time on this instance\)\n {2}\| \$ pip install/m);
+  assert.match(ok.stderr, /^Environment [0-9a-f]{4}… built in [\d.]+ s$/m);
+  const bad = await run('run-function', 'versions.py:v', '--deployment', 'conda');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /Unknown deployment "conda"/);
+  const missing = await run('run-function', 'versions.py:v', '--deployment', 'poetry');
+  assert.notEqual(missing.status, 0);
+  assert.match(missing.stderr, /check failed: Cannot read poetry\.lock/);
+});
