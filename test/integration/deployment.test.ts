@@ -94,6 +94,20 @@ test('a second job with the same requirements starts in the built environment: n
   console.log(`# first job (build): ${firstBuildS.toFixed(2)} s; second job (cache hit): ${hitS.toFixed(2)} s`);
 });
 
+test('a map’s workers and its arguments run in the environment too', async () => {
+  const project = makeProject({ 'requirements.txt': 'tinyb==1.0\ntinyc==0.1\ntinya==1.0\n', 'tasks.py': 'import tinya\ndef tag(x):\n    return f"{x}-{tinya.VERSION}"\n' });
+  const events: EnvironmentEvent[] = [];
+  const r = await t.engine.runMap('tasks.py:tag', { kind: 'expression', expr: '[__import__("tinya").VERSION] * 3' }, {
+    ...options(project, events),
+    workers: 2,
+    resources: { cpu: 0.5, memoryGb: 0.5 },
+  });
+  assert.equal(r.status, 'succeeded');
+  assert.deepEqual(r.results.map((x) => x?.ok && x.value.json), ['"1.0-1.0"', '"1.0-1.0"', '"1.0-1.0"']);
+  // The same pins as the first test's requirements, flattened: that environment, reused.
+  assert.ok(events.length > 0 && events.every((e) => e.kind === 'reused'), JSON.stringify(events));
+});
+
 function uvLock(): string {
   const wheel = (name: string, version: string) => {
     const f = index.file(name, version);
