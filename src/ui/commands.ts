@@ -277,12 +277,34 @@ async function pickRunningJob(c: CommandContext): Promise<JobView | undefined> {
 
 /** The job's log as a read-only document that follows it while it runs. */
 async function openJobLog(c: CommandContext, target?: JobView | InstancesNode): Promise<vscode.TextDocument | undefined> {
-  const ref = logOf(c.model, target);
+  let ref = logOf(c.model, target);
+  if (ref && !ref.logPath && target && !('key' in target)) ref = await whenInstanceReady(c, target, ref);
   if (!ref) {
     void vscode.window.showInformationMessage('Meadowrun: this job has no log yet.');
     return undefined;
   }
   return c.logs.open(ref);
+}
+
+/**
+ * A job that joined an instance still launching has no log until the instance is up (where the
+ * log lives is known only then): wait for it, with progress and Cancel, rather than open a log
+ * that says "not known" for good.
+ */
+async function whenInstanceReady(c: CommandContext, target: InstancesNode, ref: LogRef): Promise<LogRef> {
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: waiting for ${ref.instanceId} to start, to open the job's log…`, cancellable: true },
+    async (_, token) => {
+      for (const deadline = Date.now() + 180_000; Date.now() < deadline && !token.isCancellationRequested; ) {
+        await c.model.refresh();
+        const now = logOf(c.model, target);
+        const record = c.model.instances.find((r) => r.id === ref.instanceId);
+        if (!now || now.logPath || !record || record.state !== 'launching') return now ?? ref;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      return ref;
+    },
+  );
 }
 
 function logOf(model: MeadowrunModel, target?: JobView | InstancesNode): LogRef | undefined {
