@@ -8,6 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { createLocalCloud } from '../src/cloud/local';
 import { Engine } from '../src/jobs/engine';
+import { agentProcesses } from '../test/support/instanceProcesses';
 
 const GB = Number(process.env.BENCH_GB ?? 1);
 const cli = path.join(__dirname, '..', 'dist', 'cli.js');
@@ -31,19 +32,9 @@ function resetPeak(pid: number): void {
 }
 
 function agentPid(instanceId: string): number {
-  const pid = fs
-    .readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .find((p) => {
-      try {
-        const cmdline = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
-        return cmdline.includes('\0daemon\0') && cmdline.includes(`\0--instance\0${instanceId}\0`);
-      } catch {
-        return false;
-      }
-    });
+  const [pid] = agentProcesses(instanceId, 'daemon');
   if (!pid) throw new Error('no agent daemon found');
-  return Number(pid);
+  return pid;
 }
 
 /** Runs the CLI, counting (and dropping) its stdout; returns the CLI's peak RSS and the bytes it printed. */

@@ -197,7 +197,9 @@ export async function runJob(
       },
       onOutput: (stream, data) => {
         const out = stream === 'stdout' && !flags.json ? process.stdout : process.stderr;
-        if (!(out === process.stdout && stdoutClosed)) out.write(data);
+        if (out === process.stdout && stdoutClosed) return;
+        // A slow reader of our output slows the job down instead of filling our memory.
+        if (!out.write(data)) return drained(out);
       },
     }),
   );
@@ -223,4 +225,15 @@ export function exitFor(outcome: JobOutcome): { code: number; message?: string }
     case 'cancelled':
       return { code: 130, message: 'cancelled' };
   }
+}
+
+/** Settles once `out` has written what it buffered, or can write no more. */
+function drained(out: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done).off('close', done).off('error', done);
+      resolve();
+    };
+    out.on('drain', done).on('close', done).on('error', done);
+  });
 }

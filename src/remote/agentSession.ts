@@ -31,7 +31,8 @@ export interface JobHandlers {
   /** The job's environment is being built, was built, or was reused (before onStarted). */
   onEnvironment?(event: EnvironmentEvent): void;
   onStarted?(pid: number, logPath: string): void;
-  onOutput?(stream: StreamName, data: Buffer): void;
+  /** Returning a promise says "slow down": nothing more is read from the instance until it settles. */
+  onOutput?(stream: StreamName, data: Buffer): void | Promise<unknown>;
   /** A map worker took these tasks. */
   onClaimed?(tasks: number[]): void;
   /** Where a result too large to travel inline is saved (default: a private folder in the temporary directory). */
@@ -62,6 +63,8 @@ export class AgentSession {
   private nextId = 1;
   private stderr = '';
   private closed = false;
+  /** Output handlers still writing out what they were given: the channel is paused meanwhile. */
+  private slowReaders = 0;
   private exitCode?: number;
 
   private readonly log: Logger;
@@ -277,8 +280,17 @@ export class AgentSession {
         return this.jobs.get(m.jobId)?.onEnvironment?.(m.event);
       case 'started':
         return this.jobs.get(m.jobId)?.onStarted?.(m.pid, m.logPath);
-      case 'out':
-        return this.jobs.get(m.jobId)?.onOutput?.(m.stream, Buffer.from(m.data, 'base64'));
+      case 'out': {
+        const writing = this.jobs.get(m.jobId)?.onOutput?.(m.stream, Buffer.from(m.data, 'base64'));
+        if (!(writing instanceof Promise)) return;
+        // Backpressure: a paused channel stops taking data from the SSH window, so the agent's
+        // writes wait, and the job's output waits on the instance (in its capped log), not here.
+        if (this.slowReaders++ === 0) this.channel.pause();
+        void writing.finally(() => {
+          if (--this.slowReaders === 0) this.channel.resume();
+        });
+        return;
+      }
       case 'map-claimed':
         return this.jobs.get(m.jobId)?.onClaimed?.(m.tasks);
       case 'done': {
