@@ -8,6 +8,8 @@ import { checkCloudName, CloudSettings, createCloud, KNOWN_CLOUDS, localCloud } 
 import { admits } from '../core/packing';
 import { allocateJob, fenceUnreachable, packable } from '../jobs/allocate';
 import { Engine } from '../jobs/engine';
+import type { CachedEnvironment } from '../jobs/environments';
+import { bytes } from '../core/format';
 import { InstanceHealth, probeInstance, terminateInstance } from '../jobs/instances';
 import { absoluteTarget } from '../jobs/target';
 import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
@@ -286,6 +288,32 @@ export function buildProgram(): Command {
           `Instances: ${records.length} ($${status.pricePerHour.toFixed(4)}/h simulated)\n` +
           (records.length ? table(['ID', 'TYPE', 'STATE', 'JOBS'], status.instances.map((r) => [r.id, r.type, r.state!, r.jobs.join(' ') || '-'])) : ''),
       );
+    });
+
+  const envs = program.command('envs').description("the environments instances built for jobs' libraries (see --deployment)");
+  const showEnvs = (list: CachedEnvironment[], json?: boolean) => {
+    if (json) return printJson(list);
+    if (!list.length) return void process.stdout.write('No environments on running instances.\n');
+    process.stdout.write(
+      table(
+        ['INSTANCE', 'HASH', 'FROM', 'SIZE', 'LAST USED', ''],
+        list.map((e) => [e.instanceId, e.hash, e.source, bytes(e.bytes), e.lastUsedAt, e.removed ? 'removed' : e.inUse ? 'in use' : '']),
+      ),
+    );
+  };
+  envs
+    .command('list')
+    .description('list the environments cached on each running instance, with their size and last use')
+    .option('--json', 'print JSON')
+    .action(async (flags: { json?: boolean }) => showEnvs(await (await getEngine(program)).environments(), flags.json));
+  envs
+    .command('prune')
+    .description('delete environments unused for longer than --older-than (never one in use or being built)')
+    .addOption(new Option('--older-than <days>', 'age of last use, in days').argParser(number).default(7))
+    .option('--json', 'print JSON')
+    .action(async (flags: { olderThan: number; json?: boolean }) => {
+      if (!(flags.olderThan >= 0)) fail('--older-than must be 0 days or more', 2);
+      showEnvs(await (await getEngine(program)).environments(flags.olderThan * 86400), flags.json);
     });
 
   addRunMapCommand(program, () => getEngine(program), async () => (await getCloud(program)).management.status(), resourceOptions, printJson);

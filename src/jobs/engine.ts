@@ -19,6 +19,7 @@ import { MapArguments, MapResult, MapRun } from './runMap';
 import type { MapEvent } from '../core/mapProgress';
 import { DeploymentChoice, EnvironmentEvent, EnvironmentSpec } from '../core/deployment';
 import { IndexSettings, resolveDeployment } from './deployment';
+import { CachedEnvironment, instanceEnvironments } from './environments';
 
 export type JobEvent =
   | AllocationEvent
@@ -225,6 +226,15 @@ export class Engine {
       await signal('KILL');
       return endedBy(timeoutMs);
     });
+  }
+
+  /**
+   * The environments cached on every ready instance; with `pruneOlderThanS`, those unused for longer
+   * (and not in use or being built) are removed, and marked so.
+   */
+  async environments(pruneOlderThanS?: number): Promise<CachedEnvironment[]> {
+    const ready = (await this.cloud.table.listInstances()).filter(isReady);
+    return instanceEnvironments(this.pool, ready, pruneOlderThanS);
   }
 
   /** Frees what map clients that were killed left behind (their queues, allocations and launched instances). */

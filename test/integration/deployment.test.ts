@@ -9,7 +9,8 @@ import { after, before, test } from 'node:test';
 import { EnvironmentEvent } from '../../src/core/deployment';
 import { MeadowrunError } from '../../src/core/errors';
 import { JobOptions } from '../../src/jobs/engine';
-import { jobsOnAllInstances, makeProject, testCloud, TestCloud } from '../support/localCloud';
+import { agentProcesses } from '../support/instanceProcesses';
+import { jobsOnAllInstances, makeProject, testCloud, TestCloud, waitFor } from '../support/localCloud';
 import { PackageIndex, startPackageIndex } from '../support/packageIndex';
 
 let t: TestCloud;
@@ -208,3 +209,35 @@ test('the CLI: --deployment requirements=FILE and --index-url; a bad deployment 
   assert.notEqual(missing.status, 0);
   assert.match(missing.stderr, /check failed: Cannot read poetry\.lock/);
 });
+
+test('meadowrun envs list shows each instance’s environments; prune removes those unused, never one in use', { timeout: 60_000 }, async () => {
+  const [instance] = await t.cloud.table.listInstances();
+  const list = await cli(t.project, 'envs', 'list', '--json');
+  assert.equal(list.status, 0, list.stderr);
+  const listed = JSON.parse(list.stdout) as { hash: string; source: string; bytes: number; inUse: boolean }[];
+  const onDisk = Object.keys(environments(instance.workDir!)).sort();
+  assert.deepEqual(listed.map((e) => e.hash).sort(), onDisk);
+  assert.deepEqual([...new Set(listed.map((e) => e.source))].sort(), ['reqs/prod.txt', 'requirements.txt', 'uv.lock']);
+  assert.ok(listed.every((e) => e.bytes > 1_000_000), 'a venv with pip is over a megabyte');
+  // The resident agent keeps a warm Python in each environment its jobs used: all in use, none pruned.
+  assert.ok(listed.every((e) => e.inUse));
+  const kept = await cli(t.project, 'envs', 'prune', '--older-than', '0', '--json');
+  assert.equal(kept.status, 0, kept.stderr);
+  assert.deepEqual(Object.keys(environments(instance.workDir!)).sort(), onDisk);
+  // With the agent gone (its warm Pythons with it), nothing uses them.
+  t.engine.dispose();
+  for (const pid of agentProcesses(instance.id, 'daemon')) process.kill(pid, 'SIGKILL');
+  await waitFor('the warm Pythons to exit', () => !fs.readdirSync('/proc').some((p) => /^\d+$/.test(p) && cmdline(p).startsWith(path.join(instance.workDir!, 'envs'))));
+  const pruned = await cli(t.project, 'envs', 'prune', '--older-than', '0', '--json');
+  assert.equal(pruned.status, 0, pruned.stderr);
+  assert.ok((JSON.parse(pruned.stdout) as { removed?: boolean }[]).every((e) => e.removed));
+  assert.deepEqual(Object.keys(environments(instance.workDir!)), []);
+});
+
+function cmdline(pid: string): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
