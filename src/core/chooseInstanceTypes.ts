@@ -78,6 +78,23 @@ function prune(cands: Candidate[]): Candidate[] {
   return kept.sort(compareCandidates);
 }
 
+/** Names an option (its type and market) for `nextOption`'s list of those already tried. */
+export function optionKey(o: InstanceOption): string {
+  return `${o.type.name}/${o.spot ? 'spot' : 'on-demand'}`;
+}
+
+/**
+ * The option to launch instead when the cloud had no capacity for those in `tried`: the cheapest
+ * other one that hosts all `workers` on one instance (ties as chooseInstanceTypes breaks them), or
+ * undefined when none is left.
+ */
+export function nextOption(types: InstanceType[], need: Resources, workers: number, tried: ReadonlySet<string>): InstanceOption | undefined {
+  return optionsFor(types, need)
+    .filter((option) => !tried.has(optionKey(option)) && workersPerInstance(option.type, need) >= workers)
+    .map((option) => ({ option, wpi: workers, evict: optionEvictionRatePct(option) ?? 100 }))
+    .sort(compareCandidates)[0]?.option;
+}
+
 /**
  * The cheapest mix of instances that hosts exactly `workers` workers, each needing `need`.
  * Exact: a DP over the number of workers still to place. Ties go to fewer machines, then the lower worst

@@ -1,4 +1,4 @@
-import { chooseInstanceTypes, describeNoFit } from '../core/chooseInstanceTypes';
+import { chooseInstanceTypes, describeNoFit, nextOption, optionKey } from '../core/chooseInstanceTypes';
 import { cancellation, MeadowrunError, throwIfCancelled } from '../core/errors';
 import { InstanceOption } from '../core/instanceTypes';
 import { PackableInstance, pickInstanceForJob } from '../core/packing';
@@ -13,7 +13,9 @@ export type AllocationEvent =
   /** The job joined an instance another client is launching, and waits for it to be ready. */
   | { kind: 'joining'; instanceId: string; typeName: string }
   /** An instance could not be reached: it takes no more jobs, and the job moves (once) elsewhere. */
-  | { kind: 'retrying'; instanceId: string; reason: string };
+  | { kind: 'retrying'; instanceId: string; reason: string }
+  /** The cloud had no capacity for the type (in any zone): the next cheapest option is launched instead. */
+  | { kind: 'no-capacity'; typeName: string; reason: string };
 
 export interface Allocation {
   instance: ReadyInstance;
@@ -206,12 +208,29 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
       throwIfCancelled(o.signal);
       const joining = [...placed].filter(([, row]) => !isReady(row));
       for (const [, row] of joining) o.onEvent?.({ kind: 'joining', instanceId: row.id, typeName: row.typeName });
+      // No capacity for a type (in any zone): the next cheapest option that holds the same jobs.
+      const startLaunchOrNext = async (first: InstanceOption, ids: string[]): Promise<InstanceRecord> => {
+        const tried = new Set<string>();
+        for (let option = first; ; ) {
+          try {
+            return await startLaunch(cloud, option, ids.map(job), o.signal, o.onLaunched);
+          } catch (e) {
+            if (!(e instanceof MeadowrunError && e.code === 'no-capacity')) throw e;
+            tried.add(optionKey(option));
+            const next = nextOption(types, need, ids.length, tried);
+            if (!next) throw e;
+            o.onEvent?.({ kind: 'no-capacity', typeName: option.type.name, reason: e.message });
+            o.onEvent?.({ kind: 'launching', typeName: next.type.name, spot: next.spot, price: next.price });
+            option = next;
+          }
+        }
+      };
       // Every launch and every wait at once; all are settled before anything is reported.
       const results = await Promise.allSettled([
         ...launches.map(async ({ option, ids }) => {
           o.onEvent?.({ kind: 'launching', typeName: option.type.name, spot: option.spot, price: option.price });
           const started = Date.now();
-          const row = await startLaunch(cloud, option, ids.map(job), o.signal, o.onLaunched);
+          const row = await startLaunchOrNext(option, ids);
           launched.add(row.id);
           for (const jobId of ids) held.set(jobId, row.id);
           const moved = await joinEarlierLaunches(cloud, row, need, ids);

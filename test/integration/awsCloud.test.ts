@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DynamoAllocationTable } from '../../src/cloud/aws/dynamoAllocationTable';
 import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator } from '../support/ec2emu';
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
@@ -25,7 +26,7 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
 
   before(async () => {
     emu = await startEc2Emulator();
-    pricing = await startFakePricing({ prices: { 'c5.large': 0.085, 'm5.large': 0.096 } });
+    pricing = await startFakePricing({ prices: { 'c5.large': 0.085, 'm5.large': 0.096, 'r5.large': 0.126, 'c5.xlarge': 0.17 } });
     project = makeProject({ 'jobs.py': 'import socket\ndef cube(x):\n    return {"cube": x ** 3, "host": socket.gethostname()}\n' });
     const home = tempDir('aws-home');
     env = {
@@ -45,16 +46,23 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
     await emu?.stop();
   });
 
-  const meadowrun = (...args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }>((resolve) => {
-      const t0 = Date.now();
-      const child = spawn(process.execPath, [cli, '--cloud', 'aws', ...args], { cwd: project, env });
+  const meadowrun = (...args: string[]) => start(...args).done;
+  const start = (...args: string[]) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [cli, '--cloud', 'aws', ...args], { cwd: project, env });
+    const done = new Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }>((resolve) => {
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
       child.stderr.on('data', (d) => (stderr += d));
       child.on('close', (code) => resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000 }));
     });
+    return { child, done };
+  };
+  const table = () => {
+    Object.assign(process.env, emu.moto.env);
+    return DynamoAllocationTable.open({}, 'meadowrun-allocation');
+  };
 
   it('runs a function cold (launch → boot → host key → SSH → agent → result), then warm on the same instance', async () => {
     const cold = await meadowrun('run-function', 'jobs.py:cube', '--args', '[3]', '--json');
@@ -71,9 +79,7 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
     assert.deepEqual(emu.moto.launchAttempts.map((a) => [a.instanceType, a.market]), [['c5.large', 'on-demand']]);
 
     // The agent on the instance freed the job in DynamoDB, with the instance role's credentials.
-    Object.assign(process.env, emu.moto.env);
-    const table = DynamoAllocationTable.open({}, 'meadowrun-allocation');
-    const [row] = await table.listInstances();
+    const [row] = await table().listInstances();
     assert.equal(row.id, instance.id);
     assert.deepEqual(row.jobs, {});
     assert.equal(row.ssh?.user, 'meadowrun');
@@ -85,5 +91,41 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
     assert.deepEqual([JSON.parse(again.outcome.value.json).cube, again.instanceId, again.launched], [64, instance.id, false]);
     assert.equal(emu.moto.launchAttempts.length, 1, 'the warm run launched nothing');
     console.log(`aws: cold run-function ${cold.seconds.toFixed(1)} s, warm ${warm.seconds.toFixed(1)} s (each a new CLI process)`);
+  });
+
+  it('launches the next cheapest type when the cheapest has no capacity in any zone, saying so', async () => {
+    emu.moto.injectLaunchError({ instanceType: 'm5.large', code: 'InsufficientInstanceCapacity' });
+    const before = emu.moto.launchAttempts.length;
+    // 6 GB fits neither the warm c5.large nor a new one: m5.large is the cheapest that does.
+    const r = await meadowrun('run-function', 'jobs.py:cube', '--args', '[5]', '--memory', '6');
+    emu.moto.clearLaunchErrors();
+    assert.equal(r.code, 0, r.stderr);
+    const attempts = emu.moto.launchAttempts.slice(before);
+    assert.ok(attempts.length >= 2 && attempts.slice(0, -1).every((a) => a.instanceType === 'm5.large' && a.error === 'InsufficientInstanceCapacity'), JSON.stringify(attempts));
+    assert.equal(new Set(attempts.slice(0, -1).map((a) => a.availabilityZone)).size, attempts.length - 1, 'each zone once');
+    assert.deepEqual([attempts.at(-1)!.instanceType, attempts.at(-1)!.error], ['r5.large', undefined]);
+    assert.match(r.stderr, /No capacity for m5\.large .*trying the next cheapest type/);
+    assert.match(r.stderr, /Launching a r5\.large instance/);
+  });
+
+  it('a run cancelled (Ctrl-C) while its instance boots leaves nothing running or registered', async () => {
+    const before = emu.moto.launchAttempts.length;
+    const rows = (await table().listInstances()).map((r) => r.id);
+    // 3 CPUs fit no instance running (all have 2): a c5.xlarge is launched.
+    const run = start('run-function', 'jobs.py:cube', '--args', '[6]', '--cpu', '3');
+    // Once RunInstances has answered, the instance exists and boots.
+    const deadline = Date.now() + 60_000;
+    while (!emu.moto.launchAttempts.slice(before).some((a) => a.instanceIds?.length)) {
+      assert.ok(Date.now() < deadline && run.child.exitCode === null, 'the run launches an instance');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const id = emu.moto.launchAttempts.slice(before).find((a) => a.instanceIds?.length)!.instanceIds![0];
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    assert.equal(r.code, 130, r.stderr);
+    await emu.waitForGone(id);
+    assert.deepEqual((await table().listInstances()).map((r) => r.id), rows, 'its row is gone');
+    const described = await new EC2Client({}).send(new DescribeInstancesCommand({ InstanceIds: [id] }));
+    assert.match(described.Reservations![0].Instances![0].State!.Name!, /shutting-down|terminated/);
   });
 });

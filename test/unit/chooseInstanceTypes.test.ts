@@ -4,6 +4,8 @@ import fc from 'fast-check';
 import {
   chooseInstanceTypes,
   describeNoFit,
+  nextOption,
+  optionKey,
   optionsFor,
   totalPrice,
   totalWorkers,
@@ -405,4 +407,21 @@ test('AWS: 1,000 and 10,000 workers of 1 CPU / 2 GB are fast and consistent', ()
     // Loose sanity bound only; the real cost is a few milliseconds.
     assert.ok(ms < budgetMs, `${workers} workers took ${ms.toFixed(0)} ms`);
   }
+});
+
+test('nextOption: the cheapest option not yet tried that holds every worker on one instance', () => {
+  const t = (name: string, cpu: number, onDemandPrice: number, spotPrice?: number) => ({ name, cpu, memoryGb: cpu * 4, gpus: 0, onDemandPrice, spotPrice, evictionRatePct: 5 });
+  const types = [t('small', 1, 0.01, 0.003), t('medium', 2, 0.02, 0.006), t('large', 4, 0.04)];
+  const need = { cpu: 1, memoryGb: 1, gpus: 0, maxEvictionRatePct: 10 };
+  const names = (tried: string[], workers = 1) => {
+    const o = nextOption(types, need, workers, new Set(tried));
+    return o && optionKey(o);
+  };
+  assert.equal(names([]), 'small/spot');
+  assert.equal(names(['small/spot']), 'medium/spot');
+  assert.equal(names(['small/spot', 'medium/spot']), 'small/on-demand');
+  assert.equal(names(['small/spot'], 3), 'large/on-demand', 'only types that hold all 3 workers');
+  assert.equal(names(['large/on-demand'], 3), undefined);
+  // On-demand only: spot is never offered.
+  assert.equal(optionKey(nextOption(types, { ...need, maxEvictionRatePct: 0 }, 1, new Set())!), 'small/on-demand');
 });
