@@ -251,7 +251,11 @@ export class AgentServer {
       const cwd = this.code.projectDir(request.project);
       fs.mkdirSync(cwd, { recursive: true });
       interpreterStarted = false;
-      if (request.environment) job.interpreter = await this.environmentOf(job, request.environment);
+      if (request.environment) {
+        job.interpreter = await this.environmentOf(job, request.environment);
+        // Cancelled while it waited for the build (which goes on, for the cache): nothing to start.
+        if (job.cancelled) throw new CancelledBeforeStart();
+      }
       await this.forkServer(job.interpreter).start({ jobId: request.jobId, cwd, env: request.env, spec: request.spec, resultsDir: this.resultsDir });
     } catch (e) {
       this.jobs.delete(request.jobId);
@@ -264,7 +268,9 @@ export class AgentServer {
         t: 'done',
         jobId: request.jobId,
         outcome:
-          e instanceof EnvironmentBuildError
+          e instanceof CancelledBeforeStart
+            ? { status: 'cancelled' }
+            : e instanceof EnvironmentBuildError
             ? { status: 'rejected', code: 'environment', message: `${request.environment?.source}: ${message}` }
             : interpreterStarted
               ? { status: 'crashed', message: `the agent could not start the job: ${message}` }
@@ -522,6 +528,8 @@ export class AgentServer {
     return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-')), 'agent.sock');
   }
 }
+
+class CancelledBeforeStart extends Error {}
 
 /** The agent's own log is its stderr (a file beside its socket, for the daemon): everything, with times. */
 export const agentLog: Logger = lineLogger((line) => void process.stderr.write(line), { verbose: true });

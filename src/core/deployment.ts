@@ -288,11 +288,23 @@ export function flattenRequirements(entry: string, read: (file: string) => strin
     } catch (e) {
       throw new MeadowrunError(`Cannot read ${file}${from ? ` (named in ${from})` : ''}: ${(e as Error).message}`, 'bad-deployment');
     }
-    const lines = text.replace(/\s*\\\r?\n\s*/g, ' ').split(/\r?\n/);
-    lines.forEach((raw, i) => {
+    // Lines ending in `\` go on on the next one; a line is named by where it starts.
+    const lines: { text: string; number: number }[] = [];
+    let open: { text: string; number: number } | undefined;
+    text.split(/\r?\n/).forEach((raw, i) => {
+      const piece = open ? raw.trim() : raw;
+      open = open ? { text: `${open.text} ${piece}`, number: open.number } : { text: piece, number: i + 1 };
+      if (/\\$/.test(open.text)) open.text = open.text.replace(/\s*\\$/, '');
+      else {
+        lines.push(open);
+        open = undefined;
+      }
+    });
+    if (open) lines.push(open);
+    lines.forEach(({ text: raw, number }) => {
       const line = raw.replace(/(^|\s)#.*$/, '').trim();
       if (!line) return;
-      const where = `${file}, line ${i + 1}`;
+      const where = `${file}, line ${number}`;
       const option = /^(-[rcie]|--requirement|--constraint|--index-url|--extra-index-url|--editable)(?:\s*=\s*|\s+)(.+)$/.exec(line);
       if (option) {
         const [, flag, value] = option;

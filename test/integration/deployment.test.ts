@@ -183,6 +183,67 @@ test('a requirement no index has: one clear error naming pip’s failing line, a
   assert.deepEqual(fs.readdirSync(path.join(work, 'envs')).sort(), before, 'no half-built environment or lock is left');
 });
 
+function wheelFile(name: string, version: string): { file: string; url: string; sha256: string } {
+  const f = index.file(name, version);
+  return { ...f, url: `${index.url.replace(/\/simple$/, '')}/files/${f.file}` };
+}
+
+test('poetry.lock, pylock.toml and pyproject.toml projects: each runs with what it names', async () => {
+  const a1 = wheelFile('tinya', '1.0');
+  const b = wheelFile('tinyb', '1.0');
+  const c = wheelFile('tinyc', '0.1');
+  const poetry = makeProject({
+    'poetry.lock': [a1, b, c]
+      .map((f, i) => `[[package]]\nname = "${['tinya', 'tinyb', 'tinyc'][i]}"\nversion = "${['1.0', '1.0', '0.1'][i]}"\ndescription = ""\noptional = false\npython-versions = "*"\ngroups = ["main"]\nfiles = [\n    {file = "${f.file}", hash = "sha256:${f.sha256}"},\n]\n`)
+      .join('\n') + '\n[metadata]\nlock-version = "2.1"\npython-versions = "^3.8"\ncontent-hash = "0"\n',
+    'versions.py': VERSIONS,
+  });
+  const pylock = makeProject({
+    'pylock.toml':
+      "lock-version = '1.0'\ncreated-by = 'test'\n" +
+      [
+        ['tinya', '2.0', wheelFile('tinya', '2.0')],
+        ['tinyb', '1.0', b],
+        ['tinyc', '0.1', c],
+      ]
+        .map(([n, v, f]) => {
+          const w = f as { file: string; url: string; sha256: string };
+          return `\n[[packages]]\nname = '${n}'\nversion = '${v}'\n\n[[packages.wheels]]\nname = '${w.file}'\nurl = '${w.url}'\nhashes = {sha256 = '${w.sha256}'}\n`;
+        })
+        .join('') +
+      "\n[[packages]]\nname = 'app'\ndirectory = { path = '.', editable = true }\n",
+    'versions.py': VERSIONS,
+  });
+  // PEP 621 ranges: pip resolves them against the index (the newest tinya that fits).
+  const pyproject = makeProject({ 'pyproject.toml': '[project]\nname = "app"\nversion = "0"\ndependencies = ["tinyb", "tinyc", "tinya<3"]\n', 'versions.py': VERSIONS });
+  for (const [project, expected, first] of [
+    [poetry, '["1.0", "tinyb", "0.1"]', 'building'],
+    // The same pins and hashes as the uv.lock above: the same environment, whichever file said so.
+    [pylock, '["2.0", "tinyb", "0.1"]', 'reused'],
+    [pyproject, '["2.0", "tinyb", "0.1"]', 'building'],
+  ]) {
+    const events: EnvironmentEvent[] = [];
+    const r = await t.engine.runFunction('versions.py:versions', '[]', options(project, events));
+    assert.equal(r.outcome.status === 'succeeded' && r.outcome.value?.json, expected, JSON.stringify(r.outcome));
+    assert.equal(events[0].kind, first);
+  }
+});
+
+test('a job cancelled while its environment builds ends cancelled and frees its allocation; the build finishes for the next job', async () => {
+  const project = makeProject({ 'requirements.txt': 'tinyc==0.1\n', 'versions.py': 'import tinyc\ndef v():\n    return tinyc.VERSION\n' });
+  const controller = new AbortController();
+  const r = await t.engine.runFunction('versions.py:v', '[]', options(project, [], {
+    signal: controller.signal,
+    onEvent: (e) => e.kind === 'environment' && e.event.kind === 'building' && controller.abort(),
+  }));
+  assert.equal(r.outcome.status, 'cancelled');
+  assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
+  const events: EnvironmentEvent[] = [];
+  const again = await t.engine.runFunction('versions.py:v', '[]', options(project, events));
+  assert.equal(again.outcome.status === 'succeeded' && again.outcome.value?.json, '"0.1"');
+  assert.deepEqual(events.map((e) => e.kind), ['reused']);
+});
+
 /** The CLI, run without blocking this process: the package index is served from here. */
 function cli(cwd: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'cli.js'), '--state-dir', t.cloud.stateDir, ...args], { cwd });
@@ -217,7 +278,7 @@ test('meadowrun envs list shows each instance’s environments; prune removes th
   const listed = JSON.parse(list.stdout) as { hash: string; source: string; bytes: number; inUse: boolean }[];
   const onDisk = Object.keys(environments(instance.workDir!)).sort();
   assert.deepEqual(listed.map((e) => e.hash).sort(), onDisk);
-  assert.deepEqual([...new Set(listed.map((e) => e.source))].sort(), ['reqs/prod.txt', 'requirements.txt', 'uv.lock']);
+  assert.deepEqual([...new Set(listed.map((e) => e.source))].sort(), ['poetry.lock', 'pyproject.toml', 'reqs/prod.txt', 'requirements.txt', 'uv.lock']);
   assert.ok(listed.every((e) => e.bytes > 1_000_000), 'a venv with pip is over a megabyte');
   // The resident agent keeps a warm Python in each environment its jobs used: all in use, none pruned.
   assert.ok(listed.every((e) => e.inUse));

@@ -418,8 +418,9 @@ test('requirements.txt: -r includes and -c constraints (relative to the file nam
 });
 
 test('requirements.txt: editable and local-path requirements, and a missing include, name the file and line', () => {
-  const editable = project({ 'requirements.txt': 'idna\n-e ./lib\n' });
-  assert.throws(() => resolveDeployment(editable, { kind: 'requirements' }), /requirements\.txt, line 2: editable requirements \(-e \.\/lib\)/);
+  // Lines are counted as in the file, continued ones too.
+  const editable = project({ 'requirements.txt': `idna==3.10 \\\n    --hash=${h('1')}\n-e ./lib\n` });
+  assert.throws(() => resolveDeployment(editable, { kind: 'requirements' }), /requirements\.txt, line 3: editable requirements \(-e \.\/lib\)/);
   const local = project({ 'requirements.txt': './wheels/x-1.0-py3-none-any.whl\n' });
   assert.throws(() => resolveDeployment(local, { kind: 'requirements' }), /line 1: a local path/);
   const missing = project({ 'requirements.txt': '-r nothere.txt\n' });
