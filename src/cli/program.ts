@@ -13,6 +13,7 @@ import { bytes } from '../core/format';
 import { InstanceHealth, probeInstance, terminateInstance } from '../jobs/instances';
 import { absoluteTarget } from '../jobs/target';
 import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
+import { addAwsCommands } from './aws';
 import { addManageCommands } from './manage';
 import { addRunMapCommand } from './runMap';
 import { table } from './table';
@@ -316,6 +317,7 @@ export function buildProgram(): Command {
       showEnvs(await (await getEngine(program)).environments(flags.olderThan * 86400), flags.json);
     });
 
+  addAwsCommands(program, () => cloudSettings(program), printJson);
   addRunMapCommand(program, () => getEngine(program), async () => (await getCloud(program)).management.status(), resourceOptions, printJson);
   addManageCommands(program, () => getCloud(program), printJson);
   return program;

@@ -4,6 +4,7 @@ import type { InstanceType } from '../core/instanceTypes';
 import { MeadowrunError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { AwsSettings } from './aws/clients';
+import type { AwsCloud } from './aws';
 import type { LocalCloud } from './local';
 import type { Cloud } from './ports';
 
@@ -24,6 +25,11 @@ export async function localCloud(settings: CloudSettings = {}): Promise<LocalClo
   return (await import('./local')).createLocalCloud({ ...settings.local, log: settings.log });
 }
 
+/** The AWS cloud with its extras (region, account resources), for `meadowrun aws prepare|status|uninstall`. */
+export async function awsCloud(settings: CloudSettings['aws'] = {}): Promise<AwsCloud> {
+  return (await import('./aws')).createAwsCloud(settings);
+}
+
 interface Provider {
   /** One line for pickers and help. */
   description: string;
@@ -33,7 +39,7 @@ interface Provider {
 // A Map, not an object: a name like "constructor" must be unknown, not Object.prototype's.
 const providers = new Map<string, Provider>([
   ['local', { description: 'the embedded local cloud: OpenSSH servers on this machine, no account needed', create: localCloud }],
-  ['aws', { description: 'EC2 instances in your AWS account, with the credentials of the AWS command line tools', create: async (s) => (await import('./aws')).createAwsCloud(s.aws) }],
+  ['aws', { description: 'EC2 instances in your AWS account, with the credentials of the AWS command line tools', create: (s) => awsCloud(s.aws) }],
 ]);
 
 export const KNOWN_CLOUDS: readonly { name: string; description: string }[] = [...providers].map(([name, p]) => ({ name, description: p.description }));

@@ -128,4 +128,26 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
     const described = await new EC2Client({}).send(new DescribeInstancesCommand({ InstanceIds: [id] }));
     assert.match(described.Reservations![0].Instances![0].State!.Name!, /shutting-down|terminated/);
   });
+
+  it('aws status lists what Meadowrun has in the account; uninstall asks first, then terminates and removes all of it', async () => {
+    const status = await meadowrun('aws', 'status', '--json');
+    assert.equal(status.code, 0, status.stderr);
+    const kinds = (JSON.parse(status.stdout).resources as { kind: string }[]).map((r) => r.kind);
+    assert.ok(kinds.includes('EC2 instance'), kinds.join());
+    for (const kind of ['DynamoDB table', 'Secrets Manager secret', 'security group', 'IAM instance profile', 'IAM role']) assert.ok(kinds.includes(kind), `${kind} in ${kinds}`);
+
+    // No terminal to ask on, and no --yes: it lists, and removes nothing.
+    const refused = await meadowrun('aws', 'uninstall');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stdout, /This removes from AWS us-east-1:\n(.|\n)*DynamoDB table: meadowrun-allocation/);
+    assert.match(refused.stderr, /confirm with --yes/);
+    assert.ok(emu.instances().length > 0, 'nothing was terminated');
+
+    const removed = await meadowrun('aws', 'uninstall', '--yes');
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /Removed\./);
+    const after = await meadowrun('aws', 'status');
+    assert.equal(after.stdout, "Nothing of Meadowrun's in AWS us-east-1.\n");
+    for (const i of emu.instances()) await emu.waitForGone(i.id);
+  });
 });

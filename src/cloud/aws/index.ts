@@ -11,6 +11,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { MeadowrunError } from '../../core/errors';
 import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
 import { Cloud, ManagementInstaller } from '../ports';
+import { AccountResource, describeAccount, uninstallAccount } from './account';
 import { pricingRegion } from './catalog';
 import { awsClient, AwsSettings } from './clients';
 import { createAllocationTable, DynamoAllocationTable } from './dynamoAllocationTable';
@@ -44,8 +45,12 @@ export class AwsCloud implements Cloud {
   readonly payloads = pendingPayloads;
   readonly management: ManagementInstaller = notOnAwsYet;
 
+  /** Profile, region and endpoint, for the clients of `meadowrun aws status|uninstall` (account.ts). */
+  readonly settings: AwsSettings;
+
   constructor(readonly region: string, o: AwsCloudOptions) {
     const settings: AwsSettings = { profile: o.profile, region, endpoint: o.endpoint };
+    this.settings = settings;
     const dir = o.dir ?? path.join(os.homedir(), '.meadowrun', 'aws');
     this.location = `AWS ${region}${o.profile ? ` (profile ${o.profile})` : ''}`;
     this.clientDir = path.join(dir, 'clients');
@@ -65,6 +70,16 @@ export class AwsCloud implements Cloud {
       instanceEndpoint: o.instanceEndpoint,
       prepareAlso: () => createAllocationTable(dynamo, ALLOCATION_TABLE),
     });
+  }
+
+  /** Meadowrun's instances and resources in the region (account.ts). */
+  describeAccount(): Promise<AccountResource[]> {
+    return describeAccount(this);
+  }
+
+  /** Terminates the instances and removes everything else Meadowrun created in the region. */
+  uninstallAccount(say?: (line: string) => void): Promise<void> {
+    return uninstallAccount(this, say);
   }
 }
 

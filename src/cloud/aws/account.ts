@@ -1,0 +1,56 @@
+// What Meadowrun has in an AWS account and region, for `meadowrun aws status` and `uninstall`:
+// its instances, the allocation table, the SSH key secret, the instance role and profile and the
+// security group. Uninstall terminates the instances (the group cannot go while they use it), then
+// removes the rest; each step finds what is there, so running it again is harmless.
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client, waitUntilInstanceTerminated } from '@aws-sdk/client-ec2';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { AwsCloud } from '.';
+import { awsClient } from './clients';
+import { deleteAllocationTable } from './dynamoAllocationTable';
+import { ALLOCATION_TABLE, SSH_KEY_SECRET } from './names';
+import { describePrepared, removePrepared } from './prepare';
+import { deleteSshKeySecret } from './secretsManagerSecretStore';
+
+export interface AccountResource {
+  kind: string;
+  name: string;
+}
+
+function clients(cloud: AwsCloud) {
+  return {
+    ec2: awsClient(EC2Client, cloud.settings),
+    iam: awsClient(IAMClient, cloud.settings),
+    dynamo: awsClient(DynamoDBClient, cloud.settings),
+    secrets: awsClient(SecretsManagerClient, cloud.settings),
+  };
+}
+
+const missing = (e: unknown) => /NotFound|NoSuchEntity/.test((e as Error)?.name ?? '');
+
+/** Everything of Meadowrun's in the cloud's region, instances first. */
+export async function describeAccount(cloud: AwsCloud): Promise<AccountResource[]> {
+  const c = clients(cloud);
+  const found: AccountResource[] = (await cloud.provider.listRunning()).map((i) => ({ kind: 'EC2 instance', name: `${i.id} (${i.typeName}, ${i.state})` }));
+  const table = await c.dynamo.send(new DescribeTableCommand({ TableName: ALLOCATION_TABLE })).catch((e) => (missing(e) ? undefined : Promise.reject(e)));
+  if (table) found.push({ kind: 'DynamoDB table', name: ALLOCATION_TABLE });
+  const secret = await c.secrets.send(new DescribeSecretCommand({ SecretId: SSH_KEY_SECRET })).catch((e) => (missing(e) ? undefined : Promise.reject(e)));
+  if (secret && !secret.DeletedDate) found.push({ kind: 'Secrets Manager secret', name: SSH_KEY_SECRET });
+  found.push(...(await describePrepared(c.ec2, c.iam)));
+  return found;
+}
+
+/** Terminates Meadowrun's instances and removes everything else it created in the region. */
+export async function uninstallAccount(cloud: AwsCloud, say: (line: string) => void = () => undefined): Promise<void> {
+  const c = clients(cloud);
+  const ids = (await cloud.provider.listRunning()).map((i) => i.id);
+  for (const id of ids) await cloud.provider.terminate(id);
+  if (ids.length) {
+    say(`Waiting for ${ids.length} instance(s) to terminate…`);
+    await waitUntilInstanceTerminated({ client: c.ec2, maxWaitTime: 600, minDelay: 2, maxDelay: 10 }, { InstanceIds: ids });
+  }
+  await removePrepared(c.ec2, c.iam);
+  await deleteAllocationTable(c.dynamo, ALLOCATION_TABLE);
+  await deleteSshKeySecret(c.secrets);
+}
