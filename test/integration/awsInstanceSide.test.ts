@@ -22,7 +22,7 @@ import { ensurePayloadBucket } from '../../src/cloud/aws/s3PayloadStore';
 import { SqsTaskQueues } from '../../src/cloud/aws/sqsTaskQueues';
 import { instanceRecord, job } from '../contracts/allocationTableContract';
 import { waitFor } from '../support/localCloud';
-import { ensureMoto, startMoto, type Moto } from '../support/moto';
+import { motoUnavailable, startMoto, type Moto } from '../support/moto';
 import { tempDir } from '../support/tempDir';
 
 const dist = path.join(__dirname, '..', '..', 'dist');
@@ -31,14 +31,6 @@ const BUCKET = 'meadowrun-side-payloads';
 const PREFIX = 'meadowrun-side-';
 const INSTANCE = 'i-0123456789abcdef0';
 
-function motoUnavailable(): string | undefined {
-  try {
-    ensureMoto();
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
 const unavailable = motoUnavailable();
 
 /** IMDSv2 only: GETs without a token PUT issued are refused (401), as on an instance that requires v2. */

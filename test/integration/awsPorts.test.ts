@@ -16,17 +16,8 @@ import { allocationTableContract } from '../contracts/allocationTableContract';
 import { payloadStoreContract } from '../contracts/payloadStoreContract';
 import { secretStoreContract } from '../contracts/secretStoreContract';
 import { taskQueuesContract } from '../contracts/taskQueuesContract';
-import { ensureMoto, startMoto, type Moto } from '../support/moto';
+import { motoUnavailable, startMoto, type Moto } from '../support/moto';
 
-
-function motoUnavailable(): string | undefined {
-  try {
-    ensureMoto();
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
 const unavailable = motoUnavailable();
 
 describe('AWS ports on moto', { skip: unavailable ? `skipped: moto could not be installed (${unavailable})` : false }, () => {

@@ -13,17 +13,9 @@ import { CACHE_TTL_MS, loadCatalog } from '../../src/cloud/aws/catalog';
 import { allowSsh, clientCidr, describePrepared, ensureInstanceProfile, ensureSecurityGroup, removePrepared } from '../../src/cloud/aws/prepare';
 import { MeadowrunError } from '../../src/core/errors';
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
-import { ensureMoto, startMoto, type Moto } from '../support/moto';
+import { motoUnavailable, startMoto, type Moto } from '../support/moto';
 import { tempDir } from '../support/tempDir';
 
-function motoUnavailable(): string | undefined {
-  try {
-    ensureMoto();
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
 const unavailable = motoUnavailable();
 
 describe('EC2 account resources and catalog cache on moto', { skip: unavailable ? `skipped: moto could not be installed (${unavailable})` : false }, () => {

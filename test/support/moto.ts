@@ -25,6 +25,16 @@ export function ensureMoto(): void {
   if (r.status !== 0) throw new Error('moto: scripts/install-moto.sh failed (see its output above)');
 }
 
+/** Why moto cannot run here (its install failed), or undefined when it can: for a suite's skip. */
+export function motoUnavailable(): string | undefined {
+  try {
+    ensureMoto();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 /** A launch error to answer RunInstances with instead of moto, e.g. no capacity for one type. */
 export interface LaunchErrorRule {
   code: string;
