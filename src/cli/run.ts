@@ -7,8 +7,8 @@ import { JobOutcome } from '../remote/protocol';
 import type { DeploymentChoice, EnvironmentEvent } from '../core/deployment';
 
 /** The deployment flags as the engine takes them. */
-export function deploymentFrom(flags: RunFlags): { deployment?: DeploymentChoice; index: { indexUrl?: string; extraIndexUrls?: string[] } } {
-  return { deployment: flags.deployment, index: { indexUrl: flags.indexUrl, extraIndexUrls: flags.extraIndexUrl } };
+export function deploymentFrom(flags: RunFlags): { deployment?: DeploymentChoice; index: { indexUrl?: string; extraIndexUrls?: string[] }; localPython?: string } {
+  return { deployment: flags.deployment, index: { indexUrl: flags.indexUrl, extraIndexUrls: flags.extraIndexUrl }, localPython: flags.interpreterLocal };
 }
 
 export interface RunFlags {
@@ -21,6 +21,7 @@ export interface RunFlags {
   project?: string;
   interpreter?: string;
   deployment?: DeploymentChoice;
+  interpreterLocal?: string;
   indexUrl?: string;
   extraIndexUrl?: string[];
   json?: boolean;

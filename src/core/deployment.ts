@@ -6,10 +6,13 @@
 
 import { MeadowrunError } from './errors';
 
-/** Where a job's libraries come from. `auto` picks the first project file found, in DETECTION_ORDER. */
-export type DeploymentKind = 'auto' | 'uv' | 'pylock' | 'poetry' | 'requirements' | 'pyproject' | 'none';
+/**
+ * Where a job's libraries come from. `auto` picks the first project file found, in DETECTION_ORDER;
+ * `mirror` installs what the local interpreter has.
+ */
+export type DeploymentKind = 'auto' | 'mirror' | 'uv' | 'pylock' | 'poetry' | 'requirements' | 'pyproject' | 'none';
 
-export const DEPLOYMENT_KINDS: DeploymentKind[] = ['auto', 'uv', 'pylock', 'poetry', 'requirements', 'pyproject', 'none'];
+export const DEPLOYMENT_KINDS: DeploymentKind[] = ['auto', 'mirror', 'uv', 'pylock', 'poetry', 'requirements', 'pyproject', 'none'];
 
 export interface DeploymentChoice {
   kind: DeploymentKind;
@@ -18,7 +21,7 @@ export interface DeploymentChoice {
 }
 
 /** The project files `auto` looks for, most exact first. */
-export const DETECTION_ORDER: { kind: Exclude<DeploymentKind, 'auto' | 'none'>; file: string }[] = [
+export const DETECTION_ORDER: { kind: FileKind; file: string }[] = [
   { kind: 'uv', file: 'uv.lock' },
   { kind: 'pylock', file: 'pylock.toml' },
   { kind: 'poetry', file: 'poetry.lock' },
@@ -26,7 +29,10 @@ export const DETECTION_ORDER: { kind: Exclude<DeploymentKind, 'auto' | 'none'>; 
   { kind: 'pyproject', file: 'pyproject.toml' },
 ];
 
-export function defaultFile(kind: Exclude<DeploymentKind, 'auto' | 'none'>): string {
+/** The kinds read from a project file. */
+export type FileKind = Exclude<DeploymentKind, 'auto' | 'none' | 'mirror'>;
+
+export function defaultFile(kind: FileKind): string {
   return DETECTION_ORDER.find((d) => d.kind === kind)!.file;
 }
 
@@ -38,7 +44,7 @@ export function parseDeploymentChoice(text: string): DeploymentChoice {
   if (!DEPLOYMENT_KINDS.includes(kind)) {
     throw new MeadowrunError(`Unknown deployment "${text}": use one of ${DEPLOYMENT_KINDS.join(', ')} (requirements=FILE names the file)`, 'bad-deployment');
   }
-  if (file !== undefined && (kind === 'auto' || kind === 'none' || !file)) {
+  if (file !== undefined && (kind === 'auto' || kind === 'none' || kind === 'mirror' || !file)) {
     throw new MeadowrunError(`Deployment "${text}": only uv, pylock, poetry, requirements and pyproject take a file`, 'bad-deployment');
   }
   return file ? { kind, file } : { kind };
@@ -109,7 +115,8 @@ function lockError(file: string, why: string): MeadowrunError {
 function pinsToRequirements(pins: Pin[]): string {
   const withHashes = pins.length > 0 && pins.every((p) => p.hashes.length > 0);
   const lines = [...pins]
-    .sort((a, b) => a.name.localeCompare(b.name))
+    // By normalised name, not by locale: the text is hashed, and must not differ between machines.
+    .sort((a, b) => (normalizeName(a.name) < normalizeName(b.name) ? -1 : normalizeName(a.name) > normalizeName(b.name) ? 1 : 0))
     .map((p) => {
       let line = p.requirement + (p.marker ? ` ; ${p.marker}` : '');
       if (withHashes) line += p.hashes.map((h) => ` \\\n    --hash=${h}`).join('');
@@ -257,6 +264,46 @@ export function requirementsFromPyproject(doc: unknown, file = 'pyproject.toml')
 /** Whether a pyproject.toml names any dependencies (so that `auto` picks it). */
 export function pyprojectHasDependencies(doc: unknown): boolean {
   return isTable(doc) && isTable(doc.project) && Array.isArray(doc.project.dependencies) && doc.project.dependencies.length > 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local interpreter, mirrored
+
+/** One installed distribution, as the local interpreter's importlib.metadata describes it. */
+export interface InstalledDistribution {
+  name: string;
+  version: string;
+  /** From direct_url.json (PEP 610): where it was installed from, when not from an index. */
+  url?: string;
+  editable?: boolean;
+}
+
+/** What `pip freeze` leaves out too: the instance's environment has its own installer. */
+const INSTALLER_PACKAGES = new Set(['pip', 'setuptools', 'wheel', 'distribute']);
+
+/**
+ * Pins for what a local interpreter has installed. A package installed from a folder of the
+ * project (the project itself, editable) is synced code, not installed; one from a folder or
+ * file elsewhere can't be reproduced yet and is refused by name; one from a remote URL is
+ * installed from it.
+ */
+export function pinsFromInstalled(dists: InstalledDistribution[], python: string, inProject: (fileUrl: string) => boolean): string {
+  const pins: Pin[] = [];
+  const seen = new Set<string>();
+  for (const d of dists) {
+    const key = normalizeName(d.name);
+    if (INSTALLER_PACKAGES.has(key) || seen.has(key)) continue;
+    seen.add(key);
+    if (d.url?.startsWith('file:')) {
+      if (inProject(d.url)) continue;
+      throw new MeadowrunError(
+        `${python} has ${d.name} installed from ${d.url}${d.editable ? ' (editable)' : ''}: local packages outside the project can't be mirrored yet; move it into the project, or publish it to an index`,
+        'bad-deployment',
+      );
+    }
+    pins.push({ name: d.name, requirement: d.url ? `${d.name} @ ${d.url}` : `${d.name}==${d.version}`, hashes: [] });
+  }
+  return pinsToRequirements(pins);
 }
 
 // ---------------------------------------------------------------------------------------------

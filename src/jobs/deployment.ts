@@ -1,7 +1,10 @@
 // Reads a project's deployment files into what the agent builds an environment from. The
 // meaning of each file is core/deployment.ts's; this part finds and reads them.
+import { execFile } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+import { fileURLToPath } from 'url';
 import { parse as parseToml } from 'smol-toml';
 import {
   defaultFile,
@@ -9,6 +12,8 @@ import {
   DETECTION_ORDER,
   EnvironmentSpec,
   flattenRequirements,
+  InstalledDistribution,
+  pinsFromInstalled,
   pinsFromPoetryLock,
   pinsFromPylock,
   pinsFromUvLock,
@@ -37,11 +42,47 @@ function readToml(file: string, shown: string): unknown {
   }
 }
 
+/** Lists what an interpreter has installed, with PEP 610's record of where each came from. */
+const LIST_INSTALLED = `
+import json, sys
+from importlib import metadata
+dists = []
+for d in metadata.distributions():
+    name = d.metadata['Name']
+    if not name:
+        continue
+    item = {'name': name, 'version': d.version}
+    text = d.read_text('direct_url.json')
+    if text:
+        info = json.loads(text)
+        item['url'] = info.get('url')
+        item['editable'] = bool(info.get('dir_info', {}).get('editable'))
+        vcs = info.get('vcs_info')
+        if vcs:
+            item['url'] = '%s+%s@%s' % (vcs['vcs'], info['url'], vcs['commit_id'])
+    dists.append(item)
+print(json.dumps({'python': '%d.%d.%d' % sys.version_info[:3], 'dists': dists}))
+`;
+
+/** The local interpreter's distributions, as pins (see pinsFromInstalled). */
+async function mirror(projectDir: string, python: string): Promise<EnvironmentSpec> {
+  const out = await new Promise<string>((resolve, reject) =>
+    // Not from the project folder: a package's metadata lying there is not something installed.
+    execFile(python, ['-c', LIST_INSTALLED], { cwd: os.tmpdir(), timeout: 30_000, maxBuffer: 64 << 20 }, (e, stdout, stderr) =>
+      e ? reject(new MeadowrunError(`Cannot list what ${python} has installed: ${(stderr || e.message).trim().split('\n').pop()}`, 'bad-deployment')) : resolve(stdout),
+    ),
+  );
+  const { python: version, dists } = JSON.parse(out) as { python: string; dists: InstalledDistribution[] };
+  const root = path.resolve(projectDir) + path.sep;
+  const requirements = pinsFromInstalled(dists, python, (url) => (fileURLToPath(url) + path.sep).startsWith(root));
+  return { source: `${python} (Python ${version})`, requirements };
+}
+
 /**
  * The environment a job needs, or undefined when it runs with the instance's interpreter as it is
- * (`none`, or `auto` finding no project file).
+ * (`none`, or `auto` finding no project file). `localPython` is the interpreter `mirror` reproduces.
  */
-export function resolveDeployment(projectDir: string, choice: DeploymentChoice, index: IndexSettings = {}): EnvironmentSpec | undefined {
+export async function resolveDeployment(projectDir: string, choice: DeploymentChoice, index: IndexSettings = {}, localPython = 'python3'): Promise<EnvironmentSpec | undefined> {
   let { kind, file } = choice;
   if (kind === 'none') return undefined;
   if (kind === 'auto') {
@@ -51,6 +92,7 @@ export function resolveDeployment(projectDir: string, choice: DeploymentChoice, 
     if (!found) return undefined;
     ({ kind, file } = found);
   }
+  if (kind === 'mirror') return withIndex(await mirror(projectDir, localPython), index);
   file ??= defaultFile(kind);
   const full = path.resolve(projectDir, file);
   const shown = path.relative(projectDir, full) || file;
@@ -85,6 +127,10 @@ export function resolveDeployment(projectDir: string, choice: DeploymentChoice, 
       break;
     }
   }
+  return withIndex(spec, index);
+}
+
+function withIndex(spec: EnvironmentSpec, index: IndexSettings): EnvironmentSpec | undefined {
   if (index.indexUrl) spec.indexUrl = index.indexUrl;
   if (index.extraIndexUrls?.length) spec.extraIndexUrls = [...new Set([...(spec.extraIndexUrls ?? []), ...index.extraIndexUrls])];
   // Nothing to install: the instance's interpreter as it is will do.

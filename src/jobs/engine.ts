@@ -164,8 +164,9 @@ export class Engine {
   }
 
   /** The environment a job of `projectDir` needs, from its deployment files (read before anything is allocated). */
-  private environmentFor(projectDir: string, o: JobOptions): EnvironmentSpec | undefined {
-    const environment = resolveDeployment(projectDir, o.deployment ?? { kind: 'none' }, o.index);
+  private async environmentFor(projectDir: string, o: JobOptions): Promise<EnvironmentSpec | undefined> {
+    const localPython = o.localPython || process.env.MEADOWRUN_LOCAL_PYTHON || 'python3';
+    const environment = await resolveDeployment(projectDir, o.deployment ?? { kind: 'none' }, o.index, localPython);
     if (environment) o.onEvent?.({ kind: 'deployment', source: environment.source });
     return environment;
   }
@@ -276,7 +277,7 @@ export class Engine {
     const need = validateResources({ ...DEFAULT_RESOURCES, ...o.resources });
     if (o.logCapMb !== undefined && !(o.logCapMb >= 0.01)) throw new MeadowrunError(`The log cap must be at least 0.01 MB (got ${o.logCapMb})`, 'bad-log-cap');
     if (check) await preflight(check, o.localPython);
-    const environment = this.environmentFor(projectDir, o);
+    const environment = await this.environmentFor(projectDir, o);
     throwIfCancelled(o.signal);
     const jobId = `${Date.now().toString(36)}-${crypto.randomBytes(3).toString('hex')}`;
     for (let attempt = 1; ; attempt++) {

@@ -2,7 +2,7 @@
 // environment on the instance, built once per content hash from a package index served here (no
 // public index is reachable, nor wanted), and reused by later jobs.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,7 +11,7 @@ import { MeadowrunError } from '../../src/core/errors';
 import { JobOptions } from '../../src/jobs/engine';
 import { agentProcesses } from '../support/instanceProcesses';
 import { jobsOnAllInstances, makeProject, testCloud, TestCloud, waitFor } from '../support/localCloud';
-import { PackageIndex, startPackageIndex } from '../support/packageIndex';
+import { PackageIndex, startPackageIndex, SYSTEM_PYTHON } from '../support/packageIndex';
 
 let t: TestCloud;
 let index: PackageIndex;
@@ -244,6 +244,21 @@ test('a job cancelled while its environment builds ends cancelled and frees its 
   assert.deepEqual(events.map((e) => e.kind), ['reused']);
 });
 
+test('mirror: a local venv with packages from the index is reproduced remotely (the CLI’s --interpreter-local)', { timeout: 120_000 }, async () => {
+  const venv = path.join(makeProject({}), 'venv');
+  await new Promise<void>((resolve, reject) =>
+    execFile(SYSTEM_PYTHON, ['-m', 'venv', venv], (e) => (e ? reject(e) : resolve())),
+  );
+  await new Promise<void>((resolve, reject) =>
+    execFile(path.join(venv, 'bin', 'python'), ['-m', 'pip', 'install', '--no-input', '--index-url', index.url, 'tinyb==1.0', 'tinya==1.0'], (e, _out, err) => (e ? reject(new Error(err)) : resolve())),
+  );
+  const project = makeProject({ 'versions.py': 'import tinya, tinyb\ndef v():\n    return [tinya.VERSION, tinyb.VERSION]\n' });
+  const r = await cli(project, 'run-function', 'versions.py:v', '--deployment', 'mirror', '--interpreter-local', path.join(venv, 'bin', 'python'), '--index-url', index.url, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const outcome = JSON.parse(r.stdout).outcome;
+  assert.equal(outcome.value.json, '["1.0", "1.0"]');
+});
+
 /** The CLI, run without blocking this process: the package index is served from here. */
 function cli(cwd: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'cli.js'), '--state-dir', t.cloud.stateDir, ...args], { cwd });
@@ -278,7 +293,9 @@ test('meadowrun envs list shows each instance’s environments; prune removes th
   const listed = JSON.parse(list.stdout) as { hash: string; source: string; bytes: number; inUse: boolean }[];
   const onDisk = Object.keys(environments(instance.workDir!)).sort();
   assert.deepEqual(listed.map((e) => e.hash).sort(), onDisk);
-  assert.deepEqual([...new Set(listed.map((e) => e.source))].sort(), ['poetry.lock', 'pyproject.toml', 'reqs/prod.txt', 'requirements.txt', 'uv.lock']);
+  const sources = [...new Set(listed.map((e) => e.source))].sort();
+  assert.match(sources[0], /venv\/bin\/python \(Python 3\.\d+\.\d+\)$/, 'the mirrored interpreter');
+  assert.deepEqual(sources.slice(1), ['poetry.lock', 'pyproject.toml', 'reqs/prod.txt', 'requirements.txt', 'uv.lock']);
   assert.ok(listed.every((e) => e.bytes > 1_000_000), 'a venv with pip is over a megabyte');
   // The resident agent keeps a warm Python in each environment its jobs used: all in use, none pruned.
   assert.ok(listed.every((e) => e.inUse));

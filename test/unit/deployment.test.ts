@@ -11,6 +11,7 @@ import {
   environmentKey,
   failingLine,
   parseDeploymentChoice,
+  pinsFromInstalled,
   pinsFromPoetryLock,
   pinsFromPylock,
   pinsFromUvLock,
@@ -386,7 +387,7 @@ function project(files: Record<string, string>): string {
   return dir;
 }
 
-test('requirements.txt: -r includes and -c constraints (relative to the file naming them) flattened, hashes and options kept, comments and index URLs taken out', () => {
+test('requirements.txt: -r includes and -c constraints (relative to the file naming them) flattened, hashes and options kept, comments and index URLs taken out', async () => {
   const dir = project({
     'requirements.txt': [
       '# app requirements',
@@ -403,7 +404,7 @@ test('requirements.txt: -r includes and -c constraints (relative to the file nam
     'reqs/more.txt': 'idna\n',
     'constraints.txt': 'urllib3<3\n',
   });
-  const spec = resolveDeployment(dir, { kind: 'requirements' });
+  const spec = await resolveDeployment(dir, { kind: 'requirements' });
   assert.deepEqual(spec, {
     source: 'requirements.txt',
     requirements: `requests[socks]>=2 ; python_version >= "3.8"\n--prefer-binary\nidna\ntinya==1.0 --hash=${h('1')} --hash=${h('2')}\n`,
@@ -412,22 +413,22 @@ test('requirements.txt: -r includes and -c constraints (relative to the file nam
     extraIndexUrls: ['https://extra.example/simple'],
   });
   // The configured index overrides the file's; extra ones add up.
-  const overridden = resolveDeployment(dir, { kind: 'requirements' }, { indexUrl: 'http://127.0.0.1:1/simple', extraIndexUrls: ['http://127.0.0.1:2/simple'] });
+  const overridden = await resolveDeployment(dir, { kind: 'requirements' }, { indexUrl: 'http://127.0.0.1:1/simple', extraIndexUrls: ['http://127.0.0.1:2/simple'] });
   assert.equal(overridden?.indexUrl, 'http://127.0.0.1:1/simple');
   assert.deepEqual(overridden?.extraIndexUrls, ['https://extra.example/simple', 'http://127.0.0.1:2/simple']);
 });
 
-test('requirements.txt: editable and local-path requirements, and a missing include, name the file and line', () => {
+test('requirements.txt: editable and local-path requirements, and a missing include, name the file and line', async () => {
   // Lines are counted as in the file, continued ones too.
   const editable = project({ 'requirements.txt': `idna==3.10 \\\n    --hash=${h('1')}\n-e ./lib\n` });
-  assert.throws(() => resolveDeployment(editable, { kind: 'requirements' }), /requirements\.txt, line 3: editable requirements \(-e \.\/lib\)/);
+  await assert.rejects(() => resolveDeployment(editable, { kind: 'requirements' }), /requirements\.txt, line 3: editable requirements \(-e \.\/lib\)/);
   const local = project({ 'requirements.txt': './wheels/x-1.0-py3-none-any.whl\n' });
-  assert.throws(() => resolveDeployment(local, { kind: 'requirements' }), /line 1: a local path/);
+  await assert.rejects(() => resolveDeployment(local, { kind: 'requirements' }), /line 1: a local path/);
   const missing = project({ 'requirements.txt': '-r nothere.txt\n' });
-  assert.throws(() => resolveDeployment(missing, { kind: 'requirements' }), (e: MeadowrunError) => e.code === 'bad-deployment' && /nothere\.txt \(named in .*requirements\.txt\)/.test(e.message));
+  await assert.rejects(() => resolveDeployment(missing, { kind: 'requirements' }), (e: MeadowrunError) => e.code === 'bad-deployment' && /nothere\.txt \(named in .*requirements\.txt\)/.test(e.message));
 });
 
-test('auto: uv.lock, then pylock.toml, poetry.lock, requirements.txt, pyproject.toml with dependencies; none found means the instance’s Python as it is', () => {
+test('auto: uv.lock, then pylock.toml, poetry.lock, requirements.txt, pyproject.toml with dependencies; none found means the instance’s Python as it is', async () => {
   const files: Record<string, string> = {
     'uv.lock': 'version = 1\n[[package]]\nname = "a"\nversion = "1"\nsource = { registry = "https://pypi.org/simple" }\n',
     'pylock.toml': "lock-version = '1.0'\n[[packages]]\nname = 'b'\nversion = '1'\n",
@@ -438,22 +439,22 @@ test('auto: uv.lock, then pylock.toml, poetry.lock, requirements.txt, pyproject.
   const order = ['uv.lock', 'pylock.toml', 'poetry.lock', 'requirements.txt', 'pyproject.toml'];
   for (let i = 0; i < order.length; i++) {
     const dir = project(Object.fromEntries(order.slice(i).map((f) => [f, files[f]])));
-    const spec = resolveDeployment(dir, { kind: 'auto' });
+    const spec = await resolveDeployment(dir, { kind: 'auto' });
     assert.equal(spec?.source, order[i]);
     assert.equal(spec?.requirements, `${'abcde'[i]}==1\n`);
   }
-  assert.equal(resolveDeployment(project({ 'pyproject.toml': '[project]\nname = "p"\n' }), { kind: 'auto' }), undefined);
-  assert.equal(resolveDeployment(project({ 'main.py': '' }), { kind: 'auto' }), undefined);
-  assert.equal(resolveDeployment(project({ 'requirements.txt': 'd==1\n' }), { kind: 'none' }), undefined);
+  assert.equal(await resolveDeployment(project({ 'pyproject.toml': '[project]\nname = "p"\n' }), { kind: 'auto' }), undefined);
+  assert.equal(await resolveDeployment(project({ 'main.py': '' }), { kind: 'auto' }), undefined);
+  assert.equal(await resolveDeployment(project({ 'requirements.txt': 'd==1\n' }), { kind: 'none' }), undefined);
   // An explicit kind that finds no file says so.
-  assert.throws(() => resolveDeployment(project({}), { kind: 'poetry' }), /Cannot read poetry\.lock/);
-  assert.throws(() => resolveDeployment(project({ 'uv.lock': 'version = [' }), { kind: 'uv' }), /uv\.lock is not valid TOML/);
+  await assert.rejects(() => resolveDeployment(project({}), { kind: 'poetry' }), /Cannot read poetry\.lock/);
+  await assert.rejects(() => resolveDeployment(project({ 'uv.lock': 'version = [' }), { kind: 'uv' }), /uv\.lock is not valid TOML/);
 });
 
 test('deployment choices as typed: a kind, optionally =FILE; anything else names the kinds', () => {
   assert.deepEqual(parseDeploymentChoice('auto'), { kind: 'auto' });
   assert.deepEqual(parseDeploymentChoice('requirements=reqs/prod.txt'), { kind: 'requirements', file: 'reqs/prod.txt' });
-  assert.throws(() => parseDeploymentChoice('conda'), /Unknown deployment "conda": use one of auto, uv, pylock, poetry, requirements, pyproject, none/);
+  assert.throws(() => parseDeploymentChoice('conda'), /Unknown deployment "conda": use one of auto, mirror, uv, pylock, poetry, requirements, pyproject, none/);
   assert.throws(() => parseDeploymentChoice('none=x'), /only uv, pylock, poetry, requirements and pyproject take a file/);
 });
 
@@ -468,4 +469,23 @@ test("pip's failing line: its last ERROR line, else its last line", () => {
   const log = 'Looking in indexes: http://127.0.0.1:5/simple\nERROR: Could not find a version that satisfies the requirement nothere==9 (from versions: none)\nERROR: No matching distribution found for nothere==9\n';
   assert.equal(failingLine(log), 'No matching distribution found for nothere==9');
   assert.equal(failingLine('a\nsomething broke\n\n'), 'something broke');
+});
+
+test('mirror: what the local interpreter has, as pins; installers left out, the project’s own editable install synced instead, another local package refused by name', () => {
+  const inProject = (url: string) => url.startsWith('file:///home/me/app');
+  const dists = [
+    { name: 'tinyb', version: '1.0' },
+    { name: 'pip', version: '23.2.1' },
+    { name: 'setuptools', version: '65.5.0' },
+    { name: 'Tiny_A', version: '1.0' },
+    { name: 'app', version: '0.1', url: 'file:///home/me/app', editable: true },
+    { name: 'fromgit', version: '0.2', url: 'git+https://example.com/fromgit.git@0123abcd' },
+    // A second copy further down sys.path is shadowed, as at import time.
+    { name: 'tinyb', version: '0.9' },
+  ];
+  assert.equal(pinsFromInstalled(dists, '/venv/bin/python', inProject), 'fromgit @ git+https://example.com/fromgit.git@0123abcd\nTiny_A==1.0\ntinyb==1.0\n');
+  assert.throws(
+    () => pinsFromInstalled([{ name: 'mylib', version: '1', url: 'file:///home/me/mylib', editable: true }], '/venv/bin/python', inProject),
+    /\/venv\/bin\/python has mylib installed from file:\/\/\/home\/me\/mylib \(editable\): local packages outside the project can't be mirrored yet/,
+  );
 });
