@@ -12,7 +12,7 @@ export function addAwsCommands(program: Command, settings: () => CloudSettings, 
 
   aws
     .command('prepare')
-    .description('create the allocation table, SSH key secret, instance role and security group (else the first launch does)')
+    .description('create the allocation table, SSH key secret, payload bucket, instance role and security group (else the first launch does)')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }) => {
       const cloud = await awsCloud(settings().aws);

@@ -9,6 +9,8 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoAllocationTable } from '../../src/cloud/aws/dynamoAllocationTable';
 import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator } from '../support/ec2emu';
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
@@ -27,7 +29,9 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
   before(async () => {
     emu = await startEc2Emulator();
     pricing = await startFakePricing({ prices: { 'c5.large': 0.085, 'm5.large': 0.096, 'r5.large': 0.126, 'c5.xlarge': 0.17 } });
-    project = makeProject({ 'jobs.py': 'import socket\ndef cube(x):\n    return {"cube": x ** 3, "host": socket.gethostname()}\n' });
+    project = makeProject({
+      'jobs.py': 'import socket\ndef cube(x):\n    return {"cube": x ** 3, "host": socket.gethostname()}\ndef blob(n):\n    return "x" * n\n',
+    });
     const home = tempDir('aws-home');
     env = {
       PATH: process.env.PATH,
@@ -93,6 +97,27 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
     console.log(`aws: cold run-function ${cold.seconds.toFixed(1)} s, warm ${warm.seconds.toFixed(1)} s (each a new CLI process)`);
   });
 
+  it('runs a map job on the warm instance: 200 tasks, 2 workers, every result in order; a result over a queue message goes through S3; no queue or payload is left', async () => {
+    const launches = emu.moto.launchAttempts.length;
+    const map = await meadowrun('run-map', 'jobs.py:cube', '--args', 'range(200)', '--workers', '2', '--cpu', '0.5', '--memory', '0.5', '--json');
+    assert.equal(map.code, 0, map.stderr);
+    const out = JSON.parse(map.stdout);
+    assert.equal(out.status, 'succeeded', map.stdout);
+    assert.deepEqual(out.results.map((r: { cube: number }) => r.cube), Array.from({ length: 200 }, (_, i) => i ** 3));
+    assert.deepEqual(out.failures, []);
+    // 300 KB is over SQS's 256 KiB: the result is put in the payload bucket, the message refers to it.
+    const big = await meadowrun('run-map', 'jobs.py:blob', '--args', '[300000, 3]', '--workers', '1', '--cpu', '0.5', '--memory', '0.5', '--json');
+    assert.equal(big.code, 0, big.stderr);
+    assert.deepEqual(JSON.parse(big.stdout).results.map((r: string) => r.length), [300000, 3]);
+    assert.equal(emu.moto.launchAttempts.length, launches, 'both ran on the warm instance');
+
+    const queues = await new SQSClient({}).send(new ListQueuesCommand({ QueueNamePrefix: 'meadowrun-' }));
+    assert.deepEqual(queues.QueueUrls ?? [], [], 'the maps deleted their queues');
+    const objects = await new S3Client({ forcePathStyle: true }).send(new ListObjectsV2Command({ Bucket: 'meadowrun-payloads-123456789012-us-east-1' }));
+    assert.deepEqual(objects.Contents ?? [], [], 'and their payloads');
+    console.log(`aws: run-map of 200 tasks on 2 workers ${map.seconds.toFixed(1)} s; one 300 KB result through S3 ${big.seconds.toFixed(1)} s`);
+  });
+
   it('launches the next cheapest type when the cheapest has no capacity in any zone, saying so', async () => {
     emu.moto.injectLaunchError({ instanceType: 'm5.large', code: 'InsufficientInstanceCapacity' });
     const before = emu.moto.launchAttempts.length;
@@ -134,7 +159,7 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
     assert.equal(status.code, 0, status.stderr);
     const kinds = (JSON.parse(status.stdout).resources as { kind: string }[]).map((r) => r.kind);
     assert.ok(kinds.includes('EC2 instance'), kinds.join());
-    for (const kind of ['DynamoDB table', 'Secrets Manager secret', 'security group', 'IAM instance profile', 'IAM role']) assert.ok(kinds.includes(kind), `${kind} in ${kinds}`);
+    for (const kind of ['DynamoDB table', 'Secrets Manager secret', 'S3 bucket', 'security group', 'IAM instance profile', 'IAM role']) assert.ok(kinds.includes(kind), `${kind} in ${kinds}`);
 
     // No terminal to ask on, and no --yes: it lists, and removes nothing.
     const refused = await meadowrun('aws', 'uninstall');

@@ -47,8 +47,9 @@ export interface Ec2ProviderOptions {
   sshFrom?: string;
   /** The AWS endpoint instances use (an emulator in tests, or a VPC endpoint), given to the agent. */
   instanceEndpoint?: string;
-  /** The bucket of map payloads too big for a queue message, when there is one. */
-  payloadBucket?: string;
+  /** The bucket of map payloads too big for a queue message (its name needs the account id, hence
+   * asked, once, as the provider prepares); prepareAlso creates it. */
+  payloadBucket?: () => Promise<string>;
   /** The instance's deallocation sweep and idle watchdog (seconds); defaults as on every cloud. */
   sweep?: { intervalS: number; graceS: number };
   idle?: { timeoutS: number; marginS: number };
@@ -82,6 +83,8 @@ export class Ec2Provider implements InstanceProvider {
   private catalog?: Promise<Ec2Catalog>;
   private image?: Promise<{ id: string; architecture: string }>;
   private prepared?: Promise<{ securityGroup: string; instanceProfile: string }>;
+  /** The payload bucket's name, once prepared. */
+  private bucket?: string;
 
   constructor(private readonly o: Ec2ProviderOptions) {}
 
@@ -123,12 +126,14 @@ export class Ec2Provider implements InstanceProvider {
   /** The instance profile and security group, once per process; lets this client's address in. */
   prepare(): Promise<void> {
     this.prepared ??= (async () => {
-      const [instanceProfile, securityGroup, cidr] = await Promise.all([
+      const [instanceProfile, securityGroup, cidr, bucket] = await Promise.all([
         ensureInstanceProfile(this.o.iam, this.o.tableName),
         ensureSecurityGroup(this.o.ec2),
         clientCidr(this.o.sshFrom),
+        this.o.payloadBucket?.(),
         this.o.prepareAlso?.(),
       ]);
+      this.bucket = bucket;
       await allowSsh(this.o.ec2, securityGroup, cidr);
       return { instanceProfile, securityGroup };
     })();
@@ -213,7 +218,7 @@ export class Ec2Provider implements InstanceProvider {
       workDir: WORK_DIR,
       table: { tableName: this.o.tableName },
       queues: { queuePrefix: 'meadowrun-' },
-      payloads: { ...(this.o.payloadBucket && { bucket: this.o.payloadBucket }) },
+      payloads: { ...(this.bucket && { bucket: this.bucket }) },
       interruption: { imdsEndpoint: 'http://169.254.169.254' },
       sweep: this.o.sweep ?? { intervalS: 30, graceS: 120 },
       idle: this.o.idle ?? { timeoutS: DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS, marginS: DEFAULT_IDLE_MARGIN_S },

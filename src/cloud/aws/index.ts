@@ -7,18 +7,21 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { PricingClient } from '@aws-sdk/client-pricing';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { MeadowrunError } from '../../core/errors';
 import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
-import { Cloud, ManagementInstaller } from '../ports';
+import { Cloud, ManagementInstaller, PayloadStore } from '../ports';
 import { AccountResource, describeAccount, uninstallAccount } from './account';
 import { pricingRegion } from './catalog';
 import { awsClient, AwsSettings } from './clients';
 import { createAllocationTable, DynamoAllocationTable } from './dynamoAllocationTable';
 import { Ec2Provider } from './ec2Provider';
-import { ALLOCATION_TABLE } from './names';
-import { pendingPayloads, pendingQueues } from './pending';
+import { ALLOCATION_TABLE, payloadBucketName } from './names';
+import { ensurePayloadBucket, S3PayloadStore } from './s3PayloadStore';
 import { SecretsManagerSecretStore } from './secretsManagerSecretStore';
+import { SqsTaskQueues } from './sqsTaskQueues';
 
 /**
  * Beyond profile and region: for emulators, VPC endpoints and custom images. Environment variables
@@ -41,8 +44,8 @@ export class AwsCloud implements Cloud {
   readonly provider: Ec2Provider;
   readonly table: DynamoAllocationTable;
   readonly secrets: SecretsManagerSecretStore;
-  readonly queues = pendingQueues;
-  readonly payloads = pendingPayloads;
+  readonly queues: SqsTaskQueues;
+  readonly payloads: PayloadStore;
   readonly management: ManagementInstaller = notOnAwsYet;
 
   /** Profile, region and endpoint, for the clients of `meadowrun aws status|uninstall` (account.ts). */
@@ -57,6 +60,9 @@ export class AwsCloud implements Cloud {
     const dynamo = awsClient(DynamoDBClient, settings);
     this.table = new DynamoAllocationTable(dynamo, ALLOCATION_TABLE);
     this.secrets = SecretsManagerSecretStore.open(settings);
+    this.queues = SqsTaskQueues.open(settings);
+    this.s3 = awsClient(S3Client, settings);
+    this.payloads = lazyPayloads(() => this.payloadStore());
     this.provider = new Ec2Provider({
       ec2: awsClient(EC2Client, settings),
       ssm: awsClient(SSMClient, settings),
@@ -68,8 +74,32 @@ export class AwsCloud implements Cloud {
       ami: o.ami?.startsWith('/') ? { parameter: o.ami } : o.ami ? { id: o.ami } : undefined,
       sshFrom: o.sshFrom,
       instanceEndpoint: o.instanceEndpoint,
+      payloadBucket: () => this.payloadStore().then((s) => s.bucket),
       prepareAlso: () => createAllocationTable(dynamo, ALLOCATION_TABLE),
     });
+  }
+
+  private readonly s3: S3Client;
+  private bucketName?: Promise<string>;
+  private store?: Promise<S3PayloadStore>;
+
+  /** The payload bucket's name: S3's names are global, so it holds the account id and the region. */
+  payloadBucket(): Promise<string> {
+    this.bucketName ??= awsClient(STSClient, this.settings)
+      .send(new GetCallerIdentityCommand({}))
+      .then((r) => payloadBucketName(r.Account!, this.region));
+    this.bucketName.catch(() => (this.bucketName = undefined));
+    return this.bucketName;
+  }
+
+  /** The payload store, its bucket created when missing (once per process: a map may run on warm instances, with no launch to prepare it). */
+  private payloadStore(): Promise<S3PayloadStore> {
+    this.store ??= this.payloadBucket().then(async (bucket) => {
+      await ensurePayloadBucket(this.s3, bucket, this.region);
+      return new S3PayloadStore(this.s3, bucket);
+    });
+    this.store.catch(() => (this.store = undefined));
+    return this.store;
   }
 
   /** Meadowrun's instances and resources in the region (account.ts). */
@@ -101,6 +131,15 @@ export async function createAwsCloud(settings: AwsSettings = {}): Promise<AwsClo
     throw new MeadowrunError('No AWS region: set meadowrun.aws.region (or --region, or AWS_REGION), or give your profile a region with `aws configure`', 'cloud-credentials');
   }
   return new AwsCloud(region, options);
+}
+
+/** A payload store opened at its first use (finding the bucket's name takes a call). */
+function lazyPayloads(open: () => Promise<PayloadStore>): PayloadStore {
+  return {
+    put: async (key, data) => (await open()).put(key, data),
+    get: async (ref) => (await open()).get(ref),
+    deleteJob: async (jobId) => (await open()).deleteJob(jobId),
+  };
 }
 
 /** Management functions (a scheduled Lambda) are not built for AWS yet. */

@@ -4,3 +4,6 @@ export const PREFIX = 'meadowrun-';
 export const ALLOCATION_TABLE = 'meadowrun-allocation';
 export const SSH_KEY_SECRET = 'meadowrun-ssh-key';
 export const MEADOWRUN_TAGS = [{ Key: 'meadowrun', Value: 'true' }];
+
+/** The bucket of map payloads; at most 63 characters (12 of account id, up to 14 of region). */
+export const payloadBucketName = (accountId: string, region: string) => `meadowrun-payloads-${accountId}-${region}`;

@@ -2,6 +2,7 @@
 // the key. A job's payloads go with it (deleteJob); the bucket itself is made by prepare.
 import {
   CreateBucketCommand,
+  DeleteBucketCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -103,4 +104,30 @@ function checkKey(key: string): void {
 
 function badKey(key: string): MeadowrunError {
   return new MeadowrunError(`Not a payload key: "${key}" (expected jobId/name)`, 'bad-message');
+}
+
+/** Whether the payload bucket exists (for `meadowrun aws status`). */
+export async function payloadBucketExists(s3: S3Client, bucket: string): Promise<boolean> {
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    return true;
+  } catch (e) {
+    if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+    throw e;
+  }
+}
+
+/** Deletes the payload bucket with whatever payloads are left in it (a bucket must be empty to go). */
+export async function deletePayloadBucket(s3: S3Client, bucket: string): Promise<void> {
+  if (!(await payloadBucketExists(s3, bucket))) return;
+  let ContinuationToken: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken }));
+    const objects = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+    if (objects.length) await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }));
+    ContinuationToken = page.NextContinuationToken;
+  } while (ContinuationToken);
+  await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch((e) => {
+    if (errorName(e) !== 'NoSuchBucket') throw e;
+  });
 }
