@@ -3,7 +3,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
-import { EnvironmentEvent, EnvironmentSpec, environmentKey, failingLine } from '../core/deployment';
+import { EnvironmentEvent, EnvironmentSpec, environmentKey, failingLine, venvFailure } from '../core/deployment';
 
 /** A build that failed: its message names the installer's failing line. */
 export class EnvironmentBuildError extends Error {}
@@ -120,7 +120,7 @@ export class Environments {
     const onLine = (line: string) => report({ kind: 'log', line });
     try {
       const venv = await run(base, ['-m', 'venv', envDir], onLine);
-      if (venv.code !== 0) throw new EnvironmentBuildError(`python -m venv failed: ${failingLine(venv.output)}`);
+      if (venv.code !== 0) throw new EnvironmentBuildError(`python -m venv failed: ${venvFailure(venv.output)}`);
       const requirements = path.join(envDir, 'meadowrun-requirements.txt');
       fs.writeFileSync(requirements, spec.requirements, { mode: 0o600 });
       const args = ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '-r', requirements];

@@ -78,6 +78,14 @@ export function environmentKey(spec: EnvironmentSpec, python: string): string {
   return JSON.stringify({ v: 1, requirements: spec.requirements, constraints: spec.constraints ?? '', python });
 }
 
+/** Why `python -m venv` failed, in a line: Debian and Ubuntu ship venv's pip in a package of its own. */
+export function venvFailure(log: string): string {
+  if (/ensurepip is not\s+available/.test(log)) {
+    return "the instance's Python can't create virtual environments with pip (on Debian and Ubuntu: apt-get install python3-venv)";
+  }
+  return failingLine(log);
+}
+
 /** The line of pip's output that says why it failed: its last ERROR line, else its last line. */
 export function failingLine(log: string): string {
   const lines = log.split('\n').map((l) => l.trim()).filter(Boolean);

@@ -10,6 +10,7 @@ import { parse } from 'smol-toml';
 import {
   environmentKey,
   failingLine,
+  venvFailure,
   parseDeploymentChoice,
   pinsFromInstalled,
   pinsFromPoetryLock,
@@ -488,4 +489,19 @@ test('mirror: what the local interpreter has, as pins; installers left out, the 
     () => pinsFromInstalled([{ name: 'mylib', version: '1', url: 'file:///home/me/mylib', editable: true }], '/venv/bin/python', inProject),
     /\/venv\/bin\/python has mylib installed from file:\/\/\/home\/me\/mylib \(editable\): local packages outside the project can't be mirrored yet/,
   );
+});
+
+test('venv’s failure on a Python without ensurepip (Debian, Ubuntu) says which package to install', () => {
+  const debian = [
+    'The virtual environment was not created successfully because ensurepip is not',
+    'available.  On Debian/Ubuntu systems, you need to install the python3-venv',
+    'package using the following command.',
+    '',
+    '    apt install python3.11-venv',
+    '',
+    'You may need to use sudo with that command.  After installing the python3-venv',
+    'package, recreate your virtual environment.',
+  ].join('\n');
+  assert.match(venvFailure(debian), /apt-get install python3-venv/);
+  assert.equal(venvFailure('Error: [Errno 28] No space left on device\n'), 'Error: [Errno 28] No space left on device');
 });
