@@ -154,6 +154,23 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
     assert.match(described.Reservations![0].Instances![0].State!.Name!, /shutting-down|terminated/);
   });
 
+  it("the instance's watch, started by systemd once the agent was sent, fences the instance when a spot interruption is announced", async () => {
+    const first = emu.instance(emu.moto.launchAttempts.find((a) => a.instanceIds?.length)!.instanceIds![0])!;
+    assert.ok(first?.on, 'the first instance (the cold run) runs');
+    assert.equal((await table().getInstance(first.id))?.preventFurtherAllocation, false);
+    emu.setSpotAction(first.id, 'terminate');
+    // The watch looks every sweep interval (30 s): wait for the row to change, no longer.
+    const t0 = Date.now();
+    for (;;) {
+      const row = await table().getInstance(first.id);
+      if (row?.preventFurtherAllocation) break;
+      assert.ok(Date.now() - t0 < 90_000, `the watch fenced ${first.id} within 90 s\n${emu.consoleOutput(first.id)?.split('\n').slice(-15).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    emu.setSpotAction(first.id, undefined);
+    console.log(`aws: spot notice → instance fenced in ${((Date.now() - t0) / 1000).toFixed(1)} s (sweep interval 30 s)`);
+  });
+
   it('aws status lists what Meadowrun has in the account; uninstall asks first, then terminates and removes all of it', async () => {
     const status = await meadowrun('aws', 'status', '--json');
     assert.equal(status.code, 0, status.stderr);

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { watchUnit } from '../../src/cloud/instanceUnits';
+import { watchPathUnit, watchUnit } from '../../src/cloud/instanceUnits';
 import { tempDir } from '../support/tempDir';
 
 const options = {
@@ -26,6 +26,23 @@ test('specifiers, variables and quotes in a word stay literal; a newline or a ba
   assert.match(unit, /"\/opt\/%%h\/\$\$HOME\/\\"x\\"\\\\y.js"/);
   assert.throws(() => watchUnit({ ...options, agentPath: '/opt/a\nExecStartPre=/bin/evil' }), /cannot hold/);
   assert.throws(() => watchUnit({ ...options, node: { command: ['node'], env: { 'A=B C': 'x' } } }), /not an environment variable name/);
+  // $ is literal in Environment= (only ExecStart expands variables); User= takes no quotes at all.
+  assert.match(watchUnit({ ...options, node: { command: ['node'], env: { P: 'a$b' } } }), /^Environment="P=a\$b"$/m);
+  assert.match(watchUnit(options), /^User=ubuntu$/m);
+  assert.throws(() => watchUnit({ ...options, user: 'a b' }), /not a plain user name/);
+});
+
+test('with a pattern, the unit runs the newest matching agent through sh, the node command as arguments', () => {
+  const unit = watchUnit({ ...options, node: { command: ['node'], env: {} }, agentPath: "/home/o'k/work/agent-*.js" });
+  const exec = /^ExecStart=(.*)$/m.exec(unit)![1];
+  assert.equal(exec, `"/bin/sh" "-c" "exec \\"$$@\\" \\"$$(ls -t -- '/home/o'\\\\''k/work'/agent-*.js | head -n 1)\\" watch" "sh" "node"`);
+  assert.throws(() => watchUnit({ ...options, agentPath: '/w/agent-$(x)*.js' }), /not a pattern/);
+});
+
+test('the path unit starts the watch once an agent file exists; a glob it cannot write plainly is refused', () => {
+  assert.match(watchPathUnit('/home/meadowrun/work/agent-*.js'), /^PathExistsGlob=\/home\/meadowrun\/work\/agent-\*\.js\nUnit=meadowrun-watch\.service$/m);
+  assert.throws(() => watchPathUnit('/home/a b/agent-*.js'), /not a plain absolute path/);
+  assert.throws(() => watchPathUnit('relative/agent-*.js'), /not a plain absolute path/);
 });
 
 const analyze = ['/usr/bin/systemd-analyze', '/bin/systemd-analyze'].find((p) => fs.existsSync(p));
@@ -33,4 +50,9 @@ test('systemd-analyze verify accepts the unit', { skip: analyze ? false : 'syste
   const file = path.join(tempDir('unit'), 'meadowrun-watch.service');
   fs.writeFileSync(file, watchUnit({ ...options, agentPath: process.execPath }));
   execFileSync(analyze!, ['verify', '--man=no', file], { stdio: 'pipe', timeout: 20_000 });
+  // The pair the EC2 user data installs: the path unit and the service running the newest agent.
+  const dir = tempDir('units');
+  fs.writeFileSync(path.join(dir, 'meadowrun-watch.service'), watchUnit({ ...options, agentPath: path.join(dir, 'agent-*.js') }));
+  fs.writeFileSync(path.join(dir, 'meadowrun-watch.path'), watchPathUnit(`${dir}/agent-*.js`));
+  execFileSync(analyze!, ['verify', '--man=no', path.join(dir, 'meadowrun-watch.path'), path.join(dir, 'meadowrun-watch.service')], { stdio: 'pipe', timeout: 20_000 });
 });

@@ -166,7 +166,7 @@ export class Ec2Provider implements InstanceProvider {
       InstanceType: type as RunInstancesCommandInput['InstanceType'],
       MinCount: 1,
       MaxCount: 1,
-      UserData: userData(authorizedPublicKey, this.agentConfig()),
+      UserData: userData(authorizedPublicKey, this.agentConfig(), this.nodeCommand()),
       IamInstanceProfile: { Name: instanceProfile },
       SecurityGroupIds: [securityGroup],
       ...(zone && { Placement: { AvailabilityZone: zone } }),

@@ -2,9 +2,12 @@
 // client's public key, installs what the agent needs (Node and Python, only when the image lacks
 // them), writes the agent's AgentConfig (with the instance's own id, known only once it boots), and
 // has cloud-init print the instance's own SSH host key to the serial console, which the client reads
-// through the EC2 API (GetConsoleOutput) and pins. Nothing secret is in it: user data can be read
+// through the EC2 API (GetConsoleOutput) and pins. It also installs the instance's watch (sweep,
+// spot notice, idle watchdog) as systemd units, started once the first client has sent the agent.
+// Nothing secret is in it: user data can be read
 // by anything on the instance (and by anyone allowed DescribeInstanceAttribute).
-import { AgentConfig } from '../ports';
+import { watchPathUnit, watchUnit } from '../instanceUnits';
+import { AgentConfig, NodeCommand } from '../ports';
 
 /** The user clients log in as; its home holds the work directory. */
 export const SSH_USER = 'meadowrun';
@@ -13,6 +16,8 @@ export const WORK_DIR = `/home/${SSH_USER}/work`;
 export const SETUP_FAILED = 'meadowrun-setup-failed:';
 /** Where the agent finds its AgentConfig on a VM (src/agent/instanceSides.ts's default). */
 export const AGENT_CONFIG_PATH = '/etc/meadowrun/agent.json';
+/** The agents clients send (agent-<hash>.js, src/remote/agentSession.ts); the watch runs the newest. */
+const AGENT_GLOB = `${WORK_DIR}/agent-*.js`;
 /** Stands for the instance id in the config until the instance knows its id. */
 const INSTANCE_ID = '@INSTANCE_ID@';
 
@@ -39,6 +44,10 @@ case "$id" in i-[0-9a-f]*) ;; *) fail "unexpected instance id $id" ;; esac
 sed "s/${INSTANCE_ID}/$id/" ${AGENT_CONFIG_PATH}.in > ${AGENT_CONFIG_PATH}.tmp || fail "cannot write the agent config"
 install -o ${SSH_USER} -g ${SSH_USER} -m 600 ${AGENT_CONFIG_PATH}.tmp ${AGENT_CONFIG_PATH} || fail "cannot install the agent config"
 rm -f ${AGENT_CONFIG_PATH}.tmp ${AGENT_CONFIG_PATH}.in
+# The work dir exists before its path unit watches it; the watch starts once an agent is sent there.
+install -d -o ${SSH_USER} -g ${SSH_USER} -m 700 ${WORK_DIR} || fail "cannot make the work dir"
+systemctl daemon-reload || fail "systemctl daemon-reload failed"
+systemctl enable --now --no-block meadowrun-watch.path || fail "cannot enable meadowrun-watch.path"
 echo "meadowrun-setup-done"
 `;
 
@@ -61,7 +70,7 @@ MaxStartups 64:30:128
  * The user data, as RunInstances wants it (base64). `authorizedPublicKey` is "ssh-ed25519 AAAA… comment";
  * `agentConfig` is complete but for the instance id, which the instance fills in.
  */
-export function userData(authorizedPublicKey: string, agentConfig: Omit<AgentConfig, 'instanceId'>): string {
+export function userData(authorizedPublicKey: string, agentConfig: Omit<AgentConfig, 'instanceId'>, node: NodeCommand): string {
   const key = authorizedPublicKey.trim();
   if (!/^ssh-[a-z0-9-]+ [A-Za-z0-9+/=]+( [^\n]*)?$/.test(key)) throw new Error('userData: not an OpenSSH public key');
   const config = {
@@ -76,6 +85,12 @@ export function userData(authorizedPublicKey: string, agentConfig: Omit<AgentCon
       // The idle watchdog powers the instance off (it terminates on shutdown); nothing else runs as root.
       { path: '/etc/sudoers.d/meadowrun', permissions: '0440', content: `${SSH_USER} ALL=(root) NOPASSWD: /usr/sbin/shutdown -h now\n` },
       { path: `${AGENT_CONFIG_PATH}.in`, permissions: '0600', content: JSON.stringify({ ...agentConfig, instanceId: INSTANCE_ID }, null, 1) + '\n' },
+      { path: '/etc/systemd/system/meadowrun-watch.path', permissions: '0644', content: watchPathUnit(AGENT_GLOB) },
+      {
+        path: '/etc/systemd/system/meadowrun-watch.service',
+        permissions: '0644',
+        content: watchUnit({ node, agentPath: AGENT_GLOB, configPath: AGENT_CONFIG_PATH, user: SSH_USER }),
+      },
     ],
     runcmd: [['sh', '-c', SETUP]],
   };
