@@ -170,7 +170,9 @@ export class AgentSession {
         started = await connection.exec(agentCommand(['daemon', '--socket', socketPath]));
       }
       if (started.exitCode !== 0) {
-        const why = started.stderr.toString().trim().split('\n').pop();
+        // With nothing on stderr, how it ended is all there is to say (a signal, a dropped session).
+        const ended = started.signal ? `killed by ${started.signal}` : started.exitCode === null ? 'its session ended without an exit status' : `exit code ${started.exitCode}`;
+        const why = started.stderr.toString().trim().split('\n').pop() || ended;
         throw new MeadowrunError(`Cannot start the agent on instance ${instance.id}${why ? `: ${why}` : ''}`, 'agent-lost');
       }
     }
