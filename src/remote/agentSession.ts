@@ -169,6 +169,12 @@ export class AgentSession {
         await upload();
         started = await connection.exec(agentCommand(['daemon', '--socket', socketPath]));
       }
+      if (started.exitCode === null && !started.signal && attempt === 0) {
+        // The session that started it went away without a word (seen on instances still settling
+        // after boot); the detached daemon may well be up: look for it on its socket once more.
+        log.info(`${instance.id}: the session starting the agent ended without an exit status; looking for the agent again`);
+        continue;
+      }
       if (started.exitCode !== 0) {
         // With nothing on stderr, how it ended is all there is to say (a signal, a dropped session).
         const ended = started.signal ? `killed by ${started.signal}` : started.exitCode === null ? 'its session ended without an exit status' : `exit code ${started.exitCode}`;
