@@ -7,7 +7,6 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client } from 'ssh2';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { PricingClient } from '@aws-sdk/client-pricing';
@@ -18,6 +17,7 @@ import type { SshEndpoint } from '../../src/cloud/ports';
 import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator } from '../support/ec2emu';
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
 import { tempDir } from '../support/tempDir';
+import { sshExec as runOverSsh } from '../support/sshExec';
 
 const unavailable = ec2EmulatorUnavailable();
 // Three x86 types, one burstable and one arm64: only the three are eligible for an x86 AMI.
@@ -65,24 +65,7 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
   });
 
   const sshExec = (ssh: SshEndpoint, command: string) =>
-    new Promise<string>((resolve, reject) => {
-      const c = new Client();
-      c.on('error', reject);
-      c.on('ready', () =>
-        c.exec(command, (err, stream) => {
-          if (err) return reject(err);
-          let out = '';
-          stream.on('data', (d: Buffer) => (out += d.toString()));
-          stream.stderr.on('data', (d: Buffer) => (out += d.toString()));
-          stream.on('close', (code: number) => {
-            c.end();
-            if (code === 0) resolve(out);
-            else reject(new Error(`exit ${code}: ${out}`));
-          });
-        }),
-      );
-      c.connect({ host: ssh.host, port: ssh.port, username: ssh.user, privateKey, readyTimeout: 10_000, hostVerifier: (key: Buffer) => key.toString('base64') === ssh.hostKey });
-    });
+    runOverSsh({ host: ssh.host, port: ssh.port, username: ssh.user, privateKey, hostKey: ssh.hostKey }, command);
 
   it('offers only the types that run the AMI, not burstable ones, at the Pricing API prices, cached in a private directory', async () => {
     const types = await provider.listInstanceTypes();

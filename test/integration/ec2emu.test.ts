@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client } from 'ssh2';
 import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator } from '../support/ec2emu';
 import { AwsQueryError, awsQuery, items, text } from '../support/ec2emu/awsQuery';
 import { tempDir } from '../support/tempDir';
+import { sshExec as runOverSsh } from '../support/sshExec';
 
 const unavailable = ec2EmulatorUnavailable();
 
@@ -57,26 +57,7 @@ describe('EC2 emulator', { skip: unavailable ? `skipped: ${unavailable}` : false
     return items(r, 'RunInstancesResponse', 'instancesSet').map((i) => ({ id: text(i, 'instanceId')!, publicIp: text(i, 'ipAddress')! }));
   };
 
-  const sshExec = (host: string, command: string) =>
-    new Promise<string>((resolve, reject) => {
-      const c = new Client();
-      c.on('error', reject);
-      c.on('ready', () =>
-        c.exec(command, (err, stream) => {
-          if (err) return reject(err);
-          let out = '';
-          let errOut = '';
-          stream.on('data', (d: Buffer) => (out += d.toString()));
-          stream.stderr.on('data', (d: Buffer) => (errOut += d.toString()));
-          stream.on('close', (code: number) => {
-            c.end();
-            if (code === 0) resolve(out);
-            else reject(new Error(`exit ${code}: ${errOut}`));
-          });
-        }),
-      );
-      c.connect({ host, port: 22, username: 'root', privateKey, readyTimeout: 5000 });
-    });
+  const sshExec = (host: string, command: string) => runOverSsh({ host, username: 'root', privateKey, readyTimeout: 5000 }, command);
 
   /** Waits for the user data to have installed the key (SSH refuses it until then). */
   const waitForSsh = async (host: string, timeoutMs = 120_000) => {
