@@ -76,7 +76,7 @@ let cloud: Promise<Cloud> | undefined;
 export let engine: Engine | undefined;
 function cloudSettings(program: Command): CloudSettings {
   const o = program.opts();
-  return { local: { stateDir: o.stateDir }, aws: { profile: o.profile, region: o.region }, log: cliLog(program) };
+  return { local: { stateDir: o.stateDir }, aws: { profile: o.profile, region: o.region }, azure: { subscription: o.subscription, resourceGroup: o.resourceGroup, location: o.location }, log: cliLog(program) };
 }
 /**
  * The CLI's log is its stderr: warnings always (an instance that would not terminate may keep
@@ -135,6 +135,9 @@ export function buildProgram(): Command {
     .option('--state-dir <dir>', 'local cloud state directory (default: $MEADOWRUN_LOCAL_DIR or ~/.meadowrun/local)')
     .option('--profile <name>', 'AWS profile of ~/.aws/config (default: $AWS_PROFILE, then default)')
     .option('--region <name>', "AWS region (default: $AWS_REGION, then the profile's)")
+    .option('--subscription <id>', "Azure subscription (default: $AZURE_SUBSCRIPTION_ID, then the Azure CLI's default)")
+    .option('--resource-group <name>', 'Azure resource group Meadowrun keeps its resources in (default: meadowrun)')
+    .option('--location <name>', 'Azure location, e.g. eastus (default: $AZURE_LOCATION)')
     .option('--verbose', 'say what the engine and the cloud do, and print the stack trace of a failure')
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meadowrun: ')) })
     // A mistyped cloud is refused before any command starts, even one that would not use it.

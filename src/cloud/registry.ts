@@ -5,6 +5,7 @@ import { MeadowrunError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { AwsSettings } from './aws/clients';
 import type { AwsCloud } from './aws';
+import type { AzureSettings } from './azure/credentials';
 import type { LocalCloud } from './local';
 import type { Cloud } from './ports';
 
@@ -13,6 +14,8 @@ export interface CloudSettings {
   local?: { stateDir?: string; instanceTypes?: InstanceType[] };
   /** Profile and region (the SDK's defaults when absent): `meadowrun.aws.*`, `--profile` / `--region`. */
   aws?: AwsSettings;
+  /** Subscription, resource group and location: `meadowrun.azure.*`, `--subscription` / `--resource-group` / `--location`. */
+  azure?: AzureSettings;
   /** Where the cloud says what it launched and terminated, and what failed on the way. */
   log?: Logger;
 }

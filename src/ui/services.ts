@@ -39,7 +39,7 @@ export class Services implements vscode.Disposable {
       },
     };
     this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {
-      if (['cloud', 'local', 'aws'].some((s) => e.affectsConfiguration(`meadowrun.${s}`))) this.reset();
+      if (['cloud', 'local', 'aws', 'azure'].some((s) => e.affectsConfiguration(`meadowrun.${s}`))) this.reset();
     });
   }
 
@@ -54,6 +54,7 @@ export class Services implements vscode.Disposable {
     const cloud = await createCloud(s.cloud, {
       local: { stateDir: s.localStateDirectory, instanceTypes: s.localInstanceTypes },
       aws: { profile: s.awsProfile, region: s.awsRegion },
+      azure: { subscription: s.azureSubscription, resourceGroup: s.azureResourceGroup, location: s.azureLocation },
       log: this.engineLog,
     });
     this.log.info(`Using the ${s.cloud} cloud (${cloud.location})`);

@@ -1,0 +1,59 @@
+// A stand-in for the Azure CLI (`az`), put first on PATH, so the client's real credential chain
+// (@azure/identity's AzureCliCredential runs `az account get-access-token`) and its subscription
+// lookup (`az account show`) run in tests without a login to Microsoft. It answers only those two
+// calls, with the shapes az 2.x prints; logged out, it fails like az does ("Please run 'az login'").
+// The token is any string: the emulators and fakes accept any bearer token.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tempDir } from './tempDir';
+
+export interface FakeAz {
+  /** Put this first on PATH. */
+  dir: string;
+  subscription: string;
+  login(): void;
+  logout(): void;
+  /** PATH with the fake first. */
+  path: string;
+}
+
+export function fakeAz(o: { subscription?: string; loggedIn?: boolean } = {}): FakeAz {
+  const dir = tempDir('fake-az');
+  const subscription = o.subscription ?? '00000000-0000-0000-0000-000000000001';
+  const expiresOn = Math.floor(Date.now() / 1000) + 3600;
+  fs.writeFileSync(
+    path.join(dir, 'token.json'),
+    JSON.stringify({
+      accessToken: 'fake-token-for-tests',
+      expiresOn: new Date(expiresOn * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '.000000'),
+      expires_on: expiresOn,
+      subscription,
+      tenant: '00000000-0000-0000-0000-00000000000t',
+      tokenType: 'Bearer',
+    }),
+  );
+  fs.writeFileSync(path.join(dir, 'subscription'), `${subscription}\n`);
+  const script = `#!/bin/sh
+dir=$(dirname "$0")
+if [ ! -f "$dir/logged-in" ]; then
+  echo "ERROR: Please run 'az login' to setup account." >&2
+  exit 1
+fi
+case "$1 $2" in
+  "account get-access-token") cat "$dir/token.json" ;;
+  "account show") cat "$dir/subscription" ;;
+  *) echo "fake az: unsupported: $*" >&2; exit 2 ;;
+esac
+`;
+  fs.writeFileSync(path.join(dir, 'az'), script, { mode: 0o700 });
+  const marker = path.join(dir, 'logged-in');
+  const fake: FakeAz = {
+    dir,
+    subscription,
+    login: () => fs.writeFileSync(marker, ''),
+    logout: () => fs.rmSync(marker, { force: true }),
+    path: `${dir}${path.delimiter}${process.env.PATH ?? ''}`,
+  };
+  if (o.loggedIn ?? true) fake.login();
+  return fake;
+}

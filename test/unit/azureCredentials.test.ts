@@ -1,0 +1,72 @@
+// The Azure client's credential: the real @azure/identity chain (environment, then Azure CLI) with a
+// stand-in `az` on PATH. A missing login, or no Azure CLI at all, is one MeadowrunError naming
+// `az login`; a login gives a token and the CLI's default subscription.
+import assert from 'node:assert/strict';
+import { beforeEach, test } from 'node:test';
+import { azureCredential, azureSettingsFromEnv, DEFAULT_RESOURCE_GROUP, requireLocation, resolveSubscription } from '../../src/cloud/azure/credentials';
+import { MeadowrunError } from '../../src/core/errors';
+import { fakeAz } from '../support/fakeAz';
+import { tempDir } from '../support/tempDir';
+
+const originalPath = process.env.PATH;
+const az = fakeAz();
+
+beforeEach(() => {
+  for (const k of Object.keys(process.env)) if (/^(AZURE_|MEADOWRUN_AZURE_)/.test(k)) delete process.env[k];
+  process.env.PATH = az.path;
+  az.login();
+});
+
+async function credentialsFailure(p: Promise<unknown>): Promise<MeadowrunError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof MeadowrunError, `not ours: ${(e as Error).name}: ${(e as Error).message}`);
+    assert.equal(e.code, 'cloud-credentials');
+    return e;
+  }
+  assert.fail('it succeeded');
+}
+
+test('logged in with the Azure CLI: a token for the scope, and its default subscription', async () => {
+  const token = await azureCredential().getToken('https://management.azure.com/.default');
+  assert.equal(token?.token, 'fake-token-for-tests');
+  assert.ok(token!.expiresOnTimestamp > Date.now());
+  assert.equal(await resolveSubscription({}), az.subscription);
+});
+
+test('a subscription given in the settings or AZURE_SUBSCRIPTION_ID is used without asking the CLI', async () => {
+  az.logout();
+  assert.equal(await resolveSubscription({ subscription: 'from-settings' }), 'from-settings');
+  process.env.AZURE_SUBSCRIPTION_ID = 'from-env';
+  assert.equal(await resolveSubscription({}), 'from-env');
+});
+
+test('not logged in: one message saying to run az login, for the token and for the subscription', async () => {
+  az.logout();
+  const e = await credentialsFailure(azureCredential().getToken('https://management.azure.com/.default'));
+  assert.match(e.message, /^No Azure login: run `az login`/);
+  const s = await credentialsFailure(resolveSubscription({}));
+  assert.match(s.message, /No Azure subscription: run `az login`/);
+});
+
+test('no Azure CLI installed: the message says to install it, then az login', async () => {
+  process.env.PATH = tempDir('empty-path');
+  const e = await credentialsFailure(azureCredential().getToken('https://management.azure.com/.default'));
+  assert.match(e.message, /Azure CLI \(az\) is not installed.*aka\.ms\/azure-cli.*`az login`/);
+  const s = await credentialsFailure(resolveSubscription({}));
+  assert.match(s.message, /set meadowrun\.azure\.subscription.*install the Azure CLI and run `az login`/);
+  process.env.PATH = originalPath;
+});
+
+test('settings: defaults, the environment, and a missing location named', () => {
+  process.env.MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING = 'UseDevelopmentStorage=true';
+  process.env.AZURE_LOCATION = 'westeurope';
+  const s = azureSettingsFromEnv({ subscription: 'sub' });
+  assert.equal(s.resourceGroup, DEFAULT_RESOURCE_GROUP);
+  assert.equal(s.location, 'westeurope');
+  assert.equal(s.endpoints?.storageConnectionString, 'UseDevelopmentStorage=true');
+  assert.equal(azureSettingsFromEnv({ resourceGroup: 'rg', location: 'eastus' }).location, 'eastus');
+  delete process.env.AZURE_LOCATION;
+  assert.throws(() => requireLocation({}), /No Azure location: set meadowrun\.azure\.location \(or --location/);
+});
