@@ -50,7 +50,7 @@ export interface InstanceRecord extends MachineTraits, Partial<InstanceEndpoint>
   state: InstanceState;
   typeName: string;
   spot: boolean;
-  /** The type's spot eviction rate (%) from the catalog at launch, when spot. A spot row without it admits no job. */
+  /** The type's spot eviction rate (%) from the catalog at launch, when spot. A spot row without it admits only jobs that accept any rate (100 %). */
   evictionRatePct?: number;
   /** USD per hour. */
   price: number;

@@ -195,7 +195,7 @@ export function describeNoFit(types: InstanceType[], need: Resources): string {
     const rates = fitting
       .map((t) => t.evictionRatePct)
       .filter((r): r is number => r !== undefined && Number.isFinite(r));
-    if (rates.length === 0) return `Instance types that offer ${wanted} are sold as spot only, with no known eviction rate`;
+    if (rates.length === 0) return `Instance types that offer ${wanted} are sold as spot only, with no known eviction rate (allow a 100% eviction rate to use them)`;
     const lowest = Math.min(...rates);
     const allowed = need.maxEvictionRatePct > 0 ? `you allow ${need.maxEvictionRatePct}%` : 'you allow on-demand only';
     return `Instance types that offer ${wanted} are sold as spot only, with eviction rates of ${lowest}% or more (${allowed})`;

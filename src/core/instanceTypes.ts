@@ -12,7 +12,7 @@ export interface InstanceType extends MachineTraits {
   onDemandPrice: number;
   /** Undefined when the type is not offered as spot. */
   spotPrice?: number;
-  /** Spot eviction (interruption) rate in %, when offered as spot. */
+  /** Spot eviction (interruption) rate in %, when offered as spot and known (unknown: only jobs accepting 100 % use it). */
   evictionRatePct?: number;
 }
 

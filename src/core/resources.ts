@@ -94,10 +94,13 @@ export function meetsRequirements(need: Resources, m: MachineTraits): boolean {
 
 /**
  * Whether a job may run on a machine of this market: on-demand always; spot only when the job allows spot
- * (a limit above 0) and the machine's eviction rate is known and within the limit.
+ * (a limit above 0) and the machine's eviction rate is within the limit. An unknown rate (Azure without
+ * Resource Graph) is never guessed: only a job that accepts any rate (100 %) runs on it.
  */
 export function marketAllowed(maxEvictionRatePct: number, spot: boolean, evictionRatePct: number | undefined): boolean {
-  return !spot || (maxEvictionRatePct > 0 && evictionRatePct !== undefined && evictionRatePct <= maxEvictionRatePct);
+  if (!spot) return true;
+  if (evictionRatePct === undefined) return maxEvictionRatePct >= 100;
+  return maxEvictionRatePct > 0 && evictionRatePct <= maxEvictionRatePct;
 }
 
 /** Free capacity of an instance: CPU, memory and GPUs that can still be allocated. */

@@ -255,7 +255,8 @@ test('spot instances count only when the threshold tolerates their eviction rate
   assert.ok(!eligible(spot, thr(1, 2, 1)), 'max 0 means on-demand only');
   assert.ok(!eligible(spot, thr(1, 2, 1, { maxEvictionRatePct: 5 })));
   assert.ok(eligible(spot, thr(1, 2, 1, { maxEvictionRatePct: 10 })));
-  assert.ok(!eligible(unknown, thr(1, 2, 1, { maxEvictionRatePct: 100 })));
+  assert.ok(!eligible(unknown, thr(1, 2, 1, { maxEvictionRatePct: 99 })), 'an unknown rate is never guessed');
+  assert.ok(eligible(unknown, thr(1, 2, 1, { maxEvictionRatePct: 100 })), 'but a job accepting any rate takes it');
   assert.ok(eligible(inst('od', 2, 4, 1), thr(1, 2, 1, { maxEvictionRatePct: 10 })), 'on-demand always counts');
 
   const catalog = [type('x', 2, 4, 0.1, { spotPrice: 0.02, evictionRatePct: 10 })];

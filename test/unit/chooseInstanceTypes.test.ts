@@ -53,9 +53,10 @@ test('spot chosen only when eviction ≤ max and max > 0', () => {
   // A 0 % eviction rate still needs max > 0, since 0 means on-demand only.
   const zero = [type('z', 2, 4, 0.1, { spotPrice: 0.03, evictionRatePct: 0 })];
   assert.deepEqual(show(chooseInstanceTypes(zero, need(1, 1))), ['z 1x1']);
-  // Unknown eviction rate: never spot.
+  // Unknown eviction rate: spot only for a job that accepts any rate (it is never guessed).
   const unknown = [type('u', 2, 4, 0.1, { spotPrice: 0.03 })];
-  assert.deepEqual(show(chooseInstanceTypes(unknown, need(1, 1, { maxEvictionRatePct: 100 }))), ['u 1x1']);
+  assert.deepEqual(show(chooseInstanceTypes(unknown, need(1, 1, { maxEvictionRatePct: 99 }))), ['u 1x1']);
+  assert.deepEqual(show(chooseInstanceTypes(unknown, need(1, 1, { maxEvictionRatePct: 100 }))), ['u[spot] 1x1']);
   // optionsFor lists both markets when allowed.
   assert.equal(optionsFor(types, need(1, 1, { maxEvictionRatePct: 50 })).length, 2);
 });

@@ -75,8 +75,10 @@ test('eviction rate applies to existing instances: an on-demand-only job never j
   assert.equal(pickInstanceForJob(pool, job(1, 1, 0, { maxEvictionRatePct: 4 }))?.id, 'onDemand');
   // Only spot instances running: an on-demand-only job finds none (and so launches).
   assert.equal(pickInstanceForJob([spot('spot5', 8, 16, 5)], job(1, 1)), undefined);
-  // A spot row without a recorded eviction rate (written before it was recorded) admits no job.
-  assert.equal(pickInstanceForJob([spot('old', 8, 16, undefined)], job(1, 1, 0, { maxEvictionRatePct: 100 })), undefined);
+  // A spot row without a known eviction rate (Azure without Resource Graph, or written before it was
+  // recorded) admits only a job that accepts any rate.
+  assert.equal(pickInstanceForJob([spot('old', 8, 16, undefined)], job(1, 1, 0, { maxEvictionRatePct: 99 })), undefined);
+  assert.equal(pickInstanceForJob([spot('old', 8, 16, undefined)], job(1, 1, 0, { maxEvictionRatePct: 100 }))?.id, 'old');
   assert.deepEqual(packJobs(pool, job(1, 1), 3), { placements: [{ id: 'onDemand', jobs: 3 }], unplaced: 0 });
 });
 
@@ -160,7 +162,8 @@ const arbJob: fc.Arbitrary<Resources> = fc
 function allowed(i: PackableInstance, n: Resources): boolean {
   if (i.preventFurtherAllocation) return false;
   if (n.cpu > i.free.cpu || n.memoryGb > i.free.memoryGb || n.gpus > i.free.gpus) return false;
-  if (i.spot && (n.maxEvictionRatePct === 0 || i.evictionRatePct === undefined || i.evictionRatePct > n.maxEvictionRatePct)) return false;
+  // An unknown rate is never guessed: only a job accepting any rate (100 %) takes it.
+  if (i.spot && (n.maxEvictionRatePct === 0 || (i.evictionRatePct === undefined ? n.maxEvictionRatePct < 100 : i.evictionRatePct > n.maxEvictionRatePct))) return false;
   if (n.gpuMemoryGb && (i.memoryPerGpuGb === undefined || i.memoryPerGpuGb * n.gpus < n.gpuMemoryGb)) return false;
   return (n.cpuFeatures ?? []).every((f) => i.cpuFeatures?.includes(f));
 }

@@ -3,13 +3,12 @@
 // spot is interrupted (the Spot Advisor's ranges, bundled). Each source is cached on disk for a while;
 // one that cannot be reached is replaced by its stale cache, then by the bundled snapshot, so a
 // catalog is always there (the bundled prices are us-east-1's, marked as estimates in the log).
-import * as fs from 'fs';
-import * as path from 'path';
 import { DescribeInstanceTypesCommand, DescribeSpotPriceHistoryCommand, EC2Client, InstanceTypeInfo } from '@aws-sdk/client-ec2';
 import { GetProductsCommand, PricingClient } from '@aws-sdk/client-pricing';
 import { MeadowrunError } from '../../core/errors';
 import { InstanceType } from '../../core/instanceTypes';
 import { CpuFeature } from '../../core/resources';
+import { DiskCache } from '../catalogCache';
 import snapshot from './data/catalogSnapshot.json';
 
 /** An instance type as DescribeInstanceTypes tells it. */
@@ -275,40 +274,4 @@ function bundledOnDemand(region: string): Record<string, OnDemandPrice> {
 
 function bundledInterruption(region: string): Record<string, number> {
   return (snapshot.interruption as Record<string, Record<string, number>>)[region] ?? {};
-}
-
-/** One JSON file per (region, source), private to the user, with the time it was fetched. */
-class DiskCache {
-  constructor(
-    private readonly dir: string,
-    private readonly region: string,
-    private readonly now: () => number,
-  ) {}
-
-  async get<T>(name: string, ttlMs: number, fetch: () => Promise<T>, onError: (stale: T | undefined) => (e: unknown) => T): Promise<T> {
-    const file = path.join(this.dir, `${this.region}-${name}.json`);
-    let cached: { fetchedAt: number; data: T } | undefined;
-    try {
-      cached = JSON.parse(fs.readFileSync(file, 'utf8'));
-    } catch {
-      cached = undefined;
-    }
-    if (cached && this.now() - cached.fetchedAt < ttlMs) return cached.data;
-    let data: T;
-    try {
-      data = await fetch();
-    } catch (e) {
-      return onError(cached?.data)(e);
-    }
-    this.write(file, { fetchedAt: this.now(), data });
-    return data;
-  }
-
-  private write(file: string, value: unknown): void {
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    fs.chmodSync(this.dir, 0o700);
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
-    fs.renameSync(tmp, file);
-  }
 }
