@@ -16,6 +16,7 @@ import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
 import { addAwsCommands } from './aws';
 import { addManageCommands } from './manage';
 import { addRunMapCommand } from './runMap';
+import { addSecretCommands } from './secrets';
 import { table } from './table';
 import type { Logger } from '../core/logger';
 
@@ -324,5 +325,6 @@ export function buildProgram(): Command {
   addAwsCommands(program, () => cloudSettings(program), printJson);
   addRunMapCommand(program, () => getEngine(program), async () => (await getCloud(program)).management.status(), resourceOptions, printJson);
   addManageCommands(program, () => getCloud(program), printJson);
+  addSecretCommands(program, () => getCloud(program), printJson);
   return program;
 }

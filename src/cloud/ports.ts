@@ -227,6 +227,16 @@ export interface SshKeyPair {
 export interface SecretStore {
   /** The client's SSH key pair, generated and stored on first use. */
   getSshKeyPair(): Promise<SshKeyPair>;
+  /**
+   * The user's secrets (core/secrets.ts), by name, kept apart from the SSH key: no user secret
+   * name reaches it, and listing never shows it. Names are checked by the caller's checkSecretName.
+   * `put` creates or replaces; `delete` says whether there was one.
+   */
+  putSecret(name: string, value: string): Promise<void>;
+  getSecret(name: string): Promise<string | undefined>;
+  /** The names, sorted. */
+  listSecrets(): Promise<string[]>;
+  deleteSecret(name: string): Promise<boolean>;
 }
 
 /** What a cloud is: its ports, built once and shared by every job. */

@@ -35,6 +35,8 @@ export type ErrorCode =
   | 'syntax-error'
   /** A deployment that can't be read: an unknown kind, a missing or malformed lock or requirements file. */
   | 'bad-deployment'
+  /** A secret's name or value is not one a store takes, or a secret a job names is missing or malformed. */
+  | 'bad-secret'
   | 'not-found'
   | 'unknown-cloud'
   // Where jobs go.

@@ -43,3 +43,47 @@ export function secretStoreContract(name: string, make: () => SecretStoresUnderT
     assert.notEqual(a.publicKey, b.publicKey);
   });
 }
+
+/** User secrets (`meadowrun secret set`): the same contract for every store. */
+export function userSecretsContract(name: string, make: () => SecretStoresUnderTest): void {
+  test(`${name}: a secret set by one client is read, listed and deleted by another`, async () => {
+    const stores = make();
+    const [a, b] = [stores.client(), stores.client()];
+    assert.deepEqual(await a.listSecrets(), []);
+    assert.equal(await a.getSecret('index'), undefined);
+    const value = 'user:pä55 word\nsecond line\n';
+    await a.putSecret('index', value);
+    await a.putSecret('git_key-2', 'key');
+    assert.equal(await b.getSecret('index'), value, 'the value exactly, newlines and all');
+    assert.deepEqual(await b.listSecrets(), ['git_key-2', 'index']);
+    await b.putSecret('index', 'replaced');
+    assert.equal(await a.getSecret('index'), 'replaced');
+    assert.equal(await b.deleteSecret('index'), true);
+    assert.equal(await b.deleteSecret('index'), false, 'gone already');
+    assert.equal(await a.getSecret('index'), undefined);
+    assert.deepEqual(await a.listSecrets(), ['git_key-2']);
+    await a.putSecret('index', 'again');
+    assert.equal(await a.getSecret('index'), 'again', 'a deleted name can be set again at once');
+  });
+
+  test(`${name}: user secrets are kept apart from the SSH key`, async () => {
+    const stores = make();
+    const s = stores.client();
+    const pair = await s.getSshKeyPair();
+    for (const n of ['ssh-key', 'id_ed25519', 'meadowrun-ssh-key']) await s.putSecret(n, 'not a key');
+    assert.deepEqual(await stores.client().getSshKeyPair(), pair, 'no user secret replaces the key');
+    assert.deepEqual(await s.listSecrets(), ['id_ed25519', 'meadowrun-ssh-key', 'ssh-key'], 'the key is not listed');
+  });
+
+  test(`${name}: names and values no store would take the same way are refused before anything is stored`, async () => {
+    const s = make().client();
+    for (const bad of ['', '../escape', 'a/b', 'with space', '-dash-first', 'x'.repeat(65), 'dot.ted']) {
+      await assert.rejects(s.putSecret(bad, 'v'), (e: Error & { code?: string }) => e.code === 'bad-secret' && /not a secret name/.test(e.message), bad);
+      await assert.rejects(s.getSecret(bad), /not a secret name/);
+      await assert.rejects(s.deleteSecret(bad), /not a secret name/);
+    }
+    await assert.rejects(s.putSecret('empty', ''), /empty/);
+    await assert.rejects(s.putSecret('big', 'x'.repeat(64 * 1024 + 1)), /at most 65536/);
+    assert.deepEqual(await s.listSecrets(), []);
+  });
+}

@@ -14,7 +14,7 @@ import { SqsTaskQueues } from '../../src/cloud/aws/sqsTaskQueues';
 import type { AllocationTable } from '../../src/cloud/ports';
 import { allocationTableContract } from '../contracts/allocationTableContract';
 import { payloadStoreContract } from '../contracts/payloadStoreContract';
-import { secretStoreContract } from '../contracts/secretStoreContract';
+import { secretStoreContract, userSecretsContract } from '../contracts/secretStoreContract';
 import { taskQueuesContract } from '../contracts/taskQueuesContract';
 import { motoUnavailable, startMoto, type Moto } from '../support/moto';
 
@@ -64,6 +64,24 @@ describe('AWS ports on moto', { skip: unavailable ? `skipped: moto could not be 
   secretStoreContract('Secrets Manager store', () => {
     const name = `meadowrun-ssh-key-test-${++secrets}`;
     return { client: () => SecretsManagerSecretStore.open({}, name) };
+  });
+  // Each store its own user prefix (and key), as the contract expects an empty store.
+  userSecretsContract('Secrets Manager store', () => {
+    const n = ++secrets;
+    return { client: () => SecretsManagerSecretStore.open({}, `meadowrun-ssh-key-test-${n}`, `meadowrun-secret-t${n}-`) };
+  });
+
+  test('user secrets are meadowrun-secret-NAME, tagged meadowrun=true, and never the SSH key', async () => {
+    const store = SecretsManagerSecretStore.open({});
+    await store.getSshKeyPair();
+    await store.putSecret('pypi', 'user:pass');
+    const client = awsClient(SecretsManagerClient, {});
+    const { SecretList } = await client.send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: ['meadowrun-secret-pypi'] }] }));
+    assert.deepEqual(SecretList?.find((s) => s.Name === 'meadowrun-secret-pypi')?.Tags, [{ Key: 'meadowrun', Value: 'true' }]);
+    assert.ok((await store.listSecrets()).includes('pypi'));
+    const listed = await store.listSecrets();
+    assert.ok(!listed.includes('meadowrun-ssh-key') && !listed.includes('ssh-key'), `the key is not listed: ${listed}`);
+    assert.equal(await store.deleteSecret('pypi'), true);
   });
 
   test('the SSH key secret is tagged meadowrun=true, and deleting it makes a new key next time', async () => {

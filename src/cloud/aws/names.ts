@@ -3,6 +3,11 @@
 export const PREFIX = 'meadowrun-';
 export const ALLOCATION_TABLE = 'meadowrun-allocation';
 export const SSH_KEY_SECRET = 'meadowrun-ssh-key';
+/**
+ * User secrets (`meadowrun secret set NAME`) are `meadowrun-secret-NAME`: a prefix of their own, so
+ * the instance role may read them and never the SSH key, and listing them never shows it.
+ */
+export const USER_SECRET_PREFIX = 'meadowrun-secret-';
 export const MEADOWRUN_TAGS = [{ Key: 'meadowrun', Value: 'true' }];
 
 /** The bucket of map payloads; at most 63 characters (12 of account id, up to 14 of region). */

@@ -1,13 +1,58 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { checkSecretName, checkSecretValue } from '../../core/secrets';
 import { generateSshKeyPair } from '../sshKeys';
 import { SecretStore, SshKeyPair } from '../ports';
 
-/** The client's SSH key pair in a directory only the user can read. */
+/**
+ * The client's SSH key pair in a directory only the user can read, and the user's secrets in its
+ * `user` subdirectory, one 0600 file each (the local instances read them there: they run as the user).
+ */
 export class FileSecretStore implements SecretStore {
   private cached?: SshKeyPair;
 
   constructor(private readonly dir: string) {}
+
+  /** Where user secrets live; the name is checked first, so no name leads out of it. */
+  private userFile(name: string): string {
+    return path.join(userSecretsDir(this.dir), checkSecretName(name));
+  }
+
+  async putSecret(name: string, value: string): Promise<void> {
+    const file = this.userFile(name);
+    checkSecretValue(name, value);
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // Whole or not at all: a reader never sees half a value.
+    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    try {
+      fs.writeFileSync(tmp, value, { mode: 0o600, flag: 'wx' });
+      fs.renameSync(tmp, file);
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+
+  async getSecret(name: string): Promise<string | undefined> {
+    return readUserSecret(this.dir, name);
+  }
+
+  async listSecrets(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = fs.readdirSync(userSecretsDir(this.dir));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    return names.filter((n) => !n.endsWith('.tmp')).sort();
+  }
+
+  async deleteSecret(name: string): Promise<boolean> {
+    const file = this.userFile(name);
+    const existed = fs.existsSync(file);
+    fs.rmSync(file, { force: true });
+    return existed;
+  }
 
   async getSshKeyPair(): Promise<SshKeyPair> {
     if (this.cached) return this.cached;
@@ -38,5 +83,17 @@ export class FileSecretStore implements SecretStore {
       fs.rmSync(tmp, { force: true });
     }
     return this.getSshKeyPair();
+  }
+}
+
+const userSecretsDir = (dir: string) => path.join(dir, 'user');
+
+/** A user secret of the store in `dir`, or undefined (also what a local instance's agent reads). */
+export function readUserSecret(dir: string, name: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(userSecretsDir(dir), checkSecretName(name)), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
   }
 }
