@@ -114,6 +114,10 @@ export class MapRun {
   private readonly synced = new Map<string, Promise<unknown>>();
   /** The map is ending: allocate nothing more and start no more workers. */
   private ending = false;
+  /** Aborted as the map ends: a replacement still being placed (its instance still booting) is given up. */
+  private readonly ended = new AbortController();
+  /** Replacements being placed; the map's end waits for them, so none starts (or holds a row) after it. */
+  private readonly replacing = new Set<Promise<void>>();
 
   private readonly log: Logger;
 
@@ -266,7 +270,9 @@ export class MapRun {
   /** No more waves: waits for one under way, so that its workers are stopped (or discarded) too. */
   private async endWave(): Promise<void> {
     this.ending = true;
+    this.ended.abort();
     await this.wave;
+    await Promise.all(this.replacing);
   }
 
   private startWorker(workerId: string, allocation: Allocation): void {
@@ -355,7 +361,7 @@ export class MapRun {
       this.fail(new MeadowrunError(outcome.status === 'rejected' ? outcome.message : `${outcome.error.type}: ${outcome.error.message}`, 'map-worker'));
       return;
     }
-    if (clean || this.unfinished === 0 || this.s.signal?.aborted) return;
+    if (clean || this.unfinished === 0 || this.ending || this.s.signal?.aborted) return;
     if (this.replacements >= this.width * this.s.maxAttempts) {
       this.fail(new MeadowrunError(`Map workers kept dying (${this.replacements} replaced); last: ${describe(outcome)}`, 'map-worker'));
       return;
@@ -363,10 +369,22 @@ export class MapRun {
     // A worker died with tasks left: its message comes back after the visibility timeout; a
     // replacement takes its place so the map keeps its width.
     this.replacements++;
-    await this.allocateWorkers(1).then(
-      ([w]) => this.startWorker(w.workerId, w.allocation),
-      (e: Error) => this.fail(e),
+    // The map may end while the replacement is placed (say, its instance boots while the other
+    // workers finish the tasks): the placement is then given up and what it launched discarded.
+    const signal = this.s.signal ? AbortSignal.any([this.s.signal, this.ended.signal]) : this.ended.signal;
+    const placing = this.allocateWorkers(1, signal).then(
+      async ([w]) => {
+        if (!this.ending) return this.startWorker(w.workerId, w.allocation);
+        await this.cloud.table.deallocateJob(w.allocation.instance.id, w.workerId);
+        await this.discardLaunched([w.allocation.instance.id]);
+      },
+      (e: Error) => {
+        if (!this.ending) this.fail(e);
+      },
     );
+    this.replacing.add(placing);
+    await placing;
+    this.replacing.delete(placing);
   }
 
   /**
