@@ -86,6 +86,11 @@ function webviewBundle() {
   };
 }
 
+/** Leaves these clouds' instance sides (and so their SDKs) out of an agent bundle. */
+function ignoreInstanceSides(...clouds) {
+  return new webpack.IgnorePlugin({ resourceRegExp: new RegExp(`cloud[\\\\/](${clouds.join('|')})[\\\\/]instanceSide$`) });
+}
+
 module.exports = [
   bundle('extension', './src/extension.ts', 'node20'),
   bundle('cli', './src/cli/main.ts', 'node20', {
@@ -94,12 +99,11 @@ module.exports = [
   // The agents, each one file copied to an instance as it is (see CONTRIBUTING.md, "Agent bundles"):
   // whatever is loaded with import() (a cloud's adapters, the SDK's lazy credential providers) goes
   // into the file rather than into chunks beside it, which would never be sent. agent.js, for the
-  // local cloud, leaves the AWS adapters out (the SDK would make it 8 times bigger); agent-aws.js,
-  // for EC2 instances, has them.
-  bundle('agent', './src/agent/main.ts', 'node18', {
-    plugins: [new webpack.IgnorePlugin({ resourceRegExp: /cloud[\\/]aws[\\/]instanceSide$/ }), new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })],
-  }),
-  bundle('agent-aws', './src/agent/main.ts', 'node18', { plugins: [new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })] }),
+  // local cloud, leaves the clouds' adapters out (the AWS SDK would make it 8 times bigger);
+  // agent-aws.js, for EC2 instances, has AWS's; agent-azure.js, for Azure VMs, Azure's.
+  bundle('agent', './src/agent/main.ts', 'node18', { plugins: [ignoreInstanceSides('aws', 'azure'), new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })] }),
+  bundle('agent-aws', './src/agent/main.ts', 'node18', { plugins: [ignoreInstanceSides('azure'), new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })] }),
+  bundle('agent-azure', './src/agent/main.ts', 'node18', { plugins: [ignoreInstanceSides('aws'), new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })] }),
   bundle('management', './src/cloud/local/managementRunner.ts', 'node20'),
   webviewBundle(),
 ];

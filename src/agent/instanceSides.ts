@@ -8,12 +8,13 @@ import { agentBundleName } from '../remote/agentBundle';
  * One loader per provider. A provider's adapters are loaded with import() only when its config
  * names it, so a cloud SDK never loads on another cloud's instances. Each agent bundle is one file
  * copied to an instance as it is: the local adapters are in every bundle ("eager"); a cloud's are
- * only in that cloud's bundle (agent-aws.js, see webpack.config.js and CONTRIBUTING.md, "Agent
+ * only in that cloud's bundle (agent-aws.js, agent-azure.js, see webpack.config.js and CONTRIBUTING.md, "Agent
  * bundles"), and missing from the others, where loading them says so.
  */
 const loaders: Record<string, () => Promise<InstanceSide<never>>> = {
   local: async () => (await import(/* webpackMode: "eager" */ '../cloud/local/instanceSide')).localInstanceSide,
   aws: async () => (await import(/* webpackMode: "eager" */ '../cloud/aws/instanceSide')).awsInstanceSide,
+  azure: async () => (await import(/* webpackMode: "eager" */ '../cloud/azure/instanceSide')).azureInstanceSide,
 };
 
 export async function instanceSide(provider: string): Promise<InstanceSide> {

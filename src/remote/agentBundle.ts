@@ -15,13 +15,13 @@ export interface AgentBundle {
  * bundles"), so the local agent does not carry a cloud SDK.
  */
 export function agentBundleName(provider?: string): string {
-  return provider === 'aws' ? 'agent-aws.js' : 'agent.js';
+  return provider === 'aws' || provider === 'azure' ? `agent-${provider}.js` : 'agent.js';
 }
 
 const cached = new Map<string, AgentBundle>();
 
 /**
- * The bundled agent for `provider`'s instances (dist/agent.js, dist/agent-aws.js) beside the
+ * The bundled agent for `provider`'s instances (dist/agent.js, dist/agent-aws.js, dist/agent-azure.js) beside the
  * running bundle, or found from the package root; $MEADOWRUN_AGENT_BUNDLE overrides agent.js.
  */
 export function agentBundle(provider?: string): AgentBundle {

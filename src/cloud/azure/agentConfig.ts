@@ -1,0 +1,26 @@
+// What the agent on an Azure VM is told about it (written by the VM's custom data to
+// /etc/meadowrun/agent.json): the storage account and the table, queue prefix and payload container
+// it opens with the VM's managed identity, and the instance metadata service that gives the
+// identity's tokens and announces a Spot eviction (Scheduled Events).
+import { AgentConfig } from '../ports';
+
+export type AzureAgentConfig = AgentConfig<
+  { tableName: string },
+  { queuePrefix: string },
+  { imdsEndpoint: string },
+  { container: string }
+> & {
+  provider: 'azure';
+  storage: {
+    /** The storage account's name: its services are at https://<account>.<service>.core.windows.net. */
+    account: string;
+    /** An emulator's connection string (Azurite in tests) in place of the account and the managed identity. */
+    connectionString?: string;
+  };
+  /** The client id of the user-assigned managed identity the VM reads and writes with; the system-assigned one when absent. */
+  identityClientId?: string;
+  /** The VM's Azure Resource Manager id: the instance deletes itself there once it is no longer needed. */
+  resourceId: string;
+  /** Azure Resource Manager; https://management.azure.com when absent (a fake in tests). */
+  armEndpoint?: string;
+};

@@ -1,0 +1,109 @@
+// The Azure implementations of the data-plane ports against Azurite (test/support/azurite.ts):
+// every contract suite, unchanged, including the table history run by separate processes that open
+// the table through the Azure instance side, as a VM's agent does.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { TableClient } from '@azure/data-tables';
+import type { PipelineRequest, SendRequest } from '@azure/core-rest-pipeline';
+import { QueueServiceClient } from '@azure/storage-queue';
+import type { AzureAgentConfig } from '../../src/cloud/azure/agentConfig';
+import { BlobPayloadStore, ensurePayloadContainer } from '../../src/cloud/azure/blobPayloadStore';
+import { QueueTaskQueues } from '../../src/cloud/azure/queueTaskQueues';
+import type { StorageAccess } from '../../src/cloud/azure/storage';
+import { createAllocationTable, TableAllocationTable } from '../../src/cloud/azure/tableAllocationTable';
+import type { AllocationTable, PayloadStore } from '../../src/cloud/ports';
+import { allocationTableContract, instanceRecord } from '../contracts/allocationTableContract';
+import { payloadStoreContract } from '../contracts/payloadStoreContract';
+import { taskQueuesContract } from '../contracts/taskQueuesContract';
+import { startAzurite, type Azurite } from '../support/azurite';
+
+describe('Azure ports on Azurite', () => {
+  let azurite: Azurite;
+  let access: StorageAccess;
+  before(async () => {
+    azurite = await startAzurite();
+    access = { connectionString: azurite.connectionString };
+  });
+  after(async () => {
+    await azurite?.stop();
+  });
+
+  // The contract makes its tables before Azurite is up (to learn whether other processes can open
+  // them): each is created on its first call, and its spec read when a process needs it.
+  let tables = 0;
+  allocationTableContract('Azure table', () => {
+    const name = `meadowrunTest${++tables}`;
+    const spec = {
+      provider: 'azure',
+      table: { tableName: name },
+      get storage(): AzureAgentConfig['storage'] {
+        return { account: 'devstoreaccount1', connectionString: azurite.connectionString };
+      },
+    };
+    return { table: onFirstCall(() => createAllocationTable(access, name).then(() => TableAllocationTable.open(access, name))), spec };
+  });
+
+  test('numbers are stored as Double, so ms timestamps and fractions come back exact', async () => {
+    await createAllocationTable(access, 'meadowrunDoubles');
+    const table = TableAllocationTable.open(access, 'meadowrunDoubles');
+    const record = { ...instanceRecord('i-1', 16, 0.5), registeredAt: 1764560000123, price: 16, evictionRatePct: 5 };
+    await table.registerInstance(record);
+    // The service's JSON shows a Double with a decimal point (16.0) and an Int32 without (16).
+    let body = '';
+    const capture = {
+      name: 'capture',
+      sendRequest: async (request: PipelineRequest, next: SendRequest) => {
+        const response = await next(request);
+        body = response.bodyAsText ?? '';
+        return response;
+      },
+    };
+    await TableClient.fromConnectionString(azurite.connectionString, 'meadowrunDoubles', {
+      allowInsecureConnection: true,
+      additionalPolicies: [{ policy: capture, position: 'perRetry' }],
+    }).getEntity('instances', 'i-1');
+    assert.match(body, /"registeredAt":1764560000123\.0\b/);
+    assert.match(body, /"price":16\.0\b/);
+    assert.match(body, /"evictionRatePct":5\.0\b/);
+    const back = (await table.getInstance('i-1'))!;
+    assert.deepEqual([back.registeredAt, back.price, back.total.memoryGb, back.evictionRatePct], [1764560000123, 16, 0.5, 5]);
+  });
+
+  // Each test its own prefix, as the contract expects an empty set of queues.
+  let queues = 0;
+  taskQueuesContract('Azure queues', () => QueueTaskQueues.open(access, `meadowrun-t${++queues}-`));
+
+  test('a pair is tagged meadowrun and refuses job ids Azure cannot name', async () => {
+    const q = QueueTaskQueues.open(access, 'meadowrun-tags-');
+    const { request } = await q.createPair('map-abc-123');
+    const props = await QueueServiceClient.fromConnectionString(azurite.connectionString).getQueueClient(request).getProperties();
+    assert.equal(props.metadata?.meadowrun, 'true');
+    await assert.rejects(q.createPair('Upper_Case'), /lower-case letters, digits and single hyphens/);
+    await q.deletePair('map-abc-123');
+  });
+
+  let containers = 0;
+  payloadStoreContract('Blob payload store', () => {
+    const container = `meadowrun-payloads-test-${++containers}`;
+    return onFirstCall(async () => {
+      await ensurePayloadContainer(access, container);
+      return BlobPayloadStore.open(access, container);
+    }) as PayloadStore;
+  });
+
+  test('the payload container is made once', async () => {
+    assert.equal(await ensurePayloadContainer(access, 'meadowrun-payloads-once'), true);
+    assert.equal(await ensurePayloadContainer(access, 'meadowrun-payloads-once'), false);
+  });
+});
+
+/** A port whose implementation is made on its first call: the contracts make theirs before Azurite is up. */
+function onFirstCall<T extends object>(make: () => Promise<T>): T & AllocationTable {
+  let ready: Promise<T> | undefined;
+  return new Proxy({} as T & AllocationTable, {
+    get: (_, method: string) => async (...args: unknown[]) => {
+      const t = (await (ready ??= make())) as Record<string, (...a: unknown[]) => unknown>;
+      return t[method].apply(t, args);
+    },
+  });
+}
