@@ -16,9 +16,7 @@ export function addAwsCommands(program: Command, settings: () => CloudSettings, 
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }) => {
       const cloud = await awsCloud(settings().aws);
-      await cloud.provider.prepare();
-      await cloud.secrets.getSshKeyPair();
-      const found = await cloud.describeAccount();
+      const found = await cloud.prepareAccount();
       if (flags.json) printJson({ region: cloud.region, resources: found });
       else process.stdout.write(`Prepared ${cloud.location}:\n${list(found)}`);
     });

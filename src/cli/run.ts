@@ -74,6 +74,8 @@ export function describeEvent(e: JobEvent): string | undefined {
       return `Waiting for ${e.instanceId} (${e.typeName}), which another client is launching…`;
     case 'no-capacity':
       return `${e.reason}; trying the next cheapest type…`;
+    case 'attempt':
+      return e.message;
     case 'retrying':
       return `${e.instanceId} is unreachable (${e.reason}); it takes no more jobs. Retrying on another instance…`;
     case 'allocated':

@@ -50,6 +50,8 @@ export interface InstanceRecord extends MachineTraits, Partial<InstanceEndpoint>
   state: InstanceState;
   typeName: string;
   spot: boolean;
+  /** Where in the region it runs (an AWS availability zone), when the provider has zones. */
+  zone?: string;
   /** The type's spot eviction rate (%) from the catalog at launch, when spot. A spot row without it admits only jobs that accept any rate (100 %). */
   evictionRatePct?: number;
   /** USD per hour. */
@@ -162,8 +164,16 @@ export interface InstanceProvider {
   listInstanceTypes(): Promise<InstanceType[]>;
   /** Creates what every launch needs (on AWS: a security group, roles, the table). Idempotent; cheap when done. */
   prepare(): Promise<void>;
-  /** Starts an instance that will accept `authorizedPublicKey`, and returns its id without waiting for it to boot. */
-  launch(option: InstanceOption, authorizedPublicKey: string, o?: { signal?: AbortSignal }): Promise<{ id: string }>;
+  /**
+   * Starts an instance that will accept `authorizedPublicKey`, and returns its id (and the zone it
+   * is in, when the cloud has zones) without waiting for it to boot. `onAttempt` hears each try (a
+   * zone without capacity, the next one tried), for the job's progress.
+   */
+  launch(
+    option: InstanceOption,
+    authorizedPublicKey: string,
+    o?: { signal?: AbortSignal; onAttempt?: (line: string) => void },
+  ): Promise<{ id: string; zone?: string }>;
   /**
    * Waits until the instance can be reached over SSH and says how. The host key comes from a channel
    * the client already trusts, never from the instance over the network (no trust on first use):

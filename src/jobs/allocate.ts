@@ -15,7 +15,9 @@ export type AllocationEvent =
   /** An instance could not be reached: it takes no more jobs, and the job moves (once) elsewhere. */
   | { kind: 'retrying'; instanceId: string; reason: string }
   /** The cloud had no capacity for the type (in any zone): the next cheapest option is launched instead. */
-  | { kind: 'no-capacity'; typeName: string; reason: string };
+  | { kind: 'no-capacity'; typeName: string; reason: string }
+  /** A step of a launch as the provider tells it ("No capacity for m5.large (spot) in us-east-1a …, trying us-east-1b"). */
+  | { kind: 'attempt'; message: string };
 
 export interface Allocation {
   instance: ReadyInstance;
@@ -69,10 +71,12 @@ async function startLaunch(
   jobs: JobAllocation[],
   signal?: AbortSignal,
   onLaunched?: (id: string) => void,
+  onEvent?: (e: AllocationEvent) => void,
 ): Promise<InstanceRecord> {
   await cloud.provider.prepare();
   const keys = await cloud.secrets.getSshKeyPair();
-  const { id } = await cloud.provider.launch(option, keys.publicKey, { signal });
+  const onAttempt = onEvent && ((message: string) => onEvent({ kind: 'attempt', message }));
+  const { id, zone } = await cloud.provider.launch(option, keys.publicKey, { signal, onAttempt });
   onLaunched?.(id);
   const now = Date.now();
   const record: Omit<InstanceRecord, 'etag'> = {
@@ -80,6 +84,7 @@ async function startLaunch(
     state: 'launching',
     typeName: option.type.name,
     spot: option.spot,
+    ...(zone && { zone }),
     price: option.price,
     total: { cpu: option.type.cpu, memoryGb: option.type.memoryGb, gpus: option.type.gpus },
     ...(option.spot && option.type.evictionRatePct !== undefined && { evictionRatePct: option.type.evictionRatePct }),
@@ -213,7 +218,7 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
         const tried = new Set<string>();
         for (let option = first; ; ) {
           try {
-            return await startLaunch(cloud, option, ids.map(job), o.signal, o.onLaunched);
+            return await startLaunch(cloud, option, ids.map(job), o.signal, o.onLaunched, o.onEvent);
           } catch (e) {
             if (!(e instanceof MeadowrunError && e.code === 'no-capacity')) throw e;
             tried.add(optionKey(option));

@@ -1,5 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { registerAwsCommands } from './awsCommands';
 import { RunRemotelyCodeLensProvider } from './codeLens';
 import { registerCommands } from './commands';
 import { Failures } from './failures';
@@ -21,6 +22,7 @@ export interface MeadowrunApi {
   instancesTree: InstancesTreeProvider;
   jobsTree: JobsTreeProvider;
   logs: JobLogs;
+  statusBar: InstancesStatusBar;
 }
 
 /** Builds the UI over the engine. Nothing here touches the cloud: that waits for the first use. */
@@ -37,6 +39,7 @@ export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
   const exceptions = new RemoteExceptions();
   const runner = new JobRunner(services, model, output, failures, logs, exceptions);
   const codeLens = new RunRemotelyCodeLensProvider();
+  const statusBar = new InstancesStatusBar(model);
   const instancesView = vscode.window.createTreeView('meadowrun.instances', { treeDataProvider: instancesTree, showCollapseAll: false });
   const jobsView = vscode.window.createTreeView('meadowrun.jobs', { treeDataProvider: jobsTree });
   extension.subscriptions.push(
@@ -51,16 +54,17 @@ export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
     exceptions,
     vscode.workspace.registerTextDocumentContentProvider(LOG_SCHEME, logs),
     vscode.workspace.registerTextDocumentContentProvider(RESULT_SCHEME, results),
-    new InstancesStatusBar(model),
+    statusBar,
     instancesView,
     jobsView,
     model.pollWhileVisible([instancesView, jobsView]),
     vscode.languages.registerCodeLensProvider({ language: 'python', scheme: 'file' }, codeLens),
     ...registerCommands({ extension, services, model, runner, output, failures, logs, results }),
     ...registerManagementCommands(services, model, failures),
+    ...registerAwsCommands(services, model, failures),
     ...registerMapCommands(extension, services, model, output, { logs, results, failures }),
   );
   // The first look at the table happens after activation returns, so activation stays fast.
   setTimeout(() => void model.refresh(), 0);
-  return { model, services, instancesTree, jobsTree, logs };
+  return { model, services, instancesTree, jobsTree, logs, statusBar };
 }

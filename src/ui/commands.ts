@@ -47,7 +47,6 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
     register('meadowrun.refresh', () => c.model.refresh()),
     register('meadowrun.showLog', () => c.services.log.show()),
     register('meadowrun.clearFinishedJobs', () => c.model.clearFinished()),
-    register('meadowrun.selectCloud', () => selectCloud()),
     register('meadowrun.setDefaultResources', () => setDefaultResources(c)),
   ];
 }
@@ -345,18 +344,6 @@ async function terminate(c: CommandContext, node?: InstancesNode, o: { confirmed
   );
   await c.model.refresh();
   return true;
-}
-
-async function selectCloud(): Promise<void> {
-  const current = settings().cloud;
-  const { KNOWN_CLOUDS } = await import('../cloud/registry');
-  const picked = await vscode.window.showQuickPick(
-    KNOWN_CLOUDS.map((c) => ({ label: c.name, description: c.description, picked: c.name === current })),
-    { title: 'Where should Meadowrun run jobs?' },
-  );
-  if (!picked) return;
-  await updateSetting('cloud', picked.label);
-  void vscode.window.showInformationMessage(`Meadowrun: jobs now run on the ${picked.label} cloud.`);
 }
 
 /**

@@ -30,17 +30,21 @@ export function minutes(ms: number): string {
 
 /**
  * What matters first, for a narrow sidebar: "$0.0104/h · idle 3m of 5m · 1/1 CPU, 2/2 GB free ·
- * spot · local-1a2b", and what keeps it alive when the management functions' last run said so.
+ * spot · local-1a2b" ("launching · $0.0960/h · 1 job · … · on-demand · us-east-1b · i-0abc" on
+ * a cloud with zones), and what keeps it alive when the management functions' last run said so.
  */
 export function describeInstance(r: InstanceRecord, management?: ManagementStatus, now = Date.now()): string {
   const jobs = Object.keys(r.jobs).length;
   const timeout = management?.installed ? ` of ${minutes(management.config!.idleTimeoutS * 1000)}` : '';
   const kept = management?.installed ? management.lastRun?.kept[r.id] : undefined;
   return [
+    r.state === 'launching' ? (r.preventFurtherAllocation ? 'launch given up' : 'launching') : undefined,
     price(r.price),
     jobs ? `${jobs} job${jobs > 1 ? 's' : ''}` : `idle ${minutes(now - r.lastJobChangeAt)}${timeout}`,
     describeFree(r),
-    r.spot ? 'spot' : undefined,
+    // The market matters where there is a choice (a cloud with zones); locally, only spot is said.
+    r.spot ? 'spot' : r.zone ? 'on-demand' : undefined,
+    r.zone,
     kept?.startsWith('threshold') ? `kept by ${kept}` : undefined,
     r.id,
   ]

@@ -122,18 +122,21 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
       const item = new vscode.TreeItem(r.typeName, busy ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
       item.id = `instance:${r.id}`;
       const unreachable = this.model.unreachable.has(r.id);
-      const state = unreachable ? 'unreachable' : r.preventFurtherAllocation ? 'takes no new jobs' : undefined;
+      const launching = r.state === 'launching';
+      const state = unreachable ? 'unreachable' : r.preventFurtherAllocation && !launching ? 'takes no new jobs' : undefined;
       item.description = [state, describeInstance(r, this.model.management)].filter(Boolean).join(' · ');
       item.iconPath = unreachable
         ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsForeground'))
-        : new vscode.ThemeIcon(busy ? 'vm-running' : 'vm', busy ? new vscode.ThemeColor('charts.green') : undefined);
+        : launching
+          ? new vscode.ThemeIcon('loading~spin')
+          : new vscode.ThemeIcon(busy ? 'vm-running' : 'vm', busy ? new vscode.ThemeColor('charts.green') : undefined);
       item.contextValue = busy ? 'instance.busy' : 'instance.idle';
       item.tooltip = new vscode.MarkdownString(
         [
-          `**${r.id}** — ${r.typeName} (${r.spot ? 'spot' : 'on-demand'}), ${price(r.price)}`,
+          `**${r.id}** — ${r.typeName} (${[r.spot ? 'spot' : 'on-demand', r.zone].filter(Boolean).join(', ')}), ${price(r.price)}`,
           describeFree(r),
           busy ? `Running ${Object.keys(r.jobs).length} job(s)` : `Idle for ${minutes(Date.now() - r.lastJobChangeAt)}`,
-          r.ssh ? `SSH ${r.ssh.user}@${r.ssh.host}:${r.ssh.port}` : 'Launching',
+          r.ssh ? `SSH ${r.ssh.user}@${r.ssh.host}:${r.ssh.port}` : 'Launching: booting, not reachable yet',
           `Up for ${minutes(Date.now() - r.registeredAt)}`,
           unreachable ? 'Unreachable: the provider no longer reports it running' : '',
           r.preventFurtherAllocation ? 'Takes no new jobs' : '',

@@ -197,6 +197,21 @@ export class JobRunner {
         void this.services.launchNotice.launched(e.instanceId);
         void this.model.refresh();
         return;
+      // The cloud's capacity, as it is tried: "No capacity for m5.large (spot) in us-east-1a …, trying us-east-1b".
+      case 'attempt':
+        this.services.log.info(`${job.label}: ${e.message}`);
+        progress.report({ message: `${e.message}…` });
+        this.output.appendLine(`  ${e.message}`);
+        return;
+      case 'no-capacity':
+        this.services.log.info(`${job.label}: ${e.reason}; trying the next cheapest type`);
+        progress.report({ message: `no capacity for ${e.typeName}; trying the next cheapest type…` });
+        this.output.appendLine(`  ${e.reason}; trying the next cheapest type`);
+        return;
+      case 'joining':
+        progress.report({ message: `waiting for ${e.instanceId} (${e.typeName}), which another client is launching…` });
+        this.model.updateJob(job, { status: 'launching', detail: `${e.typeName} (joining)` });
+        return;
       case 'retrying':
         progress.report({ message: `${e.instanceId} is unreachable; retrying on another instance…` });
         this.output.appendLine(`  ${e.instanceId} is unreachable (${e.reason}); it takes no more jobs, retrying on another instance`);

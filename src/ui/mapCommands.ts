@@ -100,6 +100,8 @@ export function registerMapCommands(
         onEvent: (e) => {
           if (e.kind === 'launching') services.log.info(`${title}: launching a ${e.typeName} instance`);
           if (e.kind === 'launched') services.log.info(`${title}: launched ${e.instanceId} in ${e.seconds.toFixed(1)} s`);
+          if (e.kind === 'attempt') services.log.info(`${title}: ${e.message}`);
+          if (e.kind === 'no-capacity') services.log.info(`${title}: ${e.reason}; trying the next cheapest type`);
           // A launch once the map runs (its second wave) does not make the map 'launching' again.
           if (e.kind === 'launching' && job.status !== 'running') model.updateJob(job, { status: 'launching', detail: `${e.typeName}` });
           if (e.kind === 'launched') void services.launchNotice.launched(e.instanceId);

@@ -65,7 +65,7 @@ export class Services implements vscode.Disposable {
    * The next job uses a backend built from the new settings. The old one is not disposed: jobs
    * may still be running on its connections, which close by themselves once idle.
    */
-  private reset(): void {
+  reset(): void {
     this.backend = undefined;
   }
 

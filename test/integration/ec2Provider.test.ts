@@ -114,12 +114,16 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
     const [m5] = (await provider.listInstanceTypes()).filter((t) => t.name === 'm5.large');
     const before = emu.moto.launchAttempts.length;
     emu.moto.injectLaunchError({ instanceType: 'm5.large', code: 'InsufficientInstanceCapacity', times: 1 });
-    const id = await provider.start({ type: m5, spot: true, price: m5.spotPrice! }, publicKey);
+    const heard: string[] = [];
+    const { id, zone } = await provider.launch({ type: m5, spot: true, price: m5.spotPrice! }, publicKey, { onAttempt: (l) => heard.push(l) });
     const tried = emu.moto.launchAttempts.slice(before);
     assert.equal(tried.length, 2);
     assert.deepEqual(tried.map((a) => [a.market, a.error]), [['spot', 'InsufficientInstanceCapacity'], ['spot', undefined]]);
     assert.notEqual(tried[0].availabilityZone, tried[1].availabilityZone);
-    assert.ok(attempts.some((l) => /InsufficientInstanceCapacity, trying the next zone/.test(l)), attempts.join('\n'));
+    assert.equal(zone, tried[1].availabilityZone, 'the zone it was launched in is returned (the explorer shows it)');
+    const said = `No capacity for m5.large (spot) in ${tried[0].availabilityZone} (InsufficientInstanceCapacity), trying ${tried[1].availabilityZone}`;
+    assert.ok(attempts.includes(said), attempts.join('\n'));
+    assert.ok(heard.includes(said), `the launch's own listener (a job's progress) hears it too: ${heard.join('\n')}`);
     await provider.terminate(id);
     await emu.waitForGone(id);
   });

@@ -56,9 +56,13 @@ export async function uninstallAccount(cloud: AwsCloud, say: (line: string) => v
     say(`Waiting for ${ids.length} instance(s) to terminate…`);
     await waitUntilInstanceTerminated({ client: c.ec2, maxWaitTime: 600, minDelay: 2, maxDelay: 10 }, { InstanceIds: ids });
   }
+  say('Removing the security group, instance role and profile…');
   await removePrepared(c.ec2, c.iam);
+  say(`Removing the table ${ALLOCATION_TABLE}…`);
   await deleteAllocationTable(c.dynamo, ALLOCATION_TABLE);
+  say('Removing the SSH key secret…');
   await deleteSshKeySecret(c.secrets);
+  say('Removing the payload bucket and leftover queues…');
   await deletePayloadBucket(c.s3, await cloud.payloadBucket());
   for (const p of await cloud.queues.listPairs()) await cloud.queues.deletePair(p.jobId);
 }

@@ -63,6 +63,12 @@ export interface Ec2ProviderOptions {
   onPhase?: (id: string, phase: 'running' | 'host-key' | 'ssh') => void;
 }
 
+export interface LaunchOptions {
+  signal?: AbortSignal;
+  /** Each attempt of this launch (a zone without capacity, the next one tried), for its job's progress. */
+  onAttempt?: (line: string) => void;
+}
+
 // A (type, zone) without capacity, or that does not offer what was asked: the next one may.
 const TRY_ELSEWHERE = new Set([
   'InsufficientInstanceCapacity',
@@ -141,9 +147,12 @@ export class Ec2Provider implements InstanceProvider {
     return this.prepared.then(() => undefined);
   }
 
-  /** Returns the id as soon as EC2 has one: the engine registers it as launching, then waits with waitReady. */
-  async launch(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal } = {}): Promise<{ id: string }> {
-    return { id: await this.start(option, authorizedPublicKey, o) };
+  /**
+   * RunInstances in the cheapest zone that has capacity; returns the id (and the zone) as soon as EC2
+   * has one: the engine registers it as launching, then waits with waitReady.
+   */
+  async launch(option: InstanceOption, authorizedPublicKey: string, o: LaunchOptions = {}): Promise<{ id: string; zone?: string }> {
+    return this.runInCheapestZone(option, authorizedPublicKey, o);
   }
 
   /** The security group lets this client's address in (prepare does it once per process). */
@@ -151,8 +160,18 @@ export class Ec2Provider implements InstanceProvider {
     await this.prepare();
   }
 
-  /** RunInstances in the cheapest zone that has capacity; returns the id at once. */
-  async start(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal } = {}): Promise<string> {
+  /** launch(), for the tests that need only the id. */
+  async start(option: InstanceOption, authorizedPublicKey: string, o: LaunchOptions = {}): Promise<string> {
+    return (await this.launch(option, authorizedPublicKey, o)).id;
+  }
+
+  private async runInCheapestZone(option: InstanceOption, authorizedPublicKey: string, o: LaunchOptions): Promise<{ id: string; zone?: string }> {
+    // Every attempt to the provider's listener (the log); a zone without capacity also to the
+    // launch's (the job's progress, which already says what is launching).
+    const say = (line: string, toJob: boolean) => {
+      this.o.onAttempt?.(line);
+      if (toJob) o.onAttempt?.(line);
+    };
     await this.prepare();
     const { securityGroup, instanceProfile } = await this.prepared!;
     const [image, catalog] = await Promise.all([this.resolveImage(), this.loadCatalog()]);
@@ -182,10 +201,10 @@ export class Ec2Provider implements InstanceProvider {
         { ResourceType: 'volume', Tags: TAGS },
       ],
     });
-    for (const zone of zones) {
+    for (const [i, zone] of zones.entries()) {
       if (o.signal?.aborted) throw cancellation();
       const where = `${type} ${market}${zone ? ` in ${zone}` : ''}`;
-      this.o.onAttempt?.(`launching ${where}`);
+      say(`launching ${where}`, false);
       try {
         const r = await this.runWithProfileRetry(input(zone), o.signal);
         const id = r.Instances?.[0]?.InstanceId;
@@ -195,12 +214,13 @@ export class Ec2Provider implements InstanceProvider {
           await this.terminate(id).catch(() => undefined);
           throw cancellation();
         }
-        return id;
+        return { id, zone: r.Instances?.[0]?.Placement?.AvailabilityZone ?? zone };
       } catch (e) {
         const name = (e as Error).name;
         if (TRY_ELSEWHERE.has(name)) {
           failures.push(`${where}: ${name}`);
-          this.o.onAttempt?.(`${where}: ${name}, trying the next zone`);
+          const next = zones[i + 1];
+          say(`No capacity for ${type} (${market}) ${zone ? `in ${zone}` : 'in the default zone'} (${name}), ${next ? `trying ${next}` : 'no zone left to try'}`, true);
           continue;
         }
         throw quotaError(e, option) ?? e;

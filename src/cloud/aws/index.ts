@@ -102,6 +102,23 @@ export class AwsCloud implements Cloud {
     return this.store;
   }
 
+  /** The account and identity the credentials sign in as: the check that they work. */
+  async identity(): Promise<{ account: string; arn: string }> {
+    const r = await awsClient(STSClient, this.settings).send(new GetCallerIdentityCommand({}));
+    return { account: r.Account ?? '', arn: r.Arn ?? '' };
+  }
+
+  /**
+   * What every launch needs, created ahead of the first (`meadowrun aws prepare`, the editor's
+   * Prepare AWS Account): the instance profile, security group, table and bucket, and the SSH key.
+   * Returns everything Meadowrun then has in the region.
+   */
+  async prepareAccount(): Promise<AccountResource[]> {
+    await this.provider.prepare();
+    await this.secrets.getSshKeyPair();
+    return this.describeAccount();
+  }
+
   /** Meadowrun's instances and resources in the region (account.ts). */
   describeAccount(): Promise<AccountResource[]> {
     return describeAccount(this);

@@ -1,0 +1,210 @@
+// Choosing where jobs run (Select Cloud, with AWS's profile and region pickers) and managing what
+// Meadowrun keeps in an AWS account from the editor (Prepare AWS Account, Uninstall AWS Resources):
+// the same calls as `meadowrun aws prepare|uninstall`, with a modal confirmation and progress.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as vscode from 'vscode';
+import { awsConfigFiles, AwsProfile, effectiveAwsRegion, environmentCredentials, parseAwsProfiles, regionChoices } from '../core/awsProfiles';
+import { describeError } from '../core/errors';
+import { command, Failures } from './failures';
+import { MeadowrunModel } from './model';
+import { Services } from './services';
+import { settings, updateSetting } from './settings';
+
+/** How to get AWS credentials, for every place that finds none. */
+export const AWS_CREDENTIALS_FIX =
+  'set them up with `aws configure sso` (then `aws sso login --profile NAME` when the session expires), or `aws configure` for access keys';
+
+/** The profiles of ~/.aws/config and ~/.aws/credentials (AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE honoured); missing files have none. */
+export function readAwsProfiles(): { profiles: AwsProfile[]; files: { config: string; credentials: string } } {
+  const files = awsConfigFiles(process.env, os.homedir());
+  const read = (file: string) => {
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return { profiles: parseAwsProfiles(read(files.config), read(files.credentials)), files };
+}
+
+/** The cloud and, on AWS, the region jobs run in, for the status bar: "aws · eu-west-1". */
+export function whereJobsRun(): { cloud: string; region?: string; profile?: string } {
+  const s = settings();
+  if (s.cloud !== 'aws') return { cloud: s.cloud };
+  const region = effectiveAwsRegion({ profile: s.awsProfile, region: s.awsRegion }, process.env, s.awsRegion ? [] : readAwsProfiles().profiles);
+  return { cloud: s.cloud, region, profile: s.awsProfile };
+}
+
+/** What Select Cloud chose (returned for tests and other extensions). */
+export interface CloudChoice {
+  cloud: string;
+  profile?: string;
+  region?: string;
+  /** On AWS, the account the credentials sign in to, when they work. */
+  account?: string;
+  /** On AWS, why the credentials do not work (with the fix). */
+  problem?: string;
+}
+
+/** Choices a caller may pass instead of picking (tests, other extensions): `{ profile: '' }` means the default chain. */
+interface Given {
+  profile?: string;
+  region?: string;
+}
+
+export function registerAwsCommands(services: Services, model: MeadowrunModel, failures: Failures): vscode.Disposable[] {
+  const register = (id: string, f: (...args: never[]) => unknown) => command(failures, id, f);
+  return [
+    register('meadowrun.selectCloud', (cloud?: string, given?: Given) => selectCloud(services, cloud, given)),
+    register('meadowrun.prepareAws', () => prepareAws(services)),
+    register('meadowrun.uninstallAws', (o?: { confirmed?: boolean }) => uninstallAws(services, model, o)),
+  ];
+}
+
+async function selectCloud(services: Services, givenCloud?: string, given: Given = {}): Promise<CloudChoice | undefined> {
+  const current = settings().cloud;
+  const { KNOWN_CLOUDS } = await import('../cloud/registry');
+  let cloud = givenCloud;
+  if (!cloud) {
+    const { profiles } = readAwsProfiles();
+    // AWS is always offered; without credentials it says how to get them (it can still be chosen).
+    const awsDetail =
+      profiles.length || environmentCredentials(process.env) ? undefined : `No AWS credentials found: ${AWS_CREDENTIALS_FIX}.`;
+    const picked = await vscode.window.showQuickPick(
+      KNOWN_CLOUDS.map((c) => ({
+        label: c.name,
+        description: `${c.description}${c.name === current ? ' · current' : ''}`,
+        detail: c.name === 'aws' ? awsDetail : undefined,
+      })),
+      { title: 'Where should Meadowrun run jobs?' },
+    );
+    cloud = picked?.label;
+  }
+  if (!cloud) return undefined;
+  if (cloud !== 'aws') {
+    await updateSetting('cloud', cloud);
+    void vscode.window.showInformationMessage(`Meadowrun: jobs now run on the ${cloud} cloud.`);
+    return { cloud };
+  }
+  const profile = given.profile ?? (await pickProfile());
+  if (profile === undefined) return undefined;
+  const region = given.region ?? (await pickRegion(profile));
+  if (region === undefined) return undefined;
+  await updateSetting('aws.profile', profile);
+  await updateSetting('aws.region', region);
+  await updateSetting('cloud', 'aws');
+  return checkAws(services, { cloud, profile: profile || undefined, region });
+}
+
+/** A profile's name, or '' for the SDK's default chain; undefined when the user backs out. */
+async function pickProfile(): Promise<string | undefined> {
+  const { profiles, files } = readAwsProfiles();
+  const current = settings().awsProfile ?? '';
+  const env = environmentCredentials(process.env);
+  const defaultItem = {
+    label: '$(key) Default credentials',
+    description: env ? 'from the environment (AWS_ACCESS_KEY_ID)' : process.env.AWS_PROFILE ? `AWS_PROFILE (${process.env.AWS_PROFILE})` : 'the default profile',
+    detail: profiles.length || env ? undefined : `No profiles in ${files.config} or ${files.credentials}: ${AWS_CREDENTIALS_FIX}.`,
+    profile: '',
+  };
+  const items = [
+    ...profiles.map((p) => ({
+      label: p.name,
+      description: [p.signIn === 'none' ? undefined : p.signIn, p.region, p.name === current ? 'current' : undefined].filter(Boolean).join(' · '),
+      profile: p.name,
+    })),
+    defaultItem,
+  ];
+  // The current choice first, so Enter keeps it.
+  items.sort((a, b) => Number(b.profile === current) - Number(a.profile === current));
+  const picked = await vscode.window.showQuickPick(items, { title: 'Which AWS profile? (as set up with `aws configure sso` or `aws configure`)', matchOnDescription: true });
+  return picked?.profile;
+}
+
+/** The region, the profile's own offered first; undefined when the user backs out. */
+async function pickRegion(profile: string): Promise<string | undefined> {
+  const { profiles } = readAwsProfiles();
+  const own = effectiveAwsRegion({ profile }, process.env, profiles);
+  const current = settings().awsRegion;
+  const items = regionChoices([own, current]).map((r) => ({
+    label: r,
+    description: [r === own ? `the ${profile ? `profile ${profile}'s` : "default profile's"} region` : undefined, r === current ? 'current' : undefined]
+      .filter(Boolean)
+      .join(' · '),
+  }));
+  return (await vscode.window.showQuickPick(items, { title: `Which AWS region should jobs run in${profile ? ` (profile ${profile})` : ''}?` }))?.label;
+}
+
+/** Signs in once (STS GetCallerIdentity): says which account jobs will run in, or why they cannot, with the fix. */
+async function checkAws(services: Services, choice: CloudChoice): Promise<CloudChoice> {
+  const where = `AWS ${choice.region}${choice.profile ? ` (profile ${choice.profile})` : ''}`;
+  try {
+    const { awsCloud } = await import('../cloud/registry');
+    const { account } = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Meadowrun: checking the AWS credentials for ${where}…` },
+      async () => (await awsCloud({ profile: choice.profile, region: choice.region })).identity(),
+    );
+    services.log.info(`Select Cloud: jobs now run on ${where}, account ${account}`);
+    void vscode.window.showInformationMessage(`Meadowrun: jobs now run on ${where}, account ${account}.`, 'Prepare AWS Account').then((a) => {
+      if (a) void vscode.commands.executeCommand('meadowrun.prepareAws');
+    });
+    return { ...choice, account };
+  } catch (e) {
+    // Chosen all the same: the user may sign in next (aws sso login) without choosing again.
+    const problem = describeError(e);
+    services.log.warn(`Select Cloud: jobs will run on ${where}, but the credentials do not work: ${problem}`);
+    void vscode.window.showWarningMessage(`Meadowrun: jobs will run on ${where}, but: ${problem}`, 'Show Log').then((a) => a && services.log.show());
+    return { ...choice, problem };
+  }
+}
+
+async function prepareAws(services: Services): Promise<{ kind: string; name: string }[]> {
+  const s = settings();
+  const { awsCloud } = await import('../cloud/registry');
+  const cloud = await awsCloud({ profile: s.awsProfile, region: s.awsRegion });
+  const found = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: preparing ${cloud.location} (table, SSH key, bucket, instance role, security group)…` },
+    () => cloud.prepareAccount(),
+  );
+  services.log.info(`Prepared ${cloud.location}:\n${found.map((r) => `  ${r.kind}: ${r.name}`).join('\n')}`);
+  void vscode.window.showInformationMessage(`Meadowrun: ${cloud.location} is prepared: ${found.map((r) => r.kind).join(', ')}.`);
+  return found;
+}
+
+/** Lists what Meadowrun has in the region, asks (modal), then removes it with progress; returns what was removed. */
+async function uninstallAws(services: Services, model: MeadowrunModel, o: { confirmed?: boolean } = {}): Promise<{ kind: string; name: string }[]> {
+  const s = settings();
+  const { awsCloud } = await import('../cloud/registry');
+  const cloud = await awsCloud({ profile: s.awsProfile, region: s.awsRegion });
+  const found = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: finding what Meadowrun has in ${cloud.location}…` },
+    () => cloud.describeAccount(),
+  );
+  if (!found.length) {
+    void vscode.window.showInformationMessage(`Meadowrun: there is nothing of Meadowrun's in ${cloud.location}.`);
+    return [];
+  }
+  if (!o.confirmed) {
+    const answer = await vscode.window.showWarningMessage(
+      `Remove everything Meadowrun created in ${cloud.location}?`,
+      { modal: true, detail: `Running jobs on these instances stop. This removes:\n${found.map((r) => `• ${r.kind}: ${r.name}`).join('\n')}` },
+      'Remove',
+    );
+    if (answer !== 'Remove') return [];
+  }
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: removing Meadowrun's resources from ${cloud.location}` },
+    (progress) =>
+      cloud.uninstallAccount((line) => {
+        services.log.info(`Uninstall AWS Resources: ${line}`);
+        progress.report({ message: line });
+      }),
+  );
+  // The engine's cloud had prepared the account once per process: it must prepare it again.
+  services.reset();
+  services.log.info(`Removed from ${cloud.location}:\n${found.map((r) => `  ${r.kind}: ${r.name}`).join('\n')}`);
+  void vscode.window.showInformationMessage(`Meadowrun: removed ${found.length} resource(s) from ${cloud.location}.`);
+  void model.refresh();
+  return found;
+}
