@@ -94,7 +94,8 @@ async function selectCloud(services: Services, givenCloud?: string, given: Given
   await updateSetting('aws.profile', profile);
   await updateSetting('aws.region', region);
   await updateSetting('cloud', 'aws');
-  return checkAws(services, { cloud, profile: profile || undefined, region });
+  // An empty region follows the profile's (or AWS_REGION): said as the SDK will resolve it.
+  return checkAws(services, { cloud, profile: profile || undefined, region: region || whereJobsRun().region });
 }
 
 /** A profile's name, or '' for the SDK's default chain; undefined when the user backs out. */

@@ -104,7 +104,8 @@ export class MeadowrunModel implements vscode.Disposable {
         const [instances, management, running] = await Promise.all([cloud.table.listInstances(), cloud.management.status(), cloud.provider.listRunning()]);
         const alive = new Set(running.map((r) => r.id));
         [this.instances, this.management] = [instances, management];
-        this.unreachable = new Set(instances.filter((r) => !alive.has(r.id)).map((r) => r.id));
+        // A launching instance may not be listed yet (listings lag launches): it is launching, not unreachable.
+        this.unreachable = new Set(instances.filter((r) => r.state === 'ready' && !alive.has(r.id)).map((r) => r.id));
         this.lastError = undefined;
       } catch (e) {
         // Shown in the Instances view as an error row that opens this log.

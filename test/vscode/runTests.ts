@@ -7,6 +7,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runTests } from '@vscode/test-electron';
+import { awsProfilesEnv } from '../support/awsProfiles';
+import { motoUnavailable, startMoto } from '../support/moto';
 
 const root = path.resolve(__dirname, '../..');
 export const resultsFile = path.join(root, 'test-output/vscode-results.json');
@@ -42,7 +44,19 @@ export function ensureExtensionBuilt(): void {
 export async function runVscodeTests(): Promise<RunOutcome> {
   fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
   fs.rmSync(resultsFile, { force: true });
-  const exitCode = await runInVscode('out/test/vscode/suite', { MEADOWRUN_VSCODE_RESULTS: resultsFile });
+  // The AWS part of the suite (aws.test.ts) signs in to a moto of its own through profile files;
+  // without moto it says why it skips.
+  const noMoto = motoUnavailable();
+  const moto = noMoto ? undefined : await startMoto();
+  const awsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-vscode-aws-'));
+  const aws: Record<string, string> = moto ? { ...awsProfilesEnv(awsDir, moto), MEADOWRUN_AWS_DIR: path.join(awsDir, 'meadowrun'), MEADOWRUN_AWS_SSH_FROM: '127.0.0.1/32' } : { MEADOWRUN_TEST_NO_MOTO: noMoto! };
+  let exitCode: number;
+  try {
+    exitCode = await runInVscode('out/test/vscode/suite', { MEADOWRUN_VSCODE_RESULTS: resultsFile, ...aws });
+  } finally {
+    await moto?.stop();
+    fs.rmSync(awsDir, { recursive: true, force: true });
+  }
   const results = fs.existsSync(resultsFile) ? (JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as SuiteResults) : undefined;
   return { exitCode, results };
 }
@@ -72,7 +86,13 @@ export async function runInVscode(testsPath: string, env: Record<string, string>
       extensionDevelopmentPath: root,
       extensionTestsPath: path.join(root, testsPath),
       launchArgs: [workspace],
-      extensionTestsEnv: { MEADOWRUN_LOCAL_DIR: localDir, ...env },
+      // Never a request to the instance metadata service from this machine; no AWS identity but the tests' own.
+      extensionTestsEnv: {
+        MEADOWRUN_LOCAL_DIR: localDir,
+        AWS_EC2_METADATA_DISABLED: 'true',
+        ...Object.fromEntries(['AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'].map((k) => [k, ''])),
+        ...env,
+      },
     });
   } catch (err) {
     // runTests rejects on a non-zero exit; the results file says which tests failed.

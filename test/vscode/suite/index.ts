@@ -5,6 +5,7 @@ import { mocha } from './mochaSetup';
 import './extension.test';
 import './remote.test';
 import './diagnose.test';
+import './aws.test';
 
 import * as fs from 'fs';
 import * as path from 'path';
