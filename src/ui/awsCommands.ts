@@ -117,8 +117,8 @@ async function pickProfile(): Promise<string | undefined> {
     })),
     defaultItem,
   ];
-  // The current choice first, so Enter keeps it.
-  items.sort((a, b) => Number(b.profile === current) - Number(a.profile === current));
+  // A profile chosen before comes first, so Enter keeps it; else the profiles, then the default chain.
+  if (current) items.sort((a, b) => Number(b.profile === current) - Number(a.profile === current));
   const picked = await vscode.window.showQuickPick(items, { title: 'Which AWS profile? (as set up with `aws configure sso` or `aws configure`)', matchOnDescription: true });
   return picked?.profile;
 }
