@@ -136,7 +136,9 @@ async function joinEarlierLaunches(cloud: Cloud, mine: InstanceRecord, need: Res
   const moved = new Map<string, InstanceRecord>();
   const earlier = (r: InstanceRecord) => r.registeredAt < mine.registeredAt || (r.registeredAt === mine.registeredAt && r.id < mine.id);
   for (const jobId of jobIds) {
-    for (let attempt = 0; attempt < 5; attempt++) {
+    // As many tries as placing on running instances: under contention (many clients at once on a
+    // loaded machine) a few lost writes must not make a client keep a launch of its own.
+    for (let attempt = 0; attempt < MAX_RACE_RETRIES; attempt++) {
       const rows = (await cloud.table.listInstances()).filter((r) => r.state === 'launching' && r.id !== mine.id && earlier(r));
       const pick = pickInstanceForJob(rows.map(packable), need);
       if (!pick) break;
@@ -147,6 +149,7 @@ async function joinEarlierLaunches(cloud: Cloud, mine: InstanceRecord, need: Res
         moved.set(jobId, { ...row, jobs: { ...row.jobs, [jobId]: allocation } });
         break;
       }
+      await raceBackoff(attempt);
     }
   }
   if (moved.size === jobIds.length) {
@@ -301,7 +304,7 @@ async function placeOnRows(
       placed.set(allocation.jobId, { ...record, jobs: { ...record.jobs, [allocation.jobId]: allocation } });
       remaining = remaining.slice(1);
     } else {
-      await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+      await raceBackoff(attempt);
     }
   }
   return { placed, unplaced: remaining };
@@ -339,6 +342,11 @@ async function waitForLaunch(cloud: Cloud, row: InstanceRecord, jobId: string, s
  */
 export async function discardInstance(cloud: Cloud, instanceId: string): Promise<void> {
   if (await cloud.table.deregisterInstance(instanceId)) await cloud.provider.terminate(instanceId);
+}
+
+/** A short random wait after a lost conditional write, growing with the tries, so racers spread out. */
+function raceBackoff(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
 }
 
 /** Whether a job failed because its instance could not be reached (after the connection's own retries). */
