@@ -12,6 +12,7 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoAllocationTable } from '../../src/cloud/aws/dynamoAllocationTable';
+import { hostKeyFromConsole } from '../../src/cloud/aws/userData';
 import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator } from '../support/ec2emu';
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
 import { makeProject } from '../support/localCloud';
@@ -88,6 +89,9 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
     assert.deepEqual(row.jobs, {});
     assert.equal(row.ssh?.user, 'meadowrun');
     assert.equal(row.state, 'ready');
+    // The instance published its host key in its row (with its role's credentials): the key sshd has, as on the console.
+    assert.equal(row.ssh?.hostKey, await table().publishedHostKey(instance.id));
+    assert.equal(row.ssh?.hostKey, hostKeyFromConsole(emu.consoleOutput(instance.id) ?? ''));
 
     const warm = await meadowrun('run-function', 'jobs.py:cube', '--args', '[4]', '--json');
     assert.equal(warm.code, 0, warm.stderr);

@@ -4,14 +4,17 @@
 // adapters opened from an AwsAgentConfig work the map queues and payloads; every AWS call they make
 // goes through a recorder in front of moto, and the instance role's policy allows exactly those.
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { openInstance } from '../../src/agent/instanceSides';
 import { AwsAgentConfig } from '../../src/cloud/aws/agentConfig';
 import { awsClient } from '../../src/cloud/aws/clients';
@@ -32,6 +35,28 @@ const PREFIX = 'meadowrun-side-';
 const INSTANCE = 'i-0123456789abcdef0';
 
 const unavailable = motoUnavailable();
+
+/** SHA-256 (an HMAC with a secret) as the SDK's signer wants it. */
+class Sha256 {
+  private readonly hash: crypto.Hash | crypto.Hmac;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash = secret === undefined ? crypto.createHash('sha256') : crypto.createHmac('sha256', bytes(secret));
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(bytes(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.hash.digest();
+  }
+}
+
+function bytes(d: string | ArrayBuffer | ArrayBufferView): string | Buffer {
+  if (typeof d === 'string') return d;
+  return ArrayBuffer.isView(d) ? Buffer.from(d.buffer, d.byteOffset, d.byteLength) : Buffer.from(d);
+}
+
+/** What the stand-in metadata service hands out as the instance role's credentials. */
+const ROLE_CREDENTIALS = { AccessKeyId: 'ASIAROLEROLEROLE0001', SecretAccessKey: 'role-secret-key', Token: 'role-session-token' };
 
 /** IMDSv2 only: GETs without a token PUT issued are refused (401), as on an instance that requires v2. */
 interface Imds {
@@ -54,6 +79,10 @@ async function startImds(): Promise<Imds> {
       imds.unauthorized++;
       return res.writeHead(401).end();
     }
+    if (req.method === 'GET' && req.url === '/latest/meta-data/iam/security-credentials/') return res.writeHead(200).end('meadowrun-instance');
+    if (req.method === 'GET' && req.url === '/latest/meta-data/iam/security-credentials/meadowrun-instance') {
+      return res.writeHead(200).end(JSON.stringify({ Code: 'Success', Type: 'AWS-HMAC', ...ROLE_CREDENTIALS, Expiration: new Date(Date.now() + 3_600_000).toISOString() }));
+    }
     if (req.method === 'GET' && req.url === '/latest/meta-data/spot/instance-action' && imds.spotAction) {
       return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(imds.spotAction));
     }
@@ -69,16 +98,19 @@ async function startImds(): Promise<Imds> {
 interface Recorder {
   endpoint: string;
   actions: Set<string>;
+  requests: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }[];
   stop(): Promise<void>;
 }
 async function startRecorder(target: string): Promise<Recorder> {
   const actions = new Set<string>();
+  const requests: Recorder['requests'] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       actions.add(iamAction(req, body.toString('utf8')));
+      requests.push({ method: req.method!, url: req.url!, headers: req.headers, body: body.toString('utf8') });
       const out = http.request(new URL(req.url!, target), { method: req.method, headers: req.headers }, (answer) => {
         res.writeHead(answer.statusCode!, answer.headers);
         answer.pipe(res);
@@ -91,6 +123,7 @@ async function startRecorder(target: string): Promise<Recorder> {
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     actions,
+    requests,
     stop: () => new Promise((r) => server.close(() => r())),
   };
 }
@@ -221,6 +254,37 @@ describe('the AWS instance side', { skip: unavailable ? `skipped: moto could not
     // The idle watchdog's last write: the instance, its jobs all freed, deregisters itself.
     assert.equal(await side.table.deregisterInstance(INSTANCE), true);
     assert.equal(await table.getInstance(INSTANCE), undefined);
+  });
+
+  test("the user data's host key publisher writes the key to the instance's own row, signed (SigV4) with the role's credentials from IMDSv2", async () => {
+    await table.registerInstance(instanceRecord(INSTANCE));
+    const dir = tempDir('aws-side-hostkey');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'host')]);
+    const blob = fs.readFileSync(path.join(dir, 'host.pub'), 'utf8').split(' ')[1];
+    const unauthorized = imds.unauthorized;
+    // Not execFileSync: the metadata service and the recorder answer from this process.
+    const { stdout: out } = await promisify(execFile)('python3', [path.join(__dirname, '../../src/cloud/aws/publishHostKey.py'), configFile, path.join(dir, 'host.pub')], { encoding: 'utf8' });
+    assert.match(out, /meadowrun-host-key-published/);
+    assert.equal(await table.publishedHostKey(INSTANCE), blob);
+    assert.equal(imds.unauthorized, unauthorized, 'IMDSv2 only');
+    // Signed as the SDK signs, with the role's keys (moto checks no signatures; this does).
+    const sent = recorder.requests.find((r) => r.headers['x-amz-target'] === 'DynamoDB_20120810.UpdateItem' && r.body.includes(blob))!;
+    assert.ok(sent, 'the UpdateItem went to the endpoint of the config');
+    const signer = new SignatureV4({
+      service: 'dynamodb',
+      region: config.region,
+      sha256: Sha256,
+      applyChecksum: false,
+      credentials: { accessKeyId: ROLE_CREDENTIALS.AccessKeyId, secretAccessKey: ROLE_CREDENTIALS.SecretAccessKey, sessionToken: ROLE_CREDENTIALS.Token },
+    });
+    const date = String(sent.headers['x-amz-date']);
+    const signingDate = new Date(`${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T${date.slice(9, 11)}:${date.slice(11, 13)}:${date.slice(13, 15)}Z`);
+    const signedNames = /SignedHeaders=([^,]+)/.exec(String(sent.headers.authorization))![1].split(';');
+    const headers = Object.fromEntries(signedNames.map((n) => [n, String(sent.headers[n])]));
+    const url = new URL(recorder.endpoint);
+    const expected = await signer.sign({ method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', query: {}, headers, body: sent.body }, { signingDate });
+    assert.equal(sent.headers.authorization, expected.headers.authorization);
+    assert.equal(await table.deregisterInstance(INSTANCE), true);
   });
 
   test("the instance role's policy allows exactly what the instance side called, on meadowrun- resources only", () => {

@@ -21,7 +21,7 @@ import { fits } from '../../core/resources';
 import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, ManagementTouch } from '../ports';
 import { fromItem, toAttribute, toItem } from './attributes';
 import { awsClient, AwsSettings } from './clients';
-import { MEADOWRUN_TAGS } from './names';
+import { HOST_KEY_ATTRIBUTE, MEADOWRUN_TAGS } from './names';
 
 // Every attribute through a name placeholder: `jobs`, `id` and others are not reserved today, but
 // DynamoDB's reserved words are many.
@@ -91,6 +91,14 @@ export class DynamoAllocationTable implements AllocationTable {
     const { Item } = await this.dynamo.send(new GetItemCommand({ TableName: this.tableName, Key: { id: { S: id } }, ConsistentRead: true }));
     if (!Item) this.seen.delete(id);
     return Item && this.remember(fromItem(Item) as unknown as InstanceRecord);
+  }
+
+  /** The SSH host key an instance wrote to its own row as it booted (userData.ts), if it has. */
+  async publishedHostKey(id: string): Promise<string | undefined> {
+    const { Item } = await this.dynamo.send(
+      new GetItemCommand({ TableName: this.tableName, Key: { id: { S: id } }, ConsistentRead: true, ProjectionExpression: '#k', ExpressionAttributeNames: { '#k': HOST_KEY_ATTRIBUTE } }),
+    );
+    return Item?.[HOST_KEY_ATTRIBUTE]?.S;
   }
 
   private remember(r: InstanceRecord): InstanceRecord {

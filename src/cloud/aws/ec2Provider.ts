@@ -1,8 +1,9 @@
 // Instances on EC2. A launch is RunInstances with Meadowrun's user data (see userData.ts) in the
 // cheapest zone for the type, falling back to the next zone when one has no capacity; the instance
-// is then ready when EC2 says it runs, its console shows the SSH host key cloud-init generated (the
-// client pins that key: it came through the EC2 API, not over the network from the instance), and
-// its sshd answers.
+// is then ready when EC2 says it runs, it has published its SSH host key (the client pins that key:
+// it came through AWS — the instance's row of the allocation table, written with the instance
+// role's credentials, or else the console cloud-init printed it to — not over the network from
+// the instance), and its sshd answers.
 import * as net from 'net';
 import {
   DescribeImagesCommand,
@@ -59,8 +60,10 @@ export interface Ec2ProviderOptions {
   pollMs?: number;
   /** Each launch attempt, for the progress and the log. */
   onAttempt?: (line: string) => void;
-  /** Each step of waitReady as it is reached (for the progress and the cold-start benchmark). */
-  onPhase?: (id: string, phase: 'running' | 'host-key' | 'ssh') => void;
+  /** The host key the instance wrote to its row of the allocation table (base64), if it has yet. */
+  publishedHostKey?: (id: string) => Promise<string | undefined>;
+  /** Each step of waitReady as it is reached (for the progress and the cold-start benchmark); a host key says where it was read. */
+  onPhase?: (id: string, phase: 'running' | 'host-key' | 'ssh', detail?: 'row' | 'console') => void;
 }
 
 export interface LaunchOptions {
@@ -269,8 +272,8 @@ export class Ec2Provider implements InstanceProvider {
   }
 
   /**
-   * Waits until the instance runs, its console shows the host key cloud-init made (read through
-   * the EC2 API, so it is the instance's own), and its sshd answers.
+   * Waits until the instance runs, has published its host key (in its row, else on its console:
+   * both read through AWS, so it is the instance's own), and its sshd answers.
    */
   async waitReady(id: string, o: { signal?: AbortSignal } = {}): Promise<InstanceEndpoint> {
     const pollMs = this.o.pollMs ?? 1000;
@@ -297,6 +300,11 @@ export class Ec2Provider implements InstanceProvider {
         }
       }
       if (host && !hostKey) {
+        // The row first: written as the setup ends, before cloud-init prints the key, and one read.
+        hostKey = await this.rowHostKey(id);
+        if (hostKey) this.o.onPhase?.(id, 'host-key', 'row');
+      }
+      if (host && !hostKey) {
         const out = await this.o.ec2.send(new GetConsoleOutputCommand({ InstanceId: id, Latest: latest })).catch((e) => {
           // Only Nitro instances have the latest output on demand; others show it a little later.
           if (latest && /Unsupported/.test((e as Error).name)) {
@@ -309,7 +317,7 @@ export class Ec2Provider implements InstanceProvider {
         const failed = setupFailure(text);
         if (failed) throw new MeadowrunError(`Instance ${id} could not be set up: ${failed}`, 'launch', { instanceId: id });
         hostKey = hostKeyFromConsole(text);
-        if (hostKey) this.o.onPhase?.(id, 'host-key');
+        if (hostKey) this.o.onPhase?.(id, 'host-key', 'console');
       }
       if (host && hostKey && (await sshAnswers(host, 22))) {
         this.o.onPhase?.(id, 'ssh');
@@ -318,6 +326,12 @@ export class Ec2Provider implements InstanceProvider {
       }
       await sleep(pollMs, o.signal);
     }
+  }
+
+  /** The ed25519 key the instance published in its row, when it has (and it is one); a failed read waits for the next poll or the console. */
+  private async rowHostKey(id: string): Promise<string | undefined> {
+    const key = await this.o.publishedHostKey?.(id).catch(() => undefined);
+    return key && isEd25519Blob(key) ? key : undefined;
   }
 
   /** The agent's Node, with the region and (emulators, VPC endpoints) the endpoint it reaches AWS at. */
@@ -375,6 +389,14 @@ function quotaError(e: unknown, option: InstanceOption): MeadowrunError | undefi
     );
   }
   return undefined;
+}
+
+/** An OpenSSH ed25519 public key blob in base64: the string "ssh-ed25519", then 32 bytes of key. */
+export function isEd25519Blob(b64: string): boolean {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return false;
+  const blob = Buffer.from(b64, 'base64');
+  const name = 'ssh-ed25519';
+  return blob.length === 4 + name.length + 4 + 32 && blob.readUInt32BE(0) === name.length && blob.toString('latin1', 4, 4 + name.length) === name && blob.readUInt32BE(4 + name.length) === 32;
 }
 
 /** Whether an SSH server answers at host:port (its banner), within a few seconds. */

@@ -75,6 +75,7 @@ export class AwsCloud implements Cloud {
       sshFrom: o.sshFrom,
       instanceEndpoint: o.instanceEndpoint,
       payloadBucket: () => this.payloadStore().then((s) => s.bucket),
+      publishedHostKey: (id) => this.table.publishedHostKey(id),
       prepareAlso: () => createAllocationTable(dynamo, ALLOCATION_TABLE),
     });
   }

@@ -12,3 +12,6 @@ export const MEADOWRUN_TAGS = [{ Key: 'meadowrun', Value: 'true' }];
 
 /** The bucket of map payloads; at most 63 characters (12 of account id, up to 14 of region). */
 export const payloadBucketName = (accountId: string, region: string) => `meadowrun-payloads-${accountId}-${region}`;
+
+/** The attribute of an instance's row that holds the SSH host key the instance published (publishHostKey.py writes it by that name). */
+export const HOST_KEY_ATTRIBUTE = 'hostKey';

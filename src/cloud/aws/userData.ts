@@ -1,13 +1,16 @@
 // The user data every instance boots with: a cloud-config that makes the login user with the
 // client's public key, installs what the agent needs (Node and Python, only when the image lacks
 // them), writes the agent's AgentConfig (with the instance's own id, known only once it boots), and
-// has cloud-init print the instance's own SSH host key to the serial console, which the client reads
-// through the EC2 API (GetConsoleOutput) and pins. It also installs the instance's watch (sweep,
+// publishes the instance's own SSH host key, which the client pins: written to the instance's row
+// of the allocation table with the instance role's credentials (publishHostKey.py), and printed by
+// cloud-init to the serial console, which the client reads through the EC2 API (GetConsoleOutput)
+// when the row has none. It also installs the instance's watch (sweep,
 // spot notice, idle watchdog) as systemd units, started once the first client has sent the agent.
 // Nothing secret is in it: user data can be read
 // by anything on the instance (and by anyone allowed DescribeInstanceAttribute).
 import { watchPathUnit, watchUnit } from '../instanceUnits';
 import { AgentConfig, NodeCommand } from '../ports';
+import publishHostKeySource from './publishHostKey.py';
 
 /** The user clients log in as; its home holds the work directory. */
 export const SSH_USER = 'meadowrun';
@@ -20,6 +23,8 @@ export const AGENT_CONFIG_PATH = '/etc/meadowrun/agent.json';
 const AGENT_GLOB = `${WORK_DIR}/agent-*.js`;
 /** Stands for the instance id in the config until the instance knows its id. */
 const INSTANCE_ID = '@INSTANCE_ID@';
+/** The script that writes the host key to the instance's row (attribute HOST_KEY_ATTRIBUTE). */
+const PUBLISH_HOST_KEY = '/usr/local/lib/meadowrun/publish-host-key.py';
 
 /**
  * The script cloud-init runs once, at the end of the boot (after the users exist and sshd runs).
@@ -48,6 +53,8 @@ rm -f ${AGENT_CONFIG_PATH}.tmp ${AGENT_CONFIG_PATH}.in
 install -d -o ${SSH_USER} -g ${SSH_USER} -m 700 ${WORK_DIR} || fail "cannot make the work dir"
 systemctl daemon-reload || fail "systemctl daemon-reload failed"
 systemctl enable --now --no-block meadowrun-watch.path || fail "cannot enable meadowrun-watch.path"
+# Last, once the instance is ready for the agent: the client connects as soon as it reads the key.
+python3 ${PUBLISH_HOST_KEY} ${AGENT_CONFIG_PATH} /etc/ssh/ssh_host_ed25519_key.pub
 echo "meadowrun-setup-done"
 `;
 
@@ -84,6 +91,7 @@ export function userData(authorizedPublicKey: string, agentConfig: Omit<AgentCon
       { path: '/etc/ssh/sshd_config.d/60-meadowrun.conf', permissions: '0644', content: SSHD_CONFIG },
       // The idle watchdog powers the instance off (it terminates on shutdown); nothing else runs as root.
       { path: '/etc/sudoers.d/meadowrun', permissions: '0440', content: `${SSH_USER} ALL=(root) NOPASSWD: /usr/sbin/shutdown -h now\n` },
+      { path: PUBLISH_HOST_KEY, permissions: '0644', content: publishHostKeySource },
       { path: `${AGENT_CONFIG_PATH}.in`, permissions: '0600', content: JSON.stringify({ ...agentConfig, instanceId: INSTANCE_ID }, null, 1) + '\n' },
       { path: '/etc/systemd/system/meadowrun-watch.path', permissions: '0644', content: watchPathUnit(AGENT_GLOB) },
       {
