@@ -15,6 +15,8 @@ packages=()
 [ -x /usr/sbin/sshd ] || packages+=(openssh-server)
 [ -x /usr/bin/python3 ] || command -v python3 >/dev/null || packages+=(python3)
 bash scripts/apt-install.sh ${packages[@]+"${packages[@]}"}
+# Jobs in container images: Debian's Docker engine and registry for their tests.
+bash scripts/install-docker.sh
 
 # npm ci only when package-lock.json changed since the last install. Install scripts are not
 # needed: ssh2 runs in pure JS, and the bundles must not contain native addons anyway.

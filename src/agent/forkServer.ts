@@ -14,8 +14,9 @@ export class ForkServer {
   private readonly ready: Promise<void>;
   private alive = true;
 
-  constructor(interpreter: string, scriptPath: string, socketPath: string, cwd: string, onEvent: (e: ForkServerEvent) => void, onDeath: (why: string) => void) {
-    this.process = spawn(interpreter, ['-u', scriptPath, socketPath], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `process`: one started already (a `docker run` of the same script, for a job in a container). */
+  constructor(interpreter: string, scriptPath: string, socketPath: string, cwd: string, onEvent: (e: ForkServerEvent) => void, onDeath: (why: string) => void, process?: ChildProcess) {
+    this.process = process ?? spawn(interpreter, ['-u', scriptPath, socketPath], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     // A starter that died is reported through 'exit'; a write to its closed stdin must not crash the agent.
     this.process.stdin!.on('error', () => undefined);
     let stderr = '';
@@ -45,6 +46,11 @@ export class ForkServer {
       this.process.on('exit', (code, signal) => die(`${interpreter} job starter exited (${signal ?? code})`));
     });
     this.ready.catch(() => undefined);
+  }
+
+  /** The starter's pid on this machine (for a container, that of `docker run`, which lives as long as it). */
+  get pid(): number | undefined {
+    return this.process.pid;
   }
 
   get isAlive(): boolean {

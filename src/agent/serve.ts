@@ -8,7 +8,10 @@ import { MapWorkerLoop } from './mapWorker';
 import { Writable } from 'stream';
 import { AgentMessage, ClientMessage, DEFAULT_LOG_CAP_BYTES, encodeFrame, FrameDecoder, INLINE_LIMIT, isMessage, JobOutcome, PROTOCOL_VERSION, replyKey, RunRequest, StreamName } from '../remote/protocol';
 import { lineLogger, Logger, logFailure } from '../core/logger';
+import type { EnvironmentEvent } from '../core/deployment';
 import { CodeStore } from './codeStore';
+import { Containers, ImageError } from './containers';
+import { dockerRunArgs } from '../core/containers';
 import { EnvironmentBuildError, Environments } from './environments';
 import { ForkServer, ForkServerEvent } from './forkServer';
 import { JobLog } from './jobLog';
@@ -24,6 +27,10 @@ export interface ServeOptions {
   payloads?: PayloadStore;
   /** The agent's own log (default: its stderr, a file beside its socket for the daemon). */
   log?: Logger;
+  /** The instance's Docker engine (DOCKER_HOST) for jobs in containers, when not the default socket. */
+  dockerHost?: string;
+  /** A named secret's value, read with the instance's identity (registry credentials). */
+  secret?: (name: string) => Promise<string | undefined>;
 }
 
 /** A job's output waits (and the job with it) while more than this is queued for its client. */
@@ -67,6 +74,8 @@ interface Job {
   /** A map worker's outcome, decided by its loop rather than by the process's exit. */
   mapOutcome?: Promise<JobOutcome | undefined>;
   mapLoop?: MapWorkerLoop;
+  /** A job in a container: its own job starter, run by `docker run` (pid: that process's). */
+  container?: ForkServer;
 }
 
 /**
@@ -81,6 +90,7 @@ export class AgentServer {
   private readonly forkServers = new Map<string, ForkServer>();
   private readonly code: CodeStore;
   private readonly environments: Environments;
+  private readonly containers: Containers;
   private readonly socketPath: string;
   private socketInTempDir = false;
   private readonly socketServer: net.Server;
@@ -94,6 +104,7 @@ export class AgentServer {
     this.log = o.log ?? agentLog;
     this.code = new CodeStore(o.workDir);
     this.environments = new Environments(o.workDir);
+    this.containers = new Containers({ workDir: o.workDir, dockerHost: o.dockerHost, secret: o.secret });
     this.logDir = path.join(o.workDir, 'logs');
     this.resultsDir = path.join(o.workDir, 'results');
     fs.mkdirSync(this.logDir, { recursive: true });
@@ -251,6 +262,7 @@ export class AgentServer {
       const cwd = this.code.projectDir(request.project);
       fs.mkdirSync(cwd, { recursive: true });
       interpreterStarted = false;
+      if (request.image) return await this.runInContainer(job, cwd);
       if (request.environment) {
         job.interpreter = await this.environmentOf(job, request.environment);
         // Cancelled while it waited for the build (which goes on, for the cache): nothing to start.
@@ -272,10 +284,68 @@ export class AgentServer {
             ? { status: 'cancelled' }
             : e instanceof EnvironmentBuildError
             ? { status: 'rejected', code: 'environment', message: `${request.environment?.source}: ${message}` }
+            : e instanceof ImageError
+            ? { status: 'rejected', code: 'environment', message: `Container image ${request.image?.ref}: ${message}` }
             : interpreterStarted
               ? { status: 'crashed', message: `the agent could not start the job: ${message}` }
               : { status: 'rejected', code: 'interpreter', message: `Python interpreter "${job?.interpreter ?? request.interpreter}" on the instance: ${message}` },
       });
+    }
+  }
+
+  /**
+   * Runs the job in its image: pulled first if the instance lacks it, then a container of its own
+   * whose job starter connects back to this agent. The job's PID file names `docker run`, which
+   * lives exactly as long as the container: the sweep frees the job when it is gone.
+   */
+  private async runInContainer(job: Job, cwd: string): Promise<void> {
+    const { jobId } = job.request;
+    const image = job.request.image!;
+    const say = (event: EnvironmentEvent) => job.client.send({ t: 'environment', jobId, event });
+    let announced = false;
+    const { pulledS } = await this.containers.prepare(image, jobId, (line) => {
+      if (!announced) {
+        announced = true;
+        job.log.append(`[meadowrun] Pulling image ${image.ref} (first time on this instance)\n`);
+        say({ kind: 'pulling', image: image.ref });
+      }
+      job.log.append(`${line}\n`);
+      say({ kind: 'log', line });
+    });
+    if (pulledS !== undefined) say({ kind: 'pulled', image: image.ref, seconds: pulledS });
+    if (job.cancelled) throw new CancelledBeforeStart();
+    const mounts = [this.o.workDir, path.dirname(this.socketPath)];
+    const args = dockerRunArgs({
+      jobId,
+      image: image.ref,
+      interpreter: job.request.interpreter,
+      script: this.scriptPath,
+      socketPath: this.socketPath,
+      mounts,
+      cwd,
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+    });
+    const starter = new ForkServer(
+      job.request.interpreter,
+      this.scriptPath,
+      this.socketPath,
+      cwd,
+      (e) => this.onForkServerEvent(e),
+      (why) => {
+        // Only a job that started is finished here: one that didn't is answered by its start's error.
+        if (job.pid === undefined || job.exit) return;
+        job.exit = { signal: 'SIGKILL' };
+        job.log.append(`\n[meadowrun] ${why}\n`);
+        this.maybeFinish(job, true);
+      },
+      this.containers.spawnRun(args, cwd),
+    );
+    job.container = starter;
+    try {
+      await starter.start({ jobId, cwd, env: job.request.env, spec: job.request.spec, resultsDir: this.resultsDir });
+    } catch (e) {
+      throw new ImageError(`docker run failed: ${(e as Error).message}`);
     }
   }
 
@@ -294,18 +364,21 @@ export class AgentServer {
     if ('started' in e) {
       const job = this.jobs.get(e.started);
       if (!job) return;
-      job.pid = e.pid;
+      // A pid in a container's namespace means nothing here: `docker run`'s stands for the job.
+      job.pid = job.container ? job.container.pid! : e.pid;
       try {
-        writePidFile(this.o.workDir, e.started, e.pid);
+        writePidFile(this.o.workDir, e.started, job.pid);
       } catch (err) {
         logFailure(this.log, `Writing the PID file of ${e.started}`, err, 'error');
       }
-      job.client.send({ t: 'started', jobId: e.started, pid: e.pid, logPath: job.log.path });
+      job.client.send({ t: 'started', jobId: e.started, pid: job.pid, logPath: job.log.path });
       if (job.cancelled) this.signalJob(job, 'SIGINT');
     } else {
       const job = this.jobs.get(e.exited);
       if (!job) return;
       job.exit = { code: e.code, signal: e.signal };
+      // The container's job starter ends (and its container with it) once its stdin closes.
+      job.container?.stop();
       this.maybeFinish(job);
       // A child killed before it connected all its streams never will: stop waiting for them.
       setTimeout(() => this.maybeFinish(job, true), 200).unref();
@@ -469,11 +542,15 @@ export class AgentServer {
   }
 
   /** Ctrl-C first, so the user's code can clean up; then no more waiting. */
-  private signalJob(job: Job, signal: NodeJS.Signals): void {
-    try {
-      process.kill(-job.pid!, signal);
-    } catch {
-      // Already gone.
+  private signalJob(job: Job, signal: 'SIGINT' | 'SIGKILL'): void {
+    if (job.container) {
+      this.containers.kill(job.request.jobId, signal).catch((e) => logFailure(this.log, `Stopping the container of ${job.request.jobId}`, e, 'error'));
+    } else {
+      try {
+        process.kill(-job.pid!, signal);
+      } catch {
+        // Already gone.
+      }
     }
     if (signal === 'SIGINT') job.killTimer = setTimeout(() => this.signalJob(job, 'SIGKILL'), 3000);
   }

@@ -58,11 +58,13 @@ const resourceOptions = (cmd: Command) =>
     .addOption(
       new Option(
         '--deployment <kind>',
-        `the libraries the job needs: auto (the first of ${DETECTION_ORDER.map((d) => d.file).join(', ')} in the project), mirror (what --interpreter-local has), uv, pylock, poetry, requirements[=FILE], pyproject, or none (the instance's Python as it is)`,
+        `the libraries the job needs: auto (the first of ${DETECTION_ORDER.map((d) => d.file).join(', ')} in the project), mirror (what --interpreter-local has), uv, pylock, poetry, requirements[=FILE], pyproject, image=REF (a container image), or none (the instance's Python as it is)`,
       )
         .default(parseDeploymentChoice('auto'), 'auto')
         .argParser(deploymentChoice),
     )
+    .option('--image <ref>', 'run the job inside this container image with Docker on the instance (the same as --deployment image=REF)')
+    .option('--image-secret <name>', 'the secret holding the image registry\'s credentials ({"username", "password"} or user:password; see meadowrun secret)')
     .option('--interpreter-local <python>', 'the Python on this machine that checks the code and that --deployment mirror reproduces (default: $MEADOWRUN_LOCAL_PYTHON, then python3)')
     .option('--index-url <url>', 'the package index the instance installs them from (default: the requirements file\'s, else pip\'s)')
     .option('--extra-index-url <url>', 'another index to install from; repeat for more', (v: string, previous: string[] = []) => [...previous, v])

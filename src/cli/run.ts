@@ -1,3 +1,4 @@
+import { MeadowrunError } from '../core/errors';
 import { bytes } from '../core/format';
 import { selfStopAfter } from '../core/idleWatchdog';
 import { DEFAULT_MANAGEMENT_CONFIG } from '../core/management';
@@ -8,7 +9,18 @@ import type { DeploymentChoice, EnvironmentEvent } from '../core/deployment';
 
 /** The deployment flags as the engine takes them. */
 export function deploymentFrom(flags: RunFlags): { deployment?: DeploymentChoice; index: { indexUrl?: string; extraIndexUrls?: string[] }; localPython?: string } {
-  return { deployment: flags.deployment, index: { indexUrl: flags.indexUrl, extraIndexUrls: flags.extraIndexUrl }, localPython: flags.interpreterLocal };
+  let deployment = flags.deployment;
+  if (flags.image) {
+    if (deployment && deployment.kind !== 'auto' && deployment.kind !== 'image') {
+      throw new MeadowrunError(`--image and --deployment ${deployment.kind} name two different deployments: use one`, 'bad-deployment', { stage: 'check' });
+    }
+    deployment = { kind: 'image', image: flags.image };
+  }
+  if (flags.imageSecret) {
+    if (deployment?.kind !== 'image') throw new MeadowrunError('--image-secret is for a container image: add --image REF', 'bad-deployment', { stage: 'check' });
+    deployment = { ...deployment, imageSecret: flags.imageSecret };
+  }
+  return { deployment, index: { indexUrl: flags.indexUrl, extraIndexUrls: flags.extraIndexUrl }, localPython: flags.interpreterLocal };
 }
 
 export interface RunFlags {
@@ -21,6 +33,8 @@ export interface RunFlags {
   project?: string;
   interpreter?: string;
   deployment?: DeploymentChoice;
+  image?: string;
+  imageSecret?: string;
   interpreterLocal?: string;
   indexUrl?: string;
   extraIndexUrl?: string[];
@@ -108,6 +122,14 @@ function describeEnvironment(e: EnvironmentEvent): string | undefined {
       return `Environment ${e.hash.slice(0, 4)}… built in ${e.seconds.toFixed(1)} s`;
     case 'reused':
       return undefined;
+    case 'pulling':
+      if (announced.has(`p${e.image}`)) return undefined;
+      announced.add(`p${e.image}`);
+      return `Pulling image ${e.image} (first time on this instance)`;
+    case 'pulled':
+      if (announced.has(`P${e.image}`)) return undefined;
+      announced.add(`P${e.image}`);
+      return `Image ${e.image} pulled in ${e.seconds.toFixed(1)} s`;
   }
 }
 

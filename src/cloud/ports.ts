@@ -211,6 +211,8 @@ export interface AgentConfig<Table = unknown, Queues = unknown, Interruption = u
    * `marginS` with no management run touching it. A management run's touch overrides `timeoutS`.
    */
   idle: { timeoutS: number; marginS: number };
+  /** The instance's Docker engine for jobs in containers (DOCKER_HOST), when not its default socket. */
+  docker?: { host?: string };
 }
 
 /** A provider's adapters on its instances, loaded by the agent for the provider its AgentConfig names. */

@@ -10,14 +10,17 @@ import { MeadowrunError } from './errors';
  * Where a job's libraries come from. `auto` picks the first project file found, in DETECTION_ORDER;
  * `mirror` installs what the local interpreter has.
  */
-export type DeploymentKind = 'auto' | 'mirror' | 'uv' | 'pylock' | 'poetry' | 'requirements' | 'pyproject' | 'none';
+export type DeploymentKind = 'auto' | 'mirror' | 'uv' | 'pylock' | 'poetry' | 'requirements' | 'pyproject' | 'image' | 'none';
 
-export const DEPLOYMENT_KINDS: DeploymentKind[] = ['auto', 'mirror', 'uv', 'pylock', 'poetry', 'requirements', 'pyproject', 'none'];
+export const DEPLOYMENT_KINDS: DeploymentKind[] = ['auto', 'mirror', 'uv', 'pylock', 'poetry', 'requirements', 'pyproject', 'image', 'none'];
 
 export interface DeploymentChoice {
   kind: DeploymentKind;
   /** The file to read, relative to the project (default: the kind's usual file name). */
   file?: string;
+  /** `image`: the container image the job runs in (core/containers.ts), and the secret with its registry's credentials. */
+  image?: string;
+  imageSecret?: string;
 }
 
 /** The project files `auto` looks for, most exact first. */
@@ -30,20 +33,29 @@ export const DETECTION_ORDER: { kind: FileKind; file: string }[] = [
 ];
 
 /** The kinds read from a project file. */
-export type FileKind = Exclude<DeploymentKind, 'auto' | 'none' | 'mirror'>;
+export type FileKind = Exclude<DeploymentKind, 'auto' | 'none' | 'mirror' | 'image'>;
 
 export function defaultFile(kind: FileKind): string {
   return DETECTION_ORDER.find((d) => d.kind === kind)!.file;
 }
 
-/** `auto`, `none`, `uv`, …, or `requirements=FILE` (any kind may name its file that way). */
+/**
+ * `auto`, `none`, `uv`, …, or `requirements=FILE` (any kind reading a file may name it that way), or
+ * `image=REF` (`image REF` too).
+ */
 export function parseDeploymentChoice(text: string): DeploymentChoice {
+  const image = /^\s*image(?:\s*=\s*|\s+)(\S*)\s*$/.exec(text);
+  if (image) {
+    if (!image[1]) throw new MeadowrunError(`Deployment "${text}": name the image, e.g. image=python:3.12-slim`, 'bad-deployment');
+    return { kind: 'image', image: image[1] };
+  }
   const eq = text.indexOf('=');
   const kind = (eq < 0 ? text : text.slice(0, eq)).trim() as DeploymentKind;
   const file = eq < 0 ? undefined : text.slice(eq + 1).trim();
   if (!DEPLOYMENT_KINDS.includes(kind)) {
-    throw new MeadowrunError(`Unknown deployment "${text}": use one of ${DEPLOYMENT_KINDS.join(', ')} (requirements=FILE names the file)`, 'bad-deployment');
+    throw new MeadowrunError(`Unknown deployment "${text}": use one of ${DEPLOYMENT_KINDS.join(', ')} (requirements=FILE names the file, image=REF the image)`, 'bad-deployment');
   }
+  if (kind === 'image') throw new MeadowrunError(`Deployment "${text}": name the image, e.g. image=python:3.12-slim`, 'bad-deployment');
   if (file !== undefined && (kind === 'auto' || kind === 'none' || kind === 'mirror' || !file)) {
     throw new MeadowrunError(`Deployment "${text}": only uv, pylock, poetry, requirements and pyproject take a file`, 'bad-deployment');
   }
@@ -68,7 +80,10 @@ export type EnvironmentEvent =
   | { kind: 'building'; hash: string; source: string }
   | { kind: 'log'; line: string }
   | { kind: 'built'; hash: string; seconds: number }
-  | { kind: 'reused'; hash: string };
+  | { kind: 'reused'; hash: string }
+  /** A container image being pulled to the instance (its output as `log` events), then pulled. */
+  | { kind: 'pulling'; image: string }
+  | { kind: 'pulled'; image: string; seconds: number };
 
 /**
  * The text whose hash names an environment: what is installed, and on which Python and platform.

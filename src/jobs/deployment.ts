@@ -93,6 +93,8 @@ export async function resolveDeployment(projectDir: string, choice: DeploymentCh
     ({ kind, file } = found);
   }
   if (kind === 'mirror') return withIndex(await mirror(projectDir, localPython), index);
+  // The image holds the libraries: nothing to build (the engine sends the image instead).
+  if (kind === 'image') return undefined;
   file ??= defaultFile(kind);
   const full = path.resolve(projectDir, file);
   const shown = path.relative(projectDir, full) || file;

@@ -17,6 +17,7 @@ import { shellQuote } from '../remote/shellQuote';
 import { parseFunctionTarget, projectPath } from './target';
 import { MapArguments, MapResult, MapRun } from './runMap';
 import type { MapEvent } from '../core/mapProgress';
+import { checkImageRef, checkImageSecret, ImageSpec } from '../core/containers';
 import { DeploymentChoice, EnvironmentEvent, EnvironmentSpec } from '../core/deployment';
 import { IndexSettings, resolveDeployment } from './deployment';
 import { CachedEnvironment, instanceEnvironments } from './environments';
@@ -136,7 +137,7 @@ export class Engine {
       if (!Number.isInteger(workers) || workers < 1) throw new MeadowrunError(`Workers must be a whole number ≥ 1 (got ${workers})`, 'bad-workers');
       return t;
     });
-    const environment = await atStage('check', undefined, () => this.environmentFor(projectDir, o));
+    const { environment, image } = await atStage('check', undefined, () => this.deploymentFor(projectDir, o));
     await this.reapOrphans();
     const run = new MapRun(this.cloud, this.pool, {
       target: `${t.module}:${t.function}`,
@@ -148,6 +149,7 @@ export class Engine {
       visibilityS: o.visibilityS ?? 30,
       interpreter: o.interpreter ?? 'python3',
       environment,
+      image,
       onEnvironment: (event) => o.onEvent?.({ kind: 'environment', event }),
       env: o.env ?? {},
       title: `${t.function} over ${args.kind === 'expression' ? args.expr : `${args.values.length} arguments`}`,
@@ -163,12 +165,22 @@ export class Engine {
     });
   }
 
-  /** The environment a job of `projectDir` needs, from its deployment files (read before anything is allocated). */
-  private async environmentFor(projectDir: string, o: JobOptions): Promise<EnvironmentSpec | undefined> {
+  /**
+   * The environment a job of `projectDir` needs, from its deployment files, or the container image
+   * it runs in (read and checked before anything is allocated).
+   */
+  private async deploymentFor(projectDir: string, o: JobOptions): Promise<{ environment?: EnvironmentSpec; image?: ImageSpec }> {
+    const choice = o.deployment ?? { kind: 'none' };
+    if (choice.kind === 'image') {
+      const image: ImageSpec = { ref: checkImageRef(choice.image ?? '') };
+      if (choice.imageSecret) image.secret = checkImageSecret(choice.imageSecret);
+      o.onEvent?.({ kind: 'deployment', source: `image ${image.ref}` });
+      return { image };
+    }
     const localPython = o.localPython || process.env.MEADOWRUN_LOCAL_PYTHON || 'python3';
-    const environment = await resolveDeployment(projectDir, o.deployment ?? { kind: 'none' }, o.index, localPython);
+    const environment = await resolveDeployment(projectDir, choice, o.index, localPython);
     if (environment) o.onEvent?.({ kind: 'deployment', source: environment.source });
-    return environment;
+    return { environment };
   }
 
   /**
@@ -277,7 +289,7 @@ export class Engine {
     const need = validateResources({ ...DEFAULT_RESOURCES, ...o.resources });
     if (o.logCapMb !== undefined && !(o.logCapMb >= 0.01)) throw new MeadowrunError(`The log cap must be at least 0.01 MB (got ${o.logCapMb})`, 'bad-log-cap');
     if (check) await preflight(check, o.localPython);
-    const environment = await this.environmentFor(projectDir, o);
+    const { environment, image } = await this.deploymentFor(projectDir, o);
     throwIfCancelled(o.signal);
     const jobId = `${Date.now().toString(36)}-${crypto.randomBytes(3).toString('hex')}`;
     for (let attempt = 1; ; attempt++) {
@@ -314,6 +326,7 @@ export class Engine {
                 project,
                 interpreter: o.interpreter ?? 'python3',
                 environment,
+                image,
                 env: { ...o.env, MEADOWRUN_JOB_ID: jobId },
                 logCapBytes: o.logCapMb === undefined ? undefined : Math.round(o.logCapMb * 1024 * 1024),
               },

@@ -7,6 +7,7 @@ import { RequestMessage, ResultMessage, SerializedValue } from '../remote/mapMes
 import { deleteJobQueues, JobQueues } from '../cloud/jobQueues';
 import { Cloud, QueueMessage } from '../cloud/ports';
 import { JobOutcome } from '../remote/protocol';
+import type { ImageSpec } from '../core/containers';
 import type { EnvironmentEvent, EnvironmentSpec } from '../core/deployment';
 import { AgentSession } from '../remote/agentSession';
 import { SessionPool } from '../remote/pool';
@@ -52,6 +53,8 @@ export interface MapSettings {
   interpreter: string;
   /** The libraries the workers need (see Engine's deployment option). */
   environment?: EnvironmentSpec;
+  /** Or the container image they run in. */
+  image?: ImageSpec;
   onEnvironment?(event: EnvironmentEvent): void;
   env: Record<string, string>;
   title: string;
@@ -292,6 +295,7 @@ export class MapRun {
             project: this.s.project,
             interpreter: this.s.interpreter,
             environment: this.s.environment,
+            image: this.s.image,
             env: { ...this.s.env, MEADOWRUN_JOB_ID: this.jobId, MEADOWRUN_WORKER_ID: workerId },
             spec: { kind: 'map', jobId: this.jobId, target: this.s.target, queues: this.queues, visibilityS: this.s.visibilityS, maxAttempts: this.s.maxAttempts },
           },
@@ -403,7 +407,7 @@ export class MapRun {
           const cancel = () => session.cancel(jobId);
           this.s.signal?.addEventListener('abort', cancel);
           try {
-            return await session.runJob({ t: 'run', jobId, project: this.s.project, interpreter: this.s.interpreter, environment: this.s.environment, env: this.s.env, spec: { kind: 'args', expr } }, { onEnvironment: this.s.onEnvironment });
+            return await session.runJob({ t: 'run', jobId, project: this.s.project, interpreter: this.s.interpreter, environment: this.s.environment, image: this.s.image, env: this.s.env, spec: { kind: 'args', expr } }, { onEnvironment: this.s.onEnvironment });
           } finally {
             this.s.signal?.removeEventListener('abort', cancel);
           }

@@ -2,6 +2,7 @@
 // stdin/stdout of one SSH exec channel: each frame is a 4-byte big-endian length and a JSON body.
 // Shared by both ends so that they can't disagree.
 
+import type { ImageSpec } from '../core/containers';
 import type { EnvironmentEvent, EnvironmentSpec } from '../core/deployment';
 import type { ErrorCode } from '../core/errors';
 
@@ -30,6 +31,8 @@ export interface RunRequest {
   interpreter: string;
   /** Libraries the job needs: the agent runs it in a virtual environment made from `interpreter` with them (built once per content hash). */
   environment?: EnvironmentSpec;
+  /** A container image the job runs in instead (with `interpreter` inside it), the project's folder mounted. */
+  image?: ImageSpec;
   env: Record<string, string>;
   /** The job log is kept under this size: past it, the older half is dropped (default: DEFAULT_LOG_CAP_BYTES). */
   logCapBytes?: number;

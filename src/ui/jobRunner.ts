@@ -237,6 +237,10 @@ export class JobRunner {
           progress.report({ message: `${what}…` });
           this.output.appendLine(`  ${what}`);
         } else if (e.event.kind === 'built') this.output.appendLine(`  environment ${e.event.hash.slice(0, 4)}… built in ${e.event.seconds.toFixed(1)} s`);
+        else if (e.event.kind === 'pulling') {
+          progress.report({ message: `pulling image ${e.event.image} (first time on this instance)…` });
+          this.output.appendLine(`  pulling image ${e.event.image} (first time on this instance)`);
+        } else if (e.event.kind === 'pulled') this.output.appendLine(`  image ${e.event.image} pulled in ${e.event.seconds.toFixed(1)} s`);
         else if (e.event.kind === 'log') this.services.log.debug(`${job.label}: ${e.event.line}`);
         return;
       case 'started':

@@ -48,8 +48,12 @@ export function deploymentSettings(): { deployment: DeploymentChoice; index: { i
   const c = vscode.workspace.getConfiguration('meadowrun.deployment');
   const kind = c.get<string>('kind', 'auto');
   const file = c.get<string>('file', '');
+  const image = c.get<string>('image', '');
+  const imageSecret = c.get<string>('imageSecret', '');
+  const deployment = parseDeploymentChoice(kind === 'image' ? `image=${image}` : file ? `${kind}=${file}` : kind);
+  if (deployment.kind === 'image' && imageSecret) deployment.imageSecret = imageSecret;
   return {
-    deployment: parseDeploymentChoice(file ? `${kind}=${file}` : kind),
+    deployment,
     index: { indexUrl: c.get<string>('indexUrl', '') || undefined, extraIndexUrls: c.get<string[]>('extraIndexUrls', []) },
   };
 }

@@ -455,7 +455,7 @@ test('auto: uv.lock, then pylock.toml, poetry.lock, requirements.txt, pyproject.
 test('deployment choices as typed: a kind, optionally =FILE; anything else names the kinds', () => {
   assert.deepEqual(parseDeploymentChoice('auto'), { kind: 'auto' });
   assert.deepEqual(parseDeploymentChoice('requirements=reqs/prod.txt'), { kind: 'requirements', file: 'reqs/prod.txt' });
-  assert.throws(() => parseDeploymentChoice('conda'), /Unknown deployment "conda": use one of auto, mirror, uv, pylock, poetry, requirements, pyproject, none/);
+  assert.throws(() => parseDeploymentChoice('conda'), /Unknown deployment "conda": use one of auto, mirror, uv, pylock, poetry, requirements, pyproject, image, none/);
   assert.throws(() => parseDeploymentChoice('none=x'), /only uv, pylock, poetry, requirements and pyproject take a file/);
 });
 

@@ -473,9 +473,14 @@ def main():
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    # Only the job children take Ctrl-C; this process ends when the agent closes its stdin.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     jobs = {}
+    if os.environ.pop("MEADOWRUN_FORWARD_SIGINT", None):
+        # In a container the agent can't signal the job's process group itself: it sends Ctrl-C to
+        # the container (docker kill --signal SIGINT), and this process passes it on to every job.
+        signal.signal(signal.SIGINT, lambda *_: [kill_group(pid, signal.SIGINT) for pid in list(jobs)])
+    else:
+        # Only the job children take Ctrl-C; this process ends when the agent closes its stdin.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     # (deadline, process group): what a finished job left running gets SIGKILL after a grace period.
     to_kill = []
     pending = b""

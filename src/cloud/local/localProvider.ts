@@ -127,6 +127,8 @@ export class LocalProvider implements InstanceProvider {
         marginS: this.options.idleMarginS ?? DEFAULT_IDLE_MARGIN_S,
       },
       local: { instanceDir: dir, sshdDir },
+      // Local instances are this machine: their jobs in containers use the Docker engine this process would.
+      ...(process.env.DOCKER_HOST ? { docker: { host: process.env.DOCKER_HOST } } : {}),
     };
     const agentConfigPath = path.join(dir, 'agent.json');
     fs.writeFileSync(agentConfigPath, JSON.stringify(agentConfig, null, 2), { mode: 0o600 });

@@ -1,0 +1,132 @@
+// Jobs in a container image, with the instance's Docker engine. The image is pulled once (with the
+// registry's credentials from a named secret, through a per-job Docker config directory that is
+// removed right after); each job then runs in its own `docker run --rm --init` container whose
+// job starter (python/forkserver.py) connects back to this agent like any other job.
+import { ChildProcess, execFile, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { containerName, dockerFailure, ImageSpec, imageRegistry, parseRegistryCredentials } from '../core/containers';
+import { MeadowrunError } from '../core/errors';
+
+/** Getting the image ready failed (no Docker, wrong credentials, no such image): one line for the user. */
+export class ImageError extends Error {}
+
+export interface ContainerOptions {
+  workDir: string;
+  /** The Docker engine's address (DOCKER_HOST), when not the default socket. */
+  dockerHost?: string;
+  /** A named secret's value, read with the instance's identity (undefined: no such secret). */
+  secret?: (name: string) => Promise<string | undefined>;
+}
+
+interface Result {
+  code: number;
+  output: string;
+}
+
+export class Containers {
+  /** Pulls under way, by reference: concurrent jobs wait for one. */
+  private readonly pulls = new Map<string, Promise<void>>();
+
+  constructor(private readonly o: ContainerOptions) {}
+
+  /** The environment of every docker command: the configured engine, and never an ambient login. */
+  env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+    if (this.o.dockerHost) env.DOCKER_HOST = this.o.dockerHost;
+    return env;
+  }
+
+  /**
+   * Makes the image available on the instance: logs in with the secret's credentials (always, so
+   * that wrong ones are told even when the image is already here) and pulls it when missing.
+   */
+  async prepare(image: ImageSpec, jobId: string, report: (line: string) => void): Promise<{ pulledS?: number }> {
+    const config = image.secret ? await this.login(image, jobId) : undefined;
+    try {
+      if ((await this.docker(['image', 'inspect', '--format', '{{.Id}}', image.ref])).code === 0) return {};
+      let pull = this.pulls.get(image.ref);
+      if (!pull) {
+        pull = this.pull(image.ref, config, report).finally(() => this.pulls.delete(image.ref));
+        this.pulls.set(image.ref, pull);
+      }
+      const began = Date.now();
+      await pull;
+      return { pulledS: (Date.now() - began) / 1000 };
+    } finally {
+      if (config) fs.rmSync(config, { recursive: true, force: true });
+    }
+  }
+
+  private async pull(ref: string, config: string | undefined, report: (line: string) => void): Promise<void> {
+    report(`$ docker pull ${ref}`);
+    const r = await this.docker(['pull', ref], { env: config ? { DOCKER_CONFIG: config } : {}, onLine: report });
+    if (r.code !== 0) throw new ImageError(`docker pull failed: ${dockerFailure(r.output)}`);
+  }
+
+  /** `docker login --password-stdin` into a fresh 0700 config directory; returns that directory. */
+  private async login(image: ImageSpec, jobId: string): Promise<string> {
+    const name = image.secret!;
+    if (!this.o.secret) throw new ImageError(`this instance can't read secrets, so the registry credentials in secret "${name}" can't be used`);
+    let value: string | undefined;
+    try {
+      value = await this.o.secret(name);
+    } catch (e) {
+      throw new ImageError(`reading secret "${name}" failed: ${(e as Error).message}`);
+    }
+    if (value === undefined) throw new ImageError(`there is no secret "${name}" (meadowrun secret set ${name})`);
+    let credentials;
+    try {
+      credentials = parseRegistryCredentials(value, name);
+    } catch (e) {
+      throw new ImageError((e as MeadowrunError).message);
+    }
+    const root = path.join(this.o.workDir, 'docker');
+    fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+    const config = fs.mkdtempSync(path.join(root, `${jobId}-`));
+    fs.chmodSync(config, 0o700);
+    const registry = imageRegistry(image.ref);
+    const args = ['login', '--username', credentials.username, '--password-stdin'];
+    if (registry !== 'docker.io') args.push(registry);
+    const r = await this.docker(args, { env: { DOCKER_CONFIG: config }, input: credentials.password });
+    if (r.code !== 0) {
+      fs.rmSync(config, { recursive: true, force: true });
+      throw new ImageError(`docker login to ${registry} with the credentials in secret "${name}" failed: ${dockerFailure(r.output)}`);
+    }
+    return config;
+  }
+
+  /** Starts `docker run …` (see core/containers.ts dockerRunArgs). */
+  spawnRun(args: string[], cwd: string): ChildProcess {
+    return spawn('docker', args, { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: this.env() });
+  }
+
+  /** Sends a signal to a job's container; SIGKILL ends it (and `--rm` removes it). */
+  kill(jobId: string, signal: 'SIGINT' | 'SIGKILL'): Promise<void> {
+    return this.docker(['kill', '--signal', signal, containerName(jobId)]).then(() => undefined);
+  }
+
+  private docker(args: string[], o: { env?: Record<string, string>; input?: string; onLine?: (line: string) => void } = {}): Promise<Result> {
+    return new Promise((resolve) => {
+      const child = execFile('docker', args, { env: this.env(o.env), maxBuffer: 16 << 20, timeout: 30 * 60_000 }, (e, stdout, stderr) => {
+        const output = `${stdout}${stderr}`;
+        if (e && typeof e.code !== 'number') {
+          // Not an exit status: docker itself could not be started.
+          const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+          return resolve({ code: 127, output: missing ? 'Error: docker is not installed on the instance (apt-get install docker.io)' : `Error: ${e.message}` });
+        }
+        resolve({ code: e ? (e.code as number) : 0, output });
+      });
+      if (o.onLine) {
+        let partial = '';
+        child.stdout?.on('data', (d: Buffer) => {
+          const lines = (partial + d.toString()).split(/\r?\n|\r/);
+          partial = lines.pop() ?? '';
+          for (const line of lines) if (line.trim()) o.onLine!(line);
+        });
+      }
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(o.input ?? '');
+    });
+  }
+}
