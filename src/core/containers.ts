@@ -28,14 +28,6 @@ export function checkImageRef(ref: string): string {
   return trimmed;
 }
 
-/** A secret's name as every store takes it (the same rule as `meadowrun secret set`). */
-export function checkImageSecret(name: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(name)) {
-    throw new MeadowrunError(`"${name}" is not a secret name: use 1 to 64 letters, digits, - and _, starting with a letter or digit`, 'bad-deployment');
-  }
-  return name;
-}
-
 /**
  * The registry an image reference names, as `docker login` takes it: the first path component when
  * it looks like a host (has a '.' or ':' or is localhost), else Docker Hub.

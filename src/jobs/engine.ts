@@ -17,8 +17,9 @@ import { shellQuote } from '../remote/shellQuote';
 import { parseFunctionTarget, projectPath } from './target';
 import { MapArguments, MapResult, MapRun } from './runMap';
 import type { MapEvent } from '../core/mapProgress';
-import { checkImageRef, checkImageSecret, ImageSpec } from '../core/containers';
+import { checkImageRef, ImageSpec } from '../core/containers';
 import { DeploymentChoice, EnvironmentEvent, EnvironmentSpec } from '../core/deployment';
+import { checkSecretName } from '../core/secrets';
 import { IndexSettings, resolveDeployment } from './deployment';
 import { CachedEnvironment, instanceEnvironments } from './environments';
 
@@ -173,7 +174,7 @@ export class Engine {
     const choice = o.deployment ?? { kind: 'none' };
     if (choice.kind === 'image') {
       const image: ImageSpec = { ref: checkImageRef(choice.image ?? '') };
-      if (choice.imageSecret) image.secret = checkImageSecret(choice.imageSecret);
+      if (choice.imageSecret) image.secret = checkSecretName(choice.imageSecret);
       o.onEvent?.({ kind: 'deployment', source: `image ${image.ref}` });
       return { image };
     }
