@@ -79,7 +79,7 @@ let cloud: Promise<Cloud> | undefined;
 export let engine: Engine | undefined;
 function cloudSettings(program: Command): CloudSettings {
   const o = program.opts();
-  return { local: { stateDir: o.stateDir }, aws: { profile: o.profile, region: o.region }, azure: { subscription: o.subscription, resourceGroup: o.resourceGroup, location: o.location }, log: cliLog(program) };
+  return { local: { stateDir: o.stateDir }, aws: { profile: o.profile, region: o.region, ami: o.ami, sshFrom: o.sshFrom }, azure: { subscription: o.subscription, resourceGroup: o.resourceGroup, location: o.location }, log: cliLog(program) };
 }
 /**
  * The CLI's log is its stderr: warnings always (an instance that would not terminate may keep
@@ -138,6 +138,8 @@ export function buildProgram(): Command {
     .option('--state-dir <dir>', 'local cloud state directory (default: $MEADOWRUN_LOCAL_DIR or ~/.meadowrun/local)')
     .option('--profile <name>', 'AWS profile of ~/.aws/config (default: $AWS_PROFILE, then default)')
     .option('--region <name>', "AWS region (default: $AWS_REGION, then the profile's)")
+    .option('--ami <id>', "AWS: the image instances boot, an AMI id or an SSM parameter naming one (default: Ubuntu 24.04's public parameter)")
+    .option('--ssh-from <cidr>', "AWS: where SSH to instances comes from, for NAT, VPN or in-VPC clients (default: this machine's public address /32)")
     .option('--subscription <id>', "Azure subscription (default: $AZURE_SUBSCRIPTION_ID, then the Azure CLI's default)")
     .option('--resource-group <name>', 'Azure resource group Meadowrun keeps its resources in (default: meadowrun)')
     .option('--location <name>', 'Azure location, e.g. eastus (default: $AZURE_LOCATION)')

@@ -4,7 +4,7 @@
 // Only client classes the caller imports are loaded: the agent needs DynamoDB and SQS, not EC2.
 import { MeadowrunError } from '../../core/errors';
 
-/** `meadowrun.aws.*` in the editor, `--profile` / `--region` on the command line. */
+/** `meadowrun.aws.*` in the editor, `--profile` / `--region` / `--ami` / `--ssh-from` on the command line. */
 export interface AwsSettings {
   /** A profile of ~/.aws/config; the SDK's default (AWS_PROFILE, then `default`) when absent. */
   profile?: string;
@@ -12,6 +12,10 @@ export interface AwsSettings {
   region?: string;
   /** Another endpoint for every service (an emulator); the SDK also honours AWS_ENDPOINT_URL. */
   endpoint?: string;
+  /** `meadowrun.aws.ami` / `--ami`: an AMI id, or an SSM parameter naming one (a value starting with "/"); Ubuntu 24.04's parameter when absent. */
+  ami?: string;
+  /** `meadowrun.aws.sshFrom` / `--ssh-from`: where SSH comes from (an IPv4 CIDR) for NAT, VPN or in-VPC clients; this machine's public address /32 when absent. */
+  sshFrom?: string;
 }
 
 /** What every client constructor of SDK v3 takes (each takes more). */

@@ -24,14 +24,13 @@ import { SecretsManagerSecretStore } from './secretsManagerSecretStore';
 import { SqsTaskQueues } from './sqsTaskQueues';
 
 /**
- * Beyond profile and region: for emulators, VPC endpoints and custom images. Environment variables
- * for now (MEADOWRUN_AWS_*), as the tests set them.
+ * Beyond the settings: for emulators and VPC endpoints, from environment variables (MEADOWRUN_AWS_*),
+ * as the tests set them.
  */
 export interface AwsCloudOptions extends AwsSettings {
-  /** An AMI id or an SSM parameter naming one (a value starting with "/"). */
-  ami?: string;
-  /** Where SSH comes from (CIDR); this machine's public address /32 when absent. */
-  sshFrom?: string;
+  /** The instances' deallocation sweep (and spot-notice check) interval and dead-job grace, in seconds; 30 and 120 by default, as on every cloud. */
+  sweepIntervalS?: number;
+  sweepGraceS?: number;
   /** The AWS endpoint instances reach (an emulator, a VPC endpoint). */
   instanceEndpoint?: string;
   /** Where this machine keeps the catalog cache and its client records (0700). */
@@ -73,6 +72,7 @@ export class AwsCloud implements Cloud {
       tableName: ALLOCATION_TABLE,
       ami: o.ami?.startsWith('/') ? { parameter: o.ami } : o.ami ? { id: o.ami } : undefined,
       sshFrom: o.sshFrom,
+      ...((o.sweepIntervalS || o.sweepGraceS) && { sweep: { intervalS: o.sweepIntervalS || 30, graceS: o.sweepGraceS || 120 } }),
       instanceEndpoint: o.instanceEndpoint,
       payloadBucket: () => this.payloadStore().then((s) => s.bucket),
       publishedHostKey: (id) => this.table.publishedHostKey(id),
@@ -135,9 +135,13 @@ export async function createAwsCloud(settings: AwsSettings = {}): Promise<AwsClo
   const env = process.env;
   const options: AwsCloudOptions = {
     ...settings,
-    ami: env.MEADOWRUN_AWS_AMI || undefined,
-    sshFrom: env.MEADOWRUN_AWS_SSH_FROM || undefined,
+    // A setting (or flag) wins over the environment.
+    ami: checkAmi(settings.ami || env.MEADOWRUN_AWS_AMI || undefined),
+    sshFrom: settings.sshFrom || env.MEADOWRUN_AWS_SSH_FROM || undefined,
     instanceEndpoint: env.MEADOWRUN_AWS_INSTANCE_ENDPOINT || undefined,
+    // As the local cloud reads them (tests shorten the sweep).
+    sweepIntervalS: Number(env.MEADOWRUN_SWEEP_INTERVAL) || undefined,
+    sweepGraceS: Number(env.MEADOWRUN_SWEEP_GRACE) || undefined,
     dir: env.MEADOWRUN_AWS_DIR || undefined,
   };
   // The region as the SDK resolves it (setting, AWS_REGION, the profile's), needed by name for the
@@ -149,6 +153,15 @@ export async function createAwsCloud(settings: AwsSettings = {}): Promise<AwsClo
     throw new MeadowrunError('No AWS region: set meadowrun.aws.region (or --region, or AWS_REGION), or give your profile a region with `aws configure`', 'cloud-credentials');
   }
   return new AwsCloud(region, options);
+}
+
+/** An AMI id or an SSM parameter, or one message saying what is expected. */
+function checkAmi(ami: string | undefined): string | undefined {
+  if (ami === undefined || /^ami-[0-9a-f]{8,17}$/.test(ami) || /^\/[\w.\-/]+$/.test(ami)) return ami;
+  throw new MeadowrunError(
+    `meadowrun.aws.ami (--ami) must be an AMI id such as ami-0abcdef1234567890 or an SSM parameter such as /aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id (got "${ami}")`,
+    'bad-config',
+  );
 }
 
 /** A payload store opened at its first use (finding the bucket's name takes a call). */

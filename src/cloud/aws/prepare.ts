@@ -127,7 +127,7 @@ export async function allowSsh(ec2: EC2Client, groupId: string, cidr: string): P
 export async function clientCidr(override: string | undefined, lookup: () => Promise<string> = publicAddress): Promise<string> {
   if (override) {
     if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(override)) {
-      throw new MeadowrunError(`meadowrun.aws.sshFrom must be an IPv4 CIDR such as 203.0.113.7/32 (got "${override}")`, 'bad-config');
+      throw new MeadowrunError(`meadowrun.aws.sshFrom (--ssh-from) must be an IPv4 CIDR such as 203.0.113.7/32 (got "${override}")`, 'bad-config');
     }
     return override;
   }
