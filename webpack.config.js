@@ -1,6 +1,6 @@
 // Bundles: the extension (runs in VS Code's Node), the CLI, the agent that is copied to each
-// instance (must run on Node 18, what a stock Ubuntu LTS installs), and the local cloud's
-// management runner; and the map progress panel's front end (webview-ui/), a browser bundle.
+// instance (must run on Node 18, what a stock Ubuntu LTS installs), the local cloud's management
+// runner and the AWS management function; and the map progress panel's front end (webview-ui/), a browser bundle.
 const fs = require('fs');
 const path = require('path');
 const webpack = require('webpack');
@@ -105,5 +105,8 @@ module.exports = [
   bundle('agent-aws', './src/agent/main.ts', 'node18', { plugins: [ignoreInstanceSides('azure'), new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })] }),
   bundle('agent-azure', './src/agent/main.ts', 'node18', { plugins: [ignoreInstanceSides('aws'), new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })] }),
   bundle('management', './src/cloud/local/managementRunner.ts', 'node20'),
+  // The management function on AWS Lambda (nodejs22.x, arm64; plain JS, so any architecture): one
+  // file with the SDK in it, pinned, not the runtime's. The installer zips it as index.js.
+  bundle('lambda-adjuster', './src/cloud/aws/management/lambda.ts', 'node22', { plugins: [new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })] }),
   webviewBundle(),
 ];

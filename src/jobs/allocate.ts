@@ -65,7 +65,7 @@ export async function launchAndRegister(
 }
 
 /** The first half of launchAndRegister: an id from the provider, and the instance's `launching` row. */
-async function startLaunch(
+export async function startLaunch(
   cloud: Cloud,
   option: InstanceOption,
   jobs: JobAllocation[],

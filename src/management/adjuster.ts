@@ -75,6 +75,7 @@ export async function executePlan(
   plan: AdjusterPlan,
   now = Date.now(),
   config: Pick<ManagementConfig, 'idleTimeoutS' | 'intervalS'> = DEFAULT_MANAGEMENT_CONFIG,
+  o: { launch?: (option: InstanceOption) => Promise<string> } = {},
 ): Promise<AdjusterRunResult> {
   const result: AdjusterRunResult = { at: now, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [], deletedQueues: [] };
   const launches: InstanceOption[] = [];
@@ -126,9 +127,11 @@ export async function executePlan(
         break;
     }
   }
-  // The launches all at once: each takes as long as an instance boots.
-  const launched = await Promise.allSettled(launches.map((option) => launchAndRegister(cloud, option, [])));
-  for (const r of launched) if (r.status === 'fulfilled') result.launched.push(r.value.id);
+  // The launches all at once: each takes as long as an instance boots (unless `o.launch` leaves the
+  // wait to later runs, as a scheduled function that cannot wait minutes does).
+  const launch = o.launch ?? (async (option: InstanceOption) => (await launchAndRegister(cloud, option, [])).id);
+  const launched = await Promise.allSettled(launches.map(launch));
+  for (const r of launched) if (r.status === 'fulfilled') result.launched.push(r.value);
   const failed = launched.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   result.unmet = plan.thresholds.filter((t) => t.unitsAfter < t.required).map((t) => t.name);

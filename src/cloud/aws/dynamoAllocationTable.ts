@@ -21,7 +21,7 @@ import { fits } from '../../core/resources';
 import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, ManagementTouch } from '../ports';
 import { fromItem, toAttribute, toItem } from './attributes';
 import { awsClient, AwsSettings } from './clients';
-import { HOST_KEY_ATTRIBUTE, MEADOWRUN_TAGS } from './names';
+import { HOST_KEY_ATTRIBUTE, MANAGEMENT_ITEM_PREFIX, MEADOWRUN_TAGS } from './names';
 
 // Every attribute through a name placeholder: `jobs`, `id` and others are not reserved today, but
 // DynamoDB's reserved words are many.
@@ -81,7 +81,11 @@ export class DynamoAllocationTable implements AllocationTable {
         if (e instanceof ResourceNotFoundException) return { Items: [], LastEvaluatedKey: undefined };
         throw e;
       });
-      for (const item of page.Items ?? []) records.push(this.remember(fromItem(item) as unknown as InstanceRecord));
+      for (const item of page.Items ?? []) {
+        // The management function's own items (config, lock, last run) share the table.
+        if (item.id?.S?.startsWith(MANAGEMENT_ITEM_PREFIX)) continue;
+        records.push(this.remember(fromItem(item) as unknown as InstanceRecord));
+      }
       start = page.LastEvaluatedKey as typeof start;
     } while (start);
     return records.sort((a, b) => a.registeredAt - b.registeredAt || a.id.localeCompare(b.id));

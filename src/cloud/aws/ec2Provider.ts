@@ -56,6 +56,11 @@ export interface Ec2ProviderOptions {
   idle?: { timeoutS: number; marginS: number };
   /** What else every launch needs created first (the allocation table); idempotent. */
   prepareAlso?: () => Promise<unknown>;
+  /**
+   * Finds what prepare made instead of making it (and lets no client in): for the management
+   * function, whose role may launch into the account as prepared but not change it.
+   */
+  findPrepared?: () => Promise<{ securityGroup: string; instanceProfile: string }>;
   /** How often a launching instance is looked at (ms). */
   pollMs?: number;
   /** Each launch attempt, for the progress and the log. */
@@ -135,6 +140,11 @@ export class Ec2Provider implements InstanceProvider {
   /** The instance profile and security group, once per process; lets this client's address in. */
   prepare(): Promise<void> {
     this.prepared ??= (async () => {
+      if (this.o.findPrepared) {
+        const [found, bucket] = await Promise.all([this.o.findPrepared(), this.o.payloadBucket?.()]);
+        this.bucket = bucket;
+        return found;
+      }
       const [instanceProfile, securityGroup, cidr, bucket] = await Promise.all([
         ensureInstanceProfile(this.o.iam, this.o.tableName),
         ensureSecurityGroup(this.o.ec2),
@@ -332,6 +342,33 @@ export class Ec2Provider implements InstanceProvider {
   private async rowHostKey(id: string): Promise<string | undefined> {
     const key = await this.o.publishedHostKey?.(id).catch(() => undefined);
     return key && isEd25519Blob(key) ? key : undefined;
+  }
+
+  /**
+   * One look at a launching instance, without waiting or connecting: its endpoint once EC2 says it
+   * runs and it has published its host key (in its row, else on its console; sshd starts with it);
+   * undefined before; 'gone' when it ended. For the management function, which cannot reach SSH
+   * (the security group lets clients in).
+   */
+  async bootedEndpoint(id: string): Promise<InstanceEndpoint | undefined | 'gone'> {
+    const r = await this.o.ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] })).catch((e) => {
+      if ((e as Error).name === 'InvalidInstanceID.NotFound') return undefined;
+      throw e;
+    });
+    const inst = r?.Reservations?.[0]?.Instances?.[0];
+    const state = inst?.State?.Name;
+    if (state === 'shutting-down' || state === 'terminated' || state === 'stopped' || state === 'stopping') return 'gone';
+    if (state !== 'running' || !inst?.PublicIpAddress) return undefined;
+    let hostKey = await this.rowHostKey(id);
+    if (!hostKey) {
+      const out = await this.o.ec2.send(new GetConsoleOutputCommand({ InstanceId: id, Latest: true })).catch((e) => {
+        if (/Unsupported/.test((e as Error).name)) return this.o.ec2.send(new GetConsoleOutputCommand({ InstanceId: id }));
+        throw e;
+      });
+      hostKey = hostKeyFromConsole(out?.Output ? Buffer.from(out.Output, 'base64').toString('utf8') : '');
+    }
+    if (!hostKey) return undefined;
+    return { ssh: { host: inst.PublicIpAddress, port: 22, user: SSH_USER, hostKey }, workDir: WORK_DIR, nodeCommand: this.nodeCommand() };
   }
 
   /** The agent's Node, with the region and (emulators, VPC endpoints) the endpoint it reaches AWS at. */

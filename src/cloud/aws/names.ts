@@ -15,3 +15,10 @@ export const payloadBucketName = (accountId: string, region: string) => `meadowr
 
 /** The attribute of an instance's row that holds the SSH host key the instance published (publishHostKey.py writes it by that name). */
 export const HOST_KEY_ATTRIBUTE = 'hostKey';
+
+/** The management function (a scheduled Lambda) and its execution role. */
+export const ADJUSTER_FUNCTION = 'meadowrun-adjuster';
+export const ADJUSTER_ROLE = 'meadowrun-adjuster';
+export const ADJUSTER_RULE = 'meadowrun-adjuster-schedule';
+/** Items of the allocation table that are not instances: the management's config, lock and last run. */
+export const MANAGEMENT_ITEM_PREFIX = 'management#';

@@ -54,7 +54,11 @@ export class S3PayloadStore implements PayloadStore {
     if (!NAME.test(jobId)) throw badKey(jobId);
     let ContinuationToken: string | undefined;
     do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${jobId}/`, ContinuationToken }));
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${jobId}/`, ContinuationToken })).catch((e) => {
+        // No bucket yet (no map has needed one): no payloads either.
+        if (errorName(e) === 'NoSuchBucket') return { Contents: [], NextContinuationToken: undefined };
+        throw e;
+      });
       const objects = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
       if (objects.length) {
         const { Errors } = await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: objects, Quiet: true } }));

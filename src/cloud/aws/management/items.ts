@@ -1,0 +1,136 @@
+// The management function's own items in the allocation table (ids `management#…`, which the
+// table's listing of instances skips): its configuration, read at every run so that new thresholds
+// apply without a redeploy; a lock with an expiry, so that overlapping runs (a slow run and the next
+// minute's, or a `run-once` from a client) never both act; and the last run's record, for status.
+import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, ResourceNotFoundException, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, readThresholds } from '../../../core/management';
+import { MANAGEMENT_ITEM_PREFIX } from '../names';
+
+const CONFIG = `${MANAGEMENT_ITEM_PREFIX}config`;
+const LOCK = `${MANAGEMENT_ITEM_PREFIX}lock`;
+const RUN = `${MANAGEMENT_ITEM_PREFIX}run`;
+
+/** What the last run left for status and for the next run. */
+export interface RunRecord {
+  lastRun: AdjusterRunResult;
+  /** Instances the management launched that are not ready yet: later runs mark them ready. */
+  pending: string[];
+  /** Who ran it: the function (with its request id) or a client's `run-once`. */
+  by: string;
+}
+
+export class ManagementItems {
+  constructor(
+    private readonly dynamo: DynamoDBClient,
+    readonly tableName: string,
+  ) {}
+
+  /** The configuration installed, with defaults for what was never set; undefined when none is. */
+  async readConfig(): Promise<ManagementConfig | undefined> {
+    const stored = await this.readJson<ManagementConfig>(CONFIG);
+    if (!stored) return undefined;
+    const config = { ...DEFAULT_MANAGEMENT_CONFIG, ...stored };
+    try {
+      return { ...config, thresholds: readThresholds(config.thresholds) };
+    } catch {
+      return config; // the run reports what is wrong with it
+    }
+  }
+
+  writeConfig(config: ManagementConfig): Promise<void> {
+    return this.writeJson(CONFIG, config);
+  }
+
+  readRun(): Promise<RunRecord | undefined> {
+    return this.readJson<RunRecord>(RUN);
+  }
+
+  writeRun(record: RunRecord): Promise<void> {
+    return this.writeJson(RUN, record);
+  }
+
+  /**
+   * Takes the lock for `ttlMs` unless someone holds it unexpired. A holder that died loses it when
+   * it expires: the function's timeout is well below the expiry, so an expired holder has stopped.
+   */
+  async acquireLock(holder: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    try {
+      await this.dynamo.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: { id: { S: LOCK }, holder: { S: holder }, expiresAt: { N: String(now + ttlMs) } },
+          ConditionExpression: 'attribute_not_exists(#id) OR #expires < :now',
+          ExpressionAttributeNames: { '#id': 'id', '#expires': 'expiresAt' },
+          ExpressionAttributeValues: { ':now': { N: String(now) } },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
+  }
+
+  /** Extends the lock when `holder` still holds it unexpired; false (changing nothing) otherwise. */
+  async renewLock(holder: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    try {
+      await this.dynamo.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { id: { S: LOCK } },
+          UpdateExpression: 'SET #expires = :until',
+          ConditionExpression: '#holder = :me AND #expires >= :now',
+          ExpressionAttributeNames: { '#holder': 'holder', '#expires': 'expiresAt' },
+          ExpressionAttributeValues: { ':me': { S: holder }, ':now': { N: String(now) }, ':until': { N: String(now + ttlMs) } },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
+  }
+
+  /** Gives the lock up if `holder` still has it. */
+  async releaseLock(holder: string): Promise<void> {
+    await this.dynamo
+      .send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: { id: { S: LOCK } },
+          ConditionExpression: '#holder = :me',
+          ExpressionAttributeNames: { '#holder': 'holder' },
+          ExpressionAttributeValues: { ':me': { S: holder } },
+        }),
+      )
+      .catch((e) => {
+        if (!(e instanceof ConditionalCheckFailedException)) throw e;
+      });
+  }
+
+  /** Removes the items (uninstall); returns the ids there were. The table itself is `meadowrun aws uninstall`'s. */
+  async deleteAll(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const id of [CONFIG, LOCK, RUN]) {
+      const r = await this.dynamo
+        .send(new DeleteItemCommand({ TableName: this.tableName, Key: { id: { S: id } }, ReturnValues: 'ALL_OLD' }))
+        .catch((e) => (e instanceof ResourceNotFoundException ? undefined : Promise.reject(e)));
+      if (r?.Attributes && Object.keys(r.Attributes).length > 1) removed.push(id); // more than its key: it was there
+    }
+    return removed;
+  }
+
+  private async readJson<T>(id: string): Promise<T | undefined> {
+    const r = await this.dynamo
+      .send(new GetItemCommand({ TableName: this.tableName, Key: { id: { S: id } }, ConsistentRead: true }))
+      .catch((e) => (e instanceof ResourceNotFoundException ? undefined : Promise.reject(e)));
+    const json = r?.Item?.json?.S;
+    return json === undefined ? undefined : (JSON.parse(json) as T);
+  }
+
+  private async writeJson(id: string, value: unknown): Promise<void> {
+    await this.dynamo.send(new PutItemCommand({ TableName: this.tableName, Item: { id: { S: id }, json: { S: JSON.stringify(value) } } }));
+  }
+}
