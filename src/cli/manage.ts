@@ -70,7 +70,7 @@ export function addManageCommands(program: Command, getCloud: () => Promise<Clou
         ...(o.thresholds !== undefined && { thresholds: o.thresholds }),
         ...(o.queueMaxAge !== undefined && { queueMaxAgeS: o.queueMaxAge }),
       };
-      await management.install(config);
+      await management.install(config, { onProgress: o.json ? undefined : (line) => process.stdout.write(`${line}\n`) });
       if (o.json) return printJson(await management.status());
       const verb = before.installed ? 'Updated' : 'Installed';
       process.stdout.write(`${verb} the management functions (${describeConfig(config)}).\n`);
@@ -81,7 +81,7 @@ export function addManageCommands(program: Command, getCloud: () => Promise<Clou
     .action(async () => {
       const { management } = await getCloud();
       const was = (await management.status()).installed;
-      await management.uninstall();
+      await management.uninstall({ onProgress: (line) => process.stdout.write(`${line}\n`) });
       process.stdout.write(was ? 'Uninstalled the management functions.\n' : 'The management functions were not installed.\n');
     });
   manage
@@ -98,6 +98,7 @@ export function addManageCommands(program: Command, getCloud: () => Promise<Clou
           ? `Last run ${ago(s.lastRun.at)}: ${s.lastRun.error ?? s.lastRun.skipped ?? `terminated ${s.lastRun.terminated.length}, deregistered ${s.lastRun.deregistered.length}, launched ${s.lastRun.launched.length}${s.lastRun.unmet.length ? `; unmet: ${s.lastRun.unmet.join(', ')}` : ''}`}`
           : 'No run yet.',
         ...(s.nextRunAt ? [`Next run in ${Math.max(0, Math.round((s.nextRunAt - Date.now()) / 1000))} s`] : []),
+        ...(s.logLink ? [`Logs: ${s.logGroup} — ${s.logLink}`] : []),
       ];
       process.stdout.write(lines.join('\n') + '\n');
     });

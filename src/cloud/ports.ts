@@ -272,14 +272,21 @@ export interface Cloud {
 export interface ManagementInstaller {
   /** The configuration installed (or last installed), with defaults for what was never set. */
   config(): Promise<ManagementConfig>;
-  install(config: ManagementConfig): Promise<void>;
-  uninstall(): Promise<void>;
+  /** Idempotent: what exists and matches is left as it is; each resource created or changed is told. */
+  install(config: ManagementConfig, o?: ManagementProgress): Promise<void>;
+  /** Removes what install made, telling each. */
+  uninstall(o?: ManagementProgress): Promise<void>;
   status(): Promise<ManagementStatus>;
   /**
    * Plans and, unless a dry run, carries out one adjustment now, as the scheduled run would. At
    * most one runs at a time per cloud: a second caller gets a result saying it was skipped.
    */
   runOnce(o?: { dryRun?: boolean; now?: number }): Promise<AdjusterRun>;
+}
+
+export interface ManagementProgress {
+  /** Each step as it is done, in words: "Created the Lambda function meadowrun-adjuster". */
+  onProgress?: (line: string) => void;
 }
 
 export interface QueueMessage {

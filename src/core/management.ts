@@ -173,4 +173,7 @@ export interface ManagementStatus {
   nextRunAt?: number;
   /** Where the management functions log, when that is a file on this machine. */
   logFile?: string;
+  /** Where they log in the cloud (a CloudWatch log group), and a link to it in the console. */
+  logGroup?: string;
+  logLink?: string;
 }

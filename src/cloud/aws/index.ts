@@ -11,13 +11,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { MeadowrunError } from '../../core/errors';
-import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
-import { Cloud, ManagementInstaller, PayloadStore } from '../ports';
+import { Cloud, PayloadStore } from '../ports';
 import { AccountResource, describeAccount, uninstallAccount } from './account';
 import { pricingRegion } from './catalog';
 import { awsClient, AwsSettings } from './clients';
 import { createAllocationTable, DynamoAllocationTable } from './dynamoAllocationTable';
 import { Ec2Provider } from './ec2Provider';
+import { AwsManagementInstaller } from './management/installer';
 import { ALLOCATION_TABLE, payloadBucketName } from './names';
 import { ensurePayloadBucket, S3PayloadStore } from './s3PayloadStore';
 import { SecretsManagerSecretStore } from './secretsManagerSecretStore';
@@ -45,7 +45,7 @@ export class AwsCloud implements Cloud {
   readonly secrets: SecretsManagerSecretStore;
   readonly queues: SqsTaskQueues;
   readonly payloads: PayloadStore;
-  readonly management: ManagementInstaller = notOnAwsYet;
+  readonly management: AwsManagementInstaller;
 
   /** Profile, region and endpoint, for the clients of `meadowrun aws status|uninstall` (account.ts). */
   readonly settings: AwsSettings;
@@ -78,6 +78,7 @@ export class AwsCloud implements Cloud {
       publishedHostKey: (id) => this.table.publishedHostKey(id),
       prepareAlso: () => createAllocationTable(dynamo, ALLOCATION_TABLE),
     });
+    this.management = new AwsManagementInstaller(this, { ami: o.ami, instanceEndpoint: o.instanceEndpoint });
   }
 
   private readonly s3: S3Client;
@@ -172,16 +173,3 @@ function lazyPayloads(open: () => Promise<PayloadStore>): PayloadStore {
     deleteJob: async (jobId) => (await open()).deleteJob(jobId),
   };
 }
-
-/** Management functions (a scheduled Lambda) are not built for AWS yet. */
-const notOnAwsYet: ManagementInstaller = {
-  config: async () => DEFAULT_MANAGEMENT_CONFIG,
-  install: async () => {
-    throw new MeadowrunError('Management functions are not available on AWS yet: instances stop themselves once idle', 'error');
-  },
-  uninstall: async () => undefined,
-  status: async () => ({ installed: false, detail: 'not available on AWS yet' }),
-  runOnce: async () => {
-    throw new MeadowrunError('Management functions are not available on AWS yet', 'error');
-  },
-};
