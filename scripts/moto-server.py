@@ -5,6 +5,7 @@ network namespaces, so no instance address can ever be one that exists outside t
     MEADOWRUN_MOTO_PUBLIC_CIDR   public IPv4 addresses handed out in order, e.g. 198.51.100.0/27
     argv: host port
 """
+import base64
 import ctypes
 import ipaddress
 import itertools
@@ -13,6 +14,7 @@ import signal
 import sys
 import threading
 
+from moto.awslambda.models import LambdaFunction
 from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.models import elastic_network_interfaces, instances, vpcs
 from moto.server import main
@@ -59,5 +61,19 @@ def atomic_call_action(self):
 
 
 DynamoHandler.call_action = atomic_call_action
+
+# GetFunction's Code.Location is a presigned S3 URL on AWS; moto's points nowhere. A data: URL of the
+# code uploaded lets a test fetch back the very zip that was deployed, as it would from AWS.
+get_code = LambdaFunction.get_code
+
+
+def get_code_inline(self):
+    answer = get_code(self)
+    if self.code_bytes and "Location" in answer.get("Code", {}):
+        answer["Code"]["Location"] = "data:application/zip;base64," + base64.b64encode(self.code_bytes).decode()
+    return answer
+
+
+LambdaFunction.get_code = get_code_inline
 
 main(["-H", sys.argv[1], "-p", sys.argv[2]])

@@ -27,5 +27,8 @@ if [ ! -f node_modules/.meadowrun-lock ] || [ "$(cat node_modules/.meadowrun-loc
   echo "$lock_hash" > node_modules/.meadowrun-lock
 fi
 
+# Node 22, as AWS Lambda's nodejs22.x runs it: the AWS management test runs the function's bundle with it.
+bash scripts/install-node22.sh
+
 echo "setup: building"
 npx webpack --mode production >/dev/null
