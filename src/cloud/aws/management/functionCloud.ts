@@ -67,9 +67,17 @@ export function functionCloud(env: NodeJS.ProcessEnv = process.env): { cloud: Ma
       return { securityGroup, instanceProfile: INSTANCE_PROFILE };
     },
   });
+  // Only the public key: a launch needs nothing else, and the function never reaches an instance.
+  // Its role may read no secret at all.
+  const noSecrets = async (): Promise<never> => {
+    throw new MeadowrunError('The management function reads no secrets', 'bad-config');
+  };
   const secrets: SecretStore = {
-    // Only the public key: a launch needs nothing else, and the function never reaches an instance.
     getSshKeyPair: async () => ({ publicKey, privateKey: '' }),
+    putSecret: noSecrets,
+    getSecret: noSecrets,
+    listSecrets: noSecrets,
+    deleteSecret: noSecrets,
   };
   const cloud: ManagedCloud = {
     location: `AWS ${region} (management function)`,
