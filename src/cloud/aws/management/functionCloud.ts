@@ -49,6 +49,7 @@ export function functionCloud(env: NodeJS.ProcessEnv = process.env): { cloud: Ma
   const dynamo = awsClient(DynamoDBClient, settings);
   const ec2 = awsClient(EC2Client, settings);
   const ami = env.MEADOWRUN_AMI;
+  const table = new DynamoAllocationTable(dynamo, tableName);
   const provider = new Ec2Provider({
     ec2,
     ssm: awsClient(SSMClient, settings),
@@ -60,6 +61,7 @@ export function functionCloud(env: NodeJS.ProcessEnv = process.env): { cloud: Ma
     ami: ami?.startsWith('/') ? { parameter: ami } : ami ? { id: ami } : undefined,
     instanceEndpoint: env.MEADOWRUN_INSTANCE_ENDPOINT || undefined,
     payloadBucket: async () => bucket,
+    publishedHostKey: (id) => table.publishedHostKey(id),
     findPrepared: async () => {
       const r = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [SECURITY_GROUP] }, { Name: 'tag:meadowrun', Values: ['true'] }] }));
       const securityGroup = r.SecurityGroups?.[0]?.GroupId;
@@ -83,7 +85,7 @@ export function functionCloud(env: NodeJS.ProcessEnv = process.env): { cloud: Ma
     location: `AWS ${region} (management function)`,
     clientDir: path.join(os.tmpdir(), 'meadowrun-clients'),
     provider,
-    table: new DynamoAllocationTable(dynamo, tableName),
+    table,
     secrets,
     queues: SqsTaskQueues.open(settings),
     payloads: new S3PayloadStore(awsClient(S3Client, settings), bucket),
