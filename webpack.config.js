@@ -22,7 +22,13 @@ function bundle(name, entry, target, extra = {}) {
       chunkFilename: `${name}.[id].js`,
       libraryTarget: 'commonjs2',
     },
-    resolve: { extensions: ['.ts', '.js'] },
+    resolve: {
+      extensions: ['.ts', '.js'],
+      // The Azure storage SDKs' shared package: its ESM build (which webpack picks) has
+      // `createRequire(import.meta.url)`, which stays in the output as it is, and Node then takes the
+      // whole CommonJS bundle for an ES module. Its CommonJS build has no such line.
+      alias: { '@azure/storage-common$': require.resolve('@azure/storage-common') },
+    },
     module: {
       rules: [
         { test: /\.ts$/, loader: 'esbuild-loader', options: { target } },
@@ -70,7 +76,13 @@ function webviewBundle() {
     // compareBeforeEmit off: every build rewrites every file, so their times say when it ran
     // (the browser test rebuilds when a source is newer).
     output: { path: path.resolve(__dirname, 'dist/webview'), filename: 'mapPanel.js', compareBeforeEmit: false },
-    resolve: { extensions: ['.ts', '.js'] },
+    resolve: {
+      extensions: ['.ts', '.js'],
+      // The Azure storage SDKs' shared package: its ESM build (which webpack picks) has
+      // `createRequire(import.meta.url)`, which stays in the output as it is, and Node then takes the
+      // whole CommonJS bundle for an ES module. Its CommonJS build has no such line.
+      alias: { '@azure/storage-common$': require.resolve('@azure/storage-common') },
+    },
     module: { rules: [{ test: /\.ts$/, loader: 'esbuild-loader', options: { target: 'es2022' } }] },
     plugins: [
       new CopyFiles({

@@ -58,9 +58,17 @@ export async function preemptScheduled(endpoint: string, vmName: string): Promis
 /**
  * Deletes this VM through Azure Resource Manager with its own identity (an Azure VM that merely
  * powers off stays allocated and billed); its disk, NIC and public address go with it (deleteOption).
- * The request is accepted (202) long before the VM is gone; this process goes with it.
+ * Only on the VM the config names, as the metadata service tells: a config copied to another
+ * machine must not delete that VM. The request is accepted (202) long before the VM is gone.
  */
 export async function deleteThisVm(c: AzureAgentConfig, o: { credential?: TokenCredential } = {}): Promise<void> {
+  const imds = c.interruption.imdsEndpoint;
+  const me = await request(new URL('/metadata/instance/compute/resourceId?api-version=2021-02-01&format=text', imds), 'GET', { Metadata: 'true' }, 10_000).catch(
+    (e: Error) => ({ status: 0, body: e.message }),
+  );
+  if (me.status !== 200 || me.body.trim().toLowerCase() !== c.resourceId.toLowerCase()) {
+    throw new Error(`not deleting: this machine is ${me.status === 200 ? `the VM ${me.body.trim()}` : `no Azure VM (the metadata service: ${me.status || me.body})`}, not ${c.resourceId}`);
+  }
   const arm = c.armEndpoint ?? 'https://management.azure.com';
   const token = await (o.credential ?? identity(c)).getToken(`${new URL(arm).origin}/.default`);
   if (!token) throw new Error('the managed identity gave no token for Azure Resource Manager');

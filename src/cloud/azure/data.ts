@@ -1,0 +1,120 @@
+// Azure's data plane, as the cloud (index.ts) and prepare() use it: the names of the storage
+// account and Key Vault (global names, so derived from the subscription and resource group), the
+// four ports opened on them with the client's credential (or on emulators), what prepare creates
+// inside them, the roles the client and the VMs need on them, and the part of a VM's AgentConfig
+// that says where they are.
+import * as crypto from 'crypto';
+import type { TokenCredential } from '@azure/identity';
+import { AllocationTable, PayloadStore, SecretStore, TaskQueues } from '../ports';
+import { AzureAgentConfig } from './agentConfig';
+import { BlobPayloadStore, ensurePayloadContainer, PAYLOAD_CONTAINER } from './blobPayloadStore';
+import { AzureEndpoints } from './credentials';
+import { KeyVaultSecretStore } from './keyVaultSecretStore';
+import { QUEUE_PREFIX, QueueTaskQueues } from './queueTaskQueues';
+import { StorageAccess } from './storage';
+import { ALLOCATION_TABLE, createAllocationTable, TableAllocationTable } from './tableAllocationTable';
+
+/** A short digest of where Meadowrun lives, for names that must be unique across Azure. */
+function digest(subscription: string, resourceGroup: string, length: number): string {
+  return crypto.createHash('sha256').update(`${subscription.toLowerCase()}/${resourceGroup.toLowerCase()}`).digest('hex').slice(0, length);
+}
+
+/** Storage account names: 3-24 lower-case letters and digits, unique in Azure. */
+export function storageAccountName(subscription: string, resourceGroup: string): string {
+  return `meadowrun${digest(subscription, resourceGroup, 15)}`;
+}
+
+/**
+ * Key Vault names: 3-24 letters, digits and dashes, unique in Azure. A deleted vault keeps its
+ * name while soft-deleted (prepare recovers it, uninstall purges it).
+ */
+export function keyVaultName(subscription: string, resourceGroup: string): string {
+  return `meadowrun-${digest(subscription, resourceGroup, 14)}`;
+}
+
+export function keyVaultUrl(name: string): string {
+  return `https://${name}.vault.azure.net`;
+}
+
+export interface AzureDataPorts {
+  table: AllocationTable;
+  queues: TaskQueues;
+  payloads: PayloadStore;
+  secrets: SecretStore;
+  /** How the ports reach storage (for prepare's data-plane part). */
+  storage: StorageAccess;
+}
+
+/**
+ * The ports on the account and vault, with the client's credential; on emulators when the
+ * endpoints say so (Azurite's connection string, a stand-in Key Vault).
+ */
+export function openDataPorts(o: { storageAccount: string; vaultName: string; credential: TokenCredential; endpoints?: AzureEndpoints }): AzureDataPorts {
+  const storage: StorageAccess =
+    o.endpoints?.storageConnectionString !== undefined ? { connectionString: o.endpoints.storageConnectionString } : { account: o.storageAccount, credential: o.credential };
+  const vault = o.endpoints?.keyVault;
+  return {
+    table: TableAllocationTable.open(storage, ALLOCATION_TABLE),
+    queues: QueueTaskQueues.open(storage, QUEUE_PREFIX),
+    payloads: BlobPayloadStore.open(storage, PAYLOAD_CONTAINER),
+    secrets: KeyVaultSecretStore.open(vault ?? keyVaultUrl(o.vaultName), o.credential, { emulator: vault !== undefined }),
+    storage,
+  };
+}
+
+/** What prepare creates inside the storage account once it exists: the table and the payload container. Idempotent. */
+export async function prepareDataPlane(storage: StorageAccess): Promise<void> {
+  await createAllocationTable(storage, ALLOCATION_TABLE);
+  await ensurePayloadContainer(storage, PAYLOAD_CONTAINER);
+}
+
+/** Built-in role definition ids (the same in every subscription). */
+export const ROLES = {
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
+  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
+} as const;
+
+/**
+ * The data-plane roles: the VMs' identity on the storage account (its table row, the map queues,
+ * payloads) and read access to secrets (a deployment's user secrets); the client (whoever runs
+ * prepare) also sets and deletes secrets. Deleting itself when idle needs a role on the VM too
+ * (instanceSide.ts deleteThisVm), which prepare grants with the compute roles.
+ */
+export const VM_STORAGE_ROLES = [ROLES.storageTableDataContributor, ROLES.storageQueueDataContributor, ROLES.storageBlobDataContributor] as const;
+export const VM_VAULT_ROLES = [ROLES.keyVaultSecretsUser] as const;
+export const CLIENT_STORAGE_ROLES = VM_STORAGE_ROLES;
+export const CLIENT_VAULT_ROLES = [ROLES.keyVaultSecretsOfficer] as const;
+
+/** A VM's Azure Resource Manager id, which its agent deletes once the VM is no longer needed. */
+export function vmResourceId(subscription: string, resourceGroup: string, vmName: string): string {
+  return `/subscriptions/${subscription}/resourceGroups/${resourceGroup}/providers/Microsoft.Compute/virtualMachines/${vmName}`;
+}
+
+/**
+ * The Azure part of a VM's AgentConfig (the rest, work dir, sweep and idle, is every cloud's).
+ * `instance` overrides what the VM reaches for emulators: a connection string of an Azurite the VM
+ * can reach, a stand-in metadata service, a fake Resource Manager.
+ */
+export function azureAgentConfigPart(o: {
+  subscription: string;
+  resourceGroup: string;
+  vmName: string;
+  storageAccount: string;
+  identityClientId?: string;
+  instance?: { storageConnectionString?: string; imdsEndpoint?: string; armEndpoint?: string };
+}): Pick<AzureAgentConfig, 'provider' | 'table' | 'queues' | 'payloads' | 'interruption' | 'storage' | 'identityClientId' | 'resourceId' | 'armEndpoint'> {
+  return {
+    provider: 'azure',
+    table: { tableName: ALLOCATION_TABLE },
+    queues: { queuePrefix: QUEUE_PREFIX },
+    payloads: { container: PAYLOAD_CONTAINER },
+    interruption: { imdsEndpoint: o.instance?.imdsEndpoint ?? 'http://169.254.169.254' },
+    storage: { account: o.storageAccount, ...(o.instance?.storageConnectionString !== undefined && { connectionString: o.instance.storageConnectionString }) },
+    ...(o.identityClientId && { identityClientId: o.identityClientId }),
+    resourceId: vmResourceId(o.subscription, o.resourceGroup, o.vmName),
+    ...(o.instance?.armEndpoint && { armEndpoint: o.instance.armEndpoint }),
+  };
+}

@@ -1,0 +1,241 @@
+// The agent's Azure side, on this machine against Azurite and stand-ins on 127.0.0.1 for the VM's
+// metadata service (never 169.254.169.254 from the host) and Resource Manager: the built
+// dist/agent-azure.js `watch` frees a dead job's allocation in the Azure Table and fences the VM once
+// Scheduled Events announce its Preempt; the adapters opened from an AzureAgentConfig work the map
+// queues and payloads; the VM deletes itself with its managed identity's token, and only itself.
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { openInstance } from '../../src/agent/instanceSides';
+import { AzureAgentConfig } from '../../src/cloud/azure/agentConfig';
+import { azureAgentConfigPart, keyVaultName, openDataPorts, prepareDataPlane, storageAccountName } from '../../src/cloud/azure/data';
+import { deleteThisVm, preemptScheduled } from '../../src/cloud/azure/instanceSide';
+import { VmManagedIdentity } from '../../src/cloud/azure/managedIdentity';
+import type { AllocationTable, TaskQueues } from '../../src/cloud/ports';
+import { instanceRecord, job } from '../contracts/allocationTableContract';
+import { startAzurite, type Azurite } from '../support/azurite';
+import { waitFor } from '../support/localCloud';
+import { tempDir } from '../support/tempDir';
+
+const dist = path.join(__dirname, '..', '..', 'dist');
+const SUBSCRIPTION = '00000000-0000-0000-0000-000000000001';
+const GROUP = 'meadowrun';
+const VM = 'meadowrun-vm-test1';
+const CLIENT_ID = '11111111-2222-3333-4444-555555555555';
+
+/** The VM's metadata service: Scheduled Events, its managed identity's tokens, its own resource id. */
+interface Imds {
+  endpoint: string;
+  events: object[];
+  resourceId: string;
+  tokenRequests: URLSearchParams[];
+  /** Scheduled Events requests so far. */
+  eventPolls: number;
+  withoutMetadataHeader: number;
+  stop(): Promise<void>;
+}
+async function startImds(resourceId: string): Promise<Imds> {
+  const imds: Imds = { endpoint: '', events: [], resourceId, tokenRequests: [], eventPolls: 0, withoutMetadataHeader: 0, stop: async () => undefined };
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url!, 'http://imds');
+    // The service refuses requests without `Metadata: true` (a guard against SSRF).
+    if (req.headers.metadata !== 'true') {
+      imds.withoutMetadataHeader++;
+      return res.writeHead(400).end();
+    }
+    const json = (body: object) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (u.pathname === '/metadata/scheduledevents' && u.searchParams.get('api-version')) {
+      imds.eventPolls++;
+      return json({ DocumentIncarnation: imds.events.length, Events: imds.events });
+    }
+    if (u.pathname === '/metadata/identity/oauth2/token') {
+      imds.tokenRequests.push(u.searchParams);
+      const expires = Math.floor(Date.now() / 1000) + 3600;
+      return json({ access_token: `mi-token-for-${u.searchParams.get('resource')}`, refresh_token: '', expires_in: '3599', expires_on: String(expires), not_before: String(expires - 3600), resource: u.searchParams.get('resource'), token_type: 'Bearer' });
+    }
+    if (u.pathname === '/metadata/instance/compute/resourceId' && u.searchParams.get('format') === 'text') return res.writeHead(200, { 'content-type': 'text/plain' }).end(imds.resourceId);
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  imds.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  imds.stop = () => new Promise((r) => server.close(() => r()));
+  return imds;
+}
+
+/** Resource Manager's VM delete: 202 Accepted, recorded with the bearer token it came with. */
+async function startArm(): Promise<{ endpoint: string; deletes: { path: string; auth?: string }[]; stop(): Promise<void> }> {
+  const deletes: { path: string; auth?: string }[] = [];
+  const server = http.createServer((req, res) => {
+    if (req.method === 'DELETE') {
+      deletes.push({ path: new URL(req.url!, 'http://arm').pathname, auth: req.headers.authorization });
+      return res.writeHead(202, { 'Azure-AsyncOperation': 'http://arm/operations/1', 'Retry-After': '10' }).end();
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, deletes, stop: () => new Promise((r) => server.close(() => r())) };
+}
+
+describe('the Azure instance side', () => {
+  let azurite: Azurite;
+  let imds: Imds;
+  let arm: Awaited<ReturnType<typeof startArm>>;
+  let config: AzureAgentConfig;
+  let configFile: string;
+  let table: AllocationTable; // the client's view
+  let queues: TaskQueues;
+  const children: ChildProcess[] = [];
+
+  before(async () => {
+    azurite = await startAzurite();
+    arm = await startArm();
+    const part = azureAgentConfigPart({
+      subscription: SUBSCRIPTION,
+      resourceGroup: GROUP,
+      vmName: VM,
+      storageAccount: storageAccountName(SUBSCRIPTION, GROUP),
+      identityClientId: CLIENT_ID,
+      instance: { storageConnectionString: azurite.connectionString, armEndpoint: arm.endpoint },
+    });
+    imds = await startImds(part.resourceId);
+    const dir = tempDir('azure-side');
+    config = {
+      ...part,
+      interruption: { imdsEndpoint: imds.endpoint },
+      instanceId: VM,
+      workDir: path.join(dir, 'work'),
+      sweep: { intervalS: 1, graceS: 60 },
+      // Never idle long enough to reach the watchdog's shutdown here.
+      idle: { timeoutS: 86_400, marginS: 60 },
+    };
+    fs.mkdirSync(config.workDir, { recursive: true, mode: 0o700 });
+    configFile = path.join(dir, 'agent.json');
+    fs.writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
+    // The client's ports, as the cloud opens them (on Azurite by its endpoints).
+    const ports = openDataPorts({
+      storageAccount: storageAccountName(SUBSCRIPTION, GROUP),
+      vaultName: keyVaultName(SUBSCRIPTION, GROUP),
+      credential: { getToken: async () => assert.fail('no token is asked for on an emulator with a key') },
+      endpoints: { storageConnectionString: azurite.connectionString },
+    });
+    await prepareDataPlane(ports.storage);
+    await prepareDataPlane(ports.storage); // again: nothing to do
+    ({ table, queues } = ports);
+  });
+
+  after(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    await imds?.stop();
+    await arm?.stop();
+    await azurite?.stop();
+  });
+
+  function startWatch(bundle: string) {
+    const child = spawn(process.execPath, [path.join(dist, bundle), 'watch'], {
+      cwd: config.workDir,
+      env: { PATH: process.env.PATH, MEADOWRUN_AGENT_CONFIG: configFile },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(child);
+    const watch = { child, log: '' };
+    child.stderr!.on('data', (d: Buffer) => (watch.log += d));
+    return watch;
+  }
+
+  test('names: the storage account and Key Vault are valid Azure names, the same for the same place and apart for another', () => {
+    const account = storageAccountName(SUBSCRIPTION, GROUP);
+    assert.match(account, /^[a-z0-9]{3,24}$/);
+    assert.equal(account, storageAccountName(SUBSCRIPTION.toUpperCase(), 'MEADOWRUN'), 'Azure ids and groups are case-insensitive');
+    assert.notEqual(account, storageAccountName(SUBSCRIPTION, 'other'));
+    assert.match(keyVaultName(SUBSCRIPTION, GROUP), /^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$/);
+  });
+
+  test('the watch of agent-azure.js frees a dead job in the Azure Table, then fences the VM when Scheduled Events announce its Preempt', async () => {
+    await table.registerInstance({ ...instanceRecord(VM), spot: true, evictionRatePct: 5 });
+    const etag = (await table.getInstance(VM))!.etag;
+    assert.equal(await table.allocateJobs(VM, etag, [{ ...job('dead-job'), allocatedAt: Date.now() - 3_600_000 }]), true);
+
+    const watch = startWatch('agent-azure.js');
+    await waitFor('the watch to free the dead job', async () => !(await table.getInstance(VM))?.jobs['dead-job'], 30_000).catch((e) => {
+      throw new Error(`${(e as Error).message}\n${watch.log}`);
+    });
+    await waitFor('the watch to log it', () => /freed dead-job/.test(watch.log));
+    // Another VM's eviction, and this one's freeze, are not this VM's Preempt.
+    imds.events = [
+      { EventId: 'e1', EventType: 'Preempt', ResourceType: 'VirtualMachine', Resources: ['another-vm'], EventStatus: 'Scheduled', NotBefore: new Date().toUTCString(), EventSource: 'Platform', DurationInSeconds: -1 },
+      { EventId: 'e2', EventType: 'Freeze', ResourceType: 'VirtualMachine', Resources: [VM], EventStatus: 'Scheduled', NotBefore: new Date().toUTCString(), EventSource: 'Platform', DurationInSeconds: 5 },
+    ];
+    const polls = imds.eventPolls;
+    await waitFor('the watch to read these events twice', () => imds.eventPolls >= polls + 2, 30_000);
+    assert.equal(await preemptScheduled(imds.endpoint, VM), false);
+    assert.equal((await table.getInstance(VM))!.preventFurtherAllocation, false, 'no Preempt of this VM yet');
+
+    imds.events.push({ EventId: 'e3', EventType: 'Preempt', ResourceType: 'VirtualMachine', Resources: [VM], EventStatus: 'Scheduled', NotBefore: new Date().toUTCString(), EventSource: 'Platform', DurationInSeconds: -1 });
+    await waitFor('the watch to fence the VM', async () => (await table.getInstance(VM))!.preventFurtherAllocation, 30_000).catch((e) => {
+      throw new Error(`${(e as Error).message}\n${watch.log}`);
+    });
+    const fenced = await table.getInstance(VM);
+    assert.equal(await table.allocateJobs(VM, fenced!.etag, [job('late-job')]), false, 'no allocation on a fenced VM');
+    assert.equal(imds.withoutMetadataHeader, 0, 'every metadata request said Metadata: true');
+    assert.equal(watch.child.exitCode, null, 'the watch keeps running');
+    watch.child.kill('SIGTERM');
+  });
+
+  test("agent.js and agent-aws.js refuse an Azure config, naming the bundle that has its adapters; agent.js carries no Azure SDK", async () => {
+    for (const bundle of ['agent.js', 'agent-aws.js']) {
+      const watch = startWatch(bundle);
+      const code = await new Promise((r) => watch.child.on('exit', r));
+      assert.equal(code, 1, bundle);
+      assert.match(watch.log, /does not include the "azure" adapters: a client sends azure instances agent-azure\.js/, bundle);
+    }
+    assert.ok(fs.statSync(path.join(dist, 'agent.js')).size * 4 < fs.statSync(path.join(dist, 'agent-azure.js')).size, 'agent.js carries no Azure SDK');
+  });
+
+  test('the queues and payload store opened from the config work a map job: receive, extend, acknowledge, big payloads', async () => {
+    const pair = await queues.createPair('job1');
+    await queues.send(pair.request, ['task-1']);
+    await queues.send(pair.request, ['task-2']);
+
+    const side = await openInstance(configFile);
+    assert.equal(side.config.provider, 'azure');
+    const got = await side.queues.receive(pair.request, 10, 30, { waitS: 1 });
+    assert.deepEqual(got.map((m) => m.body).sort(), ['task-1', 'task-2']);
+    const renewed = await side.queues.extendVisibility(pair.request, got[0].receipt, 60);
+    assert.ok(renewed && renewed !== got[0].receipt, 'Azure gives a new pop receipt');
+    await side.queues.acknowledge(pair.request, [renewed, got[1].receipt]);
+    await side.queues.send(pair.result, ['result-1']);
+    assert.deepEqual((await queues.receive(pair.result, 10, 30, { waitS: 1 })).map((m) => m.body), ['result-1']);
+    const ref = await side.payloads!.put('job1/big', Buffer.alloc(300 * 1024, 7));
+    assert.equal((await side.payloads!.get(ref)).length, 300 * 1024);
+    await queues.deletePair('job1');
+  });
+
+  test("the VM's managed identity: tokens from the metadata service for the identity the config names, cached per resource", async () => {
+    const identity = new VmManagedIdentity(imds.endpoint, CLIENT_ID);
+    const before = imds.tokenRequests.length;
+    const a = await identity.getToken('https://storage.azure.com/.default');
+    const b = await identity.getToken(['https://storage.azure.com/.default']);
+    assert.equal(a.token, 'mi-token-for-https://storage.azure.com');
+    assert.equal(b.token, a.token);
+    assert.ok(a.expiresOnTimestamp > Date.now() + 3000_000);
+    assert.equal(imds.tokenRequests.length, before + 1, 'the second from the cache');
+    const asked = imds.tokenRequests[before];
+    assert.deepEqual([asked.get('api-version'), asked.get('resource'), asked.get('client_id')], ['2018-02-01', 'https://storage.azure.com', CLIENT_ID]);
+  });
+
+  test('the VM deletes itself through Resource Manager with its identity, and only when the metadata service says it is that VM', async () => {
+    imds.resourceId = '/subscriptions/x/resourceGroups/other/providers/Microsoft.Compute/virtualMachines/someone-else';
+    await assert.rejects(deleteThisVm(config), /not deleting: this machine is the VM .*someone-else, not \/subscriptions\/0000/);
+    const unreachable = { ...config, interruption: { imdsEndpoint: 'http://127.0.0.1:9' } };
+    await assert.rejects(deleteThisVm(unreachable), /not deleting: this machine is no Azure VM/);
+    assert.deepEqual(arm.deletes, []);
+
+    imds.resourceId = config.resourceId;
+    await deleteThisVm(config);
+    assert.deepEqual(arm.deletes, [{ path: config.resourceId, auth: `Bearer mi-token-for-${arm.endpoint}` }]);
+  });
+});
