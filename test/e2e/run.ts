@@ -93,8 +93,11 @@ async function killGroup(pid: number): Promise<void> {
   for (let i = 0; i < 20 && signalGroup(pid, 0); i++) await sleep(100);
 }
 
-/** `settings`: user settings beyond the harness's own, as a user would have written them. */
-export async function startWorkbench(o: { settings?: Record<string, unknown> } = {}): Promise<Workbench> {
+/**
+ * `settings`: user settings beyond the harness's own, as a user would have written them; `env`:
+ * more environment for code-server and its extension host (an emulated AWS's endpoint, say).
+ */
+export async function startWorkbench(o: { settings?: Record<string, unknown>; env?: Record<string, string> } = {}): Promise<Workbench> {
   if (!fs.existsSync(codeServerEntry)) throw new Error('code-server is not installed: run bash scripts/install-code-server.sh');
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-e2e-'));
   const workspace = path.join(temp, 'workspace');
@@ -111,6 +114,9 @@ export async function startWorkbench(o: { settings?: Record<string, unknown> } =
     MEADOWRUN_LOCAL_DIR: localDir,
     // No extension gallery: offline, its queries only fail and clutter the log.
     EXTENSIONS_GALLERY: '{}',
+    // Never a request to the instance metadata service from this machine (an AWS SDK in the extension host).
+    AWS_EC2_METADATA_DISABLED: 'true',
+    ...o.env,
   };
   // Set in a VS Code terminal; code-server would then open the folder in that VS Code instead.
   delete env.VSCODE_IPC_HOOK_CLI;

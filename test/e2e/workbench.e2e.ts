@@ -6,9 +6,13 @@
 import * as assert from 'node:assert';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
+import { awsProfilesEnv } from '../support/awsProfiles';
+import { ec2EmulatorUnavailable, startEc2Emulator } from '../support/ec2emu';
+import { startFakePricing } from '../support/fakePricing';
 import { packageExtension, screenshotDir, startWorkbench } from './run';
 
 const greeting = 'Hello from Meadowrun!'; // what test/vscode/workspace/hello.py prints
@@ -216,5 +220,111 @@ test('a >1 MiB project on a fresh instance, a log that updates live, a threshold
     throw err;
   } finally {
     await close();
+  }
+});
+
+// AWS from the editor, on the emulated AWS (moto + instances that really boot, as in
+// test/integration/awsCloud.test.ts): the user picks Select Cloud → aws → a profile of their AWS
+// config file → its region, runs a file, sees its output and the EC2 instance (zone, market, price),
+// then removes everything with Uninstall AWS Resources. The extension host signs in through the
+// profile files only (no AWS keys in its environment) and never asks the metadata service.
+const awsUnavailable = ec2EmulatorUnavailable();
+test('Select Cloud → AWS (profile, region), then Run File Remotely on an emulated EC2 instance, then Uninstall AWS Resources', {
+  timeout: 15 * 60_000,
+  skip: awsUnavailable ? `skipped: ${awsUnavailable}` : false,
+}, async () => {
+  packageExtension();
+  fs.mkdirSync(screenshotDir, { recursive: true });
+  const shot = (name: string) => path.join(screenshotDir, `${name}.png`);
+  fs.rmSync(shot('failure-aws'), { force: true });
+  const emu = await startEc2Emulator();
+  const pricing = await startFakePricing({ prices: { 'c5.large': 0.085, 'm5.large': 0.096, 'r5.large': 0.126, 'c5.xlarge': 0.17 } });
+  const awsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-e2e-aws-'));
+  let workbench: Awaited<ReturnType<typeof startWorkbench>> | undefined;
+  try {
+    workbench = await startWorkbench({
+      env: {
+        ...awsProfilesEnv(path.join(awsDir, 'aws'), emu.moto),
+        ...pricing.env,
+        MEADOWRUN_AWS_AMI: 'ami-12c6146b',
+        MEADOWRUN_AWS_SSH_FROM: '127.0.0.1/32',
+        MEADOWRUN_AWS_INSTANCE_ENDPOINT: emu.instanceEndpoint,
+        MEADOWRUN_AWS_DIR: path.join(awsDir, 'meadowrun'),
+      },
+    });
+    const { page } = workbench;
+    const picker = page.locator('.quick-input-widget');
+    const row = (text: string) => picker.locator('.monaco-list-row', { hasText: text }).first();
+
+    // The container's icon shows once the .vsix is installed and the workbench has loaded it.
+    await activityBarItem(page, 'Meadowrun').click({ timeout: 60_000 });
+    await runCommand(page, 'Meadowrun: Select Cloud');
+    await picker.getByText('Where should Meadowrun run jobs?').waitFor({ timeout: 30_000 });
+    await row('EC2 instances in your AWS account').click();
+    await picker.getByText('Which AWS profile?').waitFor({ timeout: 30_000 });
+    const profiles = await picker.locator('.monaco-list-row .label-name').allInnerTexts();
+    assert.deepStrictEqual(profiles.map((p) => p.trim()), ['emu', 'nokeys', 'Default credentials'], `the profiles of AWS_CONFIG_FILE: ${profiles}`);
+    assert.match(await row('emu').innerText(), /access keys · us-east-1/);
+    await row('emu').click();
+    await picker.getByText('Which AWS region').waitFor({ timeout: 30_000 });
+    const focused = picker.locator('.monaco-list-row.focused');
+    assert.match(await focused.innerText(), /^us-east-1[\s\S]*profile emu's region/, "the profile's region is offered first");
+    await page.screenshot({ path: shot('aws-region') });
+    await page.keyboard.press('Enter');
+
+    const toasts = page.locator('.notifications-toasts');
+    await toasts.getByText(/jobs now run on AWS us-east-1 \(profile emu\), account 123456789012/).waitFor({ timeout: 60_000 });
+    const status = page.locator('.statusbar-item', { hasText: 'aws · us-east-1' });
+    await status.first().waitFor({ timeout: 30_000 });
+
+    // The cheapest type has no capacity where EC2 would place it: the next zone is tried, and the job's output says so.
+    emu.moto.injectLaunchError({ instanceType: 'c5.large', code: 'InsufficientInstanceCapacity', times: 1 });
+    await activityBarItem(page, 'Explorer').click();
+    await page.locator('.explorer-folders-view .monaco-list-row[aria-label="hello.py"]').click({ button: 'right', timeout: 30_000 });
+    await chooseMenuItem(page, 'Run File Remotely');
+    // A cold launch on the emulator: RunInstances, boot, the host key in the console, SSH, the agent.
+    let shownOurselves = false;
+    await waitFor(`"${greeting}" in the Output panel`, async () => {
+      if ((await outputText(page)).includes(greeting)) return true;
+      if (!shownOurselves && (await page.locator('.part.panel').isVisible())) {
+        shownOurselves = true;
+        await showOutputChannel(page, 'Meadowrun Jobs').catch(() => undefined);
+      }
+      return false;
+    }, 8 * 60_000);
+    const [instance] = emu.instances();
+    assert.ok(instance, 'the job ran on an emulated EC2 instance');
+    const output = await outputText(page);
+    assert.match(output, /launching a c5\.large instance \(on-demand, \$0\.0850\/h\)/);
+    assert.match(output, /No capacity for c5\.large \(on-demand\) \(InsufficientInstanceCapacity\), trying us-east-1a/);
+    await page.locator('.part.panel').screenshot({ path: shot('aws-output') });
+
+    await activityBarItem(page, 'Meadowrun').click();
+    const instancesPane = page.locator('.part.sidebar .pane', { has: page.locator('.pane-header', { hasText: 'Instances' }) });
+    const instanceRow = instancesPane.locator('.monaco-list-row', { hasText: instance.id }).first();
+    await instanceRow.waitFor({ timeout: 30_000 });
+    await widenSidebar(page, 350);
+    assert.match(await instanceRow.innerText(), /c5\.large[\s\S]*\$0\.0850\/h[\s\S]*on-demand · us-east-1[a-z]/, 'the row shows price, market and zone');
+    await page.locator('.part.sidebar').screenshot({ path: shot('aws-sidebar') });
+
+    // Uninstall AWS Resources: a modal lists what goes; Remove terminates the instance and removes the rest.
+    await runCommand(page, 'Meadowrun: Uninstall AWS Resources');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ timeout: 60_000 });
+    const listed = await dialog.innerText();
+    for (const what of [`EC2 instance: ${instance.id}`, 'DynamoDB table: meadowrun-allocation', 'security group']) assert.ok(listed.includes(what), `${what} in:\n${listed}`);
+    await page.screenshot({ path: shot('aws-uninstall') });
+    await dialog.getByRole('button', { name: 'Remove' }).click();
+    await toasts.getByText(/removed \d+ resource\(s\) from AWS us-east-1/).waitFor({ timeout: 5 * 60_000 });
+    await emu.waitForGone(instance.id);
+  } catch (err) {
+    await workbench?.page.screenshot({ path: shot('failure-aws') }).catch(() => undefined);
+    console.error(`e2e aws: emulator log:\n${emu.log.slice(-20).join('\n')}`);
+    throw err;
+  } finally {
+    await workbench?.close();
+    await pricing.stop();
+    await emu.stop();
+    fs.rmSync(awsDir, { recursive: true, force: true });
   }
 });

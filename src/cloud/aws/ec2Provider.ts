@@ -233,7 +233,7 @@ export class Ec2Provider implements InstanceProvider {
         if (TRY_ELSEWHERE.has(name)) {
           failures.push(`${where}: ${name}`);
           const next = zones[i + 1];
-          say(`No capacity for ${type} (${market}) ${zone ? `in ${zone}` : 'in the default zone'} (${name}), ${next ? `trying ${next}` : 'no zone left to try'}`, true);
+          say(`No capacity for ${type} (${market})${zone ? ` in ${zone}` : ''} (${name}), ${next ? `trying ${next}` : 'no zone left to try'}`, true);
           continue;
         }
         throw quotaError(e, option) ?? e;
