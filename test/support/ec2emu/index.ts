@@ -1,42 +1,14 @@
 // The EC2 emulator: moto runs the EC2 API, and this turns every instance moto reports as running
-// into a real machine — a systemd-nspawn container booted from a Debian 12 image (overlayfs over
-// the image built once by scripts/build-ec2emu-image.sh), in its own network namespace at the
-// private and public address moto reports, with cloud-init running the instance's real user data
-// (as a NoCloud seed) and an instance metadata service (imds.py) reachable from instances only.
-// stopped → powered off (its disk, the overlay's upper dir, kept); terminated → destroyed.
-//
-// Nothing leaves this machine: moto hands out addresses from pools that are routed only into the
-// namespaces (`unreachable` routes on the host for the rest), and 169.254.169.254 is local only for
-// traffic coming out of an instance's veth (`ip rule iif VETH lookup 169`). Nothing in this file
-// ever sends to 169.254.169.254. Several emulators can run at once (other test processes): each
-// takes one of a few "slots", with its own pools, gateway address and interface names.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { startMoto, stopChild, type Moto } from '../moto';
+// into a real machine (machineHost.ts: a container booted from a Debian 12 image, at the private and
+// public address moto reports, cloud-init running the instance's real user data, an instance
+// metadata service reachable from instances only, serving the instance's role credentials and spot
+// notice). stopped → powered off (its disk kept); terminated → destroyed. moto hands out addresses
+// from the machine host's pools, and listens on its gateway address too, so instances reach it.
+import { startMoto, type Moto } from '../moto';
 import { awsQuery, items, text, type XmlNode } from './awsQuery';
+import { machineHostUnavailable, startMachineHost, type EmulatedInstance, type MachineHost } from './machineHost';
 
-const root = path.resolve(__dirname, '../../..');
-const RUN = '/run/meadowrun-ec2emu';
-const IMDS_DIR = path.join(RUN, 'imds');
-const SLOTS = 8;
-const IMDS_TABLE = '169';
-
-export interface EmulatedInstance {
-  id: string;
-  privateIp: string;
-  publicIp?: string;
-  /** The host end of its veth; the instance's end is eth0 in netns `netns`. */
-  veth: string;
-  netns: string;
-  /** Where its console (systemd and cloud-init output) is written, as GetConsoleOutput shows it. */
-  consoleLog: string;
-  /** Whether its container is running. */
-  on: boolean;
-  /** When the container was started (ms since the epoch). */
-  bootedAt?: number;
-}
+export type { EmulatedInstance } from './machineHost';
 
 export interface Ec2Emulator {
   moto: Moto;
@@ -65,102 +37,25 @@ export interface Ec2Emulator {
 
 /** Why this machine cannot run the emulator, or undefined when it can. */
 export function ec2EmulatorUnavailable(): string | undefined {
-  if (process.platform !== 'linux') return 'the EC2 emulator needs Linux';
-  if (process.getuid?.() !== 0) return 'the EC2 emulator needs root (network namespaces, overlayfs, systemd-nspawn)';
-  if (!/\toverlay$/m.test(fs.readFileSync('/proc/filesystems', 'utf8'))) spawnSync('modprobe', ['overlay']);
-  if (!/\toverlay$/m.test(fs.readFileSync('/proc/filesystems', 'utf8'))) return 'the EC2 emulator needs overlayfs (not in /proc/filesystems)';
-  const probe = `mrprobe${process.pid}`;
-  const added = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
-  if (added.status !== 0) return `the EC2 emulator needs network namespaces (ip netns add: ${(added.stderr || added.error?.message || '').trim()})`;
-  spawnSync('ip', ['netns', 'del', probe]);
-  if (!imageBuilt() && !fs.existsSync('/etc/apt/sources.list.d/debian.sources'))
-    return 'the EC2 emulator image needs a Debian mirror (no /etc/apt/sources.list.d/debian.sources) and is not built yet';
-  return undefined;
-}
-
-function imageBuilt(): boolean {
-  const cache = process.env.MEADOWRUN_EC2EMU_CACHE ?? '/var/cache/meadowrun-ec2emu';
-  return fs.existsSync(cache) && fs.readdirSync(cache).some((d) => fs.existsSync(path.join(cache, d, '.complete')));
-}
-
-/** The image's root directory; builds it first when this recipe was never built on this machine. */
-export function ensureImage(): string {
-  const r = spawnSync('bash', [path.join(root, 'scripts/build-ec2emu-image.sh')], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-  if (r.status !== 0) throw new Error('ec2emu: scripts/build-ec2emu-image.sh failed (see its output above)');
-  return r.stdout.trim().split('\n').pop()!;
-}
-
-interface Vm extends EmulatedInstance {
-  dir: string;
-  child?: ChildProcess;
-  exited?: Promise<void>;
-  /** Operations on one instance run one after another. */
-  queue: Promise<void>;
-  wanted: 'on' | 'off' | 'gone';
-  gone: boolean;
-  meta: Record<string, unknown>;
+  return machineHostUnavailable()?.replace('the machine emulator', 'the EC2 emulator');
 }
 
 export async function startEc2Emulator(options: { region?: string; pollMs?: number; stateDir?: string } = {}): Promise<Ec2Emulator> {
-  const reason = ec2EmulatorUnavailable();
-  if (reason) throw new Error(reason);
-  const image = ensureImage();
   const region = options.region ?? 'us-east-1';
-  fs.mkdirSync(IMDS_DIR, { recursive: true, mode: 0o700 });
-  const slot = takeSlot();
-  const prefix = `mre${slot}`;
-  const privateCidr = `10.${200 + slot}.0.0/16`;
-  const publicCidr = `198.51.100.${32 * slot}/27`;
-  const gateway = `169.254.${100 + slot}.1`;
-  const stateDir = options.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-ec2emu-'));
-  fs.writeFileSync(slotFile(slot), JSON.stringify({ pid: process.pid, stateDir }));
-  const log: string[] = [];
-  const say = (line: string) => log.push(`${new Date().toISOString()} ${line}`);
-  const vms = new Map<string, Vm>();
-  let imds: ChildProcess | undefined;
+  const host: MachineHost = await startMachineHost({ stateDir: options.stateDir });
   let moto: Moto | undefined;
-  let stopped = false;
-
-  const hostSetup = () => {
-    ipBatch([
-      `address replace ${gateway}/32 dev lo`,
-      `route replace unreachable ${privateCidr}`,
-      `route replace unreachable ${publicCidr}`,
-      `route replace local 169.254.169.254 dev lo table ${IMDS_TABLE}`,
-    ]);
-  };
-  // Everything this slot ever set up, found from the system itself (so a crashed run is cleaned too).
-  const teardownSync = () => {
-    for (const vm of vms.values()) killContainerSync(vm);
-    cleanSlotSync(slot, stateDir);
-    if (imds && imds.exitCode === null) imds.kill('SIGKILL');
-  };
-  const onExit = () => teardownSync();
-  const onSignal = (signal: NodeJS.Signals) => {
-    teardownSync();
-    process.exit(128 + (os.constants.signals[signal] ?? 1));
-  };
-  process.on('exit', onExit);
-  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
-
   try {
-    hostSetup();
-    imds = spawn('/usr/bin/python3', [path.join(__dirname, 'imds.py'), IMDS_DIR], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      imds!.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-      imds!.stdout!.once('data', () => resolve());
-      imds!.once('exit', (code) => reject(new Error(`ec2emu: the metadata service exited (${code}): ${err}`)));
-    });
-    moto = await startMoto({ region, privateCidr, publicCidr });
-    await moto.listenAlso(gateway);
+    moto = await startMoto({ region, privateCidr: host.privateCidr, publicCidr: host.publicCidr });
+    await moto.listenAlso(host.gateway);
   } catch (e) {
-    teardownSync();
     if (moto) await moto.stop();
+    await host.stop();
     throw e;
   }
   const m = moto;
-  m.consoleOutput = (id) => (vms.has(id) ? readConsole(vms.get(id)!) : undefined);
+  const say = host.say;
+  let stopped = false;
+  m.consoleOutput = (id) => host.consoleOutput(id);
 
   const roleCredentials = async (id: string, profileArnFromDescribe?: string) => {
     const given = m.instanceProfiles.get(id);
@@ -183,107 +78,25 @@ export async function startEc2Emulator(options: { region?: string; pollMs?: numb
     };
   };
 
-  const boot = async (vm: Vm, described: XmlNode) => {
-    const t0 = Date.now();
-    const attr = await awsQuery(m.directEndpoint, 'ec2', region, 'DescribeInstanceAttribute', { InstanceId: vm.id, Attribute: 'userData' });
-    const userData = text(attr, 'DescribeInstanceAttributeResponse', 'userData', 'value') ?? '';
-    const hostname = `ip-${vm.privateIp.replace(/\./g, '-')}`;
-    vm.meta = {
-      ...vm.meta,
-      instanceId: vm.id,
-      instanceType: text(described, 'instanceType'),
-      imageId: text(described, 'imageId'),
-      availabilityZone: text(described, 'placement', 'availabilityZone'),
-      region,
-      privateIp: vm.privateIp,
-      publicIp: vm.publicIp,
-      hostname,
-      userData,
-      ...(await roleCredentials(vm.id, text(described, 'iamInstanceProfile', 'arn')).catch((e) => {
-        say(`${vm.id}: no role credentials: ${(e as Error).message}`);
-        return {};
-      })),
+  /** What the instance boots with: its user data and metadata, asked of moto as it boots. */
+  const details = (id: string, described: XmlNode) => async () => {
+    const attr = await awsQuery(m.directEndpoint, 'ec2', region, 'DescribeInstanceAttribute', { InstanceId: id, Attribute: 'userData' });
+    const privateIp = text(described, 'privateIpAddress')!;
+    return {
+      userData: text(attr, 'DescribeInstanceAttributeResponse', 'userData', 'value') ?? '',
+      meta: {
+        instanceId: id,
+        instanceType: text(described, 'instanceType'),
+        imageId: text(described, 'imageId'),
+        availabilityZone: text(described, 'placement', 'availabilityZone'),
+        region,
+        hostname: `ip-${privateIp.replace(/\./g, '-')}`,
+        ...(await roleCredentials(id, text(described, 'iamInstanceProfile', 'arn')).catch((e) => {
+          say(`${id}: no role credentials: ${(e as Error).message}`);
+          return {};
+        })),
+      },
     };
-    writeImds(vm);
-    // The network: eth0 inside with the private address, the public one on lo, the gateway as default route.
-    spawnChecked('ip', ['netns', 'add', vm.netns]);
-    ipBatch([`link add ${vm.veth} type veth peer name eth0 netns ${vm.netns}`, `link set ${vm.veth} up`]);
-    ipBatch(
-      [
-        'link set lo up',
-        `address add ${vm.privateIp}/32 dev eth0`,
-        ...(vm.publicIp ? [`address add ${vm.publicIp}/32 dev lo`] : []),
-        'link set eth0 up',
-        `route add ${gateway}/32 dev eth0`,
-        `route add default via ${gateway} dev eth0`,
-      ],
-      vm.netns,
-    );
-    ipBatch([
-      `route add ${vm.privateIp}/32 dev ${vm.veth} src ${gateway}`,
-      ...(vm.publicIp ? [`route add ${vm.publicIp}/32 dev ${vm.veth} src ${gateway}`] : []),
-      `rule add iif ${vm.veth} lookup ${IMDS_TABLE} pref 1000`,
-    ]);
-    // The disk: an overlay over the image; a stopped instance keeps its upper dir.
-    const upper = path.join(vm.dir, 'upper');
-    const work = path.join(vm.dir, 'work');
-    const merged = path.join(vm.dir, 'merged');
-    for (const d of [work, merged]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
-    // The overlay's root takes the upper dir's mode: the image root's (0755), or no user but root
-    // could reach any file (an sshd refuses a non-root user whose authorized_keys it cannot read).
-    fs.mkdirSync(upper, { recursive: true });
-    fs.chmodSync(upper, fs.statSync(image).mode & 0o7777);
-    spawnChecked('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${image},upperdir=${upper},workdir=${work}`, merged]);
-    const seed = path.join(merged, 'var/lib/cloud/seed/nocloud');
-    fs.mkdirSync(seed, { recursive: true });
-    fs.writeFileSync(path.join(seed, 'meta-data'), `instance-id: ${vm.id}\nlocal-hostname: ${hostname}\n`);
-    fs.writeFileSync(path.join(seed, 'user-data'), Buffer.from(userData, 'base64'), { mode: 0o600 });
-    const console = fs.openSync(vm.consoleLog, 'a', 0o600);
-    const child = spawn(
-      'systemd-nspawn',
-      ['--register=no', '--keep-unit', '--quiet', '-M', hostname, '-D', merged, '--boot', `--network-namespace-path=/run/netns/${vm.netns}`,
-        '--resolv-conf=off', '--timezone=off', '--link-journal=no', '--console=read-only'],
-      { stdio: ['ignore', console, console] },
-    );
-    fs.closeSync(console);
-    vm.child = child;
-    vm.exited = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        if (vm.wanted === 'on') say(`${vm.id}: the container exited by itself (${code ?? signal})`);
-        vm.on = false;
-        resolve();
-      }),
-    );
-    vm.on = true;
-    vm.bootedAt = Date.now();
-    say(`${vm.id}: booting at ${vm.privateIp}${vm.publicIp ? ` / ${vm.publicIp}` : ''} (set up in ${Date.now() - t0} ms)`);
-  };
-
-  const powerOff = async (vm: Vm, graceMs: number) => {
-    if (vm.child && vm.child.exitCode === null && vm.child.signalCode === null) {
-      // SIGTERM makes systemd-nspawn ask the guest's systemd for an orderly poweroff.
-      vm.child.kill('SIGTERM');
-      const timer = setTimeout(() => killContainerSync(vm), graceMs);
-      await vm.exited;
-      clearTimeout(timer);
-    }
-    vm.child = undefined;
-    vm.on = false;
-    unmountSync(path.join(vm.dir, 'merged'));
-    spawnSync('ip', ['rule', 'del', 'iif', vm.veth, 'lookup', IMDS_TABLE]);
-    spawnSync('ip', ['netns', 'del', vm.netns]); // takes the veth pair and its routes with it
-  };
-
-  const destroy = async (vm: Vm) => {
-    await powerOff(vm, 3000);
-    fs.rmSync(imdsFile(vm), { force: true });
-    fs.rmSync(vm.dir, { recursive: true, force: true });
-    vm.gone = true;
-    say(`${vm.id}: destroyed`);
-  };
-
-  const enqueue = (vm: Vm, op: () => Promise<void>) => {
-    vm.queue = vm.queue.then(op).catch((e) => void say(`${vm.id}: ${(e as Error).message}`));
   };
 
   const reconcile = async () => {
@@ -294,44 +107,20 @@ export async function startEc2Emulator(options: { region?: string; pollMs?: numb
         const id = text(inst, 'instanceId')!;
         const state = text(inst, 'instanceState', 'name');
         seen.add(id);
-        let vm = vms.get(id);
-        if (state === 'running' && (!vm || vm.wanted === 'off')) {
-          if (!vm) {
-            const privateIp = text(inst, 'privateIpAddress');
-            if (!privateIp) continue;
-            const dir = path.join(stateDir, id);
-            fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-            vm = {
-              id, privateIp, publicIp: text(inst, 'ipAddress') || undefined,
-              veth: `${prefix}${id.slice(-8)}`, netns: `${prefix}-${id}`,
-              consoleLog: path.join(dir, 'console.log'), on: false, dir,
-              queue: Promise.resolve(), wanted: 'on', gone: false, meta: {},
-            };
-            vms.set(id, vm);
-          }
-          vm.wanted = 'on';
-          const v = vm;
-          enqueue(v, () => boot(v, inst));
-        } else if ((state === 'stopping' || state === 'stopped') && vm?.wanted === 'on') {
-          vm.wanted = 'off';
-          const v = vm;
-          enqueue(v, async () => {
-            await powerOff(v, 10_000);
-            say(`${v.id}: powered off`);
-          });
-        } else if ((state === 'shutting-down' || state === 'terminated') && vm && vm.wanted !== 'gone') {
-          vm.wanted = 'gone';
-          const v = vm;
-          enqueue(v, () => destroy(v));
+        const wanted = host.wanted(id);
+        if (state === 'running' && (wanted === undefined || wanted === 'off')) {
+          const privateIp = text(inst, 'privateIpAddress');
+          if (!privateIp) continue;
+          host.boot(id, { privateIp, publicIp: text(inst, 'ipAddress') || undefined }, details(id, inst));
+        } else if ((state === 'stopping' || state === 'stopped') && wanted === 'on') {
+          host.powerOff(id);
+        } else if ((state === 'shutting-down' || state === 'terminated') && wanted !== undefined && wanted !== 'gone') {
+          host.destroy(id);
         }
       }
     }
-    for (const vm of vms.values()) {
-      if (!seen.has(vm.id) && vm.wanted !== 'gone') {
-        vm.wanted = 'gone'; // moto was reset
-        enqueue(vm, () => destroy(vm));
-      }
-    }
+    // moto was reset: its instances are gone.
+    for (const vm of host.instances()) if (!seen.has(vm.id)) host.destroy(vm.id);
   };
 
   const pollMs = options.pollMs ?? 300;
@@ -346,200 +135,32 @@ export async function startEc2Emulator(options: { region?: string; pollMs?: numb
   };
   poll();
 
-  const waitUntil = async (what: string, ok: () => boolean, timeoutMs: number) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!ok()) {
-      if (Date.now() > deadline) throw new Error(`ec2emu: timed out waiting for ${what}\n${log.slice(-10).join('\n')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-
   return {
     moto: m,
     region,
-    gateway,
-    instanceEndpoint: `http://${gateway}:${m.port}`,
-    privateCidr,
-    publicCidr,
-    log,
-    instances: () => [...vms.values()].filter((v) => !v.gone).map(publicView),
-    instance: (id) => (vms.has(id) && !vms.get(id)!.gone ? publicView(vms.get(id)!) : undefined),
-    async waitForBoot(id, timeoutMs = 30_000) {
-      await waitUntil(`${id} to boot`, () => !!vms.get(id)?.on, timeoutMs);
-      return publicView(vms.get(id)!);
-    },
-    async waitForOff(id, timeoutMs = 30_000) {
-      await waitUntil(`${id} to power off`, () => vms.get(id)?.wanted === 'off' && !vms.get(id)!.on && !vms.get(id)!.child, timeoutMs);
-    },
-    async waitForGone(id, timeoutMs = 30_000) {
-      await waitUntil(`${id} to be destroyed`, () => !vms.has(id) || vms.get(id)!.gone, timeoutMs);
-    },
-    consoleOutput: (id) => (vms.has(id) ? readConsole(vms.get(id)!) : undefined),
+    gateway: host.gateway,
+    instanceEndpoint: `http://${host.gateway}:${m.port}`,
+    privateCidr: host.privateCidr,
+    publicCidr: host.publicCidr,
+    log: host.log,
+    instances: host.instances,
+    instance: host.instance,
+    waitForBoot: host.waitForBoot,
+    waitForOff: host.waitForOff,
+    waitForGone: host.waitForGone,
+    consoleOutput: host.consoleOutput,
     setSpotAction(id, action, inSeconds = 120) {
-      const vm = vms.get(id);
-      if (!vm) throw new Error(`ec2emu: no instance ${id}`);
-      vm.meta.spotAction = action ? { action, time: new Date(Date.now() + inSeconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z') } : undefined;
-      writeImds(vm);
+      host.updateMeta(id, {
+        spotAction: action ? { action, time: new Date(Date.now() + inSeconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z') } : undefined,
+      });
     },
     async stop() {
       if (stopped) return;
       stopped = true;
       clearTimeout(timer);
       await polling;
-      for (const vm of vms.values()) {
-        if (vm.wanted !== 'gone') {
-          vm.wanted = 'gone';
-          enqueue(vm, () => destroy(vm));
-        }
-      }
-      await Promise.all([...vms.values()].map((v) => v.queue));
+      await host.stop();
       await m.stop();
-      if (imds) await stopChild(imds);
-      cleanSlotSync(slot, stateDir);
-      if (!options.stateDir) fs.rmSync(stateDir, { recursive: true, force: true });
-      process.off('exit', onExit);
-      for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
     },
   };
-}
-
-function publicView(vm: Vm): EmulatedInstance {
-  const { id, privateIp, publicIp, veth, netns, consoleLog, on, bootedAt } = vm;
-  return { id, privateIp, publicIp, veth, netns, consoleLog, on, bootedAt };
-}
-
-function readConsole(vm: Vm): string {
-  try {
-    return fs.readFileSync(vm.consoleLog, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-const imdsFile = (vm: Vm) => path.join(IMDS_DIR, `${vm.privateIp}.json`);
-function writeImds(vm: Vm): void {
-  const tmp = `${imdsFile(vm)}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(vm.meta), { mode: 0o600 });
-  fs.renameSync(tmp, imdsFile(vm));
-}
-
-const slotFile = (slot: number) => path.join(RUN, `slot-${slot}.json`);
-
-/** A free slot; a slot whose owner died is cleaned (its containers, namespaces, mounts) and reused. */
-function takeSlot(): number {
-  for (let slot = 0; slot < SLOTS; slot++) {
-    try {
-      fs.writeFileSync(slotFile(slot), JSON.stringify({ pid: process.pid }), { flag: 'wx' });
-      cleanSlotSync(slot, undefined, true);
-      return slot;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    let owner: { pid: number; stateDir?: string } | undefined;
-    try {
-      owner = JSON.parse(fs.readFileSync(slotFile(slot), 'utf8'));
-    } catch {
-      /* being written by its new owner */
-      continue;
-    }
-    if (owner && !alive(owner.pid)) {
-      cleanSlotSync(slot, owner.stateDir, true);
-      fs.writeFileSync(slotFile(slot), JSON.stringify({ pid: process.pid }));
-      return slot;
-    }
-  }
-  throw new Error(`ec2emu: all ${SLOTS} emulator slots are in use (${RUN}/slot-*.json)`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Removes everything of a slot: containers, namespaces, rules, mounts, addresses, routes, metadata. */
-function cleanSlotSync(slot: number, stateDir: string | undefined, keepSlotFile = false): void {
-  const prefix = `mre${slot}`;
-  if (stateDir) {
-    // Containers still running from that state dir (an owner killed with SIGKILL).
-    for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-      try {
-        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        if (cmd.startsWith('systemd-nspawn\0') && cmd.includes(`\0${stateDir}/`)) killTreeSync(Number(pid));
-      } catch {
-        /* gone */
-      }
-    }
-    for (const line of fs.readFileSync('/proc/mounts', 'utf8').split('\n')) {
-      const mountPoint = line.split(' ')[1];
-      if (mountPoint?.startsWith(`${stateDir}/`)) unmountSync(mountPoint);
-    }
-  }
-  const netns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
-  for (const line of netns.split('\n')) {
-    const name = line.split(' ')[0];
-    if (name.startsWith(`${prefix}-`)) spawnSync('ip', ['netns', 'del', name]);
-  }
-  const rules = spawnSync('ip', ['rule', 'list'], { encoding: 'utf8' }).stdout ?? '';
-  for (const m of rules.matchAll(new RegExp(`iif (${prefix}\\w+) lookup ${IMDS_TABLE}`, 'g'))) {
-    spawnSync('ip', ['rule', 'del', 'iif', m[1], 'lookup', IMDS_TABLE]);
-  }
-  const privateCidr = `10.${200 + slot}.0.0/16`;
-  for (const f of fs.existsSync(IMDS_DIR) ? fs.readdirSync(IMDS_DIR) : []) {
-    if (f.startsWith(`10.${200 + slot}.`)) fs.rmSync(path.join(IMDS_DIR, f), { force: true });
-  }
-  spawnSync('ip', ['route', 'del', 'unreachable', privateCidr]);
-  spawnSync('ip', ['route', 'del', 'unreachable', `198.51.100.${32 * slot}/27`]);
-  spawnSync('ip', ['address', 'del', `169.254.${100 + slot}.1/32`, 'dev', 'lo']);
-  if (!keepSlotFile) {
-    fs.rmSync(slotFile(slot), { force: true });
-    // The metadata route is shared by all slots: removed with the last one.
-    if (!fs.readdirSync(RUN).some((f) => f.startsWith('slot-'))) {
-      spawnSync('ip', ['route', 'del', 'local', '169.254.169.254', 'dev', 'lo', 'table', IMDS_TABLE]);
-    }
-  }
-}
-
-function killContainerSync(vm: Vm): void {
-  if (vm.child?.pid && vm.child.exitCode === null && vm.child.signalCode === null) killTreeSync(vm.child.pid);
-}
-
-/** Kills systemd-nspawn and its container: SIGKILL to the container's init ends its whole PID namespace. */
-function killTreeSync(pid: number): void {
-  let children: string[] = [];
-  try {
-    children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-  } catch {
-    /* gone */
-  }
-  for (const c of children) {
-    try {
-      process.kill(Number(c), 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* gone */
-  }
-}
-
-function unmountSync(mountPoint: string): void {
-  if (!fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mountPoint)) return;
-  if (spawnSync('umount', [mountPoint]).status !== 0) spawnSync('umount', ['-l', mountPoint]);
-}
-
-function spawnChecked(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${(r.stderr || r.error?.message || '').trim()}`);
-}
-
-function ipBatch(lines: string[], netns?: string): void {
-  const r = spawnSync('ip', [...(netns ? ['-n', netns] : []), '-batch', '-'], { input: lines.join('\n') + '\n', encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ip${netns ? ` -n ${netns}` : ''}: ${(r.stderr || r.error?.message || '').trim()}\n  ${lines.join('\n  ')}`);
 }
