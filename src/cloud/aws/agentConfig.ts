@@ -1,5 +1,5 @@
 // What the agent on an EC2 instance is told about it (written by the user data to
-// /etc/meadowrun/agent.json, see userData.ts): the region and table, queue and bucket names it
+// /etc/meadowrun/agent.json, see ../cloudInit.ts): the region and table, queue and bucket names it
 // opens with the instance role's credentials, and where the spot notice appears (IMDSv2).
 import { AgentConfig } from '../ports';
 

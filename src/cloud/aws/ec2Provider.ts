@@ -1,4 +1,4 @@
-// Instances on EC2. A launch is RunInstances with Meadowrun's user data (see userData.ts) in the
+// Instances on EC2. A launch is RunInstances with Meadowrun's user data (see ../cloudInit.ts) in the
 // cheapest zone for the type, falling back to the next zone when one has no capacity; the instance
 // is then ready when EC2 says it runs, it has published its SSH host key (the client pins that key:
 // it came through AWS — the instance's row of the allocation table, written with the instance
@@ -25,8 +25,13 @@ import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
 import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
 import { AwsAgentConfig } from './agentConfig';
 import { Ec2Catalog, loadCatalog } from './catalog';
-import { allowSsh, clientCidr, ensureInstanceProfile, ensureSecurityGroup, TAGS } from './prepare';
-import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from './userData';
+import { clientCidr } from '../clientAddress';
+import { allowSsh, ensureInstanceProfile, ensureSecurityGroup, TAGS } from './prepare';
+import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from '../cloudInit';
+import publishHostKeySource from './publishHostKey.py';
+
+/** EC2 instance ids, which cloud-init reads from the metadata service as the instance boots. */
+const EC2_INSTANCE_ID = { fromCloudInit: { pattern: 'i-[0-9a-f]*' } };
 
 /** Ubuntu 24.04 LTS, published by Canonical as an SSM public parameter in every region. */
 export const DEFAULT_AMI_PARAMETER = '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id';
@@ -198,7 +203,7 @@ export class Ec2Provider implements InstanceProvider {
       InstanceType: type as RunInstancesCommandInput['InstanceType'],
       MinCount: 1,
       MaxCount: 1,
-      UserData: userData(authorizedPublicKey, this.agentConfig(), this.nodeCommand()),
+      UserData: userData(authorizedPublicKey, this.agentConfig(), this.nodeCommand(), EC2_INSTANCE_ID, publishHostKeySource),
       IamInstanceProfile: { Name: instanceProfile },
       SecurityGroupIds: [securityGroup],
       ...(zone && { Placement: { AvailabilityZone: zone } }),

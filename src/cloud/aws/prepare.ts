@@ -123,32 +123,6 @@ export async function allowSsh(ec2: EC2Client, groupId: string, cidr: string): P
     .catch(ignore('InvalidPermission.Duplicate'));
 }
 
-/** Where SSH may come from: the override, or this machine's public address as AWS sees it. */
-export async function clientCidr(override: string | undefined, lookup: () => Promise<string> = publicAddress): Promise<string> {
-  if (override) {
-    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(override)) {
-      throw new MeadowrunError(`meadowrun.aws.sshFrom (--ssh-from) must be an IPv4 CIDR such as 203.0.113.7/32 (got "${override}")`, 'bad-config');
-    }
-    return override;
-  }
-  return `${await lookup()}/32`;
-}
-
-async function publicAddress(): Promise<string> {
-  try {
-    const res = await fetch('https://checkip.amazonaws.com/', { signal: AbortSignal.timeout(10_000) });
-    const ip = (await res.text()).trim();
-    if (res.ok && /^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return ip;
-    throw new Error(`HTTP ${res.status}`);
-  } catch (e) {
-    throw new MeadowrunError(
-      `Could not find this machine's public address (checkip.amazonaws.com: ${(e as Error).message}); ` +
-        'set meadowrun.aws.sshFrom (or --ssh-from) to the address range SSH comes from, e.g. your VPN or VPC',
-      'launch',
-    );
-  }
-}
-
 /** What exists of the above (for status and uninstall). */
 export async function describePrepared(ec2: EC2Client, iam: IAMClient): Promise<{ kind: string; name: string }[]> {
   const found: { kind: string; name: string }[] = [];

@@ -1,16 +1,15 @@
-// The user data every instance boots with: a cloud-config that makes the login user with the
-// client's public key, installs what the agent needs (Node and Python, only when the image lacks
-// them), writes the agent's AgentConfig (with the instance's own id, known only once it boots), and
-// publishes the instance's own SSH host key, which the client pins: written to the instance's row
-// of the allocation table with the instance role's credentials (publishHostKey.py), and printed by
-// cloud-init to the serial console, which the client reads through the EC2 API (GetConsoleOutput)
-// when the row has none. It also installs the instance's watch (sweep,
-// spot notice, idle watchdog) as systemd units, started once the first client has sent the agent.
-// Nothing secret is in it: user data can be read
-// by anything on the instance (and by anyone allowed DescribeInstanceAttribute).
-import { watchPathUnit, watchUnit } from '../instanceUnits';
-import { AgentConfig, NodeCommand } from '../ports';
-import publishHostKeySource from './publishHostKey.py';
+// The cloud-init every VM boots with, on every cloud (EC2 user data, Azure custom data): a
+// cloud-config that makes the login user with the client's public key, installs what the agent needs
+// (Node and Python, only when the image lacks them), writes the agent's AgentConfig (with the
+// instance's own id), and publishes the instance's own SSH host key, which the client pins: printed
+// by cloud-init to the serial console, which the client reads through the cloud's API (EC2
+// GetConsoleOutput, Azure boot diagnostics), and, where the provider gives a publisher script (EC2's
+// publishHostKey.py), also written to the instance's row of the allocation table. It also installs
+// the instance's watch (sweep, spot notice, idle watchdog) as systemd units, started once the first
+// client has sent the agent. Nothing secret is in it: user data can be read by anything on the
+// instance (and by anyone allowed to read the instance's settings).
+import { watchPathUnit, watchUnit } from './instanceUnits';
+import { AgentConfig, NodeCommand } from './ports';
 
 /** The user clients log in as; its home holds the work directory. */
 export const SSH_USER = 'meadowrun';
@@ -23,15 +22,22 @@ export const AGENT_CONFIG_PATH = '/etc/meadowrun/agent.json';
 const AGENT_GLOB = `${WORK_DIR}/agent-*.js`;
 /** Stands for the instance id in the config until the instance knows its id. */
 const INSTANCE_ID = '@INSTANCE_ID@';
-/** The script that writes the host key to the instance's row (attribute HOST_KEY_ATTRIBUTE). */
+/** Where the provider's host key publisher goes (a Python script taking the agent config and the public key file). */
 const PUBLISH_HOST_KEY = '/usr/local/lib/meadowrun/publish-host-key.py';
 
 /**
- * The script cloud-init runs once, at the end of the boot (after the users exist and sshd runs).
- * apt only when something is missing: the Ubuntu AMIs have Python but no Node; an image that
- * has both (the test emulator's, a custom AMI) boots without reaching any package mirror.
+ * How the instance learns its id: known at launch (Azure: the VM's name, which the client chose),
+ * or only as it boots (EC2: cloud-init's instance id from the metadata service, which must match
+ * `pattern`, a shell case pattern).
  */
-const SETUP = `set -u
+export type InstanceIdSource = { known: string } | { fromCloudInit: { pattern: string } };
+
+/**
+ * The script cloud-init runs once, at the end of the boot (after the users exist and sshd runs).
+ * apt only when something is missing: the Ubuntu images have Python but no Node; an image that
+ * has both (the test emulator's, a custom image) boots without reaching any package mirror.
+ */
+const setupScript = (id: InstanceIdSource, publishes: boolean) => `set -u
 fail() { echo "${SETUP_FAILED} $*"; exit 1; }
 missing=''
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
@@ -43,9 +49,13 @@ if [ -n "$missing" ]; then
   apt-get install -y -q --no-install-recommends $missing python3-venv python3-pip || fail "could not install$missing"
 fi
 command -v node >/dev/null 2>&1 || fail "no node after the setup"
-# The agent's config, with this instance's id (cloud-init's, from the metadata service).
-id=$(cat /var/lib/cloud/data/instance-id) || fail "no instance id"
-case "$id" in i-[0-9a-f]*) ;; *) fail "unexpected instance id $id" ;; esac
+# The agent's config, with this instance's id.
+${
+  'known' in id
+    ? `id='${id.known}'`
+    : `id=$(cat /var/lib/cloud/data/instance-id) || fail "no instance id"
+case "$id" in ${id.fromCloudInit.pattern}) ;; *) fail "unexpected instance id $id" ;; esac`
+}
 sed "s/${INSTANCE_ID}/$id/" ${AGENT_CONFIG_PATH}.in > ${AGENT_CONFIG_PATH}.tmp || fail "cannot write the agent config"
 install -o ${SSH_USER} -g ${SSH_USER} -m 600 ${AGENT_CONFIG_PATH}.tmp ${AGENT_CONFIG_PATH} || fail "cannot install the agent config"
 rm -f ${AGENT_CONFIG_PATH}.tmp ${AGENT_CONFIG_PATH}.in
@@ -53,9 +63,13 @@ rm -f ${AGENT_CONFIG_PATH}.tmp ${AGENT_CONFIG_PATH}.in
 install -d -o ${SSH_USER} -g ${SSH_USER} -m 700 ${WORK_DIR} || fail "cannot make the work dir"
 systemctl daemon-reload || fail "systemctl daemon-reload failed"
 systemctl enable --now --no-block meadowrun-watch.path || fail "cannot enable meadowrun-watch.path"
-# Last, once the instance is ready for the agent: the client connects as soon as it reads the key.
+${
+  publishes
+    ? `# Last, once the instance is ready for the agent: the client connects as soon as it reads the key.
 python3 ${PUBLISH_HOST_KEY} ${AGENT_CONFIG_PATH} /etc/ssh/ssh_host_ed25519_key.pub
-echo "meadowrun-setup-done"
+`
+    : ''
+}echo "meadowrun-setup-done"
 `;
 
 /** sshd: keys only, no root, nothing forwarded but the agent's socket (local streamlocal forwarding). */
@@ -74,12 +88,22 @@ MaxStartups 64:30:128
 `;
 
 /**
- * The user data, as RunInstances wants it (base64). `authorizedPublicKey` is "ssh-ed25519 AAAA… comment";
- * `agentConfig` is complete but for the instance id, which the instance fills in.
+ * The user data, as RunInstances and Azure's customData want it (base64). `authorizedPublicKey` is
+ * "ssh-ed25519 AAAA… comment"; `agentConfig` is complete but for the instance id, which `id` says
+ * how to find.
  */
-export function userData(authorizedPublicKey: string, agentConfig: Omit<AgentConfig, 'instanceId'>, node: NodeCommand): string {
+export function userData(
+  authorizedPublicKey: string,
+  agentConfig: Omit<AgentConfig, 'instanceId'>,
+  node: NodeCommand,
+  id: InstanceIdSource,
+  /** The provider's script that also writes the host key where its client reads it first (EC2: the table row). */
+  hostKeyPublisher?: string,
+): string {
   const key = authorizedPublicKey.trim();
   if (!/^ssh-[a-z0-9-]+ [A-Za-z0-9+/=]+( [^\n]*)?$/.test(key)) throw new Error('userData: not an OpenSSH public key');
+  // The id is written into a shell script: only the characters cloud names are made of.
+  if ('known' in id && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id.known)) throw new Error(`userData: not an instance id: ${id.known}`);
   const config = {
     users: [{ name: SSH_USER, shell: '/bin/bash', lock_passwd: true, ssh_authorized_keys: [key] }],
     disable_root: true,
@@ -91,7 +115,7 @@ export function userData(authorizedPublicKey: string, agentConfig: Omit<AgentCon
       { path: '/etc/ssh/sshd_config.d/60-meadowrun.conf', permissions: '0644', content: SSHD_CONFIG },
       // The idle watchdog powers the instance off (it terminates on shutdown); nothing else runs as root.
       { path: '/etc/sudoers.d/meadowrun', permissions: '0440', content: `${SSH_USER} ALL=(root) NOPASSWD: /usr/sbin/shutdown -h now\n` },
-      { path: PUBLISH_HOST_KEY, permissions: '0644', content: publishHostKeySource },
+      ...(hostKeyPublisher ? [{ path: PUBLISH_HOST_KEY, permissions: '0644', content: hostKeyPublisher }] : []),
       { path: `${AGENT_CONFIG_PATH}.in`, permissions: '0600', content: JSON.stringify({ ...agentConfig, instanceId: INSTANCE_ID }, null, 1) + '\n' },
       { path: '/etc/systemd/system/meadowrun-watch.path', permissions: '0644', content: watchPathUnit(AGENT_GLOB) },
       {
@@ -100,7 +124,7 @@ export function userData(authorizedPublicKey: string, agentConfig: Omit<AgentCon
         content: watchUnit({ node, agentPath: AGENT_GLOB, configPath: AGENT_CONFIG_PATH, user: SSH_USER }),
       },
     ],
-    runcmd: [['sh', '-c', SETUP]],
+    runcmd: [['sh', '-c', setupScript(id, !!hostKeyPublisher)]],
   };
   // JSON is YAML: no quoting rules of our own to get wrong.
   return Buffer.from(`#cloud-config\n${JSON.stringify(config, null, 1)}\n`).toString('base64');

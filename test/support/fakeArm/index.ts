@@ -1,0 +1,608 @@
+// A stand-in for Azure Resource Manager, which has no emulator that runs here: HTTPS on 127.0.0.1
+// with a certificate made for the test (the ARM SDKs refuse bearer tokens over plain http), doing
+// exactly the calls Meadowrun's Azure provider makes, with ARM's status codes and long-running
+// operation protocols:
+// - Microsoft.Compute and Microsoft.Network PUT → 201 (new) or 200 with provisioningState
+//   Creating/Updating and an Azure-AsyncOperation header; the operation's status document
+//   ({name, status: InProgress|Succeeded|Failed, startTime, endTime, error}) at
+//   /subscriptions/S/providers/P/locations/L/operations/ID; DELETE → 202 with Azure-AsyncOperation
+//   and Location (the Location answers 202 until done, then 204).
+// - Microsoft.Storage PUT → 202 with Location only (…/asyncoperations/ID), 200 with the account when done.
+// - Resource groups, managed identities, role assignments, Key Vaults: synchronous 200/201; deleting
+//   a resource group → 202 with Location, and takes every resource in it.
+// - GET of a missing resource → 404 {error:{code:ResourceNotFound|ResourceGroupNotFound}}.
+// Shapes follow azure-rest-api-specs' examples (VirtualMachine_Create_WithManagedBootDiagnostics,
+// ResourceSkus List, …) and recorded operation documents; the VM's networkInterfaceConfigurations
+// create its NIC and public IP, which go with it (deleteOption Delete).
+// Each VM can be backed by a real machine (../ec2emu/machineHost.ts) running its customData with
+// cloud-init; the VM creation's operation succeeds once the machine has booted, and its serial log
+// (boot diagnostics) is the machine's console.
+import { execFileSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import type { ResourceSku } from '@azure/arm-compute';
+import { tempDir } from '../tempDir';
+import type { MachineHost } from '../ec2emu/machineHost';
+
+export interface VmErrorRule {
+  /** ARM's error code: SkuNotAvailable, AllocationFailed, ZonalAllocationFailed, OperationNotAllowed, … */
+  code: string;
+  message?: string;
+  /** Only VMs of this size / priority / zone; any when absent. */
+  vmSize?: string;
+  priority?: 'Spot' | 'Regular';
+  zone?: string;
+  /** Fail the PUT itself (HTTP `status`, 409 by default), or accept it and fail its operation (ARM's way for allocation failures). */
+  async?: boolean;
+  status?: number;
+  /** How many creations it fails; every one when absent. */
+  times?: number;
+}
+
+export interface VmAttempt {
+  name: string;
+  vmSize: string;
+  priority: string;
+  zone?: string;
+  error?: string;
+}
+
+export interface FakeArm {
+  /** https://127.0.0.1:PORT */
+  endpoint: string;
+  subscription: string;
+  tenant: string;
+  /** The CA that signed the server's certificate (PEM), and a file holding it for NODE_EXTRA_CA_CERTS. */
+  ca: string;
+  caFile: string;
+  /** Environment for a client process: the CA, the endpoint and subscription (see src/cloud/azure/credentials.ts). */
+  env: Record<string, string>;
+  /** Every request: method and path with query. */
+  requests: { method: string; path: string }[];
+  /** Every VM creation attempt, in order. */
+  vmAttempts: VmAttempt[];
+  /** The resourceSkus list the location offers (eastus). */
+  skus: ResourceSku[];
+  /** Resource Graph's eviction rate rows, or 'forbidden' to answer 403 as for a subscription without access. */
+  evictionRates: { skuName: string; evictionRate: string }[] | 'forbidden';
+  injectVmError(rule: VmErrorRule): void;
+  /** A resource's stored JSON by id (case-insensitive), or undefined. */
+  resource(id: string): Record<string, any> | undefined;
+  /** Ids of every stored resource (in creation order). */
+  resourceIds(): string[];
+  stop(): Promise<void>;
+}
+
+interface Op {
+  id: string;
+  provider: string;
+  location: string;
+  status: 'InProgress' | 'Succeeded' | 'Failed';
+  startTime: string;
+  endTime?: string;
+  error?: { code: string; message: string };
+  /** For Location polling: what the final GET answers. */
+  result?: () => { status: number; body?: unknown };
+}
+
+const SKU_NOT_AVAILABLE = 'The requested VM size for resource is currently not available in location. Please try another size or deploy to a different location or different zone.';
+
+export async function startFakeArm(o: { machines?: MachineHost; location?: string; skus?: ResourceSku[]; opDelayMs?: number } = {}): Promise<FakeArm> {
+  const location = o.location ?? 'eastus';
+  const subscription = crypto.randomUUID();
+  const tenant = crypto.randomUUID();
+  const { key, cert, ca, caFile } = makeCertificate();
+  const store = new Map<string, Record<string, any>>(); // lower-case id → resource
+  const ops = new Map<string, Op>();
+  const rules: VmErrorRule[] = [];
+  let nextIp = 10;
+  const opDelayMs = o.opDelayMs ?? 50;
+
+  const server = https.createServer({ key, cert }, (req, res) => {
+    handle(req, res).catch((e) => {
+      if (!res.headersSent) send(res, 500, { error: { code: 'InternalServerError', message: `fake ARM: ${(e as Error).stack}` } });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const endpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const fake: FakeArm = {
+    endpoint,
+    subscription,
+    tenant,
+    ca,
+    caFile,
+    env: { NODE_EXTRA_CA_CERTS: caFile, MEADOWRUN_AZURE_ARM_ENDPOINT: endpoint, AZURE_SUBSCRIPTION_ID: subscription },
+    requests: [],
+    vmAttempts: [],
+    skus: o.skus ?? defaultSkus(location),
+    evictionRates: 'forbidden',
+    injectVmError: (rule) => void rules.push({ ...rule }),
+    resource: (id) => store.get(id.toLowerCase()),
+    resourceIds: () => [...store.values()].map((r) => r.id as string),
+    async stop() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      for (const vm of [...store.values()].filter((r) => r.type === 'Microsoft.Compute/virtualMachines')) o.machines?.destroy(vm.name);
+    },
+  };
+
+  const startOp = (provider: string, work: () => Promise<void>, result?: Op['result']): Op => {
+    const op: Op = { id: crypto.randomUUID(), provider, location, status: 'InProgress', startTime: new Date().toISOString(), result };
+    ops.set(op.id, op);
+    const finish = (error?: { code: string; message: string }) => {
+      op.status = error ? 'Failed' : 'Succeeded';
+      op.endTime = new Date().toISOString();
+      if (error) op.error = error;
+    };
+    setTimeout(() => {
+      work().then(
+        () => finish(),
+        (e) => finish(e?.code ? { code: e.code, message: e.message } : { code: 'InternalOperationError', message: String(e?.message ?? e) }),
+      );
+    }, opDelayMs);
+    return op;
+  };
+  const asyncHeader = (op: Op, apiVersion: string) => `${endpoint}/subscriptions/${subscription}/providers/${op.provider}/locations/${location}/operations/${op.id}?api-version=${apiVersion}`;
+  const locationHeader = (op: Op, apiVersion: string) => `${endpoint}/subscriptions/${subscription}/providers/${op.provider}/locations/${location}/operationResults/${op.id}?api-version=${apiVersion}`;
+
+  async function handle(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString();
+    const body = text ? JSON.parse(text) : undefined;
+    const url = new URL(req.url ?? '/', endpoint);
+    const method = req.method ?? 'GET';
+    fake.requests.push({ method, path: `${url.pathname}${url.search}` });
+    const apiVersion = url.searchParams.get('api-version') ?? '';
+
+    // Boot diagnostics' serial log, as a SAS URL the client fetches without a token.
+    const serial = /^\/bootdiagnostics\/([^/]+)\/serialconsole\.log$/i.exec(url.pathname);
+    if (serial && method === 'GET') {
+      const console = o.machines?.consoleOutput(serial[1]) ?? '';
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(console), 'x-ms-blob-type': 'BlockBlob' });
+      return void res.end(console);
+    }
+    if (!/^Bearer \S+/.test(req.headers.authorization ?? '')) {
+      res.setHeader('WWW-Authenticate', `Bearer authorization_uri="https://login.microsoftonline.com/${tenant}", error="invalid_token", error_description="The authentication failed because of missing 'Authorization' header."`);
+      return send(res, 401, { error: { code: 'AuthenticationFailed', message: "Authentication failed. The 'Authorization' header is missing." } });
+    }
+    if (!apiVersion) return send(res, 400, { error: { code: 'MissingApiVersionParameter', message: "The api-version query parameter (?api-version=) is required for all requests." } });
+
+    const p = url.pathname.replace(/\/+$/, '');
+    const sub = `/subscriptions/${subscription}`;
+    if (!p.toLowerCase().startsWith(sub.toLowerCase()) && !p.toLowerCase().startsWith('/providers/microsoft.resourcegraph')) {
+      return send(res, 404, { error: { code: 'SubscriptionNotFound', message: `The subscription '${p.split('/')[2]}' could not be found.` } });
+    }
+
+    // Long-running operations.
+    const opMatch = /\/providers\/([^/]+)\/locations\/[^/]+\/(operations|operationResults|asyncoperations)\/([^/]+)$/i.exec(p);
+    if (opMatch && method === 'GET') {
+      const op = ops.get(opMatch[3]);
+      if (!op) return send(res, 404, { error: { code: 'NotFound', message: 'operation not found' } });
+      if (opMatch[2].toLowerCase() === 'operations') {
+        return send(res, 200, { name: op.id, status: op.status, startTime: op.startTime, ...(op.endTime && { endTime: op.endTime }), ...(op.error && { error: op.error }) });
+      }
+      if (op.status === 'InProgress') {
+        res.setHeader('Location', `${endpoint}${url.pathname}${url.search}`);
+        return send(res, 202, undefined);
+      }
+      if (op.status === 'Failed') return send(res, 400, { error: op.error });
+      const r = op.result?.() ?? { status: 204 };
+      return send(res, r.status, r.body);
+    }
+
+    // Resource Graph: the eviction rates.
+    if (/^\/providers\/microsoft\.resourcegraph\/resources$/i.test(p) && method === 'POST') {
+      if (fake.evictionRates === 'forbidden') {
+        return send(res, 403, { error: { code: 'AuthorizationFailed', message: `The client does not have authorization to perform action 'Microsoft.ResourceGraph/resources/read'.` } });
+      }
+      const where = /location =~ '([a-z0-9]+)'/.exec(body?.query ?? '')?.[1];
+      const data = where === location ? fake.evictionRates : [];
+      return send(res, 200, { totalRecords: data.length, count: data.length, data, facets: [], resultTruncated: 'false' });
+    }
+
+    // resourceSkus
+    if (p.toLowerCase() === `${sub}/providers/microsoft.compute/skus`.toLowerCase() && method === 'GET') {
+      const filter = url.searchParams.get('$filter') ?? '';
+      const wanted = /location eq '([^']+)'/.exec(filter)?.[1];
+      const value = wanted && wanted !== location ? [] : fake.skus;
+      return send(res, 200, { value });
+    }
+
+    // Boot diagnostics
+    const bootDiag = /^(.*\/providers\/Microsoft\.Compute\/virtualMachines\/([^/]+))\/retrieveBootDiagnosticsData$/i.exec(p);
+    if (bootDiag && method === 'POST') {
+      const vm = store.get(bootDiag[1].toLowerCase());
+      if (!vm) return notFound(res, bootDiag[1]);
+      const sig = `sv=2024-08-04&sr=b&sig=${crypto.randomBytes(16).toString('hex')}&se=${encodeURIComponent(new Date(Date.now() + 3600_000).toISOString())}&sp=r`;
+      return send(res, 200, {
+        consoleScreenshotBlobUri: `${endpoint}/bootdiagnostics/${vm.name}/screenshot.bmp?${sig}`,
+        serialConsoleLogBlobUri: `${endpoint}/bootdiagnostics/${vm.name}/serialconsole.log?${sig}`,
+      });
+    }
+
+    // The VM's instance view.
+    const iv = /^(.*\/providers\/Microsoft\.Compute\/virtualMachines\/[^/]+)\/instanceView$/i.exec(p);
+    if (iv && method === 'GET') {
+      const vm = store.get(iv[1].toLowerCase());
+      return vm ? send(res, 200, instanceView(vm)) : notFound(res, iv[1]);
+    }
+
+    const parsed = parseId(p);
+    if (!parsed) return send(res, 400, { error: { code: 'InvalidRequestUri', message: `fake ARM: no route for ${method} ${p}` } });
+    const id = p;
+    const key = id.toLowerCase();
+    const rgId = `${sub}/resourceGroups/${parsed.resourceGroup}`;
+
+    if (parsed.collection && method === 'GET') {
+      const prefix = `${key}/`;
+      const value = [...store.values()].filter((r) => {
+        const k = (r.id as string).toLowerCase();
+        return k.startsWith(prefix) && !k.slice(prefix.length).includes('/');
+      });
+      return send(res, 200, { value: value.map((v) => view(v, url)) });
+    }
+    if (method === 'HEAD') return send(res, store.has(key) ? 204 : 404, undefined);
+    if (method === 'GET') {
+      const r = store.get(key);
+      return r ? send(res, 200, view(r, url)) : notFound(res, id, parsed);
+    }
+    if (method === 'PUT' || method === 'PATCH') {
+      if (parsed.type !== 'Microsoft.Resources/resourceGroups' && !store.has(rgId.toLowerCase())) {
+        return send(res, 404, { error: { code: 'ResourceGroupNotFound', message: `Resource group '${parsed.resourceGroup}' could not be found.` } });
+      }
+      const existing = store.get(key);
+      const merged = method === 'PATCH' && existing ? deepMerge(existing, body ?? {}) : { ...(body ?? {}) };
+      const resource: Record<string, any> = {
+        ...merged,
+        id,
+        name: parsed.name,
+        type: parsed.type,
+        ...(parsed.type !== 'Microsoft.Authorization/roleAssignments' && { location: merged.location ?? existing?.location ?? location }),
+      };
+      if (parsed.type === 'Microsoft.Compute/virtualMachines') return putVm(res, resource, existing, apiVersion);
+      decorate(resource, existing);
+      if (parsed.provider === 'Microsoft.Network') {
+        resource.properties = { ...(resource.properties ?? {}), provisioningState: existing ? 'Updating' : 'Updating' };
+        store.set(key, resource);
+        const op = startOp('Microsoft.Network', async () => {
+          resource.properties.provisioningState = 'Succeeded';
+          for (const sn of resource.properties.subnets ?? []) sn.properties.provisioningState = 'Succeeded';
+          for (const rule of resource.properties.securityRules ?? []) rule.properties.provisioningState = 'Succeeded';
+        });
+        res.setHeader('Azure-AsyncOperation', asyncHeader(op, apiVersion));
+        return send(res, existing ? 200 : 201, view(resource, url));
+      }
+      if (parsed.provider === 'Microsoft.Storage') {
+        resource.properties = { ...(resource.properties ?? {}), provisioningState: 'Creating' };
+        store.set(key, resource);
+        const op = startOp('Microsoft.Storage', async () => void (resource.properties.provisioningState = 'Succeeded'), () => ({ status: 200, body: view(resource, url) }));
+        res.setHeader('Location', `${endpoint}${sub}/providers/Microsoft.Storage/locations/${location}/asyncoperations/${op.id}?monitor=true&api-version=${apiVersion}`);
+        res.setHeader('Retry-After', '1');
+        return send(res, 202, undefined);
+      }
+      if (resource.properties || parsed.type === 'Microsoft.Resources/resourceGroups') resource.properties = { ...(resource.properties ?? {}), provisioningState: 'Succeeded' };
+      store.set(key, resource);
+      return send(res, existing ? 200 : 201, view(resource, url));
+    }
+    if (method === 'DELETE') {
+      const existing = store.get(key);
+      if (!existing) return send(res, 204, undefined);
+      if (parsed.type === 'Microsoft.Resources/resourceGroups') {
+        const op = startOp('Microsoft.Resources', async () => {
+          for (const r of [...store.values()]) {
+            if ((r.id as string).toLowerCase().startsWith(`${key}/`)) removeResource(r);
+          }
+          store.delete(key);
+        });
+        res.setHeader('Location', locationHeader(op, apiVersion));
+        res.setHeader('Retry-After', '1');
+        return send(res, 202, undefined);
+      }
+      if (parsed.provider === 'Microsoft.Compute' || parsed.provider === 'Microsoft.Network') {
+        if (existing.properties) existing.properties.provisioningState = 'Deleting';
+        const op = startOp(parsed.provider, async () => removeResource(existing));
+        res.setHeader('Azure-AsyncOperation', asyncHeader(op, apiVersion));
+        res.setHeader('Location', locationHeader(op, apiVersion));
+        return send(res, 202, undefined);
+      }
+      removeResource(existing);
+      return send(res, 200, undefined);
+    }
+    return send(res, 405, { error: { code: 'MethodNotAllowed', message: `${method} ${p}` } });
+  }
+
+  /** What the service adds to a stored resource: subnet and rule ids, an identity's principal. */
+  function decorate(r: Record<string, any>, existing?: Record<string, any>): void {
+    if (r.type === 'Microsoft.Network/virtualNetworks') {
+      for (const sn of r.properties?.subnets ?? []) {
+        sn.id = `${r.id}/subnets/${sn.name}`;
+        sn.type = 'Microsoft.Network/virtualNetworks/subnets';
+        sn.properties = { ...(sn.properties ?? {}), provisioningState: 'Updating' };
+      }
+    }
+    if (r.type === 'Microsoft.Network/networkSecurityGroups') {
+      for (const rule of r.properties?.securityRules ?? []) {
+        rule.id = `${r.id}/securityRules/${rule.name}`;
+        rule.type = 'Microsoft.Network/networkSecurityGroups/securityRules';
+        rule.properties = { ...(rule.properties ?? {}), provisioningState: 'Updating' };
+      }
+    }
+    if (r.type === 'Microsoft.Network/networkSecurityGroups/securityRules') {
+      // A rule PUT on its own also shows in its group's securityRules.
+      const nsg = store.get(r.id.toLowerCase().replace(/\/securityrules\/[^/]+$/, ''));
+      if (nsg) {
+        const rules = (nsg.properties.securityRules ?? []).filter((x: any) => x.name.toLowerCase() !== r.name.toLowerCase());
+        nsg.properties.securityRules = [...rules, r];
+      }
+    }
+    if (r.type === 'Microsoft.ManagedIdentity/userAssignedIdentities') {
+      r.properties = existing?.properties ?? { tenantId: tenant, principalId: crypto.randomUUID(), clientId: crypto.randomUUID() };
+    }
+    if (r.type === 'Microsoft.Authorization/roleAssignments') {
+      r.properties = { ...r.properties, scope: r.id.replace(/\/providers\/Microsoft\.Authorization\/roleAssignments\/[^/]+$/i, '') };
+    }
+  }
+
+  function removeResource(r: Record<string, any>): void {
+    store.delete((r.id as string).toLowerCase());
+    if (r.type === 'Microsoft.Compute/virtualMachines') {
+      o.machines?.destroy(r.name);
+      // deleteOption Delete: the NIC and public IP (and the OS disk) go with the VM.
+      for (const dep of r.__dependents ?? []) store.delete(dep.toLowerCase());
+    }
+    if (r.type === 'Microsoft.Network/networkSecurityGroups/securityRules') {
+      const nsg = store.get((r.id as string).toLowerCase().replace(/\/securityrules\/[^/]+$/, ''));
+      if (nsg) nsg.properties.securityRules = (nsg.properties.securityRules ?? []).filter((x: any) => x.name.toLowerCase() !== r.name.toLowerCase());
+    }
+  }
+
+  function putVm(res: import('node:http').ServerResponse, vm: Record<string, any>, existing: Record<string, any> | undefined, apiVersion: string): void {
+    const props = vm.properties ?? {};
+    const vmSize: string = props.hardwareProfile?.vmSize ?? '';
+    const priority: string = props.priority ?? 'Regular';
+    const zone: string | undefined = vm.zones?.[0];
+    const attempt: VmAttempt = { name: vm.name, vmSize, priority, ...(zone && { zone }) };
+    fake.vmAttempts.push(attempt);
+    if (existing) return send(res, 409, { error: { code: 'OperationNotAllowed', message: 'fake ARM: updating a VM is not supported' } });
+    if (!fake.skus.some((s) => s.name?.toLowerCase() === vmSize.toLowerCase())) {
+      attempt.error = 'SkuNotAvailable';
+      return send(res, 409, { error: { code: 'SkuNotAvailable', message: SKU_NOT_AVAILABLE } });
+    }
+    if (!props.osProfile?.customData && !props.userData) {
+      return send(res, 400, { error: { code: 'InvalidParameter', message: 'fake ARM: Meadowrun VMs always carry customData' } });
+    }
+    const rule = rules.find(
+      (r) => (r.times === undefined || r.times > 0) && (!r.vmSize || r.vmSize === vmSize) && (!r.priority || r.priority === priority) && (!r.zone || r.zone === zone),
+    );
+    if (rule) {
+      if (rule.times !== undefined) rule.times--;
+      attempt.error = rule.code;
+    }
+    const message = rule?.message ?? (rule && errorMessage(rule.code, vmSize, priority));
+    if (rule && !rule.async) return send(res, rule.status ?? 409, { error: { code: rule.code, message } });
+
+    // The NIC and public IP its networkInterfaceConfigurations ask for.
+    const rgPath = vm.id.replace(/\/providers\/Microsoft\.Compute\/virtualMachines\/[^/]+$/i, '');
+    const nicConfig = props.networkProfile?.networkInterfaceConfigurations?.[0];
+    const ipConfig = nicConfig?.properties?.ipConfigurations?.[0];
+    const pipConfig = ipConfig?.properties?.publicIPAddressConfiguration;
+    const n = nextIp++;
+    const host = o.machines;
+    const privateIp = host ? cidrHost(host.privateCidr, n) : `10.0.0.${n}`;
+    const publicIp = host ? cidrHost(host.publicCidr, (n % 29) + 1) : `203.0.113.${n}`;
+    const dependents: string[] = [];
+    if (nicConfig) {
+      const nicId = `${rgPath}/providers/Microsoft.Network/networkInterfaces/${vm.name}-${nicConfig.name}`;
+      let pipId: string | undefined;
+      if (pipConfig) {
+        pipId = `${rgPath}/providers/Microsoft.Network/publicIPAddresses/${vm.name}-${pipConfig.name}`;
+        store.set(pipId.toLowerCase(), {
+          id: pipId, name: `${vm.name}-${pipConfig.name}`, type: 'Microsoft.Network/publicIPAddresses', location: vm.location,
+          sku: pipConfig.sku ?? { name: 'Standard', tier: 'Regional' },
+          properties: { provisioningState: 'Succeeded', ipAddress: publicIp, publicIPAddressVersion: 'IPv4', publicIPAllocationMethod: 'Static', idleTimeoutInMinutes: 4, ipConfiguration: { id: `${nicId}/ipConfigurations/${ipConfig.name}` } },
+        });
+        dependents.push(pipId);
+      }
+      store.set(nicId.toLowerCase(), {
+        id: nicId, name: `${vm.name}-${nicConfig.name}`, type: 'Microsoft.Network/networkInterfaces', location: vm.location,
+        properties: {
+          provisioningState: 'Succeeded',
+          ipConfigurations: [{
+            id: `${nicId}/ipConfigurations/${ipConfig?.name ?? 'ipconfig1'}`,
+            name: ipConfig?.name ?? 'ipconfig1',
+            properties: { provisioningState: 'Succeeded', privateIPAddress: privateIp, privateIPAllocationMethod: 'Dynamic', subnet: ipConfig?.properties?.subnet, primary: true, privateIPAddressVersion: 'IPv4', ...(pipId && { publicIPAddress: { id: pipId } }) },
+          }],
+          networkSecurityGroup: nicConfig.properties?.networkSecurityGroup,
+          virtualMachine: { id: vm.id },
+          primary: true,
+        },
+      });
+      dependents.push(nicId);
+      props.networkProfile.networkInterfaces = [{ id: nicId, properties: { primary: true, deleteOption: nicConfig.properties?.deleteOption ?? 'Detach' } }];
+    }
+    const osDisk = props.storageProfile?.osDisk ?? {};
+    props.storageProfile = { ...props.storageProfile, osDisk: { ...osDisk, osType: 'Linux', name: `${vm.name}_OsDisk_1_${crypto.randomBytes(16).toString('hex')}`, caching: osDisk.caching ?? 'ReadWrite' }, dataDisks: [] };
+    const { customData: _, ...osProfile } = props.osProfile ?? {};
+    vm.properties = { ...props, osProfile: { ...osProfile, secrets: [], allowExtensionOperations: true }, vmId: crypto.randomUUID(), provisioningState: 'Creating', timeCreated: new Date().toISOString() };
+    vm.__dependents = dependents;
+    vm.__power = 'starting';
+    const customData: string = props.osProfile?.customData ?? '';
+    store.set(vm.id.toLowerCase(), vm);
+    const op = startOp('Microsoft.Compute', async () => {
+      if (rule?.async) {
+        vm.properties.provisioningState = 'Failed';
+        vm.__power = 'deallocated';
+        throw Object.assign(new Error(message), { code: rule.code });
+      }
+      if (host) {
+        host.boot(vm.name, { privateIp, publicIp }, async () => ({
+          userData: customData,
+          meta: { instanceId: vm.name, vmId: vm.properties.vmId, instanceType: vmSize, region: location, hostname: vm.name },
+        }));
+        await host.waitForBoot(vm.name, 120_000);
+      }
+      vm.properties.provisioningState = 'Succeeded';
+      vm.__power = 'running';
+    });
+    res.setHeader('Azure-AsyncOperation', asyncHeader(op, apiVersion));
+    return send(res, 201, view(vm));
+  }
+
+  return fake;
+}
+
+function instanceView(vm: Record<string, any>): unknown {
+  const state = vm.properties?.provisioningState ?? 'Succeeded';
+  return {
+    computerName: vm.properties?.osProfile?.computerName,
+    osName: 'ubuntu',
+    osVersion: '24.04',
+    statuses: [
+      { code: `ProvisioningState/${state.toLowerCase()}`, level: state === 'Failed' ? 'Error' : 'Info', displayStatus: `Provisioning ${state.toLowerCase()}`, time: vm.properties?.timeCreated },
+      ...(vm.__power ? [{ code: `PowerState/${vm.__power}`, level: 'Info', displayStatus: `VM ${vm.__power}` }] : []),
+    ],
+  };
+}
+
+/** A resource as GET shows it: without the fake's own fields, with the instance view when asked. */
+function view(r: Record<string, any>, url?: URL): Record<string, any> {
+  const out = Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith('__')));
+  if (r.type === 'Microsoft.Compute/virtualMachines' && url?.searchParams.get('$expand') === 'instanceView') {
+    out.properties = { ...out.properties, instanceView: instanceView(r) };
+  }
+  return JSON.parse(JSON.stringify(out));
+}
+
+function errorMessage(code: string, vmSize: string, priority: string): string {
+  if (code === 'SkuNotAvailable') return SKU_NOT_AVAILABLE;
+  if (code === 'AllocationFailed') return `Allocation failed. We do not have sufficient capacity for the requested VM size in this region. (${vmSize}, injected by the test)`;
+  if (code === 'ZonalAllocationFailed') return `Allocation failed. We do not have sufficient capacity for the requested VM size in this zone. (${vmSize}, injected by the test)`;
+  if (code === 'OperationNotAllowed') {
+    const quota = priority === 'Spot' ? 'LowPriorityCores' : 'standardDSv5Family';
+    return `Operation could not be completed as it results in exceeding approved ${quota} Cores quota. Additional details - Deployment Model: Resource Manager, Location: eastus, Current Limit: 10, Current Usage: 10, Additional Required: 2, (Minimum) New Limit Required: 12.`;
+  }
+  return `${code} (injected by the test)`;
+}
+
+interface ParsedId {
+  resourceGroup: string;
+  provider: string;
+  type: string;
+  name: string;
+  collection: boolean;
+}
+
+/** /subscriptions/S/resourceGroups/RG[/providers/P/T/N[/T2/N2]] (or a collection, with the last name missing). */
+function parseId(p: string): ParsedId | undefined {
+  const parts = p.split('/').filter(Boolean);
+  if (parts[0]?.toLowerCase() !== 'subscriptions' || parts[2]?.toLowerCase() !== 'resourcegroups' || !parts[3]) {
+    if (parts[0]?.toLowerCase() === 'subscriptions' && parts[2]?.toLowerCase() === 'resourcegroups' && parts.length === 3) {
+      return { resourceGroup: '', provider: 'Microsoft.Resources', type: 'Microsoft.Resources/resourceGroups', name: '', collection: true };
+    }
+    return undefined;
+  }
+  const resourceGroup = parts[3];
+  if (parts.length === 4) return { resourceGroup, provider: 'Microsoft.Resources', type: 'Microsoft.Resources/resourceGroups', name: resourceGroup, collection: false };
+  if (parts[4]?.toLowerCase() !== 'providers' || !parts[5]) return undefined;
+  // A role assignment's scope may be any resource: …/providers/Microsoft.Authorization/roleAssignments/NAME at its end.
+  const auth = parts.findIndex((x, i) => i > 4 && x.toLowerCase() === 'microsoft.authorization' && parts[i - 1].toLowerCase() === 'providers');
+  if (auth > 0) {
+    return { resourceGroup, provider: 'Microsoft.Authorization', type: `Microsoft.Authorization/${parts[auth + 1]}`, name: parts[auth + 2] ?? '', collection: parts.length === auth + 2 };
+  }
+  const provider = canonicalProvider(parts[5]);
+  const rest = parts.slice(6);
+  const types: string[] = [];
+  for (let i = 0; i < rest.length; i += 2) types.push(rest[i]);
+  const collection = rest.length % 2 === 1;
+  const name = collection ? '' : rest[rest.length - 1];
+  return { resourceGroup, provider, type: `${provider}/${types.map(canonicalType).join('/')}`, name, collection };
+}
+
+const PROVIDERS = ['Microsoft.Compute', 'Microsoft.Network', 'Microsoft.Storage', 'Microsoft.KeyVault', 'Microsoft.ManagedIdentity', 'Microsoft.Authorization', 'Microsoft.Web'];
+function canonicalProvider(p: string): string {
+  return PROVIDERS.find((x) => x.toLowerCase() === p.toLowerCase()) ?? p;
+}
+const TYPES = ['virtualMachines', 'virtualNetworks', 'subnets', 'networkSecurityGroups', 'securityRules', 'publicIPAddresses', 'networkInterfaces', 'storageAccounts', 'vaults', 'userAssignedIdentities', 'roleAssignments'];
+function canonicalType(t: string): string {
+  return TYPES.find((x) => x.toLowerCase() === t.toLowerCase()) ?? t;
+}
+
+function notFound(res: import('node:http').ServerResponse, id: string, parsed?: ParsedId): void {
+  if (parsed?.type === 'Microsoft.Resources/resourceGroups') {
+    return send(res, 404, { error: { code: 'ResourceGroupNotFound', message: `Resource group '${parsed.name}' could not be found.` } });
+  }
+  const type = parsed?.type ?? 'resource';
+  send(res, 404, { error: { code: 'ResourceNotFound', message: `The Resource '${type}/${parsed?.name ?? id}' under resource group '${parsed?.resourceGroup ?? ''}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix` } });
+}
+
+function send(res: import('node:http').ServerResponse, status: number, body: unknown): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    ...(text && { 'content-type': 'application/json; charset=utf-8' }),
+    'content-length': Buffer.byteLength(text),
+    'x-ms-request-id': crypto.randomUUID(),
+    'x-ms-correlation-request-id': crypto.randomUUID(),
+    'cache-control': 'no-cache',
+  });
+  res.end(text);
+}
+
+function deepMerge(a: Record<string, any>, b: Record<string, any>): Record<string, any> {
+  const out: Record<string, any> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && a[k] && typeof a[k] === 'object' ? deepMerge(a[k], v) : v;
+  }
+  return out;
+}
+
+/** The n-th address of a CIDR block (n ≥ 1). */
+function cidrHost(cidr: string, n: number): string {
+  const [base] = cidr.split('/');
+  const value = base.split('.').reduce((acc, x) => acc * 256 + Number(x), 0) + n;
+  return [24, 16, 8, 0].map((s) => (value >>> s) & 255).join('.');
+}
+
+/** A CA and a server certificate for 127.0.0.1 signed by it, made with openssl for this test only. */
+function makeCertificate(): { key: string; cert: string; ca: string; caFile: string } {
+  const dir = tempDir('fake-arm-tls');
+  const f = (n: string) => path.join(dir, n);
+  const run = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=Meadowrun test CA']);
+  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1']);
+  fs.writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+  run(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '2', '-extfile', f('ext.cnf')]);
+  return { key: fs.readFileSync(f('server.key'), 'utf8'), cert: fs.readFileSync(f('server.pem'), 'utf8'), ca: fs.readFileSync(f('ca.pem'), 'utf8'), caFile: f('ca.pem') };
+}
+
+/** A few virtualMachines sizes as resourceSkus lists them (shape of azure-rest-api-specs' ResourceSkus List example). */
+export function defaultSkus(location = 'eastus'): ResourceSku[] {
+  const size = (name: string, family: string, cpu: number, memory: number, extra: Record<string, string> = {}): ResourceSku => ({
+    resourceType: 'virtualMachines',
+    name,
+    tier: 'Standard',
+    size: name.replace(/^Standard_/, ''),
+    family,
+    locations: [location],
+    locationInfo: [{ location, zones: ['1', '2', '3'], zoneDetails: [] }],
+    capabilities: Object.entries({
+      MaxResourceVolumeMB: '0', OSVhdSizeMB: '1047552', vCPUs: String(cpu), MemoryPreservingMaintenanceSupported: 'True', HyperVGenerations: 'V1,V2',
+      MemoryGB: String(memory), MaxDataDiskCount: '4', CpuArchitectureType: 'x64', LowPriorityCapable: 'True', PremiumIO: 'True',
+      VMDeploymentTypes: 'IaaS', vCPUsAvailable: String(cpu), ACUs: '195', vCPUsPerCore: '2', EphemeralOSDiskSupported: 'False',
+      AcceleratedNetworkingEnabled: 'True', RdmaEnabled: 'False', MaxNetworkInterfaces: '2', ...extra,
+    }).map(([k, v]) => ({ name: k, value: v })),
+    restrictions: [],
+  });
+  return [
+    size('Standard_D2s_v5', 'standardDSv5Family', 2, 8),
+    size('Standard_D4s_v5', 'standardDSv5Family', 4, 16),
+    size('Standard_D2as_v5', 'standardDASv5Family', 2, 8),
+    size('Standard_E2s_v5', 'standardESv5Family', 2, 16),
+    size('Standard_D2ps_v5', 'standardDPSv5Family', 2, 8, { CpuArchitectureType: 'Arm64', HyperVGenerations: 'V2' }),
+  ];
+}
