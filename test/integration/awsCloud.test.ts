@@ -12,7 +12,7 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoAllocationTable } from '../../src/cloud/aws/dynamoAllocationTable';
-import { hostKeyFromConsole } from '../../src/cloud/aws/userData';
+import { hostKeyFromConsole } from '../../src/cloud/cloudInit';
 import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator } from '../support/ec2emu';
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
 import { makeProject } from '../support/localCloud';

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { isEd25519Blob } from '../../src/cloud/aws/ec2Provider';
-import { hostKeyFromConsole } from '../../src/cloud/aws/userData';
+import { hostKeyFromConsole } from '../../src/cloud/cloudInit';
 import { tempDir } from '../support/tempDir';
 
 test('a published host key counts only when it is an ed25519 public key blob', () => {

@@ -4,7 +4,6 @@
 // it came through AWS — the instance's row of the allocation table, written with the instance
 // role's credentials, or else the console cloud-init printed it to — not over the network from
 // the instance), and its sshd answers.
-import * as net from 'net';
 import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -26,6 +25,7 @@ import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
 import { AwsAgentConfig } from './agentConfig';
 import { Ec2Catalog, loadCatalog } from './catalog';
 import { clientCidr } from '../clientAddress';
+import { sleep, sshAnswers } from '../readiness';
 import { allowSsh, ensureInstanceProfile, ensureSecurityGroup, TAGS } from './prepare';
 import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from '../cloudInit';
 import publishHostKeySource from './publishHostKey.py';
@@ -440,33 +440,3 @@ export function isEd25519Blob(b64: string): boolean {
   const name = 'ssh-ed25519';
   return blob.length === 4 + name.length + 4 + 32 && blob.readUInt32BE(0) === name.length && blob.toString('latin1', 4, 4 + name.length) === name && blob.readUInt32BE(4 + name.length) === 32;
 }
-
-/** Whether an SSH server answers at host:port (its banner), within a few seconds. */
-function sshAnswers(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(3000, () => done(false));
-    socket.once('data', (d) => done(d.toString().startsWith('SSH-')));
-    socket.once('error', () => done(false));
-  });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(cancellation());
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(cancellation());
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-

@@ -1,0 +1,368 @@
+// VMs on Azure. A launch creates a VM with Meadowrun's cloud-init as its custom data (../cloudInit.ts),
+// Ubuntu 24.04, its NIC and public address made with it and deleted with it (deleteOption Delete, as
+// its disk), Spot with evictionPolicy Delete and maxPrice -1 (never evicted for price, never above
+// pay-as-you-go). Azure reports a lack of capacity either at once (SkuNotAvailable) or when the
+// creation ends (AllocationFailed, ZonalAllocationFailed): so a launch waits for the creation to end,
+// deletes a VM that failed, and tries the size without a zone, then in each of its zones, before it
+// gives up with 'no-capacity' (the allocator then picks the next option). A used-up quota
+// (OperationNotAllowed) is one message naming the quota. The VM is then ready when its serial log
+// (boot diagnostics, read through Resource Manager: not from the VM over the network) shows the
+// host key cloud-init generated — the client pins it — and its sshd answers.
+import * as crypto from 'crypto';
+import type { ComputeManagementClient, ImageReference, VirtualMachine } from '@azure/arm-compute';
+import type { NetworkManagementClient } from '@azure/arm-network';
+import { cancellation, MeadowrunError } from '../../core/errors';
+import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
+import { InstanceOption, InstanceType } from '../../core/instanceTypes';
+import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
+import { clientCidr } from '../clientAddress';
+import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from '../cloudInit';
+import { AgentConfig, InstanceEndpoint, InstanceProvider, NodeCommand, RunningInstance, SshEndpoint } from '../ports';
+import { sleep, sshAnswers } from '../readiness';
+import { AzureCatalog, AzureSizeSpec, loadAzureCatalog } from './catalog';
+import { allowSsh, AzureNetwork, ensureNetwork, TAGS } from './network';
+
+export interface AzureVmProviderOptions {
+  compute: ComputeManagementClient;
+  network: NetworkManagementClient;
+  resourceGroup: string;
+  location: string;
+  /** Where the catalog is cached (a private directory). */
+  cacheDir: string;
+  /** The Retail Prices API (a stand-in in tests). */
+  pricesUrl?: string;
+  /** Resource Graph's eviction rates for the location; rejects when the subscription may not query them. */
+  evictionRates?: () => Promise<Record<string, number>>;
+  allowBurstable?: boolean;
+  /** Where SSH comes from, as a CIDR; this machine's public address /32 when absent. */
+  sshFrom?: string;
+  /** The VM's AgentConfig but for its id (its name, known at launch), given its name. */
+  agentConfig: (vmName: string) => Omit<AgentConfig, 'instanceId'>;
+  /** The Node the agent runs with on the VM. */
+  nodeCommand?: NodeCommand;
+  /** The user-assigned managed identity VMs run as (its resource id); a system-assigned one when absent. */
+  identityId?: () => Promise<string | undefined>;
+  /** What else every launch needs created first (resource group, storage, identity); idempotent. */
+  prepareAlso?: () => Promise<unknown>;
+  /** Reads a URL Resource Manager handed out (the serial log's SAS URL). */
+  fetchText?: (url: string) => Promise<string>;
+  /** How often a launching VM is looked at, and long-running operations polled (ms). */
+  pollMs?: number;
+  lroIntervalMs?: number;
+  /** Each launch attempt, for the progress and the log. */
+  onAttempt?: (line: string) => void;
+  onPhase?: (id: string, phase: 'running' | 'host-key' | 'ssh') => void;
+}
+
+/** A size (or zone) without capacity for this VM: the next one may have it. */
+const TRY_ELSEWHERE = new Set(['AllocationFailed', 'ZonalAllocationFailed', 'OverconstrainedAllocationRequest', 'OverconstrainedZonalAllocationRequest']);
+/** A size this subscription cannot have here at all (at this price, for Spot). */
+const NOT_HERE = new Set(['SkuNotAvailable', 'VariablePricingIsNotSupportedForThisVMSize', 'SpotVMNotSupported']);
+const QUOTAS_PAGE = 'https://portal.azure.com/#view/Microsoft_Azure_Capacity/QuotaMenuBlade/~/myQuotas';
+
+/** Canonical's Ubuntu 24.04 LTS: generation 2 on x64 by default, generation 1 where a size has only that, and Arm64. */
+export function ubuntuImage(spec: Pick<AzureSizeSpec, 'architecture' | 'hyperVGenerations'> | undefined): ImageReference {
+  const sku = spec?.architecture === 'arm64' ? 'server-arm64' : spec && !spec.hyperVGenerations.includes('V2') ? 'server-gen1' : 'server';
+  return { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku, version: 'latest' };
+}
+
+export class AzureVmProvider implements InstanceProvider {
+  readonly name = 'azure';
+  /** An Azure VM takes 1–3 minutes to be created; cloud-init may then install Node and Python. */
+  readonly launchGraceMs = 12 * 60_000;
+  /** Resource Manager lists a VM as soon as its creation is accepted. */
+  readonly listingLagMs = 30_000;
+  private catalog?: Promise<AzureCatalog>;
+  private prepared?: Promise<AzureNetwork>;
+
+  constructor(private readonly o: AzureVmProviderOptions) {}
+
+  async listInstanceTypes(): Promise<InstanceType[]> {
+    return (await this.loadCatalog()).types;
+  }
+
+  private loadCatalog(): Promise<AzureCatalog> {
+    this.catalog ??= loadAzureCatalog({
+      location: this.o.location,
+      listSkus: () => this.o.compute.resourceSkus.list({ filter: `location eq '${this.o.location}'` }),
+      pricesUrl: this.o.pricesUrl,
+      evictionRates: this.o.evictionRates,
+      cacheDir: this.o.cacheDir,
+      allowBurstable: this.o.allowBurstable,
+    });
+    this.catalog.catch(() => (this.catalog = undefined));
+    return this.catalog;
+  }
+
+  /** The network (and whatever else prepareAlso makes), once per process; lets this client's address in. */
+  prepare(): Promise<void> {
+    this.prepared ??= (async () => {
+      await this.o.prepareAlso?.();
+      const [net, cidr] = await Promise.all([
+        ensureNetwork(this.o.network, this.o.resourceGroup, this.o.location, this.o.lroIntervalMs),
+        clientCidr(this.o.sshFrom, undefined, 'meadowrun.azure.sshFrom'),
+      ]);
+      await allowSsh(this.o.network, this.o.resourceGroup, cidr, this.o.lroIntervalMs);
+      return net;
+    })();
+    this.prepared.catch(() => (this.prepared = undefined));
+    return this.prepared.then(() => undefined);
+  }
+
+  async allowClient(): Promise<void> {
+    await this.prepare();
+  }
+
+  /**
+   * Creates the VM and waits for Azure to finish creating it (a lack of capacity shows only then),
+   * without its zone first, then in each zone of the size; returns its name, which is its id.
+   */
+  async launch(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal } = {}): Promise<{ id: string }> {
+    await this.prepare();
+    const net = await this.prepared!;
+    const [catalog, identityId] = await Promise.all([this.loadCatalog(), this.o.identityId?.()]);
+    const spec = catalog.spec(option.type.name);
+    const market = option.spot ? 'Spot' : 'pay-as-you-go';
+    const zones: (string | undefined)[] = [undefined, ...(spec?.zones ?? [])];
+    const failures: string[] = [];
+    for (const zone of zones) {
+      if (o.signal?.aborted) throw cancellation();
+      const where = `${option.type.name} ${market}${zone ? ` in zone ${zone}` : ''}`;
+      const name = `meadowrun-${crypto.randomBytes(6).toString('hex')}`;
+      this.o.onAttempt?.(`launching ${where} as ${name}`);
+      const vm = this.vmDefinition(name, option, authorizedPublicKey, net, spec, zone, identityId);
+      const poller = this.o.compute.virtualMachines.createOrUpdate(this.o.resourceGroup, name, vm, this.lroOptions());
+      try {
+        // Never aborted mid-request: Azure may create a VM whose creation we would then not follow.
+        await poller.submitted();
+      } catch (e) {
+        const code = armErrorCode(e);
+        if (NOT_HERE.has(code)) throw new MeadowrunError(`No capacity for ${option.type.name} (${market}) in ${this.o.location}: ${code}`, 'no-capacity', { cause: e });
+        if (TRY_ELSEWHERE.has(code)) {
+          failures.push(`${where}: ${code}`);
+          continue;
+        }
+        throw quotaError(e, option, this.o.location) ?? e;
+      }
+      try {
+        await waitOrAbort(poller, o.signal);
+        return { id: name };
+      } catch (e) {
+        // Cancelled, or the creation failed: a VM left in the Failed state still holds its NIC and address.
+        await this.terminate(name).catch(() => undefined);
+        if (o.signal?.aborted) throw cancellation();
+        const code = armErrorCode(e);
+        if (TRY_ELSEWHERE.has(code)) {
+          this.o.onAttempt?.(`${where}: ${code}, trying ${zone === zones[zones.length - 1] ? 'no further' : 'the next'} zone`);
+          failures.push(`${where}: ${code}`);
+          continue;
+        }
+        if (NOT_HERE.has(code)) throw new MeadowrunError(`No capacity for ${option.type.name} (${market}) in ${this.o.location}: ${code}`, 'no-capacity', { cause: e });
+        throw quotaError(e, option, this.o.location) ?? e;
+      }
+    }
+    throw new MeadowrunError(`No capacity for ${option.type.name} (${market}) in ${this.o.location}: ${failures.join('; ')}`, 'no-capacity');
+  }
+
+  /** The VM as Resource Manager takes it. */
+  vmDefinition(name: string, option: InstanceOption, authorizedPublicKey: string, net: AzureNetwork, spec: AzureSizeSpec | undefined, zone: string | undefined, identityId?: string): VirtualMachine {
+    const key = authorizedPublicKey.trim();
+    return {
+      location: this.o.location,
+      tags: { ...TAGS, 'meadowrun-size': option.type.name },
+      ...(zone && { zones: [zone] }),
+      hardwareProfile: { vmSize: option.type.name },
+      ...(option.spot && { priority: 'Spot', evictionPolicy: 'Delete', billingProfile: { maxPrice: -1 } }),
+      storageProfile: {
+        imageReference: ubuntuImage(spec),
+        osDisk: { createOption: 'FromImage', deleteOption: 'Delete', managedDisk: { storageAccountType: 'StandardSSD_LRS' } },
+      },
+      osProfile: {
+        computerName: name,
+        adminUsername: SSH_USER,
+        customData: userData(key, { ...this.o.agentConfig(name) }, this.nodeCommand(), { known: name }),
+        linuxConfiguration: { disablePasswordAuthentication: true, ssh: { publicKeys: [{ path: `/home/${SSH_USER}/.ssh/authorized_keys`, keyData: key }] } },
+      },
+      networkProfile: {
+        networkApiVersion: '2020-11-01',
+        networkInterfaceConfigurations: [
+          {
+            name: 'nic',
+            primary: true,
+            deleteOption: 'Delete',
+            networkSecurityGroup: { id: net.nsgId },
+            ipConfigurations: [
+              {
+                name: 'ip',
+                primary: true,
+                subnet: { id: net.subnetId },
+                publicIPAddressConfiguration: { name: 'pip', sku: { name: 'Standard' }, publicIPAllocationMethod: 'Static', deleteOption: 'Delete' },
+              },
+            ],
+          },
+        ],
+      },
+      // Managed boot diagnostics: the serial log where cloud-init prints the host key.
+      diagnosticsProfile: { bootDiagnostics: { enabled: true } },
+      identity: identityId ? { type: 'UserAssigned', userAssignedIdentities: { [identityId]: {} } } : { type: 'SystemAssigned' },
+    };
+  }
+
+  private lroOptions() {
+    return this.o.lroIntervalMs !== undefined ? { updateIntervalInMs: this.o.lroIntervalMs } : {};
+  }
+
+  private nodeCommand(): NodeCommand {
+    return this.o.nodeCommand ?? { command: ['node'], env: {} };
+  }
+
+  /** Waits for the VM's public address, the host key in its serial log, and its sshd. */
+  async waitReady(id: string, o: { signal?: AbortSignal } = {}): Promise<InstanceEndpoint> {
+    const pollMs = this.o.pollMs ?? 2000;
+    let host: string | undefined;
+    let hostKey: string | undefined;
+    for (;;) {
+      if (o.signal?.aborted) throw cancellation();
+      if (!host) {
+        const vm = await this.o.compute.virtualMachines.get(this.o.resourceGroup, id, { expand: 'instanceView' }).catch((e) => {
+          if (statusOf(e) === 404) throw new MeadowrunError(`VM ${id} is gone (deleted or evicted) while starting`, 'launch', { instanceId: id });
+          throw e;
+        });
+        const power = vm.instanceView?.statuses?.find((s) => s.code?.startsWith('PowerState/'))?.code?.slice('PowerState/'.length);
+        if (vm.provisioningState === 'Failed' || (power && ['deallocated', 'deallocating', 'stopped', 'stopping'].includes(power))) {
+          throw new MeadowrunError(`VM ${id} is ${power ?? vm.provisioningState?.toLowerCase()} while starting`, 'launch', { instanceId: id });
+        }
+        if (vm.provisioningState === 'Succeeded' && power === 'running') {
+          host = await this.publicAddress(vm);
+          if (!host) throw new MeadowrunError(`VM ${id} has no public address; Meadowrun reaches VMs by their public address`, 'launch', { instanceId: id });
+          this.o.onPhase?.(id, 'running');
+        }
+      }
+      if (host && !hostKey) {
+        const serial = await this.serialLog(id);
+        const failed = setupFailure(serial);
+        if (failed) throw new MeadowrunError(`VM ${id} could not be set up: ${failed}`, 'launch', { instanceId: id });
+        hostKey = hostKeyFromConsole(serial);
+        if (hostKey) this.o.onPhase?.(id, 'host-key');
+      }
+      if (host && hostKey && (await sshAnswers(host, 22))) {
+        this.o.onPhase?.(id, 'ssh');
+        const ssh: SshEndpoint = { host, port: 22, user: SSH_USER, hostKey };
+        return { ssh, workDir: WORK_DIR, nodeCommand: this.nodeCommand() };
+      }
+      await sleep(pollMs, o.signal);
+    }
+  }
+
+  /** The VM's public address: its NIC's public IP (both made with it). */
+  private async publicAddress(vm: VirtualMachine): Promise<string | undefined> {
+    const nicId = vm.networkProfile?.networkInterfaces?.[0]?.id;
+    if (!nicId) return undefined;
+    const nic = await this.o.network.networkInterfaces.get(resourceGroupOf(nicId), lastSegment(nicId));
+    const pipId = nic.ipConfigurations?.find((c) => c.publicIPAddress?.id)?.publicIPAddress?.id;
+    if (!pipId) return undefined;
+    return (await this.o.network.publicIPAddresses.get(resourceGroupOf(pipId), lastSegment(pipId))).ipAddress;
+  }
+
+  /** The serial log so far, from boot diagnostics (a SAS URL Resource Manager hands out); empty until there is one. */
+  private async serialLog(id: string): Promise<string> {
+    const data = await this.o.compute.virtualMachines.retrieveBootDiagnosticsData(this.o.resourceGroup, id, { sasUriExpirationTimeInMinutes: 5 });
+    if (!data.serialConsoleLogBlobUri) return '';
+    const fetchText = this.o.fetchText ?? defaultFetchText;
+    return fetchText(data.serialConsoleLogBlobUri).catch(() => '');
+  }
+
+  async terminate(id: string): Promise<void> {
+    try {
+      await this.o.compute.virtualMachines.delete(this.o.resourceGroup, id, this.lroOptions());
+    } catch (e) {
+      if (statusOf(e) !== 404) throw e;
+    }
+  }
+
+  async listRunning(): Promise<RunningInstance[]> {
+    const running: RunningInstance[] = [];
+    for await (const vm of this.o.compute.virtualMachines.list(this.o.resourceGroup)) {
+      if (vm.tags?.meadowrun !== 'true' || !vm.name) continue;
+      // A VM whose creation failed still holds its address until deleted: listed (pending), so clean-up finds it.
+      if (vm.provisioningState === 'Deleting') continue;
+      running.push({
+        id: vm.name,
+        typeName: vm.hardwareProfile?.vmSize ?? '',
+        launchedAt: vm.timeCreated ? new Date(vm.timeCreated).getTime() : 0,
+        state: vm.provisioningState === 'Succeeded' ? 'running' : 'pending',
+        market: vm.priority === 'Spot' ? 'spot' : 'on-demand',
+      });
+    }
+    return running;
+  }
+
+  /** The VM's AgentConfig defaults every cloud shares (the sweep and idle watchdog). */
+  static defaultWatch(): Pick<AgentConfig, 'sweep' | 'idle'> {
+    return { sweep: { intervalS: 30, graceS: 120 }, idle: { timeoutS: DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS, marginS: DEFAULT_IDLE_MARGIN_S } };
+  }
+}
+
+/** The operation's end, or a rejection as soon as `signal` aborts (the operation goes on in Azure). */
+function waitOrAbort<T>(poller: PromiseLike<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return Promise.resolve(poller);
+  if (signal.aborted) return Promise.reject(cancellation());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancellation());
+    signal.addEventListener('abort', onAbort, { once: true });
+    Promise.resolve(poller).then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Resource Manager's error code: a RestError's `code` when the request itself failed, or the code
+ * in a failed long-running operation's message ("The long-running operation has failed. CODE. …").
+ */
+export function armErrorCode(e: unknown): string {
+  const err = e as { code?: string; message?: string; details?: { error?: { code?: string } } };
+  if (err?.details?.error?.code) return err.details.error.code;
+  if (err?.code && !/^(ECONN|ETIMEDOUT|ENOTFOUND|REQUEST_SEND_ERROR)/.test(err.code)) return err.code;
+  return /has failed\. ([A-Za-z]+)\./.exec(err?.message ?? '')?.[1] ?? '';
+}
+
+function statusOf(e: unknown): number | undefined {
+  return (e as { statusCode?: number })?.statusCode;
+}
+
+/** Quota errors as one message naming the quota and where to raise it; undefined for other errors. */
+export function quotaError(e: unknown, option: InstanceOption, location: string): MeadowrunError | undefined {
+  if (armErrorCode(e) !== 'OperationNotAllowed') return undefined;
+  const message = (e as Error)?.message ?? '';
+  if (!/quota/i.test(message)) return undefined;
+  // "… results in exceeding approved standardDSv5Family Cores quota …" / "… LowPriorityCores quota …"
+  const named = /exceeding approved (\S+) Cores quota/i.exec(message)?.[1];
+  const quota = named === 'LowPriorityCores' || (!named && option.spot) ? 'Total Regional Spot vCPUs' : named ? `${named} vCPUs` : 'Total Regional vCPUs';
+  return new MeadowrunError(
+    `Your Azure vCPU quota "${quota}" in ${location} is used up (launching ${option.type.name}${option.spot ? ' as Spot' : ''}): request more at ${QUOTAS_PAGE}${option.spot ? ', or run pay-as-you-go' : ''}`,
+    'quota',
+    { cause: e },
+  );
+}
+
+function resourceGroupOf(id: string): string {
+  return /\/resourceGroups\/([^/]+)/i.exec(id)?.[1] ?? '';
+}
+
+function lastSegment(id: string): string {
+  return id.split('/').pop() ?? '';
+}
+
+async function defaultFetchText(url: string): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return res.text();
+}
