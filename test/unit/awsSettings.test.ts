@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createAwsCloud } from '../../src/cloud/aws';
-import { clientCidr } from '../../src/cloud/aws/prepare';
+import { clientCidr } from '../../src/cloud/clientAddress';
 import { tempDir } from '../support/tempDir';
 
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
