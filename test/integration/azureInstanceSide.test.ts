@@ -4,7 +4,7 @@
 // Scheduled Events announce its Preempt; the adapters opened from an AzureAgentConfig work the map
 // queues and payloads; the VM deletes itself with its managed identity's token, and only itself.
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -12,10 +12,11 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openInstance } from '../../src/agent/instanceSides';
 import { AzureAgentConfig } from '../../src/cloud/azure/agentConfig';
-import { azureAgentConfigPart, keyVaultName, openDataPorts, prepareDataPlane, storageAccountName } from '../../src/cloud/azure/data';
+import { azureAgentConfigPart, HOST_KEY_PUBLISHER, keyVaultName, openDataPorts, prepareDataPlane, storageAccountName } from '../../src/cloud/azure/data';
+import { TableAllocationTable } from '../../src/cloud/azure/tableAllocationTable';
 import { deleteThisVm, preemptScheduled } from '../../src/cloud/azure/instanceSide';
 import { VmManagedIdentity } from '../../src/cloud/azure/managedIdentity';
-import type { AllocationTable, TaskQueues } from '../../src/cloud/ports';
+import type { TaskQueues } from '../../src/cloud/ports';
 import { instanceRecord, job } from '../contracts/allocationTableContract';
 import { startAzurite, type Azurite } from '../support/azurite';
 import { waitFor } from '../support/localCloud';
@@ -86,7 +87,7 @@ describe('the Azure instance side', () => {
   let arm: Awaited<ReturnType<typeof startArm>>;
   let config: AzureAgentConfig;
   let configFile: string;
-  let table: AllocationTable; // the client's view
+  let table: TableAllocationTable; // the client's view
   let queues: TaskQueues;
   const children: ChildProcess[] = [];
 
@@ -124,7 +125,8 @@ describe('the Azure instance side', () => {
     });
     await prepareDataPlane(ports.storage);
     await prepareDataPlane(ports.storage); // again: nothing to do
-    ({ table, queues } = ports);
+    table = ports.table as TableAllocationTable;
+    queues = ports.queues;
   });
 
   after(async () => {
@@ -237,5 +239,32 @@ describe('the Azure instance side', () => {
     imds.resourceId = config.resourceId;
     await deleteThisVm(config);
     assert.deepEqual(arm.deletes, [{ path: config.resourceId, auth: `Bearer mi-token-for-${arm.endpoint}` }]);
+  });
+  test("the VM's host key publisher merges the key into its row as it boots, waiting for the row, changing nothing else", async () => {
+    const dir = tempDir('azure-publish');
+    const script = path.join(dir, 'publish-host-key.py');
+    fs.writeFileSync(script, HOST_KEY_PUBLISHER);
+    const pub = path.join(dir, 'ssh_host_ed25519_key.pub');
+    const key = 'AAAAC3NzaC1lZDI1NTE5AAAAIHn0dk2bmX6bD9y6sY3cS1QeGL0x2z8y0A1fQm3wJ7Zr';
+    fs.writeFileSync(pub, `ssh-ed25519 ${key} root@vm\n`);
+    const vm = 'meadowrun-vm-publish';
+    const file = path.join(dir, 'agent.json');
+    fs.writeFileSync(file, JSON.stringify({ ...config, instanceId: vm }));
+    // Started before the client registered the row: it tries again until the row is there.
+    const run = new Promise<{ code: number; stderr: string }>((resolve) => {
+      const child = execFile('python3', [script, file, pub], (e, _out, stderr) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stderr }));
+      children.push(child);
+    });
+    assert.equal(await table.publishedHostKey(vm), undefined, 'no row yet');
+    await table.registerInstance({ ...instanceRecord(vm), state: 'launching', ssh: undefined, workDir: undefined, nodeCommand: undefined });
+    const before = (await table.getInstance(vm))!;
+    const { code, stderr } = await run;
+    assert.equal(code, 0, stderr);
+    assert.equal(await table.publishedHostKey(vm), key);
+    const after = (await table.getInstance(vm))!;
+    assert.notEqual(after.etag, before.etag, 'a write like any other: a compare-and-swap on the old etag loses');
+    assert.deepEqual({ ...after, etag: '', hostKey: undefined }, { ...before, etag: '', hostKey: undefined });
+    assert.equal(await table.markReady(vm, { ssh: { host: '127.0.0.1', port: 22, user: 'meadowrun', hostKey: key }, workDir: '/w', nodeCommand: { command: ['node'], env: {} } }), true);
+    assert.equal(await table.publishedHostKey(vm), key, "the client's later writes keep it");
   });
 });

@@ -11,6 +11,7 @@ import { BlobPayloadStore, ensurePayloadContainer, PAYLOAD_CONTAINER } from './b
 import { AzureEndpoints } from './credentials';
 import { KeyVaultSecretStore } from './keyVaultSecretStore';
 import { QUEUE_PREFIX, QueueTaskQueues } from './queueTaskQueues';
+import hostKeyPublisher from './publishHostKey.py';
 import { StorageAccess } from './storage';
 import { ALLOCATION_TABLE, createAllocationTable, TableAllocationTable } from './tableAllocationTable';
 
@@ -67,6 +68,12 @@ export async function prepareDataPlane(storage: StorageAccess): Promise<void> {
   await createAllocationTable(storage, ALLOCATION_TABLE);
   await ensurePayloadContainer(storage, PAYLOAD_CONTAINER);
 }
+
+/**
+ * The VM's host key publisher for cloud-init (a Python script taking the agent config and the host
+ * key's .pub file): the key goes to the VM's row, where TableAllocationTable.publishedHostKey reads it.
+ */
+export const HOST_KEY_PUBLISHER: string = hostKeyPublisher;
 
 /** Built-in role definition ids (the same in every subscription). */
 export const ROLES = {

@@ -12,6 +12,8 @@ import { serviceUrl, statusCode, StorageAccess } from './storage';
 /** Table names are letters and digits only. */
 export const ALLOCATION_TABLE = 'meadowrunInstances';
 const PARTITION = 'instances';
+/** The property of a VM's row that holds the SSH host key it published (publishHostKey.py writes it by that name). */
+export const HOST_KEY_PROPERTY = 'hostKey';
 const JSON_SUFFIX = 'Json';
 
 type Entity = TableEntity<Record<string, unknown>>;
@@ -56,6 +58,17 @@ export class TableAllocationTable implements AllocationTable {
       if (statusCode(e) !== 404) throw e;
       this.seen.delete(id);
       return undefined;
+    }
+  }
+
+  /** The SSH host key a VM wrote to its own row as it booted (publishHostKey.py), if it has. */
+  async publishedHostKey(id: string): Promise<string | undefined> {
+    try {
+      const e = await this.client.getEntity<{ hostKey?: string }>(PARTITION, id, { queryOptions: { select: [HOST_KEY_PROPERTY] } });
+      return typeof e.hostKey === 'string' ? e.hostKey : undefined;
+    } catch (e) {
+      if (statusCode(e) === 404) return undefined;
+      throw e;
     }
   }
 
