@@ -90,7 +90,7 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
     const launched = { id, ...(await provider.waitReady(id)) };
     const at = (phase: string) => ((phases.find((p) => p.id === launched.id && p.phase === phase)!.at - t0) / 1000).toFixed(1);
     console.log(`ec2Provider: launch → running ${at('running')} s → host key on the console ${at('host-key')} s → SSH answers ${at('ssh')} s`);
-    assert.deepEqual(phases.filter((p) => p.id === launched.id).map((p) => [p.phase, p.detail]), [['running', undefined], ['host-key', 'console'], ['ssh', undefined]]);
+    assert.deepEqual(phases.filter((p) => p.id === launched.id).map((p) => [p.phase, p.detail]), [['launched', undefined], ['running', undefined], ['host-key', 'console'], ['ssh', undefined]]);
     assert.equal(launched.ssh.user, 'meadowrun');
     assert.equal(launched.ssh.host, emu.instance(launched.id)?.publicIp);
     const out = await sshExec(launched.ssh, 'node -v; python3 -c "print(1+1)"; id -un; cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub; stat -c "%U %a" /etc/meadowrun/agent.json');

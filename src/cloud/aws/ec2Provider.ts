@@ -73,7 +73,7 @@ export interface Ec2ProviderOptions {
   /** The host key the instance wrote to its row of the allocation table (base64), if it has yet. */
   publishedHostKey?: (id: string) => Promise<string | undefined>;
   /** Each step of waitReady as it is reached (for the progress and the cold-start benchmark); a host key says where it was read. */
-  onPhase?: (id: string, phase: 'running' | 'host-key' | 'ssh', detail?: 'row' | 'console') => void;
+  onPhase?: (id: string, phase: 'launched' | 'running' | 'host-key' | 'ssh', detail?: 'row' | 'console') => void;
 }
 
 export interface LaunchOptions {
@@ -227,6 +227,7 @@ export class Ec2Provider implements InstanceProvider {
         const r = await this.runWithProfileRetry(input(zone), o.signal);
         const id = r.Instances?.[0]?.InstanceId;
         if (!id) throw new MeadowrunError(`RunInstances returned no instance for ${where}`, 'launch');
+        this.o.onPhase?.(id, 'launched');
         // Cancelled while RunInstances was on its way: the instance must not outlive the call.
         if (o.signal?.aborted) {
           await this.terminate(id).catch(() => undefined);

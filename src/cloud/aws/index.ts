@@ -16,7 +16,7 @@ import { AccountResource, describeAccount, uninstallAccount } from './account';
 import { pricingRegion } from './catalog';
 import { awsClient, AwsSettings } from './clients';
 import { createAllocationTable, DynamoAllocationTable } from './dynamoAllocationTable';
-import { Ec2Provider } from './ec2Provider';
+import { Ec2Provider, Ec2ProviderOptions } from './ec2Provider';
 import { AwsManagementInstaller } from './management/installer';
 import { ALLOCATION_TABLE, payloadBucketName } from './names';
 import { ensurePayloadBucket, S3PayloadStore } from './s3PayloadStore';
@@ -33,6 +33,8 @@ export interface AwsCloudOptions extends AwsSettings {
   sweepGraceS?: number;
   /** The AWS endpoint instances reach (an emulator, a VPC endpoint). */
   instanceEndpoint?: string;
+  /** Each step of a launch as it is reached (the cold-start benchmark). */
+  onPhase?: Ec2ProviderOptions['onPhase'];
   /** Where this machine keeps the catalog cache and its client records (0700). */
   dir?: string;
 }
@@ -74,6 +76,7 @@ export class AwsCloud implements Cloud {
       sshFrom: o.sshFrom,
       ...((o.sweepIntervalS || o.sweepGraceS) && { sweep: { intervalS: o.sweepIntervalS || 30, graceS: o.sweepGraceS || 120 } }),
       instanceEndpoint: o.instanceEndpoint,
+      onPhase: o.onPhase,
       payloadBucket: () => this.payloadStore().then((s) => s.bucket),
       publishedHostKey: (id) => this.table.publishedHostKey(id),
       prepareAlso: () => createAllocationTable(dynamo, ALLOCATION_TABLE),
