@@ -133,6 +133,8 @@ export interface RunningInstance {
   /** `pending` while it boots; `running` once up (not necessarily reachable yet). */
   state: 'pending' | 'running';
   market: 'spot' | 'on-demand';
+  /** Where in the region it runs (an AWS availability zone), when the provider has zones. */
+  zone?: string;
 }
 
 /** A Node.js on an instance: its command words and environment, each quoted when sent to a shell. */

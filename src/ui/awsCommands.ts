@@ -130,7 +130,7 @@ async function pickRegion(profile: string): Promise<string | undefined> {
   const current = settings().awsRegion;
   const items = regionChoices([own, current]).map((r) => ({
     label: r,
-    description: [r === own ? `the ${profile ? `profile ${profile}'s` : "default profile's"} region` : undefined, r === current ? 'current' : undefined]
+    description: [r === own ? `the region of ${profile ? `the profile ${profile}` : 'the default profile'}` : undefined, r === current ? 'current' : undefined]
       .filter(Boolean)
       .join(' · '),
   }));

@@ -268,7 +268,7 @@ test('Select Cloud → AWS (profile, region), then Run File Remotely on an emula
     await row('emu').click();
     await picker.getByText('Which AWS region').waitFor({ timeout: 30_000 });
     const focused = picker.locator('.monaco-list-row.focused');
-    assert.match(await focused.innerText(), /^us-east-1[\s\S]*profile emu's region/, "the profile's region is offered first");
+    assert.match(await focused.innerText(), /^us-east-1[\s\S]*the region of the profile emu/, "the profile's region is offered first");
     await page.screenshot({ path: shot('aws-region') });
     await page.keyboard.press('Enter');
 
@@ -312,7 +312,8 @@ test('Select Cloud → AWS (profile, region), then Run File Remotely on an emula
     const dialog = page.locator('.monaco-dialog-box');
     await dialog.waitFor({ timeout: 60_000 });
     const listed = await dialog.innerText();
-    for (const what of [`EC2 instance: ${instance.id}`, 'DynamoDB table: meadowrun-allocation', 'security group']) assert.ok(listed.includes(what), `${what} in:\n${listed}`);
+    const what = [`EC2 instance: ${instance.id} (c5.large, on-demand, us-east-1a, running)`, 'DynamoDB table: meadowrun-allocation', 'Secrets Manager secret: meadowrun-ssh-key', 'security group: meadowrun-ssh'];
+    for (const w of what) assert.ok(listed.includes(w), `${w} in:\n${listed}`);
     await page.screenshot({ path: shot('aws-uninstall') });
     await dialog.getByRole('button', { name: 'Remove' }).click();
     await toasts.getByText(/removed \d+ resource\(s\) from AWS us-east-1/).waitFor({ timeout: 5 * 60_000 });

@@ -123,6 +123,7 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
     assert.deepEqual(tried.map((a) => [a.market, a.error]), [['spot', 'InsufficientInstanceCapacity'], ['spot', undefined]]);
     assert.notEqual(tried[0].availabilityZone, tried[1].availabilityZone);
     assert.equal(zone, tried[1].availabilityZone, 'the zone it was launched in is returned (the explorer shows it)');
+    assert.deepEqual((await provider.listRunning()).filter((r) => r.id === id).map((r) => [r.market, r.zone]), [['spot', zone]], 'listed with its market and zone');
     const said = `No capacity for m5.large (spot) in ${tried[0].availabilityZone} (InsufficientInstanceCapacity), trying ${tried[1].availabilityZone}`;
     assert.ok(attempts.includes(said), attempts.join('\n'));
     assert.ok(heard.includes(said), `the launch's own listener (a job's progress) hears it too: ${heard.join('\n')}`);

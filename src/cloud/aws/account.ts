@@ -35,7 +35,10 @@ const missing = (e: unknown) => /NotFound|NoSuchEntity/.test((e as Error)?.name 
 /** Everything of Meadowrun's in the cloud's region, instances first. */
 export async function describeAccount(cloud: AwsCloud): Promise<AccountResource[]> {
   const c = clients(cloud);
-  const found: AccountResource[] = (await cloud.provider.listRunning()).map((i) => ({ kind: 'EC2 instance', name: `${i.id} (${i.typeName}, ${i.state})` }));
+  const found: AccountResource[] = (await cloud.provider.listRunning()).map((i) => ({
+    kind: 'EC2 instance',
+    name: `${i.id} (${[i.typeName, i.market, i.zone, i.state].filter(Boolean).join(', ')})`,
+  }));
   const table = await c.dynamo.send(new DescribeTableCommand({ TableName: ALLOCATION_TABLE })).catch((e) => (missing(e) ? undefined : Promise.reject(e)));
   if (table) found.push({ kind: 'DynamoDB table', name: ALLOCATION_TABLE });
   const secret = await c.secrets.send(new DescribeSecretCommand({ SecretId: SSH_KEY_SECRET })).catch((e) => (missing(e) ? undefined : Promise.reject(e)));

@@ -405,6 +405,7 @@ export class Ec2Provider implements InstanceProvider {
           launchedAt: inst.LaunchTime?.getTime() ?? 0,
           state: inst.State?.Name === 'running' ? 'running' : 'pending',
           market: inst.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand',
+          ...(inst.Placement?.AvailabilityZone && { zone: inst.Placement.AvailabilityZone }),
         });
       }
       NextToken = r.NextToken;
