@@ -6,11 +6,13 @@ import { after, before, describe, test } from 'node:test';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { azureCredential } from '../../src/cloud/azure/credentials';
 import { deleteSshKeySecret, KeyVaultSecretStore } from '../../src/cloud/azure/keyVaultSecretStore';
+import { MeadowrunError } from '../../src/core/errors';
 import { secretStoreContract, userSecretsContract } from '../contracts/secretStoreContract';
 import { fakeAz } from '../support/fakeAz';
 import { startFakeKeyVault, type FakeKeyVault } from '../support/fakeKeyVault';
 
-process.env.PATH = fakeAz().path;
+const az = fakeAz();
+process.env.PATH = az.path;
 for (const k of Object.keys(process.env)) if (/^AZURE_/.test(k)) delete process.env[k];
 
 describe('Key Vault secret store on a fake Key Vault', () => {
@@ -80,5 +82,19 @@ describe('Key Vault secret store on a fake Key Vault', () => {
     assert.ok(vault.requests.includes('DELETE /deletedsecrets/meadowrun-ssh-key-gone'), 'purged');
     const second = await new KeyVaultSecretStore(client(), 'meadowrun-ssh-key-gone').getSshKeyPair();
     assert.notEqual(second.publicKey, first.publicKey, 'a new key after uninstall');
+  });
+  test('without an Azure login, the first call fails with the one message that says to run az login', async () => {
+    az.logout();
+    try {
+      const e = await new KeyVaultSecretStore(client(), 'meadowrun-ssh-key-nologin').getSshKeyPair().then(
+        () => assert.fail('it succeeded'),
+        (e: unknown) => e,
+      );
+      assert.ok(e instanceof MeadowrunError, `not ours: ${(e as Error).name}: ${(e as Error).message}`);
+      assert.equal(e.code, 'cloud-credentials');
+      assert.match(e.message, /^No Azure login: run `az login`/);
+    } finally {
+      az.login();
+    }
   });
 });

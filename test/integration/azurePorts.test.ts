@@ -73,12 +73,24 @@ describe('Azure ports on Azurite', () => {
   let queues = 0;
   taskQueuesContract('Azure queues', () => QueueTaskQueues.open(access, `meadowrun-t${++queues}-`));
 
-  test('a pair is tagged meadowrun and refuses job ids Azure cannot name', async () => {
+  test('a pair is tagged meadowrun and refuses job ids Azure cannot name; bodies are XML text', async () => {
     const q = QueueTaskQueues.open(access, 'meadowrun-tags-');
     const { request } = await q.createPair('map-abc-123');
     const props = await QueueServiceClient.fromConnectionString(azurite.connectionString).getQueueClient(request).getProperties();
     assert.equal(props.metadata?.meadowrun, 'true');
     await assert.rejects(q.createPair('Upper_Case'), /lower-case letters, digits and single hyphens/);
+    // What XML text cannot carry as it is is refused, not changed on the way; JSON escapes all of it.
+    await assert.rejects(q.send(request, ['not a character: \uFFFE']), /U\+FFFE at 17/);
+    for (const body of ['a\r\nb', 'x\u0001y', 'lone \ud800 surrogate']) {
+      await assert.rejects(q.send(request, [body]), /Azure Queues carry XML text only, and the body has U\+[0-9A-F]{4} at \d+/, JSON.stringify(body));
+      const json = JSON.stringify({ body });
+      await q.send(request, [json]);
+      const [m] = await q.receive(request, 1, 30, { waitS: 2 });
+      assert.equal(JSON.parse(m.body).body, body, 'the same text as JSON comes through intact');
+      await q.acknowledge(request, [m.receipt]);
+    }
+    await q.send(request, ['😀 \t <&>]]>']);
+    assert.equal((await q.receive(request, 1, 30, { waitS: 2 }))[0].body, '😀 \t <&>]]>', 'surrogate pairs, tabs and markup go as they are');
     await q.deletePair('map-abc-123');
   });
 

@@ -17,6 +17,8 @@ const RESULT = '-result';
 const LAST_USED = 'meadowrunlastused';
 const POLL_FIRST_MS = 100;
 const POLL_MAX_MS = 1000;
+/** A character XML text cannot carry as it is (carriage returns become line feeds when parsed). */
+const NOT_XML_TEXT = /[^\t\n\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 
 interface Received {
   messageId: string;
@@ -61,6 +63,15 @@ export class QueueTaskQueues implements TaskQueues {
 
   async send(queue: string, bodies: string[]): Promise<void> {
     checkSend(this.limits, queue, bodies);
+    for (const body of bodies) {
+      // Messages travel as XML text: a carriage return comes back changed, control characters and
+      // lone surrogates not at all. JSON (what map jobs send) escapes every one of them.
+      const bad = NOT_XML_TEXT.exec(body);
+      if (bad) {
+        const at = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+        throw new MeadowrunError(`Cannot send to ${queue}: Azure Queues carry XML text only, and the body has U+${at} at ${bad.index} (escape it, as JSON does)`, 'bad-message');
+      }
+    }
     for (const body of bodies) await this.call(queue, (q) => q.sendMessage(body));
     if (bodies.length) await this.recordUse(queue);
   }
