@@ -3,6 +3,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
+import { micromambaCreateArgs } from '../core/conda';
 import { EnvironmentEvent, EnvironmentSpec, environmentKey, failingLine, venvFailure } from '../core/deployment';
 
 /** A build that failed: its message names the installer's failing line. */
@@ -113,14 +114,40 @@ export class Environments {
     }
   }
 
+  /** `micromamba create` at `envDir`, its package cache shared by the instance's environments. */
+  private async createConda(conda: NonNullable<EnvironmentSpec['conda']>, envDir: string, onLine: (line: string) => void): Promise<void> {
+    const args = micromambaCreateArgs(envDir, { channels: conda.channels, dependencies: conda.dependencies, pip: [] });
+    onLine(`$ micromamba ${args.join(' ')}`);
+    let r: { code: number; output: string };
+    try {
+      r = await run(micromamba(), args, onLine, { MAMBA_ROOT_PREFIX: path.join(path.dirname(this.dir), 'micromamba') });
+    } catch (e) {
+      throw new EnvironmentBuildError(
+        (e as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 'micromamba is not installed on the instance (put the micromamba binary on its PATH, or set MEADOWRUN_MICROMAMBA)'
+          : `micromamba could not be started: ${(e as Error).message}`,
+      );
+    }
+    if (r.code !== 0) throw new EnvironmentBuildError(`micromamba create failed: ${failingLine(r.output)}`);
+  }
+
   private async build(base: string, spec: EnvironmentSpec, hash: string, envDir: string, report: (e: EnvironmentEvent) => void): Promise<void> {
     const began = Date.now();
     // A half-built one (its builder died) is started again from nothing.
     fs.rmSync(envDir, { recursive: true, force: true });
     const onLine = (line: string) => report({ kind: 'log', line });
+    const writeMarker = () => {
+      const marker = { hash, source: spec.source, builtAt: new Date().toISOString(), seconds: (Date.now() - began) / 1000 };
+      fs.writeFileSync(path.join(envDir, MARKER), JSON.stringify(marker) + '\n', { mode: 0o600 });
+    };
     try {
-      const venv = await run(base, ['-m', 'venv', envDir], onLine);
-      if (venv.code !== 0) throw new EnvironmentBuildError(`python -m venv failed: ${venvFailure(venv.output)}`);
+      if (spec.conda) await this.createConda(spec.conda, envDir, onLine);
+      else {
+        const venv = await run(base, ['-m', 'venv', envDir], onLine);
+        if (venv.code !== 0) throw new EnvironmentBuildError(`python -m venv failed: ${venvFailure(venv.output)}`);
+      }
+      // A conda environment with no pip part is done.
+      if (!spec.requirements.trim()) return writeMarker();
       const requirements = path.join(envDir, 'meadowrun-requirements.txt');
       fs.writeFileSync(requirements, spec.requirements, { mode: 0o600 });
       const args = ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '-r', requirements];
@@ -134,13 +161,17 @@ export class Environments {
       onLine(`$ pip install -r ${spec.source}${spec.indexUrl ? ` --index-url ${redact(spec.indexUrl)}` : ''}`);
       const pip = await run(path.join(envDir, 'bin', 'python'), args, onLine, { PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' });
       if (pip.code !== 0) throw new EnvironmentBuildError(`pip install failed: ${redact(failingLine(pip.output))}`);
-      const marker = { hash, source: spec.source, builtAt: new Date().toISOString(), seconds: (Date.now() - began) / 1000 };
-      fs.writeFileSync(path.join(envDir, MARKER), JSON.stringify(marker) + '\n', { mode: 0o600 });
+      writeMarker();
     } catch (e) {
       fs.rmSync(envDir, { recursive: true, force: true });
       throw e;
     }
   }
+}
+
+/** micromamba: $MEADOWRUN_MICROMAMBA, else the one on PATH. */
+function micromamba(): string {
+  return process.env.MEADOWRUN_MICROMAMBA || 'micromamba';
 }
 
 /** Credentials in an index URL (https://user:token@host/) are never shown. */

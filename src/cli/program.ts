@@ -58,7 +58,7 @@ const resourceOptions = (cmd: Command) =>
     .addOption(
       new Option(
         '--deployment <kind>',
-        `the libraries the job needs: auto (the first of ${DETECTION_ORDER.map((d) => d.file).join(', ')} in the project), mirror (what --interpreter-local has), uv, pylock, poetry, requirements[=FILE], pyproject, image=REF (a container image), or none (the instance's Python as it is)`,
+        `the libraries the job needs: auto (the first of ${DETECTION_ORDER.map((d) => d.file).join(', ')} in the project), mirror (what --interpreter-local has), uv, pylock, poetry, requirements[=FILE], pyproject, conda[=FILE] (environment.yml, built with micromamba on the instance), image=REF (a container image), or none (the instance's Python as it is)`,
       )
         .default(parseDeploymentChoice('auto'), 'auto')
         .argParser(deploymentChoice),

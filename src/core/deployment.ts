@@ -10,9 +10,9 @@ import { MeadowrunError } from './errors';
  * Where a job's libraries come from. `auto` picks the first project file found, in DETECTION_ORDER;
  * `mirror` installs what the local interpreter has.
  */
-export type DeploymentKind = 'auto' | 'mirror' | 'uv' | 'pylock' | 'poetry' | 'requirements' | 'pyproject' | 'image' | 'none';
+export type DeploymentKind = 'auto' | 'mirror' | 'uv' | 'pylock' | 'poetry' | 'requirements' | 'pyproject' | 'conda' | 'image' | 'none';
 
-export const DEPLOYMENT_KINDS: DeploymentKind[] = ['auto', 'mirror', 'uv', 'pylock', 'poetry', 'requirements', 'pyproject', 'image', 'none'];
+export const DEPLOYMENT_KINDS: DeploymentKind[] = ['auto', 'mirror', 'uv', 'pylock', 'poetry', 'requirements', 'pyproject', 'conda', 'image', 'none'];
 
 export interface DeploymentChoice {
   kind: DeploymentKind;
@@ -30,6 +30,7 @@ export const DETECTION_ORDER: { kind: FileKind; file: string }[] = [
   { kind: 'poetry', file: 'poetry.lock' },
   { kind: 'requirements', file: 'requirements.txt' },
   { kind: 'pyproject', file: 'pyproject.toml' },
+  { kind: 'conda', file: 'environment.yml' },
 ];
 
 /** The kinds read from a project file. */
@@ -57,7 +58,7 @@ export function parseDeploymentChoice(text: string): DeploymentChoice {
   }
   if (kind === 'image') throw new MeadowrunError(`Deployment "${text}": name the image, e.g. image=python:3.12-slim`, 'bad-deployment');
   if (file !== undefined && (kind === 'auto' || kind === 'none' || kind === 'mirror' || !file)) {
-    throw new MeadowrunError(`Deployment "${text}": only uv, pylock, poetry, requirements and pyproject take a file`, 'bad-deployment');
+    throw new MeadowrunError(`Deployment "${text}": only uv, pylock, poetry, requirements, pyproject and conda take a file`, 'bad-deployment');
   }
   return file ? { kind, file } : { kind };
 }
@@ -70,6 +71,8 @@ export interface EnvironmentSpec {
   requirements: string;
   /** Constraints (`-c` files of a requirements file), flattened. */
   constraints?: string;
+  /** A conda environment (environment.yml) that micromamba creates first; `requirements` are then its pip part. */
+  conda?: { channels: string[]; dependencies: string[] };
   /** The package index (default: pip's own configuration); extra indexes beside it. */
   indexUrl?: string;
   extraIndexUrls?: string[];
@@ -90,7 +93,8 @@ export type EnvironmentEvent =
  * Index URLs are left out: the same pins from a mirror are the same environment.
  */
 export function environmentKey(spec: EnvironmentSpec, python: string): string {
-  return JSON.stringify({ v: 1, requirements: spec.requirements, constraints: spec.constraints ?? '', python });
+  // A conda environment is keyed by its specs too (and only then, so venv keys stay as they were).
+  return JSON.stringify({ v: 1, requirements: spec.requirements, constraints: spec.constraints ?? '', python, ...(spec.conda ? { conda: spec.conda } : {}) });
 }
 
 /** Why `python -m venv` failed, in a line: Debian and Ubuntu ship venv's pip in a package of its own. */

@@ -20,6 +20,7 @@ import {
   pyprojectHasDependencies,
   requirementsFromPyproject,
 } from '../core/deployment';
+import { parseEnvironmentYml } from '../core/conda';
 import { MeadowrunError } from '../core/errors';
 
 export interface IndexSettings {
@@ -112,6 +113,17 @@ export async function resolveDeployment(projectDir: string, choice: DeploymentCh
     case 'pyproject':
       spec = { source: shown, requirements: requirementsFromPyproject(readToml(full, shown), shown) };
       break;
+    case 'conda': {
+      let text: string;
+      try {
+        text = fs.readFileSync(full, 'utf8');
+      } catch (e) {
+        throw new MeadowrunError(`Cannot read ${shown}: ${(e as Error).message}`, 'bad-deployment');
+      }
+      const env = parseEnvironmentYml(text, shown);
+      spec = { source: shown, requirements: env.pip.map((p) => `${p}\n`).join(''), conda: { channels: env.channels, dependencies: env.dependencies } };
+      break;
+    }
     case 'requirements': {
       const flat = flattenRequirements(
         full,
@@ -136,6 +148,6 @@ function withIndex(spec: EnvironmentSpec, index: IndexSettings): EnvironmentSpec
   if (index.indexUrl) spec.indexUrl = index.indexUrl;
   if (index.extraIndexUrls?.length) spec.extraIndexUrls = [...new Set([...(spec.extraIndexUrls ?? []), ...index.extraIndexUrls])];
   // Nothing to install: the instance's interpreter as it is will do.
-  if (!spec.requirements.trim()) return undefined;
+  if (!spec.requirements.trim() && !spec.conda) return undefined;
   return spec;
 }

@@ -455,8 +455,8 @@ test('auto: uv.lock, then pylock.toml, poetry.lock, requirements.txt, pyproject.
 test('deployment choices as typed: a kind, optionally =FILE; anything else names the kinds', () => {
   assert.deepEqual(parseDeploymentChoice('auto'), { kind: 'auto' });
   assert.deepEqual(parseDeploymentChoice('requirements=reqs/prod.txt'), { kind: 'requirements', file: 'reqs/prod.txt' });
-  assert.throws(() => parseDeploymentChoice('conda'), /Unknown deployment "conda": use one of auto, mirror, uv, pylock, poetry, requirements, pyproject, image, none/);
-  assert.throws(() => parseDeploymentChoice('none=x'), /only uv, pylock, poetry, requirements and pyproject take a file/);
+  assert.throws(() => parseDeploymentChoice('docker'), /Unknown deployment "docker": use one of auto, mirror, uv, pylock, poetry, requirements, pyproject, conda, image, none/);
+  assert.throws(() => parseDeploymentChoice('none=x'), /only uv, pylock, poetry, requirements, pyproject and conda take a file/);
 });
 
 test('an environment is named by its pins and its Python, not by where they are downloaded from', () => {
