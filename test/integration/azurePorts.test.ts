@@ -12,7 +12,7 @@ import { QueueTaskQueues } from '../../src/cloud/azure/queueTaskQueues';
 import type { StorageAccess } from '../../src/cloud/azure/storage';
 import { createAllocationTable, TableAllocationTable } from '../../src/cloud/azure/tableAllocationTable';
 import type { AllocationTable, PayloadStore } from '../../src/cloud/ports';
-import { allocationTableContract, instanceRecord } from '../contracts/allocationTableContract';
+import { allocationTableContract, instanceRecord, job } from '../contracts/allocationTableContract';
 import { payloadStoreContract } from '../contracts/payloadStoreContract';
 import { taskQueuesContract } from '../contracts/taskQueuesContract';
 import { startAzurite, type Azurite } from '../support/azurite';
@@ -67,6 +67,24 @@ describe('Azure ports on Azurite', () => {
     assert.match(body, /"evictionRatePct":5\.0\b/);
     const back = (await table.getInstance('i-1'))!;
     assert.deepEqual([back.registeredAt, back.price, back.total.memoryGb, back.evictionRatePct], [1764560000123, 16, 0.5, 5]);
+  });
+
+  test("a big instance's jobs (more JSON than one property holds) are stored in parts and come back whole", async () => {
+    await createAllocationTable(access, 'meadowrunBig');
+    const table = TableAllocationTable.open(access, 'meadowrunBig');
+    const jobs = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`map-mk2ab3c-a1b2c3.${i}`, { ...job(`map-mk2ab3c-a1b2c3.${i}`, 0.25, 0.5), allocatedAt: 1764560000000 + i }]));
+    assert.ok(JSON.stringify(jobs).length > 64 * 1024);
+    await table.registerInstance({ ...instanceRecord('i-big', 1000, 1000), jobs });
+    const r = (await table.getInstance('i-big'))!;
+    assert.deepEqual(r.jobs, jobs);
+    const raw = await TableClient.fromConnectionString(azurite.connectionString, 'meadowrunBig', { allowInsecureConnection: true }).getEntity<Record<string, unknown>>('instances', 'i-big');
+    const parts = Object.keys(raw).filter((k) => k.startsWith('jobsJson'));
+    assert.ok(parts.length >= 3, parts.join());
+    assert.ok(parts.every((k) => (raw[k] as string).length <= 32 * 1024), 'each part within a string property');
+    // A write reads it back whole and writes it in parts again.
+    assert.equal(await table.deallocateJob('i-big', 'map-mk2ab3c-a1b2c3.0'), true);
+    delete jobs['map-mk2ab3c-a1b2c3.0'];
+    assert.deepEqual((await table.getInstance('i-big'))!.jobs, jobs);
   });
 
   // Each test its own prefix, as the contract expects an empty set of queues.

@@ -1,7 +1,7 @@
 // The allocation table as an Azure Table: one entity per instance (partition "instances", row key
 // its id). The record's scalar fields are the entity's properties (numbers stored as Double: the
 // SDK would store a whole JS number as Int32, which ms timestamps overflow), its objects (jobs,
-// capacity, the SSH endpoint) JSON strings in "<field>Json" properties. Every write is a Replace
+// capacity, the SSH endpoint) JSON strings in "<field>Json" properties (in parts when long). Every write is a Replace
 // with If-Match on the ETag the service issued: a 412 is a lost race. Allocation is one such
 // compare-and-swap; the other writes retry theirs until they win or have nothing to do.
 import { TableClient, type TableEntity, type TableEntityResult } from '@azure/data-tables';
@@ -15,6 +15,9 @@ const PARTITION = 'instances';
 /** The property of a VM's row that holds the SSH host key it published (publishHostKey.py writes it by that name). */
 export const HOST_KEY_PROPERTY = 'hostKey';
 const JSON_SUFFIX = 'Json';
+const JSON_PART = /^(.+)Json(\d*)$/;
+/** Characters of JSON per string property (the service's limit is 64 KiB of UTF-16, 32K characters). */
+const JSON_PART_CHARS = 30_000;
 
 type Entity = TableEntity<Record<string, unknown>>;
 
@@ -190,7 +193,12 @@ function toEntity(record: Omit<InstanceRecord, 'etag'>): Entity {
       if (!Number.isFinite(v)) throw new Error(`an Azure Table cannot store the number ${v} (${k})`);
       entity[k] = { value: String(v), type: 'Double' };
     } else if (typeof v === 'string' || typeof v === 'boolean') entity[k] = v;
-    else entity[k + JSON_SUFFIX] = JSON.stringify(v);
+    else {
+      // A string property holds at most 32K characters: longer JSON (the jobs of a big instance)
+      // goes in parts, <field>Json, <field>Json1, <field>Json2, …
+      const json = JSON.stringify(v);
+      for (let i = 0; i * JSON_PART_CHARS < json.length || i === 0; i++) entity[k + JSON_SUFFIX + (i || '')] = json.slice(i * JSON_PART_CHARS, (i + 1) * JSON_PART_CHARS);
+    }
   }
   return entity;
 }
@@ -199,11 +207,17 @@ const SYSTEM = new Set(['partitionKey', 'rowKey', 'etag', 'timestamp', 'odata.me
 
 function fromEntity(e: TableEntityResult<Record<string, unknown>>): InstanceRecord {
   const record: Record<string, unknown> = { id: e.rowKey };
+  const parts = new Map<string, string[]>();
   for (const [k, v] of Object.entries(e)) {
     if (SYSTEM.has(k)) continue;
-    if (k.endsWith(JSON_SUFFIX) && typeof v === 'string') record[k.slice(0, -JSON_SUFFIX.length)] = JSON.parse(v);
-    else record[k] = v;
+    const json = JSON_PART.exec(k);
+    if (json && typeof v === 'string') {
+      const list = parts.get(json[1]) ?? [];
+      list[Number(json[2] || 0)] = v;
+      parts.set(json[1], list);
+    } else record[k] = v;
   }
+  for (const [k, list] of parts) record[k] = JSON.parse(list.join(''));
   record.etag = e.etag;
   return record as unknown as InstanceRecord;
 }
