@@ -107,7 +107,9 @@ export function userData(
   const config = {
     users: [{ name: SSH_USER, shell: '/bin/bash', lock_passwd: true, ssh_authorized_keys: [key] }],
     disable_root: true,
-    ssh_pwauth: false,
+    // No ssh_pwauth: the drop-in below already turns passwords off before sshd first starts, and
+    // ssh_pwauth makes cloud-init rewrite sshd_config and restart sshd in its config stage, while
+    // the instance already answers SSH.
     // A fresh host key of one kind; cloud-init prints it on the console (keys_to_console).
     ssh_deletekeys: true,
     ssh_genkeytypes: ['ed25519'],

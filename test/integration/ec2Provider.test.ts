@@ -18,6 +18,7 @@ import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator } from '../s
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
 import { tempDir } from '../support/tempDir';
 import { sshExec as runOverSsh } from '../support/sshExec';
+import { Client, type ConnectConfig } from 'ssh2';
 
 const unavailable = ec2EmulatorUnavailable();
 // Three x86 types, one burstable and one arm64: only the three are eligible for an x86 AMI.
@@ -101,6 +102,9 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
     const config = JSON.parse(await sshExec(launched.ssh, 'cat /etc/meadowrun/agent.json'));
     assert.deepEqual(config, { ...provider.agentConfig(), instanceId: launched.id });
     assert.equal(config.endpoint, emu.instanceEndpoint);
+    // Keys only, as sshd first started: cloud-init did not rewrite its config and restart it while it answered.
+    assert.deepEqual(await authMethods(launched.ssh.host), ['publickey']);
+    assert.doesNotMatch(emu.consoleOutput(launched.id) ?? '', /Stopping .*ssh\.service/);
     // A wrong pinned key is refused.
     await assert.rejects(sshExec({ ...launched.ssh, hostKey: 'AAAAC3NzaC1lZDI1NTE5AAAAIwrong' }, 'true'));
     const attempt = emu.moto.launchAttempts.at(-1)!;
@@ -153,3 +157,23 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
     assert.deepEqual(await provider.listRunning(), []);
   });
 });
+
+/** The authentication methods an SSH server offers (what it answers to a "none" attempt). */
+function authMethods(host: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const c = new Client();
+    c.on('error', () => undefined);
+    c.connect({
+      host,
+      username: 'meadowrun',
+      readyTimeout: 10_000,
+      authHandler: (methodsLeft: string[] | null, _partial: boolean, next: (m: false | { type: 'none'; username: string }) => void) => {
+        if (methodsLeft === null) return next({ type: 'none', username: 'meadowrun' });
+        c.end();
+        resolve(methodsLeft);
+        next(false);
+      },
+    } as ConnectConfig);
+    setTimeout(() => reject(new Error(`no authentication methods from ${host}`)), 15_000).unref();
+  });
+}
