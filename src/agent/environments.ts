@@ -1,10 +1,16 @@
 import { spawn } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
+import * as http from 'http';
+import * as https from 'https';
 import * as path from 'path';
 import * as readline from 'readline';
 import { micromambaCreateArgs } from '../core/conda';
 import { EnvironmentEvent, EnvironmentSpec, environmentKey, failingLine, venvFailure } from '../core/deployment';
+import { netrcText, parseIndexCredentials } from '../core/secrets';
+
+/** Reads a user secret with the instance's identity (InstanceSide.secret); undefined when there is none. */
+export type SecretReader = (name: string) => Promise<string | undefined>;
 
 /** A build that failed: its message names the installer's failing line. */
 export class EnvironmentBuildError extends Error {}
@@ -23,7 +29,10 @@ export class Environments {
   private readonly builds = new Map<string, Promise<string>>();
   private readonly pythons = new Map<string, Promise<string>>();
 
-  constructor(workDir: string) {
+  constructor(
+    workDir: string,
+    private readonly secret: SecretReader = async () => undefined,
+  ) {
     this.dir = path.join(workDir, 'envs');
   }
 
@@ -135,12 +144,24 @@ export class Environments {
     const began = Date.now();
     // A half-built one (its builder died) is started again from nothing.
     fs.rmSync(envDir, { recursive: true, force: true });
-    const onLine = (line: string) => report({ kind: 'log', line });
+    const credentials = spec.indexSecret ? await this.indexCredentials(spec.indexSecret) : undefined;
+    // Nothing that leaves here shows a password: not the log, not the failing line.
+    const scrub = (text: string) => (credentials ? redact(text).split(credentials.password).join('***') : redact(text));
+    const onLine = (line: string) => report({ kind: 'log', line: scrub(line) });
+    const indexes = [spec.indexUrl, ...(spec.extraIndexUrls ?? [])].filter((u): u is string => !!u);
     const writeMarker = () => {
       const marker = { hash, source: spec.source, builtAt: new Date().toISOString(), seconds: (Date.now() - began) / 1000 };
       fs.writeFileSync(path.join(envDir, MARKER), JSON.stringify(marker) + '\n', { mode: 0o600 });
     };
+    // pip reads the credentials from a netrc file ($NETRC) in a private directory, gone after the build.
+    let netrcDir: string | undefined;
     try {
+      const pipEnv: Record<string, string> = { PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' };
+      if (credentials) {
+        netrcDir = fs.mkdtempSync(path.join(this.dir, '.netrc-'));
+        pipEnv.NETRC = path.join(netrcDir, 'netrc');
+        fs.writeFileSync(pipEnv.NETRC, netrcText(indexes.map((u) => new URL(u).hostname).filter(Boolean), credentials.login, credentials.password), { mode: 0o600 });
+      }
       if (spec.conda) await this.createConda(spec.conda, envDir, onLine);
       else {
         const venv = await run(base, ['-m', 'venv', envDir], onLine);
@@ -158,15 +179,64 @@ export class Environments {
       }
       if (spec.indexUrl) args.push('--index-url', spec.indexUrl);
       for (const url of spec.extraIndexUrls ?? []) args.push('--extra-index-url', url);
-      onLine(`$ pip install -r ${spec.source}${spec.indexUrl ? ` --index-url ${redact(spec.indexUrl)}` : ''}`);
-      const pip = await run(path.join(envDir, 'bin', 'python'), args, onLine, { PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' });
-      if (pip.code !== 0) throw new EnvironmentBuildError(`pip install failed: ${redact(failingLine(pip.output))}`);
+      onLine(`$ pip install -r ${spec.source}${spec.indexUrl ? ` --index-url ${spec.indexUrl}` : ''}${credentials ? ` (credentials from secret ${spec.indexSecret})` : ''}`);
+      const pip = await run(path.join(envDir, 'bin', 'python'), args, onLine, pipEnv);
+      if (pip.code !== 0) {
+        // pip says only "No matching distribution" when an index refuses it: ask the index why.
+        const refused = await refusal(indexes, credentials);
+        if (refused && credentials) {
+          throw new EnvironmentBuildError(`the index at ${refused.host} refused the credentials in secret ${spec.indexSecret} (HTTP ${refused.status}): check them, and set them again with \`meadowrun secret set ${spec.indexSecret}\``);
+        }
+        if (refused) throw new EnvironmentBuildError(`the index at ${refused.host} asks for credentials (HTTP ${refused.status}): keep them in a secret (\`meadowrun secret set NAME\`) and name it with --index-secret or meadowrun.deployment.indexSecret`);
+        throw new EnvironmentBuildError(`pip install failed: ${scrub(failingLine(pip.output))}`);
+      }
       writeMarker();
     } catch (e) {
       fs.rmSync(envDir, { recursive: true, force: true });
       throw e;
+    } finally {
+      if (netrcDir) fs.rmSync(netrcDir, { recursive: true, force: true });
     }
   }
+
+  /** The index credentials a secret holds, read on the instance; a missing or malformed one fails the build in words. */
+  private async indexCredentials(name: string): Promise<{ login: string; password: string }> {
+    let value: string | undefined;
+    try {
+      value = await this.secret(name);
+    } catch (e) {
+      throw new EnvironmentBuildError(`cannot read the index secret ${name} on the instance: ${(e as Error).message}`);
+    }
+    if (value === undefined) throw new EnvironmentBuildError(`there is no secret ${name} (the index secret): create it with \`meadowrun secret set ${name}\``);
+    try {
+      return parseIndexCredentials(name, value);
+    } catch (e) {
+      throw new EnvironmentBuildError((e as Error).message);
+    }
+  }
+}
+
+/** The first index that answers 401 or 403 (with the credentials, when there are some); undefined when none does, or none can be asked. */
+async function refusal(indexes: string[], credentials?: { login: string; password: string }): Promise<{ host: string; status: number } | undefined> {
+  for (const url of indexes) {
+    const status = await new Promise<number | undefined>((resolve) => {
+      let u: URL;
+      try {
+        u = new URL(url);
+      } catch {
+        return resolve(undefined);
+      }
+      const headers: Record<string, string> = credentials ? { authorization: `Basic ${Buffer.from(`${credentials.login}:${credentials.password}`).toString('base64')}` } : {};
+      const req = (u.protocol === 'https:' ? https : http).get(u, { headers, timeout: 10_000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(undefined));
+    });
+    if (status === 401 || status === 403) return { host: new URL(url).host, status };
+  }
+  return undefined;
 }
 
 /** micromamba: $MEADOWRUN_MICROMAMBA, else the one on PATH. */

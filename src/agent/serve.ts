@@ -29,7 +29,7 @@ export interface ServeOptions {
   log?: Logger;
   /** The instance's Docker engine (DOCKER_HOST) for jobs in containers, when not the default socket. */
   dockerHost?: string;
-  /** A named secret's value, read with the instance's identity (registry credentials). */
+  /** A named secret's value, read with the instance's identity (registry, index and git credentials). */
   secret?: (name: string) => Promise<string | undefined>;
 }
 
@@ -103,7 +103,7 @@ export class AgentServer {
   constructor(private readonly o: ServeOptions) {
     this.log = o.log ?? agentLog;
     this.code = new CodeStore(o.workDir);
-    this.environments = new Environments(o.workDir);
+    this.environments = new Environments(o.workDir, o.secret);
     this.containers = new Containers({ workDir: o.workDir, dockerHost: o.dockerHost, secret: o.secret });
     this.logDir = path.join(o.workDir, 'logs');
     this.resultsDir = path.join(o.workDir, 'results');

@@ -68,6 +68,7 @@ const resourceOptions = (cmd: Command) =>
     .option('--interpreter-local <python>', 'the Python on this machine that checks the code and that --deployment mirror reproduces (default: $MEADOWRUN_LOCAL_PYTHON, then python3)')
     .option('--index-url <url>', 'the package index the instance installs them from (default: the requirements file\'s, else pip\'s)')
     .option('--extra-index-url <url>', 'another index to install from; repeat for more', (v: string, previous: string[] = []) => [...previous, v])
+    .option('--index-secret <name>', 'a secret (meadowrun secret set) with the indexes\' credentials, user:password or a token; the instance reads it and gives it to pip in a netrc file')
     .option('--json', 'print one JSON object instead of text');
 
 const jobOptions = (cmd: Command) =>

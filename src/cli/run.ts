@@ -6,9 +6,10 @@ import { Engine, JobEvent, JobResult } from '../jobs/engine';
 import { CpuFeature, Resources } from '../core/resources';
 import { JobOutcome } from '../remote/protocol';
 import type { DeploymentChoice, EnvironmentEvent } from '../core/deployment';
+import type { IndexSettings } from '../jobs/deployment';
 
 /** The deployment flags as the engine takes them. */
-export function deploymentFrom(flags: RunFlags): { deployment?: DeploymentChoice; index: { indexUrl?: string; extraIndexUrls?: string[] }; localPython?: string } {
+export function deploymentFrom(flags: RunFlags): { deployment?: DeploymentChoice; index: IndexSettings; localPython?: string } {
   let deployment = flags.deployment;
   if (flags.image) {
     if (deployment && deployment.kind !== 'auto' && deployment.kind !== 'image') {
@@ -20,7 +21,7 @@ export function deploymentFrom(flags: RunFlags): { deployment?: DeploymentChoice
     if (deployment?.kind !== 'image') throw new MeadowrunError('--image-secret is for a container image: add --image REF', 'bad-deployment', { stage: 'check' });
     deployment = { ...deployment, imageSecret: flags.imageSecret };
   }
-  return { deployment, index: { indexUrl: flags.indexUrl, extraIndexUrls: flags.extraIndexUrl }, localPython: flags.interpreterLocal };
+  return { deployment, index: { indexUrl: flags.indexUrl, extraIndexUrls: flags.extraIndexUrl, indexSecret: flags.indexSecret }, localPython: flags.interpreterLocal };
 }
 
 export interface RunFlags {
@@ -38,6 +39,7 @@ export interface RunFlags {
   interpreterLocal?: string;
   indexUrl?: string;
   extraIndexUrl?: string[];
+  indexSecret?: string;
   json?: boolean;
   logCapMb?: number;
 }

@@ -229,6 +229,11 @@ export interface InstanceSide<C extends AgentConfig = AgentConfig> {
    * or the machine, set to terminate on shutdown (a VM). The calling process may not survive it.
    */
   shutdown(config: C): Promise<void>;
+  /**
+   * A user secret a job names (an index's credentials, a git key), read with the instance's own
+   * identity (its role, its managed identity; locally the user's files); undefined when there is none.
+   */
+  secret(config: C, name: string): Promise<string | undefined>;
 }
 
 export interface SshKeyPair {

@@ -76,6 +76,11 @@ export interface EnvironmentSpec {
   /** The package index (default: pip's own configuration); extra indexes beside it. */
   indexUrl?: string;
   extraIndexUrls?: string[];
+  /**
+   * The user secret (core/secrets.ts) holding the indexes' credentials: its name only; the
+   * instance reads the value itself, and hands it to pip in a netrc file.
+   */
+  indexSecret?: string;
 }
 
 /** What the agent says about a job's environment while it starts. */

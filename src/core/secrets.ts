@@ -42,3 +42,14 @@ export function parseIndexCredentials(secretName: string, value: string): { logi
   }
   return { login, password };
 }
+
+/**
+ * A netrc file giving `login`/`password` for each host: what pip (through requests, $NETRC) sends
+ * to an index that asks, so the credentials are never in a URL pip could print. A token with
+ * whitespace, quotes or backslashes is quoted (netrc as Python 3.11+ reads it); others are written
+ * plain, which older Pythons read too.
+ */
+export function netrcText(hosts: string[], login: string, password: string): string {
+  const token = (v: string) => (/[\s"\\]/.test(v) ? `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"` : v);
+  return [...new Set(hosts)].map((h) => `machine ${h} login ${token(login)} password ${token(password)}\n`).join('');
+}

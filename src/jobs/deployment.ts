@@ -22,11 +22,14 @@ import {
 } from '../core/deployment';
 import { parseEnvironmentYml } from '../core/conda';
 import { MeadowrunError } from '../core/errors';
+import { checkSecretName } from '../core/secrets';
 
 export interface IndexSettings {
   /** Overrides the index a requirements file names, and pip's default. */
   indexUrl?: string;
   extraIndexUrls?: string[];
+  /** A secret holding the indexes' credentials (user:password, or a token). */
+  indexSecret?: string;
 }
 
 function readToml(file: string, shown: string): unknown {
@@ -147,6 +150,13 @@ export async function resolveDeployment(projectDir: string, choice: DeploymentCh
 function withIndex(spec: EnvironmentSpec, index: IndexSettings): EnvironmentSpec | undefined {
   if (index.indexUrl) spec.indexUrl = index.indexUrl;
   if (index.extraIndexUrls?.length) spec.extraIndexUrls = [...new Set([...(spec.extraIndexUrls ?? []), ...index.extraIndexUrls])];
+  if (index.indexSecret) {
+    checkSecretName(index.indexSecret);
+    if (!spec.indexUrl && !spec.extraIndexUrls?.length) {
+      throw new MeadowrunError(`The index secret ${index.indexSecret} needs the index it is for: set --index-url (meadowrun.deployment.indexUrl)`, 'bad-deployment');
+    }
+    spec.indexSecret = index.indexSecret;
+  }
   // Nothing to install: the instance's interpreter as it is will do.
   if (!spec.requirements.trim() && !spec.conda) return undefined;
   return spec;

@@ -3,6 +3,7 @@ import type { InstanceType } from '../core/instanceTypes';
 import type { Threshold } from '../core/management';
 import type { CpuFeature, Resources } from '../core/resources';
 import { DeploymentChoice, parseDeploymentChoice } from '../core/deployment';
+import type { IndexSettings } from '../jobs/deployment';
 
 /**
  * CPU features as written in settings: a list (or, hand-edited, a comma-separated string), any case.
@@ -44,7 +45,7 @@ export function settings() {
 }
 
 /** Where jobs' libraries come from (meadowrun.deployment.*), as the engine takes it; a bad kind throws the engine's message. */
-export function deploymentSettings(): { deployment: DeploymentChoice; index: { indexUrl?: string; extraIndexUrls?: string[] } } {
+export function deploymentSettings(): { deployment: DeploymentChoice; index: IndexSettings } {
   const c = vscode.workspace.getConfiguration('meadowrun.deployment');
   const kind = c.get<string>('kind', 'auto');
   const file = c.get<string>('file', '');
@@ -54,7 +55,11 @@ export function deploymentSettings(): { deployment: DeploymentChoice; index: { i
   if (deployment.kind === 'image' && imageSecret) deployment.imageSecret = imageSecret;
   return {
     deployment,
-    index: { indexUrl: c.get<string>('indexUrl', '') || undefined, extraIndexUrls: c.get<string[]>('extraIndexUrls', []) },
+    index: {
+      indexUrl: c.get<string>('indexUrl', '') || undefined,
+      extraIndexUrls: c.get<string[]>('extraIndexUrls', []),
+      indexSecret: c.get<string>('indexSecret', '') || undefined,
+    },
   };
 }
 

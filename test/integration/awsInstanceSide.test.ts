@@ -22,6 +22,7 @@ import { createAllocationTable, DynamoAllocationTable } from '../../src/cloud/aw
 import { shutdown } from '../../src/cloud/aws/instanceSide';
 import { instanceRolePolicy } from '../../src/cloud/aws/prepare';
 import { ensurePayloadBucket } from '../../src/cloud/aws/s3PayloadStore';
+import { SecretsManagerSecretStore } from '../../src/cloud/aws/secretsManagerSecretStore';
 import { SqsTaskQueues } from '../../src/cloud/aws/sqsTaskQueues';
 import { instanceRecord, job } from '../contracts/allocationTableContract';
 import { waitFor } from '../support/localCloud';
@@ -133,6 +134,7 @@ function iamAction(req: http.IncomingMessage, body: string): string {
   const target = req.headers['x-amz-target'];
   const operation = typeof target === 'string' ? target.split('.').pop()! : new URLSearchParams(body).get('Action');
   if (typeof target === 'string' && target.startsWith('DynamoDB_')) return `dynamodb:${operation}`;
+  if (typeof target === 'string' && target.startsWith('secretsmanager.')) return `secretsmanager:${operation}`;
   // IAM has no actions for SQS batches: SendMessage allows SendMessageBatch, and so on.
   if (operation) return `sqs:${operation.replace(/Batch$/, '')}`;
   const [bucketAndKey, query] = req.url!.split('?');
@@ -287,6 +289,14 @@ describe('the AWS instance side', { skip: unavailable ? `skipped: moto could not
     assert.equal(await table.deregisterInstance(INSTANCE), true);
   });
 
+  test('the instance side reads a user secret the client set (meadowrun-secret-NAME), and says when there is none', async () => {
+    // The client sets it with its own credentials, straight to moto.
+    await SecretsManagerSecretStore.open({}).putSecret('pypi-creds', 'alice:pw');
+    const side = await openInstance(configFile);
+    assert.equal(await side.side.secret(side.config, 'pypi-creds'), 'alice:pw');
+    assert.equal(await side.side.secret(side.config, 'no-such-secret'), undefined);
+  });
+
   test("the instance role's policy allows exactly what the instance side called, on meadowrun- resources only", () => {
     const policy = JSON.parse(instanceRolePolicy(TABLE)) as { Statement: { Effect: string; Action: string[]; Resource: string }[] };
     const allowed = new Set(policy.Statement.flatMap((s) => s.Action));
@@ -295,8 +305,13 @@ describe('the AWS instance side', { skip: unavailable ? `skipped: moto could not
     assert.deepEqual([...recorder.actions].sort(), [...allowed].filter((a) => !notCalled.has(a)).sort());
     for (const s of policy.Statement) {
       assert.equal(s.Effect, 'Allow');
-      assert.match(s.Resource, /^arn:aws:(dynamodb:\*:\*:table\/meadowrun-side-test|sqs:\*:\*:meadowrun-\*|s3:::meadowrun-\*(\/\*)?)$/);
+      assert.match(s.Resource, /^arn:aws:(dynamodb:\*:\*:table\/meadowrun-side-test|sqs:\*:\*:meadowrun-\*|s3:::meadowrun-\*(\/\*)?|secretsmanager:\*:\*:secret:meadowrun-secret-\*)$/);
     }
+    // IAM's wildcard: the SSH key's ARN (arn:…:secret:meadowrun-ssh-key-AbCdEf) is not matched.
+    const secrets = policy.Statement.find((s) => s.Action.includes('secretsmanager:GetSecretValue'))!;
+    const matches = (arn: string) => new RegExp(`^${secrets.Resource.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('.*')}$`).test(arn);
+    assert.ok(matches('arn:aws:secretsmanager:us-east-1:123456789012:secret:meadowrun-secret-pypi-AbCdEf'));
+    assert.ok(!matches('arn:aws:secretsmanager:us-east-1:123456789012:secret:meadowrun-ssh-key-AbCdEf'));
   });
 
   test('shutdown powers off only the instance cloud-init booted as the one the config names', async () => {

@@ -60,11 +60,20 @@ export interface PackageIndex {
   /** Files downloaded so far, by file name. */
   downloads: Map<string, number>;
   file(name: string, version: string): BuiltFile;
+  /** Requests refused for want of the right password (with `auth`). */
+  refused: number;
+  /** Every Authorization header seen, to check credentials travel only where they should. */
+  authorizations: string[];
   close(): Promise<void>;
 }
 
+export interface IndexOptions {
+  /** HTTP basic authentication required for everything, as a private index does. */
+  auth?: { user: string; password: string };
+}
+
 /** Builds `packages` and serves them; an unknown project is a 404, as on a real index. */
-export async function startPackageIndex(packages: TinyPackage[] = TINY_PACKAGES): Promise<PackageIndex> {
+export async function startPackageIndex(packages: TinyPackage[] = TINY_PACKAGES, o: IndexOptions = {}): Promise<PackageIndex> {
   const out = tempDir('index');
   // One at a time: each build finds its file as the one that appeared.
   const built: BuiltFile[] = [];
@@ -75,7 +84,14 @@ export async function startPackageIndex(packages: TinyPackage[] = TINY_PACKAGES)
   }
   const downloads = new Map<string, number>();
   const normalize = (n: string) => n.toLowerCase().replace(/[-_.]+/g, '-');
+  const expected = o.auth && `Basic ${Buffer.from(`${o.auth.user}:${o.auth.password}`).toString('base64')}`;
+  const authorizations: string[] = [];
   const server = http.createServer((req, res) => {
+    if (req.headers.authorization) authorizations.push(req.headers.authorization);
+    if (expected && req.headers.authorization !== expected) {
+      index.refused++;
+      return void res.writeHead(401, { 'www-authenticate': 'Basic realm="test index"' }).end('unauthorized');
+    }
     const url = decodeURIComponent((req.url ?? '/').split('?')[0]);
     const project = /^\/simple\/([^/]+)\/?$/.exec(url);
     if (url === '/simple/' || url === '/simple') {
@@ -97,8 +113,10 @@ export async function startPackageIndex(packages: TinyPackage[] = TINY_PACKAGES)
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  return {
+  const index: PackageIndex = {
     url: `http://127.0.0.1:${port}/simple`,
+    refused: 0,
+    authorizations,
     files: built,
     downloads,
     file: (name, version) => {
@@ -108,4 +126,5 @@ export async function startPackageIndex(packages: TinyPackage[] = TINY_PACKAGES)
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+  return index;
 }

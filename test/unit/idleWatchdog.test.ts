@@ -50,6 +50,7 @@ function fakeInstance(timeoutS = 10, marginS = 5) {
     queues: () => { throw new Error('unused'); },
     payloads: () => { throw new Error('unused'); },
     interruptionAnnounced: async () => false,
+    secret: async () => undefined,
     shutdown: async () => void calls.push('shutdown'),
   };
   let now = 0;

@@ -12,6 +12,7 @@ import { AwsAgentConfig } from './agentConfig';
 import { AwsSettings } from './clients';
 import { DynamoAllocationTable } from './dynamoAllocationTable';
 import { S3PayloadStore } from './s3PayloadStore';
+import { SecretsManagerSecretStore } from './secretsManagerSecretStore';
 import { SqsTaskQueues } from './sqsTaskQueues';
 
 /** The command that powers the instance off (launched to terminate on shutdown); the user data lets the login user run exactly this with sudo. */
@@ -25,6 +26,8 @@ export const awsInstanceSide: InstanceSide<AwsAgentConfig> = {
   payloads: (c) => (c.payloads.bucket ? S3PayloadStore.open(settings(c), c.payloads.bucket) : noBucket),
   interruptionAnnounced: (c) => spotInterruptionAnnounced(c.interruption.imdsEndpoint),
   shutdown: (c) => shutdown(c),
+  // The instance role may read meadowrun-secret-* (prepare.ts), never the SSH key.
+  secret: (c, name) => SecretsManagerSecretStore.open(settings(c)).getSecret(name),
 };
 
 /** An instance launched without a payload bucket: single jobs never need one; a map's big payload says why it fails. */

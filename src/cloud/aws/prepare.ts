@@ -24,6 +24,7 @@ import {
   RemoveRoleFromInstanceProfileCommand,
 } from '@aws-sdk/client-iam';
 import { MeadowrunError } from '../../core/errors';
+import { USER_SECRET_PREFIX } from './names';
 
 export const INSTANCE_ROLE = 'meadowrun-instance';
 export const INSTANCE_PROFILE = 'meadowrun-instance';
@@ -40,6 +41,7 @@ const TRUST_EC2 = JSON.stringify({
  * side's calls, checked by test/integration/awsInstanceSide.test.ts): read its row, free jobs, fence
  * itself and deregister (DeleteItem) in the allocation table; work the map queues a client created
  * (receive, send results, extend, acknowledge, tag the pair's last use); read and write payloads.
+ * Read the user secrets jobs name (meadowrun-secret-*), never the SSH key.
  * Nothing in EC2 or IAM: an instance cannot launch, list or end others, create or delete queues.
  * IAM has no actions of its own for SQS batches: SendMessage also allows SendMessageBatch, and so on.
  */
@@ -56,6 +58,9 @@ export function instanceRolePolicy(tableName: string): string {
       { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: 'arn:aws:s3:::meadowrun-*/*' },
       // Not called, but without it S3 answers a missing payload with 403, not 404 (payload-gone).
       { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: 'arn:aws:s3:::meadowrun-*' },
+      // The user's secrets a job names (index credentials, a git key); never meadowrun-ssh-key.
+      // Secrets Manager ARNs end in -XXXXXX (six random characters), hence the trailing *.
+      { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: `arn:aws:secretsmanager:*:*:secret:${USER_SECRET_PREFIX}*` },
     ],
   });
 }

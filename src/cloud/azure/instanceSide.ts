@@ -31,6 +31,10 @@ export const azureInstanceSide: InstanceSide<AzureAgentConfig> = {
   payloads: (c) => BlobPayloadStore.open(storage(c), c.payloads.container),
   interruptionAnnounced: (c) => preemptScheduled(c.interruption.imdsEndpoint, c.instanceId),
   shutdown: (c) => deleteThisVm(c),
+  // To come: the AgentConfig names no Key Vault yet (then KeyVaultSecretStore.getSecret with identity(c)).
+  secret: async () => {
+    throw new Error("Azure VMs can't read secrets yet: their configuration names no Key Vault");
+  },
 };
 
 /** A Scheduled Event, as the metadata service lists them (learn.microsoft.com/azure/virtual-machines/linux/scheduled-events). */

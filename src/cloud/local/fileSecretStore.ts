@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { checkSecretName, checkSecretValue } from '../../core/secrets';
+import { readUserSecret, userSecretsDir } from './userSecrets';
 import { generateSshKeyPair } from '../sshKeys';
 import { SecretStore, SshKeyPair } from '../ports';
 
@@ -86,14 +87,3 @@ export class FileSecretStore implements SecretStore {
   }
 }
 
-const userSecretsDir = (dir: string) => path.join(dir, 'user');
-
-/** A user secret of the store in `dir`, or undefined (also what a local instance's agent reads). */
-export function readUserSecret(dir: string, name: string): string | undefined {
-  try {
-    return fs.readFileSync(path.join(userSecretsDir(dir), checkSecretName(name)), 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-}

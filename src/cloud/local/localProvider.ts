@@ -126,7 +126,7 @@ export class LocalProvider implements InstanceProvider {
         timeoutS: (await this.options.idleTimeoutS?.()) ?? DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS,
         marginS: this.options.idleMarginS ?? DEFAULT_IDLE_MARGIN_S,
       },
-      local: { instanceDir: dir, sshdDir },
+      local: { instanceDir: dir, sshdDir, secretsDir: this.layout.secretsDir },
       // Local instances are this machine: their jobs in containers use the Docker engine this process would.
       ...(process.env.DOCKER_HOST ? { docker: { host: process.env.DOCKER_HOST } } : {}),
     };
