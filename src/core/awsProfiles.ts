@@ -66,6 +66,18 @@ function signIn(keys: Map<string, string>): AwsProfile['signIn'] {
   return 'none';
 }
 
+/** How to get AWS credentials, for every place that finds none. */
+export const AWS_CREDENTIALS_FIX =
+  'set them up with `aws configure sso` (then `aws sso login --profile NAME` when the session expires), or `aws configure` for access keys';
+
+/**
+ * What Select Cloud says under AWS when this machine has no AWS credentials at all (no profile in
+ * either file, none in the environment); undefined when it has some. AWS can be chosen all the same.
+ */
+export function missingCredentialsHint(profiles: AwsProfile[], env: Record<string, string | undefined>): string | undefined {
+  return profiles.length || environmentCredentials(env) ? undefined : `No AWS credentials found: ${AWS_CREDENTIALS_FIX}.`;
+}
+
 /** Whether the SDK's default chain has credentials without a profile: keys in the environment, or a web identity. */
 export function environmentCredentials(env: Record<string, string | undefined>): boolean {
   return !!(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) || !!env.AWS_WEB_IDENTITY_TOKEN_FILE;

@@ -4,16 +4,21 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as vscode from 'vscode';
-import { awsConfigFiles, AwsProfile, effectiveAwsRegion, environmentCredentials, parseAwsProfiles, regionChoices } from '../core/awsProfiles';
+import {
+  AWS_CREDENTIALS_FIX,
+  awsConfigFiles,
+  AwsProfile,
+  effectiveAwsRegion,
+  environmentCredentials,
+  missingCredentialsHint,
+  parseAwsProfiles,
+  regionChoices,
+} from '../core/awsProfiles';
 import { describeError } from '../core/errors';
 import { command, Failures } from './failures';
 import { MeadowrunModel } from './model';
 import { Services } from './services';
 import { settings, updateSetting } from './settings';
-
-/** How to get AWS credentials, for every place that finds none. */
-export const AWS_CREDENTIALS_FIX =
-  'set them up with `aws configure sso` (then `aws sso login --profile NAME` when the session expires), or `aws configure` for access keys';
 
 /** The profiles of ~/.aws/config and ~/.aws/credentials (AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE honoured); missing files have none. */
 export function readAwsProfiles(): { profiles: AwsProfile[]; files: { config: string; credentials: string } } {
@@ -69,8 +74,7 @@ async function selectCloud(services: Services, givenCloud?: string, given: Given
   if (!cloud) {
     const { profiles } = readAwsProfiles();
     // AWS is always offered; without credentials it says how to get them (it can still be chosen).
-    const awsDetail =
-      profiles.length || environmentCredentials(process.env) ? undefined : `No AWS credentials found: ${AWS_CREDENTIALS_FIX}.`;
+    const awsDetail = missingCredentialsHint(profiles, process.env);
     const picked = await vscode.window.showQuickPick(
       KNOWN_CLOUDS.map((c) => ({
         label: c.name,

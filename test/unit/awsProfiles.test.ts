@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { awsClient } from '../../src/cloud/aws/clients';
-import { awsConfigFiles, AWS_REGIONS, effectiveAwsRegion, environmentCredentials, parseAwsProfiles, regionChoices } from '../../src/core/awsProfiles';
+import { awsConfigFiles, AWS_REGIONS, effectiveAwsRegion, environmentCredentials, missingCredentialsHint, parseAwsProfiles, regionChoices } from '../../src/core/awsProfiles';
 import { describeInstance } from '../../src/ui/format';
 import type { InstanceRecord } from '../../src/cloud/ports';
 import { tempDir } from '../support/tempDir';
@@ -93,10 +93,13 @@ test('the region agrees with the one the SDK resolves from the same files', asyn
   }
 });
 
-test('credentials in the environment count without a profile', () => {
+test('credentials in the environment count without a profile; with none at all, Select Cloud says how to get them', () => {
   assert.equal(environmentCredentials({ AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' }), true);
   assert.equal(environmentCredentials({ AWS_ACCESS_KEY_ID: 'a' }), false);
   assert.equal(environmentCredentials({}), false);
+  assert.match(missingCredentialsHint([], {}) ?? '', /^No AWS credentials found: set them up with `aws configure sso` \(then `aws sso login --profile NAME`/);
+  assert.equal(missingCredentialsHint([], { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' }), undefined);
+  assert.equal(missingCredentialsHint(parseAwsProfiles('[profile x]\n', ''), {}), undefined);
 });
 
 test('the region picker offers the profile’s and the current region first, every region once', () => {
