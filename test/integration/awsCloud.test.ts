@@ -134,6 +134,9 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
     assert.ok(attempts.length >= 2 && attempts.slice(0, -1).every((a) => a.instanceType === 'm5.large' && a.error === 'InsufficientInstanceCapacity'), JSON.stringify(attempts));
     assert.equal(new Set(attempts.slice(0, -1).map((a) => a.availabilityZone)).size, attempts.length - 1, 'each zone once');
     assert.deepEqual([attempts.at(-1)!.instanceType, attempts.at(-1)!.error], ['r5.large', undefined]);
+    // Each zone tried is said as it fails (the editor's progress shows the same lines), then the type given up.
+    const zones = attempts.slice(0, -1).map((a) => a.availabilityZone).filter(Boolean);
+    for (const [i, zone] of zones.slice(0, -1).entries()) assert.ok(r.stderr.includes(`in ${zone} (InsufficientInstanceCapacity), trying ${zones[i + 1]}\n`), `${zone} → ${zones[i + 1]} in:\n${r.stderr}`);
     assert.match(r.stderr, /No capacity for m5\.large .*trying the next cheapest type/);
     assert.match(r.stderr, /Launching a r5\.large instance/);
   });
