@@ -69,7 +69,7 @@ export function registerAwsCommands(services: Services, model: MeadowrunModel, f
 
 async function selectCloud(services: Services, givenCloud?: string, given: Given = {}): Promise<CloudChoice | undefined> {
   const current = settings().cloud;
-  const { KNOWN_CLOUDS } = await import('../cloud/registry');
+  const { KNOWN_CLOUDS, checkCloudName } = await import('../cloud/registry');
   let cloud = givenCloud;
   if (!cloud) {
     const { profiles } = readAwsProfiles();
@@ -86,6 +86,7 @@ async function selectCloud(services: Services, givenCloud?: string, given: Given
     cloud = picked?.label;
   }
   if (!cloud) return undefined;
+  checkCloudName(cloud);
   if (cloud !== 'aws') {
     await updateSetting('cloud', cloud);
     void vscode.window.showInformationMessage(`Meadowrun: jobs now run on the ${cloud} cloud.`);
@@ -130,11 +131,13 @@ async function pickProfile(): Promise<string | undefined> {
 /** The region, the profile's own offered first; undefined when the user backs out. */
 async function pickRegion(profile: string): Promise<string | undefined> {
   const { profiles } = readAwsProfiles();
-  const own = effectiveAwsRegion({ profile }, process.env, profiles);
+  const name = profile || process.env.AWS_PROFILE || 'default';
+  const own = profiles.find((p) => p.name === name)?.region;
+  const fromEnv = process.env.AWS_REGION || undefined;
   const current = settings().awsRegion;
-  const items = regionChoices([own, current]).map((r) => ({
+  const items = regionChoices([own, fromEnv, current]).map((r) => ({
     label: r,
-    description: [r === own ? `the region of ${profile ? `the profile ${profile}` : 'the default profile'}` : undefined, r === current ? 'current' : undefined]
+    description: [r === own ? `the region of the profile ${name}` : undefined, r === fromEnv ? 'AWS_REGION' : undefined, r === current ? 'current' : undefined]
       .filter(Boolean)
       .join(' · '),
   }));

@@ -43,6 +43,9 @@ describe('the editor on AWS (moto)', function () {
     assert.deepStrictEqual([setting('cloud'), setting('aws.profile'), setting('aws.region')], ['aws', 'emu', 'us-east-1']);
     await waitFor('the status bar to show aws · us-east-1', () => api.statusBar.text === '$(cloud) aws · us-east-1');
     assert.match(api.statusBar.tooltip, /jobs run on AWS us-east-1 with the profile emu/);
+    // A cloud no provider answers to is refused (with the known ones), and nothing changes.
+    assert.strictEqual(await vscode.commands.executeCommand('meadowrun.selectCloud', 'nosuch'), undefined);
+    assert.strictEqual(setting('cloud'), 'aws');
   });
 
   it('a profile without credentials can still be chosen; it says so, with the fix, and the region follows the profile', async () => {
