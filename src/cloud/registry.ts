@@ -5,6 +5,7 @@ import { MeadowrunError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { AwsSettings } from './aws/clients';
 import type { AwsCloud } from './aws';
+import type { AzureCloud } from './azure';
 import type { AzureSettings } from './azure/credentials';
 import type { LocalCloud } from './local';
 import type { Cloud } from './ports';
@@ -33,6 +34,11 @@ export async function awsCloud(settings: CloudSettings['aws'] = {}): Promise<Aws
   return (await import('./aws')).createAwsCloud(settings);
 }
 
+/** The Azure cloud with its extras (subscription, resource group, what prepare made). */
+export async function azureCloud(settings: CloudSettings['azure'] = {}): Promise<AzureCloud> {
+  return (await import('./azure')).createAzureCloud(settings);
+}
+
 interface Provider {
   /** One line for pickers and help. */
   description: string;
@@ -43,6 +49,7 @@ interface Provider {
 const providers = new Map<string, Provider>([
   ['local', { description: 'the embedded local cloud: OpenSSH servers on this machine, no account needed', create: localCloud }],
   ['aws', { description: 'EC2 instances in your AWS account, with the credentials of the AWS command line tools', create: (s) => awsCloud(s.aws) }],
+  ['azure', { description: 'VMs in your Azure subscription, with the login of the Azure command line tools (az login)', create: (s) => azureCloud(s.azure) }],
 ]);
 
 export const KNOWN_CLOUDS: readonly { name: string; description: string }[] = [...providers].map(([name, p]) => ({ name, description: p.description }));

@@ -67,7 +67,7 @@ test('an unknown cloud, from --cloud or $MEADOWRUN_CLOUD, is refused in one line
     [['--cloud', 'nope', 'local', 'status'], {}],
   ] as const) {
     const r = run([...args], env);
-    assert.equal(r.stderr, 'meadowrun: Unknown cloud "nope" (known: local, aws)\n', `${args.join(' ')} ${JSON.stringify(env)}`);
+    assert.equal(r.stderr, 'meadowrun: Unknown cloud "nope" (known: local, aws, azure)\n', `${args.join(' ')} ${JSON.stringify(env)}`);
     assert.equal(r.status, 1);
     assert.equal(r.stdout, '');
   }

@@ -12,12 +12,12 @@ test('an unknown cloud is one clear error naming the known ones, and loads no pr
   for (const name of ['nope', 'constructor', 'LOCAL', '']) {
     await assert.rejects(createCloud(name), (e: unknown) => {
       assert.ok(e instanceof MeadowrunError);
-      assert.equal(e.message, `Unknown cloud "${name}" (known: local, aws)`);
+      assert.equal(e.message, `Unknown cloud "${name}" (known: local, aws, azure)`);
       assert.equal(e.code, 'unknown-cloud');
       return true;
     });
   }
-  assert.deepEqual(KNOWN_CLOUDS.map((c) => c.name), ['local', 'aws']);
+  assert.deepEqual(KNOWN_CLOUDS.map((c) => c.name), ['local', 'aws', 'azure']);
   assert.equal(localProviderLoaded(), false, 'the local provider is loaded only when chosen');
   assert.equal(providerLoaded('aws'), false, 'nor the AWS one (and its SDK)');
 });

@@ -12,9 +12,7 @@ import * as crypto from 'crypto';
 import type { ComputeManagementClient, ImageReference, VirtualMachine } from '@azure/arm-compute';
 import type { NetworkManagementClient } from '@azure/arm-network';
 import { cancellation, MeadowrunError } from '../../core/errors';
-import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
 import { InstanceOption, InstanceType } from '../../core/instanceTypes';
-import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
 import { clientCidr } from '../clientAddress';
 import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from '../cloudInit';
 import { AgentConfig, InstanceEndpoint, InstanceProvider, NodeCommand, RunningInstance, SshEndpoint } from '../ports';
@@ -295,11 +293,6 @@ export class AzureVmProvider implements InstanceProvider {
       });
     }
     return running;
-  }
-
-  /** The VM's AgentConfig defaults every cloud shares (the sweep and idle watchdog). */
-  static defaultWatch(): Pick<AgentConfig, 'sweep' | 'idle'> {
-    return { sweep: { intervalS: 30, graceS: 120 }, idle: { timeoutS: DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS, marginS: DEFAULT_IDLE_MARGIN_S } };
   }
 }
 

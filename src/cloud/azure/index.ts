@@ -1,0 +1,173 @@
+// The Azure cloud: VMs (vmProvider.ts), the allocation table as an Azure Table, map queues as Azure
+// Queues, payloads as blobs, the SSH key in Key Vault (data.ts), all in one resource group of the
+// user's subscription, reached with the Azure command line tools' login. Loaded with import() only
+// when `azure` is chosen, so no other cloud's users load the SDKs.
+import * as os from 'os';
+import * as path from 'path';
+import { ComputeManagementClient } from '@azure/arm-compute';
+import { NetworkManagementClient } from '@azure/arm-network';
+import { ResourceManagementClient } from '@azure/arm-resources';
+import { ManagedServiceIdentityClient } from '@azure/arm-msi';
+import { AuthorizationManagementClient } from '@azure/arm-authorization';
+import { StorageManagementClient } from '@azure/arm-storage';
+import type { TokenCredential } from '@azure/identity';
+import { MeadowrunError } from '../../core/errors';
+import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
+import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
+import { WORK_DIR } from '../cloudInit';
+import { AllocationTable, Cloud, ManagementInstaller, PayloadStore, SecretStore, TaskQueues } from '../ports';
+import { evictionRateQuery, evictionRatesFromRows } from './catalog';
+import { azureCredential, AzureSettings, azureSettingsFromEnv, requireLocation, resolveSubscription } from './credentials';
+import { azureAgentConfigPart, keyVaultName, openDataPorts, storageAccountName } from './data';
+import { ARM_SCOPE, AzureArmClients, describeAzure, prepareAzure, PreparedAzure, uninstallAzure } from './prepare';
+import { AzureVmProvider } from './vmProvider';
+
+const ARM = 'https://management.azure.com';
+
+/**
+ * Beyond subscription, resource group and location: for emulators and networks the public
+ * address lookup does not fit. Environment variables for now (MEADOWRUN_AZURE_*), as the tests set them.
+ */
+export interface AzureCloudOptions {
+  /** Where SSH comes from (CIDR); this machine's public address /32 when absent. */
+  sshFrom?: string;
+  /** The Retail Prices API (a stand-in in tests). */
+  pricesUrl?: string;
+  /** Where this machine keeps the catalog cache and its client records (0700). */
+  dir?: string;
+  /** What the VMs reach instead of Azure's own services (emulators in tests). */
+  instance?: { storageConnectionString?: string; imdsEndpoint?: string; armEndpoint?: string };
+  credential?: TokenCredential;
+}
+
+export class AzureCloud implements Cloud {
+  readonly location: string;
+  readonly clientDir: string;
+  readonly provider: AzureVmProvider;
+  readonly table: AllocationTable;
+  readonly secrets: SecretStore;
+  readonly queues: TaskQueues;
+  readonly payloads: PayloadStore;
+  readonly management: ManagementInstaller = notOnAzureYet;
+  readonly arm: AzureArmClients;
+  private prepared?: Promise<PreparedAzure>;
+  private identity?: PreparedAzure;
+
+  constructor(
+    readonly subscription: string,
+    readonly resourceGroup: string,
+    readonly region: string,
+    settings: AzureSettings,
+    o: AzureCloudOptions,
+  ) {
+    const credential = o.credential ?? azureCredential();
+    const endpoint = settings.endpoints?.resourceManager;
+    const dir = o.dir ?? path.join(os.homedir(), '.meadowrun', 'azure');
+    this.location = `Azure ${region}, resource group ${resourceGroup}`;
+    this.clientDir = path.join(dir, 'clients');
+    // The token is always for Resource Manager, whatever address it is reached at (a fake in tests).
+    const classic = { ...(endpoint && { endpoint }), credentialScopes: [ARM_SCOPE] };
+    const modern = { ...(endpoint && { endpoint }), credentials: { scopes: [ARM_SCOPE] } };
+    const compute = new ComputeManagementClient(credential, subscription, modern);
+    const network = new NetworkManagementClient(credential, subscription, classic);
+    this.arm = {
+      resources: new ResourceManagementClient(credential, subscription, classic),
+      storage: new StorageManagementClient(credential, subscription, modern),
+      msi: new ManagedServiceIdentityClient(credential, subscription, classic),
+      authorization: new AuthorizationManagementClient(credential, subscription, classic),
+    };
+    const storageAccount = storageAccountName(subscription, resourceGroup);
+    const vaultName = keyVaultName(subscription, resourceGroup);
+    const ports = openDataPorts({ storageAccount, vaultName, credential, endpoints: settings.endpoints });
+    this.table = ports.table;
+    this.queues = ports.queues;
+    this.payloads = ports.payloads;
+    this.secrets = ports.secrets;
+    const prepare = () => {
+      this.prepared ??= prepareAzure({ clients: this.arm, credential, subscription, resourceGroup, location: region, storageAccount, vaultName, dataPlane: ports.storage }).then(
+        (p) => (this.identity = p),
+      );
+      this.prepared.catch(() => (this.prepared = undefined));
+      return this.prepared;
+    };
+    this.provider = new AzureVmProvider({
+      compute,
+      network,
+      resourceGroup,
+      location: region,
+      cacheDir: path.join(dir, 'cache'),
+      pricesUrl: o.pricesUrl,
+      evictionRates: () => evictionRates(credential, endpoint ?? ARM, subscription, region),
+      sshFrom: o.sshFrom,
+      prepareAlso: prepare,
+      identityId: async () => (await prepare()).identityId,
+      // Called as a VM launches, after prepare: the identity is known by then.
+      agentConfig: (vmName) => ({
+        ...azureAgentConfigPart({ subscription, resourceGroup, vmName, storageAccount, identityClientId: this.identity?.identityClientId, instance: o.instance }),
+        workDir: WORK_DIR,
+        sweep: { intervalS: 30, graceS: 120 },
+        idle: { timeoutS: DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS, marginS: DEFAULT_IDLE_MARGIN_S },
+      }),
+    });
+    this.prepare = prepare;
+  }
+
+  /** Creates what Meadowrun keeps in the subscription (prepare.ts); idempotent, once per process. */
+  readonly prepare: () => Promise<PreparedAzure>;
+
+  /** Meadowrun's resources in the resource group. */
+  describeAccount(): Promise<{ kind: string; name: string }[]> {
+    return describeAzure(this.arm.resources, this.resourceGroup);
+  }
+
+  /** Deletes the VMs and everything else Meadowrun created in the resource group. */
+  uninstallAccount(say?: (line: string) => void): Promise<void> {
+    return uninstallAzure({ resources: this.arm.resources, resourceGroup: this.resourceGroup, say });
+  }
+}
+
+export async function createAzureCloud(given: AzureSettings = {}): Promise<AzureCloud> {
+  const settings = azureSettingsFromEnv(given);
+  const env = process.env;
+  const subscription = await resolveSubscription(settings);
+  const location = requireLocation(settings);
+  if (!/^[a-z0-9]+$/.test(location)) throw new MeadowrunError(`Not an Azure location name: "${location}" (e.g. eastus, westeurope)`, 'bad-config');
+  const instanceStorage = env.MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING || undefined;
+  const instanceImds = env.MEADOWRUN_AZURE_INSTANCE_IMDS || undefined;
+  const instanceArm = env.MEADOWRUN_AZURE_INSTANCE_ARM_ENDPOINT || undefined;
+  return new AzureCloud(subscription, settings.resourceGroup!, location, settings, {
+    sshFrom: env.MEADOWRUN_AZURE_SSH_FROM || undefined,
+    pricesUrl: env.MEADOWRUN_AZURE_PRICES_URL || undefined,
+    dir: env.MEADOWRUN_AZURE_DIR || undefined,
+    ...((instanceStorage || instanceImds || instanceArm) && {
+      instance: { storageConnectionString: instanceStorage, imdsEndpoint: instanceImds, armEndpoint: instanceArm },
+    }),
+  });
+}
+
+/** Resource Graph's Spot eviction rates for the location (rejects when the subscription may not query it). */
+async function evictionRates(credential: TokenCredential, arm: string, subscription: string, location: string): Promise<Record<string, number>> {
+  const token = await credential.getToken(ARM_SCOPE);
+  const res = await fetch(`${arm}/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token?.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ subscriptions: [subscription], query: evictionRateQuery(location), options: { resultFormat: 'objectArray' } }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const body = (await res.json().catch(() => ({}))) as { data?: { skuName?: string; evictionRate?: string }[]; error?: { code?: string } };
+  if (!res.ok) throw new Error(`Resource Graph answered HTTP ${res.status}${body.error?.code ? ` ${body.error.code}` : ''}`);
+  return evictionRatesFromRows(body.data ?? []);
+}
+
+/** Management functions (an Azure Function on a timer) are not built yet: VMs delete themselves once idle. */
+const notOnAzureYet: ManagementInstaller = {
+  config: async () => DEFAULT_MANAGEMENT_CONFIG,
+  install: async () => {
+    throw new MeadowrunError('Management functions are not available on Azure yet: VMs delete themselves once idle', 'error');
+  },
+  uninstall: async () => undefined,
+  status: async () => ({ installed: false, detail: 'not available on Azure yet' }),
+  runOnce: async () => {
+    throw new MeadowrunError('Management functions are not available on Azure yet', 'error');
+  },
+};

@@ -1,0 +1,143 @@
+// `--cloud azure` end to end, as a user's CLI process: Resource Manager is the fake one (HTTPS, its
+// CA trusted through NODE_EXTRA_CA_CERTS), whose VMs boot their custom data as machines of the
+// emulator; storage is Azurite, Key Vault a stand-in, the login a stand-in `az`. A cold run-function
+// prepares the subscription (resource group, storage account, Key Vault, the VMs' identity and its
+// roles, the network), launches the cheapest size, pins the host key from the VM's serial log,
+// connects, sends the agent, and the agent on the VM frees the job in the Azure Table (Azurite,
+// reached from the VM at the emulator's gateway). A warm run reuses the VM.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ALLOCATION_TABLE, TableAllocationTable } from '../../src/cloud/azure/tableAllocationTable';
+import { startAzurite, type Azurite } from '../support/azurite';
+import { machineHostUnavailable, startMachineHost, type MachineHost } from '../support/ec2emu/machineHost';
+import { startFakeArm, type FakeArm } from '../support/fakeArm';
+import { fakeAz } from '../support/fakeAz';
+import { startFakeKeyVault, type FakeKeyVault } from '../support/fakeKeyVault';
+import { startFakeRetailPrices, type FakeRetailPrices } from '../support/fakeRetailPrices';
+import { makeProject } from '../support/localCloud';
+import { tempDir } from '../support/tempDir';
+
+const unavailable = machineHostUnavailable();
+const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
+process.env.AWS_EC2_METADATA_DISABLED = 'true';
+
+/** Forwards ADDRESS:(new port) to 127.0.0.1:`port`, so machines reach a server that listens on loopback only. */
+async function forward(address: string, port: number): Promise<{ port: number; close(): void }> {
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(port, '127.0.0.1');
+    inbound.pipe(outbound).pipe(inbound);
+    inbound.on('error', () => outbound.destroy());
+    outbound.on('error', () => inbound.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, address, r));
+  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+}
+
+describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip: unavailable ? `skipped: ${unavailable}` : false }, () => {
+  let host: MachineHost;
+  let arm: FakeArm;
+  let prices: FakeRetailPrices;
+  let azurite: Azurite;
+  let vault: FakeKeyVault;
+  let project: string;
+  let env: NodeJS.ProcessEnv;
+  const forwards: { close(): void }[] = [];
+
+  before(async () => {
+    host = await startMachineHost();
+    arm = await startFakeArm({ machines: host });
+    prices = await startFakeRetailPrices();
+    azurite = await startAzurite();
+    vault = await startFakeKeyVault();
+    // The VMs reach Azurite at the gateway, through forwarders.
+    let instanceStorage = azurite.connectionString;
+    for (const url of [azurite.blobUrl, azurite.queueUrl, azurite.tableUrl]) {
+      const u = new URL(url);
+      const f = await forward(host.gateway, Number(u.port));
+      forwards.push(f);
+      instanceStorage = instanceStorage.replace(`${u.hostname}:${u.port}`, `${host.gateway}:${f.port}`);
+    }
+    project = makeProject({ 'jobs.py': 'import socket\ndef cube(x):\n    return {"cube": x ** 3, "host": socket.gethostname()}\n' });
+    const home = tempDir('azure-home');
+    const cas = path.join(home, 'test-cas.pem');
+    fs.writeFileSync(cas, `${arm.ca}\n${vault.ca}\n`);
+    const az = fakeAz({ subscription: arm.subscription });
+    env = {
+      PATH: az.path,
+      HOME: home,
+      NODE_EXTRA_CA_CERTS: cas,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      MEADOWRUN_AZURE_ARM_ENDPOINT: arm.endpoint,
+      MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+      MEADOWRUN_AZURE_KEY_VAULT_ENDPOINT: vault.url,
+      MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING: instanceStorage,
+      MEADOWRUN_AZURE_PRICES_URL: prices.url,
+      MEADOWRUN_AZURE_SSH_FROM: '127.0.0.1/32',
+      MEADOWRUN_AZURE_DIR: path.join(home, 'azure'),
+    };
+  });
+
+  after(async () => {
+    for (const f of forwards) f.close();
+    await arm?.stop();
+    await host?.stop();
+    await prices?.stop();
+    await vault?.stop();
+    await azurite?.stop();
+  });
+
+  const meadowrun = (...args: string[]) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [cli, '--cloud', 'azure', '--location', 'eastus', '--resource-group', 'meadowrun-e2e', ...args], { cwd: project, env });
+    return new Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }>((resolve) => {
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000 }));
+    });
+  };
+
+  it('runs a function cold (prepare → VM → serial log host key → SSH → agent → result → job freed in the Azure Table), then warm on the same VM', async () => {
+    const cold = await meadowrun('run-function', 'jobs.py:cube', '--args', '[3]', '--json');
+    assert.equal(cold.code, 0, `${cold.stderr}\n${host.log.slice(-10).join("\n")}\n${arm.requests.slice(-8).map((r) => `${r.method} ${r.path}`).join("\n")}`);
+    const result = JSON.parse(cold.stdout);
+    assert.equal(result.outcome.status, 'succeeded', cold.stdout);
+    const value = JSON.parse(result.outcome.value.json);
+    assert.equal(value.cube, 27);
+    assert.equal(result.launched, true);
+    const [machine] = host.instances();
+    assert.ok(machine, 'one VM runs');
+    assert.equal(result.instanceId, machine.id);
+    assert.equal(value.host, machine.id, 'the function ran on the VM (its computer name)');
+    assert.deepEqual(arm.vmAttempts.map((a) => [a.vmSize, a.priority]), [['Standard_D2ps_v5', 'Regular']], 'the cheapest size that fits, pay-as-you-go');
+    const vm = arm.resource(`/subscriptions/${arm.subscription}/resourceGroups/meadowrun-e2e/providers/Microsoft.Compute/virtualMachines/${machine.id}`)!;
+    assert.equal(vm.properties.storageProfile.imageReference.sku, 'server-arm64', 'an Arm64 size boots the Arm64 image');
+    assert.match(vm.identity.type, /UserAssigned/, 'the VM runs as the identity prepare made');
+
+    // What prepare made in the subscription.
+    const types = arm.resourceIds().map((id) => id.split('/providers/')[1]?.split('/').slice(0, 2).join('/')).filter(Boolean);
+    for (const t of ['Microsoft.Storage/storageAccounts', 'Microsoft.KeyVault/vaults', 'Microsoft.ManagedIdentity/userAssignedIdentities', 'Microsoft.Network/virtualNetworks', 'Microsoft.Network/networkSecurityGroups', 'Microsoft.Authorization/roleAssignments']) {
+      assert.ok(types.includes(t), `${t} in ${types.join(', ')}`);
+    }
+
+    // The agent on the VM freed the job in the table, reaching Azurite from the VM.
+    const table = TableAllocationTable.open({ connectionString: azurite.connectionString }, ALLOCATION_TABLE);
+    const [row] = await table.listInstances();
+    assert.equal(row.id, machine.id);
+    assert.deepEqual(row.jobs, {});
+    assert.equal(row.state, 'ready');
+    assert.equal(row.ssh?.user, 'meadowrun');
+
+    const warm = await meadowrun('run-function', 'jobs.py:cube', '--args', '[4]', '--json');
+    assert.equal(warm.code, 0, warm.stderr);
+    const again = JSON.parse(warm.stdout);
+    assert.deepEqual([JSON.parse(again.outcome.value.json).cube, again.instanceId, again.launched], [64, machine.id, false]);
+    assert.equal(arm.vmAttempts.length, 1, 'no second VM');
+    console.log(`azure: cold run-function ${cold.seconds.toFixed(1)} s, warm ${warm.seconds.toFixed(1)} s (each a new CLI process)`);
+  });
+});
