@@ -14,12 +14,8 @@ import { agentBundleName } from '../remote/agentBundle';
 const loaders: Record<string, () => Promise<InstanceSide<never>>> = {
   local: async () => (await import(/* webpackMode: "eager" */ '../cloud/local/instanceSide')).localInstanceSide,
   aws: async () => (await import(/* webpackMode: "eager" */ '../cloud/aws/instanceSide')).awsInstanceSide,
-  azure: async () => {
-    // The Azure SDKs call the global `crypto` (randomUUID), which Node 18 — Ubuntu 24.04's — only has as require('crypto').webcrypto.
-    const g = globalThis as { crypto?: unknown };
-    g.crypto ??= (await import('crypto')).webcrypto;
-    return (await import(/* webpackMode: "eager" */ '../cloud/azure/instanceSide')).azureInstanceSide;
-  },
+  // Node 18's missing global crypto is put there by the Azure instance side itself (cloud/azure/node18.ts).
+  azure: async () => (await import(/* webpackMode: "eager" */ '../cloud/azure/instanceSide')).azureInstanceSide,
 };
 
 export async function instanceSide(provider: string): Promise<InstanceSide> {
