@@ -2,9 +2,9 @@
 // src/cloud/aws/account.ts), created ahead of the first launch, listed, or removed after a
 // confirmation that lists it.
 import { Command } from 'commander';
-import * as readline from 'readline';
 import { MeadowrunError } from '../core/errors';
 import { awsCloud, CloudSettings } from '../cloud/registry';
+import { confirm } from './confirm';
 
 export function addAwsCommands(program: Command, settings: () => CloudSettings, printJson: (v: unknown) => void): void {
   const aws = program.command('aws').description('what Meadowrun keeps in your AWS account (--profile, --region)');
@@ -54,14 +54,4 @@ export function addAwsCommands(program: Command, settings: () => CloudSettings, 
       await cloud.uninstallAccount((line) => process.stderr.write(`${line}\n`));
       process.stdout.write('Removed.\n');
     });
-}
-
-function confirm(question: string): Promise<boolean> {
-  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
-  return new Promise((resolve) =>
-    rl.question(question, (answer) => {
-      rl.close();
-      resolve(/^y(es)?$/i.test(answer.trim()));
-    }),
-  );
 }

@@ -14,6 +14,7 @@ import { InstanceHealth, probeInstance, terminateInstance } from '../jobs/instan
 import { absoluteTarget } from '../jobs/target';
 import { exitFor, resourcesFrom, RunFlags, runJob } from './run';
 import { addAwsCommands } from './aws';
+import { addAzureCommands } from './azure';
 import { addManageCommands } from './manage';
 import { addRunMapCommand } from './runMap';
 import { addSecretCommands } from './secrets';
@@ -328,6 +329,7 @@ export function buildProgram(): Command {
     });
 
   addAwsCommands(program, () => cloudSettings(program), printJson);
+  addAzureCommands(program, () => cloudSettings(program), printJson);
   addRunMapCommand(program, () => getEngine(program), async () => (await getCloud(program)).management.status(), resourceOptions, printJson);
   addManageCommands(program, () => getCloud(program), printJson);
   addSecretCommands(program, () => getCloud(program), printJson);

@@ -102,6 +102,28 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     });
   };
 
+  it('azure prepare makes the resource group, storage account, Key Vault, identity, roles and network, and again changes nothing', async () => {
+    const first = await meadowrun('azure', 'prepare', '--json');
+    assert.equal(first.code, 0, first.stderr);
+    const prepared = JSON.parse(first.stdout);
+    assert.equal(prepared.resourceGroup, 'meadowrun-e2e');
+    const kinds = (prepared.resources as { kind: string }[]).map((r) => r.kind).sort();
+    assert.deepEqual(kinds, [
+      'Microsoft.KeyVault/vaults',
+      'Microsoft.ManagedIdentity/userAssignedIdentities',
+      'Microsoft.Network/networkSecurityGroups',
+      'Microsoft.Network/virtualNetworks',
+      'Microsoft.Storage/storageAccounts',
+    ]);
+    const roles = () => arm.resourceIds().filter((id) => /roleAssignments/.test(id)).sort();
+    // The VMs' identity: table, queue and blob data on the account, secrets (read) on the vault, deleting VMs in the group.
+    assert.equal(roles().length, 5, roles().join('\n'));
+    const before = arm.resourceIds().sort();
+    const again = await meadowrun('azure', 'prepare', '--json');
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(arm.resourceIds().sort(), before, 'nothing new');
+  });
+
   it('runs a function cold (prepare → VM → serial log host key → SSH → agent → result → job freed in the Azure Table), then warm on the same VM', async () => {
     const cold = await meadowrun('run-function', 'jobs.py:cube', '--args', '[3]', '--json');
     assert.equal(cold.code, 0, `${cold.stderr}\n${host.log.slice(-10).join("\n")}\n${arm.requests.slice(-8).map((r) => `${r.method} ${r.path}`).join("\n")}`);
@@ -139,5 +161,22 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     assert.deepEqual([JSON.parse(again.outcome.value.json).cube, again.instanceId, again.launched], [64, machine.id, false]);
     assert.equal(arm.vmAttempts.length, 1, 'no second VM');
     console.log(`azure: cold run-function ${cold.seconds.toFixed(1)} s, warm ${warm.seconds.toFixed(1)} s (each a new CLI process)`);
+  });
+
+  it('azure status lists the VM and what prepare made; azure uninstall --yes removes the resource group, the VM with it', async () => {
+    const status = await meadowrun('azure', 'status');
+    assert.equal(status.code, 0, status.stderr);
+    const [machine] = host.instances();
+    assert.match(status.stdout, new RegExp(`Microsoft.Compute/virtualMachines: ${machine.id}`));
+    const refused = await meadowrun('azure', 'uninstall');
+    assert.notEqual(refused.code, 0, 'no terminal to confirm on');
+    assert.match(refused.stderr, /--yes/);
+    const removed = await meadowrun('azure', 'uninstall', '--yes');
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /Removed\./);
+    assert.deepEqual(arm.resourceIds(), [], 'nothing left in the subscription');
+    await host.waitForGone(machine.id);
+    const after = await meadowrun('azure', 'status');
+    assert.match(after.stdout, /Nothing of Meadowrun's in Azure eastus, resource group meadowrun-e2e/);
   });
 });

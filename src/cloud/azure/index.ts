@@ -52,6 +52,7 @@ export class AzureCloud implements Cloud {
   readonly arm: AzureArmClients;
   private prepared?: Promise<PreparedAzure>;
   private identity?: PreparedAzure;
+  private say?: (line: string) => void;
 
   constructor(
     readonly subscription: string,
@@ -84,7 +85,7 @@ export class AzureCloud implements Cloud {
     this.payloads = ports.payloads;
     this.secrets = ports.secrets;
     const prepare = () => {
-      this.prepared ??= prepareAzure({ clients: this.arm, credential, subscription, resourceGroup, location: region, storageAccount, vaultName, dataPlane: ports.storage }).then(
+      this.prepared ??= prepareAzure({ clients: this.arm, credential, subscription, resourceGroup, location: region, storageAccount, vaultName, dataPlane: ports.storage, say: (line) => this.say?.(line) }).then(
         (p) => (this.identity = p),
       );
       this.prepared.catch(() => (this.prepared = undefined));
@@ -114,6 +115,13 @@ export class AzureCloud implements Cloud {
 
   /** Creates what Meadowrun keeps in the subscription (prepare.ts); idempotent, once per process. */
   readonly prepare: () => Promise<PreparedAzure>;
+
+  /** Everything prepare and the VMs' network need, made now; then what is there. */
+  async prepareAccount(say?: (line: string) => void): Promise<{ kind: string; name: string }[]> {
+    this.say = say;
+    await this.provider.prepare();
+    return this.describeAccount();
+  }
 
   /** Meadowrun's resources in the resource group. */
   describeAccount(): Promise<{ kind: string; name: string }[]> {

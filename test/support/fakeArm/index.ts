@@ -233,6 +233,17 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
       return vm ? send(res, 200, instanceView(vm)) : notFound(res, iv[1]);
     }
 
+    // A resource group's resources (what `resources.listByResourceGroup` shows: top-level resources, no role assignments).
+    const listed = /^\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)\/resources$/i.exec(p);
+    if (listed && method === 'GET') {
+      const rg = `${sub}/resourceGroups/${listed[1]}/providers/`.toLowerCase();
+      if (!store.has(`${sub}/resourceGroups/${listed[1]}`.toLowerCase())) return notFound(res, p, { resourceGroup: listed[1], provider: 'Microsoft.Resources', type: 'Microsoft.Resources/resourceGroups', name: listed[1], collection: false });
+      const value = [...store.values()]
+        .filter((r) => (r.id as string).toLowerCase().startsWith(rg) && (r.id as string).split('/').length === 9 && !/Microsoft\.Authorization/i.test(r.type))
+        .map((r) => ({ id: r.id, name: r.name, type: r.type, location: r.location, ...(r.tags && { tags: r.tags }), ...(r.sku && { sku: r.sku }), ...(r.kind && { kind: r.kind }) }));
+      return send(res, 200, { value });
+    }
+
     const parsed = parseId(p);
     if (!parsed) return send(res, 400, { error: { code: 'InvalidRequestUri', message: `fake ARM: no route for ${method} ${p}` } });
     const id = p;
