@@ -59,8 +59,9 @@ export function addManageCommands(program: Command, getCloud: () => Promise<Clou
     .option('--interval <s>', 'run the adjuster this often, in seconds (default: 60)', seconds)
     .option('--thresholds <json>', 'thresholds as JSON (or @file.json), e.g. [{"cpu": 2, "memoryGb": 4, "count": 1}]', thresholds)
     .option('--queue-max-age <s>', 'delete map queues unused this long, in seconds (default: 3600)', seconds)
+    .option('--environment-max-age <days>', "remove instances' environments unused this many days (default: 7; checked hourly)", (v: string) => seconds(v) * 86400)
     .option('--json', 'print JSON')
-    .action(async (o: { idleTimeout?: number; interval?: number; thresholds?: Threshold[]; queueMaxAge?: number; json?: boolean }) => {
+    .action(async (o: { idleTimeout?: number; interval?: number; thresholds?: Threshold[]; queueMaxAge?: number; environmentMaxAge?: number; json?: boolean }) => {
       const { management } = await getCloud();
       const before = await management.status();
       const config: ManagementConfig = {
@@ -69,6 +70,7 @@ export function addManageCommands(program: Command, getCloud: () => Promise<Clou
         ...(o.interval !== undefined && { intervalS: o.interval }),
         ...(o.thresholds !== undefined && { thresholds: o.thresholds }),
         ...(o.queueMaxAge !== undefined && { queueMaxAgeS: o.queueMaxAge }),
+        ...(o.environmentMaxAge !== undefined && { environmentMaxAgeS: o.environmentMaxAge }),
       };
       await management.install(config, { onProgress: o.json ? undefined : (line) => process.stdout.write(`${line}\n`) });
       if (o.json) return printJson(await management.status());

@@ -128,12 +128,17 @@ export interface ManagementConfig {
   launchGraceS?: number;
   /** Delete a map job's queue pair once it has not been used for this long. */
   queueMaxAgeS: number;
+  /** Remove an environment an instance built for jobs once unused this long (default DEFAULT_ENVIRONMENT_MAX_AGE_S). */
+  environmentMaxAgeS?: number;
 }
+
+/** A week: an environment a project still uses is rebuilt in minutes at worst, while disk fills for good. */
+export const DEFAULT_ENVIRONMENT_MAX_AGE_S = 7 * 86400;
 
 /** The configuration with its thresholds' defaults filled in; refuses what no adjuster run could use. */
 export function validateManagementConfig(c: ManagementConfig): ManagementConfig {
-  for (const [field, value] of [['idle timeout', c.idleTimeoutS], ['interval', c.intervalS], ['launch grace', c.launchGraceS], ['queue max age', c.queueMaxAgeS]] as const) {
-    if (value === undefined && field === 'launch grace') continue;
+  for (const [field, value] of [['idle timeout', c.idleTimeoutS], ['interval', c.intervalS], ['launch grace', c.launchGraceS], ['queue max age', c.queueMaxAgeS], ['environment max age', c.environmentMaxAgeS]] as const) {
+    if (value === undefined && (field === 'launch grace' || field === 'environment max age')) continue;
     if (!Number.isFinite(value) || value! <= 0) throw new MeadowrunError(`The ${field} must be a number of seconds above 0 (got ${value})`, 'bad-config');
   }
   return { ...c, thresholds: readThresholds(c.thresholds) };
@@ -153,6 +158,8 @@ export interface AdjusterRunResult {
   unmet: string[];
   /** Map jobs whose stale queue pairs were deleted (or, in a dry run, would be). */
   deletedQueues: string[];
+  /** Environments removed for being unused longer than environmentMaxAgeS, as "instance/hash". */
+  removedEnvironments?: string[];
   skipped?: string;
   error?: string;
 }

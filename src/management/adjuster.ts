@@ -3,6 +3,9 @@ import { AdjusterPlan, AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, FleetInstan
 import { Cloud, PAIR_USE_RESOLUTION_S } from '../cloud/ports';
 import type { InstanceOption } from '../core/instanceTypes';
 import { launchAndRegister } from '../jobs/allocate';
+import { instanceEnvironments } from '../jobs/environments';
+import { SessionPool } from '../remote/pool';
+import { isReady } from '../cloud/ports';
 
 /** What the provider and the allocation table say, joined into one view of the fleet. */
 export async function gatherFleet(cloud: Cloud): Promise<FleetInstance[]> {
@@ -145,4 +148,21 @@ export async function executePlan(
 export async function staleQueuePairs(cloud: Cloud, maxAgeS: number, now = Date.now()): Promise<string[]> {
   const ageMs = (maxAgeS + PAIR_USE_RESOLUTION_S) * 1000;
   return (await cloud.queues.listPairs()).filter((p) => now - p.lastUsedAt > ageMs).map((p) => p.jobId);
+}
+
+/**
+ * Removes, on every ready instance, the environments jobs have not used for `maxAgeS` (never one in
+ * use or being built: jobs/environments.py decides on the instance). An instance that can't be
+ * reached is left for the next run. Returns "instance/hash" of each one removed.
+ */
+export async function pruneEnvironments(cloud: Cloud, maxAgeS: number): Promise<string[]> {
+  const ready = (await cloud.table.listInstances()).filter(isReady);
+  if (!ready.length) return [];
+  const pool = new SessionPool(async () => (await cloud.secrets.getSshKeyPair()).privateKey, 1000, undefined, cloud.provider.name);
+  try {
+    const lists = await Promise.allSettled(ready.map((instance) => instanceEnvironments(pool, [instance], maxAgeS)));
+    return lists.flatMap((l) => (l.status === 'fulfilled' ? l.value.filter((e) => e.removed).map((e) => `${e.instanceId}/${e.hash}`) : []));
+  } finally {
+    pool.closeAll();
+  }
 }

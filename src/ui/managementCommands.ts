@@ -14,6 +14,7 @@ function configFromSettings(): ManagementConfig {
     thresholds: s.thresholds,
     idleTimeoutS: s.idleTimeoutMinutes * 60,
     intervalS: s.managementIntervalS,
+    environmentMaxAgeS: s.environmentMaxAgeDays * 86400,
   });
 }
 

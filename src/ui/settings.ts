@@ -37,6 +37,7 @@ export function settings() {
     azureLocation: c.get<string>('azure.location', '') || undefined,
     thresholds: c.get<Threshold[]>('management.thresholds', []),
     managementIntervalS: c.get<number>('management.intervalSeconds', 60),
+    environmentMaxAgeDays: c.get<number>('management.environmentMaxAgeDays', 7),
     codeLensEnabled: c.get<boolean>('codeLens.enabled', true),
     mapWorkers: c.get<number>('map.workers', 4),
     logCapMb: c.get<number>('jobs.logCapMb', 100),

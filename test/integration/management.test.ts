@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { allocateJob } from '../../src/jobs/allocate';
 import { DEFAULT_MANAGEMENT_CONFIG, ManagementConfig } from '../../src/core/management';
-import { testCloud, TestCloud, waitFor } from '../support/localCloud';
+import { makeProject, testCloud, TestCloud, waitFor } from '../support/localCloud';
 
 let t: TestCloud;
 const small = { cpu: 1, memoryGb: 2, gpus: 0, maxEvictionRatePct: 0 };
@@ -53,7 +53,7 @@ test('the installed runner stops an idle instance once the idle timeout has pass
   await waitFor('the idle instance to be terminated', async () => (await runningIds()).length === 0, 20_000);
   assert.deepEqual(await registeredIds(), []);
   const after = await t.cloud.management.status();
-  assert.ok(after.nextRunAt! > Date.now() - 1000, 'the next run is scheduled');
+  assert.ok(after.nextRunAt! > Date.now() - 1000, `the next run is scheduled ${JSON.stringify(after)} now ${Date.now()}`);
   await t.cloud.management.uninstall();
   assert.equal((await t.cloud.management.status()).installed, false);
 });
@@ -149,4 +149,28 @@ test('queue pairs of map jobs unused for longer than the configured age are dele
   assert.deepEqual((await t.cloud.queues.listPairs()).map((p) => p.jobId), ['map-fresh']);
   await assert.rejects(t.cloud.payloads.get(payload), /does not exist/, "the stale job's payloads went with its queues");
   await t.cloud.queues.deletePair('map-fresh');
+});
+
+test('a management run removes environments unused longer than environmentMaxAgeS, and keeps the recent ones', async () => {
+  const id = await idleInstance();
+  // A job makes the instance ready (its agent and work directory exist).
+  const r = await t.engine.runFunction('m.py:f', '[]', { projectDir: makeProject({ 'm.py': 'def f():\n    return 1\n' }) });
+  assert.equal(r.outcome.status, 'succeeded');
+  const workDir = (await t.cloud.table.getInstance(r.instanceId))!.workDir!;
+  // Two environments as the agent leaves them, one last used ten days ago.
+  const old = new Date(Date.now() - 10 * 86400_000);
+  for (const [hash, usedAt] of [['0000old000000000', old], ['1111new111111111', new Date()]] as const) {
+    const dir = path.join(workDir, 'envs', hash);
+    fs.mkdirSync(path.join(dir, 'bin'), { recursive: true });
+    const marker = path.join(dir, 'meadowrun-environment.json');
+    fs.writeFileSync(marker, JSON.stringify({ hash, source: 'requirements.txt', builtAt: old.toISOString() }));
+    fs.utimesSync(marker, usedAt, usedAt);
+  }
+  configure({ idleTimeoutS: 3600, environmentMaxAgeS: 7 * 86400 });
+  // Runs look at environments once an hour: forget earlier tests' runs.
+  fs.rmSync(path.join(t.cloud.management.dir, 'environments-pruned.json'), { force: true });
+  const { result } = await t.cloud.management.runOnce();
+  assert.deepEqual(result.removedEnvironments, [`${r.instanceId}/0000old000000000`]);
+  assert.deepEqual(fs.readdirSync(path.join(workDir, 'envs')), ['1111new111111111']);
+  assert.ok((await runningIds()).includes(id));
 });

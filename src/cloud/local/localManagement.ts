@@ -2,8 +2,8 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { version } from '../../../package.json';
-import { executePlan, planFor, staleQueuePairs } from '../../management/adjuster';
-import { AdjusterRun, AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, ManagementStatus, readThresholds, validateManagementConfig } from '../../core/management';
+import { executePlan, planFor, pruneEnvironments, staleQueuePairs } from '../../management/adjuster';
+import { AdjusterRun, AdjusterRunResult, DEFAULT_ENVIRONMENT_MAX_AGE_S, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, ManagementStatus, readThresholds, validateManagementConfig } from '../../core/management';
 import { localNodeCommand } from '../../remote/agentBundle';
 import { deleteJobQueues } from '../jobQueues';
 import { Cloud, ManagementInstaller } from '../ports';
@@ -45,6 +45,8 @@ export class LocalManagement implements ManagementInstaller {
     config = validateManagementConfig(config);
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     writeJson(this.file('config.json'), config);
+    // The first look at environments is an hour from now: a fresh install's first runs stay quick.
+    if (!fs.existsSync(this.file('environments-pruned.json'))) writeJson(this.file('environments-pruned.json'), { at: Date.now() });
     // A running runner keeps its old schedule: replace it.
     await this.stopRunner();
     const node = localNodeCommand();
@@ -95,6 +97,12 @@ export class LocalManagement implements ManagementInstaller {
       const result = await executePlan(this.cloud, plan, now, config);
       for (const jobId of stale) await deleteJobQueues(this.cloud, jobId);
       result.deletedQueues = stale;
+      // Environments age in days: looking (an SSH session per instance) once an hour is plenty.
+      const pruned = readJson<{ at: number }>(this.file('environments-pruned.json'));
+      if (!pruned || now - pruned.at >= ENVIRONMENT_PRUNE_INTERVAL_MS || pruned.at > now) {
+        result.removedEnvironments = await pruneEnvironments(this.cloud, config.environmentMaxAgeS ?? DEFAULT_ENVIRONMENT_MAX_AGE_S);
+        writeJson(this.file('environments-pruned.json'), { at: now });
+      }
       return { plan, result };
     } finally {
       release();
@@ -114,6 +122,8 @@ export class LocalManagement implements ManagementInstaller {
     for (let i = 0; i < 100 && processAlive(runner.pid); i++) await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+const ENVIRONMENT_PRUNE_INTERVAL_MS = 3600_000;
 
 function runnerBundle(): string {
   const candidates = [path.join(__dirname, 'management.js')];
