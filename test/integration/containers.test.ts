@@ -129,6 +129,41 @@ test('an image from a registry that wants a password, without credentials: one c
   assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
 });
 
+test('with the registry’s credentials from a secret: pulled once (streamed), run, and no Docker login left on the instance', { skip: unavailable }, async () => {
+  await t.cloud.secrets.putSecret('registry', JSON.stringify({ username: 'alice', password: 'correct horse' }));
+  const events: JobEvent[] = [];
+  const r = await t.engine.runFunction('where.py:where', '[5]', options(privateImage, events, { deployment: { kind: 'image', image: privateImage, imageSecret: 'registry' } }));
+  assert.equal(r.outcome.status, 'succeeded', JSON.stringify(r.outcome));
+  assert.equal(JSON.parse((r.outcome.status === 'succeeded' && r.outcome.value?.json) || '{}').dockerenv, true);
+  const env = events.flatMap((e) => (e.kind === 'environment' ? [e.event] : []));
+  assert.deepEqual(env[0], { kind: 'pulling', image: privateImage });
+  assert.equal(env.at(-1)!.kind, 'pulled');
+  const workDir = (await t.cloud.table.getInstance(r.instanceId))!.workDir!;
+  assert.deepEqual(fs.readdirSync(`${workDir}/docker`), [], 'the per-job Docker config (with the login) is gone');
+  const log = fs.readFileSync(r.logPath!, 'utf8');
+  assert.match(log, /Pulling image .* \(first time on this instance\)/);
+  assert.ok(!log.includes('correct horse'), 'the password is not in the job log');
+  // The second job finds the image there: nothing pulled.
+  const again: JobEvent[] = [];
+  const r2 = await t.engine.runFunction('where.py:where', '[6]', options(privateImage, again, { deployment: { kind: 'image', image: privateImage, imageSecret: 'registry' } }));
+  assert.equal(r2.outcome.status, 'succeeded');
+  assert.deepEqual(again.filter((e) => e.kind === 'environment'), []);
+});
+
+test('wrong registry credentials, or no such secret: one clear error naming the stage and the secret, nothing left allocated', { skip: unavailable }, async () => {
+  await t.cloud.secrets.putSecret('wrong-registry', 'alice:battery staple');
+  const image = (secret: string): JobOptions => ({ deployment: { kind: 'image', image: privateImage, imageSecret: secret } });
+  await assert.rejects(t.engine.runFunction('where.py:where', '[1]', options(privateImage, [], image('wrong-registry'))), (e: MeadowrunError) => {
+    assert.equal(e.stage, 'environment');
+    assert.match(e.message, new RegExp(`^Container image ${privateImage.replace(/[.]/g, '\\.')}: docker login to ${registry.address.replace(/[.]/g, '\\.')} with the credentials in secret "wrong-registry" failed: .*401 unauthorized$`, "i"));
+    assert.ok(!e.message.includes('battery'), 'the password is not in the message');
+    return true;
+  });
+  await assert.rejects(t.engine.runFunction('where.py:where', '[1]', options(privateImage, [], image('nosuch'))), /: there is no secret "nosuch" \(meadowrun secret set nosuch\)$/);
+  await assert.rejects(t.engine.runFunction('where.py:where', '[1]', options(privateImage, [], image('bad name'))), /"bad name" is not a secret name/);
+  assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
+});
+
 test('a bad image reference is refused before anything is allocated', { skip: unavailable }, async () => {
   await assert.rejects(t.engine.runFunction('where.py:where', '[1]', options('-v/:/host')), (e: MeadowrunError) => {
     assert.equal(e.code, 'bad-deployment');
