@@ -139,10 +139,11 @@ export function taskQueuesContract(name: string, make: () => TaskQueues): void {
   test(`${name}: a receive waiting on a pair that is deleted ends with the queue gone`, async () => {
     const q = make();
     const { request } = await q.createPair('job1');
-    const waiting = q.receive(request, 1, 30, { waitS: q.limits.maxWaitS });
+    // The expectation is attached at once: the receive may end (rejected) while deletePair is still awaited.
+    const ended = assert.rejects(q.receive(request, 1, 30, { waitS: q.limits.maxWaitS }), code('queue-gone'));
     await new Promise((r) => setImmediate(r)); // the receive is waiting now
     await q.deletePair('job1');
-    await assert.rejects(waiting, code('queue-gone'));
+    await ended;
   });
 
   // What a map job sends through these queues (cloud/jobQueues.ts), within this implementation's limits.
