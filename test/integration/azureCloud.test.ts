@@ -61,7 +61,9 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
       forwards.push(f);
       instanceStorage = instanceStorage.replace(`${u.hostname}:${u.port}`, `${host.gateway}:${f.port}`);
     }
-    project = makeProject({ 'jobs.py': 'import socket\ndef cube(x):\n    return {"cube": x ** 3, "host": socket.gethostname()}\n' });
+    project = makeProject({
+      'jobs.py': 'import socket\ndef cube(x):\n    return {"cube": x ** 3, "host": socket.gethostname()}\ndef blob(n):\n    return "x" * n\n',
+    });
     const home = tempDir('azure-home');
     const cas = path.join(home, 'test-cas.pem');
     fs.writeFileSync(cas, `${arm.ca}\n${vault.ca}\n`);
@@ -161,6 +163,24 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     assert.deepEqual([JSON.parse(again.outcome.value.json).cube, again.instanceId, again.launched], [64, machine.id, false]);
     assert.equal(arm.vmAttempts.length, 1, 'no second VM');
     console.log(`azure: cold run-function ${cold.seconds.toFixed(1)} s, warm ${warm.seconds.toFixed(1)} s (each a new CLI process)`);
+  });
+
+  it('runs a map job on the warm VM: 100 tasks on 2 workers in order through Azure Queues; a result over 64 KiB goes through a blob; no queue is left', async () => {
+    const launches = arm.vmAttempts.length;
+    const map = await meadowrun('run-map', 'jobs.py:cube', '--args', 'range(100)', '--workers', '2', '--cpu', '0.5', '--memory', '0.5', '--json');
+    assert.equal(map.code, 0, map.stderr);
+    const out = JSON.parse(map.stdout);
+    assert.equal(out.status, 'succeeded', map.stdout);
+    assert.deepEqual(out.results.map((r: { cube: number }) => r.cube), Array.from({ length: 100 }, (_, i) => i ** 3));
+    const big = await meadowrun('run-map', 'jobs.py:blob', '--args', '[100000, 3]', '--workers', '1', '--cpu', '0.5', '--memory', '0.5', '--json');
+    assert.equal(big.code, 0, big.stderr);
+    assert.deepEqual(JSON.parse(big.stdout).results.map((r: string) => r.length), [100000, 3]);
+    assert.equal(arm.vmAttempts.length, launches, 'both ran on the warm VM');
+    const { QueueServiceClient } = await import('@azure/storage-queue');
+    const queues: string[] = [];
+    for await (const q of QueueServiceClient.fromConnectionString(azurite.connectionString).listQueues({ prefix: 'meadowrun-' })) queues.push(q.name);
+    assert.deepEqual(queues, [], 'the maps deleted their queues');
+    console.log(`azure: run-map of 100 tasks on 2 workers ${map.seconds.toFixed(1)} s; one 100 KB result through a blob ${big.seconds.toFixed(1)} s`);
   });
 
   it('azure status lists the VM and what prepare made; azure uninstall --yes removes the resource group, the VM with it', async () => {
