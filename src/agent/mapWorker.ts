@@ -103,6 +103,15 @@ export class MapWorkerLoop {
         clearInterval(keepHidden);
         await extending;
         await this.queues.acknowledge(request, [receipt]);
+      } catch (e) {
+        // The worker died holding these tasks: hand them back now (another worker, or its
+        // replacement, takes them) rather than when their visibility runs out. A cancelled map's go with its queues.
+        if (!this.stopped) {
+          clearInterval(keepHidden);
+          await extending;
+          await this.queues.extendVisibility(request, receipt, 0).catch((err) => logFailure(this.log, `${this.workerId}: handing its tasks back`, err));
+        }
+        throw e;
       } finally {
         clearInterval(keepHidden);
       }

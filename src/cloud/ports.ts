@@ -339,9 +339,10 @@ export interface TaskQueues {
    */
   receive(queue: string, max: number, visibilityS: number, options?: ReceiveOptions): Promise<QueueMessage[]>;
   /**
-   * Hides a received message for `visibilityS` more from now. Returns the receipt to use from now on
-   * (Azure changes it on every update), or undefined when the message is no longer held under this
-   * receipt (acknowledged, or its visibility ran out and it went back).
+   * Hides a received message for `visibilityS` more from now (0 hands it back at once, as another
+   * delivery). Returns the receipt to use from now on (Azure changes it on every update), or
+   * undefined when the message is no longer held under this receipt (acknowledged, or its
+   * visibility ran out and it went back).
    */
   extendVisibility(queue: string, receipt: string, visibilityS: number): Promise<string | undefined>;
   /** Deletes received messages; a receipt no longer valid is not an error. */

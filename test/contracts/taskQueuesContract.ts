@@ -65,6 +65,18 @@ export function taskQueuesContract(name: string, make: () => TaskQueues): void {
     assert.deepEqual(await q.receive(request, 1, 1, { waitS: 2 }), []);
   });
 
+  test(`${name}: a message handed back (visibility 0) is delivered again at once, as another delivery`, async () => {
+    const q = make();
+    const { request } = await q.createPair('job1');
+    await q.send(request, ['task']);
+    const [m] = await receiveAll(q, request, 1);
+    await q.extendVisibility(request, m.receipt, 0);
+    // receiveAll gives up after about 10 s: long before the 30 s the message was first hidden for.
+    const [again] = await receiveAll(q, request, 1);
+    assert.deepEqual([again?.body, again?.receiveCount], ['task', 2]);
+    await q.acknowledge(request, [again.receipt]);
+  });
+
   test(`${name}: extending visibility keeps a message hidden, and the receipt it returns acknowledges it`, async () => {
     const q = make();
     const { request } = await q.createPair('job1');
