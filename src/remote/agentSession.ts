@@ -7,7 +7,7 @@ import { MeadowrunError } from '../core/errors';
 import { Logger, logFailure, SILENT } from '../core/logger';
 import { ReadyInstance } from '../cloud/ports';
 import { agentBundle, agentSocketPath } from './agentBundle';
-import { SshConnection } from './connection';
+import { exitStatus, SshConnection } from './connection';
 import {
   AgentMessage,
   ClientMessage,
@@ -65,7 +65,10 @@ export class AgentSession {
   private closed = false;
   /** Output handlers still writing out what they were given: the channel is paused meanwhile. */
   private slowReaders = 0;
-  private exitCode?: number;
+  /** The exit code of an exec'd agent (a forwarded socket has none). */
+  private get exitCode(): number | undefined {
+    return exitStatus(this.channel)?.code ?? undefined;
+  }
 
   private readonly log: Logger;
   private readonly requestTimeoutMs: number;
@@ -100,7 +103,6 @@ export class AgentSession {
       }
     });
     channel.stderr?.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
-    channel.on('exit', (code: number | null) => (this.exitCode = code ?? undefined));
     channel.on('close', () => this.onClose());
     // A forwarded socket is half-closed when the agent goes: answer the EOF so the channel closes.
     // (An exec channel closes by itself, after its exit status.)
@@ -170,8 +172,8 @@ export class AgentSession {
         started = await connection.exec(agentCommand(['daemon', '--socket', socketPath]));
       }
       if (started.exitCode === null && !started.signal && attempt === 0) {
-        // The session that started it went away without a word (seen on instances still settling
-        // after boot); the detached daemon may well be up: look for it on its socket once more.
+        // The session that started it went away without a word (a dropped connection); the
+        // detached daemon may well be up: look for it on its socket once more.
         log.info(`${instance.id}: the session starting the agent ended without an exit status; looking for the agent again`);
         continue;
       }

@@ -20,6 +20,13 @@ export interface ConnectOptions {
 
 class HostKeyMismatch extends Error {}
 
+const exits = new WeakMap<object, { code: number | null; signal?: string }>();
+
+/** How a command started with SshConnection.channel ended, once its exit status (or signal) has come. */
+export function exitStatus(channel: object): { code: number | null; signal?: string } | undefined {
+  return exits.get(channel);
+}
+
 /** One SSH connection to an instance, host key pinned to the one recorded at launch. */
 export class SshConnection {
   private closed = false;
@@ -68,16 +75,14 @@ export class SshConnection {
     return new Promise((resolve, reject) => {
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
-      let exitCode: number | null = null;
-      let signal: string | undefined;
       channel.on('data', (d: Buffer) => stdout.push(d));
       channel.stderr.on('data', (d: Buffer) => stderr.push(d));
-      channel.on('exit', (code: number | null, sig?: string) => {
-        exitCode = code;
-        signal = sig;
-      });
       channel.on('error', reject);
-      channel.on('close', () => resolve({ exitCode, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) }));
+      // ssh2 also passes the exit status to 'close' (code, or null and the signal).
+      channel.on('close', (code?: number | null, signal?: string) => {
+        const exit = exitStatus(channel) ?? { code: code ?? null, signal };
+        resolve({ exitCode: exit.code, signal: exit.signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) });
+      });
     });
   }
 
@@ -88,10 +93,17 @@ export class SshConnection {
     });
   }
 
-  /** Starts a command and hands back its channel, for a long-lived conversation. */
+  /** Starts a command and hands back its channel, for a long-lived conversation; exitStatus(channel) tells how it ended. */
   channel(command: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
-      this.client.exec(command, (err, channel) => (err ? reject(this.lost(err)) : resolve(channel)));
+      this.client.exec(command, (err, channel) => {
+        if (err) return reject(this.lost(err));
+        // Listened to here, in ssh2's callback: a quick command's exit status can come in the same
+        // read as the exec's acknowledgement, and ssh2 emits 'exit' at once, before the caller's
+        // await resumes; a listener added then would miss it (seen as "ended without an exit status").
+        channel.on('exit', (code: number | null, signal?: string) => exits.set(channel, { code, signal }));
+        resolve(channel);
+      });
     });
   }
 
