@@ -149,11 +149,13 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
     // A job of this window is shown by its label and state; another's (a map worker, the CLI's)
     // by its id. Either can be stopped and its log opened from here.
     const job = this.model.jobById(node.jobId);
+    // A job on an instance still launching has not started: it waits for the instance.
+    const waiting = this.model.instances.find((r) => r.id === node.instanceId)?.state === 'launching';
     const item = new vscode.TreeItem(job?.label ?? node.jobId);
     item.id = `instance-job:${node.instanceId}:${node.jobId}`;
-    item.description = `${job?.status ?? 'running'} · ${elapsed(Date.now() - (job?.startedAt ?? node.allocatedAt))}`;
-    item.tooltip = `${job?.label ?? 'A job started elsewhere'}\njob ${node.jobId} on ${node.instanceId}`;
-    item.iconPath = new vscode.ThemeIcon('sync~spin');
+    item.description = `${waiting ? 'waiting for the instance' : (job?.status ?? 'running')} · ${elapsed(Date.now() - (job?.startedAt ?? node.allocatedAt))}`;
+    item.tooltip = `${job?.label ?? 'A job started elsewhere'}\njob ${node.jobId} on ${node.instanceId}${waiting ? ', which is still launching' : ''}`;
+    item.iconPath = new vscode.ThemeIcon(waiting ? 'watch' : 'sync~spin');
     item.contextValue = 'job.running';
     item.command = { command: 'meadowrun.openJobLog', title: 'Open Job Log', arguments: [node] };
     return item;

@@ -7,13 +7,19 @@ import { MeadowrunModel } from './model';
 export class InstancesStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('meadowrun.instances', vscode.StatusBarAlignment.Left, 10);
   private readonly subscriptions: vscode.Disposable[];
+  private where = whereJobsRun();
 
   constructor(private readonly model: MeadowrunModel) {
     this.item.name = 'Meadowrun Instances';
     this.item.command = 'workbench.view.extension.meadowrun';
+    // Where jobs run is read (AWS config files included) when the settings change, not at every refresh.
     this.subscriptions = [
       model.onDidChange(() => this.update()),
-      vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('meadowrun') && this.update()),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (!e.affectsConfiguration('meadowrun')) return;
+        this.where = whereJobsRun();
+        this.update();
+      }),
     ];
     this.update();
     this.item.show();
@@ -31,7 +37,7 @@ export class InstancesStatusBar implements vscode.Disposable {
   private update(): void {
     const n = this.model.instances.length;
     const perHour = this.model.instances.reduce((s, r) => s + r.price, 0);
-    const where = whereJobsRun();
+    const where = this.where;
     const place = where.cloud === 'aws' ? `aws · ${where.region ?? 'no region'}` : where.cloud;
     this.item.text = `$(cloud) ${place}${n ? ` · ${n} · ${price(perHour)}` : ''}`;
     const cloud =

@@ -279,9 +279,24 @@ test('Select Cloud → AWS (profile, region), then Run File Remotely on an emula
 
     // The cheapest type has no capacity where EC2 would place it: the next zone is tried, and the job's output says so.
     emu.moto.injectLaunchError({ instanceType: 'c5.large', code: 'InsufficientInstanceCapacity', times: 1 });
+    // The instance's console stays empty (no host key yet) until the test has seen it launching.
+    const realConsole = emu.moto.consoleOutput!;
+    let holdBoot = true;
+    emu.moto.consoleOutput = (id) => (holdBoot ? '' : realConsole(id));
     await activityBarItem(page, 'Explorer').click();
     await page.locator('.explorer-folders-view .monaco-list-row[aria-label="hello.py"]').click({ button: 'right', timeout: 30_000 });
     await chooseMenuItem(page, 'Run File Remotely');
+
+    // While it boots, the Instances view shows it launching, with its price, market and zone.
+    await activityBarItem(page, 'Meadowrun').click();
+    const instancesPane = page.locator('.part.sidebar .pane', { has: page.locator('.pane-header', { hasText: 'Instances' }) });
+    const launchingRow = instancesPane.locator('.monaco-list-row', { hasText: 'launching' }).first();
+    await launchingRow.waitFor({ timeout: 120_000 });
+    await widenSidebar(page, 350);
+    assert.match(await launchingRow.innerText(), /c5\.large[\s\S]*launching · \$0\.0850\/h · 1 job · [\s\S]* · on-demand · us-east-1a · i-/);
+    await instancesPane.locator('.monaco-list-row', { hasText: 'waiting for the instance' }).first().waitFor({ timeout: 10_000 });
+    await page.locator('.part.sidebar').screenshot({ path: shot('aws-launching') });
+    holdBoot = false;
     // A cold launch on the emulator: RunInstances, boot, the host key in the console, SSH, the agent.
     let shownOurselves = false;
     await waitFor(`"${greeting}" in the Output panel`, async () => {
@@ -296,15 +311,14 @@ test('Select Cloud → AWS (profile, region), then Run File Remotely on an emula
     assert.ok(instance, 'the job ran on an emulated EC2 instance');
     const output = await outputText(page);
     assert.match(output, /launching a c5\.large instance \(on-demand, \$0\.0850\/h\)/);
-    assert.match(output, /No capacity for c5\.large \(on-demand\) \(InsufficientInstanceCapacity\), trying us-east-1a/);
+    // (The Output view wraps long lines: any whitespace between words.)
+    assert.match(output, /No capacity for c5\.large \(on-demand\)\s+\(InsufficientInstanceCapacity\),\s+trying\s+us-east-1a/);
     await page.locator('.part.panel').screenshot({ path: shot('aws-output') });
 
-    await activityBarItem(page, 'Meadowrun').click();
-    const instancesPane = page.locator('.part.sidebar .pane', { has: page.locator('.pane-header', { hasText: 'Instances' }) });
     const instanceRow = instancesPane.locator('.monaco-list-row', { hasText: instance.id }).first();
     await instanceRow.waitFor({ timeout: 30_000 });
-    await widenSidebar(page, 350);
-    assert.match(await instanceRow.innerText(), /c5\.large[\s\S]*\$0\.0850\/h[\s\S]*on-demand · us-east-1[a-z]/, 'the row shows price, market and zone');
+    await waitFor('the row to show the instance ready', async () => !(await instanceRow.innerText()).includes('launching'), 30_000);
+    assert.match(await instanceRow.innerText(), /c5\.large[\s\S]*\$0\.0850\/h[\s\S]*on-demand · us-east-1a/, 'the row shows price, market and zone');
     await page.locator('.part.sidebar').screenshot({ path: shot('aws-sidebar') });
 
     // Uninstall AWS Resources: a modal lists what goes; Remove terminates the instance and removes the rest.

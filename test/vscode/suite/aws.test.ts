@@ -86,6 +86,8 @@ describe('the editor on AWS (moto)', function () {
     const item = api.instancesTree.getTreeItem(node);
     assert.match(String(item.description), /^launching · \$0\.0960\/h · 1 job · .* · on-demand · us-east-1b · i-0launching$/);
     assert.strictEqual((item.iconPath as vscode.ThemeIcon).id, 'loading~spin');
+    const [jobNode] = api.instancesTree.getChildren(node);
+    assert.match(String(api.instancesTree.getTreeItem(jobNode).description), /^waiting for the instance · /, 'its job has not started');
     await cloud.table.deallocateJob('i-0launching', 'j1');
     await cloud.table.deregisterInstance('i-0launching');
 
