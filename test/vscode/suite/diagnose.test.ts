@@ -163,10 +163,11 @@ describe('diagnosing jobs', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     const known = new Set(api.model.jobs.map((j) => j.id));
     let node: (InstancesNode & { kind: 'job' }) | undefined;
-    await waitFor('the CLI job in the Instances tree', async () => {
+    // (While its instance launches, the row says the job waits for it.)
+    await waitFor('the CLI job running in the Instances tree', async () => {
       await api.model.refresh();
       node = jobNodes().find((n) => !known.has(n.jobId));
-      return !!node;
+      return !!node && api.model.instances.find((r) => r.id === node!.instanceId)?.state === 'ready';
     });
     const item = api.instancesTree.getTreeItem(node!);
     assert.strictEqual(item.label, node!.jobId);
