@@ -20,6 +20,8 @@ const USER_PREFIX = 'meadowrun-secret-';
 const KEY_VAULT_MAX_BYTES = 25 * 1024;
 /** How often a deletion or recovery in progress is polled (the SDK's default is 2 s). */
 const POLL_MS = 250;
+/** How long after a version's second the service's clock must be before no version of that second can still appear. */
+const SETTLE_MS = 2000;
 
 export class KeyVaultSecretStore implements SecretStore {
   private pair?: Promise<SshKeyPair>;
@@ -53,18 +55,33 @@ export class KeyVaultSecretStore implements SecretStore {
     return kept;
   }
 
-  /** The key pair in the oldest enabled version of the secret, or undefined when there is none. */
+  /**
+   * The key pair in the oldest enabled version of the secret, or undefined when there is none.
+   * Versions are dated to the second, so two set in the same second are ordered by their id; while
+   * the oldest one's second may not be over on the service's clock (its Date header), a version of
+   * that same second may still appear and win the tie: the choice waits until it cannot.
+   */
   private async oldest(): Promise<SshKeyPair | undefined> {
-    const versions: { version: string; created: number }[] = [];
-    try {
-      for await (const p of this.client.listPropertiesOfSecretVersions(this.secretName)) {
-        if (p.enabled !== false && p.version) versions.push({ version: p.version, created: p.createdOn?.getTime() ?? 0 });
+    let versions: { version: string; created: number }[] = [];
+    for (let attempt = 0; ; attempt++) {
+      let serverNow = 0;
+      const onResponse = (r: { headers: { get(name: string): string | undefined } }) => {
+        serverNow = Math.max(serverNow, Date.parse(r.headers.get('date') ?? '') || 0);
+      };
+      versions = [];
+      try {
+        for await (const p of this.client.listPropertiesOfSecretVersions(this.secretName, { onResponse })) {
+          if (p.enabled !== false && p.version) versions.push({ version: p.version, created: p.createdOn?.getTime() ?? 0 });
+        }
+      } catch (e) {
+        if (statusCode(e) !== 404) throw e;
       }
-    } catch (e) {
-      if (statusCode(e) !== 404) throw e;
+      if (!versions.length) return undefined;
+      versions.sort((a, b) => a.created - b.created || a.version.localeCompare(b.version));
+      const settled = !serverNow || serverNow - versions[0].created >= SETTLE_MS;
+      if (settled || attempt >= 10) break;
+      await new Promise((r) => setTimeout(r, Math.min(SETTLE_MS, versions[0].created + SETTLE_MS - serverNow + 100)));
     }
-    if (!versions.length) return undefined;
-    versions.sort((a, b) => a.created - b.created || a.version.localeCompare(b.version));
     const { value } = await this.client.getSecret(this.secretName, { version: versions[0].version });
     try {
       const pair = JSON.parse(value ?? '') as SshKeyPair;
