@@ -182,6 +182,7 @@ function managementItem(status?: ManagementStatus): vscode.TreeItem {
   const c = status.config!;
   const last = status.lastRun;
   item.description = [
+    status.version ? `v${status.version}` : undefined,
     `idle timeout ${duration(c.idleTimeoutS * 1000)}`,
     c.thresholds.length ? `${c.thresholds.length} threshold${c.thresholds.length > 1 ? 's' : ''}` : undefined,
     last ? `last run ${duration(Date.now() - last.at)} ago` : 'not run yet',
@@ -191,10 +192,18 @@ function managementItem(status?: ManagementStatus): vscode.TreeItem {
     .join(' · ');
   item.iconPath = new vscode.ThemeIcon(last?.error ? 'error' : 'shield', last?.error ? new vscode.ThemeColor('list.errorForeground') : undefined);
   item.contextValue = 'management.installed';
-  item.tooltip = last?.error
+  const result = last?.error
     ? `Last run failed: ${last.error}`
-    : last
-      ? `Last run: stopped ${last.terminated.length}, deregistered ${last.deregistered.length}, launched ${last.launched.length}${last.unmet.length ? `; unmet: ${last.unmet.join(', ')}` : ''}`
-      : 'Installed';
+    : last?.skipped
+      ? `Last run skipped: ${last.skipped}`
+      : last
+        ? `Last run: stopped ${last.terminated.length}, deregistered ${last.deregistered.length}, launched ${last.launched.length}${last.unmet.length ? `; unmet: ${last.unmet.join(', ')}` : ''}`
+        : 'Installed, not run yet';
+  const tooltip = new vscode.MarkdownString();
+  tooltip.appendText([status.detail, status.version ? `version ${status.version}` : undefined].filter(Boolean).join(' · ') + '\n\n');
+  tooltip.appendText(result);
+  // Where it logs in the cloud: a link to the log group in the console.
+  if (status.logLink) tooltip.appendMarkdown(`\n\n[Log group ${status.logGroup ?? ''}](${status.logLink})`);
+  item.tooltip = tooltip;
   return item;
 }

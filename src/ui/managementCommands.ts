@@ -47,15 +47,23 @@ export function registerManagementCommands(services: Services, model: MeadowrunM
       return false;
     }
     const before = await cloud.management.status();
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Meadowrun: installing the management functions…' }, () =>
-      cloud.management.install(config),
+    // Each resource named as it is made (on AWS: the table item, role, function, rule, target, permission).
+    const steps: string[] = [];
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Meadowrun: installing the management functions…' }, (progress) =>
+      cloud.management.install(config, {
+        onProgress: (line) => {
+          steps.push(line);
+          progress.report({ message: line });
+        },
+      }),
     );
     await model.refresh();
     const changed = changes(before.installed ? before.config : undefined, config);
+    const made = steps.filter((l) => /^(Created|Updated)/.test(l));
     void vscode.window.showInformationMessage(
-      before.installed
+      (before.installed
         ? `Meadowrun: management functions updated (${changed.length ? changed.join('; ') : 'no change'}).`
-        : `Meadowrun: management functions installed: ${describe(config)}.`,
+        : `Meadowrun: management functions installed: ${describe(config)}.`) + (made.length ? ` ${made.join('; ')}.` : ''),
     );
     return true;
   };
@@ -70,9 +78,17 @@ export function registerManagementCommands(services: Services, model: MeadowrunM
         'Uninstall',
       )) === 'Uninstall';
     if (!answer) return false;
-    await cloud.management.uninstall();
+    const removed: string[] = [];
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Meadowrun: uninstalling the management functions…' }, (progress) =>
+      cloud.management.uninstall({
+        onProgress: (line) => {
+          removed.push(line);
+          progress.report({ message: line });
+        },
+      }),
+    );
     await model.refresh();
-    void vscode.window.showInformationMessage('Meadowrun: management functions uninstalled.');
+    void vscode.window.showInformationMessage(`Meadowrun: management functions uninstalled.${removed.length ? ` ${removed.join('; ')}.` : ''}`);
     return true;
   };
 
@@ -121,6 +137,9 @@ export function registerManagementCommands(services: Services, model: MeadowrunM
     command(failures, 'meadowrun.uninstallManagement', (_node?: unknown, o?: { confirmed?: boolean }) => uninstall(o)),
     command(failures, 'meadowrun.editManagement', edit),
     command(failures, 'meadowrun.showManagementLog', async () => {
+      // In the cloud (AWS: the function's CloudWatch log group), opened in the browser.
+      const link = model.management?.logLink;
+      if (link) return void (await vscode.env.openExternal(vscode.Uri.parse(link, true)));
       const file = model.management?.logFile;
       if (!file) return void vscode.window.showInformationMessage('Meadowrun: the management functions keep no log on this machine.');
       await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
