@@ -327,4 +327,34 @@ describe('AWS management functions on moto', { skip: unavailable ? `skipped: ${u
     await cloud.management.uninstall({ onProgress: (line) => say.push(line) });
     assert.deepEqual(say, [], 'a second uninstall finds nothing to remove');
   });
+
+  it('the CLI: manage install|status|run-once --dry-run|uninstall --cloud aws, each step said', async () => {
+    const home = tempDir('aws-mgmt-home');
+    const env = { PATH: process.env.PATH, HOME: home, ...moto.env, ...pricing.env, MEADOWRUN_AWS_AMI: AMI, MEADOWRUN_AWS_SSH_FROM: '127.0.0.1/32', MEADOWRUN_AWS_DIR: path.join(home, 'aws') };
+    // Not execFileSync: moto's proxy answers from this process, which must keep running meanwhile.
+    const cli = (...args: string[]) =>
+      new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, [path.join(root, 'dist', 'cli.js'), '--cloud', 'aws', 'manage', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (err += d));
+        child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`meadowrun manage ${args.join(' ')} exited ${code}:\n${out}${err}`))));
+      });
+    const installed = await cli('install', '--idle-timeout', '600', '--thresholds', '[{"cpu": 2, "memoryGb": 4, "count": 1}]');
+    assert.match(installed, /^Created the IAM role meadowrun-adjuster$/m);
+    assert.match(installed, /^Created the Lambda function meadowrun-adjuster \(version .*nodejs22\.x on arm64/m);
+    assert.match(installed, /^Created the EventBridge rule meadowrun-adjuster-schedule \(rate\(1 minute\)\)$/m);
+    assert.match(installed, /^Installed the management functions \(runs every 60 s; idle timeout 600 s; 1 threshold\)\.$/m);
+    const status = await cli('status');
+    assert.match(status, /^Installed \(version .*, Lambda meadowrun-adjuster in us-east-1, rate\(1 minute\)\): runs every 60 s; idle timeout 600 s; 1 threshold$/m);
+    assert.match(status, /^Logs: \/aws\/lambda\/meadowrun-adjuster — https:\/\/us-east-1\.console\.aws\.amazon\.com\//m);
+    const plan = await cli('run-once', '--dry-run');
+    assert.match(plan, /^launch +1 × c5\.large +threshold 1×\(2 CPU, 4 GB\)/m);
+    assert.deepEqual(await cloud.provider.listRunning(), [], 'a dry run launches nothing');
+    const removed = await cli('uninstall');
+    assert.match(removed, /^Deleted the Lambda function meadowrun-adjuster/m);
+    assert.match(removed, /^Uninstalled the management functions\.$/m);
+    assert.match(await cli('status'), /^Not installed\.$/m);
+  });
 });

@@ -33,7 +33,7 @@ import { createAllocationTable } from '../dynamoAllocationTable';
 import { ADJUSTER_FUNCTION, ADJUSTER_ROLE, ADJUSTER_RULE, MEADOWRUN_TAGS } from '../names';
 import { FunctionEnvironment } from './functionCloud';
 import { ManagementItems } from './items';
-import { FUNCTION_TIMEOUT_S, runManaged } from './managedRun';
+import { FUNCTION_TIMEOUT_S, readyLaunches, runManaged } from './managedRun';
 import { adjusterRolePolicy, LAMBDA_TRUST } from './policy';
 import { zip } from './zip';
 
@@ -259,9 +259,14 @@ export class AwsManagementInstaller implements ManagementInstaller {
     };
   }
 
-  /** One run now, as the function would run it, with this client's credentials and under the same lock. */
-  runOnce(o: { dryRun?: boolean; now?: number } = {}): Promise<AdjusterRun> {
-    return runManaged(this.cloud, this.items, { holder: `client ${os.hostname()} pid ${process.pid}`, ...o });
+  /**
+   * One run now, as the function would run it, with this client's credentials and under the same
+   * lock; then, unlike the function, it waits for what it launched to be ready (it can reach SSH).
+   */
+  async runOnce(o: { dryRun?: boolean; now?: number } = {}): Promise<AdjusterRun> {
+    const run = await runManaged(this.cloud, this.items, { holder: `client ${os.hostname()} pid ${process.pid}`, ...o });
+    if (run.result.launched.length) await readyLaunches(this.cloud, run.result.launched);
+    return run;
   }
 }
 

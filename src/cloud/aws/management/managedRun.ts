@@ -83,3 +83,25 @@ async function finishLaunches(cloud: ManagedCloud, pending: string[]): Promise<s
   }
   return still;
 }
+
+/**
+ * For a client's `run-once`, which can wait and reach SSH: waits for the instances it launched to
+ * become ready and marks them so, as a client's own launch does. One that does not come up is left
+ * as it is — a later management run marks it ready, or removes it once its launch counts as given
+ * up — rather than terminated here, where the function may be finishing it at the same moment.
+ */
+export async function readyLaunches(cloud: Cloud, ids: string[]): Promise<void> {
+  await Promise.all(
+    ids.map(async (id) => {
+      try {
+        const endpoint = await cloud.provider.waitReady(id, { signal: AbortSignal.timeout(cloud.provider.launchGraceMs) });
+        const row = await cloud.table.getInstance(id);
+        if (!row || row.state !== 'launching') return;
+        await cloud.provider.allowClient({ ...row, ...endpoint, state: 'ready' });
+        await cloud.table.markReady(id, endpoint);
+      } catch {
+        // left to the management runs (see above)
+      }
+    }),
+  );
+}
