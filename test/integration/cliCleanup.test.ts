@@ -74,12 +74,13 @@ async function runningMap(): Promise<import('node:child_process').ChildProcess> 
   meadowrun('local', 'down');
   const child = spawn(process.execPath, [cli, '--state-dir', stateDir, 'run-map', 'jobs.py:slow', '--args', 'range(500)', '--workers', '2', '--json'], { cwd: project });
   const cloud = createLocalCloud({ stateDir });
-  // Ready instances with workers on them: no launch is under way any more (a client killed inside
-  // the provider's launch, before it learns the instance's id, leaves it to the adjuster's grace).
-  const ready = async () => (await cloud.table.listInstances()).filter((r) => Object.keys(r.jobs).some((j) => /-w\d+$/.test(j)));
+  // Both workers placed on ready instances: no launch is under way any more (a client killed inside
+  // the provider's launch, before it learns the instance's id, leaves it to the adjuster's grace;
+  // one worker placed while the other's launch has no row yet was such a moment on a loaded machine).
   await waitFor('the map workers to run', async () => {
-    const rows = await ready();
-    return rows.length > 0 && rows.every((r) => r.state === 'ready') && (await cloud.table.listInstances()).every((r) => r.state === 'ready');
+    const rows = await cloud.table.listInstances();
+    const workers = rows.flatMap((r) => Object.keys(r.jobs)).filter((j) => /-w\d+$/.test(j));
+    return workers.length === 2 && rows.every((r) => r.state === 'ready');
   }, 30_000);
   assert.equal((await cloud.queues.listPairs()).length, 1);
   return child;
