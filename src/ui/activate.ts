@@ -1,4 +1,5 @@
 import * as path from 'path';
+import { workspaceDeployment } from './deploymentChoice';
 import * as vscode from 'vscode';
 import { registerAwsCommands } from './awsCommands';
 import { RunRemotelyCodeLensProvider } from './codeLens';
@@ -38,6 +39,7 @@ export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
   const results = new ResultDocuments();
   const exceptions = new RemoteExceptions();
   const runner = new JobRunner(services, model, output, failures, logs, exceptions);
+  runner.workspaceDeployment = () => workspaceDeployment(extension.workspaceState);
   const codeLens = new RunRemotelyCodeLensProvider();
   const statusBar = new InstancesStatusBar(model);
   const instancesView = vscode.window.createTreeView('meadowrun.instances', { treeDataProvider: instancesTree, showCollapseAll: false });

@@ -18,6 +18,7 @@ import { isActive, JobView, MeadowrunModel } from './model';
 import { Services } from './services';
 import { settings, updateSetting } from './settings';
 import { chooseResources, describeChoice } from './resourcesWizard';
+import { chooseDeployment, describeDeployment, workspaceDeployment } from './deploymentChoice';
 
 export interface CommandContext {
   extension: vscode.ExtensionContext;
@@ -48,6 +49,15 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
     register('meadowrun.showLog', () => c.services.log.show()),
     register('meadowrun.clearFinishedJobs', () => c.model.clearFinished()),
     register('meadowrun.setDefaultResources', () => setDefaultResources(c)),
+    register('meadowrun.chooseDeployment', async () => {
+      const file = vscode.window.activeTextEditor?.document.uri;
+      const folder = file ? projectFolder(file) : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+      const choice = await chooseDeployment(c.extension.workspaceState, folder);
+      const now = workspaceDeployment(c.extension.workspaceState);
+      c.output.appendLine(`Libraries for this workspace: ${now ? describeDeployment(now) : 'from the settings (meadowrun.deployment.*)'}`);
+      return choice;
+    }),
+    register('meadowrun.showEnvironments', () => c.model.refreshEnvironments()),
   ];
 }
 

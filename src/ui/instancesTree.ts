@@ -3,6 +3,8 @@ import type { InstanceRecord } from '../cloud/ports';
 import type { ManagementStatus } from '../core/management';
 import { describeFree, describeInstance, duration, elapsed, minutes, price } from './format';
 import { MeadowrunModel } from './model';
+import { bytes } from '../core/format';
+import type { CachedEnvironment } from '../jobs/environments';
 
 export type InstancesNode =
   | { kind: 'management' }
@@ -10,7 +12,9 @@ export type InstancesNode =
   /** The table could not be listed: said in the view, rather than an empty view that looks like no instances. */
   | { kind: 'listError'; message: string }
   | { kind: 'instance'; record: InstanceRecord }
-  | { kind: 'job'; instanceId: string; jobId: string; allocatedAt: number };
+  | { kind: 'job'; instanceId: string; jobId: string; allocatedAt: number }
+  /** An environment the instance built for jobs' libraries (as last listed: MeadowrunModel.environments). */
+  | { kind: 'environment'; env: CachedEnvironment };
 
 function keyOf(node: InstancesNode): string {
   switch (node.kind) {
@@ -24,6 +28,8 @@ function keyOf(node: InstancesNode): string {
       return `instance:${node.record.id}`;
     case 'job':
       return `instance-job:${node.instanceId}:${node.jobId}`;
+    case 'environment':
+      return `instance-env:${node.env.instanceId}:${node.env.hash}`;
   }
 }
 
@@ -68,7 +74,10 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
       return error ? [{ kind: 'managementError', message: error }] : [];
     }
     if (node.kind === 'instance') {
-      return Object.values(node.record.jobs).map((j) => ({ kind: 'job', instanceId: node.record.id, jobId: j.jobId, allocatedAt: j.allocatedAt }));
+      return [
+        ...Object.values(node.record.jobs).map((j): InstancesNode => ({ kind: 'job', instanceId: node.record.id, jobId: j.jobId, allocatedAt: j.allocatedAt })),
+        ...(this.model.environments.get(node.record.id) ?? []).map((env): InstancesNode => ({ kind: 'environment', env })),
+      ];
     }
     return [];
   }
@@ -119,7 +128,11 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
     if (node.kind === 'instance') {
       const r = node.record;
       const busy = Object.keys(r.jobs).length > 0;
-      const item = new vscode.TreeItem(r.typeName, busy ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+      const envs = this.model.environments.get(r.id)?.length ?? 0;
+      const item = new vscode.TreeItem(
+        r.typeName,
+        busy ? vscode.TreeItemCollapsibleState.Expanded : envs ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
+      );
       item.id = `instance:${r.id}`;
       const unreachable = this.model.unreachable.has(r.id);
       const launching = r.state === 'launching';
@@ -146,6 +159,7 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
       );
       return item;
     }
+    if (node.kind === 'environment') return environmentItem(node.env);
     // A job of this window is shown by its label and state; another's (a map worker, the CLI's)
     // by its id. Either can be stopped and its log opened from here.
     const job = this.model.jobById(node.jobId);
@@ -165,6 +179,18 @@ export class InstancesTreeProvider implements vscode.TreeDataProvider<InstancesN
     this.subscription.dispose();
     this.changed.dispose();
   }
+}
+
+/** "3f2a9c1e  requirements.txt · 48.2 MiB · used 2h 5m ago". */
+function environmentItem(env: CachedEnvironment): vscode.TreeItem {
+  const item = new vscode.TreeItem(env.hash.slice(0, 8));
+  item.id = `instance-env:${env.instanceId}:${env.hash}`;
+  const used = Date.now() - Date.parse(env.lastUsedAt);
+  item.description = [env.source, bytes(env.bytes), env.inUse ? 'in use' : `used ${duration(Math.max(0, used))} ago`].join(' · ');
+  item.tooltip = `Environment ${env.hash} from ${env.source}\nBuilt ${env.builtAt}, last used ${env.lastUsedAt}\n${bytes(env.bytes)} on ${env.instanceId}${env.inUse ? '\nIn use (never pruned)' : ''}`;
+  item.iconPath = new vscode.ThemeIcon('package');
+  item.contextValue = 'environment';
+  return item;
 }
 
 /** Whether management runs, its last and next run: what stops idle instances. */

@@ -14,6 +14,7 @@ import { localPython } from './pythonInterpreter';
 import { RemoteExceptions } from './remoteExceptions';
 import { Services } from './services';
 import { deploymentSettings, settings } from './settings';
+import type { DeploymentChoice } from '../core/deployment';
 
 export interface JobRequest {
   /** Shown in the Jobs tree, the output and the progress notification. */
@@ -48,6 +49,9 @@ export class JobRunner {
     private readonly logs: JobLogs,
     private readonly exceptions: RemoteExceptions,
   ) {}
+
+  /** The workspace's remembered deployment choice (deploymentChoice.ts), which overrides the settings. */
+  workspaceDeployment?: () => DeploymentChoice | undefined;
 
   async run(request: JobRequest): Promise<{ outcome: JobOutcome; result: JobResult } | undefined> {
     const job = this.model.addJob(request.label);
@@ -93,22 +97,30 @@ export class JobRunner {
         this.services.log.info(`${request.label}: checking ${path.relative(projectDir, request.file.fsPath)}`);
         try {
           const s = settings();
+          const fromSettings = deploymentSettings();
+          const deployment = this.workspaceDeployment?.() ?? fromSettings.deployment;
+          let builtEnvironment = false;
           const result = await request.start({
             projectDir,
             resources: s.resources,
             interpreter: s.remoteInterpreter,
-            ...deploymentSettings(),
+            ...fromSettings,
+            deployment,
             logCapMb: s.logCapMb,
             localPython: await localPython(request.file),
             signal: controller.signal,
             onEvent: (e) => {
               if (e.kind === 'started') localize = (text) => localizePaths(text, e.projectDir, projectDir);
+              if (e.kind === 'deployment') this.output.appendLine(`  libraries: ${e.source}`);
+              if (e.kind === 'environment' && (e.event.kind === 'built' || e.event.kind === 'reused')) builtEnvironment = true;
               this.onEvent(job, e, progress);
             },
             onOutput,
           });
           clearTimeout(partial);
           show(rewriter.push(decoders.stdout.end() + decoders.stderr.end()) + rewriter.flush());
+          // The Instances view shows each instance's environments: list them again now that one was used.
+          if (builtEnvironment) this.model.refreshEnvironments().catch((e) => this.services.log.warn(`Could not list the instances' environments: ${(e as Error).message}`));
           const took = duration(Date.now() - job.startedAt);
           const outcome = result.outcome;
           this.model.updateJob(job, { id: result.jobId, instanceId: result.instanceId, logPath: result.logPath ?? job.logPath });

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { InstanceRecord } from '../cloud/ports';
 import type { ManagementStatus } from '../core/management';
 import type { JobOutcome } from '../remote/protocol';
+import type { CachedEnvironment } from '../jobs/environments';
 import { Services } from './services';
 import { describeError, stackOf } from '../core/errors';
 
@@ -40,6 +41,11 @@ export class MeadowrunModel implements vscode.Disposable {
   /** Registered instances the provider no longer reports running (e.g. their sshd died). */
   unreachable = new Set<string>();
   management?: ManagementStatus;
+  /**
+   * Each instance's cached environments as last listed (an SSH session per instance, so only on
+   * Show Cached Environments or after a job that used one, never on the poll).
+   */
+  environments = new Map<string, CachedEnvironment[]>();
   jobs: JobView[] = [];
   lastError?: string;
   private readonly changed = new vscode.EventEmitter<void>();
@@ -117,6 +123,15 @@ export class MeadowrunModel implements vscode.Disposable {
       this.changed.fire();
     })();
     return this.refreshing;
+  }
+
+  async refreshEnvironments(): Promise<CachedEnvironment[]> {
+    const { engine } = await this.services.get();
+    const list = await engine.environments();
+    this.environments = new Map();
+    for (const e of list) this.environments.set(e.instanceId, [...(this.environments.get(e.instanceId) ?? []), e]);
+    this.changed.fire();
+    return list;
   }
 
   addJob(label: string): JobView {

@@ -323,6 +323,57 @@ describe('running code remotely', () => {
     assert.deepStrictEqual(api.jobsTree.getChildren(), []);
   });
 
+  it('Choose Libraries remembers a container image (and its secret) for this workspace, or goes back to the settings', async () => {
+    const window = vscode.window as unknown as Record<string, unknown>;
+    const [pick, input] = [window.showQuickPick, window.showInputBox];
+    const answers = ['python:3.12-slim', 'registry-creds'];
+    let wanted = 'Container image…';
+    window.showQuickPick = async (items: vscode.QuickPickItem[]) => items.find((i) => i.label.replace(/^\$\(check\) /, '') === wanted);
+    window.showInputBox = async (o: vscode.InputBoxOptions) => {
+      const answer = answers.shift()!;
+      // The same checks as the engine's: a bad reference is refused as it is typed.
+      assert.match(String(await o.validateInput!('-v/:/host')), /is not a container image reference|is not a secret name/);
+      return answer;
+    };
+    try {
+      const chosen = await vscode.commands.executeCommand('meadowrun.chooseDeployment');
+      assert.deepStrictEqual(chosen, { kind: 'image', image: 'python:3.12-slim', imageSecret: 'registry-creds' });
+      wanted = 'None';
+      assert.deepStrictEqual(await vscode.commands.executeCommand('meadowrun.chooseDeployment'), { kind: 'none' });
+      wanted = 'Use the settings';
+      assert.strictEqual(await vscode.commands.executeCommand('meadowrun.chooseDeployment'), undefined);
+    } finally {
+      [window.showQuickPick, window.showInputBox] = [pick, input];
+    }
+  });
+
+  it('Show Cached Environments lists each instance’s environments under it (hash, source, size, last use)', async () => {
+    await api.model.refresh();
+    const instance = api.model.instances.find((r) => r.state === 'ready')!;
+    assert.ok(instance, 'a ready instance from the tests before');
+    // An environment as the agent leaves one, last used three hours ago.
+    const dir = path.join(instance.workDir!, 'envs', 'abcdef0123456789');
+    fs.mkdirSync(path.join(dir, 'lib'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'lib', 'data.bin'), Buffer.alloc(2048));
+    const marker = path.join(dir, 'meadowrun-environment.json');
+    fs.writeFileSync(marker, JSON.stringify({ hash: 'abcdef0123456789', source: 'requirements.txt', builtAt: new Date().toISOString() }));
+    const used = new Date(Date.now() - 3 * 3600_000);
+    fs.utimesSync(marker, used, used);
+    try {
+      await vscode.commands.executeCommand('meadowrun.showEnvironments');
+      const node = api.instancesTree.getChildren().find((n) => n.kind === 'instance' && n.record.id === instance.id)!;
+      assert.strictEqual(api.instancesTree.getTreeItem(node).collapsibleState, vscode.TreeItemCollapsibleState.Collapsed);
+      const envs = api.instancesTree.getChildren(node).filter((n) => n.kind === 'environment');
+      assert.strictEqual(envs.length, 1);
+      const item = api.instancesTree.getTreeItem(envs[0]);
+      assert.strictEqual(item.label, 'abcdef01');
+      assert.match(String(item.description), /^requirements\.txt · [\d.]+ KiB · used 3h 0m ago$/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await vscode.commands.executeCommand('meadowrun.showEnvironments');
+    }
+  });
+
   it('an instance whose sshd died shows as unreachable', async () => {
     await api.model.refresh();
     const record = api.model.instances[0];
