@@ -2,7 +2,9 @@
 // test's own: no bridge, no NAT, containers on the host's network) and an image made here from this
 // machine's Python, served by a private registry on loopback that wants a password.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { MeadowrunError } from '../../src/core/errors';
 import { JobEvent, JobOptions } from '../../src/jobs/engine';
@@ -162,6 +164,25 @@ test('wrong registry credentials, or no such secret: one clear error naming the 
   await assert.rejects(t.engine.runFunction('where.py:where', '[1]', options(privateImage, [], image('nosuch'))), /: there is no secret "nosuch" \(meadowrun secret set nosuch\)$/);
   await assert.rejects(t.engine.runFunction('where.py:where', '[1]', options(privateImage, [], image('bad name'))), /"bad name" is not a secret name/);
   assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
+});
+
+test('the CLI: --image with --image-secret runs in the image; --image-secret without an image is refused', { skip: unavailable, timeout: 120_000 }, async () => {
+  const cli = (...args: string[]) => {
+    const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'cli.js'), '--state-dir', t.cloud.stateDir, ...args], { cwd: project, env: { ...process.env, DOCKER_HOST: docker.host } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+  };
+  await t.cloud.secrets.putSecret('registry', 'alice:correct horse');
+  const ok = await cli('run-function', 'where.py:where', '--args', '[4]', '--image', privateImage, '--image-secret', 'registry', '--json');
+  assert.equal(ok.status, 0, ok.stderr);
+  const value = JSON.parse(JSON.parse(ok.stdout).outcome.value.json);
+  assert.deepEqual([value.n, value.dockerenv], [8, true]);
+  const bad = await cli('run-function', 'where.py:where', '--args', '[4]', '--image-secret', 'registry');
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--image-secret is for a container image: add --image REF/);
 });
 
 test('a bad image reference is refused before anything is allocated', { skip: unavailable }, async () => {
