@@ -14,6 +14,9 @@ import { Containers, ImageError } from './containers';
 import { dockerRunArgs } from '../core/containers';
 import { EnvironmentBuildError, Environments } from './environments';
 import { ForkServer, ForkServerEvent } from './forkServer';
+import { GitCode, GitCodeError } from './gitCode';
+import { resolveDeployment } from '../jobs/deployment';
+import type { EnvironmentSpec } from '../core/deployment';
 import { JobLog } from './jobLog';
 import { removePidFile, writePidFile } from './pidFiles';
 import forkServerSource from './python/forkserver.py';
@@ -59,6 +62,8 @@ interface Job {
   request: RunRequest;
   /** The Python that runs it: the request's, or its environment's. */
   interpreter: string;
+  /** Its environment: the request's, or the one its repository's files name (`git`). */
+  environment?: EnvironmentSpec;
   log: JobLog;
   pid?: number;
   streams: Map<string, net.Socket>;
@@ -90,6 +95,7 @@ export class AgentServer {
   private readonly forkServers = new Map<string, ForkServer>();
   private readonly code: CodeStore;
   private readonly environments: Environments;
+  private readonly git: GitCode;
   private readonly containers: Containers;
   private readonly socketPath: string;
   private socketInTempDir = false;
@@ -104,6 +110,7 @@ export class AgentServer {
     this.log = o.log ?? agentLog;
     this.code = new CodeStore(o.workDir);
     this.environments = new Environments(o.workDir, o.secret);
+    this.git = new GitCode(o.workDir, o.secret);
     this.containers = new Containers({ workDir: o.workDir, dockerHost: o.dockerHost, secret: o.secret });
     this.logDir = path.join(o.workDir, 'logs');
     this.resultsDir = path.join(o.workDir, 'results');
@@ -259,12 +266,22 @@ export class AgentServer {
         finishing: false,
       };
       this.jobs.set(request.jobId, job);
-      const cwd = this.code.projectDir(request.project);
-      fs.mkdirSync(cwd, { recursive: true });
+      let cwd: string;
+      let environment = request.environment;
+      if (request.git) {
+        const log = job.log;
+        cwd = (await this.git.checkout(request.git, (line) => log.append(`${line}\n`))).dir;
+        // The libraries named by the repository's own files, read here (the client has not seen them).
+        if (!environment && request.deployment) environment = await environmentOfRepository(cwd, request.deployment);
+      } else {
+        cwd = this.code.projectDir(request.project);
+        fs.mkdirSync(cwd, { recursive: true });
+      }
       interpreterStarted = false;
       if (request.image) return await this.runInContainer(job, cwd);
-      if (request.environment) {
-        job.interpreter = await this.environmentOf(job, request.environment);
+      if (environment) {
+        job.environment = environment;
+        job.interpreter = await this.environmentOf(job, environment);
         // Cancelled while it waited for the build (which goes on, for the cache): nothing to start.
         if (job.cancelled) throw new CancelledBeforeStart();
       }
@@ -282,8 +299,12 @@ export class AgentServer {
         outcome:
           e instanceof CancelledBeforeStart
             ? { status: 'cancelled' }
+            : e instanceof GitCodeError
+            ? { status: 'rejected', code: 'git', message }
+            : e instanceof RepositoryDeploymentError
+            ? { status: 'rejected', code: 'environment', message }
             : e instanceof EnvironmentBuildError
-            ? { status: 'rejected', code: 'environment', message: `${request.environment?.source}: ${message}` }
+            ? { status: 'rejected', code: 'environment', message: `${(job?.environment ?? request.environment)?.source}: ${message}` }
             : e instanceof ImageError
             ? { status: 'rejected', code: 'environment', message: `Container image ${request.image?.ref}: ${message}` }
             : interpreterStarted
@@ -610,3 +631,14 @@ class CancelledBeforeStart extends Error {}
 
 /** The agent's own log is its stderr (a file beside its socket, for the daemon): everything, with times. */
 export const agentLog: Logger = lineLogger((line) => void process.stderr.write(line), { verbose: true });
+
+/** The repository's deployment files could not be read: one line, naming the file. */
+class RepositoryDeploymentError extends Error {}
+
+async function environmentOfRepository(dir: string, d: NonNullable<RunRequest['deployment']>): Promise<EnvironmentSpec | undefined> {
+  try {
+    return await resolveDeployment(dir, d.choice, d.index);
+  } catch (e) {
+    throw new RepositoryDeploymentError(`in the repository: ${(e as Error).message}`);
+  }
+}

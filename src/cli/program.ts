@@ -69,6 +69,8 @@ const resourceOptions = (cmd: Command) =>
     .option('--interpreter-local <python>', 'the Python on this machine that checks the code and that --deployment mirror reproduces (default: $MEADOWRUN_LOCAL_PYTHON, then python3)')
     .option('--index-url <url>', 'the package index the instance installs them from (default: the requirements file\'s, else pip\'s)')
     .option('--extra-index-url <url>', 'another index to install from; repeat for more', (v: string, previous: string[] = []) => [...previous, v])
+    .option('--git <url[@ref]>', 'run the code of a git repository at a branch, tag or commit (default: its default branch), fetched on the instance, instead of syncing --project; FILE paths are the repository\'s')
+    .option('--git-secret <name>', 'a secret with the SSH private key (optionally followed by known_hosts lines) or https token for --git')
     .option('--index-secret <name>', 'a secret (meadowrun secret set) with the indexes\' credentials, user:password or a token; the instance reads it and gives it to pip in a netrc file')
     .option('--json', 'print one JSON object instead of text');
 
@@ -160,7 +162,7 @@ export function buildProgram(): Command {
       .argument('[args...]', 'arguments for the script (put them after --)'),
   ).action(async (file: string, args: string[], flags: RunFlags) => {
     const e = await getEngine(program);
-    const { result, seconds } = await runJob(flags, async () => (await getCloud(program)).management.status(), (o) => e.runCommand(path.resolve(file), args, o));
+    const { result, seconds } = await runJob(flags, async () => (await getCloud(program)).management.status(), (o) => e.runCommand(flags.git ? file : path.resolve(file), args, o));
     const exit = exitFor(result.outcome);
     if (flags.json) printJson({ ...result, seconds });
     else process.stderr.write(`[${result.instanceId}] exit code ${exit.code} in ${seconds.toFixed(2)} s\n`);
@@ -178,7 +180,7 @@ export function buildProgram(): Command {
   ).action(async (target: string, flags: RunFlags & { args: string; kwargs?: string }) => {
     const e = await getEngine(program);
     // Files are named relative to where the user is; the engine takes them relative to the project.
-    const { result, seconds } = await runJob(flags, async () => (await getCloud(program)).management.status(), (o) => e.runFunction(absoluteTarget(target), flags.args, { ...o, kwargs: flags.kwargs }));
+    const { result, seconds } = await runJob(flags, async () => (await getCloud(program)).management.status(), (o) => e.runFunction(flags.git ? target : absoluteTarget(target), flags.args, { ...o, kwargs: flags.kwargs }));
     const outcome = result.outcome;
     if (flags.json) {
       printJson({ ...result, seconds });

@@ -7,9 +7,10 @@ import { CpuFeature, Resources } from '../core/resources';
 import { JobOutcome } from '../remote/protocol';
 import type { DeploymentChoice, EnvironmentEvent } from '../core/deployment';
 import type { IndexSettings } from '../jobs/deployment';
+import { GitSource, parseGitSource } from '../core/git';
 
 /** The deployment flags as the engine takes them. */
-export function deploymentFrom(flags: RunFlags): { deployment?: DeploymentChoice; index: IndexSettings; localPython?: string } {
+export function deploymentFrom(flags: RunFlags): { deployment?: DeploymentChoice; index: IndexSettings; localPython?: string; git?: GitSource } {
   let deployment = flags.deployment;
   if (flags.image) {
     if (deployment && deployment.kind !== 'auto' && deployment.kind !== 'image') {
@@ -21,7 +22,18 @@ export function deploymentFrom(flags: RunFlags): { deployment?: DeploymentChoice
     if (deployment?.kind !== 'image') throw new MeadowrunError('--image-secret is for a container image: add --image REF', 'bad-deployment', { stage: 'check' });
     deployment = { ...deployment, imageSecret: flags.imageSecret };
   }
-  return { deployment, index: { indexUrl: flags.indexUrl, extraIndexUrls: flags.extraIndexUrl, indexSecret: flags.indexSecret }, localPython: flags.interpreterLocal };
+  if (flags.gitSecret && !flags.git) throw new MeadowrunError('--git-secret is for a git repository: add --git URL[@REF]', 'bad-git', { stage: 'check' });
+  const git = flags.git ? atCheck(() => parseGitSource(flags.git!, flags.gitSecret)) : undefined;
+  return { deployment, index: { indexUrl: flags.indexUrl, extraIndexUrls: flags.extraIndexUrl, indexSecret: flags.indexSecret }, localPython: flags.interpreterLocal, ...(git && { git }) };
+}
+
+function atCheck<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof MeadowrunError) e.stage ??= 'check';
+    throw e;
+  }
 }
 
 export interface RunFlags {
@@ -36,6 +48,8 @@ export interface RunFlags {
   deployment?: DeploymentChoice;
   image?: string;
   imageSecret?: string;
+  git?: string;
+  gitSecret?: string;
   interpreterLocal?: string;
   indexUrl?: string;
   extraIndexUrl?: string[];

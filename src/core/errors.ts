@@ -1,10 +1,11 @@
 /** Where in a job's life something failed, in the order a job goes through them. */
 /**
+ * 'code': the job's code fetched on the instance from a git repository (`--git`), in place of 'sync'.
  * 'environment': the job's libraries being installed on the instance (after its code is synced,
  * before its process starts); a stage of its own because its failure is the user's requirements,
  * not the instance or the agent.
  */
-export type Stage = 'check' | 'allocate' | 'launch' | 'sync' | 'environment' | 'start' | 'run' | 'result';
+export type Stage = 'check' | 'allocate' | 'launch' | 'sync' | 'code' | 'environment' | 'start' | 'run' | 'result';
 
 /** A place in a local file an error is about (a syntax error's line). */
 export interface SourceLocation {
@@ -35,6 +36,9 @@ export type ErrorCode =
   | 'syntax-error'
   /** A deployment that can't be read: an unknown kind, a missing or malformed lock or requirements file. */
   | 'bad-deployment'
+  /** A `--git` source that is not one, or a repository the instance could not fetch or check out. */
+  | 'bad-git'
+  | 'git'
   /** A secret's name or value is not one a store takes, or a secret a job names is missing or malformed. */
   | 'bad-secret'
   | 'not-found'

@@ -14,7 +14,8 @@ import { preflight, preflightExpression, PreflightInput } from './preflight';
 import { remoteProjectName } from './projectFiles';
 import { pidFilePath, remoteProjectDir } from './remotePaths';
 import { shellQuote } from '../remote/shellQuote';
-import { parseFunctionTarget, projectPath } from './target';
+import { parseFunctionTarget, projectPath, repositoryFile, repositoryTarget } from './target';
+import type { GitSource } from '../core/git';
 import { MapArguments, MapResult, MapRun } from './runMap';
 import type { MapEvent } from '../core/mapProgress';
 import { checkImageRef, ImageSpec } from '../core/containers';
@@ -43,6 +44,11 @@ export interface JobOptions {
   deployment?: DeploymentChoice;
   /** The package index (and extra ones) the instance installs them from. */
   index?: IndexSettings;
+  /**
+   * Code from a git repository (core/git.ts), fetched on the instance, in place of syncing
+   * `projectDir`; its libraries are read from the repository's files there (`mirror`: from here).
+   */
+  git?: GitSource;
   /** Python on this machine, for checking input before anything is allocated (default: python3). */
   localPython?: string;
   env?: Record<string, string>;
@@ -107,6 +113,11 @@ export class Engine {
    */
   async runFunction(target: string, args = '[]', o: JobOptions & { kwargs?: string } = {}): Promise<JobResult> {
     const projectDir = path.resolve(o.projectDir ?? process.cwd());
+    // The code is the repository's, on the instance: nothing here to check it against.
+    if (o.git) {
+      const t = await atStage('check', undefined, () => repositoryTarget(target, projectDir));
+      return this.run({ kind: 'function', target: t, args, kwargs: o.kwargs }, undefined, projectDir, o);
+    }
     const t = await atStage('check', undefined, () => parseFunctionTarget(target, projectDir));
     const check: PreflightInput | undefined = t.localFile
       ? { kind: 'function', localFile: t.localFile, displayName: path.relative(projectDir, t.localFile), function: t.function, args, kwargs: o.kwargs }
@@ -117,6 +128,10 @@ export class Engine {
   /** Runs a Python file of the project (a path relative to it, or absolute) as a script, like `python FILE ARGS…`. */
   async runCommand(file: string, args: string[] = [], o: JobOptions = {}): Promise<JobResult> {
     const projectDir = path.resolve(o.projectDir ?? process.cwd());
+    if (o.git) {
+      const rel = await atStage('check', undefined, () => repositoryFile(file, projectDir));
+      return this.run({ kind: 'command', file: rel, args }, undefined, projectDir, o);
+    }
     const rel = await atStage('check', undefined, () => projectPath(file, projectDir));
     const check: PreflightInput = { kind: 'command', localFile: path.resolve(projectDir, file), displayName: rel };
     return this.run({ kind: 'command', file: rel, args }, check, projectDir, o);
@@ -130,6 +145,7 @@ export class Engine {
     const projectDir = path.resolve(o.projectDir ?? process.cwd());
     const workers = o.workers ?? 4;
     const t = await atStage('check', undefined, async () => {
+      if (o.git) throw new MeadowrunError('A map runs the synced project folder; code from git (--git) is for run-function and run-command only, for now', 'bad-git');
       const t = parseFunctionTarget(target, projectDir);
       if (t.localFile) {
         await preflight({ kind: 'function', localFile: t.localFile, displayName: path.relative(projectDir, t.localFile), function: t.function }, o.localPython);
@@ -178,6 +194,8 @@ export class Engine {
       o.onEvent?.({ kind: 'deployment', source: `image ${image.ref}` });
       return { image };
     }
+    // The repository's files are on the instance, read there; only `mirror` describes this machine.
+    if (o.git && choice.kind !== 'mirror') return {};
     const localPython = o.localPython || process.env.MEADOWRUN_LOCAL_PYTHON || 'python3';
     const environment = await resolveDeployment(projectDir, choice, o.index, localPython);
     if (environment) o.onEvent?.({ kind: 'deployment', source: environment.source });
@@ -303,7 +321,7 @@ export class Engine {
         },
         signal: o.signal,
       });
-      at('sync', instance.id);
+      at(o.git ? 'code' : 'sync', instance.id);
       o.onEvent?.({ kind: 'allocated', jobId, instanceId: instance.id, typeName: instance.typeName, reused: !launched });
       let started = false;
       let logPath: string | undefined;
@@ -312,10 +330,12 @@ export class Engine {
         throwIfCancelled(o.signal);
         outcome = await this.pool.with(instance, async (session) => {
           const project = remoteProjectName(projectDir);
-          const synced = await syncProject(session, projectDir, project, jobId);
-          o.onEvent?.({ kind: 'synced', ...synced });
-          throwIfCancelled(o.signal);
-          at('start');
+          if (!o.git) {
+            const synced = await syncProject(session, projectDir, project, jobId);
+            o.onEvent?.({ kind: 'synced', ...synced });
+            throwIfCancelled(o.signal);
+            at('start');
+          }
           const cancel = () => session.cancel(jobId);
           o.signal?.addEventListener('abort', cancel);
           try {
@@ -328,13 +348,14 @@ export class Engine {
                 interpreter: o.interpreter ?? 'python3',
                 environment,
                 image,
+                ...(o.git && { git: o.git, ...(!environment && !image && o.deployment && o.deployment.kind !== 'none' && { deployment: { choice: o.deployment, index: o.index ?? {} } }) }),
                 env: { ...o.env, MEADOWRUN_JOB_ID: jobId },
                 logCapBytes: o.logCapMb === undefined ? undefined : Math.round(o.logCapMb * 1024 * 1024),
               },
               {
                 resultDir: o.resultDir,
                 onEnvironment: (event) => {
-                  if (event.kind === 'building') at('environment');
+                  if (event.kind === 'building' || event.kind === 'reused') at('environment');
                   o.onEvent?.({ kind: 'environment', event });
                 },
                 onStarted: (pid, log) => {
@@ -361,6 +382,10 @@ export class Engine {
         // allocation here. One that started and lost its agent is the sweep's to judge.
         if (!started) await this.release(instance.id, jobId, launched);
         throw (started && (await stoppedByTermination(this.cloud, instance.id, jobId, e))) || e;
+      }
+      if (outcome.status === 'rejected' && outcome.code === 'git') {
+        await this.release(instance.id, jobId, launched);
+        throw new MeadowrunError(outcome.message, 'git', { stage: 'code', instanceId: instance.id });
       }
       if (outcome.status === 'rejected' && outcome.code === 'environment') {
         // The agent freed the job's allocation; an instance launched for it goes too.

@@ -51,3 +51,29 @@ export function projectPath(file: string, projectDir: string): string {
   if (!fs.existsSync(abs)) throw new MeadowrunError(`No such file: ${file}`, 'not-found');
   return rel.split(path.sep).join('/');
 }
+
+/**
+ * A file of a git repository the instance fetches (`--git`): a relative POSIX path inside it, not
+ * checked here. An absolute path (the editor's) is taken relative to `projectDir`, the local checkout.
+ */
+export function repositoryFile(file: string, projectDir?: string): string {
+  const local = projectDir && path.isAbsolute(file) ? path.relative(projectDir, file) : file;
+  const rel = path.posix.normalize(local.split(path.sep).join('/'));
+  if (path.posix.isAbsolute(rel) || rel === '..' || rel.startsWith('../')) {
+    throw new MeadowrunError(`${file} is not a path inside the repository: name it relative to the repository's root`, 'bad-target');
+  }
+  return rel;
+}
+
+/** `FILE.py:function` or `module:function` in a git repository the instance fetches. */
+export function repositoryTarget(target: string, projectDir?: string): string {
+  const colon = target.lastIndexOf(':');
+  const module = target.slice(0, colon);
+  const fn = target.slice(colon + 1);
+  if (colon < 1 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(fn)) {
+    throw new MeadowrunError(`Expected FILE.py:FUNCTION or package.module:FUNCTION, got "${target}"`, 'bad-target');
+  }
+  if (isFilePath(module)) return `${repositoryFile(module, projectDir)}:${fn}`;
+  if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(module)) throw new MeadowrunError(`"${module}" is neither a .py file nor a module name`, 'bad-target');
+  return target;
+}

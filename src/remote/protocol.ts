@@ -3,7 +3,8 @@
 // Shared by both ends so that they can't disagree.
 
 import type { ImageSpec } from '../core/containers';
-import type { EnvironmentEvent, EnvironmentSpec } from '../core/deployment';
+import type { DeploymentChoice, EnvironmentEvent, EnvironmentSpec } from '../core/deployment';
+import type { GitSource } from '../core/git';
 import type { ErrorCode } from '../core/errors';
 
 export const PROTOCOL_VERSION = 1;
@@ -31,6 +32,10 @@ export interface RunRequest {
   interpreter: string;
   /** Libraries the job needs: the agent runs it in a virtual environment made from `interpreter` with them (built once per content hash). */
   environment?: EnvironmentSpec;
+  /** Code from a git repository, fetched on the instance and run in place of the synced `project`. */
+  git?: GitSource;
+  /** With `git` and no `environment`: where the libraries come from, read from the repository's files on the instance. */
+  deployment?: { choice: DeploymentChoice; index: { indexUrl?: string; extraIndexUrls?: string[]; indexSecret?: string } };
   /** A container image the job runs in instead (with `interpreter` inside it), the project's folder mounted. */
   image?: ImageSpec;
   env: Record<string, string>;

@@ -4,6 +4,7 @@ import type { Threshold } from '../core/management';
 import type { CpuFeature, Resources } from '../core/resources';
 import { DeploymentChoice, parseDeploymentChoice } from '../core/deployment';
 import type { IndexSettings } from '../jobs/deployment';
+import { GitSource, parseGitSource } from '../core/git';
 
 /**
  * CPU features as written in settings: a list (or, hand-edited, a comma-separated string), any case.
@@ -46,7 +47,7 @@ export function settings() {
 }
 
 /** Where jobs' libraries come from (meadowrun.deployment.*), as the engine takes it; a bad kind throws the engine's message. */
-export function deploymentSettings(): { deployment: DeploymentChoice; index: IndexSettings } {
+export function deploymentSettings(): { deployment: DeploymentChoice; index: IndexSettings; git?: GitSource } {
   const c = vscode.workspace.getConfiguration('meadowrun.deployment');
   const kind = c.get<string>('kind', 'auto');
   const file = c.get<string>('file', '');
@@ -54,8 +55,11 @@ export function deploymentSettings(): { deployment: DeploymentChoice; index: Ind
   const imageSecret = c.get<string>('imageSecret', '');
   const deployment = parseDeploymentChoice(kind === 'image' ? `image=${image}` : file ? `${kind}=${file}` : kind);
   if (deployment.kind === 'image' && imageSecret) deployment.imageSecret = imageSecret;
+  const git = c.get<string>('git', '');
+  const gitSecret = c.get<string>('gitSecret', '');
   return {
     deployment,
+    ...(git && { git: parseGitSource(git, gitSecret || undefined) }),
     index: {
       indexUrl: c.get<string>('indexUrl', '') || undefined,
       extraIndexUrls: c.get<string[]>('extraIndexUrls', []),

@@ -1,0 +1,185 @@
+// Code from a git repository on the real local cloud: the repository is served over SSH by an
+// sshd this test starts, reachable only with a key that only the secret holds. The instance fetches
+// it (into its cache of that repository) and runs the job in the commit asked for.
+import assert from 'node:assert/strict';
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { MeadowrunError } from '../../src/core/errors';
+import { parseGitSource } from '../../src/core/git';
+import { JobOptions } from '../../src/jobs/engine';
+import { testCloud, TestCloud, waitFor } from '../support/localCloud';
+import { startPackageIndex } from '../support/packageIndex';
+import { tempDir } from '../support/tempDir';
+
+let t: TestCloud;
+let sshd: ChildProcess;
+let url: string;
+let hostLine: string;
+const dir = tempDir('git-srv');
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
+const keygen = (file: string) => {
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', file]);
+  return { priv: fs.readFileSync(file, 'utf8'), pub: fs.readFileSync(`${file}.pub`, 'utf8').trim() };
+};
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+before(async () => {
+  // The repository: main says "main", the tag v1 and the branch feature say otherwise.
+  const work = path.join(dir, 'work');
+  fs.mkdirSync(work);
+  git(work, 'init', '-q', '-b', 'main');
+  fs.writeFileSync(path.join(work, 'job.py'), 'def where():\n    return "v1"\n');
+  git(work, 'add', '.');
+  git(work, 'commit', '-qm', 'v1');
+  git(work, 'tag', 'v1');
+  fs.writeFileSync(path.join(work, 'job.py'), 'import os\ndef where():\n    return "main"\ndef cwd():\n    return os.getcwd()\n');
+  fs.mkdirSync(path.join(work, 'pkg'));
+  fs.writeFileSync(path.join(work, 'pkg', '__init__.py'), '');
+  fs.writeFileSync(path.join(work, 'pkg', 'mod.py'), 'def hello():\n    return "from pkg"\n');
+  git(work, 'add', '.');
+  git(work, 'commit', '-qm', 'main');
+  git(work, 'checkout', '-q', '-b', 'feature');
+  fs.writeFileSync(path.join(work, 'job.py'), 'def where():\n    return "feature"\n');
+  git(work, 'commit', '-qam', 'feature');
+  // A branch whose libraries its own requirements.txt names, which only the instance reads.
+  git(work, 'checkout', '-q', '-b', 'with-libs', 'main');
+  fs.writeFileSync(path.join(work, 'requirements.txt'), 'tinyc==0.1\n');
+  fs.writeFileSync(path.join(work, 'libs.py'), 'import tinyc\ndef version():\n    return tinyc.VERSION\n');
+  git(work, 'add', '.');
+  git(work, 'commit', '-qm', 'libs');
+  git(work, 'checkout', '-q', 'main');
+  git(dir, 'clone', '-q', '--bare', work, path.join(dir, 'repo.git'));
+
+  // Its SSH server: one authorized key, whose private half only the secret holds.
+  const key = keygen(path.join(dir, 'git_key'));
+  const host = keygen(path.join(dir, 'host_key'));
+  fs.writeFileSync(path.join(dir, 'authorized_keys'), `${key.pub}\n`, { mode: 0o600 });
+  const port = await freePort();
+  const config = path.join(dir, 'sshd_config');
+  fs.writeFileSync(
+    config,
+    [`Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${dir}/host_key`, `AuthorizedKeysFile ${dir}/authorized_keys`, `PidFile ${dir}/sshd.pid`,
+      'StrictModes no', 'UsePAM no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password', 'LogLevel VERBOSE'].join('\n') + '\n',
+  );
+  if (process.getuid?.() === 0) fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  sshd.stderr!.on('data', (d: Buffer) => (log += d));
+  await waitFor('the git sshd to listen', () => /Server listening/.test(log), 10_000);
+  url = `ssh://${os.userInfo().username}@127.0.0.1:${port}${dir}/repo.git`;
+  hostLine = `[127.0.0.1]:${port} ${host.pub.split(' ').slice(0, 2).join(' ')}`;
+
+  t = testCloud({});
+  await t.cloud.secrets.putSecret('git-key', `${key.priv}${hostLine}\n`);
+  await t.cloud.secrets.putSecret('git-key-tofu', key.priv);
+  await t.cloud.secrets.putSecret('wrong-key', `${keygen(path.join(dir, 'other')).priv}${hostLine}\n`);
+  await t.cloud.secrets.putSecret('wrong-host', `${key.priv}[127.0.0.1]:${port} ${keygen(path.join(dir, 'other_host')).pub.split(' ').slice(0, 2).join(' ')}\n`);
+});
+
+after(async () => {
+  sshd?.kill();
+  await t?.dispose();
+});
+
+const options = (ref: string | undefined, secret?: string): JobOptions => ({ projectDir: t.project, git: parseGitSource(ref ? `${url}@${ref}` : url, secret) });
+
+async function value(target: string, o: JobOptions): Promise<unknown> {
+  const r = await t.engine.runFunction(target, '[]', o);
+  assert.equal(r.outcome.status, 'succeeded', JSON.stringify(r.outcome));
+  return r.outcome.status === 'succeeded' && JSON.parse(r.outcome.value!.json!);
+}
+
+async function codeError(o: JobOptions): Promise<MeadowrunError> {
+  const e = await t.engine.runFunction('job.py:where', '[]', o).then(() => assert.fail('should fail'), (x: unknown) => x as MeadowrunError);
+  assert.ok(e instanceof MeadowrunError, String(e));
+  assert.equal(e.stage, 'code', e.message);
+  assert.ok(!e.message.includes('\n'), e.message);
+  assert.ok(!e.message.includes('PRIVATE KEY'));
+  return e;
+}
+
+test('a private repository over SSH, with the key (and host key) from a secret: the default branch, a tag, a branch, a module', async () => {
+  assert.equal(await value('job.py:where', options(undefined, 'git-key')), 'main');
+  assert.equal(await value('job.py:where', options('v1', 'git-key')), 'v1');
+  assert.equal(await value('job.py:where', options('feature', 'git-key')), 'feature');
+  assert.equal(await value('pkg.mod:hello', options('main', 'git-key')), 'from pkg');
+  const cwd = (await value('job.py:cwd', options('main', 'git-key'))) as string;
+  // One cached repository for the URL, a tree per commit, and no key left behind.
+  const gitDir = path.dirname(path.dirname(path.dirname(cwd)));
+  assert.equal(path.basename(gitDir), 'git');
+  assert.deepEqual(fs.readdirSync(gitDir).filter((f) => !f.startsWith('.')).length, 1, 'one repository');
+  assert.equal(fs.readdirSync(path.dirname(cwd)).filter((f) => /^[0-9a-f]{40}$/.test(f)).length, 3, 'main, v1 and feature');
+  assert.deepEqual(fs.readdirSync(gitDir).filter((f) => f.startsWith('.fetch-')), [], 'the key file went with the fetch');
+  // A commit the instance has needs no fetch, and no secret.
+  const commit = path.basename(cwd);
+  assert.equal(await value('job.py:where', options(commit)), 'main');
+  // Another URL is another cache: its fetch is tried (and here refused: nothing listens on port 1).
+  const other = await codeError({ projectDir: t.project, git: { url: 'ssh://127.0.0.1:1/x.git', ref: commit } });
+  assert.match(other.message, /^git fetch ssh:\/\/127\.0\.0\.1:1\/x\.git failed: .*(refused|closed)/i);
+});
+
+test("the repository's own requirements.txt is read on the instance and its environment built there", async () => {
+  const index = await startPackageIndex([{ name: 'tinyc', version: '0.1' }]);
+  try {
+    const events: string[] = [];
+    const o: JobOptions = { ...options('with-libs', 'git-key'), deployment: { kind: 'auto' }, index: { indexUrl: index.url }, onEvent: (e) => e.kind === 'environment' && events.push(e.event.kind) };
+    assert.equal(await value('libs.py:version', o), '0.1');
+    assert.ok(events.includes('building') && events.includes('built'), events.join());
+    // The local project (t.project) has no requirements.txt: only the repository named it.
+    assert.ok(!fs.existsSync(path.join(t.project, 'requirements.txt')));
+  } finally {
+    await index.close();
+  }
+});
+
+test('without known_hosts lines in the secret, the host key is accepted for that fetch (accept-new)', async () => {
+  assert.equal(await value('job.py:where', options('feature', 'git-key-tofu')), 'feature');
+});
+
+test('a wrong key, a host key that differs, a missing secret or none: one code-stage message naming the secret', async () => {
+  assert.match((await codeError(options('main', 'wrong-key'))).message, /^ssh:\/\/.*repo\.git refused the credentials in secret wrong-key \(.*Permission denied/);
+  assert.match((await codeError(options('main', 'wrong-host'))).message, /the SSH host key of .* is not the one in secret wrong-host's known_hosts lines/);
+  assert.equal((await codeError(options('main', 'nosuch'))).message, 'there is no secret nosuch (the git secret): create it with `meadowrun secret set nosuch --file KEY`');
+  assert.match((await codeError(options('main'))).message, /asks for credentials .*: keep a key or token in a secret .* --git-secret/);
+  assert.match((await codeError(options('no-such-branch', 'git-key'))).message, /has no branch, tag or commit no-such-branch$/);
+  // Nothing stays allocated.
+  for (const r of await t.cloud.table.listInstances()) assert.deepEqual(Object.keys(r.jobs), []);
+});
+
+test('--git sources: URL@REF, scp-like URLs, and refs that could pass for options are refused', () => {
+  assert.deepEqual(parseGitSource('git@host:team/repo.git'), { url: 'git@host:team/repo.git' });
+  assert.deepEqual(parseGitSource('git@host:team/repo.git@v2', 'k'), { url: 'git@host:team/repo.git', ref: 'v2', secret: 'k' });
+  assert.deepEqual(parseGitSource('ssh://git@h:22/r.git@feature/x'), { url: 'ssh://git@h:22/r.git', ref: 'feature/x' });
+  assert.deepEqual(parseGitSource('ssh://git@h:22/r.git'), { url: 'ssh://git@h:22/r.git' });
+  assert.deepEqual(parseGitSource('/srv/r.git@main'), { url: '/srv/r.git', ref: 'main' });
+  assert.deepEqual(parseGitSource('https://h/r.git@0123abc'), { url: 'https://h/r.git', ref: '0123abc' });
+  assert.throws(() => parseGitSource('--upload-pack=evil'), /not a git repository URL/);
+  assert.throws(() => parseGitSource('https://h/r.git@-x'), /not a branch, tag or commit name/);
+  assert.throws(() => parseGitSource('https://h/r.git@a..b'), /not a branch, tag or commit name/);
+  assert.throws(() => parseGitSource('https://h/r.git', '../k'), /not a secret name/);
+});
+
+test('the CLI: --git URL@REF with --git-secret runs the repository\'s file; --git-secret alone is refused', () => {
+  const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
+  const meadowrun = (...args: string[]) => spawnSync(process.execPath, [cli, '--state-dir', t.cloud.stateDir, ...args], { cwd: t.project, encoding: 'utf8', timeout: 120_000 });
+  const r = meadowrun('run-function', 'job.py:where', '--git', `${url}@v1`, '--git-secret', 'git-key');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, "'v1'\n");
+  const alone = meadowrun('run-function', 'job.py:where', '--git-secret', 'git-key');
+  assert.equal(alone.status, 1);
+  assert.match(alone.stderr, /^meadowrun: check failed: --git-secret is for a git repository: add --git URL\[@REF\]\n/);
+  const wrong = meadowrun('run-command', 'job.py', '--git', `${url}@main`, '--git-secret', 'wrong-key');
+  assert.equal(wrong.status, 1);
+  assert.match(wrong.stderr, /\nmeadowrun: code failed on local-[0-9a-f]+: ssh:\/\/.* refused the credentials in secret wrong-key/);
+});
