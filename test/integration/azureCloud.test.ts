@@ -18,7 +18,7 @@ import { startFakeArm, type FakeArm } from '../support/fakeArm';
 import { fakeAz } from '../support/fakeAz';
 import { startFakeKeyVault, type FakeKeyVault } from '../support/fakeKeyVault';
 import { startFakeRetailPrices, type FakeRetailPrices } from '../support/fakeRetailPrices';
-import { makeProject } from '../support/localCloud';
+import { makeProject, waitFor } from '../support/localCloud';
 import { tempDir } from '../support/tempDir';
 
 const unavailable = machineHostUnavailable();
@@ -50,7 +50,7 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
   before(async () => {
     host = await startMachineHost();
     arm = await startFakeArm({ machines: host });
-    prices = await startFakeRetailPrices();
+    prices = await startFakeRetailPrices({ spot: { Standard_E2s_v5: 0.02 } });
     azurite = await startAzurite();
     vault = await startFakeKeyVault();
     // The VMs reach Azurite at the gateway, through forwarders.
@@ -80,6 +80,8 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
       MEADOWRUN_AZURE_PRICES_URL: prices.url,
       MEADOWRUN_AZURE_SSH_FROM: '127.0.0.1/32',
       MEADOWRUN_AZURE_DIR: path.join(home, 'azure'),
+      // The VMs' watch looks for a Preempt every 3 s, not every 30.
+      MEADOWRUN_SWEEP_INTERVAL: '3',
     };
   });
 
@@ -181,6 +183,22 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     for await (const q of QueueServiceClient.fromConnectionString(azurite.connectionString).listQueues({ prefix: 'meadowrun-' })) queues.push(q.name);
     assert.deepEqual(queues, [], 'the maps deleted their queues');
     console.log(`azure: run-map of 100 tasks on 2 workers ${map.seconds.toFixed(1)} s; one 100 KB result through a blob ${big.seconds.toFixed(1)} s`);
+  });
+
+  it('a Spot VM — for a job accepting any eviction rate, as the rates are unknown without Resource Graph — is fenced once Scheduled Events announce its Preempt', async () => {
+    const before = arm.vmAttempts.length;
+    const run = await meadowrun('run-function', 'jobs.py:cube', '--args', '[5]', '--memory', '12', '--max-eviction-rate', '100', '--json');
+    assert.equal(run.code, 0, run.stderr);
+    const attempt = arm.vmAttempts[arm.vmAttempts.length - 1];
+    assert.equal(arm.vmAttempts.length, before + 1, 'one new VM');
+    assert.deepEqual([attempt.vmSize, attempt.priority], ['Standard_E2s_v5', 'Spot']);
+    assert.equal(JSON.parse(run.stdout).instanceId, attempt.name);
+    const vm = arm.resource(`/subscriptions/${arm.subscription}/resourceGroups/meadowrun-e2e/providers/Microsoft.Compute/virtualMachines/${attempt.name}`)!;
+    assert.deepEqual([vm.properties.evictionPolicy, vm.properties.billingProfile], ['Delete', { maxPrice: -1 }]);
+    const table = TableAllocationTable.open({ connectionString: azurite.connectionString }, ALLOCATION_TABLE);
+    assert.equal((await table.getInstance(attempt.name))?.preventFurtherAllocation, false);
+    arm.schedulePreempt(attempt.name);
+    await waitFor('the VM to fence itself', async () => (await table.getInstance(attempt.name))?.preventFurtherAllocation === true, 30_000);
   });
 
   it('azure status lists the VM and what prepare made; azure uninstall --yes removes the resource group, the VM with it', async () => {

@@ -35,6 +35,8 @@ export interface AzureCloudOptions {
   pricesUrl?: string;
   /** Where this machine keeps the catalog cache and its client records (0700). */
   dir?: string;
+  /** How often each VM's watch runs its sweep (s); 30 by default. */
+  sweepIntervalS?: number;
   /** What the VMs reach instead of Azure's own services (emulators in tests). */
   instance?: { storageConnectionString?: string; imdsEndpoint?: string; armEndpoint?: string };
   credential?: TokenCredential;
@@ -106,7 +108,7 @@ export class AzureCloud implements Cloud {
       agentConfig: (vmName) => ({
         ...azureAgentConfigPart({ subscription, resourceGroup, vmName, storageAccount, identityClientId: this.identity?.identityClientId, instance: o.instance }),
         workDir: WORK_DIR,
-        sweep: { intervalS: 30, graceS: 120 },
+        sweep: { intervalS: o.sweepIntervalS ?? 30, graceS: 120 },
         idle: { timeoutS: DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS, marginS: DEFAULT_IDLE_MARGIN_S },
       }),
     });
@@ -147,6 +149,7 @@ export async function createAzureCloud(given: AzureSettings = {}): Promise<Azure
     sshFrom: env.MEADOWRUN_AZURE_SSH_FROM || undefined,
     pricesUrl: env.MEADOWRUN_AZURE_PRICES_URL || undefined,
     dir: env.MEADOWRUN_AZURE_DIR || undefined,
+    sweepIntervalS: Number(env.MEADOWRUN_SWEEP_INTERVAL) || undefined,
     ...((instanceStorage || instanceImds || instanceArm) && {
       instance: { storageConnectionString: instanceStorage, imdsEndpoint: instanceImds, armEndpoint: instanceArm },
     }),
