@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,6 +25,21 @@ import { tempDir } from '../support/tempDir';
 const unavailable = machineHostUnavailable();
 const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
+
+/**
+ * The VMs' Scheduled Events (Azure's metadata service answers them at 169.254.169.254; here a
+ * stand-in at the gateway, named in the VMs' config): `Metadata: true` required, as Azure does.
+ */
+async function startScheduledEvents(address: string): Promise<{ endpoint: string; events: object[]; close(): void }> {
+  const events: object[] = [];
+  const server = http.createServer((req, res) => {
+    if (req.headers.metadata !== 'true') return res.writeHead(400).end();
+    if (new URL(req.url ?? '/', 'http://x').pathname !== '/metadata/scheduledevents') return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ DocumentIncarnation: events.length, Events: events }));
+  });
+  await new Promise<void>((r) => server.listen(0, address, r));
+  return { endpoint: `http://${address}:${(server.address() as net.AddressInfo).port}`, events, close: () => server.close() };
+}
 
 /** Forwards ADDRESS:(new port) to 127.0.0.1:`port`, so machines reach a server that listens on loopback only. */
 async function forward(address: string, port: number): Promise<{ port: number; close(): void }> {
@@ -46,6 +62,7 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
   let project: string;
   let env: NodeJS.ProcessEnv;
   const forwards: { close(): void }[] = [];
+  let scheduled: Awaited<ReturnType<typeof startScheduledEvents>>;
 
   before(async () => {
     host = await startMachineHost();
@@ -61,6 +78,8 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
       forwards.push(f);
       instanceStorage = instanceStorage.replace(`${u.hostname}:${u.port}`, `${host.gateway}:${f.port}`);
     }
+    scheduled = await startScheduledEvents(host.gateway);
+    forwards.push(scheduled);
     project = makeProject({
       'jobs.py': 'import socket\ndef cube(x):\n    return {"cube": x ** 3, "host": socket.gethostname()}\ndef blob(n):\n    return "x" * n\n',
     });
@@ -77,6 +96,7 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
       MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
       MEADOWRUN_AZURE_KEY_VAULT_ENDPOINT: vault.url,
       MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING: instanceStorage,
+      MEADOWRUN_AZURE_INSTANCE_IMDS: scheduled.endpoint,
       MEADOWRUN_AZURE_PRICES_URL: prices.url,
       MEADOWRUN_AZURE_SSH_FROM: '127.0.0.1/32',
       MEADOWRUN_AZURE_DIR: path.join(home, 'azure'),
@@ -197,7 +217,11 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     assert.deepEqual([vm.properties.evictionPolicy, vm.properties.billingProfile], ['Delete', { maxPrice: -1 }]);
     const table = TableAllocationTable.open({ connectionString: azurite.connectionString }, ALLOCATION_TABLE);
     assert.equal((await table.getInstance(attempt.name))?.preventFurtherAllocation, false);
-    arm.schedulePreempt(attempt.name);
+    // The shape of learn.microsoft.com/azure/virtual-machines/linux/scheduled-events (30 s notice for Spot).
+    scheduled.events.push({
+      EventId: '602d9444-d2cd-49c7-8624-8643e7171297', EventType: 'Preempt', ResourceType: 'VirtualMachine', Resources: [attempt.name],
+      EventStatus: 'Scheduled', NotBefore: new Date(Date.now() + 30_000).toUTCString(), Description: '', EventSource: 'Platform', DurationInSeconds: -1,
+    });
     await waitFor('the VM to fence itself', async () => (await table.getInstance(attempt.name))?.preventFurtherAllocation === true, 30_000);
   });
 

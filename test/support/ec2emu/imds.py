@@ -101,8 +101,6 @@ class Handler(BaseHTTPRequestHandler):
         ip, data = self.instance()
         if data is None:
             return self.send(403, "Forbidden")
-        if self.path.startswith("/metadata/"):
-            return self.azure(data)
         token = self.headers.get("X-aws-ec2-metadata-token")
         if token is not None and not valid(ip, token):
             return self.send(401, "Unauthorized")
@@ -114,20 +112,6 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(answer, (dict, list)) and not isinstance(answer, str):
             return self.send(200, json.dumps(answer, indent=2))
         return self.send(200, answer)
-
-    def azure(self, d):
-        """Azure's instance metadata service, for machines of the fake Resource Manager: Scheduled
-        Events (a Preempt switched on by the test) and the VM's resource id. Like Azure's, it refuses
-        requests without `Metadata: true`."""
-        if self.headers.get("Metadata") != "true":
-            return self.send(400, json.dumps({"error": "Bad request. Required metadata header not specified"}), "application/json")
-        path, _, query = self.path.partition("?")
-        if path == "/metadata/scheduledevents":
-            events = d.get("scheduledEvents") or []
-            return self.send(200, json.dumps({"DocumentIncarnation": d.get("eventsIncarnation", 0), "Events": events}), "application/json")
-        if path == "/metadata/instance/compute/resourceId" and "format=text" in query and d.get("resourceId"):
-            return self.send(200, d["resourceId"])
-        return self.send(404, "Not Found")
 
     def answer(self, d, path):
         if path == "/latest/user-data":

@@ -69,8 +69,6 @@ export interface FakeArm {
   /** Resource Graph's eviction rate rows, or 'forbidden' to answer 403 as for a subscription without access. */
   evictionRates: { skuName: string; evictionRate: string }[] | 'forbidden';
   injectVmError(rule: VmErrorRule): void;
-  /** Announces the Spot VM's eviction in its Scheduled Events (the metadata service its machine sees). */
-  schedulePreempt(vmName: string): void;
   /** A resource's stored JSON by id (case-insensitive), or undefined. */
   resource(id: string): Record<string, any> | undefined;
   /** Ids of every stored resource (in creation order). */
@@ -124,17 +122,6 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
     skus: o.skus ?? defaultSkus(location),
     evictionRates: 'forbidden',
     injectVmError: (rule) => void rules.push({ ...rule }),
-    schedulePreempt(vmName) {
-      if (!o.machines) throw new Error('fake ARM: Scheduled Events need machines');
-      // The shape of learn.microsoft.com/azure/virtual-machines/linux/scheduled-events (30 s notice for Spot).
-      o.machines.updateMeta(vmName, {
-        eventsIncarnation: 1,
-        scheduledEvents: [{
-          EventId: crypto.randomUUID(), EventType: 'Preempt', ResourceType: 'VirtualMachine', Resources: [vmName], EventStatus: 'Scheduled',
-          NotBefore: new Date(Date.now() + 30_000).toUTCString(), Description: 'Spot eviction (the test announced it)', EventSource: 'Platform', DurationInSeconds: -1,
-        }],
-      });
-    },
     resource: (id) => store.get(id.toLowerCase()),
     resourceIds: () => [...store.values()].map((r) => r.id as string),
     async stop() {
@@ -467,7 +454,7 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
       if (host) {
         host.boot(vm.name, { privateIp, publicIp }, async () => ({
           userData: customData,
-          meta: { instanceId: vm.name, vmId: vm.properties.vmId, instanceType: vmSize, region: location, hostname: vm.name, resourceId: vm.id },
+          meta: { instanceId: vm.name, vmId: vm.properties.vmId, instanceType: vmSize, region: location, hostname: vm.name },
         }));
         await host.waitForBoot(vm.name, 120_000);
       }
