@@ -208,11 +208,11 @@ function managementItem(status?: ManagementStatus): vscode.TreeItem {
   const c = status.config!;
   const last = status.lastRun;
   item.description = [
-    status.version ? `v${status.version}` : undefined,
     `idle timeout ${duration(c.idleTimeoutS * 1000)}`,
     c.thresholds.length ? `${c.thresholds.length} threshold${c.thresholds.length > 1 ? 's' : ''}` : undefined,
     last ? `last run ${duration(Date.now() - last.at)} ago` : 'not run yet',
     status.nextRunAt ? `next in ${duration(Math.max(0, status.nextRunAt - Date.now()))}` : undefined,
+    status.version ? `v${status.version}` : undefined,
   ]
     .filter(Boolean)
     .join(' · ');

@@ -193,7 +193,7 @@ describe('running code remotely', () => {
     assert.strictEqual(management.kind, 'management');
     const item = api.instancesTree.getTreeItem(management);
     assert.strictEqual(item.contextValue, 'management.installed');
-    assert.match(String(item.description), /^idle timeout 5m 0s · /);
+    assert.match(String(item.description), /^idle timeout 5m 0s · .* · v\d+\.\d+\.\d+$/, 'the installed version last');
     await waitFor('the first adjuster run', async () => {
       await api.model.refresh();
       return !!api.model.management?.lastRun;
