@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { MeadowrunError } from '../../src/core/errors';
 import { JobEvent, JobOptions } from '../../src/jobs/engine';
 import { Docker, dockerUnavailable, Registry, buildPythonImage, pushImage, startDocker, startRegistry } from '../support/docker';
+import { agentProcesses } from '../support/instanceProcesses';
 import { jobsOnAllInstances, makeProject, testCloud, TestCloud, waitFor } from '../support/localCloud';
 
 const unavailable = dockerUnavailable();
@@ -117,6 +118,26 @@ test('`docker run` killed outright: the container stops with it, and the sweep f
   const r = await running;
   assert.equal(r.outcome.status, 'crashed', JSON.stringify(r.outcome));
   assert.ok(pid > 0);
+  await waitFor('the container to stop', async () => (await containers()).length === 0);
+  await waitFor('the sweep to free the job', async () => (await jobsOnAllInstances(t.cloud)).length === 0);
+});
+
+test('the agent killed outright: its jobs’ containers stop with it, and the sweep frees their allocations', { skip: unavailable }, async () => {
+  let killed = 0;
+  const events: JobEvent[] = [];
+  const running = t.engine.runCommand('forever.py', [], {
+    ...options(LOCAL_IMAGE, events),
+    onOutput: (_s, d) => {
+      if (!d.toString().includes('ready') || killed) return;
+      const instanceId = (events.find((e) => e.kind === 'allocated') as Extract<JobEvent, { kind: 'allocated' }>).instanceId;
+      for (const pid of agentProcesses(instanceId, 'daemon')) {
+        process.kill(pid, 'SIGKILL');
+        killed++;
+      }
+    },
+  });
+  await running.catch(() => undefined); // the client lost its agent: how it says so is not this test's
+  assert.ok(killed > 0, 'the agent daemon was found and killed');
   await waitFor('the container to stop', async () => (await containers()).length === 0);
   await waitFor('the sweep to free the job', async () => (await jobsOnAllInstances(t.cloud)).length === 0);
 });
