@@ -7,7 +7,7 @@
 // event and a Lambda-shaped context — every AWS call going through a recorder, so the last test can
 // check each one against the execution role's policy document.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -34,7 +34,7 @@ const AMI = 'ami-12c6146b';
 
 function node22Unavailable(): string | undefined {
   if (fs.existsSync(node22)) return undefined;
-  const r = require('node:child_process').spawnSync('bash', [path.join(root, 'scripts/install-node22.sh')], { stdio: 'inherit' });
+  const r = spawnSync('bash', [path.join(root, 'scripts/install-node22.sh')], { stdio: 'inherit' });
   return r.status === 0 && fs.existsSync(node22) ? undefined : 'Node 22 could not be installed (scripts/install-node22.sh)';
 }
 
