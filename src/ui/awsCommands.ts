@@ -18,7 +18,7 @@ import { describeError } from '../core/errors';
 import { command, Failures } from './failures';
 import { MeadowrunModel } from './model';
 import { Services } from './services';
-import { settings, updateSetting } from './settings';
+import { awsSettings, settings, updateSetting } from './settings';
 
 /** The profiles of ~/.aws/config and ~/.aws/credentials (AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE honoured); missing files have none. */
 export function readAwsProfiles(): { profiles: AwsProfile[]; files: { config: string; credentials: string } } {
@@ -151,7 +151,7 @@ async function checkAws(services: Services, choice: CloudChoice): Promise<CloudC
     const { awsCloud } = await import('../cloud/registry');
     const { account } = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Meadowrun: checking the AWS credentials for ${where}…` },
-      async () => (await awsCloud({ profile: choice.profile, region: choice.region })).identity(),
+      async () => (await awsCloud({ ...awsSettings(), profile: choice.profile, region: choice.region })).identity(),
     );
     services.log.info(`Select Cloud: jobs now run on ${where}, account ${account}`);
     void vscode.window.showInformationMessage(`Meadowrun: jobs now run on ${where}, account ${account}.`, 'Prepare AWS Account').then((a) => {
@@ -170,7 +170,7 @@ async function checkAws(services: Services, choice: CloudChoice): Promise<CloudC
 async function prepareAws(services: Services): Promise<{ kind: string; name: string }[]> {
   const s = settings();
   const { awsCloud } = await import('../cloud/registry');
-  const cloud = await awsCloud({ profile: s.awsProfile, region: s.awsRegion });
+  const cloud = await awsCloud(awsSettings(s));
   const found = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Meadowrun: preparing ${cloud.location} (table, SSH key, bucket, instance role, security group)…` },
     () => cloud.prepareAccount(),
@@ -184,7 +184,7 @@ async function prepareAws(services: Services): Promise<{ kind: string; name: str
 async function uninstallAws(services: Services, model: MeadowrunModel, o: { confirmed?: boolean } = {}): Promise<{ kind: string; name: string }[]> {
   const s = settings();
   const { awsCloud } = await import('../cloud/registry');
-  const cloud = await awsCloud({ profile: s.awsProfile, region: s.awsRegion });
+  const cloud = await awsCloud(awsSettings(s));
   const found = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Meadowrun: finding what Meadowrun has in ${cloud.location}…` },
     () => cloud.describeAccount(),

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import type { Cloud } from '../cloud/ports';
 import type { Engine } from '../jobs/engine';
 import { LaunchNotice } from './launchNotice';
-import { settings } from './settings';
+import { awsSettings, settings } from './settings';
 import type { Logger } from '../core/logger';
 
 const SHOW_LOG = 'Show Log';
@@ -53,7 +53,7 @@ export class Services implements vscode.Disposable {
     const [{ createCloud }, { Engine }] = await Promise.all([import('../cloud/registry'), import('../jobs/engine')]);
     const cloud = await createCloud(s.cloud, {
       local: { stateDir: s.localStateDirectory, instanceTypes: s.localInstanceTypes },
-      aws: { profile: s.awsProfile, region: s.awsRegion },
+      aws: awsSettings(s),
       azure: { subscription: s.azureSubscription, resourceGroup: s.azureResourceGroup, location: s.azureLocation },
       log: this.engineLog,
     });

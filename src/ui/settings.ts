@@ -5,6 +5,7 @@ import type { CpuFeature, Resources } from '../core/resources';
 import { DeploymentChoice, parseDeploymentChoice } from '../core/deployment';
 import type { IndexSettings } from '../jobs/deployment';
 import { GitSource, parseGitSource } from '../core/git';
+import type { CloudSettings } from '../cloud/registry';
 
 /**
  * CPU features as written in settings: a list (or, hand-edited, a comma-separated string), any case.
@@ -33,6 +34,8 @@ export function settings() {
     localInstanceTypes: c.get<InstanceType[]>('local.instanceTypes', []),
     awsProfile: c.get<string>('aws.profile', '') || undefined,
     awsRegion: c.get<string>('aws.region', '') || undefined,
+    awsAmi: c.get<string>('aws.ami', '') || undefined,
+    awsSshFrom: c.get<string>('aws.sshFrom', '') || undefined,
     azureSubscription: c.get<string>('azure.subscription', '') || undefined,
     azureResourceGroup: c.get<string>('azure.resourceGroup', '') || undefined,
     azureLocation: c.get<string>('azure.location', '') || undefined,
@@ -45,6 +48,13 @@ export function settings() {
     remoteInterpreter: c.get<string>('remoteInterpreter', 'python3'),
   };
 }
+
+/** The AWS provider's settings (meadowrun.aws.*), as the cloud takes them. */
+export function awsSettings(s: Settings = settings()): NonNullable<CloudSettings['aws']> {
+  return { profile: s.awsProfile, region: s.awsRegion, ami: s.awsAmi, sshFrom: s.awsSshFrom };
+}
+
+type Settings = ReturnType<typeof settings>;
 
 /** Where jobs' libraries come from (meadowrun.deployment.*), as the engine takes it; a bad kind throws the engine's message. */
 export function deploymentSettings(): { deployment: DeploymentChoice; index: IndexSettings; git?: GitSource } {

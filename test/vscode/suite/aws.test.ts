@@ -34,7 +34,7 @@ describe('the editor on AWS (moto)', function () {
   after(async () => {
     if (!api) return;
     await vscode.commands.executeCommand('meadowrun.selectCloud', 'local');
-    for (const key of ['aws.profile', 'aws.region']) await vscode.workspace.getConfiguration('meadowrun').update(key, undefined, vscode.ConfigurationTarget.Global);
+    for (const key of ['aws.profile', 'aws.region', 'aws.ami']) await vscode.workspace.getConfiguration('meadowrun').update(key, undefined, vscode.ConfigurationTarget.Global);
   });
 
   it('Select Cloud → AWS with a profile and region saves both, signs in to the account, and the status bar shows cloud and region', async () => {
@@ -55,6 +55,18 @@ describe('the editor on AWS (moto)', function () {
     assert.strictEqual(choice?.account, undefined);
     assert.match(choice?.problem ?? '', /No AWS credentials found for the AWS profile "nokeys": set them up with `aws configure sso`/);
     await waitFor('the status bar to show the profile’s region', () => api.statusBar.text === '$(cloud) aws · eu-west-1');
+  });
+
+  it('meadowrun.aws.ami reaches the cloud the jobs use: a malformed one is refused, naming the setting', async () => {
+    await vscode.commands.executeCommand('meadowrun.selectCloud', 'aws', { profile: 'emu', region: 'us-east-1' });
+    await vscode.workspace.getConfiguration('meadowrun').update('aws.ami', 'ubuntu-latest', vscode.ConfigurationTarget.Global);
+    await waitFor('the cloud to be built from the new setting', async () => {
+      const refused = await api.services.get().then(() => undefined, (e: Error) => e.message);
+      return /^meadowrun\.aws\.ami \(--ami\) must be an AMI id .*\(got "ubuntu-latest"\)$/.test(refused ?? '');
+    });
+    await vscode.workspace.getConfiguration('meadowrun').update('aws.ami', 'ami-0abcdef1234567890', vscode.ConfigurationTarget.Global);
+    await waitFor('a well-formed AMI to be taken', async () => api.services.get().then(() => true, () => false));
+    await vscode.workspace.getConfiguration('meadowrun').update('aws.ami', undefined, vscode.ConfigurationTarget.Global);
   });
 
   it('Prepare AWS Account creates what launches need; a launching EC2 row shows its zone and market; Uninstall AWS Resources removes it all', async () => {
