@@ -19,6 +19,7 @@ import { Services } from './services';
 import { settings, updateSetting } from './settings';
 import { chooseResources, describeChoice } from './resourcesWizard';
 import { chooseDeployment, describeDeployment, workspaceDeployment } from './deploymentChoice';
+import { deleteSecret, setSecret } from './secretCommands';
 
 export interface CommandContext {
   extension: vscode.ExtensionContext;
@@ -57,6 +58,8 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
       c.output.appendLine(`Libraries for this workspace: ${now ? describeDeployment(now) : 'from the settings (meadowrun.deployment.*)'}`);
       return choice;
     }),
+    register('meadowrun.setSecret', (name?: string, value?: string) => setSecret(c.services, name, value)),
+    register('meadowrun.deleteSecret', (name?: string) => deleteSecret(c.services, name)),
     register('meadowrun.showEnvironments', () => c.model.refreshEnvironments()),
   ];
 }

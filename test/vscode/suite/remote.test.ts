@@ -347,6 +347,35 @@ describe('running code remotely', () => {
     }
   });
 
+  it('Set Secret stores a typed value (a password box) in the cloud’s store; Delete Secret offers the names and deletes the one picked', async () => {
+    const window = vscode.window as unknown as Record<string, unknown>;
+    const [pick, input] = [window.showQuickPick, window.showInputBox];
+    const boxes: vscode.InputBoxOptions[] = [];
+    const answers = ['editor-creds', 'alice:pw'];
+    window.showInputBox = async (o: vscode.InputBoxOptions) => {
+      boxes.push(o);
+      return answers.shift();
+    };
+    let offered: string[] = [];
+    window.showQuickPick = async (items: string[]) => {
+      offered = items;
+      return 'editor-creds';
+    };
+    const file = path.join(process.env.MEADOWRUN_LOCAL_DIR!, 'secrets', 'user', 'editor-creds');
+    try {
+      assert.strictEqual(await vscode.commands.executeCommand('meadowrun.setSecret'), 'editor-creds');
+      assert.strictEqual(boxes[1].password, true, 'the value is typed into a password box');
+      assert.match(String(await boxes[0].validateInput!('../x')), /is not a secret name/);
+      assert.strictEqual(fs.readFileSync(file, 'utf8'), 'alice:pw');
+      assert.strictEqual(fs.statSync(file).mode & 0o777, 0o600);
+      assert.strictEqual(await vscode.commands.executeCommand('meadowrun.deleteSecret'), 'editor-creds');
+      assert.ok(offered.includes('editor-creds'));
+      assert.ok(!fs.existsSync(file));
+    } finally {
+      [window.showQuickPick, window.showInputBox] = [pick, input];
+    }
+  });
+
   it('Show Cached Environments lists each instance’s environments under it (hash, source, size, last use)', async () => {
     await api.model.refresh();
     const instance = api.model.instances.find((r) => r.state === 'ready')!;
