@@ -80,6 +80,20 @@ test('a function runs inside the image: its own Python, the project mounted (fil
   await waitFor('the container to be removed', async () => (await containers()).length === 0);
 });
 
+test('a map’s workers and its arguments run in the image too', { skip: unavailable }, async () => {
+  const mapProject = makeProject({ 'tasks.py': 'import os\ndef tag(x):\n    return [x * 10, os.path.exists("/.dockerenv")]\n' });
+  const r = await t.engine.runMap('tasks.py:tag', { kind: 'expression', expr: '[i for i in range(4) if __import__("os").path.exists("/.dockerenv")]' }, {
+    projectDir: mapProject,
+    deployment: { kind: 'image', image: LOCAL_IMAGE },
+    workers: 2,
+    resources: { cpu: 0.5, memoryGb: 0.5 },
+  });
+  assert.equal(r.status, 'succeeded');
+  assert.deepEqual(r.results.map((x) => x?.ok && x.value.json), ['[0, true]', '[10, true]', '[20, true]', '[30, true]']);
+  await waitFor('the workers’ containers to go', async () => (await containers()).length === 0);
+  assert.deepEqual(await jobsOnAllInstances(t.cloud), []);
+});
+
 test('a script’s exit status comes back from the container', { skip: unavailable }, async () => {
   let out = '';
   const r = await t.engine.runCommand('exit3.py', [], { ...options(LOCAL_IMAGE), onOutput: (_s, d) => (out += d.toString()) });
