@@ -1,5 +1,6 @@
 // Chooses a cloud by name. Each provider is loaded with a dynamic import() only when chosen, so
 // its SDK never loads for users of another cloud (and the extension activates without any).
+import type { AzureSubscription } from '../core/azureChoices';
 import type { InstanceType } from '../core/instanceTypes';
 import { MeadowrunError } from '../core/errors';
 import type { Logger } from '../core/logger';
@@ -37,6 +38,16 @@ export async function awsCloud(settings: CloudSettings['aws'] = {}): Promise<Aws
 /** The Azure cloud with its extras (subscription, resource group, what prepare made). */
 export async function azureCloud(settings: CloudSettings['azure'] = {}): Promise<AzureCloud> {
   return (await import('./azure')).createAzureCloud(settings);
+}
+
+/** The subscriptions of the Azure CLI's login (`az account list`), for the editor's picker. */
+export async function azureSubscriptions(): Promise<AzureSubscription[]> {
+  return (await import('./azure/credentials')).listAzureSubscriptions();
+}
+
+/** Signs in to Azure as its cloud will, without loading the Resource Manager SDKs: the subscription jobs run in. */
+export async function checkAzureLogin(settings: CloudSettings['azure'] = {}): Promise<{ subscription: string }> {
+  return (await import('./azure/credentials')).checkAzureLogin(settings);
 }
 
 interface Provider {

@@ -2,6 +2,7 @@ import * as path from 'path';
 import { workspaceDeployment } from './deploymentChoice';
 import * as vscode from 'vscode';
 import { registerAwsCommands } from './awsCommands';
+import { registerAzureCommands } from './azureCommands';
 import { RunRemotelyCodeLensProvider } from './codeLens';
 import { registerCommands } from './commands';
 import { Failures } from './failures';
@@ -64,6 +65,7 @@ export function activateUi(extension: vscode.ExtensionContext): MeadowrunApi {
     ...registerCommands({ extension, services, model, runner, output, failures, logs, results }),
     ...registerManagementCommands(services, model, failures),
     ...registerAwsCommands(services, model, failures),
+    ...registerAzureCommands(services, model, failures),
     ...registerMapCommands(extension, services, model, output, { logs, results, failures }),
   );
   // The first look at the table happens after activation returns, so activation stays fast.

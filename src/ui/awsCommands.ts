@@ -1,4 +1,4 @@
-// Choosing where jobs run (Select Cloud, with AWS's profile and region pickers) and managing what
+// Choosing where jobs run (Select Cloud, with AWS's profile and region pickers; Azure's are in azureCommands.ts) and managing what
 // Meadowrun keeps in an AWS account from the editor (Prepare AWS Account, Uninstall AWS Resources):
 // the same calls as `meadowrun aws prepare|uninstall`, with a modal confirmation and progress.
 import * as fs from 'fs';
@@ -14,7 +14,9 @@ import {
   parseAwsProfiles,
   regionChoices,
 } from '../core/awsProfiles';
+import { DEFAULT_AZURE_RESOURCE_GROUP } from '../core/azureChoices';
 import { describeError } from '../core/errors';
+import { AzureChoice, AzureGiven, selectAzure } from './azureCommands';
 import { command, Failures } from './failures';
 import { MeadowrunModel } from './model';
 import { Services } from './services';
@@ -33,9 +35,10 @@ export function readAwsProfiles(): { profiles: AwsProfile[]; files: { config: st
   return { profiles: parseAwsProfiles(read(files.config), read(files.credentials)), files };
 }
 
-/** The cloud and, on AWS, the region jobs run in, for the status bar: "aws · eu-west-1". */
-export function whereJobsRun(): { cloud: string; region?: string; profile?: string } {
+/** The cloud and, on AWS, the region jobs run in (on Azure, the location), for the status bar: "aws · eu-west-1". */
+export function whereJobsRun(): { cloud: string; region?: string; profile?: string; resourceGroup?: string } {
   const s = settings();
+  if (s.cloud === 'azure') return { cloud: s.cloud, region: s.azureLocation || process.env.AZURE_LOCATION || undefined, resourceGroup: s.azureResourceGroup || DEFAULT_AZURE_RESOURCE_GROUP };
   if (s.cloud !== 'aws') return { cloud: s.cloud };
   const region = effectiveAwsRegion({ profile: s.awsProfile, region: s.awsRegion }, process.env, s.awsRegion ? [] : readAwsProfiles().profiles);
   return { cloud: s.cloud, region, profile: s.awsProfile };
@@ -52,8 +55,8 @@ export interface CloudChoice {
   problem?: string;
 }
 
-/** Choices a caller may pass instead of picking (tests, other extensions): `{ profile: '' }` means the default chain. */
-interface Given {
+/** Choices a caller may pass instead of picking (tests, other extensions): `{ profile: '' }` means the default chain; on Azure, AzureGiven. */
+interface Given extends AzureGiven {
   profile?: string;
   region?: string;
 }
@@ -67,7 +70,7 @@ export function registerAwsCommands(services: Services, model: MeadowrunModel, f
   ];
 }
 
-async function selectCloud(services: Services, givenCloud?: string, given: Given = {}): Promise<CloudChoice | undefined> {
+async function selectCloud(services: Services, givenCloud?: string, given: Given = {}): Promise<CloudChoice | AzureChoice | undefined> {
   const current = settings().cloud;
   const { KNOWN_CLOUDS, checkCloudName } = await import('../cloud/registry');
   let cloud = givenCloud;
@@ -87,6 +90,7 @@ async function selectCloud(services: Services, givenCloud?: string, given: Given
   }
   if (!cloud) return undefined;
   checkCloudName(cloud);
+  if (cloud === 'azure') return selectAzure(services, given);
   if (cloud !== 'aws') {
     await updateSetting('cloud', cloud);
     void vscode.window.showInformationMessage(`Meadowrun: jobs now run on the ${cloud} cloud.`);

@@ -38,12 +38,14 @@ export class InstancesStatusBar implements vscode.Disposable {
     const n = this.model.instances.length;
     const perHour = this.model.instances.reduce((s, r) => s + r.price, 0);
     const where = this.where;
-    const place = where.cloud === 'aws' ? `aws · ${where.region ?? 'no region'}` : where.cloud;
+    const place = where.cloud === 'aws' ? `aws · ${where.region ?? 'no region'}` : where.cloud === 'azure' ? `azure · ${where.region ?? 'no location'}` : where.cloud;
     this.item.text = `$(cloud) ${place}${n ? ` · ${n} · ${price(perHour)}` : ''}`;
     const cloud =
       where.cloud === 'aws'
         ? `Meadowrun: jobs run on AWS ${where.region ?? '(no region set: Meadowrun: Select Cloud)'}${where.profile ? ` with the profile ${where.profile}` : ''}`
-        : `Meadowrun: jobs run on the ${where.cloud} cloud`;
+        : where.cloud === 'azure'
+          ? `Meadowrun: jobs run on Azure ${where.region ?? '(no location set: Meadowrun: Select Cloud)'}, resource group ${where.resourceGroup}`
+          : `Meadowrun: jobs run on the ${where.cloud} cloud`;
     const running = n ? `${n} instance${n > 1 ? 's' : ''} running, ${price(perHour)}` : 'no instances running';
     this.item.tooltip = `${cloud}; ${running}. Change it with Meadowrun: Select Cloud.`;
   }

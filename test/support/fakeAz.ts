@@ -1,7 +1,7 @@
 // A stand-in for the Azure CLI (`az`), put first on PATH, so the client's real credential chain
 // (@azure/identity's AzureCliCredential runs `az account get-access-token`) and its subscription
-// lookup (`az account show`) run in tests without a login to Microsoft. It answers only those two
-// calls, with the shapes az 2.x prints; logged out, it fails like az does ("Please run 'az login'").
+// lookup (`az account show`) and the editor's subscription picker (`az account list`) run in tests
+// without a login to Microsoft. It answers only those three calls, with the shapes az 2.x prints; logged out, it fails like az does ("Please run 'az login'").
 // The token is any string: the emulators and fakes accept any bearer token.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -33,6 +33,12 @@ export function fakeAz(o: { subscription?: string; loggedIn?: boolean } = {}): F
     }),
   );
   fs.writeFileSync(path.join(dir, 'subscription'), `${subscription}\n`);
+  const tenantId = '00000000-0000-0000-0000-00000000000t';
+  const account = (id: string, name: string, isDefault: boolean) => ({ cloudName: 'AzureCloud', homeTenantId: tenantId, id, isDefault, managedByTenants: [], name, state: 'Enabled', tenantId, user: { name: 'dev@example.com', type: 'user' } });
+  fs.writeFileSync(
+    path.join(dir, 'accounts.json'),
+    JSON.stringify([account(subscription, 'Meadowrun tests', true), account('00000000-0000-0000-0000-000000000002', 'Another subscription', false)], null, 2),
+  );
   const script = `#!/bin/sh
 dir=$(dirname "$0")
 if [ ! -f "$dir/logged-in" ]; then
@@ -42,6 +48,7 @@ fi
 case "$1 $2" in
   "account get-access-token") cat "$dir/token.json" ;;
   "account show") cat "$dir/subscription" ;;
+  "account list") cat "$dir/accounts.json" ;;
   *) echo "fake az: unsupported: $*" >&2; exit 2 ;;
 esac
 `;

@@ -8,6 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { runTests } from '@vscode/test-electron';
 import { awsProfilesEnv } from '../support/awsProfiles';
+import { fakeAz } from '../support/fakeAz';
 import { motoUnavailable, startMoto } from '../support/moto';
 
 const root = path.resolve(__dirname, '../..');
@@ -50,9 +51,17 @@ export async function runVscodeTests(): Promise<RunOutcome> {
   const moto = noMoto ? undefined : await startMoto();
   const awsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-vscode-aws-'));
   const aws: Record<string, string> = moto ? { ...awsProfilesEnv(awsDir, moto), MEADOWRUN_AWS_DIR: path.join(awsDir, 'meadowrun'), MEADOWRUN_AWS_SSH_FROM: '127.0.0.1/32' } : { MEADOWRUN_TEST_NO_MOTO: noMoto! };
+  // The Azure part (azure.test.ts) signs in through a stand-in az first on PATH, which it logs out
+  // and in again through MEADOWRUN_TEST_FAKE_AZ; no Azure identity but the tests' own.
+  const az = fakeAz();
+  const azure: Record<string, string> = {
+    PATH: az.path,
+    MEADOWRUN_TEST_FAKE_AZ: az.dir,
+    ...Object.fromEntries(['AZURE_SUBSCRIPTION_ID', 'AZURE_LOCATION', 'AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET'].map((k) => [k, ''])),
+  };
   let exitCode: number;
   try {
-    exitCode = await runInVscode('out/test/vscode/suite', { MEADOWRUN_VSCODE_RESULTS: resultsFile, ...aws });
+    exitCode = await runInVscode('out/test/vscode/suite', { MEADOWRUN_VSCODE_RESULTS: resultsFile, ...aws, ...azure });
   } finally {
     await moto?.stop();
     fs.rmSync(awsDir, { recursive: true, force: true });

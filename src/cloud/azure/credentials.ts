@@ -7,6 +7,7 @@
 import { execFile } from 'child_process';
 import { AzureCliCredential, ChainedTokenCredential, EnvironmentCredential } from '@azure/identity';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
+import { AzureSubscription, DEFAULT_AZURE_RESOURCE_GROUP, parseAzAccountList } from '../../core/azureChoices';
 import { MeadowrunError } from '../../core/errors';
 
 /** `meadowrun.azure.*` in the editor, `--subscription` / `--resource-group` / `--location` on the command line. */
@@ -33,7 +34,7 @@ export interface AzureEndpoints {
   keyVault?: string;
 }
 
-export const DEFAULT_RESOURCE_GROUP = 'meadowrun';
+export const DEFAULT_RESOURCE_GROUP = DEFAULT_AZURE_RESOURCE_GROUP;
 
 /** The settings with what the environment fills in (MEADOWRUN_AZURE_* for emulators, as the tests set them). */
 export function azureSettingsFromEnv(settings: AzureSettings = {}, env: NodeJS.ProcessEnv = process.env): AzureSettings {
@@ -107,6 +108,39 @@ export async function resolveSubscription(settings: AzureSettings, run: typeof r
   const id = out.trim();
   if (!id) throw new MeadowrunError('No Azure subscription: run `az login`, or set meadowrun.azure.subscription (or --subscription)', 'cloud-credentials');
   return id;
+}
+
+/**
+ * The subscriptions of the Azure CLI's login (`az account list`), the default first, for the
+ * editor's picker. Rejects with the 'cloud-credentials' message (saying `az login`) without a login.
+ */
+export async function listAzureSubscriptions(run: typeof runAz = runAz): Promise<AzureSubscription[]> {
+  let out: string;
+  try {
+    out = await run(['account', 'list', '--output', 'json']);
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+    throw new MeadowrunError(
+      missing
+        ? 'No Azure login: the Azure CLI (az) is not installed. Install it (https://aka.ms/azure-cli), then run `az login`'
+        : `No Azure login: ${LOGIN} (${firstLine(e)})`,
+      'cloud-credentials',
+      { cause: e },
+    );
+  }
+  const subscriptions = parseAzAccountList(out);
+  if (!subscriptions.length) throw new MeadowrunError(`No Azure subscription in this login: ${LOGIN}`, 'cloud-credentials');
+  return subscriptions;
+}
+
+/**
+ * Signs in as the Azure cloud will (the same credential chain, a Resource Manager token) and says
+ * which subscription jobs run in; rejects with the 'cloud-credentials' message that says `az login`.
+ */
+export async function checkAzureLogin(settings: AzureSettings): Promise<{ subscription: string }> {
+  const subscription = await resolveSubscription(azureSettingsFromEnv(settings));
+  await azureCredential().getToken('https://management.azure.com/.default');
+  return { subscription };
 }
 
 /** The location, refused with a message naming the setting when none is given. */

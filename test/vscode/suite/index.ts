@@ -6,6 +6,7 @@ import './extension.test';
 import './remote.test';
 import './diagnose.test';
 import './aws.test';
+import './azure.test';
 
 import * as fs from 'fs';
 import * as path from 'path';

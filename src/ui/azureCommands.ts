@@ -1,0 +1,194 @@
+// Select Cloud → Azure (subscription, resource group and location pickers, then a sign-in check)
+// and managing what Meadowrun keeps in an Azure resource group from the editor (Prepare Azure
+// Resources, Uninstall Azure Resources): the same calls as `meadowrun azure prepare|uninstall`,
+// with a modal confirmation and progress.
+import * as vscode from 'vscode';
+import { AzureSubscription, azureLocationChoices, BUNDLED_AZURE_LOCATIONS, DEFAULT_AZURE_RESOURCE_GROUP, resourceGroupProblem } from '../core/azureChoices';
+import { describeError } from '../core/errors';
+import { command, Failures } from './failures';
+import { MeadowrunModel } from './model';
+import { Services } from './services';
+import { settings, updateSetting } from './settings';
+
+/** What Select Cloud → Azure chose (returned for tests and other extensions). */
+export interface AzureChoice {
+  cloud: 'azure';
+  /** As saved: '' follows the Azure CLI's default subscription. */
+  subscription: string;
+  resourceGroup: string;
+  location: string;
+  /** The subscription jobs run in, when the login works. */
+  subscriptionId?: string;
+  /** Why the login does not work (with the fix). */
+  problem?: string;
+}
+
+/** Choices a caller may pass instead of picking (tests, other extensions): `{ subscription: '' }` means the Azure CLI's default. */
+export interface AzureGiven {
+  subscription?: string;
+  resourceGroup?: string;
+  location?: string;
+}
+
+export function registerAzureCommands(services: Services, model: MeadowrunModel, failures: Failures): vscode.Disposable[] {
+  const register = (id: string, f: (...args: never[]) => unknown) => command(failures, id, f);
+  return [
+    register('meadowrun.prepareAzure', () => prepareAzure(services, model)),
+    register('meadowrun.uninstallAzure', (o?: { confirmed?: boolean }) => uninstallAzure(services, model, o)),
+  ];
+}
+
+/** Select Cloud's Azure part: pick (or take) subscription, resource group and location, save them, then check the login. */
+export async function selectAzure(services: Services, given: AzureGiven = {}): Promise<AzureChoice | undefined> {
+  const subscription = given.subscription ?? (await pickSubscription(services));
+  if (subscription === undefined) return undefined;
+  const resourceGroup = given.resourceGroup ?? (await pickResourceGroup());
+  if (resourceGroup === undefined) return undefined;
+  const location = given.location ?? (await pickLocation());
+  if (location === undefined) return undefined;
+  await updateSetting('azure.subscription', subscription);
+  await updateSetting('azure.resourceGroup', resourceGroup);
+  await updateSetting('azure.location', location);
+  await updateSetting('cloud', 'azure');
+  return checkAzure(services, { cloud: 'azure', subscription, resourceGroup, location });
+}
+
+/** A subscription id, or '' for the Azure CLI's default; undefined when the user backs out. Without a login it says how to get one (and can still be chosen). */
+async function pickSubscription(services: Services): Promise<string | undefined> {
+  const current = settings().azureSubscription ?? '';
+  const { azureSubscriptions } = await import('../cloud/registry');
+  let subscriptions: AzureSubscription[] = [];
+  let problem: string | undefined;
+  try {
+    subscriptions = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Window, title: 'Meadowrun: listing Azure subscriptions (az account list)…' },
+      () => azureSubscriptions(),
+    );
+  } catch (e) {
+    problem = describeError(e);
+    services.log.warn(`Select Cloud: could not list Azure subscriptions: ${problem}`);
+  }
+  const items = [
+    ...subscriptions.map((s) => ({
+      label: s.name,
+      description: [s.id, s.isDefault ? 'az default' : undefined, s.state && s.state !== 'Enabled' ? s.state : undefined, s.id === current ? 'current' : undefined]
+        .filter(Boolean)
+        .join(' · '),
+      subscription: s.id,
+    })),
+    // A subscription set before that the login does not list (or no login): kept selectable.
+    ...(current && !subscriptions.some((s) => s.id === current) ? [{ label: current, description: 'current (meadowrun.azure.subscription)', subscription: current }] : []),
+    {
+      label: "$(key) The Azure CLI's default subscription",
+      description: process.env.AZURE_SUBSCRIPTION_ID ? `AZURE_SUBSCRIPTION_ID (${process.env.AZURE_SUBSCRIPTION_ID})` : 'as `az account set` chose',
+      detail: problem,
+      subscription: '',
+    },
+  ];
+  if (current) items.sort((a, b) => Number(b.subscription === current) - Number(a.subscription === current));
+  const picked = await vscode.window.showQuickPick(items, { title: 'Which Azure subscription? (from `az login`)', matchOnDescription: true });
+  return picked?.subscription;
+}
+
+async function pickResourceGroup(): Promise<string | undefined> {
+  const value = settings().azureResourceGroup ?? DEFAULT_AZURE_RESOURCE_GROUP;
+  return vscode.window.showInputBox({
+    title: 'Which resource group should Meadowrun keep its VMs and resources in? (created when missing)',
+    value,
+    validateInput: resourceGroupProblem,
+  });
+}
+
+/** The location, the current one and the bundled catalog's first; undefined when the user backs out. */
+async function pickLocation(): Promise<string | undefined> {
+  const current = settings().azureLocation;
+  const fromEnv = process.env.AZURE_LOCATION || undefined;
+  const items = azureLocationChoices([current, fromEnv]).map((l) => ({
+    label: l,
+    description: [l === current ? 'current' : undefined, l === fromEnv ? 'AZURE_LOCATION' : undefined, BUNDLED_AZURE_LOCATIONS.includes(l) ? 'prices bundled' : undefined]
+      .filter(Boolean)
+      .join(' · '),
+  }));
+  return (await vscode.window.showQuickPick(items, { title: 'Which Azure location should jobs run in?' }))?.label;
+}
+
+/** Gets a Resource Manager token as the cloud will: says which subscription jobs run in, or why they cannot, with the fix. */
+async function checkAzure(services: Services, choice: AzureChoice): Promise<AzureChoice> {
+  const where = `Azure ${choice.location}, resource group ${choice.resourceGroup}`;
+  try {
+    const { checkAzureLogin } = await import('../cloud/registry');
+    const { subscription } = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Meadowrun: checking the Azure login for ${where}…` },
+      () => checkAzureLogin({ subscription: choice.subscription || undefined, resourceGroup: choice.resourceGroup, location: choice.location }),
+    );
+    services.log.info(`Select Cloud: jobs now run on ${where}, subscription ${subscription}`);
+    void vscode.window.showInformationMessage(`Meadowrun: jobs now run on ${where}, subscription ${subscription}.`, 'Prepare Azure Resources').then((a) => {
+      if (a) void vscode.commands.executeCommand('meadowrun.prepareAzure');
+    });
+    return { ...choice, subscriptionId: subscription };
+  } catch (e) {
+    // Chosen all the same: the user may run `az login` next without choosing again.
+    const problem = describeError(e);
+    services.log.warn(`Select Cloud: jobs will run on ${where}, but the login does not work: ${problem}`);
+    void vscode.window.showWarningMessage(`Meadowrun: jobs will run on ${where}, but: ${problem}`, 'Show Log').then((a) => a && services.log.show());
+    return { ...choice, problem };
+  }
+}
+
+async function azureCloudFromSettings() {
+  const s = settings();
+  const { azureCloud } = await import('../cloud/registry');
+  return azureCloud({ subscription: s.azureSubscription, resourceGroup: s.azureResourceGroup, location: s.azureLocation });
+}
+
+/** Creates what launches need (as `meadowrun azure prepare`), each step shown as it goes; returns what is there. */
+async function prepareAzure(services: Services, model: MeadowrunModel): Promise<{ kind: string; name: string }[]> {
+  const cloud = await azureCloudFromSettings();
+  const found = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: preparing ${cloud.location}` },
+    (progress) =>
+      cloud.prepareAccount((line) => {
+        services.log.info(`Prepare Azure Resources: ${line}`);
+        progress.report({ message: line });
+      }),
+  );
+  services.log.info(`Prepared ${cloud.location}:\n${found.map((r) => `  ${r.kind}: ${r.name}`).join('\n')}`);
+  void vscode.window.showInformationMessage(`Meadowrun: ${cloud.location} is prepared: ${found.map((r) => r.kind).join(', ')}.`);
+  void model.refresh();
+  return found;
+}
+
+/** Lists what Meadowrun has in the resource group, asks (modal), then removes it with progress; returns what was removed. */
+async function uninstallAzure(services: Services, model: MeadowrunModel, o: { confirmed?: boolean } = {}): Promise<{ kind: string; name: string }[]> {
+  const cloud = await azureCloudFromSettings();
+  const found = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: finding what Meadowrun has in ${cloud.location}…` },
+    () => cloud.describeAccount(),
+  );
+  if (!found.length) {
+    void vscode.window.showInformationMessage(`Meadowrun: there is nothing of Meadowrun's in ${cloud.location}.`);
+    return [];
+  }
+  if (!o.confirmed) {
+    const answer = await vscode.window.showWarningMessage(
+      `Remove everything Meadowrun created in ${cloud.location}?`,
+      { modal: true, detail: `Running jobs on these VMs stop. This removes:\n${found.map((r) => `• ${r.kind}: ${r.name}`).join('\n')}` },
+      'Remove',
+    );
+    if (answer !== 'Remove') return [];
+  }
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: removing Meadowrun's resources from ${cloud.location}` },
+    (progress) =>
+      cloud.uninstallAccount((line) => {
+        services.log.info(`Uninstall Azure Resources: ${line}`);
+        progress.report({ message: line });
+      }),
+  );
+  // The engine's cloud had prepared the resource group once per process: it must prepare it again.
+  services.reset();
+  services.log.info(`Removed from ${cloud.location}:\n${found.map((r) => `  ${r.kind}: ${r.name}`).join('\n')}`);
+  void vscode.window.showInformationMessage(`Meadowrun: removed ${found.length} resource(s) from ${cloud.location}.`);
+  void model.refresh();
+  return found;
+}

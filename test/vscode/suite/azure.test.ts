@@ -1,0 +1,68 @@
+// The editor on Azure, inside a real VS Code, signing in through the stand-in az that runTests.ts
+// puts first on PATH (test/support/fakeAz.ts): Select Cloud → Azure saves subscription, resource
+// group and location and checks the login the way the cloud will; logged out, the choice is still
+// saved and says `az login`; the status bar shows `azure · <location>`; the Azure commands exist.
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { after, before, describe, it } from 'mocha';
+import type { MeadowrunApi } from '../../../src/ui/activate';
+import type { AzureChoice } from '../../../src/ui/azureCommands';
+
+let api: MeadowrunApi;
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const setting = (key: string) => vscode.workspace.getConfiguration('meadowrun').get<string>(key);
+const loggedIn = () => path.join(process.env.MEADOWRUN_TEST_FAKE_AZ!, 'logged-in');
+
+describe('the editor on Azure (a stand-in az)', function () {
+  this.timeout(60_000);
+
+  before(async () => {
+    api = (await vscode.extensions.getExtension('meadowrun.meadowrun-vscode')!.activate()) as MeadowrunApi;
+  });
+
+  after(async () => {
+    if (!api) return;
+    fs.writeFileSync(loggedIn(), '');
+    await vscode.commands.executeCommand('meadowrun.selectCloud', 'local');
+    for (const key of ['azure.subscription', 'azure.resourceGroup', 'azure.location']) {
+      await vscode.workspace.getConfiguration('meadowrun').update(key, undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
+  it("Select Cloud → Azure with the az default subscription saves the choice, signs in, and the status bar shows azure · location", async () => {
+    const choice = await vscode.commands.executeCommand<AzureChoice>('meadowrun.selectCloud', 'azure', { subscription: '', resourceGroup: 'meadowrun-tests', location: 'westeurope' });
+    assert.deepStrictEqual(choice, { cloud: 'azure', subscription: '', resourceGroup: 'meadowrun-tests', location: 'westeurope', subscriptionId: '00000000-0000-0000-0000-000000000001' });
+    assert.deepStrictEqual(
+      [setting('cloud'), setting('azure.subscription'), setting('azure.resourceGroup'), setting('azure.location')],
+      ['azure', '', 'meadowrun-tests', 'westeurope'],
+    );
+    await waitFor('the status bar to show azure · westeurope', () => api.statusBar.text === '$(cloud) azure · westeurope');
+    assert.match(api.statusBar.tooltip, /jobs run on Azure westeurope, resource group meadowrun-tests/);
+    const commands = await vscode.commands.getCommands(true);
+    for (const id of ['meadowrun.prepareAzure', 'meadowrun.uninstallAzure']) assert.ok(commands.includes(id), id);
+  });
+
+  it('logged out, Azure can still be chosen: it is saved, and says to run `az login`', async () => {
+    fs.rmSync(loggedIn());
+    const choice = await vscode.commands.executeCommand<AzureChoice>('meadowrun.selectCloud', 'azure', {
+      subscription: '00000000-0000-0000-0000-000000000002',
+      resourceGroup: 'meadowrun',
+      location: 'eastus',
+    });
+    assert.strictEqual(choice?.subscriptionId, undefined);
+    assert.match(choice?.problem ?? '', /No Azure login: run `az login`/);
+    assert.deepStrictEqual([setting('cloud'), setting('azure.subscription'), setting('azure.location')], ['azure', '00000000-0000-0000-0000-000000000002', 'eastus']);
+    await waitFor('the status bar to show azure · eastus', () => api.statusBar.text === '$(cloud) azure · eastus');
+    fs.writeFileSync(loggedIn(), '');
+  });
+});
