@@ -121,7 +121,8 @@ describe('Azure VM provider on the fake Resource Manager', () => {
   it('creates the VM as Azure wants it: Ubuntu 24.04, Spot with Delete and maxPrice -1, NIC/address/disk deleted with it, its name as instance id', async () => {
     const p = provider(arm, prices);
     const types = await p.listInstanceTypes();
-    const { id } = await p.launch(option(types, 'Standard_D2s_v5', true), KEY);
+    const { id, zone } = await p.launch(option(types, 'Standard_D2s_v5', true), KEY);
+    assert.equal(zone, 'eastus', 'where it runs, for the explorer: the location, no zone pinned');
     const vm = arm.resource(`/subscriptions/${arm.subscription}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${id}`)!;
     const props = vm.properties;
     assert.equal(props.provisioningState, 'Succeeded');
@@ -154,7 +155,8 @@ describe('Azure VM provider on the fake Resource Manager', () => {
     arm.injectVmError({ code: 'AllocationFailed', vmSize: 'Standard_D2as_v5', async: true, times: 1 });
     arm.injectVmError({ code: 'ZonalAllocationFailed', vmSize: 'Standard_D2as_v5', zone: '1', async: true, times: 1 });
     const attemptsBefore = arm.vmAttempts.length;
-    const { id } = await p.launch(d2, KEY);
+    const { id, zone } = await p.launch(d2, KEY);
+    assert.equal(zone, 'eastus-2', 'the zone it got, for the explorer');
     const attempts = arm.vmAttempts.slice(attemptsBefore);
     assert.deepEqual(attempts.map((a) => [a.zone ?? '-', a.error ?? 'ok']), [['-', 'AllocationFailed'], ['1', 'ZonalAllocationFailed'], ['2', 'ok']]);
     assert.equal(attempts[2].name, id);

@@ -144,7 +144,8 @@ export class AzureVmProvider implements InstanceProvider {
       }
       try {
         await waitOrAbort(poller, o.signal);
-        return { id: name };
+        // Where it runs, for the explorer's row: the location, with the zone when one was pinned ("eastus-2").
+        return { id: name, zone: zone ? `${this.o.location}-${zone}` : this.o.location };
       } catch (e) {
         // Cancelled, or the creation failed: a VM left in the Failed state still holds its NIC and address.
         await this.terminate(name).catch(() => undefined);
