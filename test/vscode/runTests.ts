@@ -51,11 +51,11 @@ export async function runVscodeTests(): Promise<RunOutcome> {
   const moto = noMoto ? undefined : await startMoto();
   const awsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-vscode-aws-'));
   const aws: Record<string, string> = moto ? { ...awsProfilesEnv(awsDir, moto), MEADOWRUN_AWS_DIR: path.join(awsDir, 'meadowrun'), MEADOWRUN_AWS_SSH_FROM: '127.0.0.1/32' } : { MEADOWRUN_TEST_NO_MOTO: noMoto! };
-  // The Azure part (azure.test.ts) signs in through a stand-in az first on PATH, which it logs out
-  // and in again through MEADOWRUN_TEST_FAKE_AZ; no Azure identity but the tests' own.
+  // The Azure part (azure.test.ts) signs in through a stand-in az in MEADOWRUN_TEST_FAKE_AZ (which
+  // it puts first on the extension host's PATH, and logs out and in again); no Azure identity but
+  // the tests' own.
   const az = fakeAz();
   const azure: Record<string, string> = {
-    PATH: az.path,
     MEADOWRUN_TEST_FAKE_AZ: az.dir,
     ...Object.fromEntries(['AZURE_SUBSCRIPTION_ID', 'AZURE_LOCATION', 'AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET'].map((k) => [k, ''])),
   };

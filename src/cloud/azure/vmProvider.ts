@@ -115,7 +115,7 @@ export class AzureVmProvider implements InstanceProvider {
    * Creates the VM and waits for Azure to finish creating it (a lack of capacity shows only then),
    * without its zone first, then in each zone of the size; returns its name, which is its id.
    */
-  async launch(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal } = {}): Promise<{ id: string }> {
+  async launch(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal } = {}): Promise<{ id: string; zone?: string }> {
     await this.prepare();
     const net = await this.prepared!;
     const [catalog, identityId] = await Promise.all([this.loadCatalog(), this.o.identityId?.()]);

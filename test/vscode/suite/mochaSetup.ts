@@ -5,6 +5,8 @@ import Mocha from 'mocha';
 import { format } from 'util';
 
 export const mocha = new Mocha({ ui: 'bdd', reporter: 'spec', timeout: 120_000, color: false });
+// MEADOWRUN_VSCODE_GREP=TEXT runs only the tests whose full title contains it (while working on one part).
+if (process.env.MEADOWRUN_VSCODE_GREP) mocha.grep(process.env.MEADOWRUN_VSCODE_GREP);
 
 // Also sets the globals (describe, it, before, ...) for test files that use them without importing.
 mocha.suite.emit('pre-require', globalThis, 'meadowrun-vscode-suite', mocha);
