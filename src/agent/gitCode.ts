@@ -10,7 +10,7 @@
 //   key the server shows first is taken, for this fetch only; nothing is remembered for later ones).
 // - anything else is an https token, `user:token` or a bare token (user x-access-token), answered
 //   through GIT_ASKPASS from the environment: never in a URL, a command line or .git/config.
-import { spawn } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -40,7 +40,8 @@ export class GitCode {
   async checkout(source: GitSource, onLine: (line: string) => void = () => undefined): Promise<{ dir: string; commit: string }> {
     const key = crypto.createHash('sha256').update(source.url).digest('hex').slice(0, 16);
     const previous = this.queues.get(key) ?? Promise.resolve();
-    const mine = previous.catch(() => undefined).then(() => this.checkoutNow(source, path.join(this.dir, key), onLine));
+    const repo = path.join(this.dir, key);
+    const mine = previous.catch(() => undefined).then(() => locked(repo, () => this.checkoutNow(source, repo, onLine)));
     this.queues.set(key, mine);
     try {
       return await mine;
@@ -132,18 +133,17 @@ export class GitCode {
   }
 
   /** `git archive COMMIT | tar -x` into `dir`: the files of the commit, without the repository. */
-  private extract(repo: string, commit: string, dir: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const archive = spawn('git', ['-C', repo, 'archive', '--format=tar', commit], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const tar = spawn('tar', ['-x', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] });
-      archive.stdout!.pipe(tar.stdin!);
-      let errors = '';
-      archive.stderr!.on('data', (d: Buffer) => (errors += d));
-      tar.stderr!.on('data', (d: Buffer) => (errors += d));
-      archive.on('error', reject);
-      tar.on('error', reject);
-      tar.on('close', (code) => (code === 0 && archive.exitCode === 0 ? resolve() : reject(new GitCodeError(`extracting ${commit.slice(0, 12)} failed: ${lastLine(errors)}`))));
-    });
+  private async extract(repo: string, commit: string, dir: string): Promise<void> {
+    const archive = spawn('git', ['-C', repo, 'archive', '--format=tar', commit], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tar = spawn('tar', ['-x', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] });
+    archive.stdout!.pipe(tar.stdin!);
+    let errors = '';
+    archive.stderr!.on('data', (d: Buffer) => (errors += d));
+    tar.stderr!.on('data', (d: Buffer) => (errors += d));
+    // Both must have ended, each with 0: one's end says nothing of the other's.
+    const ended = (p: ChildProcess) => new Promise<number | null>((resolve, reject) => p.on('error', reject).on('close', (code) => resolve(code)));
+    const [a, t] = await Promise.all([ended(archive), ended(tar)]);
+    if (a !== 0 || t !== 0) throw new GitCodeError(`extracting ${commit.slice(0, 12)} failed: ${lastLine(errors)}`);
   }
 
   private async git(args: string[], env: Record<string, string>, hidden: string[], explain: (why: string) => string = (why) => why): Promise<string> {
@@ -159,6 +159,53 @@ export class GitCode {
       throw new GitCodeError(explain(redactUrl(why)));
     }
     return r.stdout;
+  }
+}
+
+/**
+ * Runs `work` holding `<repo>.lock` (a directory naming its holder's pid), so that agents on the
+ * instance fetch one at a time; a dead holder's lock is taken over, as environments' are.
+ */
+async function locked<T>(repo: string, work: () => Promise<T>): Promise<T> {
+  const lock = `${repo}.lock`;
+  fs.mkdirSync(path.dirname(lock), { recursive: true, mode: 0o700 });
+  for (;;) {
+    try {
+      fs.mkdirSync(lock, { mode: 0o700 });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (lockIsStale(lock)) fs.rmSync(lock, { recursive: true, force: true });
+      else await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  try {
+    fs.writeFileSync(path.join(lock, 'pid'), String(process.pid), { mode: 0o600 });
+    return await work();
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function lockIsStale(lock: string): boolean {
+  let pid: number | undefined;
+  try {
+    pid = Number(fs.readFileSync(path.join(lock, 'pid'), 'utf8')) || undefined;
+  } catch {
+    pid = undefined;
+  }
+  if (pid === undefined) {
+    try {
+      return Date.now() - fs.statSync(lock).mtimeMs > 30_000;
+    } catch {
+      return false;
+    }
+  }
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'EPERM';
   }
 }
 

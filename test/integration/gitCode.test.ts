@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { MeadowrunError } from '../../src/core/errors';
+import { GitCode } from '../../src/agent/gitCode';
 import { parseGitSource } from '../../src/core/git';
 import { JobOptions } from '../../src/jobs/engine';
 import { testCloud, TestCloud, waitFor } from '../support/localCloud';
@@ -182,4 +183,14 @@ test('the CLI: --git URL@REF with --git-secret runs the repository\'s file; --gi
   const wrong = meadowrun('run-command', 'job.py', '--git', `${url}@main`, '--git-secret', 'wrong-key');
   assert.equal(wrong.status, 1);
   assert.match(wrong.stderr, /\nmeadowrun: code failed on local-[0-9a-f]+: ssh:\/\/.* refused the credentials in secret wrong-key/);
+});
+
+test('two agents of one instance fetching the same repository at once take turns (its lock) and both get their commit', async () => {
+  const work = tempDir('git-agents');
+  const secret = (name: string) => t.cloud.secrets.getSecret(name);
+  const [a, b] = [new GitCode(work, secret), new GitCode(work, secret)];
+  const [x, y] = await Promise.all([a.checkout(parseGitSource(`${url}@feature`, 'git-key')), b.checkout(parseGitSource(`${url}@v1`, 'git-key'))]);
+  assert.match(fs.readFileSync(path.join(x.dir, 'job.py'), 'utf8'), /"feature"/);
+  assert.match(fs.readFileSync(path.join(y.dir, 'job.py'), 'utf8'), /"v1"/);
+  assert.deepEqual(fs.readdirSync(path.join(work, 'git')).filter((f) => f.endsWith('.lock') || f.startsWith('.fetch-')), [], 'no lock or key left');
 });
