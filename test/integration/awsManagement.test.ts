@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { CloudWatchLogsClient, DescribeLogGroupsCommand, ListTagsForResourceCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { _InstanceType, DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeRuleCommand, EventBridgeClient, ListTargetsByRuleCommand } from '@aws-sdk/client-eventbridge';
 import { GetRoleCommand, GetRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
@@ -163,8 +164,13 @@ describe('AWS management functions on moto', { skip: unavailable ? `skipped: ${u
     // (The table is there already: `meadowrun aws prepare` made it.)
     assert.deepEqual(
       say.map((l) => l.split(' ').slice(0, 4).join(' ')),
-      ['Stored the configuration in', 'Created the IAM role', "Set the role's policy", 'Created the Lambda function', 'Created the EventBridge rule', "Made the function the rule's", 'Let the rule invoke'].map((l) => l.split(' ').slice(0, 4).join(' ')),
+      ['Stored the configuration in', 'Created the IAM role', "Set the role's policy", 'Created the log group', 'Created the Lambda function', 'Created the EventBridge rule', "Made the function the rule's", 'Let the rule invoke'].map((l) => l.split(' ').slice(0, 4).join(' ')),
     );
+    // Made by install, not by the function's first run: tagged, and not kept forever.
+    const logs = new CloudWatchLogsClient({});
+    const { logGroups } = await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: '/aws/lambda/meadowrun-adjuster' }));
+    assert.deepEqual(logGroups?.map((g) => [g.logGroupName, g.retentionInDays]), [['/aws/lambda/meadowrun-adjuster', 14]]);
+    assert.deepEqual((await logs.send(new ListTagsForResourceCommand({ resourceArn: logGroups![0].logGroupArn!.replace(/:\*$/, '') }))).tags, { meadowrun: 'true' });
     const status = await cloud.management.status();
     assert.equal(status.installed, true);
     assert.match(status.detail!, /Lambda meadowrun-adjuster .*rate\(1 minute\)/);
@@ -315,9 +321,10 @@ describe('AWS management functions on moto', { skip: unavailable ? `skipped: ${u
     await cloud.management.uninstall({ onProgress: (line) => say.push(line) });
     assert.deepEqual(
       say.map((l) => l.replace(/ \(.*\)$/, '')),
-      ["Removed the rule's target", 'Deleted the EventBridge rule meadowrun-adjuster-schedule', 'Deleted the Lambda function meadowrun-adjuster', "Deleted the role's policy", 'Deleted the IAM role meadowrun-adjuster', 'Removed the management\'s items from meadowrun-allocation'],
+      ["Removed the rule's target", 'Deleted the EventBridge rule meadowrun-adjuster-schedule', 'Deleted the Lambda function meadowrun-adjuster', 'Deleted the log group /aws/lambda/meadowrun-adjuster', "Deleted the role's policy", 'Deleted the IAM role meadowrun-adjuster', 'Removed the management\'s items from meadowrun-allocation'],
     );
     await assert.rejects(lambda.send(new GetFunctionCommand({ FunctionName: 'meadowrun-adjuster' })), /ResourceNotFound/);
+    assert.deepEqual((await new CloudWatchLogsClient({}).send(new DescribeLogGroupsCommand({ logGroupNamePrefix: '/aws/lambda/meadowrun-adjuster' }))).logGroups, []);
     await assert.rejects(new IAMClient({}).send(new GetRoleCommand({ RoleName: 'meadowrun-adjuster' })), /NoSuchEntity|cannot be found/);
     await assert.rejects(new EventBridgeClient({}).send(new DescribeRuleCommand({ Name: 'meadowrun-adjuster-schedule' })), /ResourceNotFound|does not exist/);
     const status = await cloud.management.status();

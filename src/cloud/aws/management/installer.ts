@@ -22,6 +22,7 @@ import {
   waitUntilFunctionActiveV2,
   waitUntilFunctionUpdatedV2,
 } from '@aws-sdk/client-lambda';
+import { CloudWatchLogsClient, CreateLogGroupCommand, DeleteLogGroupCommand, DescribeLogGroupsCommand, PutRetentionPolicyCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { version } from '../../../../package.json';
 import { MeadowrunError } from '../../../core/errors';
@@ -73,6 +74,10 @@ function lambdaBundle(): string {
   return found;
 }
 
+const LOG_GROUP = `/aws/lambda/${ADJUSTER_FUNCTION}`;
+/** Long enough to look back on a run that went wrong; short enough that the logs cost next to nothing. */
+const LOG_RETENTION_DAYS = 14;
+
 const code = (e: unknown) => ((e as Error)?.name ?? '').replace(/Exception$/, '');
 const notFound = (e: unknown) => ['ResourceNotFound', 'NoSuchEntity'].includes(code(e));
 
@@ -90,6 +95,7 @@ export class AwsManagementInstaller implements ManagementInstaller {
   private readonly events: EventBridgeClient;
   private readonly iam: IAMClient;
   private readonly dynamo: DynamoDBClient;
+  private readonly logs: CloudWatchLogsClient;
   readonly items: ManagementItems;
 
   constructor(
@@ -100,6 +106,7 @@ export class AwsManagementInstaller implements ManagementInstaller {
     this.events = awsClient(EventBridgeClient, cloud.settings);
     this.iam = awsClient(IAMClient, cloud.settings);
     this.dynamo = awsClient(DynamoDBClient, cloud.settings);
+    this.logs = awsClient(CloudWatchLogsClient, cloud.settings);
     this.items = new ManagementItems(this.dynamo, cloud.table.tableName);
   }
 
@@ -125,10 +132,27 @@ export class AwsManagementInstaller implements ManagementInstaller {
       ...(this.o.ami && { MEADOWRUN_AMI: this.o.ami }),
       ...(this.o.instanceEndpoint && { MEADOWRUN_INSTANCE_ENDPOINT: this.o.instanceEndpoint }),
     };
+    await this.ensureLogGroup(say);
     const functionArn = await this.ensureFunction(role, zipped, env as unknown as Record<string, string>, say);
     const ruleArn = await this.ensureRule(scheduleFor(config.intervalS), say);
     await this.ensureTarget(functionArn, say);
     await this.ensurePermission(ruleArn, say);
+  }
+
+  /**
+   * Made before the function, so Lambda does not make it on its first run: untagged, and kept
+   * forever (a run a minute would bill storage for good).
+   */
+  private async ensureLogGroup(say: (line: string) => void): Promise<void> {
+    const { logGroups } = await this.logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: LOG_GROUP }));
+    const group = logGroups?.find((g) => g.logGroupName === LOG_GROUP);
+    if (!group) {
+      await this.logs.send(new CreateLogGroupCommand({ logGroupName: LOG_GROUP, tags: Object.fromEntries(MEADOWRUN_TAGS.map((t) => [t.Key, t.Value])) }));
+    }
+    if (group?.retentionInDays !== LOG_RETENTION_DAYS) {
+      await this.logs.send(new PutRetentionPolicyCommand({ logGroupName: LOG_GROUP, retentionInDays: LOG_RETENTION_DAYS }));
+      say(`${group ? 'Updated' : 'Created'} the log group ${LOG_GROUP} (runs kept ${LOG_RETENTION_DAYS} days)`);
+    }
   }
 
   private async ensureRole(tableName: string, bucket: string, say: (line: string) => void): Promise<string> {
@@ -227,6 +251,7 @@ export class AwsManagementInstaller implements ManagementInstaller {
     const rule = await done(this.events.send(new DescribeRuleCommand({ Name: ADJUSTER_RULE })));
     if (rule && (await done(this.events.send(new DeleteRuleCommand({ Name: ADJUSTER_RULE }))))) say(`Deleted the EventBridge rule ${ADJUSTER_RULE}`);
     if (await done(this.lambda.send(new DeleteFunctionCommand({ FunctionName: ADJUSTER_FUNCTION })))) say(`Deleted the Lambda function ${ADJUSTER_FUNCTION} (and its invoke permission)`);
+    if (await done(this.logs.send(new DeleteLogGroupCommand({ logGroupName: LOG_GROUP })))) say(`Deleted the log group ${LOG_GROUP}`);
     if (await done(this.iam.send(new DeleteRolePolicyCommand({ RoleName: ADJUSTER_ROLE, PolicyName: ADJUSTER_ROLE })))) say(`Deleted the role's policy`);
     if (await done(this.iam.send(new DeleteRoleCommand({ RoleName: ADJUSTER_ROLE })))) say(`Deleted the IAM role ${ADJUSTER_ROLE}`);
     const items = await this.items.deleteAll();
@@ -243,7 +268,7 @@ export class AwsManagementInstaller implements ManagementInstaller {
     const installed = !!fn?.Configuration;
     const every = rule?.State === 'ENABLED' ? scheduleMs(rule.ScheduleExpression) : undefined;
     const region = this.cloud.region;
-    const group = `/aws/lambda/${ADJUSTER_FUNCTION}`;
+    const group = LOG_GROUP;
     return {
       installed,
       version: fn?.Configuration?.Environment?.Variables?.MEADOWRUN_VERSION,
