@@ -8,7 +8,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { runTests } from '@vscode/test-electron';
 import { awsProfilesEnv } from '../support/awsProfiles';
+import { startAzurite } from '../support/azurite';
+import { startFakeArm } from '../support/fakeArm';
 import { fakeAz } from '../support/fakeAz';
+import { startFakeKeyVault } from '../support/fakeKeyVault';
 import { motoUnavailable, startMoto } from '../support/moto';
 
 const root = path.resolve(__dirname, '../..');
@@ -52,11 +55,23 @@ export async function runVscodeTests(): Promise<RunOutcome> {
   const awsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meadowrun-vscode-aws-'));
   const aws: Record<string, string> = moto ? { ...awsProfilesEnv(awsDir, moto), MEADOWRUN_AWS_DIR: path.join(awsDir, 'meadowrun'), MEADOWRUN_AWS_SSH_FROM: '127.0.0.1/32' } : { MEADOWRUN_TEST_NO_MOTO: noMoto! };
   // The Azure part (azure.test.ts) signs in through a stand-in az in MEADOWRUN_TEST_FAKE_AZ (which
-  // it puts first on the extension host's PATH, and logs out and in again); no Azure identity but
-  // the tests' own.
-  const az = fakeAz();
+  // it puts first on the extension host's PATH, and logs out and in again), and prepares and
+  // uninstalls on the fake Resource Manager (HTTPS, its CA trusted through NODE_EXTRA_CA_CERTS),
+  // Azurite and the stand-in Key Vault; no Azure identity but the tests' own.
+  const arm = await startFakeArm();
+  const azurite = await startAzurite();
+  const vault = await startFakeKeyVault();
+  const cas = path.join(awsDir, 'azure-test-cas.pem');
+  fs.writeFileSync(cas, `${arm.ca}\n${vault.ca}\n`);
+  const az = fakeAz({ subscription: arm.subscription });
   const azure: Record<string, string> = {
     MEADOWRUN_TEST_FAKE_AZ: az.dir,
+    NODE_EXTRA_CA_CERTS: cas,
+    MEADOWRUN_AZURE_ARM_ENDPOINT: arm.endpoint,
+    MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+    MEADOWRUN_AZURE_KEY_VAULT_ENDPOINT: vault.url,
+    MEADOWRUN_AZURE_SSH_FROM: '127.0.0.1/32',
+    MEADOWRUN_AZURE_DIR: path.join(awsDir, 'azure'),
     ...Object.fromEntries(['AZURE_SUBSCRIPTION_ID', 'AZURE_LOCATION', 'AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET'].map((k) => [k, ''])),
   };
   let exitCode: number;
@@ -64,6 +79,7 @@ export async function runVscodeTests(): Promise<RunOutcome> {
     exitCode = await runInVscode('out/test/vscode/suite', { MEADOWRUN_VSCODE_RESULTS: resultsFile, ...aws, ...azure });
   } finally {
     await moto?.stop();
+    await Promise.all([arm.stop(), azurite.stop(), vault.stop()]);
     fs.rmSync(awsDir, { recursive: true, force: true });
   }
   const results = fs.existsSync(resultsFile) ? (JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as SuiteResults) : undefined;

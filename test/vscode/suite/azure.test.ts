@@ -1,7 +1,8 @@
 // The editor on Azure, inside a real VS Code, signing in through the stand-in az that runTests.ts
 // puts first on PATH (test/support/fakeAz.ts): Select Cloud → Azure saves subscription, resource
 // group and location and checks the login the way the cloud will; logged out, the choice is still
-// saved and says `az login`; the status bar shows `azure · <location>`.
+// saved and says `az login`; the status bar shows `azure · <location>`. Prepare and Uninstall Azure
+// Resources run on the fake Resource Manager, Azurite and the stand-in Key Vault runTests.ts starts.
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -41,6 +42,7 @@ describe('the editor on Azure (a stand-in az)', function () {
     if (!api) return;
     fs.writeFileSync(loggedIn(), '');
     await vscode.commands.executeCommand('meadowrun.selectCloud', 'local');
+    await vscode.workspace.getConfiguration('http').update('systemCertificates', undefined, vscode.ConfigurationTarget.Global);
     for (const key of ['azure.subscription', 'azure.resourceGroup', 'azure.location']) {
       await vscode.workspace.getConfiguration('meadowrun').update(key, undefined, vscode.ConfigurationTarget.Global);
     }
@@ -71,5 +73,52 @@ describe('the editor on Azure (a stand-in az)', function () {
     assert.deepStrictEqual([setting('cloud'), setting('azure.subscription'), setting('azure.location')], ['azure', '00000000-0000-0000-0000-000000000002', 'eastus']);
     await waitFor('the status bar to show azure · eastus', () => /^\$\(cloud\) azure · eastus( · |$)/.test(api.statusBar.text));
     fs.writeFileSync(loggedIn(), '');
+  });
+
+  it('Prepare Azure Resources creates what launches need; an Azure VM row shows its market and place; Uninstall Azure Resources removes it all', async () => {
+    // VS Code's own certificate handling replaces Node's CA list (and with it NODE_EXTRA_CA_CERTS) on https requests.
+    await vscode.workspace.getConfiguration('http').update('systemCertificates', false, vscode.ConfigurationTarget.Global);
+    await vscode.commands.executeCommand('meadowrun.selectCloud', 'azure', { subscription: '', resourceGroup: 'meadowrun-vscode', location: 'eastus' });
+    const prepared = await vscode.commands.executeCommand<{ kind: string; name: string }[]>('meadowrun.prepareAzure');
+    if (!prepared) {
+      // The command reported its failure in a notification; say it here.
+      const { cloud } = await api.services.get();
+      await (cloud as unknown as { prepareAccount(): Promise<unknown> }).prepareAccount();
+    }
+    const kinds = (prepared ?? []).map((r) => r.kind).sort();
+    for (const kind of ['Microsoft.KeyVault/vaults', 'Microsoft.ManagedIdentity/userAssignedIdentities', 'Microsoft.Network/networkSecurityGroups', 'Microsoft.Network/virtualNetworks', 'Microsoft.Storage/storageAccounts']) {
+      assert.ok(kinds.includes(kind), `${kind} in ${kinds}`);
+    }
+
+    // A row as a launch writes it (the Azure Table on Azurite), before its VM boots.
+    const { cloud } = await api.services.get();
+    const now = Date.now();
+    await cloud.table.registerInstance({
+      id: 'meadowrun-vm-launching',
+      state: 'launching',
+      typeName: 'Standard_D2s_v5',
+      spot: false,
+      zone: 'eastus-2',
+      price: 0.096,
+      total: { cpu: 2, memoryGb: 8, gpus: 0 },
+      jobs: { j1: { jobId: 'j1', cpu: 1, memoryGb: 2, gpus: 0, allocatedAt: now } },
+      preventFurtherAllocation: false,
+      registeredAt: now,
+      lastJobChangeAt: now,
+    });
+    // A refresh Prepare started may have read the table before the row: refresh until it is seen.
+    const find = () => api.instancesTree.getChildren().find((n) => n.kind === 'instance' && n.record.id === 'meadowrun-vm-launching');
+    await waitFor('the launching VM to be listed', async () => (await api.model.refresh(), !!find()));
+    assert.strictEqual(api.model.lastError, undefined);
+    const node = find();
+    assert.ok(node && node.kind === 'instance');
+    assert.match(String(api.instancesTree.getTreeItem(node).description), /^launching · \$0\.0960\/h · 1 job · .* · on-demand · eastus-2 · meadowrun-vm-launching$/);
+    await cloud.table.deallocateJob('meadowrun-vm-launching', 'j1');
+    await cloud.table.deregisterInstance('meadowrun-vm-launching');
+
+    const removed = await vscode.commands.executeCommand<{ kind: string }[]>('meadowrun.uninstallAzure', { confirmed: true });
+    assert.ok((removed ?? []).length >= kinds.length, `removed ${JSON.stringify(removed)}`);
+    const again = await vscode.commands.executeCommand<{ kind: string }[]>('meadowrun.uninstallAzure', { confirmed: true });
+    assert.deepStrictEqual(again, [], 'nothing is left');
   });
 });
