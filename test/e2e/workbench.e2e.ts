@@ -290,7 +290,8 @@ test('Select Cloud → AWS (profile, region), then Run File Remotely on an emula
     // While it boots, the Instances view shows it launching, with its price, market and zone.
     await activityBarItem(page, 'Meadowrun').click();
     const instancesPane = page.locator('.part.sidebar .pane', { has: page.locator('.pane-header', { hasText: 'Instances' }) });
-    const launchingRow = instancesPane.locator('.monaco-list-row', { hasText: 'launching' }).first();
+    // The instance's row (its type, then its state), not the Jobs view's row of the job, also 'launching'.
+    const launchingRow = instancesPane.locator('.monaco-list-row', { hasText: /c5\.large[\s\S]*launching/ }).first();
     await launchingRow.waitFor({ timeout: 120_000 });
     await widenSidebar(page, 350);
     assert.match(await launchingRow.innerText(), /c5\.large[\s\S]*launching · \$0\.0850\/h · 1 job · [\s\S]* · on-demand · us-east-1a · i-/);
