@@ -3,18 +3,8 @@
 // every cloud; each says what it keeps and where.
 import { Command } from 'commander';
 import { MeadowrunError } from '../core/errors';
+import type { AccountCloud, AccountResource as Resource } from '../cloud/ports';
 import { confirm } from './confirm';
-
-type Resource = { kind: string; name: string };
-
-/** What a cloud with account resources offers these commands (AwsCloud, AzureCloud). */
-export interface AccountCloud {
-  /** Where, in words: "AWS us-east-1", "Azure resource group meadowrun in eastus". */
-  location: string;
-  prepareAccount(log?: (line: string) => void): Promise<Resource[]>;
-  describeAccount(): Promise<Resource[]>;
-  uninstallAccount(log: (line: string) => void): Promise<unknown>;
-}
 
 export interface AccountCommands<C extends AccountCloud> {
   name: string;

@@ -369,3 +369,18 @@ export interface PayloadStore {
   /** Deletes every payload of the job (every key under `jobId/`); none is not an error. */
   deleteJob(jobId: string): Promise<void>;
 }
+
+/** What Meadowrun keeps in a cloud account, for prepare / status / uninstall in the editor and the CLI. */
+export interface AccountResource {
+  kind: string;
+  name: string;
+}
+
+/** A cloud with account resources made ahead of launches (AWS, Azure). */
+export interface AccountCloud {
+  /** Where, in words, e.g. "AWS us-east-1". */
+  location: string;
+  prepareAccount(say?: (line: string) => void): Promise<AccountResource[]>;
+  describeAccount(): Promise<AccountResource[]>;
+  uninstallAccount(say: (line: string) => void): Promise<unknown>;
+}

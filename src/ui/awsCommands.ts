@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as vscode from 'vscode';
+import { prepareAccount, uninstallAccount } from './accountCommands';
 import {
   AWS_CREDENTIALS_FIX,
   awsConfigFiles,
@@ -65,8 +66,10 @@ export function registerAwsCommands(services: Services, model: MeadowrunModel, f
   const register = (id: string, f: (...args: never[]) => unknown) => command(failures, id, f);
   return [
     register('meadowrun.selectCloud', (cloud?: string, given?: Given) => selectCloud(services, cloud, given)),
-    register('meadowrun.prepareAws', () => prepareAws(services)),
-    register('meadowrun.uninstallAws', (o?: { confirmed?: boolean }) => uninstallAws(services, model, o)),
+    register('meadowrun.prepareAws', async () => prepareAccount(services, model, await openAws(), 'Prepare AWS Resources')),
+    register('meadowrun.uninstallAws', async (o?: { confirmed?: boolean }) =>
+      uninstallAccount(services, model, await openAws(), { command: 'Uninstall AWS Resources', machines: 'instances', ...o }),
+    ),
   ];
 }
 
@@ -171,52 +174,7 @@ async function checkAws(services: Services, choice: CloudChoice): Promise<CloudC
   }
 }
 
-async function prepareAws(services: Services): Promise<{ kind: string; name: string }[]> {
-  const s = settings();
+async function openAws() {
   const { awsCloud } = await import('../cloud/registry');
-  const cloud = await awsCloud(awsSettings(s));
-  const found = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: preparing ${cloud.location} (table, SSH key, bucket, instance role, security group)…` },
-    () => cloud.prepareAccount(),
-  );
-  services.log.info(`Prepared ${cloud.location}:\n${found.map((r) => `  ${r.kind}: ${r.name}`).join('\n')}`);
-  void vscode.window.showInformationMessage(`Meadowrun: ${cloud.location} is prepared: ${found.map((r) => r.kind).join(', ')}.`);
-  return found;
-}
-
-/** Lists what Meadowrun has in the region, asks (modal), then removes it with progress; returns what was removed. */
-async function uninstallAws(services: Services, model: MeadowrunModel, o: { confirmed?: boolean } = {}): Promise<{ kind: string; name: string }[]> {
-  const s = settings();
-  const { awsCloud } = await import('../cloud/registry');
-  const cloud = await awsCloud(awsSettings(s));
-  const found = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: finding what Meadowrun has in ${cloud.location}…` },
-    () => cloud.describeAccount(),
-  );
-  if (!found.length) {
-    void vscode.window.showInformationMessage(`Meadowrun: there is nothing of Meadowrun's in ${cloud.location}.`);
-    return [];
-  }
-  if (!o.confirmed) {
-    const answer = await vscode.window.showWarningMessage(
-      `Remove everything Meadowrun created in ${cloud.location}?`,
-      { modal: true, detail: `Running jobs on these instances stop. This removes:\n${found.map((r) => `• ${r.kind}: ${r.name}`).join('\n')}` },
-      'Remove',
-    );
-    if (answer !== 'Remove') return [];
-  }
-  await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: removing Meadowrun's resources from ${cloud.location}` },
-    (progress) =>
-      cloud.uninstallAccount((line) => {
-        services.log.info(`Uninstall AWS Resources: ${line}`);
-        progress.report({ message: line });
-      }),
-  );
-  // The engine's cloud had prepared the account once per process: it must prepare it again.
-  services.reset();
-  services.log.info(`Removed from ${cloud.location}:\n${found.map((r) => `  ${r.kind}: ${r.name}`).join('\n')}`);
-  void vscode.window.showInformationMessage(`Meadowrun: removed ${found.length} resource(s) from ${cloud.location}.`);
-  void model.refresh();
-  return found;
+  return awsCloud(awsSettings());
 }

@@ -3,6 +3,7 @@
 // Resources, Uninstall Azure Resources): the same calls as `meadowrun azure prepare|uninstall`,
 // with a modal confirmation and progress.
 import * as vscode from 'vscode';
+import { prepareAccount, uninstallAccount } from './accountCommands';
 import { AzureSubscription, azureLocationChoices, BUNDLED_AZURE_LOCATIONS, DEFAULT_AZURE_RESOURCE_GROUP, resourceGroupProblem } from '../core/azureChoices';
 import { describeError } from '../core/errors';
 import { command, Failures } from './failures';
@@ -33,8 +34,10 @@ export interface AzureGiven {
 export function registerAzureCommands(services: Services, model: MeadowrunModel, failures: Failures): vscode.Disposable[] {
   const register = (id: string, f: (...args: never[]) => unknown) => command(failures, id, f);
   return [
-    register('meadowrun.prepareAzure', () => prepareAzure(services, model)),
-    register('meadowrun.uninstallAzure', (o?: { confirmed?: boolean }) => uninstallAzure(services, model, o)),
+    register('meadowrun.prepareAzure', async () => prepareAccount(services, model, await azureCloudFromSettings(), 'Prepare Azure Resources')),
+    register('meadowrun.uninstallAzure', async (o?: { confirmed?: boolean }) =>
+      uninstallAccount(services, model, await azureCloudFromSettings(), { command: 'Uninstall Azure Resources', machines: 'VMs', ...o }),
+    ),
   ];
 }
 
@@ -141,54 +144,3 @@ async function azureCloudFromSettings() {
   return azureCloud({ subscription: s.azureSubscription, resourceGroup: s.azureResourceGroup, location: s.azureLocation });
 }
 
-/** Creates what launches need (as `meadowrun azure prepare`), each step shown as it goes; returns what is there. */
-async function prepareAzure(services: Services, model: MeadowrunModel): Promise<{ kind: string; name: string }[]> {
-  const cloud = await azureCloudFromSettings();
-  const found = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: preparing ${cloud.location}` },
-    (progress) =>
-      cloud.prepareAccount((line) => {
-        services.log.info(`Prepare Azure Resources: ${line}`);
-        progress.report({ message: line });
-      }),
-  );
-  services.log.info(`Prepared ${cloud.location}:\n${found.map((r) => `  ${r.kind}: ${r.name}`).join('\n')}`);
-  void vscode.window.showInformationMessage(`Meadowrun: ${cloud.location} is prepared: ${found.map((r) => r.kind).join(', ')}.`);
-  void model.refresh();
-  return found;
-}
-
-/** Lists what Meadowrun has in the resource group, asks (modal), then removes it with progress; returns what was removed. */
-async function uninstallAzure(services: Services, model: MeadowrunModel, o: { confirmed?: boolean } = {}): Promise<{ kind: string; name: string }[]> {
-  const cloud = await azureCloudFromSettings();
-  const found = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: finding what Meadowrun has in ${cloud.location}…` },
-    () => cloud.describeAccount(),
-  );
-  if (!found.length) {
-    void vscode.window.showInformationMessage(`Meadowrun: there is nothing of Meadowrun's in ${cloud.location}.`);
-    return [];
-  }
-  if (!o.confirmed) {
-    const answer = await vscode.window.showWarningMessage(
-      `Remove everything Meadowrun created in ${cloud.location}?`,
-      { modal: true, detail: `Running jobs on these VMs stop. This removes:\n${found.map((r) => `• ${r.kind}: ${r.name}`).join('\n')}` },
-      'Remove',
-    );
-    if (answer !== 'Remove') return [];
-  }
-  await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: removing Meadowrun's resources from ${cloud.location}` },
-    (progress) =>
-      cloud.uninstallAccount((line) => {
-        services.log.info(`Uninstall Azure Resources: ${line}`);
-        progress.report({ message: line });
-      }),
-  );
-  // The engine's cloud had prepared the resource group once per process: it must prepare it again.
-  services.reset();
-  services.log.info(`Removed from ${cloud.location}:\n${found.map((r) => `  ${r.kind}: ${r.name}`).join('\n')}`);
-  void vscode.window.showInformationMessage(`Meadowrun: removed ${found.length} resource(s) from ${cloud.location}.`);
-  void model.refresh();
-  return found;
-}

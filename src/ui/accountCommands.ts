@@ -1,0 +1,61 @@
+// Prepare / Uninstall of a cloud account's resources in the editor, one shape for every cloud (the
+// CLI's is cli/account.ts): progress with each step, a modal confirmation listing what goes.
+import * as vscode from 'vscode';
+import type { AccountCloud, AccountResource } from '../cloud/ports';
+import type { MeadowrunModel } from './model';
+import type { Services } from './services';
+
+const listed = (found: AccountResource[], bullet: string) => found.map((r) => `${bullet}${r.kind}: ${r.name}`).join('\n');
+
+/** Creates what launches need, each step shown as it goes; returns what is there. */
+export async function prepareAccount(services: Services, model: MeadowrunModel, cloud: AccountCloud, command: string): Promise<AccountResource[]> {
+  const found = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Meadowrun: preparing ${cloud.location}` }, (progress) =>
+    cloud.prepareAccount((line) => {
+      services.log.info(`${command}: ${line}`);
+      progress.report({ message: line });
+    }),
+  );
+  services.log.info(`Prepared ${cloud.location}:\n${listed(found, '  ')}`);
+  void vscode.window.showInformationMessage(`Meadowrun: ${cloud.location} is prepared: ${found.map((r) => r.kind).join(', ')}.`);
+  void model.refresh();
+  return found;
+}
+
+/** Lists what Meadowrun has there, asks (modal), then removes it with progress; returns what was removed. */
+export async function uninstallAccount(
+  services: Services,
+  model: MeadowrunModel,
+  cloud: AccountCloud,
+  o: { command: string; machines: string; confirmed?: boolean },
+): Promise<AccountResource[]> {
+  const found = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: finding what Meadowrun has in ${cloud.location}…` },
+    () => cloud.describeAccount(),
+  );
+  if (!found.length) {
+    void vscode.window.showInformationMessage(`Meadowrun: there is nothing of Meadowrun's in ${cloud.location}.`);
+    return [];
+  }
+  if (!o.confirmed) {
+    const answer = await vscode.window.showWarningMessage(
+      `Remove everything Meadowrun created in ${cloud.location}?`,
+      { modal: true, detail: `Running jobs on these ${o.machines} stop. This removes:\n${listed(found, '• ')}` },
+      'Remove',
+    );
+    if (answer !== 'Remove') return [];
+  }
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Meadowrun: removing Meadowrun's resources from ${cloud.location}` },
+    (progress) =>
+      cloud.uninstallAccount((line) => {
+        services.log.info(`${o.command}: ${line}`);
+        progress.report({ message: line });
+      }),
+  );
+  // The engine's cloud had prepared the account once per process: it must prepare it again.
+  services.reset();
+  services.log.info(`Removed from ${cloud.location}:\n${listed(found, '  ')}`);
+  void vscode.window.showInformationMessage(`Meadowrun: removed ${found.length} resource(s) from ${cloud.location}.`);
+  void model.refresh();
+  return found;
+}
