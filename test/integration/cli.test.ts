@@ -190,14 +190,16 @@ test('run-map: one failed task of four is "Completed — 1 task failed"; with ma
 });
 
 test('run-map: Ctrl-C says how many tasks were done: "Cancelled after N of M tasks"', async () => {
+  const cloud = createLocalCloud({ stateDir });
+  const mapPidFiles = async () =>
+    (await cloud.table.listInstances()).flatMap((r) => (r.workDir !== undefined && fs.existsSync(path.join(r.workDir, 'pids')) ? fs.readdirSync(path.join(r.workDir, 'pids')).filter((f) => f.startsWith('map-')).map((f) => `${r.id}/${f}`) : []));
+  // PID files an earlier map's workers left for the sweep are not this map's.
+  const earlier = new Set(await mapPidFiles());
   const child = spawn(process.execPath, [cli, '--state-dir', stateDir, 'run-map', 'jobs.py:nap', '--args', 'list(range(100, 160))', '--workers', '1', '--cpu', '0.5', '--memory', '0.5'], { cwd: project });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
-  const cloud = createLocalCloud({ stateDir });
   // Its worker runs (its PID file is written once its process has started, after the map started).
-  await waitFor('the map worker to run', async () =>
-    (await cloud.table.listInstances()).some((r) => r.workDir !== undefined && fs.existsSync(path.join(r.workDir, 'pids')) && fs.readdirSync(path.join(r.workDir, 'pids')).some((f) => f.startsWith('map-'))),
-  30_000);
+  await waitFor('the map worker to run', async () => (await mapPidFiles()).some((f) => !earlier.has(f)), 30_000);
   child.kill('SIGINT');
   const code = await new Promise((resolve) => child.on('exit', resolve));
   assert.equal(code, 130, err);
