@@ -118,9 +118,12 @@ export class AwsCloud implements Cloud {
    * Prepare AWS Account): the instance profile, security group, table and bucket, and the SSH key.
    * Returns everything Meadowrun then has in the region.
    */
-  async prepareAccount(): Promise<AccountResource[]> {
+  async prepareAccount(say: (line: string) => void = () => undefined): Promise<AccountResource[]> {
+    say('Making the instance role and profile, security group, allocation table and payload bucket (where missing)');
     await this.provider.prepare();
+    say('Reading the SSH key from Secrets Manager (made on first use)');
     await this.secrets.getSshKeyPair();
+    say('Listing what Meadowrun has in the region');
     return this.describeAccount();
   }
 
