@@ -239,7 +239,11 @@ export async function startMachineHost(options: { stateDir?: string } = {}): Pro
     vm.on = false;
     unmountSync(path.join(vm.dir, 'merged'));
     spawnSync('ip', ['rule', 'del', 'iif', vm.veth, 'lookup', IMDS_TABLE]);
-    spawnSync('ip', ['netns', 'del', vm.netns]); // takes the veth pair and its routes with it
+    // The kernel tears a deleted namespace down asynchronously, and under load its veth pair (and the
+    // host's route into it) outlived the namespace: a stopped machine then refused connections instead
+    // of being unreachable. Deleting the host's end removes the pair and its routes at once.
+    spawnSync('ip', ['link', 'del', vm.veth]);
+    spawnSync('ip', ['netns', 'del', vm.netns]);
   };
 
   const remove = async (vm: Vm) => {
