@@ -9,7 +9,8 @@
 //   StrictHostKeyChecking=yes (a host key that differs is refused); without them, accept-new (the
 //   key the server shows first is taken, for this fetch only; nothing is remembered for later ones).
 // - anything else is an https token, `user:token` or a bare token (user x-access-token), answered
-//   through GIT_ASKPASS from the environment: never in a URL, a command line or .git/config.
+//   by a GIT_ASKPASS script from 0600 files in that private directory: never in a URL, a command
+//   line, the environment or .git/config, and kept by no credential helper.
 import { ChildProcess, spawn } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
@@ -127,9 +128,15 @@ export class GitCode {
     const text = value.trim();
     const colon = text.indexOf(':');
     const [user, token] = colon < 0 ? ['x-access-token', text] : [text.slice(0, colon), text.slice(colon + 1)];
-    const askpass = path.join(temp, 'askpass');
-    fs.writeFileSync(askpass, '#!/bin/sh\ncase "$1" in\n  Username*) printf "%s\\n" "$MEADOWRUN_GIT_USER" ;;\n  *) printf "%s\\n" "$MEADOWRUN_GIT_TOKEN" ;;\nesac\n', { mode: 0o700 });
-    return { env: { GIT_ASKPASS: askpass, MEADOWRUN_GIT_USER: user, MEADOWRUN_GIT_TOKEN: token }, hidden: [token] };
+    // The user and token in 0600 files that git's askpass prints: nothing secret in the environment
+    // git passes on to its helpers, nor in any command line.
+    const [userFile, tokenFile, askpass] = ['user', 'token', 'askpass'].map((f) => path.join(temp, f));
+    fs.writeFileSync(userFile, `${user}\n`, { mode: 0o600 });
+    fs.writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    fs.writeFileSync(askpass, `#!/bin/sh\ncase "$1" in\n  Username*) exec cat ${shellQuote(userFile)} ;;\n  *) exec cat ${shellQuote(tokenFile)} ;;\nesac\n`, { mode: 0o700 });
+    // No credential helper of the instance's git configuration may keep the token (credential.helper= resets the list).
+    const noHelper = { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'credential.helper', GIT_CONFIG_VALUE_0: '' };
+    return { env: { GIT_ASKPASS: askpass, ...noHelper }, hidden: [token] };
   }
 
   /** `git archive COMMIT | tar -x` into `dir`: the files of the commit, without the repository. */

@@ -2,23 +2,33 @@
 // metadata service (never 169.254.169.254 from the host) and Resource Manager: the built
 // dist/agent-azure.js `watch` (on Node 18, as on an Ubuntu VM) frees a dead job's allocation in the Azure Table and fences the VM once
 // Scheduled Events announce its Preempt; the adapters opened from an AzureAgentConfig work the map
-// queues and payloads; the VM deletes itself with its managed identity's token, and only itself.
+// queues and payloads; the VM deletes itself with its managed identity's token, and only itself; the
+// agent reads a job's named secret from Key Vault (a stand-in) with that identity.
 import assert from 'node:assert/strict';
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { SecretClient } from '@azure/keyvault-secrets';
 import { openInstance } from '../../src/agent/instanceSides';
 import { AzureAgentConfig } from '../../src/cloud/azure/agentConfig';
 import { azureAgentConfigPart, HOST_KEY_PUBLISHER, keyVaultName, openDataPorts, prepareDataPlane, storageAccountName } from '../../src/cloud/azure/data';
 import { TableAllocationTable } from '../../src/cloud/azure/tableAllocationTable';
 import { deleteThisVm, preemptScheduled } from '../../src/cloud/azure/instanceSide';
+import { KeyVaultSecretStore } from '../../src/cloud/azure/keyVaultSecretStore';
 import { VmManagedIdentity } from '../../src/cloud/azure/managedIdentity';
+import { parseGitSource } from '../../src/core/git';
+import { AgentSession } from '../../src/remote/agentSession';
+import type { SshConnection } from '../../src/remote/connection';
+import type { JobOutcome } from '../../src/remote/protocol';
 import type { TaskQueues } from '../../src/cloud/ports';
 import { instanceRecord, job } from '../contracts/allocationTableContract';
 import { startAzurite, type Azurite } from '../support/azurite';
+import { startFakeKeyVault, type FakeKeyVault } from '../support/fakeKeyVault';
+import { startGitHttpServer } from '../support/gitHttpServer';
 import { waitFor } from '../support/localCloud';
 import { tempDir } from '../support/tempDir';
 
@@ -87,6 +97,7 @@ describe('the Azure instance side', () => {
   let azurite: Azurite;
   let imds: Imds;
   let arm: Awaited<ReturnType<typeof startArm>>;
+  let vault: FakeKeyVault;
   let config: AzureAgentConfig;
   let configFile: string;
   let table: TableAllocationTable; // the client's view
@@ -96,13 +107,15 @@ describe('the Azure instance side', () => {
   before(async () => {
     azurite = await startAzurite();
     arm = await startArm();
+    vault = await startFakeKeyVault();
     const part = azureAgentConfigPart({
       subscription: SUBSCRIPTION,
       resourceGroup: GROUP,
       vmName: VM,
       storageAccount: storageAccountName(SUBSCRIPTION, GROUP),
+      vaultName: keyVaultName(SUBSCRIPTION, GROUP),
       identityClientId: CLIENT_ID,
-      instance: { storageConnectionString: azurite.connectionString, armEndpoint: arm.endpoint },
+      instance: { storageConnectionString: azurite.connectionString, armEndpoint: arm.endpoint, keyVault: vault.url },
     });
     imds = await startImds(part.resourceId);
     const dir = tempDir('azure-side');
@@ -135,6 +148,7 @@ describe('the Azure instance side', () => {
     for (const c of children) c.kill('SIGKILL');
     await imds?.stop();
     await arm?.stop();
+    await vault?.stop();
     await azurite?.stop();
   });
 
@@ -269,5 +283,61 @@ describe('the Azure instance side', () => {
     assert.deepEqual({ ...after, etag: '', hostKey: undefined }, { ...before, etag: '', hostKey: undefined });
     assert.equal(await table.markReady(vm, { ssh: { host: '127.0.0.1', port: 22, user: 'meadowrun', hostKey: key }, workDir: '/w', nodeCommand: { command: ['node'], env: {} } }), true);
     assert.equal(await table.publishedHostKey(vm), key, "the client's later writes keep it");
+  });
+
+  test("agent-azure.js reads a job's named secret from the Key Vault its config names, with the VM's managed identity: a private repository's https token", async () => {
+    // What `meadowrun secret set` does with the client's own credential.
+    const clientCredential = { getToken: async () => ({ token: 'client-token', expiresOnTimestamp: Date.now() + 3_600_000 }) };
+    const store = new KeyVaultSecretStore(new SecretClient(vault.url, clientCredential, { disableChallengeResourceVerification: true, tlsOptions: { ca: vault.ca } }));
+    const token = 'azure-tok-51c7e0';
+    await store.putSecret('repo-token', `alice:${token}`);
+    await store.putSecret('stale-token', 'alice:revoked');
+    const root = tempDir('azure-git');
+    const work = path.join(root, 'work');
+    fs.mkdirSync(work);
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: work, env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
+    git('init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(work, 'job.py'), 'def where():\n    return "from the private repository"\n');
+    git('add', '.');
+    git('commit', '-qm', 'one');
+    execFileSync('git', ['clone', '-q', '--bare', work, path.join(root, 'repo.git')]);
+    const server = await startGitHttpServer(root, 'alice', token);
+
+    // The agent as a client starts it on a VM (on an exec channel), trusting the stand-in vault's certificate.
+    const agent = spawn(node18, [path.join(dist, 'agent-azure.js'), 'serve'], {
+      cwd: config.workDir,
+      env: { PATH: process.env.PATH, HOME: config.workDir, MEADOWRUN_AGENT_CONFIG: configFile, NODE_EXTRA_CA_CERTS: vault.caFile },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    children.push(agent);
+    const channel = Object.assign(Duplex.from({ readable: agent.stdout!, writable: agent.stdin! }), { stderr: agent.stderr! });
+    const session = await new AgentSession({ isOpen: true } as unknown as SshConnection, channel, VM, false).greet();
+    const run = (jobId: string, secret: string) =>
+      session.runJob(
+        { t: 'run', jobId, spec: { kind: 'function', target: 'job:where', args: '[]' }, project: 'p', interpreter: 'python3', git: parseGitSource(`${server.url}/repo.git@main`, secret), env: {} },
+        { resultDir: tempDir('azure-results') },
+      );
+    try {
+      const tokensBefore = imds.tokenRequests.length;
+      const ok: JobOutcome = await run('job-git-1', 'repo-token');
+      assert.equal(ok.status, 'succeeded', JSON.stringify(ok));
+      assert.equal(ok.status === 'succeeded' && JSON.parse(ok.value!.json!), 'from the private repository');
+      // Key Vault was asked with the identity's token for the vault, through the user-secret name.
+      assert.ok(vault.tokens.has('mi-token-for-https://vault.azure.net'), [...vault.tokens].join());
+      const asked = imds.tokenRequests.slice(tokensBefore).map((p) => [p.get('resource'), p.get('client_id')]);
+      assert.deepEqual(asked, [['https://vault.azure.net', CLIENT_ID]]);
+      assert.ok(vault.requests.some((r) => /^GET \/secrets\/meadowrun-secret-[a-z2-7]+/.test(r)), vault.requests.join('\n'));
+      assert.ok(!vault.requests.some((r) => r.includes('meadowrun-ssh-key')), 'never the SSH key');
+      assert.ok(server.requests.some((r) => r.auth === 'accepted'));
+
+      const wrong = await run('job-git-2', 'stale-token');
+      assert.equal(wrong.status, 'rejected');
+      assert.match(wrong.status === 'rejected' ? wrong.message : '', /^http:\/\/127\.0\.0\.1:\d+\/repo\.git refused the credentials in secret stale-token \(Authentication failed/);
+      const missing = await run('job-git-3', 'no-such-secret');
+      assert.equal(missing.status === 'rejected' && missing.message, 'there is no secret no-such-secret (the git secret): create it with `meadowrun secret set no-such-secret --file KEY`');
+    } finally {
+      session.close();
+      await server.stop();
+    }
   });
 });

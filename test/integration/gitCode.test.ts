@@ -13,6 +13,7 @@ import { GitCode } from '../../src/agent/gitCode';
 import { parseGitSource } from '../../src/core/git';
 import { JobOptions } from '../../src/jobs/engine';
 import { testCloud, TestCloud, waitFor } from '../support/localCloud';
+import { processesHolding, startGitHttpServer } from '../support/gitHttpServer';
 import { startPackageIndex } from '../support/packageIndex';
 import { tempDir } from '../support/tempDir';
 
@@ -128,6 +129,28 @@ test('a private repository over SSH, with the key (and host key) from a secret: 
   // Another URL is another cache: its fetch is tried (and here refused: nothing listens on port 1).
   const other = await codeError({ projectDir: t.project, git: { url: 'ssh://127.0.0.1:1/x.git', ref: commit } });
   assert.match(other.message, /^git fetch ssh:\/\/127\.0\.0\.1:1\/x\.git failed: .*(refused|closed)/i);
+});
+
+test('a private repository over https, with a token from a secret: never in a URL, a command line or an environment; a wrong token is one code-stage message', async () => {
+  const token = 'tok-8d1f0c2a9e';
+  const leaks: string[] = [];
+  const server = await startGitHttpServer(dir, 'alice', token, () => leaks.push(...processesHolding(token)));
+  try {
+    await t.cloud.secrets.putSecret('git-token', `alice:${token}`);
+    await t.cloud.secrets.putSecret('git-token-wrong', 'alice:not-the-token');
+    const https = (ref: string, secret?: string): JobOptions => ({ projectDir: t.project, git: parseGitSource(`${server.url}/repo.git@${ref}`, secret) });
+    assert.equal(await value('job.py:where', https('feature', 'git-token')), 'feature');
+    assert.ok(server.requests.some((r) => r.auth === 'accepted'), JSON.stringify(server.requests));
+    assert.deepEqual(leaks, [], 'no process held the token in its command line or environment while git fetched');
+    for (const r of server.requests) assert.ok(!r.url.includes(token) && !r.url.includes('alice'), r.url);
+    const wrong = await codeError(https('main', 'git-token-wrong'));
+    assert.match(wrong.message, /^http:\/\/127\.0\.0\.1:\d+\/repo\.git refused the credentials in secret git-token-wrong \(Authentication failed/);
+    assert.ok(!wrong.message.includes('not-the-token'), wrong.message);
+    assert.ok(server.requests.some((r) => r.auth === 'refused'));
+    assert.match((await codeError(https('main'))).message, /asks for credentials .*--git-secret/);
+  } finally {
+    await server.stop();
+  }
 });
 
 test("the repository's own requirements.txt is read on the instance and its environment built there", async () => {

@@ -100,19 +100,29 @@ export function vmResourceId(subscription: string, resourceGroup: string, vmName
   return `/subscriptions/${subscription}/resourceGroups/${resourceGroup}/providers/Microsoft.Compute/virtualMachines/${vmName}`;
 }
 
+/** What a VM reaches in place of Azure's own services, for emulators (tests). */
+export interface AzureInstanceEndpoints {
+  storageConnectionString?: string;
+  imdsEndpoint?: string;
+  armEndpoint?: string;
+  /** A stand-in Key Vault's URL. */
+  keyVault?: string;
+}
+
 /**
  * The Azure part of a VM's AgentConfig (the rest, work dir, sweep and idle, is every cloud's).
  * `instance` overrides what the VM reaches for emulators: a connection string of an Azurite the VM
- * can reach, a stand-in metadata service, a fake Resource Manager.
+ * can reach, a stand-in metadata service, a fake Resource Manager, a stand-in Key Vault.
  */
 export function azureAgentConfigPart(o: {
   subscription: string;
   resourceGroup: string;
   vmName: string;
   storageAccount: string;
+  vaultName: string;
   identityClientId?: string;
-  instance?: { storageConnectionString?: string; imdsEndpoint?: string; armEndpoint?: string };
-}): Pick<AzureAgentConfig, 'provider' | 'table' | 'queues' | 'payloads' | 'interruption' | 'storage' | 'identityClientId' | 'resourceId' | 'armEndpoint'> {
+  instance?: AzureInstanceEndpoints;
+}): Pick<AzureAgentConfig, 'provider' | 'table' | 'queues' | 'payloads' | 'interruption' | 'storage' | 'keyVault' | 'identityClientId' | 'resourceId' | 'armEndpoint'> {
   return {
     provider: 'azure',
     table: { tableName: ALLOCATION_TABLE },
@@ -120,6 +130,7 @@ export function azureAgentConfigPart(o: {
     payloads: { container: PAYLOAD_CONTAINER },
     interruption: { imdsEndpoint: o.instance?.imdsEndpoint ?? 'http://169.254.169.254' },
     storage: { account: o.storageAccount, ...(o.instance?.storageConnectionString !== undefined && { connectionString: o.instance.storageConnectionString }) },
+    keyVault: o.instance?.keyVault ? { url: o.instance.keyVault, emulator: true } : { url: keyVaultUrl(o.vaultName) },
     ...(o.identityClientId && { identityClientId: o.identityClientId }),
     resourceId: vmResourceId(o.subscription, o.resourceGroup, o.vmName),
     ...(o.instance?.armEndpoint && { armEndpoint: o.instance.armEndpoint }),

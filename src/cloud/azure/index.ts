@@ -18,7 +18,7 @@ import { WORK_DIR } from '../cloudInit';
 import { AllocationTable, Cloud, ManagementInstaller, PayloadStore, SecretStore, TaskQueues } from '../ports';
 import { evictionRateQuery, evictionRatesFromRows } from './catalog';
 import { azureCredential, AzureSettings, azureSettingsFromEnv, requireLocation, resolveSubscription } from './credentials';
-import { azureAgentConfigPart, keyVaultName, openDataPorts, storageAccountName } from './data';
+import { azureAgentConfigPart, AzureInstanceEndpoints, keyVaultName, openDataPorts, storageAccountName } from './data';
 import { ARM_SCOPE, AzureArmClients, describeAzure, prepareAzure, PreparedAzure, uninstallAzure } from './prepare';
 import { AzureVmProvider } from './vmProvider';
 
@@ -38,7 +38,7 @@ export interface AzureCloudOptions {
   /** How often each VM's watch runs its sweep (s); 30 by default. */
   sweepIntervalS?: number;
   /** What the VMs reach instead of Azure's own services (emulators in tests). */
-  instance?: { storageConnectionString?: string; imdsEndpoint?: string; armEndpoint?: string };
+  instance?: AzureInstanceEndpoints;
   credential?: TokenCredential;
 }
 
@@ -106,7 +106,7 @@ export class AzureCloud implements Cloud {
       identityId: async () => (await prepare()).identityId,
       // Called as a VM launches, after prepare: the identity is known by then.
       agentConfig: (vmName) => ({
-        ...azureAgentConfigPart({ subscription, resourceGroup, vmName, storageAccount, identityClientId: this.identity?.identityClientId, instance: o.instance }),
+        ...azureAgentConfigPart({ subscription, resourceGroup, vmName, storageAccount, vaultName, identityClientId: this.identity?.identityClientId, instance: o.instance }),
         workDir: WORK_DIR,
         sweep: { intervalS: o.sweepIntervalS ?? 30, graceS: 120 },
         idle: { timeoutS: DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS, marginS: DEFAULT_IDLE_MARGIN_S },
@@ -145,13 +145,14 @@ export async function createAzureCloud(given: AzureSettings = {}): Promise<Azure
   const instanceStorage = env.MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING || undefined;
   const instanceImds = env.MEADOWRUN_AZURE_INSTANCE_IMDS || undefined;
   const instanceArm = env.MEADOWRUN_AZURE_INSTANCE_ARM_ENDPOINT || undefined;
+  const instanceVault = env.MEADOWRUN_AZURE_INSTANCE_KEY_VAULT || undefined;
   return new AzureCloud(subscription, settings.resourceGroup!, location, settings, {
     sshFrom: env.MEADOWRUN_AZURE_SSH_FROM || undefined,
     pricesUrl: env.MEADOWRUN_AZURE_PRICES_URL || undefined,
     dir: env.MEADOWRUN_AZURE_DIR || undefined,
     sweepIntervalS: Number(env.MEADOWRUN_SWEEP_INTERVAL) || undefined,
-    ...((instanceStorage || instanceImds || instanceArm) && {
-      instance: { storageConnectionString: instanceStorage, imdsEndpoint: instanceImds, armEndpoint: instanceArm },
+    ...((instanceStorage || instanceImds || instanceArm || instanceVault) && {
+      instance: { storageConnectionString: instanceStorage, imdsEndpoint: instanceImds, armEndpoint: instanceArm, keyVault: instanceVault },
     }),
   });
 }

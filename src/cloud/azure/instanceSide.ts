@@ -10,6 +10,7 @@ import type { TokenCredential } from '@azure/identity';
 import { InstanceSide } from '../ports';
 import { AzureAgentConfig } from './agentConfig';
 import { BlobPayloadStore } from './blobPayloadStore';
+import { KeyVaultSecretStore } from './keyVaultSecretStore';
 import { VmManagedIdentity } from './managedIdentity';
 import { QueueTaskQueues } from './queueTaskQueues';
 import { StorageAccess } from './storage';
@@ -22,6 +23,8 @@ function identity(c: AzureAgentConfig): TokenCredential {
   return identityCredential;
 }
 
+let vault: KeyVaultSecretStore | undefined;
+
 function storage(c: AzureAgentConfig): StorageAccess {
   return c.storage.connectionString !== undefined ? { connectionString: c.storage.connectionString } : { account: c.storage.account, credential: identity(c) };
 }
@@ -32,9 +35,11 @@ export const azureInstanceSide: InstanceSide<AzureAgentConfig> = {
   payloads: (c) => BlobPayloadStore.open(storage(c), c.payloads.container),
   interruptionAnnounced: (c) => preemptScheduled(c.interruption.imdsEndpoint, c.instanceId),
   shutdown: (c) => deleteThisVm(c),
-  // To come: the AgentConfig names no Key Vault yet (then KeyVaultSecretStore.getSecret with identity(c)).
-  secret: async () => {
-    throw new Error("Azure VMs can't read secrets yet: their configuration names no Key Vault");
+  // The identity has Key Vault Secrets User on the vault (prepare.ts); the store's names keep the SSH key out of reach of a job's secret name.
+  secret: (c, name) => {
+    if (!c.keyVault) throw new Error('this VM was launched by an older Meadowrun, whose configuration names no Key Vault: terminate it, and a new one can read secrets');
+    vault ??= KeyVaultSecretStore.open(c.keyVault.url, identity(c), { emulator: c.keyVault.emulator });
+    return vault.getSecret(name);
   },
 };
 
