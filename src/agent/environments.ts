@@ -8,6 +8,7 @@ import * as readline from 'readline';
 import { micromambaCreateArgs } from '../core/conda';
 import { EnvironmentEvent, EnvironmentSpec, environmentKey, failingLine, venvFailure } from '../core/deployment';
 import { netrcText, parseIndexCredentials } from '../core/secrets';
+import environmentsScript from '../jobs/environments.py';
 
 /** Reads a user secret with the instance's identity (InstanceSide.secret); undefined when there is none. */
 export type SecretReader = (name: string) => Promise<string | undefined>;
@@ -43,9 +44,13 @@ export class Environments {
     const envDir = path.join(this.dir, hash);
     const interpreter = path.join(envDir, 'bin', 'python');
     if (this.isBuilt(envDir)) {
+      // Marked used first, then the lock looked at: a pruner (jobs/environments.py) that read the
+      // old mark holds the lock by now, and this job waits for its verdict below.
       touch(path.join(envDir, MARKER));
-      report({ kind: 'reused', hash });
-      return interpreter;
+      if (!fs.existsSync(`${envDir}.lock`)) {
+        report({ kind: 'reused', hash });
+        return interpreter;
+      }
     }
     let build = this.builds.get(hash);
     if (!build) {
@@ -94,25 +99,30 @@ export class Environments {
       if (!announced) report({ kind: 'building', hash, source: spec.source });
       announced = true;
     };
+    const done = () => {
+      if (!announced) report({ kind: 'reused', hash });
+      else report({ kind: 'built', hash, seconds: (Date.now() - began) / 1000 });
+      return path.join(envDir, 'bin', 'python');
+    };
     for (;;) {
-      if (this.isBuilt(envDir)) {
-        if (!announced) report({ kind: 'reused', hash });
-        else report({ kind: 'built', hash, seconds: (Date.now() - began) / 1000 });
-        return path.join(envDir, 'bin', 'python');
-      }
+      // Built counts once nobody holds the lock: its builder finishing, or a pruner deciding.
+      if (this.isBuilt(envDir) && !fs.existsSync(lock)) return done();
       try {
         fs.mkdirSync(lock, { mode: 0o700 });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        // Another agent builds it: wait for it, or take over once its builder is dead.
-        announce();
+        // Another agent builds it (or a pruner looks at it): wait for it, or take over once it is dead.
+        if (!this.isBuilt(envDir)) announce();
         if (stale(lock)) fs.rmSync(lock, { recursive: true, force: true });
         else await new Promise((r) => setTimeout(r, 250));
         continue;
       }
       fs.writeFileSync(path.join(lock, 'pid'), String(process.pid), { mode: 0o600 });
       try {
-        if (this.isBuilt(envDir)) continue;
+        if (this.isBuilt(envDir)) {
+          touch(path.join(envDir, MARKER));
+          return done();
+        }
         announce();
         await this.build(base, spec, hash, envDir, report);
         report({ kind: 'built', hash, seconds: (Date.now() - began) / 1000 });
@@ -214,6 +224,18 @@ export class Environments {
       throw new EnvironmentBuildError((e as Error).message);
     }
   }
+}
+
+/**
+ * Removes the environments under `<workDir>/envs` unused for `maxAgeS`, with the instance's
+ * python3 and the same script as `meadowrun envs prune` (jobs/environments.py: never one in use,
+ * and each decided under its build lock); returns the hashes removed.
+ */
+export async function pruneEnvironments(workDir: string, maxAgeS: number): Promise<string[]> {
+  const r = await run('python3', ['-c', environmentsScript, path.join(workDir, 'envs'), 'prune', String(maxAgeS)], () => undefined);
+  const json = r.output.split('\n').reverse().find((l) => l.startsWith('['));
+  if (r.code !== 0 || !json) throw new Error(`python3 could not prune the environments: ${failingLine(r.output)}`);
+  return (JSON.parse(json) as { hash: string; removed?: boolean }[]).filter((e) => e.removed).map((e) => e.hash);
 }
 
 /** The first index that answers 401 or 403 (with the credentials, when there are some); undefined when none does, or none can be asked. */

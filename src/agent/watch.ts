@@ -2,10 +2,15 @@
 // (locally by LocalProvider.launch; on a VM by a systemd unit), independent of any client and of the
 // agent daemon's idle exit. Every sweep interval it frees the allocations of dead jobs, fences the
 // instance once a spot interruption is announced, and runs the idle watchdog, which deregisters and
-// stops an instance nobody has used for the idle timeout plus a margin.
+// stops an instance nobody has used for the idle timeout plus a margin. Where its config asks, it
+// also removes cached environments unused for their maximum age (at most hourly).
 import { AgentConfig, AllocationTable, InstanceSide } from '../cloud/ports';
 import { idleVerdict, IdleVerdict } from '../core/idleWatchdog';
+import { pruneEnvironments } from './environments';
 import { sweepOnce } from './sweep';
+
+/** How often the environments are looked at, at most (each look sizes every environment). */
+const PRUNE_INTERVAL_S = 3600;
 
 export interface WatchOptions {
   config: AgentConfig;
@@ -18,6 +23,7 @@ export interface WatchOptions {
 export class InstanceWatch {
   private readonly startedAt: number;
   private lastSaid = '';
+  private prunedAt = -Infinity;
 
   constructor(private readonly o: WatchOptions) {
     this.startedAt = this.now();
@@ -42,12 +48,26 @@ export class InstanceWatch {
     } catch (e) {
       this.o.log(`sweep failed: ${(e as Error).message}`);
     }
+    await this.pruneEnvironments();
     try {
       return await this.watchIdle();
     } catch (e) {
       // Unsure (the table out of reach): keep running; a stopped instance with a job would lose it.
       this.o.log(`idle watchdog failed: ${(e as Error).message}`);
       return false;
+    }
+  }
+
+  private async pruneEnvironments(): Promise<void> {
+    const { config } = this.o;
+    const maxAgeS = config.environments?.maxAgeS;
+    if (maxAgeS === undefined || this.now() - this.prunedAt < Math.min(PRUNE_INTERVAL_S, maxAgeS) * 1000) return;
+    this.prunedAt = this.now();
+    try {
+      const removed = await pruneEnvironments(config.workDir, maxAgeS);
+      if (removed.length) this.o.log(`removed environments unused for ${maxAgeS} s: ${removed.join(', ')}`);
+    } catch (e) {
+      this.o.log(`pruning environments failed: ${(e as Error).message}`);
     }
   }
 

@@ -215,6 +215,12 @@ export interface AgentConfig<Table = unknown, Queues = unknown, Interruption = u
   idle: { timeoutS: number; marginS: number };
   /** The instance's Docker engine for jobs in containers (DOCKER_HOST), when not its default socket. */
   docker?: { host?: string };
+  /**
+   * The watch removes the environments jobs have not used for `maxAgeS` (never one in use or being
+   * built), on clouds whose management cannot reach instances itself (AWS, Azure: their functions
+   * have no SSH). Absent: the watch leaves them (the local cloud's management prunes over SSH).
+   */
+  environments?: { maxAgeS: number };
 }
 
 /** A provider's adapters on its instances, loaded by the agent for the provider its AgentConfig names. */

@@ -340,4 +340,44 @@ describe('the Azure instance side', () => {
       await server.stop();
     }
   });
+
+  test("the watch of agent-azure.js removes the environments unused for the config's age, and none in use, being built or used lately", async () => {
+    const dir = tempDir('azure-envs');
+    const workDir = path.join(dir, 'work');
+    const envs = path.join(workDir, 'envs');
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    const environment = (hash: string, lastUsed: Date) => {
+      fs.mkdirSync(path.join(envs, hash, 'bin'), { recursive: true, mode: 0o700 });
+      const marker = path.join(envs, hash, 'meadowrun-environment.json');
+      fs.writeFileSync(marker, JSON.stringify({ hash, source: 'requirements.txt', builtAt: twoDaysAgo.toISOString() }));
+      fs.utimesSync(marker, lastUsed, lastUsed);
+    };
+    environment('0ld0ld0ld0ld0ld0', twoDaysAgo);
+    environment('fresh00000000000', new Date());
+    // A job runs this one's python (here: a copy of sleep standing for it).
+    environment('busy000000000000', twoDaysAgo);
+    const python = path.join(envs, 'busy000000000000', 'bin', 'python');
+    fs.copyFileSync('/bin/sleep', python);
+    fs.chmodSync(python, 0o700);
+    const job = spawn(python, ['300'], { stdio: 'ignore' });
+    children.push(job);
+    await waitFor('the job to run', () => fs.readFileSync(`/proc/${job.pid}/cmdline`, 'utf8').startsWith(python));
+    // An agent holds this one's lock (building it again after a failure, or deciding to reuse it).
+    environment('l0cked0000000000', twoDaysAgo);
+    fs.mkdirSync(path.join(envs, 'l0cked0000000000.lock'));
+    fs.writeFileSync(path.join(envs, 'l0cked0000000000.lock', 'pid'), String(process.pid));
+
+    const file = path.join(dir, 'agent.json');
+    fs.writeFileSync(file, JSON.stringify({ ...config, instanceId: 'meadowrun-vm-envs', workDir, environments: { maxAgeS: 86_400 } }), { mode: 0o600 });
+    const child = spawn(node18, [path.join(dist, 'agent-azure.js'), 'watch'], { cwd: workDir, env: { PATH: process.env.PATH, MEADOWRUN_AGENT_CONFIG: file }, stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(child);
+    let log = '';
+    child.stderr!.on('data', (d: Buffer) => (log += d));
+    await waitFor('the watch to prune', () => /removed environments|pruning environments failed/.test(log), 30_000);
+    assert.match(log, /removed environments unused for 86400 s: 0ld0ld0ld0ld0ld0\n/);
+    assert.deepEqual(fs.readdirSync(envs).sort(), ['busy000000000000', 'fresh00000000000', 'l0cked0000000000', 'l0cked0000000000.lock']);
+    assert.equal(fs.readFileSync(path.join(envs, 'l0cked0000000000.lock', 'pid'), 'utf8'), String(process.pid), "another's lock is left alone");
+    child.kill('SIGTERM');
+    job.kill('SIGKILL');
+  });
 });

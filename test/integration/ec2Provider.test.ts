@@ -59,6 +59,8 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
       onPhase: (id, phase, detail) => phases.push({ id, phase, detail, at: Date.now() }),
       // No allocation table here: the instance's publish finds no row, and the key comes from the console.
       publishedHostKey: async () => undefined,
+      // The management config's age, which the instance's watch applies to its environments.
+      environmentMaxAgeS: async () => 3 * 86400,
     });
   });
 
@@ -100,7 +102,8 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
     assert.deepEqual([two, user, key, owner], ['2', 'meadowrun', launched.ssh.hostKey, 'meadowrun 600']);
     // The agent's config, with the id the instance learnt as it booted.
     const config = JSON.parse(await sshExec(launched.ssh, 'cat /etc/meadowrun/agent.json'));
-    assert.deepEqual(config, { ...provider.agentConfig(), instanceId: launched.id });
+    assert.deepEqual(config, { ...provider.agentConfig(3 * 86400), instanceId: launched.id });
+    assert.deepEqual(config.environments, { maxAgeS: 3 * 86400 });
     assert.equal(config.endpoint, emu.instanceEndpoint);
     // Keys only, as sshd first started: cloud-init did not rewrite its config and restart it while it answered.
     assert.deepEqual(await authMethods(launched.ssh.host), ['publickey']);

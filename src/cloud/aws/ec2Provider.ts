@@ -21,7 +21,7 @@ import { cancellation, MeadowrunError } from '../../core/errors';
 import { InstanceOption, InstanceType } from '../../core/instanceTypes';
 import { InstanceEndpoint, InstanceProvider, NodeCommand, RunningInstance, SshEndpoint } from '../ports';
 import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
-import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
+import { DEFAULT_ENVIRONMENT_MAX_AGE_S, DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
 import { AwsAgentConfig } from './agentConfig';
 import { Ec2Catalog, loadCatalog } from './catalog';
 import { clientCidr } from '../clientAddress';
@@ -59,6 +59,8 @@ export interface Ec2ProviderOptions {
   /** The instance's deallocation sweep and idle watchdog (seconds); defaults as on every cloud. */
   sweep?: { intervalS: number; graceS: number };
   idle?: { timeoutS: number; marginS: number };
+  /** How long an instance keeps an environment no job uses (the management config's); DEFAULT_ENVIRONMENT_MAX_AGE_S when absent or unreadable. */
+  environmentMaxAgeS?: () => Promise<number | undefined>;
   /** What else every launch needs created first (the allocation table); idempotent. */
   prepareAlso?: () => Promise<unknown>;
   /**
@@ -192,7 +194,7 @@ export class Ec2Provider implements InstanceProvider {
     };
     await this.prepare();
     const { securityGroup, instanceProfile } = await this.prepared!;
-    const [image, catalog] = await Promise.all([this.resolveImage(), this.loadCatalog()]);
+    const [image, catalog, environmentMaxAgeS] = await Promise.all([this.resolveImage(), this.loadCatalog(), this.environmentMaxAgeS()]);
     const type = option.type.name;
     const zones: (string | undefined)[] = option.spot ? catalog.spotZones(type) : [undefined, ...(await this.zonesOffering(type))];
     if (!zones.length) zones.push(undefined);
@@ -203,7 +205,7 @@ export class Ec2Provider implements InstanceProvider {
       InstanceType: type as RunInstancesCommandInput['InstanceType'],
       MinCount: 1,
       MaxCount: 1,
-      UserData: userData(authorizedPublicKey, this.agentConfig(), this.nodeCommand(), EC2_INSTANCE_ID, publishHostKeySource),
+      UserData: userData(authorizedPublicKey, this.agentConfig(environmentMaxAgeS), this.nodeCommand(), EC2_INSTANCE_ID, publishHostKeySource),
       IamInstanceProfile: { Name: instanceProfile },
       SecurityGroupIds: [securityGroup],
       ...(zone && { Placement: { AvailabilityZone: zone } }),
@@ -248,8 +250,13 @@ export class Ec2Provider implements InstanceProvider {
     throw new MeadowrunError(`No capacity for ${type} (${market}) in ${this.o.region}: ${failures.join('; ')}`, 'no-capacity');
   }
 
+  /** The management config's environment age; a launch does not fail for want of it. */
+  private async environmentMaxAgeS(): Promise<number> {
+    return (await this.o.environmentMaxAgeS?.().catch(() => undefined)) ?? DEFAULT_ENVIRONMENT_MAX_AGE_S;
+  }
+
   /** The instance's AgentConfig, but for its id (the instance fills that in as it boots). */
-  agentConfig(): Omit<AwsAgentConfig, 'instanceId'> {
+  agentConfig(environmentMaxAgeS = DEFAULT_ENVIRONMENT_MAX_AGE_S): Omit<AwsAgentConfig, 'instanceId'> {
     return {
       provider: 'aws',
       region: this.o.region,
@@ -261,6 +268,8 @@ export class Ec2Provider implements InstanceProvider {
       interruption: { imdsEndpoint: 'http://169.254.169.254' },
       sweep: this.o.sweep ?? { intervalS: 30, graceS: 120 },
       idle: this.o.idle ?? { timeoutS: DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS, marginS: DEFAULT_IDLE_MARGIN_S },
+      // The management function has no SSH: the instance removes its unused environments itself.
+      environments: { maxAgeS: environmentMaxAgeS },
     };
   }
 

@@ -80,6 +80,7 @@ export class AwsCloud implements Cloud {
       payloadBucket: () => this.payloadStore().then((s) => s.bucket),
       publishedHostKey: (id) => this.table.publishedHostKey(id),
       prepareAlso: () => createAllocationTable(dynamo, ALLOCATION_TABLE),
+      environmentMaxAgeS: async () => (await this.management.config()).environmentMaxAgeS,
     });
     this.management = new AwsManagementInstaller(this, { ami: o.ami, instanceEndpoint: o.instanceEndpoint });
   }

@@ -50,6 +50,7 @@ export function functionCloud(env: NodeJS.ProcessEnv = process.env): { cloud: Ma
   const ec2 = awsClient(EC2Client, settings);
   const ami = env.MEADOWRUN_AMI;
   const table = new DynamoAllocationTable(dynamo, tableName);
+  const items = new ManagementItems(dynamo, tableName);
   const provider = new Ec2Provider({
     ec2,
     ssm: awsClient(SSMClient, settings),
@@ -62,6 +63,7 @@ export function functionCloud(env: NodeJS.ProcessEnv = process.env): { cloud: Ma
     instanceEndpoint: env.MEADOWRUN_INSTANCE_ENDPOINT || undefined,
     payloadBucket: async () => bucket,
     publishedHostKey: (id) => table.publishedHostKey(id),
+    environmentMaxAgeS: async () => (await items.readConfig())?.environmentMaxAgeS,
     findPrepared: async () => {
       const r = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [SECURITY_GROUP] }, { Name: 'tag:meadowrun', Values: ['true'] }] }));
       const securityGroup = r.SecurityGroups?.[0]?.GroupId;
@@ -91,7 +93,7 @@ export function functionCloud(env: NodeJS.ProcessEnv = process.env): { cloud: Ma
     payloads: new S3PayloadStore(awsClient(S3Client, settings), bucket),
     management: notHere,
   };
-  return { cloud, items: new ManagementItems(dynamo, tableName) };
+  return { cloud, items };
 }
 
 const notHere: ManagementInstaller = {
