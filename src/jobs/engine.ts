@@ -4,7 +4,7 @@ import { Logger, logFailure, SILENT } from '../core/logger';
 import { MeadowrunError, Stage, atStage, ownCancellation, throwIfCancelled, withStage } from '../core/errors';
 import { DEFAULT_RESOURCES, Resources, validateResources } from '../core/resources';
 import { Cloud, isReady } from '../cloud/ports';
-import { JobOutcome, JobSpec, StreamName } from '../remote/protocol';
+import { JobOutcome, JobSpec, RunRequest, StreamName } from '../remote/protocol';
 import { SessionPool } from '../remote/pool';
 import { AllocationEvent, allocateJob, discardInstance, fenceUnreachable, isUnreachable } from './allocate';
 import { reapLeases } from './clientLeases';
@@ -141,14 +141,21 @@ export class Engine {
    * Runs `target` over many arguments on several workers (run_map); results come back in order.
    * Each worker runs task after task in one warm Python; nothing is lost when a worker dies.
    */
-  async runMap(target: string, args: MapArguments, o: JobOptions & MapOptions = {}): Promise<MapResult> {
+  async runMap(target0: string, args: MapArguments, o: JobOptions & MapOptions = {}): Promise<MapResult> {
     const projectDir = path.resolve(o.projectDir ?? process.cwd());
     const workers = o.workers ?? 4;
     const t = await atStage('check', undefined, async () => {
-      if (o.git) throw new MeadowrunError('A map runs the synced project folder; code from git (--git) is for run-function and run-command only, for now', 'bad-git');
-      const t = parseFunctionTarget(target, projectDir);
-      if (t.localFile) {
-        await preflight({ kind: 'function', localFile: t.localFile, displayName: path.relative(projectDir, t.localFile), function: t.function }, o.localPython);
+      let t: { target: string; function: string };
+      if (o.git) {
+        // The code is the repository's, on the instance: nothing here to check it against.
+        const target = repositoryTarget(target0, projectDir);
+        t = { target, function: target.slice(target.lastIndexOf(':') + 1) };
+      } else {
+        const parsed = parseFunctionTarget(target0, projectDir);
+        if (parsed.localFile) {
+          await preflight({ kind: 'function', localFile: parsed.localFile, displayName: path.relative(projectDir, parsed.localFile), function: parsed.function }, o.localPython);
+        }
+        t = { target: `${parsed.module}:${parsed.function}`, function: parsed.function };
       }
       if (args.kind === 'expression') await preflightExpression(args.expr, o.localPython);
       if (!Number.isInteger(workers) || workers < 1) throw new MeadowrunError(`Workers must be a whole number ≥ 1 (got ${workers})`, 'bad-workers');
@@ -157,7 +164,7 @@ export class Engine {
     const { environment, image } = await atStage('check', undefined, () => this.deploymentFor(projectDir, o));
     await this.reapOrphans();
     const run = new MapRun(this.cloud, this.pool, {
-      target: `${t.module}:${t.function}`,
+      target: t.target,
       projectDir,
       project: remoteProjectName(projectDir),
       need: validateResources({ ...DEFAULT_RESOURCES, ...o.resources }),
@@ -167,6 +174,7 @@ export class Engine {
       interpreter: o.interpreter ?? 'python3',
       environment,
       image,
+      code: repositoryCode(o, environment, image),
       onEnvironment: (event) => o.onEvent?.({ kind: 'environment', event }),
       env: o.env ?? {},
       title: `${t.function} over ${args.kind === 'expression' ? args.expr : `${args.values.length} arguments`}`,
@@ -348,7 +356,7 @@ export class Engine {
                 interpreter: o.interpreter ?? 'python3',
                 environment,
                 image,
-                ...(o.git && { git: o.git, ...(!environment && !image && o.deployment && o.deployment.kind !== 'none' && { deployment: { choice: o.deployment, index: o.index ?? {} } }) }),
+                ...repositoryCode(o, environment, image),
                 env: { ...o.env, MEADOWRUN_JOB_ID: jobId },
                 logCapBytes: o.logCapMb === undefined ? undefined : Math.round(o.logCapMb * 1024 * 1024),
               },
@@ -411,4 +419,14 @@ export class Engine {
       );
     }
   }
+}
+
+/**
+ * The code from a git repository a job's request names, and where its libraries come from when the
+ * client resolved none: the repository's own files, read on the instance.
+ */
+function repositoryCode(o: JobOptions, environment?: EnvironmentSpec, image?: ImageSpec): Pick<RunRequest, 'git' | 'deployment'> {
+  if (!o.git) return {};
+  const fromRepository = !environment && !image && o.deployment && o.deployment.kind !== 'none';
+  return { git: o.git, ...(fromRepository && { deployment: { choice: o.deployment!, index: o.index ?? {} } }) };
 }

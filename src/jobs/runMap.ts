@@ -6,7 +6,7 @@ import { Resources } from '../core/resources';
 import { RequestMessage, ResultMessage, SerializedValue } from '../remote/mapMessages';
 import { deleteJobQueues, JobQueues } from '../cloud/jobQueues';
 import { Cloud, QueueMessage } from '../cloud/ports';
-import { JobOutcome } from '../remote/protocol';
+import { JobOutcome, JobSpec, RunRequest } from '../remote/protocol';
 import type { ImageSpec } from '../core/containers';
 import type { EnvironmentEvent, EnvironmentSpec } from '../core/deployment';
 import { AgentSession } from '../remote/agentSession';
@@ -55,6 +55,8 @@ export interface MapSettings {
   environment?: EnvironmentSpec;
   /** Or the container image they run in. */
   image?: ImageSpec;
+  /** Code from a git repository, fetched on each instance, in place of the synced project (nothing is synced). */
+  code?: Pick<RunRequest, 'git' | 'deployment'>;
   onEnvironment?(event: EnvironmentEvent): void;
   env: Record<string, string>;
   title: string;
@@ -289,16 +291,11 @@ export class MapRun {
         // Stopped while this worker was being prepared: a cancel sent before its run would be lost.
         if (this.stopping) return { status: 'cancelled' } as JobOutcome;
         return session.runJob(
-          {
-            t: 'run',
-            jobId: workerId,
-            project: this.s.project,
-            interpreter: this.s.interpreter,
-            environment: this.s.environment,
-            image: this.s.image,
-            env: { ...this.s.env, MEADOWRUN_JOB_ID: this.jobId, MEADOWRUN_WORKER_ID: workerId },
-            spec: { kind: 'map', jobId: this.jobId, target: this.s.target, queues: this.queues, visibilityS: this.s.visibilityS, maxAttempts: this.s.maxAttempts },
-          },
+          this.request(
+            workerId,
+            { kind: 'map', jobId: this.jobId, target: this.s.target, queues: this.queues, visibilityS: this.s.visibilityS, maxAttempts: this.s.maxAttempts },
+            { ...this.s.env, MEADOWRUN_JOB_ID: this.jobId, MEADOWRUN_WORKER_ID: workerId },
+          ),
           {
             onEnvironment: this.s.onEnvironment,
             onStarted: (pid, logPath) => this.updateWorker(worker, { state: 'running', pid, logPath }),
@@ -318,11 +315,19 @@ export class MapRun {
     void worker.done.then((outcome) => this.onWorkerEnd(worker, outcome));
   }
 
+  /** A job of this map: a worker, or the evaluation of its arguments. */
+  private request(jobId: string, spec: JobSpec, env: Record<string, string>): RunRequest {
+    const { project, interpreter, environment, image, code } = this.s;
+    return { t: 'run', jobId, project, interpreter, environment, image, ...code, env, spec };
+  }
+
   /**
    * Syncs the project to an instance once for the whole map: workers starting together on a fresh
    * instance would otherwise each send it, and the agent's unpacking of one can break another's.
+   * Code from git is fetched by the instance itself: nothing to send.
    */
   private sync(session: AgentSession, instanceId: string, jobId: string): Promise<unknown> {
+    if (this.s.code?.git) return Promise.resolve();
     let synced = this.synced.get(instanceId);
     if (!synced) {
       synced = syncProject(session, this.s.projectDir, this.s.project, jobId);
@@ -358,8 +363,8 @@ export class MapRun {
       }
     } else if (outcome.status === 'rejected' || outcome.status === 'failed') {
       // The function can't even be loaded: every worker would fail the same way.
-      if (outcome.status === 'rejected' && outcome.code === 'environment') {
-        this.fail(new MeadowrunError(outcome.message, 'environment', { stage: 'environment', instanceId: worker.info.instanceId }));
+      if (outcome.status === 'rejected' && (outcome.code === 'environment' || outcome.code === 'git')) {
+        this.fail(new MeadowrunError(outcome.message, outcome.code, { stage: stageOf(outcome.code), instanceId: worker.info.instanceId }));
         return;
       }
       this.fail(new MeadowrunError(outcome.status === 'rejected' ? outcome.message : `${outcome.error.type}: ${outcome.error.message}`, 'map-worker'));
@@ -407,7 +412,7 @@ export class MapRun {
           const cancel = () => session.cancel(jobId);
           this.s.signal?.addEventListener('abort', cancel);
           try {
-            return await session.runJob({ t: 'run', jobId, project: this.s.project, interpreter: this.s.interpreter, environment: this.s.environment, image: this.s.image, env: this.s.env, spec: { kind: 'args', expr } }, { onEnvironment: this.s.onEnvironment });
+            return await session.runJob(this.request(jobId, { kind: 'args', expr }, this.s.env), { onEnvironment: this.s.onEnvironment });
           } finally {
             this.s.signal?.removeEventListener('abort', cancel);
           }
@@ -424,7 +429,7 @@ export class MapRun {
     }
     if (outcome.status === 'succeeded' && outcome.value?.json) return JSON.parse(outcome.value.json) as SerializedValue[];
     if (outcome.status === 'cancelled') throw new MeadowrunError('Cancelled', 'cancelled');
-    if (outcome.status === 'rejected') throw new MeadowrunError(outcome.message, outcome.code, outcome.code === 'environment' ? { stage: 'environment' } : {});
+    if (outcome.status === 'rejected') throw new MeadowrunError(outcome.message, outcome.code, { stage: stageOf(outcome.code) });
     if (outcome.status === 'failed') throw new MeadowrunError(`Evaluating the arguments raised ${outcome.error.type}: ${outcome.error.message}`, 'bad-arguments');
     throw new MeadowrunError(`Could not evaluate the arguments: ${describe(outcome)}`, 'bad-arguments');
   }
@@ -539,4 +544,9 @@ function describe(outcome: JobOutcome | Error): string {
     default:
       return outcome.status;
   }
+}
+
+/** The stage a job's refusal happened at: its environment, its code from git, or (undefined) the map's own. */
+function stageOf(code: string): 'environment' | 'code' | undefined {
+  return code === 'environment' ? 'environment' : code === 'git' ? 'code' : undefined;
 }

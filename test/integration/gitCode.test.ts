@@ -60,6 +60,12 @@ before(async () => {
   fs.writeFileSync(path.join(work, 'libs.py'), 'import tinyc\ndef version():\n    return tinyc.VERSION\n');
   git(work, 'add', '.');
   git(work, 'commit', '-qm', 'libs');
+  // A branch for maps: the function, and a module of its own that the function and the arguments use.
+  git(work, 'checkout', '-q', '-b', 'map', 'main');
+  fs.writeFileSync(path.join(work, 'pkg', 'numbers.py'), 'OFFSET = 1000\ndef some():\n    return [1, 2, 3, 4, 5, 6]\n');
+  fs.writeFileSync(path.join(work, 'tasks.py'), 'import os\nfrom pkg.numbers import OFFSET\ndef shift(x):\n    return [x + OFFSET, os.getcwd()]\n');
+  git(work, 'add', '.');
+  git(work, 'commit', '-qm', 'map');
   git(work, 'checkout', '-q', 'main');
   git(dir, 'clone', '-q', '--bare', work, path.join(dir, 'repo.git'));
 
@@ -179,6 +185,30 @@ test('a wrong key, a host key that differs, a missing secret or none: one code-s
   assert.match((await codeError(options('no-such-branch', 'git-key'))).message, /has no branch, tag or commit no-such-branch$/);
   // Nothing stays allocated.
   for (const r of await t.cloud.table.listInstances()) assert.deepEqual(Object.keys(r.jobs), []);
+});
+
+test('run-map with --git: every worker, and the arguments expression, run the repository\'s commit; nothing is synced; a refused secret fails the map at the code stage', async () => {
+  // The local project has none of this code: only the repository does.
+  assert.ok(!fs.existsSync(path.join(t.project, 'tasks.py')));
+  const o = { ...options('map', 'git-key'), workers: 3, resources: { cpu: 0.5, memoryGb: 0.5 } };
+  const r = await t.engine.runMap('tasks.py:shift', { kind: 'expression', expr: '__import__("pkg.numbers").numbers.some()' }, o);
+  assert.equal(r.status, 'succeeded');
+  const values = r.results.map((x) => (x.ok ? JSON.parse(x.value.json!) : assert.fail(JSON.stringify(x))));
+  assert.deepEqual(values.map((v) => v[0]), [1001, 1002, 1003, 1004, 1005, 1006]);
+  // One commit's tree for all of them, in the instance's git cache; the synced projects are untouched.
+  const trees = new Set(values.map((v) => v[1]));
+  assert.equal(trees.size, 1, [...trees].join());
+  assert.match([...trees][0], /\/git\/[0-9a-f]{16}\/trees\/[0-9a-f]{40}$/);
+  const workDir = path.dirname(path.dirname(path.dirname(path.dirname([...trees][0]))));
+  assert.deepEqual(fs.existsSync(path.join(workDir, 'projects')) ? fs.readdirSync(path.join(workDir, 'projects')) : [], [], 'no project was synced');
+  const mapResult = await t.engine.runMap('tasks.py:shift', { kind: 'values', values: [1] }, { ...o, git: parseGitSource(`${url}@map`, 'wrong-key') }).then(
+    () => assert.fail('should fail'),
+    (e: unknown) => e as MeadowrunError,
+  );
+  assert.ok(mapResult instanceof MeadowrunError, String(mapResult));
+  assert.equal(mapResult.stage, 'code', mapResult.message);
+  assert.match(mapResult.message, /refused the credentials in secret wrong-key/);
+  for (const i of await t.cloud.table.listInstances()) assert.deepEqual(Object.keys(i.jobs), [], 'nothing stays allocated');
 });
 
 test('--git sources: URL@REF, scp-like URLs, and refs that could pass for options are refused', () => {
