@@ -31,7 +31,12 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
     emu = await startEc2Emulator();
     pricing = await startFakePricing({ prices: { 'c5.large': 0.085, 'm5.large': 0.096, 'r5.large': 0.126, 'c5.xlarge': 0.17 } });
     project = makeProject({
-      'jobs.py': 'import socket\ndef cube(x):\n    return {"cube": x ** 3, "host": socket.gethostname()}\ndef blob(n):\n    return "x" * n\n',
+      'jobs.py':
+        'import socket\ndef cube(x):\n    return {"cube": x ** 3, "host": socket.gethostname()}\ndef blob(n):\n    return "x" * n\n' +
+        // A cached environment last used `days` ago, as the agent leaves one (the job runs in <work>/projects/<name>), and the instance's config.
+        'import json, os, time\ndef plant(name, days):\n    env = os.path.join("..", "..", "envs", name)\n    os.makedirs(env)\n' +
+        '    marker = os.path.join(env, "meadowrun-environment.json")\n    with open(marker, "w") as f:\n        json.dump({"hash": name, "source": "uv.lock"}, f)\n' +
+        '    then = time.time() - days * 86400\n    os.utime(marker, (then, then))\n    with open("/etc/meadowrun/agent.json") as f:\n        return json.load(f).get("environments")\n',
     });
     const home = tempDir('aws-home');
     env = {
@@ -121,6 +126,23 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
     const objects = await new S3Client({ forcePathStyle: true }).send(new ListObjectsV2Command({ Bucket: 'meadowrun-payloads-123456789012-us-east-1' }));
     assert.deepEqual(objects.Contents ?? [], [], 'and their payloads');
     console.log(`aws: run-map of 200 tasks on 2 workers ${map.seconds.toFixed(1)} s; one 300 KB result through S3 ${big.seconds.toFixed(1)} s`);
+  });
+
+  it("meadowrun envs list|prune reach the instance over SSH; the instance was launched with the environments' age for its watch", async () => {
+    const planted = await meadowrun('run-function', 'jobs.py:plant', '--args', '["0ld0ld0ld0ld0ld0", 30]', '--json');
+    assert.equal(planted.code, 0, planted.stderr);
+    assert.deepEqual(JSON.parse(JSON.parse(planted.stdout).outcome.value.json), { maxAgeS: 7 * 86400 }, 'the default week: no management configuration is installed');
+    const envs = async (...args: string[]) => {
+      const r = await meadowrun('envs', ...args, '--json');
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { instanceId: string; hash: string; source: string; inUse: boolean; removed?: boolean }[];
+    };
+    const [instance] = emu.instances();
+    const listed = await envs('list');
+    assert.deepEqual(listed.map((e) => [e.instanceId, e.hash, e.source, e.inUse]), [[instance.id, '0ld0ld0ld0ld0ld0', 'uv.lock', false]]);
+    assert.deepEqual((await envs('prune', '--older-than', '60')).map((e) => [e.hash, !!e.removed]), [['0ld0ld0ld0ld0ld0', false]], 'used 30 days ago: kept');
+    assert.deepEqual((await envs('prune', '--older-than', '7')).map((e) => [e.hash, !!e.removed]), [['0ld0ld0ld0ld0ld0', true]]);
+    assert.deepEqual(await envs('list'), []);
   });
 
   it('launches the next cheapest type when the cheapest has no capacity in any zone, saying so', async () => {

@@ -171,6 +171,11 @@ describe('the Azure instance side', () => {
     assert.equal(account, storageAccountName(SUBSCRIPTION.toUpperCase(), 'MEADOWRUN'), 'Azure ids and groups are case-insensitive');
     assert.notEqual(account, storageAccountName(SUBSCRIPTION, 'other'));
     assert.match(keyVaultName(SUBSCRIPTION, GROUP), /^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$/);
+    // A VM's config names the group's vault (where `meadowrun secret set` puts secrets), or a stand-in's URL.
+    const part = (instance?: { keyVault: string }) =>
+      azureAgentConfigPart({ subscription: SUBSCRIPTION, resourceGroup: GROUP, vmName: VM, storageAccount: account, vaultName: keyVaultName(SUBSCRIPTION, GROUP), instance });
+    assert.deepEqual(part().keyVault, { url: `https://${keyVaultName(SUBSCRIPTION, GROUP)}.vault.azure.net` });
+    assert.deepEqual(part({ keyVault: 'https://127.0.0.1:9' }).keyVault, { url: 'https://127.0.0.1:9', emulator: true });
   });
 
   test('the watch of agent-azure.js frees a dead job in the Azure Table, then fences the VM when Scheduled Events announce its Preempt', async () => {
