@@ -5,7 +5,7 @@
 import { ChildProcess, execFile, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { containerName, dockerFailure, ImageSpec, imageRegistry, parseRegistryCredentials } from '../core/containers';
+import { containerName, dockerFailure, ImageSpec, imageRegistry, installFailure, parseRegistryCredentials } from '../core/containers';
 import { MeadowrunError } from '../core/errors';
 
 /** Getting the image ready failed (no Docker, wrong credentials, no such image): one line for the user. */
@@ -17,6 +17,21 @@ export interface ContainerOptions {
   dockerHost?: string;
   /** A named secret's value, read with the instance's identity (undefined: no such secret). */
   secret?: (name: string) => Promise<string | undefined>;
+  /**
+   * The command that installs and starts Docker Engine on this instance (a VM's root-owned script,
+   * run through `sudo -n`), when its engine doesn't answer; none (the local cloud): Docker is the user's.
+   */
+  installDocker?: string[];
+}
+
+/** What getting an image ready says as it goes: Docker's installation (first job in an image on a VM), the pull's lines. */
+export interface PrepareProgress {
+  installing(): void;
+  installed(seconds: number): void;
+  /** A line of the installer's or the pull's output. */
+  line(line: string): void;
+  /** The pull began (before its first line). */
+  pulling?(): void;
 }
 
 interface Result {
@@ -27,6 +42,11 @@ interface Result {
 export class Containers {
   /** Pulls under way, by reference: concurrent jobs wait for one. */
   private readonly pulls = new Map<string, Promise<void>>();
+  /** Docker's installation under way (concurrent jobs wait for one; the script's lock covers other agents), and who hears its lines. */
+  private install?: Promise<void>;
+  private readonly installListeners = new Set<(line: string) => void>();
+  /** The engine answered once: it is not asked again before every job. */
+  private engineReady = false;
 
   constructor(private readonly o: ContainerOptions) {}
 
@@ -41,11 +61,14 @@ export class Containers {
    * Makes the image available on the instance: logs in with the secret's credentials (always, so
    * that wrong ones are told even when the image is already here) and pulls it when missing.
    */
-  async prepare(image: ImageSpec, jobId: string, report: (line: string) => void): Promise<{ pulledS?: number }> {
+  async prepare(image: ImageSpec, jobId: string, progress: PrepareProgress): Promise<{ pulledS?: number }> {
+    await this.engine(progress);
+    const report = progress.line;
     const config = image.secret ? await this.login(image, jobId) : undefined;
     try {
       if ((await this.docker(['image', 'inspect', '--format', '{{.Id}}', image.ref])).code === 0) return {};
       let pull = this.pulls.get(image.ref);
+      progress.pulling?.();
       if (!pull) {
         pull = this.pull(image.ref, config, report).finally(() => this.pulls.delete(image.ref));
         this.pulls.set(image.ref, pull);
@@ -56,6 +79,55 @@ export class Containers {
     } finally {
       if (config) fs.rmSync(config, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Makes sure Docker's engine answers: on a VM whose image lacks it, installs it first (once; jobs
+   * that ask meanwhile wait for the same installation and hear its output too).
+   */
+  private async engine(progress: PrepareProgress): Promise<void> {
+    if (this.engineReady || !this.o.installDocker) return;
+    if ((await this.docker(['version', '--format', '{{.Server.Version}}'])).code === 0) {
+      this.engineReady = true;
+      return;
+    }
+    const began = Date.now();
+    progress.installing();
+    this.installListeners.add(progress.line);
+    try {
+      this.install ??= this.runInstaller(this.o.installDocker).finally(() => (this.install = undefined));
+      await this.install;
+    } finally {
+      this.installListeners.delete(progress.line);
+    }
+    this.engineReady = true;
+    progress.installed((Date.now() - began) / 1000);
+  }
+
+  private runInstaller(command: string[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const lines: string[] = [];
+      // apt's own lock wait is 10 min (the script's); past 20, something hangs.
+      const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' }, timeout: 20 * 60_000 });
+      let partial = '';
+      const onData = (d: Buffer) => {
+        const parts = (partial + d.toString()).split(/\r?\n|\r/);
+        partial = parts.pop() ?? '';
+        for (const line of parts) {
+          if (!line.trim()) continue;
+          lines.push(line);
+          for (const listener of this.installListeners) listener(line);
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.once('error', (e) => reject(new ImageError(`Docker could not be installed on this instance: ${e.message}`)));
+      child.once('close', (code) => {
+        if (partial.trim()) lines.push(partial);
+        if (code === 0) return resolve();
+        reject(new ImageError(`Docker could not be installed on this instance: ${installFailure(lines)}`));
+      });
+    });
   }
 
   private async pull(ref: string, config: string | undefined, report: (line: string) => void): Promise<void> {

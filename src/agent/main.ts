@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   }
   if (mode !== 'serve' && mode !== 'daemon' && mode !== 'watch') throw new Error(`unknown agent command "${mode ?? ''}" (daemon, serve or watch)`);
   const { config, side, table, queues, payloads } = await openInstance();
-  const options = { workDir: config.workDir, instanceId: config.instanceId, table, queues, payloads, dockerHost: config.docker?.host, secret: (name: string) => side.secret(config, name) };
+  const options = { workDir: config.workDir, instanceId: config.instanceId, table, queues, payloads, dockerHost: config.docker?.host, installDocker: config.docker?.install ? ['sudo', '-n', config.docker.install] : undefined, secret: (name: string) => side.secret(config, name) };
 
   if (mode === 'serve') {
     process.stdout.on('error', () => undefined); // the client may vanish mid-write

@@ -32,6 +32,8 @@ export interface ServeOptions {
   log?: Logger;
   /** The instance's Docker engine (DOCKER_HOST) for jobs in containers, when not the default socket. */
   dockerHost?: string;
+  /** How this instance installs Docker when a job needs it and it lacks it (AgentConfig's docker.install, through sudo). */
+  installDocker?: string[];
   /** A named secret's value, read with the instance's identity (registry, index and git credentials). */
   secret?: (name: string) => Promise<string | undefined>;
 }
@@ -111,7 +113,7 @@ export class AgentServer {
     this.code = new CodeStore(o.workDir);
     this.environments = new Environments(o.workDir, o.secret);
     this.git = new GitCode(o.workDir, o.secret);
-    this.containers = new Containers({ workDir: o.workDir, dockerHost: o.dockerHost, secret: o.secret });
+    this.containers = new Containers({ workDir: o.workDir, dockerHost: o.dockerHost, secret: o.secret, installDocker: o.installDocker });
     this.logDir = path.join(o.workDir, 'logs');
     this.resultsDir = path.join(o.workDir, 'results');
     fs.mkdirSync(this.logDir, { recursive: true });
@@ -323,15 +325,23 @@ export class AgentServer {
     const { jobId } = job.request;
     const image = job.request.image!;
     const say = (event: EnvironmentEvent) => job.client.send({ t: 'environment', jobId, event });
-    let announced = false;
-    const { pulledS } = await this.containers.prepare(image, jobId, (line) => {
-      if (!announced) {
-        announced = true;
+    const { pulledS } = await this.containers.prepare(image, jobId, {
+      installing: () => {
+        job.log.append('[meadowrun] Installing Docker on this instance (first time)\n');
+        say({ kind: 'installing-docker' });
+      },
+      installed: (seconds) => {
+        job.log.append(`[meadowrun] Docker installed in ${seconds.toFixed(1)} s\n`);
+        say({ kind: 'docker-installed', seconds });
+      },
+      pulling: () => {
         job.log.append(`[meadowrun] Pulling image ${image.ref} (first time on this instance)\n`);
         say({ kind: 'pulling', image: image.ref });
-      }
-      job.log.append(`${line}\n`);
-      say({ kind: 'log', line });
+      },
+      line: (line) => {
+        job.log.append(`${line}\n`);
+        say({ kind: 'log', line });
+      },
     });
     if (pulledS !== undefined) say({ kind: 'pulled', image: image.ref, seconds: pulledS });
     if (job.cancelled) throw new CancelledBeforeStart();

@@ -146,6 +146,14 @@ function describeEnvironment(e: EnvironmentEvent): string | undefined {
       if (announced.has(`P${e.image}`)) return undefined;
       announced.add(`P${e.image}`);
       return `Image ${e.image} pulled in ${e.seconds.toFixed(1)} s`;
+    case 'installing-docker':
+      if (announced.has('docker')) return undefined;
+      announced.add('docker');
+      return 'Installing Docker on this instance (first time)';
+    case 'docker-installed':
+      if (announced.has('docker-installed')) return undefined;
+      announced.add('docker-installed');
+      return `Docker installed in ${e.seconds.toFixed(1)} s`;
   }
 }
 

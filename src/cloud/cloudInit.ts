@@ -9,6 +9,7 @@
 // client has sent the agent. Nothing secret is in it: user data can be read by anything on the
 // instance (and by anyone allowed to read the instance's settings).
 import { watchPathUnit, watchUnit } from './instanceUnits';
+import { INSTALL_FAILED } from '../core/containers';
 import { AgentConfig, NodeCommand } from './ports';
 
 /** The user clients log in as; its home holds the work directory. */
@@ -24,6 +25,39 @@ const AGENT_GLOB = `${WORK_DIR}/agent-*.js`;
 const INSTANCE_ID = '@INSTANCE_ID@';
 /** Where the provider's host key publisher goes (a Python script taking the agent config and the public key file). */
 const PUBLISH_HOST_KEY = '/usr/local/lib/meadowrun/publish-host-key.py';
+/** The root-owned script that installs Docker for jobs in images; the agent may run it (no arguments) through sudo. */
+export const INSTALL_DOCKER = '/usr/local/lib/meadowrun/install-docker';
+
+/**
+ * Docker Engine from the distribution's own packages (Ubuntu, Debian: docker.io), installed when the
+ * first job in a container image asks for it rather than at boot: most instances never run an image,
+ * and for the job that does, the install is on its path either way (the client waits for the whole
+ * setup before it connects). Concurrent runs wait for one under the lock; a later run finds the
+ * engine and only makes sure it runs. Its output is the job's progress; its failure line, the job's error.
+ */
+const installDockerScript = `#!/bin/sh
+set -u
+fail() { echo "${INSTALL_FAILED} $*"; exit 1; }
+exec 9>/run/meadowrun-install-docker.lock || fail "cannot open the lock"
+flock 9 || fail "cannot take the lock"
+if ! command -v dockerd >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  # Right after boot, Ubuntu's unattended upgrades may hold apt's lock: wait for it.
+  apt-get -o DPkg::Lock::Timeout=600 update -q || fail "apt-get update failed"
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends docker.io || fail "apt-get install docker.io failed"
+fi
+if ! systemctl enable --now docker.socket docker.service; then
+  journalctl -u docker.service -n 20 --no-pager -o cat
+  fail "could not start docker.service (its log is above)"
+fi
+tries=0
+until docker version >/dev/null 2>&1; do
+  tries=$((tries + 1))
+  [ "$tries" -le 300 ] || fail "Docker's engine did not answer within 60 s"
+  sleep 0.2
+done
+echo "Docker $(docker version --format '{{.Server.Version}}') is running"
+`;
 
 /**
  * How the instance learns its id: known at launch (Azure: the VM's name, which the client chose),
@@ -61,6 +95,11 @@ install -o ${SSH_USER} -g ${SSH_USER} -m 600 ${AGENT_CONFIG_PATH}.tmp ${AGENT_CO
 rm -f ${AGENT_CONFIG_PATH}.tmp ${AGENT_CONFIG_PATH}.in
 # The work dir exists before its path unit watches it; the watch starts once an agent is sent there.
 install -d -o ${SSH_USER} -g ${SSH_USER} -m 700 ${WORK_DIR} || fail "cannot make the work dir"
+# Jobs in container images reach Docker's socket (group docker) once it is installed: the group is
+# there before the first login. (As with Docker anywhere, that is root on this machine, which the
+# user's own jobs on their own instance may have.)
+getent group docker >/dev/null 2>&1 || groupadd --system docker || fail "cannot make the docker group"
+usermod -aG docker ${SSH_USER} || fail "cannot add ${SSH_USER} to the docker group"
 systemctl daemon-reload || fail "systemctl daemon-reload failed"
 systemctl enable --now --no-block meadowrun-watch.path || fail "cannot enable meadowrun-watch.path"
 ${
@@ -115,10 +154,12 @@ export function userData(
     ssh_genkeytypes: ['ed25519'],
     write_files: [
       { path: '/etc/ssh/sshd_config.d/60-meadowrun.conf', permissions: '0644', content: SSHD_CONFIG },
-      // The idle watchdog powers the instance off (it terminates on shutdown); nothing else runs as root.
-      { path: '/etc/sudoers.d/meadowrun', permissions: '0440', content: `${SSH_USER} ALL=(root) NOPASSWD: /usr/sbin/shutdown -h now\n` },
+      // The idle watchdog powers the instance off (it terminates on shutdown); the agent installs Docker
+      // for the first job in an image (the script, without arguments). Nothing else runs as root.
+      { path: '/etc/sudoers.d/meadowrun', permissions: '0440', content: `${SSH_USER} ALL=(root) NOPASSWD: /usr/sbin/shutdown -h now, ${INSTALL_DOCKER} ""\n` },
+      { path: INSTALL_DOCKER, permissions: '0755', content: installDockerScript },
       ...(hostKeyPublisher ? [{ path: PUBLISH_HOST_KEY, permissions: '0644', content: hostKeyPublisher }] : []),
-      { path: `${AGENT_CONFIG_PATH}.in`, permissions: '0600', content: JSON.stringify({ ...agentConfig, instanceId: INSTANCE_ID }, null, 1) + '\n' },
+      { path: `${AGENT_CONFIG_PATH}.in`, permissions: '0600', content: JSON.stringify({ ...agentConfig, docker: { ...agentConfig.docker, install: INSTALL_DOCKER }, instanceId: INSTANCE_ID }, null, 1) + '\n' },
       { path: '/etc/systemd/system/meadowrun-watch.path', permissions: '0644', content: watchPathUnit(AGENT_GLOB) },
       {
         path: '/etc/systemd/system/meadowrun-watch.service',

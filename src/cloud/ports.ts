@@ -213,8 +213,12 @@ export interface AgentConfig<Table = unknown, Queues = unknown, Interruption = u
    * `marginS` with no management run touching it. A management run's touch overrides `timeoutS`.
    */
   idle: { timeoutS: number; marginS: number };
-  /** The instance's Docker engine for jobs in containers (DOCKER_HOST), when not its default socket. */
-  docker?: { host?: string };
+  /**
+   * The instance's Docker engine for jobs in containers: its address (DOCKER_HOST) when not the
+   * default socket, and the root-owned script that installs it when a job needs it (a VM's, run
+   * through `sudo -n`; cloud/cloudInit.ts).
+   */
+  docker?: { host?: string; install?: string };
   /**
    * The watch removes the environments jobs have not used for `maxAgeS` (never one in use or being
    * built), on clouds whose management cannot reach instances itself (AWS, Azure: their functions

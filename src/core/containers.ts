@@ -72,6 +72,22 @@ export function containerName(jobId: string): string {
   return `meadowrun-job-${jobId.replace(/[^a-zA-Z0-9_.-]/g, '_')}`;
 }
 
+/**
+ * The line that says why an installation failed: apt's first error ("E: Unable to locate package
+ * docker.io"), else the installer's own last word, else its last line. sudo's refusal is said as such.
+ */
+export function installFailure(lines: string[]): string {
+  const text = lines.map((l) => l.trim()).filter(Boolean);
+  const apt = text.find((l) => /^E: /.test(l));
+  if (apt) return apt;
+  const own = text.find((l) => l.startsWith(INSTALL_FAILED));
+  if (own) return own.slice(INSTALL_FAILED.length).trim();
+  return text.at(-1) ?? 'the installer failed with no output';
+}
+
+/** The prefix of the installer's own failure line (the script in cloud/cloudInit.ts). */
+export const INSTALL_FAILED = 'meadowrun-docker-install-failed:';
+
 /** A one-line reason from what `docker login`/`pull`/`run` printed on failure (its last "Error…" line). */
 export function dockerFailure(output: string): string {
   const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);

@@ -91,7 +91,10 @@ export type EnvironmentEvent =
   | { kind: 'reused'; hash: string }
   /** A container image being pulled to the instance (its output as `log` events), then pulled. */
   | { kind: 'pulling'; image: string }
-  | { kind: 'pulled'; image: string; seconds: number };
+  | { kind: 'pulled'; image: string; seconds: number }
+  /** Docker Engine being installed on the instance for the first job in an image (its output as `log` events), then installed. */
+  | { kind: 'installing-docker' }
+  | { kind: 'docker-installed'; seconds: number };
 
 /**
  * The text whose hash names an environment: what is installed, and on which Python and platform.

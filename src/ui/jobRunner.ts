@@ -253,6 +253,10 @@ export class JobRunner {
           progress.report({ message: `pulling image ${e.event.image} (first time on this instance)…` });
           this.output.appendLine(`  pulling image ${e.event.image} (first time on this instance)`);
         } else if (e.event.kind === 'pulled') this.output.appendLine(`  image ${e.event.image} pulled in ${e.event.seconds.toFixed(1)} s`);
+        else if (e.event.kind === 'installing-docker') {
+          progress.report({ message: 'installing Docker on this instance (first time)…' });
+          this.output.appendLine('  installing Docker on this instance (first time)');
+        } else if (e.event.kind === 'docker-installed') this.output.appendLine(`  Docker installed in ${e.event.seconds.toFixed(1)} s`);
         else if (e.event.kind === 'log') this.services.log.debug(`${job.label}: ${e.event.line}`);
         return;
       case 'started':

@@ -2,7 +2,7 @@
 // what a credentials secret may hold, and the exact `docker run` command line.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkImageRef, containerName, dockerFailure, dockerRunArgs, imageRegistry, parseRegistryCredentials } from '../../src/core/containers';
+import { checkImageRef, containerName, dockerFailure, dockerRunArgs, imageRegistry, installFailure, INSTALL_FAILED, parseRegistryCredentials } from '../../src/core/containers';
 import { parseDeploymentChoice } from '../../src/core/deployment';
 import { deploymentFrom } from '../../src/cli/run';
 
@@ -65,6 +65,14 @@ test('docker’s failure in a line: its last error line', () => {
   );
   assert.equal(dockerFailure("docker: Error response from daemon: No such image: x.\nSee 'docker run --help'.\n"), 'Error response from daemon: No such image: x.');
   assert.equal(dockerFailure(''), 'docker failed with no output');
+});
+
+test('Docker’s installation failed: apt’s first error line, else the installer’s own, else its last line', () => {
+  const apt = ['Reading package lists...', 'Building dependency tree...', 'E: Unable to locate package docker.io', `${INSTALL_FAILED} apt-get install docker.io failed`];
+  assert.equal(installFailure(apt), 'E: Unable to locate package docker.io');
+  assert.equal(installFailure(['Synchronizing state of docker.service', `${INSTALL_FAILED} could not start docker.service`]), 'could not start docker.service');
+  assert.equal(installFailure(['sudo: a password is required']), 'sudo: a password is required');
+  assert.equal(installFailure([]), 'the installer failed with no output');
 });
 
 test('choosing an image: --deployment image=REF or "image REF", --image, and --image-secret only with an image', () => {
