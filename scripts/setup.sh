@@ -17,6 +17,9 @@ packages=()
 bash scripts/apt-install.sh ${packages[@]+"${packages[@]}"}
 # Jobs in container images: Debian's Docker engine and registry for their tests.
 bash scripts/install-docker.sh
+# The local apt repository the emulated AWS/Azure instances install Docker from (needs root: it
+# builds the EC2 emulator's image first, which the emulator tests would build anyway).
+if [ "$(id -u)" -eq 0 ]; then bash scripts/install-docker-apt-repo.sh >/dev/null; fi
 
 # npm ci only when package-lock.json changed since the last install. Install scripts are not
 # needed: ssh2 runs in pure JS, and the bundles must not contain native addons anyway.

@@ -99,6 +99,9 @@ export async function buildPythonImage(docker: Docker, name: string, extraFiles:
   const version = path.basename(python).replace(/^python/, '');
   const stdlib = `/usr/lib/python${version}`;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-rootfs-'));
+  // The tar's "." is the image's /: 0755 as in any image, not mkdtemp's 0700 (which a storage
+  // driver such as vfs keeps, so that a job running as a user could not reach /).
+  fs.chmodSync(root, 0o755);
   try {
     const copy = (file: string) => {
       const to = path.join(root, file);

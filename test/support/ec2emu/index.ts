@@ -28,6 +28,10 @@ export interface Ec2Emulator {
   /** Resolves when the instance's container, namespace and disk are gone. */
   waitForGone(id: string, timeoutMs?: number): Promise<void>;
   consoleOutput(id: string): string | undefined;
+  /** Files written into every instance's disk as it boots, as the cloud's image brings them (MachineHost.setMachineFiles). */
+  setMachineFiles(files: Record<string, string>): void;
+  /** Runs a command as root inside a running instance (MachineHost.exec). */
+  exec(id: string, args: string[], input?: string): { code: number | null; stdout: string; stderr: string };
   /** Switches IMDS `spot/instance-action` on (a notice that far ahead) or off. */
   setSpotAction(id: string, action: 'terminate' | 'stop' | 'hibernate' | undefined, inSeconds?: number): void;
   /** Lines the emulator logged (boots, power-offs, errors). */
@@ -149,6 +153,8 @@ export async function startEc2Emulator(options: { region?: string; pollMs?: numb
     waitForOff: host.waitForOff,
     waitForGone: host.waitForGone,
     consoleOutput: host.consoleOutput,
+    setMachineFiles: host.setMachineFiles,
+    exec: host.exec,
     setSpotAction(id, action, inSeconds = 120) {
       host.updateMeta(id, {
         spotAction: action ? { action, time: new Date(Date.now() + inSeconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z') } : undefined,

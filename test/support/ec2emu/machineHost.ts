@@ -69,6 +69,13 @@ export interface MachineHost {
   /** Resolves when the machine's container, namespace and disk are gone. */
   waitForGone(id: string, timeoutMs?: number): Promise<void>;
   consoleOutput(id: string): string | undefined;
+  /**
+   * Files written into every machine's disk as it boots (path inside the machine → content), as a
+   * cloud's own image brings them: e.g. the apt sources of a package mirror the test serves.
+   */
+  setMachineFiles(files: Record<string, string>): void;
+  /** Runs a command as root inside a running machine (all its namespaces), as a test's look inside it. */
+  exec(id: string, args: string[], input?: string): { code: number | null; stdout: string; stderr: string };
   /** Changes what imds.py serves the machine (a spot notice, …). */
   updateMeta(id: string, change: Record<string, unknown>): void;
   /** Lines the host logged (boots, power-offs, errors). */
@@ -131,6 +138,7 @@ export async function startMachineHost(options: { stateDir?: string } = {}): Pro
   const log: string[] = [];
   const say = (line: string) => void log.push(`${new Date().toISOString()} ${line}`);
   const vms = new Map<string, Vm>();
+  let machineFiles: Record<string, string> = {};
   let imds: ChildProcess | undefined;
   let stopped = false;
 
@@ -206,11 +214,21 @@ export async function startMachineHost(options: { stateDir?: string } = {}): Pro
     fs.mkdirSync(seed, { recursive: true });
     fs.writeFileSync(path.join(seed, 'meta-data'), `instance-id: ${vm.id}\nlocal-hostname: ${hostname}\n`);
     fs.writeFileSync(path.join(seed, 'user-data'), Buffer.from(userData, 'base64'), { mode: 0o600 });
+    writeCgroupsUnit(merged);
+    for (const [file, content] of Object.entries(machineFiles)) {
+      const to = path.join(merged, path.resolve('/', file));
+      fs.mkdirSync(path.dirname(to), { recursive: true });
+      fs.writeFileSync(to, content);
+    }
     const console = fs.openSync(vm.consoleLog, 'a', 0o600);
     const child = spawn(
       'systemd-nspawn',
       ['--register=no', '--keep-unit', '--quiet', '-M', hostname, '-D', merged, '--boot', `--network-namespace-path=/run/netns/${vm.netns}`,
-        '--resolv-conf=off', '--timezone=off', '--link-journal=no', '--console=read-only'],
+        '--resolv-conf=off', '--timezone=off', '--link-journal=no', '--console=read-only',
+        // As on a VM, root may use the kernel keyring (runc gives each container a session keyring)
+        // and manage its network (systemd-nspawn keeps CAP_NET_ADMIN only for networks it makes
+        // itself; Docker's engine sets up its bridge and firewall rules in the machine's namespace).
+        '--system-call-filter=@keyring', '--capability=CAP_NET_ADMIN'],
       { stdio: ['ignore', console, console] },
     );
     fs.closeSync(console);
@@ -320,6 +338,18 @@ export async function startMachineHost(options: { stateDir?: string } = {}): Pro
       await waitUntil(`${id} to be destroyed`, () => !vms.has(id) || vms.get(id)!.gone, timeoutMs);
     },
     consoleOutput: (id) => (vms.has(id) ? readConsole(vms.get(id)!) : undefined),
+    exec(id, args, input) {
+      const vm = vms.get(id);
+      const nspawn = vm?.on ? vm.child?.pid : undefined;
+      if (!nspawn) throw new Error(`machine emulator: ${id} is not running`);
+      // The machine's init: systemd-nspawn's child.
+      const init = fs.readFileSync(`/proc/${nspawn}/task/${nspawn}/children`, 'utf8').trim().split(/\s+/)[0];
+      const r = spawnSync('nsenter', ['-t', init, '-a', ...args], { input: input ?? '', encoding: 'utf8', timeout: 120_000 });
+      return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? r.error?.message ?? '' };
+    },
+    setMachineFiles(files) {
+      machineFiles = { ...files };
+    },
     updateMeta(id, change) {
       const vm = vms.get(id);
       if (!vm) throw new Error(`machine emulator: no machine ${id}`);
@@ -352,6 +382,33 @@ function readConsole(vm: Vm): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * systemd-nspawn mounts the cgroup v1 controllers read-only in the machine (on a VM, root writes
+ * them): a unit early in the machine's boot makes them writable, so that a container engine on the
+ * machine (runc) can make its containers' cgroups. They are the machine's own subtree (its cgroup
+ * namespace), written to the machine's disk, not the image.
+ */
+function writeCgroupsUnit(merged: string): void {
+  const units = path.join(merged, 'etc/systemd/system');
+  fs.mkdirSync(path.join(units, 'sysinit.target.wants'), { recursive: true });
+  fs.writeFileSync(
+    path.join(units, 'ec2emu-cgroups.service'),
+    [
+      '[Unit]',
+      'Description=cgroup controllers writable, as on a VM (EC2 emulator)',
+      'DefaultDependencies=no',
+      'Before=sysinit.target',
+      '[Service]',
+      'Type=oneshot',
+      'RemainAfterExit=yes',
+      `ExecStart=/bin/sh -c 'for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$$d"; done; true'`,
+      '',
+    ].join('\n'),
+  );
+  fs.rmSync(path.join(units, 'sysinit.target.wants/ec2emu-cgroups.service'), { force: true });
+  fs.symlinkSync('../ec2emu-cgroups.service', path.join(units, 'sysinit.target.wants/ec2emu-cgroups.service'));
 }
 
 const imdsFile = (vm: Vm) => path.join(IMDS_DIR, `${vm.privateIp}.json`);
