@@ -83,7 +83,7 @@ let cloud: Promise<Cloud> | undefined;
 export let engine: Engine | undefined;
 function cloudSettings(program: Command): CloudSettings {
   const o = program.opts();
-  return { local: { stateDir: o.stateDir }, aws: { profile: o.profile, region: o.region, ami: o.ami, sshFrom: o.sshFrom }, azure: { subscription: o.subscription, resourceGroup: o.resourceGroup, location: o.location }, log: cliLog(program) };
+  return { local: { stateDir: o.stateDir }, aws: { profile: o.profile, region: o.region, ami: o.ami, sshFrom: o.sshFrom }, azure: { subscription: o.subscription, resourceGroup: o.resourceGroup, location: o.location, sshFrom: o.sshFrom }, log: cliLog(program) };
 }
 /**
  * The CLI's log is its stderr: warnings always (an instance that would not terminate may keep
@@ -143,7 +143,7 @@ export function buildProgram(): Command {
     .option('--profile <name>', 'AWS profile of ~/.aws/config (default: $AWS_PROFILE, then default)')
     .option('--region <name>', "AWS region (default: $AWS_REGION, then the profile's)")
     .option('--ami <id>', "AWS: the image instances boot, an AMI id or an SSM parameter naming one (default: Ubuntu 24.04's public parameter)")
-    .option('--ssh-from <cidr>', "AWS: where SSH to instances comes from, for NAT, VPN or in-VPC clients (default: this machine's public address /32)")
+    .option('--ssh-from <cidr>', "AWS and Azure: where SSH to instances comes from (an IPv4 CIDR), for NAT, VPN or in-VPC/VNet clients (default: this machine's public address /32)")
     .option('--subscription <id>', "Azure subscription (default: $AZURE_SUBSCRIPTION_ID, then the Azure CLI's default)")
     .option('--resource-group <name>', 'Azure resource group Meadowrun keeps its resources in (default: meadowrun)')
     .option('--location <name>', 'Azure location, e.g. eastus (default: $AZURE_LOCATION)')

@@ -9,7 +9,7 @@ import { describeError } from '../core/errors';
 import { command, Failures } from './failures';
 import { MeadowrunModel } from './model';
 import { Services } from './services';
-import { settings, updateSetting } from './settings';
+import { azureSettings, settings, updateSetting } from './settings';
 
 /** What Select Cloud → Azure chose (returned for tests and other extensions). */
 export interface AzureChoice {
@@ -139,8 +139,7 @@ async function checkAzure(services: Services, choice: AzureChoice): Promise<Azur
 }
 
 async function azureCloudFromSettings() {
-  const s = settings();
   const { azureCloud } = await import('../cloud/registry');
-  return azureCloud({ subscription: s.azureSubscription, resourceGroup: s.azureResourceGroup, location: s.azureLocation });
+  return azureCloud(azureSettings());
 }
 

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import type { Cloud } from '../cloud/ports';
 import type { Engine } from '../jobs/engine';
 import { LaunchNotice } from './launchNotice';
-import { awsSettings, settings } from './settings';
+import { awsSettings, azureSettings, settings } from './settings';
 import type { Logger } from '../core/logger';
 
 const SHOW_LOG = 'Show Log';
@@ -54,7 +54,7 @@ export class Services implements vscode.Disposable {
     const cloud = await createCloud(s.cloud, {
       local: { stateDir: s.localStateDirectory, instanceTypes: s.localInstanceTypes },
       aws: awsSettings(s),
-      azure: { subscription: s.azureSubscription, resourceGroup: s.azureResourceGroup, location: s.azureLocation },
+      azure: azureSettings(s),
       log: this.engineLog,
     });
     this.log.info(`Using the ${s.cloud} cloud (${cloud.location})`);

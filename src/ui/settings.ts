@@ -39,6 +39,7 @@ export function settings() {
     azureSubscription: c.get<string>('azure.subscription', '') || undefined,
     azureResourceGroup: c.get<string>('azure.resourceGroup', '') || undefined,
     azureLocation: c.get<string>('azure.location', '') || undefined,
+    azureSshFrom: c.get<string>('azure.sshFrom', '') || undefined,
     thresholds: c.get<Threshold[]>('management.thresholds', []),
     managementIntervalS: c.get<number>('management.intervalSeconds', 60),
     environmentMaxAgeDays: c.get<number>('management.environmentMaxAgeDays', 7),
@@ -52,6 +53,11 @@ export function settings() {
 /** The AWS provider's settings (meadowrun.aws.*), as the cloud takes them. */
 export function awsSettings(s: Settings = settings()): NonNullable<CloudSettings['aws']> {
   return { profile: s.awsProfile, region: s.awsRegion, ami: s.awsAmi, sshFrom: s.awsSshFrom };
+}
+
+/** The Azure provider's settings (meadowrun.azure.*), as the cloud takes them. */
+export function azureSettings(s: Settings = settings()): NonNullable<CloudSettings['azure']> {
+  return { subscription: s.azureSubscription, resourceGroup: s.azureResourceGroup, location: s.azureLocation, sshFrom: s.azureSshFrom };
 }
 
 type Settings = ReturnType<typeof settings>;

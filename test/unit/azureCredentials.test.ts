@@ -70,3 +70,19 @@ test('settings: defaults, the environment, and a missing location named', () => 
   delete process.env.AZURE_LOCATION;
   assert.throws(() => requireLocation({}), /No Azure location: set meadowrun\.azure\.location \(or --location/);
 });
+
+test('the SSH source: meadowrun.azure.sshFrom / --ssh-from wins over MEADOWRUN_AZURE_SSH_FROM and reaches the VM provider; a bad one names the setting', async () => {
+  process.env.MEADOWRUN_AZURE_SSH_FROM = '10.0.0.0/16';
+  process.env.MEADOWRUN_AZURE_DIR = tempDir('azure-ssh-from');
+  assert.equal(azureSettingsFromEnv({}).sshFrom, '10.0.0.0/16');
+  assert.equal(azureSettingsFromEnv({ sshFrom: '192.0.2.0/24' }).sshFrom, '192.0.2.0/24');
+  const { createAzureCloud } = await import('../../src/cloud/azure');
+  const options = (c: Awaited<ReturnType<typeof createAzureCloud>>) => (c.provider as unknown as { o: { sshFrom?: string } }).o;
+  assert.equal(options(await createAzureCloud({ subscription: 'sub', location: 'eastus' })).sshFrom, '10.0.0.0/16');
+  assert.equal(options(await createAzureCloud({ subscription: 'sub', location: 'eastus', sshFrom: '192.0.2.0/24' })).sshFrom, '192.0.2.0/24');
+  // Refused before anything is created in the subscription: the message names the setting and the flag.
+  await assert.rejects(
+    createAzureCloud({ subscription: 'sub', location: 'eastus', sshFrom: 'my-vpn' }),
+    (e: MeadowrunError) => e.code === 'bad-config' && /meadowrun\.azure\.sshFrom \(--ssh-from\) must be an IPv4 CIDR such as 203\.0\.113\.7\/32 \(got "my-vpn"\)/.test(e.message),
+  );
+});

@@ -18,6 +18,11 @@ export interface AzureSettings {
   resourceGroup?: string;
   /** Where VMs and storage go, e.g. eastus; AZURE_LOCATION when absent. */
   location?: string;
+  /**
+   * `meadowrun.azure.sshFrom` / `--ssh-from`: where SSH comes from (an IPv4 CIDR), behind a NAT or
+   * VPN or inside the virtual network; this machine's public address /32 when absent.
+   */
+  sshFrom?: string;
   /** Other endpoints, for emulators in tests (Azurite, a fake Resource Manager and Key Vault). */
   endpoints?: AzureEndpoints;
 }
@@ -47,6 +52,7 @@ export function azureSettingsFromEnv(settings: AzureSettings = {}, env: NodeJS.P
     subscription: settings.subscription || env.AZURE_SUBSCRIPTION_ID || undefined,
     resourceGroup: settings.resourceGroup || DEFAULT_RESOURCE_GROUP,
     location: settings.location || env.AZURE_LOCATION || undefined,
+    sshFrom: settings.sshFrom || env.MEADOWRUN_AZURE_SSH_FROM || undefined,
     endpoints,
   };
 }

@@ -14,13 +14,14 @@ import type { TokenCredential } from '@azure/identity';
 import { MeadowrunError } from '../../core/errors';
 import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
 import { DEFAULT_ENVIRONMENT_MAX_AGE_S, DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
+import { clientCidr } from '../clientAddress';
 import { WORK_DIR } from '../cloudInit';
 import { AllocationTable, Cloud, ManagementInstaller, PayloadStore, SecretStore, TaskQueues } from '../ports';
 import { evictionRateQuery, evictionRatesFromRows } from './catalog';
 import { azureCredential, AzureSettings, azureSettingsFromEnv, requireLocation, resolveSubscription } from './credentials';
 import { azureAgentConfigPart, AzureInstanceEndpoints, keyVaultName, openDataPorts, storageAccountName } from './data';
 import { ARM_SCOPE, AzureArmClients, describeAzure, prepareAzure, PreparedAzure, uninstallAzure } from './prepare';
-import { AzureVmProvider } from './vmProvider';
+import { AzureVmProvider, SSH_FROM_SETTING } from './vmProvider';
 
 const ARM = 'https://management.azure.com';
 
@@ -145,12 +146,14 @@ export async function createAzureCloud(given: AzureSettings = {}): Promise<Azure
   const subscription = await resolveSubscription(settings);
   const location = requireLocation(settings);
   if (!/^[a-z0-9]+$/.test(location)) throw new MeadowrunError(`Not an Azure location name: "${location}" (e.g. eastus, westeurope)`, 'bad-config');
+  // A bad SSH source is refused before anything is created in the subscription.
+  if (settings.sshFrom) await clientCidr(settings.sshFrom, undefined, SSH_FROM_SETTING);
   const instanceStorage = env.MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING || undefined;
   const instanceImds = env.MEADOWRUN_AZURE_INSTANCE_IMDS || undefined;
   const instanceArm = env.MEADOWRUN_AZURE_INSTANCE_ARM_ENDPOINT || undefined;
   const instanceVault = env.MEADOWRUN_AZURE_INSTANCE_KEY_VAULT || undefined;
   return new AzureCloud(subscription, settings.resourceGroup!, location, settings, {
-    sshFrom: env.MEADOWRUN_AZURE_SSH_FROM || undefined,
+    sshFrom: settings.sshFrom,
     pricesUrl: env.MEADOWRUN_AZURE_PRICES_URL || undefined,
     dir: env.MEADOWRUN_AZURE_DIR || undefined,
     sweepIntervalS: Number(env.MEADOWRUN_SWEEP_INTERVAL) || undefined,

@@ -56,6 +56,8 @@ export interface AzureVmProviderOptions {
 const TRY_ELSEWHERE = new Set(['AllocationFailed', 'ZonalAllocationFailed', 'OverconstrainedAllocationRequest', 'OverconstrainedZonalAllocationRequest']);
 /** A size this subscription cannot have here at all (at this price, for Spot). */
 const NOT_HERE = new Set(['SkuNotAvailable', 'VariablePricingIsNotSupportedForThisVMSize', 'SpotVMNotSupported']);
+/** The setting (and flag) a bad or missing SSH source is named by. */
+export const SSH_FROM_SETTING = 'meadowrun.azure.sshFrom (--ssh-from)';
 const QUOTAS_PAGE = 'https://portal.azure.com/#view/Microsoft_Azure_Capacity/QuotaMenuBlade/~/myQuotas';
 
 /** Canonical's Ubuntu 24.04 LTS: generation 2 on x64 by default, generation 1 where a size has only that, and Arm64. */
@@ -98,7 +100,7 @@ export class AzureVmProvider implements InstanceProvider {
       await this.o.prepareAlso?.();
       const [net, cidr] = await Promise.all([
         ensureNetwork(this.o.network, this.o.resourceGroup, this.o.location, this.o.lroIntervalMs),
-        clientCidr(this.o.sshFrom, undefined, 'meadowrun.azure.sshFrom'),
+        clientCidr(this.o.sshFrom, undefined, SSH_FROM_SETTING),
       ]);
       await allowSsh(this.o.network, this.o.resourceGroup, cidr, this.o.lroIntervalMs);
       return net;

@@ -10,6 +10,7 @@ import * as vscode from 'vscode';
 import { after, before, describe, it } from 'mocha';
 import type { MeadowrunApi } from '../../../src/ui/activate';
 import type { AzureChoice } from '../../../src/ui/azureCommands';
+import type { NetworkManagementClient } from '@azure/arm-network';
 
 let api: MeadowrunApi;
 
@@ -43,7 +44,7 @@ describe('the editor on Azure (a stand-in az)', function () {
     fs.writeFileSync(loggedIn(), '');
     await vscode.commands.executeCommand('meadowrun.selectCloud', 'local');
     await vscode.workspace.getConfiguration('http').update('systemCertificates', undefined, vscode.ConfigurationTarget.Global);
-    for (const key of ['azure.subscription', 'azure.resourceGroup', 'azure.location']) {
+    for (const key of ['azure.subscription', 'azure.resourceGroup', 'azure.location', 'azure.sshFrom']) {
       await vscode.workspace.getConfiguration('meadowrun').update(key, undefined, vscode.ConfigurationTarget.Global);
     }
   });
@@ -75,9 +76,11 @@ describe('the editor on Azure (a stand-in az)', function () {
     fs.writeFileSync(loggedIn(), '');
   });
 
-  it('Prepare Azure Resources creates what launches need; an Azure VM row shows its market and place; Uninstall Azure Resources removes it all', async () => {
+  it('Prepare Azure Resources creates what launches need, its SSH rule admitting meadowrun.azure.sshFrom; an Azure VM row shows its market and place; Uninstall Azure Resources removes it all', async () => {
     // VS Code's own certificate handling replaces Node's CA list (and with it NODE_EXTRA_CA_CERTS) on https requests.
     await vscode.workspace.getConfiguration('http').update('systemCertificates', false, vscode.ConfigurationTarget.Global);
+    // SSH comes from a VPN's range, not this machine's address (the setting wins over MEADOWRUN_AZURE_SSH_FROM).
+    await vscode.workspace.getConfiguration('meadowrun').update('azure.sshFrom', '198.51.100.0/24', vscode.ConfigurationTarget.Global);
     await vscode.commands.executeCommand('meadowrun.selectCloud', 'azure', { subscription: '', resourceGroup: 'meadowrun-vscode', location: 'eastus' });
     const prepared = await vscode.commands.executeCommand<{ kind: string; name: string }[]>('meadowrun.prepareAzure');
     if (!prepared) {
@@ -90,8 +93,16 @@ describe('the editor on Azure (a stand-in az)', function () {
       assert.ok(kinds.includes(kind), `${kind} in ${kinds}`);
     }
 
-    // A row as a launch writes it (the Azure Table on Azurite), before its VM boots.
+    // The network security group admits SSH from that range, and from nothing else.
     const { cloud } = await api.services.get();
+    const network = (cloud as unknown as { provider: { o: { network: NetworkManagementClient } } }).provider.o.network;
+    const nsg = await network.networkSecurityGroups.get('meadowrun-vscode', 'meadowrun-nsg');
+    assert.deepStrictEqual(
+      (nsg.securityRules ?? []).filter((r) => r.destinationPortRange === '22').map((r) => [r.sourceAddressPrefix, r.access, r.direction]),
+      [['198.51.100.0/24', 'Allow', 'Inbound']],
+    );
+
+    // A row as a launch writes it (the Azure Table on Azurite), before its VM boots.
     const now = Date.now();
     await cloud.table.registerInstance({
       id: 'meadowrun-vm-launching',
