@@ -31,10 +31,14 @@ export interface Workbench {
   close(): Promise<void>;
 }
 
-/** Builds the extension when stale and packages it; returns the .vsix size in MB. */
+let packaged = false;
+/** Builds the extension when stale and packages it, once per test process; returns the .vsix size in MB. */
 export function packageExtension(): number {
-  ensureExtensionBuilt();
-  execFileSync('npx', ['vsce', 'package', '--no-dependencies', '-o', vsixPath], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (!packaged) {
+    ensureExtensionBuilt();
+    execFileSync('npx', ['vsce', 'package', '--no-dependencies', '-o', vsixPath], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    packaged = true;
+  }
   return fs.statSync(vsixPath).size / 1024 / 1024;
 }
 

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { awsProfilesEnv } from '../support/awsProfiles';
 import { ec2EmulatorUnavailable, startEc2Emulator } from '../support/ec2emu';
+import { machineHostUnavailable, startAzureWorld } from '../support/azureWorld';
 import { startFakePricing } from '../support/fakePricing';
 import { packageExtension, screenshotDir, startWorkbench } from './run';
 
@@ -331,5 +332,118 @@ test('Select Cloud → AWS (profile, region), then Run File Remotely on an emula
     await pricing.stop();
     await emu.stop();
     fs.rmSync(awsDir, { recursive: true, force: true });
+  }
+});
+
+// Azure from the editor, on the emulated Azure (test/support/azureWorld.ts: the fake Resource
+// Manager whose VMs really boot as emulator machines, Azurite, the stand-in Key Vault, the stand-in
+// az logged in): the user picks Select Cloud → azure → the subscription `az account list` gives →
+// a resource group → the location, runs a file, sees its output from the VM and the VM's row, then
+// removes everything with Uninstall Azure Resources — nothing is left, not even a soft-deleted Key
+// Vault holding the SSH key.
+const azureUnavailable = machineHostUnavailable();
+test('Select Cloud → Azure (subscription, resource group, location), then Run File Remotely on an emulated Azure VM, then Uninstall Azure Resources', {
+  timeout: 15 * 60_000,
+  skip: azureUnavailable ? `skipped: ${azureUnavailable}` : false,
+}, async () => {
+  packageExtension();
+  fs.mkdirSync(screenshotDir, { recursive: true });
+  const shot = (name: string) => path.join(screenshotDir, `${name}.png`);
+  fs.rmSync(shot('failure-azure'), { force: true });
+  const world = await startAzureWorld();
+  const { arm, host } = world;
+  let workbench: Awaited<ReturnType<typeof startWorkbench>> | undefined;
+  try {
+    workbench = await startWorkbench({
+      // VS Code's own certificate handling would replace Node's CA list, and with it the fakes' CA.
+      settings: { 'http.systemCertificates': false },
+      // VSCODE_CLI: as when started from a terminal, the extension host keeps this PATH (with the
+      // stand-in az first) instead of the one a login shell would give it.
+      env: { ...world.env, VSCODE_CLI: '1' },
+    });
+    const { page } = workbench;
+    const picker = page.locator('.quick-input-widget');
+    const row = (text: string) => picker.locator('.monaco-list-row', { hasText: text }).first();
+
+    await activityBarItem(page, 'Meadowrun').click({ timeout: 60_000 });
+    await runCommand(page, 'Meadowrun: Select Cloud');
+    await picker.getByText('Where should Meadowrun run jobs?').waitFor({ timeout: 30_000 });
+    await row('VMs in your Azure subscription').click();
+    await picker.getByText('Which Azure subscription?').waitFor({ timeout: 30_000 });
+    // The subscriptions of the login, its default first.
+    await row('Meadowrun tests').waitFor({ timeout: 30_000 });
+    const subscriptions = (await picker.locator('.monaco-list-row .label-name').allInnerTexts()).map((s) => s.trim());
+    assert.deepStrictEqual(subscriptions.slice(0, 2), ['Meadowrun tests', 'Another subscription'], `the subscriptions of az account list: ${subscriptions}`);
+    assert.match(await row('Meadowrun tests').innerText(), new RegExp(`${arm.subscription} · az default`));
+    await row('Meadowrun tests').click();
+    const input = picker.locator('.quick-input-box input');
+    await picker.getByText('Which resource group').waitFor({ timeout: 30_000 });
+    assert.equal(await input.inputValue(), 'meadowrun', 'the default resource group is offered');
+    await input.fill('meadowrun-e2e');
+    await page.keyboard.press('Enter');
+    await picker.getByText('Which Azure location').waitFor({ timeout: 30_000 });
+    assert.match(await picker.locator('.monaco-list-row.focused').innerText(), /^eastus[\s\S]*prices bundled/, 'a location with bundled prices first');
+    await page.screenshot({ path: shot('azure-location') });
+    await page.keyboard.press('Enter');
+
+    const toasts = page.locator('.notifications-toasts');
+    await toasts.getByText(new RegExp(`jobs now run on Azure eastus, resource group meadowrun-e2e, subscription ${arm.subscription}`)).waitFor({ timeout: 60_000 });
+    await page.locator('.statusbar-item', { hasText: 'azure · eastus' }).first().waitFor({ timeout: 30_000 });
+
+    // Azure accepts the first VM but finds no room for it: the job says so and tries the next zone.
+    arm.injectVmError({ code: 'AllocationFailed', async: true, times: 1 });
+    await activityBarItem(page, 'Explorer').click();
+    await page.locator('.explorer-folders-view .monaco-list-row[aria-label="hello.py"]').click({ button: 'right', timeout: 30_000 });
+    await chooseMenuItem(page, 'Run File Remotely');
+
+    // A cold start: prepare (resource group, storage, Key Vault, identity, roles, network), the VM's
+    // creation and boot (cloud-init), its host key from its row, SSH, the agent.
+    let shownOurselves = false;
+    await waitFor(`"${greeting}" in the Output panel`, async () => {
+      if ((await outputText(page)).includes(greeting)) return true;
+      if (!shownOurselves && (await page.locator('.part.panel').isVisible())) {
+        shownOurselves = true;
+        await showOutputChannel(page, 'Meadowrun Jobs').catch(() => undefined);
+      }
+      return false;
+    }, 8 * 60_000);
+    const machines = host.instances().filter((m) => m.on);
+    assert.equal(machines.length, 1, `one VM runs: ${host.instances().map((m) => `${m.id} ${m.on}`)}`);
+    const vm = machines[0];
+    const output = await outputText(page);
+    assert.match(output, new RegExp(`launched ${vm.id} in`), 'the output names the VM it ran on');
+    assert.match(output, /AllocationFailed,\s+trying\s+the\s+next\s+zone/);
+    assert.equal(arm.vmAttempts.filter((a) => !a.error).length, 1);
+    await page.locator('.part.panel').screenshot({ path: shot('azure-output') });
+
+    await activityBarItem(page, 'Meadowrun').click();
+    const instancesPane = page.locator('.part.sidebar .pane', { has: page.locator('.pane-header', { hasText: 'Instances' }) });
+    const vmRow = instancesPane.locator('.monaco-list-row', { hasText: vm.id }).first();
+    await vmRow.waitFor({ timeout: 30_000 });
+    await waitFor('the row to show the VM ready', async () => !(await vmRow.innerText()).includes('launching'), 30_000);
+    assert.match(await vmRow.innerText(), /Standard_\w+[\s\S]*\$\d+\.\d{4}\/h[\s\S]*on-demand · eastus/, 'the row shows size, price, market and location');
+    await page.locator('.part.sidebar').screenshot({ path: shot('azure-sidebar') });
+
+    // Uninstall Azure Resources: a modal lists what goes; Remove deletes the resource group, the VM with it.
+    await runCommand(page, 'Meadowrun: Uninstall Azure Resources');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ timeout: 60_000 });
+    const listed = await dialog.innerText();
+    for (const w of [`Microsoft.Compute/virtualMachines: ${vm.id}`, 'Microsoft.KeyVault/vaults: ', 'Microsoft.Storage/storageAccounts: ', 'Microsoft.Network/networkSecurityGroups: meadowrun-nsg']) {
+      assert.ok(listed.includes(w), `${w} in:\n${listed}`);
+    }
+    await page.screenshot({ path: shot('azure-uninstall') });
+    await dialog.getByRole('button', { name: 'Remove' }).click();
+    await toasts.getByText(/removed \d+ resource\(s\) from Azure eastus, resource group meadowrun-e2e/).waitFor({ timeout: 5 * 60_000 });
+    await host.waitForGone(vm.id);
+    assert.deepStrictEqual(arm.resourceIds(), [], 'nothing left in the subscription');
+    assert.deepStrictEqual(arm.deletedVaults(), [], 'no soft-deleted Key Vault left holding the SSH key');
+  } catch (err) {
+    await workbench?.page.screenshot({ path: shot('failure-azure') }).catch(() => undefined);
+    console.error(`e2e azure: machines:\n${host.log.slice(-20).join('\n')}\nResource Manager:\n${arm.requests.slice(-15).map((r) => `${r.method} ${r.path}`).join('\n')}`);
+    throw err;
+  } finally {
+    await workbench?.close();
+    await world.stop();
   }
 });

@@ -42,6 +42,10 @@ export interface FakeKeyVault {
   /** How many requests were answered with the 401 challenge, and the bearer tokens accepted after it. */
   challenges: number;
   tokens: Set<string>;
+  /** Names of the secrets it holds, live or soft-deleted. */
+  secretNames(): string[];
+  /** Forgets every secret, as purging the vault does (the fake Resource Manager calls it). */
+  clear(): void;
   stop(): Promise<void>;
 }
 
@@ -110,6 +114,8 @@ export async function startFakeKeyVault(): Promise<FakeKeyVault> {
     requests,
     challenges: 0,
     tokens: new Set(),
+    secretNames: () => [...secrets.values()].map((s) => s.name),
+    clear: () => secrets.clear(),
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
   const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {

@@ -20,8 +20,11 @@ import { AllocationTable, Cloud, ManagementInstaller, PayloadStore, SecretStore,
 import { evictionRateQuery, evictionRatesFromRows } from './catalog';
 import { azureCredential, AzureSettings, azureSettingsFromEnv, requireLocation, resolveSubscription } from './credentials';
 import { azureAgentConfigPart, AzureInstanceEndpoints, keyVaultName, openDataPorts, storageAccountName } from './data';
-import { ARM_SCOPE, AzureArmClients, describeAzure, prepareAzure, PreparedAzure, uninstallAzure } from './prepare';
+import { ARM_SCOPE, AzureArmClients, describeAzure, KEY_VAULT_API, prepareAzure, PreparedAzure, uninstallAzure } from './prepare';
 import { AzureVmProvider, SSH_FROM_SETTING } from './vmProvider';
+import { ArmAccess, getDeletedVault, purgeDeletedVault } from './deletedVault';
+
+const deletedVaultId = (subscription: string, location: string, name: string) => `/subscriptions/${subscription}/providers/Microsoft.KeyVault/locations/${location}/deletedVaults/${name}`;
 
 const ARM = 'https://management.azure.com';
 
@@ -53,6 +56,7 @@ export class AzureCloud implements Cloud {
   readonly payloads: PayloadStore;
   readonly management: ManagementInstaller = notOnAzureYet;
   readonly arm: AzureArmClients;
+  private readonly vault: { name: string; arm: ArmAccess };
   private prepared?: Promise<PreparedAzure>;
   private identity?: PreparedAzure;
   private say?: (line: string) => void;
@@ -82,6 +86,7 @@ export class AzureCloud implements Cloud {
     };
     const storageAccount = storageAccountName(subscription, resourceGroup);
     const vaultName = keyVaultName(subscription, resourceGroup);
+    this.vault = { name: vaultName, arm: { endpoint: endpoint ?? ARM, credential, subscription } };
     const ports = openDataPorts({ storageAccount, vaultName, credential, endpoints: settings.endpoints });
     this.table = ports.table;
     this.queues = ports.queues;
@@ -129,14 +134,24 @@ export class AzureCloud implements Cloud {
     return this.describeAccount();
   }
 
-  /** Meadowrun's resources in the resource group. */
-  describeAccount(): Promise<{ kind: string; name: string }[]> {
-    return describeAzure(this.arm.resources, this.resourceGroup);
+  /** Meadowrun's resources in the resource group, and its Key Vault when it is soft-deleted (it still holds the SSH key). */
+  async describeAccount(): Promise<{ kind: string; name: string }[]> {
+    const [found, deleted] = await Promise.all([describeAzure(this.arm.resources, this.resourceGroup), getDeletedVault(this.vault.arm, this.region, this.vault.name)]);
+    if (!deleted) return found;
+    const until = deleted.purgeProtectionEnabled ? `, purge protection: Azure purges it on ${deleted.scheduledPurgeDate}` : '';
+    return [...found, { kind: 'Microsoft.KeyVault/deletedVaults', name: `${deleted.name} (soft-deleted${until})`, id: deletedVaultId(this.subscription, this.region, deleted.name) }];
   }
 
-  /** Deletes the VMs and everything else Meadowrun created in the resource group. */
-  uninstallAccount(say?: (line: string) => void): Promise<void> {
-    return uninstallAzure({ resources: this.arm.resources, resourceGroup: this.resourceGroup, say });
+  /**
+   * Deletes the VMs and everything else Meadowrun created in the resource group, then purges the
+   * deleted Key Vault, so that no soft-deleted vault keeps the SSH key (nor the vault's name).
+   */
+  async uninstallAccount(say?: (line: string) => void): Promise<void> {
+    // Where the vault is (the location setting may have changed since prepare): its deleted self is listed there.
+    const vaultId = `/subscriptions/${this.subscription}/resourceGroups/${this.resourceGroup}/providers/Microsoft.KeyVault/vaults/${this.vault.name}`;
+    const live = await this.arm.resources.resources.getById(vaultId.slice(1), KEY_VAULT_API).catch(() => undefined);
+    await uninstallAzure({ resources: this.arm.resources, resourceGroup: this.resourceGroup, say });
+    await purgeDeletedVault(this.vault.arm, live?.location ?? this.region, this.vault.name, say ?? (() => undefined));
   }
 }
 

@@ -17,7 +17,7 @@ import type { StorageAccess } from './storage';
 export const VM_IDENTITY = 'meadowrun-vm';
 /** Built-in "Virtual Machine Contributor": an idle VM deletes itself (instanceSide.ts). */
 const VIRTUAL_MACHINE_CONTRIBUTOR = '9980e02c-c2be-4d73-94e8-173b1dc7cf3c';
-const KEY_VAULT_API = '2023-07-01';
+export const KEY_VAULT_API = '2023-07-01';
 export const ARM_SCOPE = 'https://management.azure.com/.default';
 
 export interface AzureArmClients {
@@ -80,13 +80,27 @@ export async function prepareAzure(o: PrepareOptions): Promise<PreparedAzure> {
           allowSharedKeyAccess: false,
         });
       }),
-    clients.resources.resources.getById(byId(vaultId), KEY_VAULT_API).catch((e) => {
+    clients.resources.resources.getById(byId(vaultId), KEY_VAULT_API).catch(async (e) => {
       if (statusOf(e) !== 404) throw e;
       say(`creating Key Vault ${o.vaultName}`);
-      return clients.resources.resources.beginCreateOrUpdateByIdAndWait(byId(vaultId), KEY_VAULT_API, {
-        location,
-        tags: TAGS,
-        properties: { tenantId, sku: { family: 'A', name: 'standard' }, enableRbacAuthorization: true, enableSoftDelete: true, softDeleteRetentionInDays: 7 },
+      const create = (recover: boolean) =>
+        clients.resources.resources.beginCreateOrUpdateByIdAndWait(byId(vaultId), KEY_VAULT_API, {
+          location,
+          tags: TAGS,
+          properties: {
+            tenantId,
+            sku: { family: 'A', name: 'standard' },
+            enableRbacAuthorization: true,
+            enableSoftDelete: true,
+            softDeleteRetentionInDays: 7,
+            ...(recover && { createMode: 'recover' }),
+          },
+        });
+      return create(false).catch((err) => {
+        // Its name is held by the soft-deleted vault an uninstall could not purge (purge protection): take it back, secrets and all.
+        if ((err as { code?: string }).code !== 'ConflictError' || !/soft deleted/i.test((err as Error).message)) throw err;
+        say(`recovering the soft-deleted Key Vault ${o.vaultName}`);
+        return create(true);
       });
     }),
   ]);
@@ -188,8 +202,8 @@ export async function describeAzure(resources: ResourceManagementClient, resourc
 
 /**
  * Removes everything prepare created: the whole resource group when Meadowrun made it (tagged), else
- * its tagged resources, VMs first (their NICs and addresses go with them). A Key Vault stays
- * soft-deleted for its retention (7 days) and is recovered by the next prepare's create.
+ * its tagged resources, VMs first (their NICs and addresses go with them). The Key Vault is then
+ * soft-deleted: the cloud purges it next (deletedVault.ts).
  */
 export async function uninstallAzure(o: { resources: ResourceManagementClient; resourceGroup: string; say?: (line: string) => void }): Promise<void> {
   const say = o.say ?? (() => undefined);

@@ -117,7 +117,7 @@ export class AzureVmProvider implements InstanceProvider {
    * Creates the VM and waits for Azure to finish creating it (a lack of capacity shows only then),
    * without its zone first, then in each zone of the size; returns its name, which is its id.
    */
-  async launch(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal } = {}): Promise<{ id: string; zone?: string }> {
+  async launch(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal; onAttempt?: (line: string) => void } = {}): Promise<{ id: string; zone?: string }> {
     await this.prepare();
     const net = await this.prepared!;
     const [catalog, identityId] = await Promise.all([this.loadCatalog(), this.o.identityId?.()]);
@@ -125,6 +125,13 @@ export class AzureVmProvider implements InstanceProvider {
     const market = option.spot ? 'Spot' : 'pay-as-you-go';
     const zones: (string | undefined)[] = [undefined, ...(spec?.zones ?? [])];
     const failures: string[] = [];
+    // A zone without room: said to the provider's listener and to this launch's job (whose progress already says what launches), as on AWS.
+    const tryingNext = (where: string, code: string, zone: string | undefined) => {
+      const line = `${where}: ${code}, trying ${zone === zones[zones.length - 1] ? 'no further' : 'the next'} zone`;
+      this.o.onAttempt?.(line);
+      o.onAttempt?.(line);
+      failures.push(`${where}: ${code}`);
+    };
     for (const zone of zones) {
       if (o.signal?.aborted) throw cancellation();
       const where = `${option.type.name} ${market}${zone ? ` in zone ${zone}` : ''}`;
@@ -139,7 +146,7 @@ export class AzureVmProvider implements InstanceProvider {
         const code = armErrorCode(e);
         if (NOT_HERE.has(code)) throw new MeadowrunError(`No capacity for ${option.type.name} (${market}) in ${this.o.location}: ${code}`, 'no-capacity', { cause: e });
         if (TRY_ELSEWHERE.has(code)) {
-          failures.push(`${where}: ${code}`);
+          tryingNext(where, code, zone);
           continue;
         }
         throw quotaError(e, option, this.o.location) ?? e;
@@ -154,8 +161,7 @@ export class AzureVmProvider implements InstanceProvider {
         if (o.signal?.aborted) throw cancellation();
         const code = armErrorCode(e);
         if (TRY_ELSEWHERE.has(code)) {
-          this.o.onAttempt?.(`${where}: ${code}, trying ${zone === zones[zones.length - 1] ? 'no further' : 'the next'} zone`);
-          failures.push(`${where}: ${code}`);
+          tryingNext(where, code, zone);
           continue;
         }
         if (NOT_HERE.has(code)) throw new MeadowrunError(`No capacity for ${option.type.name} (${market}) in ${this.o.location}: ${code}`, 'no-capacity', { cause: e });

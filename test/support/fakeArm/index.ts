@@ -10,6 +10,13 @@
 // - Microsoft.Storage PUT → 202 with Location only (…/asyncoperations/ID), 200 with the account when done.
 // - Resource groups, managed identities, role assignments, Key Vaults: synchronous 200/201; deleting
 //   a resource group → 202 with Location, and takes every resource in it.
+// - Key Vaults are soft-deleted (unless enableSoftDelete is false): a deleted vault is listed under
+//   /subscriptions/S/providers/Microsoft.KeyVault/deletedVaults and at
+//   …/locations/L/deletedVaults/NAME (404 DeletedVaultNotFound once gone), keeps its name (creating
+//   it again → 409 ConflictError "Exist soft deleted vault with the same name.", unless createMode is
+//   recover) until purged: POST …/deletedVaults/NAME/purge → 202 with a Location that answers 202
+//   until done, then 200 (refused while purge protection is on). A linked stand-in Key Vault
+//   (linkKeyVault) loses its secrets with the purge.
 // - GET of a missing resource → 404 {error:{code:ResourceNotFound|ResourceGroupNotFound}}.
 // Shapes follow azure-rest-api-specs' examples (VirtualMachine_Create_WithManagedBootDiagnostics,
 // ResourceSkus List, …) and recorded operation documents; the VM's networkInterfaceConfigurations
@@ -26,6 +33,7 @@ import * as path from 'node:path';
 import type { ResourceSku } from '@azure/arm-compute';
 import { tempDir } from '../tempDir';
 import type { MachineHost } from '../ec2emu/machineHost';
+import type { FakeKeyVault } from '../fakeKeyVault';
 
 export interface VmErrorRule {
   /** ARM's error code: SkuNotAvailable, AllocationFailed, ZonalAllocationFailed, OperationNotAllowed, … */
@@ -73,6 +81,10 @@ export interface FakeArm {
   resource(id: string): Record<string, any> | undefined;
   /** Ids of every stored resource (in creation order). */
   resourceIds(): string[];
+  /** Names of the soft-deleted Key Vaults (not yet purged). */
+  deletedVaults(): string[];
+  /** The stand-in Key Vault that is the data plane of every vault here: a purge empties it. */
+  linkKeyVault(vault: FakeKeyVault): void;
   stop(): Promise<void>;
 }
 
@@ -98,6 +110,8 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
   const store = new Map<string, Record<string, any>>(); // lower-case id → resource
   const ops = new Map<string, Op>();
   const rules: VmErrorRule[] = [];
+  const deletedVaults = new Map<string, Record<string, any>>(); // lower-case name → DeletedVault
+  let linkedVault: FakeKeyVault | undefined;
   let nextIp = 10;
   const opDelayMs = o.opDelayMs ?? 50;
 
@@ -124,6 +138,8 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
     injectVmError: (rule) => void rules.push({ ...rule }),
     resource: (id) => store.get(id.toLowerCase()),
     resourceIds: () => [...store.values()].map((r) => r.id as string),
+    deletedVaults: () => [...deletedVaults.values()].map((v) => v.name as string),
+    linkKeyVault: (vault) => void (linkedVault = vault),
     async stop() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
@@ -194,6 +210,32 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
       if (op.status === 'Failed') return send(res, 400, { error: op.error });
       const r = op.result?.() ?? { status: 204 };
       return send(res, r.status, r.body);
+    }
+
+    // Soft-deleted Key Vaults (shapes of azure-rest-api-specs' Key Vault examples listDeletedVaults.json, purgeDeletedVault.json).
+    if (p.toLowerCase() === `${sub}/providers/microsoft.keyvault/deletedvaults`.toLowerCase() && method === 'GET') {
+      return send(res, 200, { value: [...deletedVaults.values()].map((v) => view(v)) });
+    }
+    const deleted = /\/providers\/Microsoft\.KeyVault\/locations\/([^/]+)\/deletedVaults\/([^/]+)(\/purge)?$/i.exec(p);
+    if (deleted) {
+      const [, where, name, purge] = deleted;
+      const found = deletedVaults.get(name.toLowerCase());
+      if (!found || found.properties.location !== where.toLowerCase()) {
+        return send(res, 404, { error: { code: 'DeletedVaultNotFound', message: `The specified deleted vault '${name}' does not exist.` } });
+      }
+      if (!purge && method === 'GET') return send(res, 200, view(found));
+      if (purge && method === 'POST') {
+        if (found.properties.purgeProtectionEnabled) {
+          // Key Vault's refusal as recorded for a protected vault's objects (403 Forbidden); Meadowrun never asks this.
+          return send(res, 403, { error: { code: 'Forbidden', message: `Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed. Vault: ${name};location=${where}` } });
+        }
+        const op = startOp('Microsoft.KeyVault', async () => {
+          deletedVaults.delete(name.toLowerCase());
+          linkedVault?.clear();
+        }, () => ({ status: 200 }));
+        res.setHeader('Location', locationHeader(op, apiVersion));
+        return send(res, 202, undefined);
+      }
     }
 
     // Resource Graph: the eviction rates.
@@ -277,6 +319,14 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
         ...(parsed.type !== 'Microsoft.Authorization/roleAssignments' && { location: merged.location ?? existing?.location ?? location }),
       };
       if (parsed.type === 'Microsoft.Compute/virtualMachines') return putVm(res, resource, existing, apiVersion);
+      if (parsed.type === 'Microsoft.KeyVault/vaults' && !existing && deletedVaults.has(parsed.name.toLowerCase())) {
+        // A vault's name stays taken while it is soft-deleted: recover it, or purge it first.
+        if (resource.properties?.createMode !== 'recover') return send(res, 409, { error: { code: 'ConflictError', message: 'Exist soft deleted vault with the same name. ' } });
+        const { __vault } = deletedVaults.get(parsed.name.toLowerCase())!;
+        deletedVaults.delete(parsed.name.toLowerCase());
+        const { createMode: _, ...props } = resource.properties;
+        resource.properties = { ...__vault.properties, ...props };
+      }
       decorate(resource, existing);
       if (parsed.provider === 'Microsoft.Network') {
         resource.properties = { ...(resource.properties ?? {}), provisioningState: existing ? 'Updating' : 'Updating' };
@@ -362,6 +412,24 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
 
   function removeResource(r: Record<string, any>): void {
     store.delete((r.id as string).toLowerCase());
+    if (r.type === 'Microsoft.KeyVault/vaults' && r.properties?.enableSoftDelete !== false) {
+      const now = new Date();
+      const days = r.properties?.softDeleteRetentionInDays ?? 90;
+      deletedVaults.set(r.name.toLowerCase(), {
+        id: `/subscriptions/${subscription}/providers/Microsoft.KeyVault/locations/${r.location}/deletedVaults/${r.name}`,
+        name: r.name,
+        type: 'Microsoft.KeyVault/deletedVaults',
+        properties: {
+          vaultId: r.id,
+          location: r.location,
+          tags: r.tags ?? {},
+          deletionDate: now.toISOString().replace(/\.\d+Z$/, 'Z'),
+          scheduledPurgeDate: new Date(now.getTime() + days * 86400_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+          purgeProtectionEnabled: r.properties?.enablePurgeProtection === true,
+        },
+        __vault: r,
+      });
+    }
     if (r.type === 'Microsoft.Compute/virtualMachines') {
       o.machines?.destroy(r.name);
       // deleteOption Delete: the NIC and public IP (and the OS disk) go with the VM.
