@@ -8,12 +8,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ALLOCATION_TABLE, TableAllocationTable } from '../../src/cloud/azure/tableAllocationTable';
 import { startAzurite, type Azurite } from '../support/azurite';
+import { forward, startScheduledEvents, type ScheduledEvents } from '../support/azureWorld';
 import { machineHostUnavailable, startMachineHost, type MachineHost } from '../support/ec2emu/machineHost';
 import { startFakeArm, type FakeArm } from '../support/fakeArm';
 import { fakeAz } from '../support/fakeAz';
@@ -26,33 +25,6 @@ const unavailable = machineHostUnavailable();
 const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
 
-/**
- * The VMs' Scheduled Events (Azure's metadata service answers them at 169.254.169.254; here a
- * stand-in at the gateway, named in the VMs' config): `Metadata: true` required, as Azure does.
- */
-async function startScheduledEvents(address: string): Promise<{ endpoint: string; events: object[]; close(): void }> {
-  const events: object[] = [];
-  const server = http.createServer((req, res) => {
-    if (req.headers.metadata !== 'true') return res.writeHead(400).end();
-    if (new URL(req.url ?? '/', 'http://x').pathname !== '/metadata/scheduledevents') return res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ DocumentIncarnation: events.length, Events: events }));
-  });
-  await new Promise<void>((r) => server.listen(0, address, r));
-  return { endpoint: `http://${address}:${(server.address() as net.AddressInfo).port}`, events, close: () => server.close() };
-}
-
-/** Forwards ADDRESS:(new port) to 127.0.0.1:`port`, so machines reach a server that listens on loopback only. */
-async function forward(address: string, port: number): Promise<{ port: number; close(): void }> {
-  const server = net.createServer((inbound) => {
-    const outbound = net.connect(port, '127.0.0.1');
-    inbound.pipe(outbound).pipe(inbound);
-    inbound.on('error', () => outbound.destroy());
-    outbound.on('error', () => inbound.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, address, r));
-  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
-}
-
 describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip: unavailable ? `skipped: ${unavailable}` : false }, () => {
   let host: MachineHost;
   let arm: FakeArm;
@@ -62,7 +34,7 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
   let project: string;
   let env: NodeJS.ProcessEnv;
   const forwards: { close(): void }[] = [];
-  let scheduled: Awaited<ReturnType<typeof startScheduledEvents>>;
+  let scheduled: ScheduledEvents;
 
   before(async () => {
     host = await startMachineHost();
