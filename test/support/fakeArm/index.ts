@@ -316,7 +316,8 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
         id,
         name: parsed.name,
         type: parsed.type,
-        ...(parsed.type !== 'Microsoft.Authorization/roleAssignments' && { location: merged.location ?? existing?.location ?? location }),
+        // Role assignments and child resources (a security rule, a subnet) have no location of their own.
+        ...(parsed.type !== 'Microsoft.Authorization/roleAssignments' && parsed.type.split('/').length === 2 && { location: merged.location ?? existing?.location ?? location }),
       };
       if (parsed.type === 'Microsoft.Compute/virtualMachines') return putVm(res, resource, existing, apiVersion);
       if (parsed.type === 'Microsoft.KeyVault/vaults' && !existing && deletedVaults.has(parsed.name.toLowerCase())) {
@@ -347,7 +348,12 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
         res.setHeader('Retry-After', '1');
         return send(res, 202, undefined);
       }
-      if (resource.properties || parsed.type === 'Microsoft.Resources/resourceGroups') resource.properties = { ...(resource.properties ?? {}), provisioningState: 'Succeeded' };
+      if (parsed.type === 'Microsoft.KeyVault/vaults') resource.properties = { ...resource.properties, vaultUri: `https://${parsed.name}.vault.azure.net` };
+      // (Role assignments and managed identities have no provisioningState.)
+      const stateless = ['Microsoft.Authorization/roleAssignments', 'Microsoft.ManagedIdentity/userAssignedIdentities'].includes(parsed.type);
+      if ((resource.properties && !stateless) || parsed.type === 'Microsoft.Resources/resourceGroups') {
+        resource.properties = { ...(resource.properties ?? {}), provisioningState: 'Succeeded' };
+      }
       store.set(key, resource);
       return send(res, existing ? 200 : 201, view(resource, url));
     }
@@ -393,6 +399,8 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
         rule.type = 'Microsoft.Network/networkSecurityGroups/securityRules';
         rule.properties = { ...(rule.properties ?? {}), provisioningState: 'Updating' };
       }
+      // Every group has Azure's six default rules (lowest priority), which no PUT changes.
+      r.properties = { ...r.properties, defaultSecurityRules: defaultSecurityRules(r.id) };
     }
     if (r.type === 'Microsoft.Network/networkSecurityGroups/securityRules') {
       // A rule PUT on its own also shows in its group's securityRules.
@@ -534,6 +542,23 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
   }
 
   return fake;
+}
+
+/** The default rules of every network security group, as NetworkSecurityGroups_CreateOrUpdate's example shows them. */
+function defaultSecurityRules(nsgId: string): Record<string, any>[] {
+  const rule = (name: string, description: string, source: string, destination: string, access: string, priority: number, direction: string) => ({
+    name,
+    id: `${nsgId}/defaultSecurityRules/${name}`,
+    properties: { provisioningState: 'Succeeded', description, protocol: '*', sourcePortRange: '*', destinationPortRange: '*', sourceAddressPrefix: source, destinationAddressPrefix: destination, access, priority, direction },
+  });
+  return [
+    rule('AllowVnetInBound', 'Allow inbound traffic from all VMs in VNET', 'VirtualNetwork', 'VirtualNetwork', 'Allow', 65000, 'Inbound'),
+    rule('AllowAzureLoadBalancerInBound', 'Allow inbound traffic from azure load balancer', 'AzureLoadBalancer', '*', 'Allow', 65001, 'Inbound'),
+    rule('DenyAllInBound', 'Deny all inbound traffic', '*', '*', 'Deny', 65500, 'Inbound'),
+    rule('AllowVnetOutBound', 'Allow outbound traffic from all VMs to all VMs in VNET', 'VirtualNetwork', 'VirtualNetwork', 'Allow', 65000, 'Outbound'),
+    rule('AllowInternetOutBound', 'Allow outbound traffic from all VMs to Internet', '*', 'Internet', 'Allow', 65001, 'Outbound'),
+    rule('DenyAllOutBound', 'Deny all outbound traffic', '*', '*', 'Deny', 65500, 'Outbound'),
+  ];
 }
 
 function instanceView(vm: Record<string, any>): unknown {
