@@ -18,9 +18,10 @@
 //   until done, then 200 (refused while purge protection is on). A linked stand-in Key Vault
 //   (linkKeyVault) loses its secrets with the purge.
 // - GET of a missing resource → 404 {error:{code:ResourceNotFound|ResourceGroupNotFound}}.
-// Shapes follow azure-rest-api-specs' examples (VirtualMachine_Create_WithManagedBootDiagnostics,
-// ResourceSkus List, …) and recorded operation documents; the VM's networkInterfaceConfigurations
-// create its NIC and public IP, which go with it (deleteOption Delete).
+// Shapes follow azure-rest-api-specs' examples and recorded operation documents; excerpts of the
+// examples are checked in under ./examples (with their sources) and test/integration/fakeArmShapes.test.ts
+// compares every call the provider makes with them. The VM's networkInterfaceConfigurations create
+// its NIC and public IP, which go with it (deleteOption Delete).
 // Each VM can be backed by a real machine (../ec2emu/machineHost.ts) running its customData with
 // cloud-init; the VM creation's operation succeeds once the machine has booted, and its serial log
 // (boot diagnostics) is the machine's console.
