@@ -42,8 +42,12 @@ async function call(arm: ArmAccess, method: 'GET' | 'POST', url: string): Promis
   return { status: res.status, body, headers: res.headers };
 }
 
+export function deletedVaultId(subscription: string, location: string, name: string): string {
+  return `/subscriptions/${subscription}/providers/Microsoft.KeyVault/locations/${location}/deletedVaults/${name}`;
+}
+
 function deletedVaultUrl(arm: ArmAccess, location: string, name: string): string {
-  return `${arm.endpoint}/subscriptions/${arm.subscription}/providers/Microsoft.KeyVault/locations/${location}/deletedVaults/${name}`;
+  return `${arm.endpoint}${deletedVaultId(arm.subscription, location, name)}`;
 }
 
 function failure(what: string, r: { status: number; body: any }): Error {

@@ -19,12 +19,10 @@ import { WORK_DIR } from '../cloudInit';
 import { AllocationTable, Cloud, ManagementInstaller, PayloadStore, SecretStore, TaskQueues } from '../ports';
 import { evictionRateQuery, evictionRatesFromRows } from './catalog';
 import { azureCredential, AzureSettings, azureSettingsFromEnv, requireLocation, resolveSubscription } from './credentials';
+import { ArmAccess, deletedVaultId, getDeletedVault, purgeDeletedVault } from './deletedVault';
 import { azureAgentConfigPart, AzureInstanceEndpoints, keyVaultName, openDataPorts, storageAccountName } from './data';
 import { ARM_SCOPE, AzureArmClients, describeAzure, KEY_VAULT_API, prepareAzure, PreparedAzure, uninstallAzure } from './prepare';
 import { AzureVmProvider, SSH_FROM_SETTING } from './vmProvider';
-import { ArmAccess, getDeletedVault, purgeDeletedVault } from './deletedVault';
-
-const deletedVaultId = (subscription: string, location: string, name: string) => `/subscriptions/${subscription}/providers/Microsoft.KeyVault/locations/${location}/deletedVaults/${name}`;
 
 const ARM = 'https://management.azure.com';
 
