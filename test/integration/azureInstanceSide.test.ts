@@ -20,6 +20,7 @@ import { TableAllocationTable } from '../../src/cloud/azure/tableAllocationTable
 import { deleteThisVm, preemptScheduled } from '../../src/cloud/azure/instanceSide';
 import { KeyVaultSecretStore } from '../../src/cloud/azure/keyVaultSecretStore';
 import { VmManagedIdentity } from '../../src/cloud/azure/managedIdentity';
+import type { EnvironmentSpec } from '../../src/core/deployment';
 import { parseGitSource } from '../../src/core/git';
 import { AgentSession } from '../../src/remote/agentSession';
 import type { SshConnection } from '../../src/remote/connection';
@@ -29,6 +30,7 @@ import { instanceRecord, job } from '../contracts/allocationTableContract';
 import { startAzurite, type Azurite } from '../support/azurite';
 import { startFakeKeyVault, type FakeKeyVault } from '../support/fakeKeyVault';
 import { startGitHttpServer } from '../support/gitHttpServer';
+import { startPackageIndex } from '../support/packageIndex';
 import { waitFor } from '../support/localCloud';
 import { tempDir } from '../support/tempDir';
 
@@ -290,7 +292,7 @@ describe('the Azure instance side', () => {
     assert.equal(await table.publishedHostKey(vm), key, "the client's later writes keep it");
   });
 
-  test("agent-azure.js reads a job's named secret from the Key Vault its config names, with the VM's managed identity: a private repository's https token", async () => {
+  test("agent-azure.js reads a job's named secrets from the Key Vault its config names, with the VM's managed identity: a private repository's https token, a private index's password", async () => {
     // What `meadowrun secret set` does with the client's own credential.
     const clientCredential = { getToken: async () => ({ token: 'client-token', expiresOnTimestamp: Date.now() + 3_600_000 }) };
     const store = new KeyVaultSecretStore(new SecretClient(vault.url, clientCredential, { disableChallengeResourceVerification: true, tlsOptions: { ca: vault.ca } }));
@@ -303,10 +305,13 @@ describe('the Azure instance side', () => {
     const git = (...args: string[]) => execFileSync('git', args, { cwd: work, env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
     git('init', '-q', '-b', 'main');
     fs.writeFileSync(path.join(work, 'job.py'), 'def where():\n    return "from the private repository"\n');
+    fs.writeFileSync(path.join(work, 'libs.py'), 'import tinyc\ndef version():\n    return tinyc.VERSION\n');
     git('add', '.');
     git('commit', '-qm', 'one');
     execFileSync('git', ['clone', '-q', '--bare', work, path.join(root, 'repo.git')]);
     const server = await startGitHttpServer(root, 'alice', token);
+    const index = await startPackageIndex([{ name: 'tinyc', version: '0.1' }], { auth: { user: 'bob', password: 'index-pw-93a1' } });
+    await store.putSecret('pypi', 'bob:index-pw-93a1');
 
     // The agent as a client starts it on a VM (on an exec channel), trusting the stand-in vault's certificate.
     const agent = spawn(node18, [path.join(dist, 'agent-azure.js'), 'serve'], {
@@ -317,9 +322,9 @@ describe('the Azure instance side', () => {
     children.push(agent);
     const channel = Object.assign(Duplex.from({ readable: agent.stdout!, writable: agent.stdin! }), { stderr: agent.stderr! });
     const session = await new AgentSession({ isOpen: true } as unknown as SshConnection, channel, VM, false).greet();
-    const run = (jobId: string, secret: string) =>
+    const run = (jobId: string, secret: string, o: { target?: string; environment?: EnvironmentSpec } = {}) =>
       session.runJob(
-        { t: 'run', jobId, spec: { kind: 'function', target: 'job:where', args: '[]' }, project: 'p', interpreter: 'python3', git: parseGitSource(`${server.url}/repo.git@main`, secret), env: {} },
+        { t: 'run', jobId, spec: { kind: 'function', target: o.target ?? 'job:where', args: '[]' }, project: 'p', interpreter: 'python3', environment: o.environment, git: parseGitSource(`${server.url}/repo.git@main`, secret), env: {} },
         { resultDir: tempDir('azure-results') },
       );
     try {
@@ -340,9 +345,16 @@ describe('the Azure instance side', () => {
       assert.match(wrong.status === 'rejected' ? wrong.message : '', /^http:\/\/127\.0\.0\.1:\d+\/repo\.git refused the credentials in secret stale-token \(Authentication failed/);
       const missing = await run('job-git-3', 'no-such-secret');
       assert.equal(missing.status === 'rejected' && missing.message, 'there is no secret no-such-secret (the git secret): create it with `meadowrun secret set no-such-secret --file KEY`');
+
+      // The index's password, from the same vault, for pip: the library the repository's code imports.
+      const environment: EnvironmentSpec = { source: 'requirements.txt', requirements: 'tinyc==0.1\n', indexUrl: index.url, indexSecret: 'pypi' };
+      const libs = await run('job-index-1', 'repo-token', { target: 'libs:version', environment });
+      assert.equal(libs.status === 'succeeded' && JSON.parse(libs.value!.json!), '0.1', JSON.stringify(libs));
+      assert.ok(index.authorizations.includes(`Basic ${Buffer.from('bob:index-pw-93a1').toString('base64')}`));
     } finally {
       session.close();
       await server.stop();
+      await index.close();
     }
   });
 
