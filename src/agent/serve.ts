@@ -66,6 +66,8 @@ interface Job {
   interpreter: string;
   /** Its environment: the request's, or the one its repository's files name (`git`). */
   environment?: EnvironmentSpec;
+  /** The commit of its code from git. */
+  commit?: string;
   log: JobLog;
   pid?: number;
   streams: Map<string, net.Socket>;
@@ -272,7 +274,9 @@ export class AgentServer {
       let environment = request.environment;
       if (request.git) {
         const log = job.log;
-        cwd = (await this.git.checkout(request.git, (line) => log.append(`${line}\n`))).dir;
+        const checkout = await this.git.checkout(request.git, (line) => log.append(`${line}\n`));
+        cwd = checkout.dir;
+        job.commit = checkout.commit;
         // The libraries named by the repository's own files, read here (the client has not seen them).
         if (!environment && request.deployment) environment = await environmentOfRepository(cwd, request.deployment);
       } else {
@@ -402,7 +406,7 @@ export class AgentServer {
       } catch (err) {
         logFailure(this.log, `Writing the PID file of ${e.started}`, err, 'error');
       }
-      job.client.send({ t: 'started', jobId: e.started, pid: job.pid, logPath: job.log.path });
+      job.client.send({ t: 'started', jobId: e.started, pid: job.pid, logPath: job.log.path, ...(job.commit && { commit: job.commit }) });
       if (job.cancelled) this.signalJob(job, 'SIGINT');
     } else {
       const job = this.jobs.get(e.exited);

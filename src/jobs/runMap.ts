@@ -117,6 +117,8 @@ export class MapRun {
   /** When the first worker took its first tasks (its Python up): the map's pace is measured from there. */
   private firstClaimAt?: number;
   private readonly synced = new Map<string, Promise<unknown>>();
+  /** With code from git: the commit the first of its jobs to start ran. */
+  private commit?: string;
   /** The map is ending: allocate nothing more and start no more workers. */
   private ending = false;
   /** Aborted as the map ends: a replacement still being placed (its instance still booting) is given up. */
@@ -298,7 +300,10 @@ export class MapRun {
           ),
           {
             onEnvironment: this.s.onEnvironment,
-            onStarted: (pid, logPath) => this.updateWorker(worker, { state: 'running', pid, logPath }),
+            onStarted: (pid, logPath, commit) => {
+              this.started(commit);
+              this.updateWorker(worker, { state: 'running', pid, logPath });
+            },
             onClaimed: (tasks) => {
               if (this.firstClaimAt === undefined) {
                 this.firstClaimAt = Date.now();
@@ -315,10 +320,20 @@ export class MapRun {
     void worker.done.then((outcome) => this.onWorkerEnd(worker, outcome));
   }
 
-  /** A job of this map: a worker, or the evaluation of its arguments. */
+  /**
+   * A job of this map: a worker, or the evaluation of its arguments. Code from git is the commit
+   * the first job to start ran (its branch may move meanwhile), which an instance that has it
+   * needs not even fetch.
+   */
   private request(jobId: string, spec: JobSpec, env: Record<string, string>): RunRequest {
     const { project, interpreter, environment, image, code } = this.s;
-    return { t: 'run', jobId, project, interpreter, environment, image, ...code, env, spec };
+    const git = code?.git && this.commit ? { ...code.git, ref: this.commit } : code?.git;
+    return { t: 'run', jobId, project, interpreter, environment, image, ...code, ...(git && { git }), env, spec };
+  }
+
+  /** A job started: with code from git, the map's later jobs run its commit. */
+  private started(commit?: string): void {
+    this.commit ??= commit;
   }
 
   /**
@@ -412,7 +427,7 @@ export class MapRun {
           const cancel = () => session.cancel(jobId);
           this.s.signal?.addEventListener('abort', cancel);
           try {
-            return await session.runJob(this.request(jobId, { kind: 'args', expr }, this.s.env), { onEnvironment: this.s.onEnvironment });
+            return await session.runJob(this.request(jobId, { kind: 'args', expr }, this.s.env), { onEnvironment: this.s.onEnvironment, onStarted: (_pid, _log, commit) => this.started(commit) });
           } finally {
             this.s.signal?.removeEventListener('abort', cancel);
           }

@@ -30,7 +30,8 @@ const AGENT_MISSING = 97;
 export interface JobHandlers {
   /** The job's environment is being built, was built, or was reused (before onStarted). */
   onEnvironment?(event: EnvironmentEvent): void;
-  onStarted?(pid: number, logPath: string): void;
+  /** `commit`: the commit a job with code from git runs. */
+  onStarted?(pid: number, logPath: string, commit?: string): void;
   /** Returning a promise says "slow down": nothing more is read from the instance until it settles. */
   onOutput?(stream: StreamName, data: Buffer): void | Promise<unknown>;
   /** A map worker took these tasks. */
@@ -289,7 +290,7 @@ export class AgentSession {
       case 'environment':
         return this.jobs.get(m.jobId)?.onEnvironment?.(m.event);
       case 'started':
-        return this.jobs.get(m.jobId)?.onStarted?.(m.pid, m.logPath);
+        return this.jobs.get(m.jobId)?.onStarted?.(m.pid, m.logPath, m.commit);
       case 'out': {
         const writing = this.jobs.get(m.jobId)?.onOutput?.(m.stream, Buffer.from(m.data, 'base64'));
         if (!(writing instanceof Promise)) return;

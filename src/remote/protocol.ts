@@ -102,7 +102,8 @@ export type AgentMessage =
   | { t: 'sync-done'; id: number }
   /** The job's environment is being built (its installer's output line by line), was built, or was already there. */
   | { t: 'environment'; jobId: string; event: EnvironmentEvent }
-  | { t: 'started'; jobId: string; pid: number; logPath: string }
+  /** `commit`: the commit of the job's code from git (`git`), which the rest of a map then asks for. */
+  | { t: 'started'; jobId: string; pid: number; logPath: string; commit?: string }
   | { t: 'out'; jobId: string; stream: StreamName; data: string }
   /** A map worker took these tasks off the queue and is running them. */
   | { t: 'map-claimed'; jobId: string; tasks: number[] }

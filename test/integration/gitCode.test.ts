@@ -62,7 +62,25 @@ before(async () => {
   git(work, 'commit', '-qm', 'libs');
   // A branch for maps: the function, and a module of its own that the function and the arguments use.
   git(work, 'checkout', '-q', '-b', 'map', 'main');
-  fs.writeFileSync(path.join(work, 'pkg', 'numbers.py'), 'OFFSET = 1000\ndef some():\n    return [1, 2, 3, 4, 5, 6]\n');
+  // some_after_moving() also moves the branch on, in the served repository, as a colleague's push would mid-map.
+  fs.writeFileSync(
+    path.join(work, 'pkg', 'numbers.py'),
+    [
+      'import os, subprocess, tempfile',
+      'OFFSET = 1000',
+      'def some():',
+      '    return [1, 2, 3, 4, 5, 6]',
+      'def some_after_moving(bare):',
+      '    w = tempfile.mkdtemp()',
+      '    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")',
+      '    subprocess.run(["git", "clone", "-q", "-b", "map", bare, w], check=True, env=env)',
+      '    with open(os.path.join(w, "pkg", "numbers.py"), "a") as f:',
+      '        f.write("OFFSET = 2000\\n")',
+      '    subprocess.run(["git", "-C", w, "commit", "-qam", "moved on"], check=True, env=env)',
+      '    subprocess.run(["git", "-C", w, "push", "-q", "origin", "map"], check=True, env=env)',
+      '    return some()',
+    ].join('\n') + '\n',
+  );
   fs.writeFileSync(path.join(work, 'tasks.py'), 'import os\nfrom pkg.numbers import OFFSET\ndef shift(x):\n    return [x + OFFSET, os.getcwd()]\n');
   git(work, 'add', '.');
   git(work, 'commit', '-qm', 'map');
@@ -187,11 +205,15 @@ test('a wrong key, a host key that differs, a missing secret or none: one code-s
   for (const r of await t.cloud.table.listInstances()) assert.deepEqual(Object.keys(r.jobs), []);
 });
 
-test('run-map with --git: every worker, and the arguments expression, run the repository\'s commit; nothing is synced; a refused secret fails the map at the code stage', async () => {
+test('run-map with --git: every worker, and the arguments expression, run one commit of the repository, even when its branch moves on mid-map; nothing is synced; a refused secret fails the map at the code stage', async () => {
   // The local project has none of this code: only the repository does.
   assert.ok(!fs.existsSync(path.join(t.project, 'tasks.py')));
+  const bare = path.join(dir, 'repo.git');
+  const before = git(bare, 'rev-parse', 'map').trim();
   const o = { ...options('map', 'git-key'), workers: 3, resources: { cpu: 0.5, memoryGb: 0.5 } };
-  const r = await t.engine.runMap('tasks.py:shift', { kind: 'expression', expr: '__import__("pkg.numbers").numbers.some()' }, o);
+  // The arguments are evaluated first, on the branch's commit then, which the workers run too.
+  const r = await t.engine.runMap('tasks.py:shift', { kind: 'expression', expr: `__import__("pkg.numbers").numbers.some_after_moving(${JSON.stringify(bare)})` }, o);
+  assert.notEqual(git(bare, 'rev-parse', 'map').trim(), before, 'the branch moved on');
   assert.equal(r.status, 'succeeded');
   const values = r.results.map((x) => (x.ok ? JSON.parse(x.value.json!) : assert.fail(JSON.stringify(x))));
   assert.deepEqual(values.map((v) => v[0]), [1001, 1002, 1003, 1004, 1005, 1006]);
@@ -199,6 +221,7 @@ test('run-map with --git: every worker, and the arguments expression, run the re
   const trees = new Set(values.map((v) => v[1]));
   assert.equal(trees.size, 1, [...trees].join());
   assert.match([...trees][0], /\/git\/[0-9a-f]{16}\/trees\/[0-9a-f]{40}$/);
+  assert.equal(path.basename([...trees][0]), before, 'the commit the arguments were evaluated on');
   const workDir = path.dirname(path.dirname(path.dirname(path.dirname([...trees][0]))));
   assert.deepEqual(fs.existsSync(path.join(workDir, 'projects')) ? fs.readdirSync(path.join(workDir, 'projects')) : [], [], 'no project was synced');
   const mapResult = await t.engine.runMap('tasks.py:shift', { kind: 'values', values: [1] }, { ...o, git: parseGitSource(`${url}@map`, 'wrong-key') }).then(
