@@ -109,21 +109,26 @@ export class Containers {
       const lines: string[] = [];
       // apt's own lock wait is 10 min (the script's); past 20, something hangs.
       const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' }, timeout: 20 * 60_000 });
-      let partial = '';
-      const onData = (d: Buffer) => {
-        const parts = (partial + d.toString()).split(/\r?\n|\r/);
-        partial = parts.pop() ?? '';
-        for (const line of parts) {
-          if (!line.trim()) continue;
-          lines.push(line);
-          for (const listener of this.installListeners) listener(line);
-        }
+      const hear = (line: string) => {
+        // A line redrawn with \r (dpkg's "Reading database ... 45%") is what a terminal would end up showing.
+        const shown = line.split('\r').filter((l) => l.trim()).pop();
+        if (!shown) return;
+        lines.push(shown);
+        for (const listener of this.installListeners) listener(shown);
       };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
+      // Each stream by itself: a line half-read from one is not glued to the other's.
+      const partial = { stdout: '', stderr: '' };
+      for (const name of ['stdout', 'stderr'] as const) {
+        child[name].on('data', (d: Buffer) => {
+          const parts = (partial[name] + d.toString()).split('\n');
+          partial[name] = parts.pop() ?? '';
+          parts.forEach(hear);
+        });
+      }
       child.once('error', (e) => reject(new ImageError(`Docker could not be installed on this instance: ${e.message}`)));
       child.once('close', (code) => {
-        if (partial.trim()) lines.push(partial);
+        hear(partial.stdout);
+        hear(partial.stderr);
         if (code === 0) return resolve();
         reject(new ImageError(`Docker could not be installed on this instance: ${installFailure(lines)}`));
       });

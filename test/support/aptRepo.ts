@@ -24,6 +24,8 @@ export interface AptRepos {
   requests: string[];
   /** Holds the answers for files matching `file` until the returned function is called. */
   hold(file: RegExp): () => void;
+  /** How long answers were held, in ms (what a measurement of the installation should leave out). */
+  heldMs(): number;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export interface AptRepos {
 export async function serveAptRepos(host: string, repos: Record<string, string | null>): Promise<AptRepos> {
   const requests: string[] = [];
   const holds: { file: RegExp; open: Promise<void> }[] = [];
+  let heldMs = 0;
   const server = http.createServer(async (req, res) => {
     const url = path.posix.normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
     requests.push(url);
@@ -44,7 +47,12 @@ export async function serveAptRepos(host: string, repos: Record<string, string |
     if (dir === null) return void (file === 'Packages' ? res.writeHead(200).end('') : res.writeHead(404).end());
     const full = path.join(dir, file);
     if (!fs.existsSync(full)) return void res.writeHead(404).end();
-    for (const h of holds) if (h.file.test(file)) await h.open;
+    for (const h of holds) {
+      if (!h.file.test(file)) continue;
+      const t0 = Date.now();
+      await h.open;
+      heldMs += Date.now() - t0;
+    }
     res.writeHead(200, { 'content-length': fs.statSync(full).size });
     fs.createReadStream(full).pipe(res);
   });
@@ -61,6 +69,7 @@ export async function serveAptRepos(host: string, repos: Record<string, string |
       holds.push({ file, open: new Promise<void>((r) => (release = r)) });
       return release;
     },
+    heldMs: () => heldMs,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
