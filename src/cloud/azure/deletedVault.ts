@@ -3,8 +3,8 @@
 // purges Meadowrun's (unless purge protection forbids it, which it then says); status lists one
 // that is still there. Resource Manager has no generic call for the purge (a POST, a long-running
 // operation), and @azure/arm-keyvault is not a dependency: these are its two REST calls
-// (Microsoft.KeyVault 2023-07-01, Vaults_GetDeleted and Vaults_PurgeDeleted), with ARM's
-// Location / Azure-AsyncOperation polling.
+// (Microsoft.KeyVault 2023-07-01, Vaults_GetDeleted and Vaults_PurgeDeleted); the purge answers 202
+// with a Location (…/operationResults/…) that answers 202 until it is done.
 import type { TokenCredential } from '@azure/identity';
 import { MeadowrunError } from '../../core/errors';
 
@@ -71,9 +71,9 @@ export async function getDeletedVault(arm: ArmAccess, location: string, name: st
 }
 
 /**
- * Purges the soft-deleted vault, waiting for the purge to finish (202, then its Location or
- * Azure-AsyncOperation polled); nothing when there is none. With purge protection on it cannot be
- * purged: it says so, with the date Azure purges it itself, and leaves it.
+ * Purges the soft-deleted vault, waiting for the purge to finish (202, then its Location polled);
+ * nothing when there is none. With purge protection on it cannot be purged: it says so, with the
+ * date Azure purges it itself, and leaves it.
  */
 export async function purgeDeletedVault(arm: ArmAccess, location: string, name: string, say: (line: string) => void, deadlineMs = 10 * 60_000): Promise<'purged' | 'none' | 'protected'> {
   const found = await getDeletedVault(arm, location, name);
@@ -89,9 +89,8 @@ export async function purgeDeletedVault(arm: ArmAccess, location: string, name: 
   const r = await call(arm, 'POST', `${deletedVaultUrl(arm, location, name)}/purge?${API}`);
   if (r.status === 200) return 'purged';
   if (r.status !== 202) throw failure(`Could not purge the deleted Key Vault ${name}`, r);
-  const asyncOp = r.headers.get('azure-asyncoperation');
-  const poll = asyncOp ?? r.headers.get('location');
-  if (!poll) return 'purged';
+  const poll = r.headers.get('location');
+  if (!poll) throw failure(`Could not follow the purge of the deleted Key Vault ${name} (no Location)`, r);
   const end = Date.now() + deadlineMs;
   let retryAfter = r.headers.get('retry-after');
   for (;;) {
@@ -100,13 +99,6 @@ export async function purgeDeletedVault(arm: ArmAccess, location: string, name: 
     await new Promise((resolve) => setTimeout(resolve, waitMs));
     const p = await call(arm, 'GET', poll);
     retryAfter = p.headers.get('retry-after');
-    if (asyncOp) {
-      // The operation's status document.
-      if (p.status !== 200) throw failure(`Could not follow the purge of the deleted Key Vault ${name}`, p);
-      if (p.body?.status === 'Succeeded') return 'purged';
-      if (p.body?.status === 'Failed' || p.body?.status === 'Canceled') throw failure(`The purge of the deleted Key Vault ${name} failed`, { status: p.status, body: p.body });
-      continue;
-    }
     if (p.status === 202) continue;
     if (p.status === 200 || p.status === 204) return 'purged';
     throw failure(`The purge of the deleted Key Vault ${name} failed`, p);
