@@ -149,6 +149,26 @@ describe('the fakes answer with the shapes of Azure\'s own examples and recordin
     assert.deepEqual(got.body.properties.defaultSecurityRules.map((r: any) => r.name), ex.bodies[0].properties.defaultSecurityRules.map((r: any) => r.name), "Azure's default rules");
   });
 
+  it('the virtual network: 201 with Azure-AsyncOperation, its status document, then the network with its subnet, as @azure/arm-network recorded them', async () => {
+    const body = { location: 'eastus', tags: { meadowrun: 'true' }, properties: { addressSpace: { addressPrefixes: ['10.0.0.0/16'] }, subnets: [{ name: 'default', properties: { addressPrefix: '10.0.0.0/24' } }] } };
+    const vnetId = id('Microsoft.Network/virtualNetworks', 'meadowrun-vnet');
+    const created = await call('PUT', `${vnetId}?api-version=2024-05-01`, body);
+    const ex = example('VirtualNetworks_CreateOrUpdate');
+    assert.equal(created.status, ex.status);
+    assert.match(String(created.headers['azure-asyncoperation']), /\/providers\/Microsoft\.Network\/locations\/eastus\/operations\/[^/?]+\?api-version=2024-05-01$/);
+    assert.equal(created.body.properties.provisioningState, ex.bodies[0].properties.provisioningState, 'Updating until its operation ends');
+    const status = await call('GET', String(created.headers['azure-asyncoperation']));
+    assert.deepEqual(unknownFields(status.body, ex.operationStatuses), []);
+    await settle(created);
+    const got = await call('GET', `${vnetId}?api-version=2024-05-01`);
+    assert.equal(got.status, 200);
+    const { subnets, ...rest } = got.body.properties;
+    const { subnets: sentSubnets, ...sentRest } = body.properties;
+    assert.deepEqual(unknownFields({ ...got.body, properties: rest }, ex.bodies, { ...body, properties: sentRest }), []);
+    assert.deepEqual(unknownFields(subnets[0], [ex.subnet], sentSubnets[0]), []);
+    assert.deepEqual([hasAll(subnets[0], ['id', 'name']), hasAll(ex.subnet, ['id', 'name'])], [[], []], 'the subnet id the provider reads');
+  });
+
   it('a VM created with its NIC and public address inline: 201 with Azure-AsyncOperation, then the VM, its instance view, its NIC and address', async () => {
     const subnet = `${id('Microsoft.Network/virtualNetworks', 'meadowrun-vnet')}/subnets/default`;
     const vm = {

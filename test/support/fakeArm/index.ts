@@ -202,7 +202,9 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
       const op = ops.get(opMatch[3]);
       if (!op) return send(res, 404, { error: { code: 'NotFound', message: 'operation not found' } });
       if (opMatch[2].toLowerCase() === 'operations') {
-        return send(res, 200, { name: op.id, status: op.status, startTime: op.startTime, ...(op.endTime && { endTime: op.endTime }), ...(op.error && { error: op.error }) });
+        // Microsoft.Network's status document is only its status (as @azure/arm-network's recordings show); Compute's has its times.
+        const times = op.provider === 'Microsoft.Network' ? {} : { name: op.id, startTime: op.startTime, ...(op.endTime && { endTime: op.endTime }) };
+        return send(res, 200, { ...times, status: op.status, ...(op.error && { error: op.error }) });
       }
       if (op.status === 'InProgress') {
         res.setHeader('Location', `${endpoint}${url.pathname}${url.search}`);
