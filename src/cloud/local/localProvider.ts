@@ -107,7 +107,10 @@ export class LocalProvider implements InstanceProvider {
     fs.writeFileSync(path.join(dir, 'instance.json'), JSON.stringify(meta), { mode: 0o600 });
     const sshdDir = this.sshdDir(id);
     fs.mkdirSync(sshdDir, { mode: 0o700 });
-    fs.writeFileSync(path.join(sshdDir, 'instance-dir'), dir, { mode: 0o600 });
+    // Whole or not at all: another process's prepareSshdRoot that read it half-written (empty) would
+    // take this instance for one whose state is gone and remove its files as ssh-keygen writes them.
+    fs.writeFileSync(path.join(sshdDir, 'instance-dir.tmp'), dir, { mode: 0o600 });
+    fs.renameSync(path.join(sshdDir, 'instance-dir.tmp'), path.join(sshdDir, 'instance-dir'));
     makeHostKey(path.join(sshdDir, 'host_key'), id);
     fs.writeFileSync(path.join(sshdDir, 'authorized_keys'), authorizedPublicKey.trim() + '\n', { mode: 0o600 });
     if (process.getuid?.() === 0) fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
