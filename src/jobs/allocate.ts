@@ -2,7 +2,7 @@ import { chooseInstanceTypes, describeNoFit, nextOption, optionKey } from '../co
 import { cancellation, MeadowrunError, throwIfCancelled } from '../core/errors';
 import { InstanceOption } from '../core/instanceTypes';
 import { PackableInstance, pickInstanceForJob } from '../core/packing';
-import { Resources } from '../core/resources';
+import { Resources, subtract } from '../core/resources';
 import { Cloud, freeCapacity, InstanceRecord, isReady, JobAllocation, ReadyInstance } from '../cloud/ports';
 import { SessionPool } from '../remote/pool';
 import { Logger, logFailure, SILENT } from '../core/logger';
@@ -128,36 +128,76 @@ async function finishLaunch(cloud: Cloud, row: InstanceRecord, jobIds: string[],
 
 /**
  * Clients that found no room at the same moment each start a launch before they can see the
- * others'. Each then moves its jobs, where they fit, to a launch registered before its own (an
- * order all agree on), and gives its own launch up if none is left on it: the first launches fill
- * up and the rest go. Returns the rows the moved jobs now wait on.
+ * others'. Each then empties its launch into launches registered before it (an order all agree on;
+ * ready instances count too) if every job on it fits there, the jobs of clients that joined it as
+ * well as its own: a joined launch is never given up under a joiner, which follows its job (see
+ * waitForLaunch). Otherwise it keeps them all. Only an empty launch is given up (the table removes
+ * a row only while it has no jobs). So jobs only move to earlier launches, a launch that stays
+ * never loses jobs, and the room left in launches before the last one that stays is less than the
+ * jobs on it: the launches that stay are as few as can be.
+ * Returns the rows our moved jobs now wait on, and whether our launch is kept (for the jobs left on
+ * it, ours or not).
  */
-async function joinEarlierLaunches(cloud: Cloud, mine: InstanceRecord, need: Resources, jobIds: string[]): Promise<Map<string, InstanceRecord>> {
+async function joinEarlierLaunches(
+  cloud: Cloud,
+  mine: InstanceRecord,
+  need: Resources,
+  ownIds: string[],
+): Promise<{ moved: Map<string, InstanceRecord>; kept: boolean }> {
   const moved = new Map<string, InstanceRecord>();
   const earlier = (r: InstanceRecord) => r.registeredAt < mine.registeredAt || (r.registeredAt === mine.registeredAt && r.id < mine.id);
-  for (const jobId of jobIds) {
-    // As many tries as placing on running instances: under contention (many clients at once on a
-    // loaded machine) a few lost writes must not make a client keep a launch of its own.
-    for (let attempt = 0; attempt < MAX_RACE_RETRIES; attempt++) {
-      const rows = (await cloud.table.listInstances()).filter((r) => r.state === 'launching' && r.id !== mine.id && earlier(r));
-      const pick = pickInstanceForJob(rows.map(packable), need);
-      if (!pick) break;
-      const row = rows.find((r) => r.id === pick.id)!;
-      const allocation = { ...mine.jobs[jobId], allocatedAt: Date.now() };
-      if (await cloud.table.allocateJobs(row.id, row.etag, [allocation])) {
-        await cloud.table.deallocateJob(mine.id, jobId);
-        moved.set(jobId, { ...row, jobs: { ...row.jobs, [jobId]: allocation } });
-        break;
+  // As many lost writes as placing on running instances: under contention (many clients at once on
+  // a loaded machine) a few lost writes must not make a client keep a launch of its own.
+  for (let lost = 0; lost < MAX_RACE_RETRIES; ) {
+    const rows = await cloud.table.listInstances();
+    const row = rows.find((r) => r.id === mine.id);
+    if (!row) return { moved, kept: false };
+    if (!Object.keys(row.jobs).length) {
+      if (await cloud.table.deregisterInstance(mine.id)) {
+        await cloud.provider.terminate(mine.id);
+        return { moved, kept: false };
       }
-      await raceBackoff(attempt);
+      lost++; // a job joined since the listing: move it too
+      continue;
+    }
+    const candidates = rows.filter((r) => r.id !== mine.id && earlier(r) && (r.state === 'launching' || isReady(r)));
+    const plan = planMoves(row, candidates, need, ownIds);
+    if (!plan) return { moved, kept: true };
+    // One move, then a fresh look: the plan is made again on what others wrote meanwhile.
+    const { job, to } = plan[0];
+    const allocation = { ...job, allocatedAt: Date.now() };
+    // Allocated there before it is freed here: a job is always on some row, so its client finds it.
+    if (await cloud.table.allocateJobs(to.id, to.etag, [allocation])) {
+      await cloud.table.deallocateJob(mine.id, job.jobId);
+      if (ownIds.includes(job.jobId)) moved.set(job.jobId, { ...to, jobs: { ...to.jobs, [job.jobId]: allocation } });
+    } else {
+      await raceBackoff(lost++);
     }
   }
-  if (moved.size === jobIds.length) {
-    const left = await cloud.table.getInstance(mine.id);
-    // Jobs of clients that joined ours leave once it is fenced, and are placed again.
-    if (left) await abandonLaunch(cloud, mine.id, []);
+  return { moved, kept: true };
+}
+
+/**
+ * Where each job on `row` would go among `candidates` (as pickInstanceForJob chooses, room taken
+ * as it goes), other clients' jobs first; undefined if any has nowhere. Another client's job only
+ * goes to an instance like this one (type, market): what it asked of an instance is not known here,
+ * and this one met it.
+ */
+function planMoves(row: InstanceRecord, candidates: InstanceRecord[], need: Resources, ownIds: string[]): { job: JobAllocation; to: InstanceRecord }[] | undefined {
+  const pool = candidates.map((r) => ({ r, p: packable(r) }));
+  const own = (j: JobAllocation) => ownIds.includes(j.jobId);
+  const plan: { job: JobAllocation; to: InstanceRecord }[] = [];
+  for (const job of Object.values(row.jobs).sort((a, b) => Number(own(a)) - Number(own(b)))) {
+    const like = pool.filter(({ r }) => own(job) || (r.typeName === row.typeName && r.spot === row.spot && r.evictionRatePct === row.evictionRatePct));
+    const pick = pickInstanceForJob(
+      like.map(({ p }) => p),
+      own(job) ? need : { cpu: job.cpu, memoryGb: job.memoryGb, gpus: job.gpus, maxEvictionRatePct: 100 },
+    );
+    if (!pick) return undefined;
+    pick.free = subtract(pick.free, job);
+    plan.push({ job, to: like.find(({ p }) => p === pick)!.r });
   }
-  return moved;
+  return plan;
 }
 
 /**
@@ -241,18 +281,20 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
           const row = await startLaunchOrNext(option, ids);
           launched.add(row.id);
           for (const jobId of ids) held.set(jobId, row.id);
-          const moved = await joinEarlierLaunches(cloud, row, need, ids);
+          const { moved, kept } = await joinEarlierLaunches(cloud, row, need, ids);
           const waits = [...moved].map(async ([jobId, to]) => {
             held.set(jobId, to.id);
             o.onEvent?.({ kind: 'joining', instanceId: to.id, typeName: to.typeName });
-            const instance = await waitForLaunch(cloud, to, jobId, o.signal);
+            const instance = await waitForLaunch(cloud, to, jobId, o.signal, (id) => held.set(jobId, id));
             if (instance) done.set(jobId, { instance, launched: false });
             else held.delete(jobId);
           });
           const stay = ids.filter((jobId) => !moved.has(jobId));
+          // A launch kept is finished even when none of our jobs stayed: others' jobs wait on it.
           const finish = async () => {
-            if (!stay.length) return;
+            if (!kept) return;
             const instance = await finishLaunch(cloud, row, stay, o.signal);
+            if (!stay.length) return;
             o.onEvent?.({ kind: 'launched', instanceId: instance.id, seconds: (Date.now() - started) / 1000 });
             for (const jobId of stay) done.set(jobId, { instance, launched: true });
           };
@@ -260,7 +302,7 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
           if (failed) throw failed.reason;
         }),
         ...joining.map(async ([jobId, row]) => {
-          const instance = await waitForLaunch(cloud, row, jobId, o.signal);
+          const instance = await waitForLaunch(cloud, row, jobId, o.signal, (id) => held.set(jobId, id));
           if (instance) done.set(jobId, { instance, launched: false });
           else held.delete(jobId);
         }),
@@ -312,28 +354,56 @@ async function placeOnRows(
 
 /**
  * Waits for an instance another client is launching, on which `jobId` is allocated, to be ready.
- * Returns undefined, with the job freed, when that launch is given up: its row fenced or gone, or
- * not ready long after its launcher would have given up (it may have crashed).
+ * A launcher that gives its launch up hands the jobs on it to an earlier launch first
+ * (joinEarlierLaunches): the job is followed there (`onMoved` hears where). Returns undefined, with
+ * the job freed, when the launch is given up with the job still on it (it failed), or is not ready
+ * long after its launcher would have given up (it may have crashed).
  */
-async function waitForLaunch(cloud: Cloud, row: InstanceRecord, jobId: string, signal?: AbortSignal): Promise<ReadyInstance | undefined> {
+async function waitForLaunch(
+  cloud: Cloud,
+  row: InstanceRecord,
+  jobId: string,
+  signal?: AbortSignal,
+  onMoved?: (instanceId: string) => void,
+): Promise<ReadyInstance | undefined> {
   const grace = cloud.provider.launchGraceMs;
-  const deadline = row.registeredAt + 2 * grace;
   const poll = Math.min(1000, Math.max(50, grace / 600));
-  for (;;) {
+  for (let on = row; ; ) {
     throwIfCancelled(signal);
-    const now = await cloud.table.getInstance(row.id);
+    const now = await cloud.table.getInstance(on.id);
     if (now && isReady(now) && now.jobs[jobId]) return now;
-    if (now && !now.jobs[jobId] && !now.preventFurtherAllocation) {
-      throw new MeadowrunError(`The job was stopped while ${row.id} was launching`, 'cancelled', { instanceId: row.id });
+    if (!now?.jobs[jobId]) {
+      const to = await findJob(cloud, jobId);
+      if (to) {
+        on = to;
+        onMoved?.(to.id);
+        continue;
+      }
+      if (now && !now.preventFurtherAllocation) throw new MeadowrunError(`The job was stopped while ${on.id} was launching`, 'cancelled', { instanceId: on.id });
+      if (now) await cloud.table.deregisterInstance(on.id);
+      return undefined;
     }
-    if (!now || !now.jobs[jobId] || now.preventFurtherAllocation || Date.now() > deadline) {
-      await cloud.table.deallocateJob(row.id, jobId);
+    if (now.preventFurtherAllocation || Date.now() > on.registeredAt + 2 * grace) {
+      await cloud.table.deallocateJob(on.id, jobId);
       // The launcher frees its own jobs; the last client to leave a launch given up removes its row.
-      if (now?.preventFurtherAllocation) await cloud.table.deregisterInstance(row.id);
+      if (now.preventFurtherAllocation) await cloud.table.deregisterInstance(on.id);
       return undefined;
     }
     await new Promise((r) => setTimeout(r, poll));
   }
+}
+
+/**
+ * The row a job is on, if any. A job is moved by allocating it on its new row before freeing it on
+ * the old one, so a listing begun after it left a row sees it on the next, unless it moved again
+ * meanwhile: a second listing catches that.
+ */
+async function findJob(cloud: Cloud, jobId: string): Promise<InstanceRecord | undefined> {
+  for (let i = 0; i < 2; i++) {
+    const found = (await cloud.table.listInstances()).find((r) => r.jobs[jobId]);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /**
