@@ -138,6 +138,9 @@ describe('Azure VM provider on the fake Resource Manager', () => {
     const data = Buffer.from(p.vmDefinition(id, option(types, 'Standard_D2s_v5'), KEY, { subnetId: 's', nsgId: 'n' }, undefined, undefined).osProfile!.customData!, 'base64').toString();
     assert.match(data, /^#cloud-config\n/);
     assert.match(data, new RegExp(`id='${id}'`));
+    // The agent config carries the environments' age: the default week here, the management config's when installed (the booted VM below).
+    const written = (JSON.parse(data.slice('#cloud-config\n'.length)) as { write_files: { path: string; content: string }[] }).write_files;
+    assert.deepEqual(JSON.parse(written.find((f) => f.path === '/etc/meadowrun/agent.json.in')!.content).environments, { maxAgeS: 7 * 86400 });
 
     const running = await p.listRunning();
     assert.deepEqual(running.filter((r) => r.id === id).map((r) => [r.typeName, r.state, r.market]), [['Standard_D2s_v5', 'running', 'spot']]);
@@ -210,7 +213,7 @@ describe('Azure VM provider with VMs that boot', { skip: noMachines ? `skipped: 
     const dir = tempDir('azvm-key');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'azvm-test', '-f', path.join(dir, 'key')]);
     const publicKey = fs.readFileSync(path.join(dir, 'key.pub'), 'utf8').trim();
-    const p = provider(arm, prices, { sshFrom: `${host.gateway}/32` });
+    const p = provider(arm, prices, { sshFrom: `${host.gateway}/32`, environmentMaxAgeS: async () => 2 * 86400 });
     const types = await p.listInstanceTypes();
     const { id } = await p.launch(option(types, 'Standard_D2s_v5'), publicKey);
     assert.ok(host.instance(id)?.on, 'the VM is a running machine once its creation succeeded');
@@ -221,6 +224,7 @@ describe('Azure VM provider with VMs that boot', { skip: noMachines ? `skipped: 
     const config = JSON.parse(await sshExec(login, 'cat /etc/meadowrun/agent.json'));
     assert.equal(config.instanceId, id);
     assert.equal(config.provider, 'azure');
+    assert.deepEqual(config.environments, { maxAgeS: 2 * 86400 });
     // The pinned key is the machine's own: a wrong one is refused.
     await assert.rejects(sshExec({ ...login, hostKey: Buffer.alloc(51).toString('base64') }, 'true'));
     await p.terminate(id);

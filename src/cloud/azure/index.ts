@@ -13,7 +13,7 @@ import { StorageManagementClient } from '@azure/arm-storage';
 import type { TokenCredential } from '@azure/identity';
 import { MeadowrunError } from '../../core/errors';
 import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
-import { DEFAULT_ENVIRONMENT_MAX_AGE_S, DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
+import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
 import { clientCidr } from '../clientAddress';
 import { WORK_DIR } from '../cloudInit';
 import { AllocationTable, Cloud, ManagementInstaller, PayloadStore, SecretStore, TaskQueues } from '../ports';
@@ -114,10 +114,8 @@ export class AzureCloud implements Cloud {
         workDir: WORK_DIR,
         sweep: { intervalS: o.sweepIntervalS ?? 30, graceS: 120 },
         idle: { timeoutS: DEFAULT_MANAGEMENT_CONFIG.idleTimeoutS, marginS: DEFAULT_IDLE_MARGIN_S },
-        // No management function reaches a VM over SSH: the VM removes its unused environments
-        // itself, after the default age (Azure's management stores no configuration of its own yet).
-        environments: { maxAgeS: DEFAULT_ENVIRONMENT_MAX_AGE_S },
       }),
+      environmentMaxAgeS: async () => (await this.management.config()).environmentMaxAgeS,
     });
     this.prepare = prepare;
   }

@@ -13,6 +13,7 @@ import type { ComputeManagementClient, ImageReference, VirtualMachine } from '@a
 import type { NetworkManagementClient } from '@azure/arm-network';
 import { cancellation, MeadowrunError } from '../../core/errors';
 import { InstanceOption, InstanceType } from '../../core/instanceTypes';
+import { DEFAULT_ENVIRONMENT_MAX_AGE_S } from '../../core/management';
 import { clientCidr } from '../clientAddress';
 import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from '../cloudInit';
 import { AgentConfig, InstanceEndpoint, InstanceProvider, NodeCommand, RunningInstance, SshEndpoint } from '../ports';
@@ -34,8 +35,10 @@ export interface AzureVmProviderOptions {
   allowBurstable?: boolean;
   /** Where SSH comes from, as a CIDR; this machine's public address /32 when absent. */
   sshFrom?: string;
-  /** The VM's AgentConfig but for its id (its name, known at launch), given its name. */
+  /** The VM's AgentConfig but for its id (its name, known at launch) and its environments' age, given its name. */
   agentConfig: (vmName: string) => Omit<AgentConfig, 'instanceId'>;
+  /** How long a VM keeps an environment no job uses (the management config's); DEFAULT_ENVIRONMENT_MAX_AGE_S when absent or unreadable. */
+  environmentMaxAgeS?: () => Promise<number | undefined>;
   /** The Node the agent runs with on the VM. */
   nodeCommand?: NodeCommand;
   /** The user-assigned managed identity VMs run as (its resource id); a system-assigned one when absent. */
@@ -120,7 +123,11 @@ export class AzureVmProvider implements InstanceProvider {
   async launch(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal; onAttempt?: (line: string) => void } = {}): Promise<{ id: string; zone?: string }> {
     await this.prepare();
     const net = await this.prepared!;
-    const [catalog, identityId] = await Promise.all([this.loadCatalog(), this.o.identityId?.()]);
+    const [catalog, identityId, environmentMaxAgeS] = await Promise.all([
+      this.loadCatalog(),
+      this.o.identityId?.(),
+      this.o.environmentMaxAgeS?.().catch(() => undefined),
+    ]);
     const spec = catalog.spec(option.type.name);
     const market = option.spot ? 'Spot' : 'pay-as-you-go';
     const zones: (string | undefined)[] = [undefined, ...(spec?.zones ?? [])];
@@ -137,7 +144,7 @@ export class AzureVmProvider implements InstanceProvider {
       const where = `${option.type.name} ${market}${zone ? ` in zone ${zone}` : ''}`;
       const name = `meadowrun-${crypto.randomBytes(6).toString('hex')}`;
       this.o.onAttempt?.(`launching ${where} as ${name}`);
-      const vm = this.vmDefinition(name, option, authorizedPublicKey, net, spec, zone, identityId);
+      const vm = this.vmDefinition(name, option, authorizedPublicKey, net, spec, zone, identityId, environmentMaxAgeS);
       const poller = this.o.compute.virtualMachines.createOrUpdate(this.o.resourceGroup, name, vm, this.lroOptions());
       try {
         // Never aborted mid-request: Azure may create a VM whose creation we would then not follow.
@@ -172,7 +179,7 @@ export class AzureVmProvider implements InstanceProvider {
   }
 
   /** The VM as Resource Manager takes it. */
-  vmDefinition(name: string, option: InstanceOption, authorizedPublicKey: string, net: AzureNetwork, spec: AzureSizeSpec | undefined, zone: string | undefined, identityId?: string): VirtualMachine {
+  vmDefinition(name: string, option: InstanceOption, authorizedPublicKey: string, net: AzureNetwork, spec: AzureSizeSpec | undefined, zone: string | undefined, identityId?: string, environmentMaxAgeS = DEFAULT_ENVIRONMENT_MAX_AGE_S): VirtualMachine {
     const key = authorizedPublicKey.trim();
     return {
       location: this.o.location,
@@ -187,7 +194,8 @@ export class AzureVmProvider implements InstanceProvider {
       osProfile: {
         computerName: name,
         adminUsername: SSH_USER,
-        customData: userData(key, { ...this.o.agentConfig(name) }, this.nodeCommand(), { known: name }),
+        // No management function reaches a VM over SSH: the VM removes its unused environments itself.
+        customData: userData(key, { ...this.o.agentConfig(name), environments: { maxAgeS: environmentMaxAgeS } }, this.nodeCommand(), { known: name }),
         linuxConfiguration: { disablePasswordAuthentication: true, ssh: { publicKeys: [{ path: `/home/${SSH_USER}/.ssh/authorized_keys`, keyData: key }] } },
       },
       networkProfile: {
