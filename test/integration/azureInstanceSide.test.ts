@@ -30,6 +30,7 @@ import { instanceRecord, job } from '../contracts/allocationTableContract';
 import { startAzurite, type Azurite } from '../support/azurite';
 import { startFakeKeyVault, type FakeKeyVault } from '../support/fakeKeyVault';
 import { startGitHttpServer } from '../support/gitHttpServer';
+import { buildPythonImage, dockerUnavailable, pushImage, startDocker, startRegistry } from '../support/docker';
 import { startPackageIndex } from '../support/packageIndex';
 import { waitFor } from '../support/localCloud';
 import { tempDir } from '../support/tempDir';
@@ -153,6 +154,18 @@ describe('the Azure instance side', () => {
     await vault?.stop();
     await azurite?.stop();
   });
+
+  /** agent-azure.js as a client starts it on a VM (`serve`, on an exec channel), trusting the stand-in vault's certificate. */
+  async function serve(file: string): Promise<AgentSession> {
+    const agent = spawn(node18, [path.join(dist, 'agent-azure.js'), 'serve'], {
+      cwd: config.workDir,
+      env: { PATH: process.env.PATH, HOME: config.workDir, MEADOWRUN_AGENT_CONFIG: file, NODE_EXTRA_CA_CERTS: vault.caFile },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    children.push(agent);
+    const channel = Object.assign(Duplex.from({ readable: agent.stdout!, writable: agent.stdin! }), { stderr: agent.stderr! });
+    return new AgentSession({ isOpen: true } as unknown as SshConnection, channel, VM, false).greet();
+  }
 
   function startWatch(bundle: string) {
     assert.ok(fs.existsSync(node18), `Node 18 is missing at ${node18}: run scripts/test.sh, which installs it`);
@@ -313,15 +326,7 @@ describe('the Azure instance side', () => {
     const index = await startPackageIndex([{ name: 'tinyc', version: '0.1' }], { auth: { user: 'bob', password: 'index-pw-93a1' } });
     await store.putSecret('pypi', 'bob:index-pw-93a1');
 
-    // The agent as a client starts it on a VM (on an exec channel), trusting the stand-in vault's certificate.
-    const agent = spawn(node18, [path.join(dist, 'agent-azure.js'), 'serve'], {
-      cwd: config.workDir,
-      env: { PATH: process.env.PATH, HOME: config.workDir, MEADOWRUN_AGENT_CONFIG: configFile, NODE_EXTRA_CA_CERTS: vault.caFile },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    children.push(agent);
-    const channel = Object.assign(Duplex.from({ readable: agent.stdout!, writable: agent.stdin! }), { stderr: agent.stderr! });
-    const session = await new AgentSession({ isOpen: true } as unknown as SshConnection, channel, VM, false).greet();
+    const session = await serve(configFile);
     const run = (jobId: string, secret: string, o: { target?: string; environment?: EnvironmentSpec } = {}) =>
       session.runJob(
         { t: 'run', jobId, spec: { kind: 'function', target: o.target ?? 'job:where', args: '[]' }, project: 'p', interpreter: 'python3', environment: o.environment, git: parseGitSource(`${server.url}/repo.git@main`, secret), env: {} },
@@ -396,5 +401,40 @@ describe('the Azure instance side', () => {
     assert.equal(fs.readFileSync(path.join(envs, 'l0cked0000000000.lock', 'pid'), 'utf8'), String(process.pid), "another's lock is left alone");
     child.kill('SIGTERM');
     job.kill('SIGKILL');
+  });
+
+  test("agent-azure.js pulls a private image with the registry's credentials from Key Vault, read with the VM's identity", { skip: dockerUnavailable() }, async () => {
+    const docker = await startDocker();
+    const registry = await startRegistry('carol', 'registry-pw-7f3');
+    try {
+      await buildPythonImage(docker, 'mr-azure-py:1');
+      const image = `${registry.address}/team/py:1`;
+      await pushImage(docker, 'mr-azure-py:1', image, registry.address, 'carol', 'registry-pw-7f3');
+      const clientCredential = { getToken: async () => ({ token: 'client-token', expiresOnTimestamp: Date.now() + 3_600_000 }) };
+      const store = new KeyVaultSecretStore(new SecretClient(vault.url, clientCredential, { disableChallengeResourceVerification: true, tlsOptions: { ca: vault.ca } }));
+      await store.putSecret('registry', JSON.stringify({ username: 'carol', password: 'registry-pw-7f3' }));
+      await store.putSecret('stale-registry', 'carol:revoked');
+      // The VM's Docker engine: this test's own.
+      const file = path.join(tempDir('azure-docker'), 'agent.json');
+      fs.writeFileSync(file, JSON.stringify({ ...config, docker: { host: docker.host } }), { mode: 0o600 });
+      const session = await serve(file);
+      const run = (jobId: string, secret: string) =>
+        session.runJob(
+          { t: 'run', jobId, spec: { kind: 'function', target: 'os.path:exists', args: '["/.dockerenv"]' }, project: 'p', interpreter: 'python3', image: { ref: image, secret }, env: {} },
+          { resultDir: tempDir('azure-results') },
+        );
+      try {
+        const wrong = await run('job-image-1', 'stale-registry');
+        assert.equal(wrong.status, 'rejected', JSON.stringify(wrong));
+        assert.match(wrong.status === 'rejected' ? wrong.message : '', /docker login to .* with the credentials in secret "stale-registry" failed: .*401 unauthorized$/i);
+        const ok = await run('job-image-2', 'registry');
+        assert.equal(ok.status === 'succeeded' && JSON.parse(ok.value!.json!), true, JSON.stringify(ok));
+      } finally {
+        session.close();
+      }
+    } finally {
+      await registry.close();
+      await docker.close();
+    }
   });
 });
