@@ -210,14 +210,17 @@ describe('the fakes answer with the shapes of Azure\'s own examples and recordin
     const ex = example('VirtualMachines_CreateOrUpdate');
     assert.equal(created.status, ex.status);
     assert.match(String(created.headers['azure-asyncoperation']), /\/providers\/Microsoft\.Compute\/locations\/eastus\/operations\/[^/?]+\?api-version=2024-07-01$/);
-    // The NIC a VM made from networkInterfaceConfigurations is the spec's NetworkInterfaceReference, with its
-    // deleteOption; OSProfile.allowExtensionOperations is the spec's too (true unless set otherwise).
-    const allowed = ['properties.networkProfile.networkInterfaces[].properties.deleteOption', 'properties.osProfile.allowExtensionOperations'];
+    // The NIC a VM made from networkInterfaceConfigurations is the spec's NetworkInterfaceReference, with its deleteOption.
+    const allowed = ['properties.networkProfile.networkInterfaces[].properties.deleteOption'];
     const { customData: _, ...echoedOs } = vm.properties.osProfile;
     const sent = { ...vm, properties: { ...vm.properties, osProfile: echoedOs } };
     assert.deepEqual(unknownFields(created.body, ex.bodies, sent, allowed), []);
     assert.equal(created.body.properties.osProfile.customData, undefined, 'customData is never shown back');
     assert.deepEqual([hasAll(created.body, ['properties.networkProfile.networkInterfaces[].id', 'properties.provisioningState', 'properties.vmId'])], [[]]);
+    // Compute's operation status document has its name and times, as @azure/arm-compute recorded it.
+    const status = await call('GET', String(created.headers['azure-asyncoperation']));
+    assert.deepEqual(unknownFields(status.body, ex.operationStatuses), []);
+    assert.deepEqual(hasAll(status.body, ['name', 'status', 'startTime']), []);
     await settle(created);
 
     const got = await call('GET', `${vmId}?api-version=2024-07-01&$expand=instanceView`);
