@@ -87,7 +87,8 @@ describe('the fakes answer with the shapes of Azure\'s own examples and recordin
         let data = '';
         res.setEncoding('utf8');
         res.on('data', (d) => (data += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: data ? JSON.parse(data) : undefined }));
+        const json = /json/.test(res.headers['content-type'] ?? '');
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: data && json ? JSON.parse(data) : data || undefined }));
       });
       req.on('error', reject);
       req.end(text);
@@ -230,6 +231,14 @@ describe('the fakes answer with the shapes of Azure\'s own examples and recordin
     assert.deepEqual(got.body.properties.instanceView.statuses.map((s: any) => s.code), ['ProvisioningState/succeeded', 'PowerState/running'], 'the codes the provider reads, as in the example');
     const { instanceView: __, ...rest } = got.body.properties;
     assert.deepEqual(unknownFields({ ...got.body, properties: rest }, ex.bodies, sent, allowed), []);
+
+    // The serial log (where the host key is read) through boot diagnostics' SAS URLs.
+    const diag = await call('POST', `${vmId}/retrieveBootDiagnosticsData?api-version=2024-07-01&sasUriExpirationTimeInMinutes=5`);
+    const diagEx = example('VirtualMachines_RetrieveBootDiagnosticsData');
+    assert.equal(diag.status, diagEx.status);
+    assert.deepEqual(unknownFields(diag.body, diagEx.bodies), []);
+    assert.match(diag.body.serialConsoleLogBlobUri, /\.log\?.*sig=/);
+    assert.equal((await call('GET', diag.body.serialConsoleLogBlobUri, undefined, null)).status, 200, 'read without a token, as a SAS URL is');
 
     const nicId = created.body.properties.networkProfile.networkInterfaces[0].id;
     const nic = await call('GET', `${nicId}?api-version=2024-05-01`);
