@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { test } from 'node:test';
-import { crc32, unzip, zip } from '../../src/cloud/aws/management/zip';
+import { crc32, unzip, zip } from '../../src/cloud/zip';
 import { scheduleFor } from '../../src/cloud/aws/management/installer';
 import { tempDir } from '../support/tempDir';
 

@@ -20,8 +20,8 @@ import { ALLOCATION_TABLE } from '../names';
 import { INSTANCE_PROFILE, SECURITY_GROUP } from '../prepare';
 import { S3PayloadStore } from '../s3PayloadStore';
 import { SqsTaskQueues } from '../sqsTaskQueues';
-import { ManagementItems } from './items';
-import { ManagedCloud } from './managedRun';
+import { ManagedCloud, ManagementItems } from '../../../management/managedRun';
+import { DynamoManagementItems } from './items';
 
 /** The function's environment variables, as the installer sets them. */
 export interface FunctionEnvironment {
@@ -50,7 +50,7 @@ export function functionCloud(env: NodeJS.ProcessEnv = process.env): { cloud: Ma
   const ec2 = awsClient(EC2Client, settings);
   const ami = env.MEADOWRUN_AMI;
   const table = new DynamoAllocationTable(dynamo, tableName);
-  const items = new ManagementItems(dynamo, tableName);
+  const items = new DynamoManagementItems(dynamo, tableName);
   const provider = new Ec2Provider({
     ec2,
     ssm: awsClient(SSMClient, settings),

@@ -6,7 +6,6 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
-import * as path from 'path';
 import { DescribeRuleCommand, DeleteRuleCommand, EventBridgeClient, ListTargetsByRuleCommand, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateRoleCommand, DeleteRoleCommand, DeleteRolePolicyCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import {
@@ -25,7 +24,6 @@ import {
 import { CloudWatchLogsClient, CreateLogGroupCommand, DeleteLogGroupCommand, DescribeLogGroupsCommand, PutRetentionPolicyCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { version } from '../../../../package.json';
-import { MeadowrunError } from '../../../core/errors';
 import { AdjusterRun, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, ManagementStatus, validateManagementConfig } from '../../../core/management';
 import { ManagementInstaller, ManagementProgress } from '../../ports';
 import type { AwsCloud } from '..';
@@ -33,10 +31,10 @@ import { awsClient } from '../clients';
 import { createAllocationTable } from '../dynamoAllocationTable';
 import { ADJUSTER_FUNCTION, ADJUSTER_ROLE, ADJUSTER_RULE, MEADOWRUN_TAGS } from '../names';
 import { FunctionEnvironment } from './functionCloud';
-import { ManagementItems } from './items';
-import { FUNCTION_TIMEOUT_S, readyLaunches, runManaged } from './managedRun';
+import { FUNCTION_TIMEOUT_S, readyLaunches, runManaged } from '../../../management/managedRun';
+import { builtBundle, zip } from '../../zip';
+import { DynamoManagementItems } from './items';
 import { adjusterRolePolicy, LAMBDA_TRUST } from './policy';
-import { zip } from './zip';
 
 const RUNTIME = 'nodejs22.x';
 const ARCHITECTURE = 'arm64'; // Graviton: the same runs for less
@@ -58,20 +56,12 @@ function scheduleMs(expression: string | undefined): number | undefined {
 }
 
 /** The function's code as Lambda takes it: a zip of the bundle as index.js. The same bundle makes the same bytes. */
-export function functionZip(bundle = lambdaBundle()): Buffer {
+export function functionZip(bundle = builtBundle('lambda-adjuster.js', __dirname)): Buffer {
   return zip([{ name: 'index.js', data: fs.readFileSync(bundle) }]);
 }
 
 export function codeSha256(code: Buffer): string {
   return createHash('sha256').update(code).digest('base64');
-}
-
-function lambdaBundle(): string {
-  const candidates = [path.join(__dirname, 'lambda-adjuster.js')];
-  for (let dir = __dirname; path.dirname(dir) !== dir; dir = path.dirname(dir)) candidates.push(path.join(dir, 'dist', 'lambda-adjuster.js'));
-  const found = candidates.find((p) => fs.existsSync(p));
-  if (!found) throw new MeadowrunError('The management function is not built (dist/lambda-adjuster.js is missing): run `npm run build`', 'bad-config');
-  return found;
 }
 
 const LOG_GROUP = `/aws/lambda/${ADJUSTER_FUNCTION}`;
@@ -96,7 +86,7 @@ export class AwsManagementInstaller implements ManagementInstaller {
   private readonly iam: IAMClient;
   private readonly dynamo: DynamoDBClient;
   private readonly logs: CloudWatchLogsClient;
-  readonly items: ManagementItems;
+  readonly items: DynamoManagementItems;
 
   constructor(
     private readonly cloud: AwsCloud,
@@ -107,7 +97,7 @@ export class AwsManagementInstaller implements ManagementInstaller {
     this.iam = awsClient(IAMClient, cloud.settings);
     this.dynamo = awsClient(DynamoDBClient, cloud.settings);
     this.logs = awsClient(CloudWatchLogsClient, cloud.settings);
-    this.items = new ManagementItems(this.dynamo, cloud.table.tableName);
+    this.items = new DynamoManagementItems(this.dynamo, cloud.table.tableName);
   }
 
   async config(): Promise<ManagementConfig> {

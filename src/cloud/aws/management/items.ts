@@ -3,23 +3,15 @@
 // apply without a redeploy; a lock with an expiry, so that overlapping runs (a slow run and the next
 // minute's, or a `run-once` from a client) never both act; and the last run's record, for status.
 import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, ResourceNotFoundException, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, readThresholds } from '../../../core/management';
+import { ManagementConfig } from '../../../core/management';
+import { configFromStored, ManagementItems, RunRecord } from '../../../management/managedRun';
 import { MANAGEMENT_ITEM_PREFIX } from '../names';
 
 const CONFIG = `${MANAGEMENT_ITEM_PREFIX}config`;
 const LOCK = `${MANAGEMENT_ITEM_PREFIX}lock`;
 const RUN = `${MANAGEMENT_ITEM_PREFIX}run`;
 
-/** What the last run left for status and for the next run. */
-export interface RunRecord {
-  lastRun: AdjusterRunResult;
-  /** Instances the management launched that are not ready yet: later runs mark them ready. */
-  pending: string[];
-  /** Who ran it: the function (with its request id) or a client's `run-once`. */
-  by: string;
-}
-
-export class ManagementItems {
+export class DynamoManagementItems implements ManagementItems {
   constructor(
     private readonly dynamo: DynamoDBClient,
     readonly tableName: string,
@@ -28,13 +20,7 @@ export class ManagementItems {
   /** The configuration installed, with defaults for what was never set; undefined when none is. */
   async readConfig(): Promise<ManagementConfig | undefined> {
     const stored = await this.readJson<ManagementConfig>(CONFIG);
-    if (!stored) return undefined;
-    const config = { ...DEFAULT_MANAGEMENT_CONFIG, ...stored };
-    try {
-      return { ...config, thresholds: readThresholds(config.thresholds) };
-    } catch {
-      return config; // the run reports what is wrong with it
-    }
+    return stored && configFromStored(stored);
   }
 
   writeConfig(config: ManagementConfig): Promise<void> {

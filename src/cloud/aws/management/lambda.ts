@@ -1,8 +1,8 @@
 // The management function's entry point (dist/lambda-adjuster.js, zipped as index.js: handler
 // index.handler), run by EventBridge every minute on the nodejs22.x runtime with its own bundled,
 // pinned SDK. One run: lock, config, plan, act, clean up the stale queues, record the run.
+import { scheduledRun } from '../../../management/managedRun';
 import { functionCloud } from './functionCloud';
-import { runManaged, emptyResult } from './managedRun';
 
 // Built once per container: warm invocations reuse the clients (and the catalog cached in /tmp).
 let opened: ReturnType<typeof functionCloud> | undefined;
@@ -19,21 +19,9 @@ interface ScheduledEvent {
 }
 
 export async function handler(event: ScheduledEvent | undefined, context: LambdaContext) {
-  const started = Date.now();
-  try {
-    opened ??= functionCloud();
-    const { cloud, items } = opened;
-    // Planned as of the time the run was due: a late delivery only makes it more cautious (younger
-    // idle times and launches), never less.
-    const due = event?.time ? Date.parse(event.time) : NaN;
-    const now = Number.isFinite(due) ? due : undefined;
-    const run = await runManaged(cloud, items, { holder: `function ${context.awsRequestId}`, dryRun: event?.dryRun === true, now });
-    console.log(JSON.stringify({ ...run.result, plan: run.plan?.thresholds }));
-    return run.result;
-  } catch (e) {
-    // Logged and answered, not thrown: the run's record has the error, and a scheduled invocation
-    // that throws is retried at once, which the next minute's run does better.
-    console.error(`meadowrun adjuster: ${(e as Error).stack ?? e}`);
-    return { ...emptyResult(started), error: (e as Error).message ?? String(e) };
-  }
+  // Planned as of the time the run was due: a late delivery only makes it more cautious (younger
+  // idle times and launches), never less.
+  const due = event?.time ? Date.parse(event.time) : NaN;
+  const now = Number.isFinite(due) ? due : undefined;
+  return scheduledRun(() => (opened ??= functionCloud()), { holder: `function ${context.awsRequestId}`, dryRun: event?.dryRun === true, now });
 }

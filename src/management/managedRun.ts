@@ -1,23 +1,67 @@
-// One run of the management on AWS, the same whether the scheduled function runs it or a client's
-// `meadowrun manage run-once --cloud aws`: under the table's lock, with the configuration stored in
-// the table, the local cloud's pure plan and its executor; the run's record written for status.
-// Launches are only started here (RunInstances and a `launching` row): a run must end within the
-// function's timeout, and EC2 takes minutes to boot. Later runs mark those instances ready once EC2
-// shows their host key; clients whose jobs joined them wait for that as for any launch.
-import { startLaunch } from '../../../jobs/allocate';
-import { MeadowrunError } from '../../../core/errors';
-import { AdjusterRun, AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG } from '../../../core/management';
-import { executePlan, planFor, staleQueuePairs } from '../../../management/adjuster';
-import { deleteJobQueues } from '../../jobQueues';
-import { Cloud } from '../../ports';
-import type { Ec2Provider } from '../ec2Provider';
-import { ManagementItems } from './items';
+// One run of a cloud's management function, the same whether the scheduled function runs it (AWS
+// Lambda, an Azure Function) or a client's `meadowrun manage run-once`: under the lock kept in the
+// cloud's table, with the configuration stored there, the pure plan and its executor; the run's
+// record written for status. Launches are only started here (the VM created, a `launching` row): a
+// run must end within the function's timeout, and a machine takes minutes to boot. Later runs mark
+// those instances ready once the cloud shows their host key; clients whose jobs joined them wait
+// for that as for any launch.
+import { startLaunch } from '../jobs/allocate';
+import { MeadowrunError } from '../core/errors';
+import { AdjusterRun, AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, readThresholds } from '../core/management';
+import { executePlan, planFor, staleQueuePairs } from './adjuster';
+import { deleteJobQueues } from '../cloud/jobQueues';
+import { Cloud, InstanceEndpoint, InstanceProvider } from '../cloud/ports';
 
 /** The function may run this long; the lock outlives it, so an expired lock's holder has surely stopped. */
 export const FUNCTION_TIMEOUT_S = 120;
 export const LOCK_TTL_MS = 2 * FUNCTION_TIMEOUT_S * 1000;
 
-export type ManagedCloud = Omit<Cloud, 'provider'> & { provider: Pick<Ec2Provider, keyof Cloud['provider'] | 'bootedEndpoint'> };
+/** A provider that can tell, without waiting, whether an instance it launched has booted. */
+export interface BootCheckingProvider extends InstanceProvider {
+  /** Its endpoint once booted (its host key known), undefined while booting, 'gone' once it ended. */
+  bootedEndpoint(id: string): Promise<InstanceEndpoint | undefined | 'gone'>;
+}
+
+export type ManagedCloud = Omit<Cloud, 'provider'> & { provider: BootCheckingProvider };
+
+/** What the last run left for status and for the next run. */
+export interface RunRecord {
+  lastRun: AdjusterRunResult;
+  /** Instances the management launched that are not ready yet: later runs mark them ready. */
+  pending: string[];
+  /** Who ran it: the function (with its invocation id) or a client's `run-once`. */
+  by: string;
+}
+
+/**
+ * The management's own items in the cloud's allocation table: its configuration (read at every run,
+ * so new thresholds apply without a redeploy), a lock with an expiry (so overlapping runs never both
+ * act) and the last run's record.
+ */
+export interface ManagementItems {
+  readConfig(): Promise<ManagementConfig | undefined>;
+  writeConfig(config: ManagementConfig): Promise<void>;
+  readRun(): Promise<RunRecord | undefined>;
+  writeRun(record: RunRecord): Promise<void>;
+  /** Takes the lock for `ttlMs` unless someone holds it unexpired. */
+  acquireLock(holder: string, ttlMs: number): Promise<boolean>;
+  /** Extends the lock when `holder` still holds it unexpired; false (changing nothing) otherwise. */
+  renewLock(holder: string, ttlMs: number): Promise<boolean>;
+  /** Gives the lock up if `holder` still has it. */
+  releaseLock(holder: string): Promise<void>;
+  /** Removes the items (uninstall); returns the names of those there were. */
+  deleteAll(): Promise<string[]>;
+}
+
+/** A stored configuration with defaults for what was never set (thresholds left as stored when invalid: the run reports it). */
+export function configFromStored(stored: Partial<ManagementConfig>): ManagementConfig {
+  const config = { ...DEFAULT_MANAGEMENT_CONFIG, ...stored };
+  try {
+    return { ...config, thresholds: readThresholds(config.thresholds) };
+  } catch {
+    return config;
+  }
+}
 
 export function emptyResult(at: number): AdjusterRunResult {
   return { at, terminated: [], deregistered: [], launched: [], kept: {}, unmet: [], deletedQueues: [] };
@@ -67,7 +111,7 @@ export async function runManaged(cloud: ManagedCloud, items: ManagementItems, o:
 }
 
 /**
- * Marks ready the instances management launched that EC2 now shows booted; returns those still
+ * Marks ready the instances management launched that the cloud now shows booted; returns those still
  * booting. One whose row is gone, ready or given up, or whose machine ended, is no longer ours to
  * finish (the plan deals with what is left of it).
  */
@@ -104,4 +148,22 @@ export async function readyLaunches(cloud: Cloud, ids: string[]): Promise<void> 
       }
     }),
   );
+}
+
+/**
+ * One scheduled run, as a management function's handler makes it: its result logged and answered,
+ * never thrown — the run's record has the error, and a scheduled invocation that throws is retried
+ * at once, which the next minute's run does better.
+ */
+export async function scheduledRun(open: () => { cloud: ManagedCloud; items: ManagementItems }, o: { holder: string; dryRun?: boolean; now?: number }): Promise<AdjusterRunResult> {
+  const started = Date.now();
+  try {
+    const { cloud, items } = open();
+    const run = await runManaged(cloud, items, o);
+    console.log(JSON.stringify({ ...run.result, plan: run.plan?.thresholds }));
+    return run.result;
+  } catch (e) {
+    console.error(`meadowrun adjuster: ${(e as Error).stack ?? e}`);
+    return { ...emptyResult(started), error: (e as Error).message ?? String(e) };
+  }
 }

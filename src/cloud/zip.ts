@@ -1,8 +1,21 @@
-// A zip archive written in memory, as Lambda takes its code: deflated entries, no extras. Every entry
-// has the same fixed time, so the same files always make the same bytes, and the archive's SHA-256
-// (Lambda's CodeSha256) tells whether the deployed code is the bundled one. Node's zlib deflates; the
+// A zip archive written in memory, as the management functions' code is deployed (AWS Lambda, Azure
+// Functions' OneDeploy): deflated entries, no extras. Every entry has the same fixed time, so the same
+// files always make the same bytes, and the archive's SHA-256 (Lambda's CodeSha256, the Azure app's
+// recorded package hash) tells whether the deployed code is the bundled one. Node's zlib deflates; the
 // CRC-32 is here (zlib.crc32 is not in every Node 20 that VS Code ships), so no dependency.
+import * as fs from 'fs';
+import * as path from 'path';
 import * as zlib from 'zlib';
+import { MeadowrunError } from '../core/errors';
+
+/** A bundle the build made (dist/NAME), found beside this code or in a dist/ above it. */
+export function builtBundle(name: string, from = __dirname): string {
+  const candidates = [path.join(from, name)];
+  for (let dir = from; path.dirname(dir) !== dir; dir = path.dirname(dir)) candidates.push(path.join(dir, 'dist', name));
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) throw new MeadowrunError(`The management function is not built (dist/${name} is missing): run \`npm run build\``, 'bad-config');
+  return found;
+}
 
 export interface ZipEntry {
   name: string;
