@@ -1,6 +1,6 @@
 // Bundles: the extension (runs in VS Code's Node), the CLI, the agent that is copied to each
 // instance (must run on Node 18, what a stock Ubuntu LTS installs), the local cloud's management
-// runner and the AWS management function; and the map progress panel's front end (webview-ui/), a browser bundle.
+// runner and the AWS and Azure management functions; and the map progress panel's front end (webview-ui/), a browser bundle.
 const fs = require('fs');
 const path = require('path');
 const webpack = require('webpack');
@@ -35,7 +35,7 @@ function bundle(name, entry, target, extra = {}) {
         { test: /\.py$/, type: 'asset/source' },
       ],
     },
-    externals: { vscode: 'commonjs vscode' },
+    externals: { vscode: 'commonjs vscode', ...extra.externals },
     plugins: [noNativeAddons, ...(extra.plugins ?? [])],
     node: { __dirname: false, __filename: false },
     optimization: { minimize: false },
@@ -120,5 +120,12 @@ module.exports = [
   // The management function on AWS Lambda (nodejs22.x, arm64; plain JS, so any architecture): one
   // file with the SDK in it, pinned, not the runtime's. The installer zips it as index.js.
   bundle('lambda-adjuster', './src/cloud/aws/management/lambda.ts', 'node22', { plugins: [new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })] }),
+  // The management Function on Azure (Flex Consumption, Node 22): one file with @azure/functions and
+  // the Azure SDKs in it. The Functions host provides @azure/functions-core to the worker (outside a
+  // host @azure/functions finds none and runs in its test mode).
+  bundle('azure-adjuster', './src/cloud/azure/management/function.ts', 'node22', {
+    plugins: [new webpack.optimize.LimitChunkCountPlugin({ maxChunks: 1 })],
+    externals: { '@azure/functions-core': 'commonjs @azure/functions-core' },
+  }),
   webviewBundle(),
 ];

@@ -5,12 +5,13 @@
 // run must end within the function's timeout, and a machine takes minutes to boot. Later runs mark
 // those instances ready once the cloud shows their host key; clients whose jobs joined them wait
 // for that as for any launch.
+import * as os from 'os';
 import { startLaunch } from '../jobs/allocate';
 import { MeadowrunError } from '../core/errors';
 import { AdjusterRun, AdjusterRunResult, DEFAULT_MANAGEMENT_CONFIG, ManagementConfig, readThresholds } from '../core/management';
 import { executePlan, planFor, staleQueuePairs } from './adjuster';
 import { deleteJobQueues } from '../cloud/jobQueues';
-import { Cloud, InstanceEndpoint, InstanceProvider } from '../cloud/ports';
+import { Cloud, InstanceEndpoint, InstanceProvider, ManagementInstaller, SecretStore } from '../cloud/ports';
 
 /** The function may run this long; the lock outlives it, so an expired lock's holder has surely stopped. */
 export const FUNCTION_TIMEOUT_S = 120;
@@ -53,13 +54,37 @@ export interface ManagementItems {
   deleteAll(): Promise<string[]>;
 }
 
-/** A stored configuration with defaults for what was never set (thresholds left as stored when invalid: the run reports it). */
-export function configFromStored(stored: Partial<ManagementConfig>): ManagementConfig {
-  const config = { ...DEFAULT_MANAGEMENT_CONFIG, ...stored };
-  try {
-    return { ...config, thresholds: readThresholds(config.thresholds) };
-  } catch {
-    return config;
+/** The items' configuration and run record as JSON documents, however a table stores those; the lock is each table's own. */
+export abstract class JsonManagementItems implements ManagementItems {
+  protected abstract readJson<T>(item: 'config' | 'run'): Promise<T | undefined>;
+  protected abstract writeJson(item: 'config' | 'run', value: unknown): Promise<void>;
+  abstract acquireLock(holder: string, ttlMs: number): Promise<boolean>;
+  abstract renewLock(holder: string, ttlMs: number): Promise<boolean>;
+  abstract releaseLock(holder: string): Promise<void>;
+  abstract deleteAll(): Promise<string[]>;
+
+  /** The configuration installed, with defaults for what was never set (thresholds left as stored when invalid: the run reports it). */
+  async readConfig(): Promise<ManagementConfig | undefined> {
+    const stored = await this.readJson<ManagementConfig>('config');
+    if (!stored) return undefined;
+    const config = { ...DEFAULT_MANAGEMENT_CONFIG, ...stored };
+    try {
+      return { ...config, thresholds: readThresholds(config.thresholds) };
+    } catch {
+      return config;
+    }
+  }
+
+  writeConfig(config: ManagementConfig): Promise<void> {
+    return this.writeJson('config', config);
+  }
+
+  readRun(): Promise<RunRecord | undefined> {
+    return this.readJson<RunRecord>('run');
+  }
+
+  writeRun(record: RunRecord): Promise<void> {
+    return this.writeJson('run', record);
   }
 }
 
@@ -129,6 +154,17 @@ async function finishLaunches(cloud: ManagedCloud, pending: string[]): Promise<s
 }
 
 /**
+ * A client's `meadowrun manage run-once`: one run now, as the function would run it, with the
+ * client's credentials and under the same lock; then, unlike the function, it waits for what it
+ * launched to be ready (it can reach SSH).
+ */
+export async function runFromClient(cloud: ManagedCloud, items: ManagementItems, o: { dryRun?: boolean; now?: number } = {}): Promise<AdjusterRun> {
+  const run = await runManaged(cloud, items, { holder: `client ${os.hostname()} pid ${process.pid}`, ...o });
+  if (run.result.launched.length) await readyLaunches(cloud, run.result.launched);
+  return run;
+}
+
+/**
  * For a client's `run-once`, which can wait and reach SSH: waits for the instances it launched to
  * become ready and marks them so, as a client's own launch does. One that does not come up is left
  * as it is — a later management run marks it ready, or removes it once its launch counts as given
@@ -167,3 +203,23 @@ export async function scheduledRun(open: () => { cloud: ManagedCloud; items: Man
     return { ...emptyResult(started), error: (e as Error).message ?? String(e) };
   }
 }
+
+/**
+ * The secrets a management function has: only the clients' public key, which the instances it
+ * launches accept (the private key stays in the cloud's secret store, which it may not read).
+ */
+export function publicKeyOnly(publicKey: string): SecretStore {
+  const none = async (): Promise<never> => {
+    throw new MeadowrunError('The management function reads no secrets', 'bad-config');
+  };
+  return { getSshKeyPair: async () => ({ publicKey, privateKey: '' }), putSecret: none, getSecret: none, listSecrets: none, deleteSecret: none };
+}
+
+/** The management, as seen from inside the management function itself. */
+export const INSIDE_THE_FUNCTION: ManagementInstaller = {
+  config: async () => DEFAULT_MANAGEMENT_CONFIG,
+  install: async () => Promise.reject(new Error('not from inside the management function')),
+  uninstall: async () => Promise.reject(new Error('not from inside the management function')),
+  status: async () => ({ installed: true }),
+  runOnce: async () => Promise.reject(new Error('not from inside the management function')),
+};

@@ -7,7 +7,7 @@
 // event and a Lambda-shaped context — every AWS call going through a recorder, so the last test can
 // check each one against the execution role's policy document.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,19 +25,13 @@ import { instanceRecord } from '../contracts/allocationTableContract';
 import { allows, iamRequests, startCallRecorder, type CallRecorder } from '../support/awsCalls';
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
 import { motoUnavailable, startMoto, type Moto } from '../support/moto';
+import { invokeOnNode22, node22Unavailable } from '../support/node22Harness';
 import { tempDir } from '../support/tempDir';
 
 const root = path.join(__dirname, '..', '..');
 const bundle = path.join(root, 'dist', 'lambda-adjuster.js');
-const node22 = path.join(root, '.tools', 'node22', 'node_modules', `node-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}`, 'bin', 'node');
 const ACCOUNT = '123456789012';
 const AMI = 'ami-12c6146b';
-
-function node22Unavailable(): string | undefined {
-  if (fs.existsSync(node22)) return undefined;
-  const r = spawnSync('bash', [path.join(root, 'scripts/install-node22.sh')], { stdio: 'inherit' });
-  return r.status === 0 && fs.existsSync(node22) ? undefined : 'Node 22 could not be installed (scripts/install-node22.sh)';
-}
 
 const unavailable = motoUnavailable() ?? node22Unavailable() ?? (fs.existsSync(bundle) ? undefined : 'dist/lambda-adjuster.js is not built');
 
@@ -108,14 +102,7 @@ describe('AWS management functions on moto', { skip: unavailable ? `skipped: ${u
     };
     const [file] = cfg.Handler!.split('.');
     assert.ok(fs.existsSync(path.join(task, `${file}.js`)), `the handler's file ${file}.js is in the zip`);
-    const child = spawn(node22, [path.join(__dirname, '..', 'support', 'lambdaInvoke.cjs'), task, cfg.Handler!, JSON.stringify(event)], { cwd: task, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const code = await new Promise((r) => child.on('exit', r));
-    const last = out.trimEnd().split('\n').pop()!;
-    assert.ok(last.startsWith('RESULT '), `the invocation answered (exit ${code}):\n${out}`);
-    return { result: JSON.parse(last.slice(7)), log: out };
+    return invokeOnNode22('lambdaInvoke.cjs', [task, cfg.Handler!, JSON.stringify(event)], { cwd: task, env });
   }
 
   async function launchTagged(type = 'm5.large'): Promise<string> {

@@ -66,9 +66,9 @@ export async function ensurePayloadContainer(access: StorageAccess, container = 
   return r.succeeded;
 }
 
-/** Deletes the payload container with whatever payloads are left in it. */
-export async function deletePayloadContainer(access: StorageAccess, container = PAYLOAD_CONTAINER): Promise<void> {
-  await blobServiceClient(access).getContainerClient(container).deleteIfExists();
+/** Deletes the payload container with whatever payloads are left in it; whether there was one. */
+export async function deletePayloadContainer(access: StorageAccess, container = PAYLOAD_CONTAINER): Promise<boolean> {
+  return (await blobServiceClient(access).getContainerClient(container).deleteIfExists()).succeeded;
 }
 
 const NAME = /^[\w-][\w.-]*$/;

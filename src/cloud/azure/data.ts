@@ -5,7 +5,7 @@
 // that says where they are.
 import * as crypto from 'crypto';
 import type { TokenCredential } from '@azure/identity';
-import { AllocationTable, PayloadStore, SecretStore, TaskQueues } from '../ports';
+import { PayloadStore, SecretStore, TaskQueues } from '../ports';
 import { AzureAgentConfig } from './agentConfig';
 import { BlobPayloadStore, ensurePayloadContainer, PAYLOAD_CONTAINER } from './blobPayloadStore';
 import { AzureEndpoints } from './credentials';
@@ -33,12 +33,17 @@ export function keyVaultName(subscription: string, resourceGroup: string): strin
   return `meadowrun-${digest(subscription, resourceGroup, 14)}`;
 }
 
+/** The management Function app's name: its host names (<name>.azurewebsites.net) are unique in Azure. */
+export function functionAppName(subscription: string, resourceGroup: string): string {
+  return `meadowrun-adjuster-${digest(subscription, resourceGroup, 12)}`;
+}
+
 export function keyVaultUrl(name: string): string {
   return `https://${name}.vault.azure.net`;
 }
 
 export interface AzureDataPorts {
-  table: AllocationTable;
+  table: TableAllocationTable;
   queues: TaskQueues;
   payloads: PayloadStore;
   secrets: SecretStore;
@@ -80,6 +85,7 @@ export const ROLES = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
 } as const;

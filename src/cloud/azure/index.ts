@@ -17,6 +17,9 @@ import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
 import { clientCidr } from '../clientAddress';
 import { WORK_DIR } from '../cloudInit';
 import { AllocationTable, Cloud, ManagementInstaller, PayloadStore, SecretStore, TaskQueues } from '../ports';
+import { AzureManagementInstaller } from './management/installer';
+import type { AzureNetwork } from './network';
+import type { StorageAccess } from './storage';
 import { evictionRateQuery, evictionRatesFromRows } from './catalog';
 import { azureCredential, AzureSettings, azureSettingsFromEnv, requireLocation, resolveSubscription } from './credentials';
 import { ArmAccess, deletedVaultId, getDeletedVault, purgeDeletedVault } from './deletedVault';
@@ -42,6 +45,11 @@ export interface AzureCloudOptions {
   /** What the VMs reach instead of Azure's own services (emulators in tests). */
   instance?: AzureInstanceEndpoints;
   credential?: TokenCredential;
+  /**
+   * What `meadowrun azure prepare` made, for a cloud that must change nothing (the management
+   * Function): launches use it, and nothing is created or opened to this process.
+   */
+  prepared?: PreparedAzure & { network: AzureNetwork };
 }
 
 export class AzureCloud implements Cloud {
@@ -52,9 +60,15 @@ export class AzureCloud implements Cloud {
   readonly secrets: SecretStore;
   readonly queues: TaskQueues;
   readonly payloads: PayloadStore;
-  readonly management: ManagementInstaller = notOnAzureYet;
+  readonly management: ManagementInstaller;
   readonly arm: AzureArmClients;
   private readonly vault: { name: string; arm: ArmAccess };
+  readonly credential: TokenCredential;
+  /** Resource Manager's address when not Azure's own (a fake in tests). */
+  readonly armEndpoint?: string;
+  readonly storageAccount: string;
+  /** How the data-plane ports reach the storage account (or an emulator). */
+  readonly dataPlane: StorageAccess;
   private prepared?: Promise<PreparedAzure>;
   private identity?: PreparedAzure;
   private say?: (line: string) => void;
@@ -66,8 +80,8 @@ export class AzureCloud implements Cloud {
     settings: AzureSettings,
     o: AzureCloudOptions,
   ) {
-    const credential = o.credential ?? azureCredential();
-    const endpoint = settings.endpoints?.resourceManager;
+    const credential = (this.credential = o.credential ?? azureCredential());
+    const endpoint = (this.armEndpoint = settings.endpoints?.resourceManager);
     const dir = o.dir ?? path.join(os.homedir(), '.meadowrun', 'azure');
     this.location = `Azure ${region}, resource group ${resourceGroup}`;
     this.clientDir = path.join(dir, 'clients');
@@ -82,15 +96,17 @@ export class AzureCloud implements Cloud {
       msi: new ManagedServiceIdentityClient(credential, subscription, classic),
       authorization: new AuthorizationManagementClient(credential, subscription, classic),
     };
-    const storageAccount = storageAccountName(subscription, resourceGroup);
+    const storageAccount = (this.storageAccount = storageAccountName(subscription, resourceGroup));
     const vaultName = keyVaultName(subscription, resourceGroup);
     this.vault = { name: vaultName, arm: { endpoint: endpoint ?? ARM, credential, subscription } };
     const ports = openDataPorts({ storageAccount, vaultName, credential, endpoints: settings.endpoints });
     this.table = ports.table;
+    this.dataPlane = ports.storage;
     this.queues = ports.queues;
     this.payloads = ports.payloads;
     this.secrets = ports.secrets;
     const prepare = () => {
+      if (o.prepared) return Promise.resolve((this.identity = o.prepared));
       this.prepared ??= prepareAzure({ clients: this.arm, credential, subscription, resourceGroup, location: region, storageAccount, vaultName, dataPlane: ports.storage, say: (line) => this.say?.(line) }).then(
         (p) => (this.identity = p),
       );
@@ -107,6 +123,8 @@ export class AzureCloud implements Cloud {
       evictionRates: () => evictionRates(credential, endpoint ?? ARM, subscription, region),
       sshFrom: o.sshFrom,
       prepareAlso: prepare,
+      prepared: o.prepared?.network,
+      publishedHostKey: (id) => ports.table.publishedHostKey(id),
       identityId: async () => (await prepare()).identityId,
       // Called as a VM launches, after prepare: the identity is known by then.
       agentConfig: (vmName) => ({
@@ -118,6 +136,7 @@ export class AzureCloud implements Cloud {
       environmentMaxAgeS: async () => (await this.management.config()).environmentMaxAgeS,
     });
     this.prepare = prepare;
+    this.management = new AzureManagementInstaller(this, { instance: o.instance, pricesUrl: o.pricesUrl, sweepIntervalS: o.sweepIntervalS });
   }
 
   /** Creates what Meadowrun keeps in the subscription (prepare.ts); idempotent, once per process. */
@@ -159,19 +178,23 @@ export async function createAzureCloud(given: AzureSettings = {}): Promise<Azure
   if (!/^[a-z0-9]+$/.test(location)) throw new MeadowrunError(`Not an Azure location name: "${location}" (e.g. eastus, westeurope)`, 'bad-config');
   // A bad SSH source is refused before anything is created in the subscription.
   if (settings.sshFrom) await clientCidr(settings.sshFrom, undefined, SSH_FROM_SETTING);
+  return new AzureCloud(subscription, settings.resourceGroup!, location, settings, { ...azureOptionsFromEnv(env), sshFrom: settings.sshFrom });
+}
+
+/** The options tests and emulators set as MEADOWRUN_AZURE_* (also the management Function's app settings). */
+export function azureOptionsFromEnv(env: NodeJS.ProcessEnv): AzureCloudOptions {
   const instanceStorage = env.MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING || undefined;
   const instanceImds = env.MEADOWRUN_AZURE_INSTANCE_IMDS || undefined;
   const instanceArm = env.MEADOWRUN_AZURE_INSTANCE_ARM_ENDPOINT || undefined;
   const instanceVault = env.MEADOWRUN_AZURE_INSTANCE_KEY_VAULT || undefined;
-  return new AzureCloud(subscription, settings.resourceGroup!, location, settings, {
-    sshFrom: settings.sshFrom,
+  return {
     pricesUrl: env.MEADOWRUN_AZURE_PRICES_URL || undefined,
     dir: env.MEADOWRUN_AZURE_DIR || undefined,
     sweepIntervalS: Number(env.MEADOWRUN_SWEEP_INTERVAL) || undefined,
     ...((instanceStorage || instanceImds || instanceArm || instanceVault) && {
       instance: { storageConnectionString: instanceStorage, imdsEndpoint: instanceImds, armEndpoint: instanceArm, keyVault: instanceVault },
     }),
-  });
+  };
 }
 
 /** Resource Graph's Spot eviction rates for the location (rejects when the subscription may not query it). */
@@ -187,16 +210,3 @@ async function evictionRates(credential: TokenCredential, arm: string, subscript
   if (!res.ok) throw new Error(`Resource Graph answered HTTP ${res.status}${body.error?.code ? ` ${body.error.code}` : ''}`);
   return evictionRatesFromRows(body.data ?? []);
 }
-
-/** Management functions (an Azure Function on a timer) are not built yet: VMs delete themselves once idle. */
-const notOnAzureYet: ManagementInstaller = {
-  config: async () => DEFAULT_MANAGEMENT_CONFIG,
-  install: async () => {
-    throw new MeadowrunError('Management functions are not available on Azure yet: VMs delete themselves once idle', 'error');
-  },
-  uninstall: async () => undefined,
-  status: async () => ({ installed: false, detail: 'not available on Azure yet' }),
-  runOnce: async () => {
-    throw new MeadowrunError('Management functions are not available on Azure yet', 'error');
-  },
-};

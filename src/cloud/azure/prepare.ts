@@ -125,9 +125,14 @@ export async function prepareAzure(o: PrepareOptions): Promise<PreparedAzure> {
   return { identityId: identity.id, identityClientId: identity.clientId };
 }
 
+/** A role assignment's name: derived from what it grants, so assigning again is a no-op. */
+export function roleAssignmentName(scope: string, role: string, principalId: string): string {
+  return guidOf(`${scope.toLowerCase()}|${role}|${principalId}`);
+}
+
 /** A role assignment named after what it grants, so assigning again is a no-op. */
-async function assignRole(authorization: AuthorizationManagementClient, subscription: string, scope: string, role: string, principalId: string, principalType?: 'ServicePrincipal'): Promise<void> {
-  const name = guidOf(`${scope.toLowerCase()}|${role}|${principalId}`);
+export async function assignRole(authorization: AuthorizationManagementClient, subscription: string, scope: string, role: string, principalId: string, principalType?: 'ServicePrincipal'): Promise<void> {
+  const name = roleAssignmentName(scope, role, principalId);
   await authorization.roleAssignments
     .create(byId(scope), name, {
       roleDefinitionId: `/subscriptions/${subscription}/providers/Microsoft.Authorization/roleDefinitions/${role}`,
@@ -166,7 +171,7 @@ export function tokenClaims(token: AccessToken | null): { tid?: string; oid?: st
 }
 
 /** A GUID (version 4 layout) derived from `text`. */
-function guidOf(text: string): string {
+export function guidOf(text: string): string {
   const h = crypto.createHash('sha256').update(text).digest();
   h[6] = (h[6] & 0x0f) | 0x40;
   h[8] = (h[8] & 0x3f) | 0x80;
@@ -178,11 +183,11 @@ function guidOf(text: string): string {
  * A resource id as the *ById calls take it: without its leading slash (their path is "/{resourceId}",
  * and "//subscriptions/…" would be read as a host name).
  */
-function byId(id: string): string {
+export function byId(id: string): string {
   return id.replace(/^\/+/, '');
 }
 
-function statusOf(e: unknown): number | undefined {
+export function statusOf(e: unknown): number | undefined {
   return (e as { statusCode?: number })?.statusCode;
 }
 

@@ -53,6 +53,13 @@ export interface AzureVmProviderOptions {
   /** Each launch attempt, for the progress and the log. */
   onAttempt?: (line: string) => void;
   onPhase?: (id: string, phase: 'running' | 'host-key' | 'ssh') => void;
+  /** The host key the VM wrote to its row of the allocation table (base64), if it has yet. */
+  publishedHostKey?: (id: string) => Promise<string | undefined>;
+  /**
+   * The network `meadowrun azure prepare` made, for a provider that must change nothing else (the
+   * management Function): launches go into it, and no SSH rule is added for this process.
+   */
+  prepared?: AzureNetwork;
 }
 
 /** A size (or zone) without capacity for this VM: the next one may have it. */
@@ -100,6 +107,7 @@ export class AzureVmProvider implements InstanceProvider {
   /** The network (and whatever else prepareAlso makes), once per process; lets this client's address in. */
   prepare(): Promise<void> {
     this.prepared ??= (async () => {
+      if (this.o.prepared) return this.o.prepared;
       await this.o.prepareAlso?.();
       const [net, cidr] = await Promise.all([
         ensureNetwork(this.o.network, this.o.resourceGroup, this.o.location, this.o.lroIntervalMs),
@@ -310,6 +318,24 @@ export class AzureVmProvider implements InstanceProvider {
       });
     }
     return running;
+  }
+
+  /**
+   * Without waiting (the management Function's later runs finish its launches so): the VM's endpoint
+   * once it runs and its host key is known, undefined while it boots, 'gone' once deleted or stopped.
+   */
+  async bootedEndpoint(id: string): Promise<InstanceEndpoint | undefined | 'gone'> {
+    const vm = await this.o.compute.virtualMachines.get(this.o.resourceGroup, id, { expand: 'instanceView' }).catch((e) => {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    });
+    const power = vm?.instanceView?.statuses?.find((s) => s.code?.startsWith('PowerState/'))?.code?.slice('PowerState/'.length);
+    if (!vm || vm.provisioningState === 'Failed' || vm.provisioningState === 'Deleting' || (power && ['deallocated', 'deallocating', 'stopped', 'stopping'].includes(power))) return 'gone';
+    if (vm.provisioningState !== 'Succeeded' || power !== 'running') return undefined;
+    const host = await this.publicAddress(vm);
+    const hostKey = host && ((await this.o.publishedHostKey?.(id)) ?? hostKeyFromConsole(await this.serialLog(id)));
+    if (!host || !hostKey) return undefined;
+    return { ssh: { host, port: 22, user: SSH_USER, hostKey }, workDir: WORK_DIR, nodeCommand: this.nodeCommand() };
   }
 }
 

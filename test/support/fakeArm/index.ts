@@ -17,6 +17,14 @@
 //   recover) until purged: POST …/deletedVaults/NAME/purge → 202 with a Location that answers 202
 //   until done, then 200 (refused while purge protection is on). A linked stand-in Key Vault
 //   (linkKeyVault) loses its secrets with the purge.
+// - Microsoft.Web (the management Function): a serverfarm PUT → 200 with the plan; a site PUT → 202
+//   with Location (…/operationResults/ID, 202 until done, then 200 with the site), the site showing
+//   its system-assigned identity's principal, its host names (<app>.azurewebsites.net and the SCM
+//   host <app>.scm.azurewebsites.net) and no app settings (GET never shows them); DELETE → 200.
+// - The app's SCM (Kudu) host on this same server, told apart by the Host header: OneDeploy's
+//   POST /api/publish (application/zip, a bearer token) → 202 with the deployment id, the package
+//   kept; GET /api/deployments/latest → 200 while it runs too, its body saying (status 1 building,
+//   3 failed, 4 success; a package without host.json fails, as the Functions host would not start).
 // - GET of a missing resource → 404 {error:{code:ResourceNotFound|ResourceGroupNotFound}}.
 // Shapes follow azure-rest-api-specs' examples and recorded operation documents; excerpts of the
 // examples are checked in under ./examples (with their sources) and test/integration/fakeArmShapes.test.ts
@@ -32,6 +40,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { ResourceSku } from '@azure/arm-compute';
+import { unzip } from '../../../src/cloud/zip';
 import { tempDir } from '../tempDir';
 import type { MachineHost } from '../ec2emu/machineHost';
 import type { FakeKeyVault } from '../fakeKeyVault';
@@ -71,6 +80,10 @@ export interface FakeArm {
   env: Record<string, string>;
   /** Every request: method and path with query. */
   requests: { method: string; path: string }[];
+  /** The Function apps' app settings, by app name (Resource Manager never shows them on GET). */
+  appSettings(app: string): Record<string, string> | undefined;
+  /** The package OneDeploy last received for an app, and how many it received. */
+  deployedPackage(app: string): { zip: Buffer; count: number } | undefined;
   /** Every VM creation attempt, in order. */
   vmAttempts: VmAttempt[];
   /** The resourceSkus list the location offers (eastus). */
@@ -113,6 +126,7 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
   const rules: VmErrorRule[] = [];
   const deletedVaults = new Map<string, Record<string, any>>(); // lower-case name → DeletedVault
   let linkedVault: FakeKeyVault | undefined;
+  const deployments = new Map<string, { zip: Buffer; count: number; status: Record<string, unknown> }>(); // app name → latest
   let nextIp = 10;
   const opDelayMs = o.opDelayMs ?? 50;
 
@@ -137,6 +151,14 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
     skus: o.skus ?? defaultSkus(location),
     evictionRates: 'forbidden',
     injectVmError: (rule) => void rules.push({ ...rule }),
+    appSettings: (app) => {
+      const site = [...store.values()].find((r) => r.type === 'Microsoft.Web/sites' && r.name.toLowerCase() === app.toLowerCase());
+      return site?.__appSettings;
+    },
+    deployedPackage: (app) => {
+      const d = deployments.get(app.toLowerCase());
+      return d && { zip: d.zip, count: d.count };
+    },
     resource: (id) => store.get(id.toLowerCase()),
     resourceIds: () => [...store.values()].map((r) => r.id as string),
     deletedVaults: () => [...deletedVaults.values()].map((v) => v.name as string),
@@ -170,11 +192,14 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
   async function handle(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString();
-    const body = text ? JSON.parse(text) : undefined;
+    const raw = Buffer.concat(chunks);
     const url = new URL(req.url ?? '/', endpoint);
     const method = req.method ?? 'GET';
     fake.requests.push({ method, path: `${url.pathname}${url.search}` });
+    const scmApp = /^([^.:]+)\.scm\.azurewebsites\.net$/i.exec(req.headers.host ?? '')?.[1];
+    if (scmApp) return scm(req, res, scmApp.toLowerCase(), method, url, raw);
+    const text = raw.toString();
+    const body = text ? JSON.parse(text) : undefined;
     const apiVersion = url.searchParams.get('api-version') ?? '';
 
     // Boot diagnostics' serial log, as a SAS URL the client fetches without a token.
@@ -319,8 +344,8 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
         id,
         name: parsed.name,
         type: parsed.type,
-        // Role assignments and child resources (a security rule, a subnet) have no location of their own.
-        ...(parsed.type !== 'Microsoft.Authorization/roleAssignments' && parsed.type.split('/').length === 2 && { location: merged.location ?? existing?.location ?? location }),
+        // Role assignments and definitions, and child resources (a security rule, a subnet) have no location of their own.
+        ...(parsed.provider !== 'Microsoft.Authorization' && parsed.type.split('/').length === 2 && { location: merged.location ?? existing?.location ?? location }),
       };
       if (parsed.type === 'Microsoft.Compute/virtualMachines') return putVm(res, resource, existing, apiVersion);
       if (parsed.type === 'Microsoft.KeyVault/vaults' && !existing && deletedVaults.has(parsed.name.toLowerCase())) {
@@ -342,6 +367,19 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
         });
         res.setHeader('Azure-AsyncOperation', asyncHeader(op, apiVersion));
         return send(res, existing ? 200 : 201, view(resource, url));
+      }
+      if (parsed.type === 'Microsoft.Web/serverfarms') {
+        resource.properties = { ...(resource.properties ?? {}), status: 'Ready', provisioningState: 'Succeeded', reserved: resource.properties?.reserved ?? false, numberOfSites: 0 };
+        store.set(key, resource);
+        return send(res, 200, view(resource, url));
+      }
+      if (parsed.type === 'Microsoft.Web/sites') {
+        putSite(resource, existing);
+        store.set(key, resource);
+        const op = startOp('Microsoft.Web', async () => void (resource.properties.provisioningState = 'Succeeded'), () => ({ status: 200, body: view(resource, url) }));
+        res.setHeader('Location', locationHeader(op, apiVersion));
+        res.setHeader('Retry-After', '1');
+        return send(res, 202, undefined);
       }
       if (parsed.provider === 'Microsoft.Storage') {
         resource.properties = { ...(resource.properties ?? {}), provisioningState: 'Creating' };
@@ -382,7 +420,8 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
         return send(res, 202, undefined);
       }
       removeResource(existing);
-      return send(res, 200, undefined);
+      // Role assignments and definitions answer with what was deleted.
+      return send(res, 200, parsed.provider === 'Microsoft.Authorization' ? view(existing) : undefined);
     }
     return send(res, 405, { error: { code: 'MethodNotAllowed', message: `${method} ${p}` } });
   }
@@ -441,6 +480,7 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
         __vault: r,
       });
     }
+    if (r.type === 'Microsoft.Web/sites') deployments.delete(r.name.toLowerCase());
     if (r.type === 'Microsoft.Compute/virtualMachines') {
       o.machines?.destroy(r.name);
       // deleteOption Delete: the NIC and public IP (and the OS disk) go with the VM.
@@ -450,6 +490,73 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
       const nsg = store.get((r.id as string).toLowerCase().replace(/\/securityrules\/[^/]+$/, ''));
       if (nsg) nsg.properties.securityRules = (nsg.properties.securityRules ?? []).filter((x: any) => x.name.toLowerCase() !== r.name.toLowerCase());
     }
+  }
+
+  /** What App Service adds to a Function app: its identity's principal, host names, state; app settings kept aside. */
+  function putSite(site: Record<string, any>, existing?: Record<string, any>): void {
+    const props = site.properties ?? {};
+    const appSettings = props.siteConfig?.appSettings as { name: string; value: string }[] | undefined;
+    site.__appSettings = appSettings ? Object.fromEntries(appSettings.map((s) => [s.name, s.value])) : existing?.__appSettings;
+    const host = `${site.name}.azurewebsites.net`.toLowerCase();
+    const scmHost = `${site.name}.scm.azurewebsites.net`.toLowerCase();
+    if (site.identity?.type?.includes('SystemAssigned')) {
+      site.identity = { ...site.identity, principalId: existing?.identity?.principalId ?? crypto.randomUUID(), tenantId: tenant };
+    }
+    site.properties = {
+      ...props,
+      siteConfig: { ...props.siteConfig, appSettings: null },
+      state: 'Running',
+      hostNames: [host],
+      enabledHostNames: [host, scmHost],
+      hostNameSslStates: [
+        { name: host, sslState: 'Disabled', hostType: 'Standard' },
+        { name: scmHost, sslState: 'Disabled', hostType: 'Repository' },
+      ],
+      defaultHostName: host,
+      usageState: 'Normal',
+      availabilityState: 'Normal',
+      provisioningState: 'InProgress',
+    };
+  }
+
+  /** The SCM (Kudu) host of a Function app: OneDeploy and its deployments' status. */
+  function scm(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, app: string, method: string, url: URL, raw: Buffer): void {
+    const site = [...store.values()].find((r) => r.type === 'Microsoft.Web/sites' && r.name.toLowerCase() === app);
+    if (!site) return send(res, 404, { error: { code: 'NotFound', message: `no site ${app}` } });
+    if (!/^Bearer \S+/.test(req.headers.authorization ?? '')) return send(res, 401, undefined);
+    if (method === 'POST' && url.pathname === '/api/publish') {
+      if (url.searchParams.get('RemoteBuild') !== 'false') return send(res, 400, { Message: 'fake SCM: Meadowrun deploys built packages (RemoteBuild=false)' });
+      if (!/^application\/zip/.test(req.headers['content-type'] ?? '')) return send(res, 415, undefined);
+      const previous = deployments.get(app);
+      if (previous && previous.status.complete === false) return send(res, 409, { Message: 'There is a deployment currently in progress.' });
+      const id = crypto.randomUUID();
+      const now = new Date().toISOString();
+      const status: Record<string, unknown> = {
+        id, status: 1, status_text: 'Building', author_email: 'N/A', author: 'N/A', deployer: 'OneDeploy', message: 'OneDeploy', progress: '',
+        received_time: now, start_time: now, end_time: null, last_success_end_time: previous?.status.last_success_end_time ?? null, complete: false, active: false,
+        is_temp: false, is_readonly: true, url: `https://${req.headers.host}/api/deployments/${id}`, log_url: `https://${req.headers.host}/api/deployments/${id}/log`, site_name: site.name,
+      };
+      deployments.set(app, { zip: raw, count: (previous?.count ?? 0) + 1, status });
+      setTimeout(() => {
+        let names: string[] = [];
+        try {
+          names = unzip(raw).map((e) => e.name);
+        } catch {
+          // not a zip: fails below
+        }
+        const ok = names.includes('host.json');
+        Object.assign(status, { status: ok ? 4 : 3, status_text: ok ? '' : 'Failed to deploy: host.json not found at the root of the package', complete: true, active: ok, end_time: new Date().toISOString(), ...(ok && { last_success_end_time: new Date().toISOString() }) });
+      }, opDelayMs * 4);
+      res.setHeader('Location', `https://${req.headers.host}/api/deployments/latest`);
+      return send(res, 202, id);
+    }
+    const dep = /^\/api\/deployments\/([^/]+)$/.exec(url.pathname);
+    if (method === 'GET' && dep) {
+      const d = deployments.get(app);
+      if (!d || (dep[1] !== 'latest' && dep[1] !== d.status.id)) return send(res, 404, { Message: 'Deployment not found' });
+      return send(res, 200, d.status);
+    }
+    return send(res, 404, { Message: `fake SCM: no route for ${method} ${url.pathname}` });
   }
 
   function putVm(res: import('node:http').ServerResponse, vm: Record<string, any>, existing: Record<string, any> | undefined, apiVersion: string): void {
@@ -635,7 +742,7 @@ const PROVIDERS = ['Microsoft.Compute', 'Microsoft.Network', 'Microsoft.Storage'
 function canonicalProvider(p: string): string {
   return PROVIDERS.find((x) => x.toLowerCase() === p.toLowerCase()) ?? p;
 }
-const TYPES = ['virtualMachines', 'virtualNetworks', 'subnets', 'networkSecurityGroups', 'securityRules', 'publicIPAddresses', 'networkInterfaces', 'storageAccounts', 'vaults', 'userAssignedIdentities', 'roleAssignments'];
+const TYPES = ['serverfarms', 'sites', 'roleDefinitions', 'virtualMachines', 'virtualNetworks', 'subnets', 'networkSecurityGroups', 'securityRules', 'publicIPAddresses', 'networkInterfaces', 'storageAccounts', 'vaults', 'userAssignedIdentities', 'roleAssignments'];
 function canonicalType(t: string): string {
   return TYPES.find((x) => x.toLowerCase() === t.toLowerCase()) ?? t;
 }
@@ -713,3 +820,4 @@ export function defaultSkus(location = 'eastus'): ResourceSku[] {
     size('Standard_D2ps_v5', 'standardDPSv5Family', 2, 8, { CpuArchitectureType: 'Arm64', HyperVGenerations: 'V2' }),
   ];
 }
+

@@ -10,8 +10,6 @@ import { PricingClient } from '@aws-sdk/client-pricing';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { MeadowrunError } from '../../../core/errors';
-import { DEFAULT_MANAGEMENT_CONFIG } from '../../../core/management';
-import { ManagementInstaller, SecretStore } from '../../ports';
 import { pricingRegion } from '../catalog';
 import { awsClient, AwsSettings } from '../clients';
 import { DynamoAllocationTable } from '../dynamoAllocationTable';
@@ -20,7 +18,7 @@ import { ALLOCATION_TABLE } from '../names';
 import { INSTANCE_PROFILE, SECURITY_GROUP } from '../prepare';
 import { S3PayloadStore } from '../s3PayloadStore';
 import { SqsTaskQueues } from '../sqsTaskQueues';
-import { ManagedCloud, ManagementItems } from '../../../management/managedRun';
+import { INSIDE_THE_FUNCTION, ManagedCloud, ManagementItems, publicKeyOnly } from '../../../management/managedRun';
 import { DynamoManagementItems } from './items';
 
 /** The function's environment variables, as the installer sets them. */
@@ -71,35 +69,15 @@ export function functionCloud(env: NodeJS.ProcessEnv = process.env): { cloud: Ma
       return { securityGroup, instanceProfile: INSTANCE_PROFILE };
     },
   });
-  // Only the public key: a launch needs nothing else, and the function never reaches an instance.
-  // Its role may read no secret at all.
-  const noSecrets = async (): Promise<never> => {
-    throw new MeadowrunError('The management function reads no secrets', 'bad-config');
-  };
-  const secrets: SecretStore = {
-    getSshKeyPair: async () => ({ publicKey, privateKey: '' }),
-    putSecret: noSecrets,
-    getSecret: noSecrets,
-    listSecrets: noSecrets,
-    deleteSecret: noSecrets,
-  };
   const cloud: ManagedCloud = {
     location: `AWS ${region} (management function)`,
     clientDir: path.join(os.tmpdir(), 'meadowrun-clients'),
     provider,
     table,
-    secrets,
+    secrets: publicKeyOnly(publicKey),
     queues: SqsTaskQueues.open(settings),
     payloads: new S3PayloadStore(awsClient(S3Client, settings), bucket),
-    management: notHere,
+    management: INSIDE_THE_FUNCTION,
   };
   return { cloud, items };
 }
-
-const notHere: ManagementInstaller = {
-  config: async () => DEFAULT_MANAGEMENT_CONFIG,
-  install: async () => Promise.reject(new Error('not from inside the management function')),
-  uninstall: async () => Promise.reject(new Error('not from inside the management function')),
-  status: async () => ({ installed: true }),
-  runOnce: async () => Promise.reject(new Error('not from inside the management function')),
-};

@@ -5,7 +5,6 @@
 // again changes nothing; uninstall removes exactly what install made.
 import { createHash } from 'crypto';
 import * as fs from 'fs';
-import * as os from 'os';
 import { DescribeRuleCommand, DeleteRuleCommand, EventBridgeClient, ListTargetsByRuleCommand, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateRoleCommand, DeleteRoleCommand, DeleteRolePolicyCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import {
@@ -31,7 +30,7 @@ import { awsClient } from '../clients';
 import { createAllocationTable } from '../dynamoAllocationTable';
 import { ADJUSTER_FUNCTION, ADJUSTER_ROLE, ADJUSTER_RULE, MEADOWRUN_TAGS } from '../names';
 import { FunctionEnvironment } from './functionCloud';
-import { FUNCTION_TIMEOUT_S, readyLaunches, runManaged } from '../../../management/managedRun';
+import { FUNCTION_TIMEOUT_S, runFromClient } from '../../../management/managedRun';
 import { builtBundle, zip } from '../../zip';
 import { DynamoManagementItems } from './items';
 import { adjusterRolePolicy, LAMBDA_TRUST } from './policy';
@@ -274,14 +273,8 @@ export class AwsManagementInstaller implements ManagementInstaller {
     };
   }
 
-  /**
-   * One run now, as the function would run it, with this client's credentials and under the same
-   * lock; then, unlike the function, it waits for what it launched to be ready (it can reach SSH).
-   */
-  async runOnce(o: { dryRun?: boolean; now?: number } = {}): Promise<AdjusterRun> {
-    const run = await runManaged(this.cloud, this.items, { holder: `client ${os.hostname()} pid ${process.pid}`, ...o });
-    if (run.result.launched.length) await readyLaunches(this.cloud, run.result.launched);
-    return run;
+  runOnce(o: { dryRun?: boolean; now?: number } = {}): Promise<AdjusterRun> {
+    return runFromClient(this.cloud, this.items, o);
   }
 }
 

@@ -3,36 +3,19 @@
 // apply without a redeploy; a lock with an expiry, so that overlapping runs (a slow run and the next
 // minute's, or a `run-once` from a client) never both act; and the last run's record, for status.
 import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, ResourceNotFoundException, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { ManagementConfig } from '../../../core/management';
-import { configFromStored, ManagementItems, RunRecord } from '../../../management/managedRun';
+import { JsonManagementItems } from '../../../management/managedRun';
 import { MANAGEMENT_ITEM_PREFIX } from '../names';
 
 const CONFIG = `${MANAGEMENT_ITEM_PREFIX}config`;
 const LOCK = `${MANAGEMENT_ITEM_PREFIX}lock`;
 const RUN = `${MANAGEMENT_ITEM_PREFIX}run`;
 
-export class DynamoManagementItems implements ManagementItems {
+export class DynamoManagementItems extends JsonManagementItems {
   constructor(
     private readonly dynamo: DynamoDBClient,
     readonly tableName: string,
-  ) {}
-
-  /** The configuration installed, with defaults for what was never set; undefined when none is. */
-  async readConfig(): Promise<ManagementConfig | undefined> {
-    const stored = await this.readJson<ManagementConfig>(CONFIG);
-    return stored && configFromStored(stored);
-  }
-
-  writeConfig(config: ManagementConfig): Promise<void> {
-    return this.writeJson(CONFIG, config);
-  }
-
-  readRun(): Promise<RunRecord | undefined> {
-    return this.readJson<RunRecord>(RUN);
-  }
-
-  writeRun(record: RunRecord): Promise<void> {
-    return this.writeJson(RUN, record);
+  ) {
+    super();
   }
 
   /**
@@ -108,15 +91,15 @@ export class DynamoManagementItems implements ManagementItems {
     return removed;
   }
 
-  private async readJson<T>(id: string): Promise<T | undefined> {
+  protected async readJson<T>(item: 'config' | 'run'): Promise<T | undefined> {
     const r = await this.dynamo
-      .send(new GetItemCommand({ TableName: this.tableName, Key: { id: { S: id } }, ConsistentRead: true }))
+      .send(new GetItemCommand({ TableName: this.tableName, Key: { id: { S: `${MANAGEMENT_ITEM_PREFIX}${item}` } }, ConsistentRead: true }))
       .catch((e) => (e instanceof ResourceNotFoundException ? undefined : Promise.reject(e)));
     const json = r?.Item?.json?.S;
     return json === undefined ? undefined : (JSON.parse(json) as T);
   }
 
-  private async writeJson(id: string, value: unknown): Promise<void> {
-    await this.dynamo.send(new PutItemCommand({ TableName: this.tableName, Item: { id: { S: id }, json: { S: JSON.stringify(value) } } }));
+  protected async writeJson(item: 'config' | 'run', value: unknown): Promise<void> {
+    await this.dynamo.send(new PutItemCommand({ TableName: this.tableName, Item: { id: { S: `${MANAGEMENT_ITEM_PREFIX}${item}` }, json: { S: JSON.stringify(value) } } }));
   }
 }
