@@ -32,6 +32,8 @@ export class GitCode {
   private readonly dir: string;
   /** One fetch at a time per repository in this agent (git locks refs; two at once would fail). */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Checkouts under way, by source: a job asking for the same (a map's workers starting together) shares its fetch. */
+  private readonly inflight = new Map<string, Promise<{ dir: string; commit: string }>>();
 
   constructor(workDir: string, private readonly secret: SecretReader = async () => undefined) {
     this.dir = path.join(workDir, 'git');
@@ -39,6 +41,23 @@ export class GitCode {
 
   /** The directory holding `source`'s commit, fetched and extracted first when need be; `onLine` hears git's progress. */
   async checkout(source: GitSource, onLine: (line: string) => void = () => undefined): Promise<{ dir: string; commit: string }> {
+    const same = JSON.stringify([source.url, source.ref ?? '', source.secret ?? '']);
+    const shared = this.inflight.get(same);
+    if (shared) {
+      const done = await shared;
+      onLine(codeLine(source, done.commit));
+      return done;
+    }
+    const mine = this.checkoutQueued(source, onLine);
+    this.inflight.set(same, mine);
+    try {
+      return await mine;
+    } finally {
+      this.inflight.delete(same);
+    }
+  }
+
+  private async checkoutQueued(source: GitSource, onLine: (line: string) => void): Promise<{ dir: string; commit: string }> {
     const key = crypto.createHash('sha256').update(source.url).digest('hex').slice(0, 16);
     const previous = this.queues.get(key) ?? Promise.resolve();
     const repo = path.join(this.dir, key);
@@ -87,7 +106,7 @@ export class GitCode {
         if (!fs.existsSync(tree)) throw e;
       }
     }
-    onLine(`[meadowrun] Code: ${redactUrl(source.url)} at ${source.ref ? `${source.ref} (${commit.slice(0, 12)})` : commit.slice(0, 12)}`);
+    onLine(codeLine(source, commit));
     return { dir: tree, commit };
   }
 
@@ -228,6 +247,11 @@ function sshCommand(temp: string, keyFile?: string, strict = false): string {
     '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', `StrictHostKeyChecking=${strict ? 'yes' : 'accept-new'}`,
   ];
   return ssh.map(shellQuote).join(' ');
+}
+
+/** What the job's log says of its code. */
+function codeLine(source: GitSource, commit: string): string {
+  return `[meadowrun] Code: ${redactUrl(source.url)} at ${source.ref ? `${source.ref} (${commit.slice(0, 12)})` : commit.slice(0, 12)}`;
 }
 
 /** git's last message line that says something ("fatal: …" is the reason; the rest is context). */

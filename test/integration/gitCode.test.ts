@@ -261,6 +261,19 @@ test('the CLI: --git URL@REF with --git-secret runs the repository\'s file; --gi
   assert.match(wrong.stderr, /\nmeadowrun: code failed on local-[0-9a-f]+: ssh:\/\/.* refused the credentials in secret wrong-key/);
 });
 
+test('jobs of one agent asking for the same source at once share one fetch (a map\'s workers starting together)', async () => {
+  const code = new GitCode(tempDir('git-shared'), (name) => t.cloud.secrets.getSecret(name));
+  const logs: string[][] = [[], [], []];
+  const got = await Promise.all(logs.map((log) => code.checkout(parseGitSource(`${url}@feature`, 'git-key'), (line) => log.push(line))));
+  assert.equal(new Set(got.map((g) => g.commit)).size, 1);
+  assert.equal(logs.flat().filter((l) => l.startsWith('$ git fetch')).length, 1, JSON.stringify(logs));
+  for (const log of logs) assert.match(log.at(-1)!, /^\[meadowrun\] Code: ssh:\/\/.* at feature \([0-9a-f]{12}\)$/);
+  // Once it is done, a later job fetches again (the branch may have moved).
+  const later: string[] = [];
+  await code.checkout(parseGitSource(`${url}@feature`, 'git-key'), (line) => later.push(line));
+  assert.equal(later.filter((l) => l.startsWith('$ git fetch')).length, 1);
+});
+
 test('two agents of one instance fetching the same repository at once take turns (its lock) and both get their commit', async () => {
   const work = tempDir('git-agents');
   const secret = (name: string) => t.cloud.secrets.getSecret(name);
