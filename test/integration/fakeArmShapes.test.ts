@@ -114,8 +114,12 @@ describe('the fakes answer with the shapes of Azure\'s own examples and recordin
   const id = (type: string, name: string) => `${sub}/resourceGroups/${rg}/providers/${type}/${name}`;
 
   before(async () => {
-    const group = await call('PUT', `${sub}/resourceGroups/${rg}?api-version=2021-04-01`, { location: 'eastus', tags: { meadowrun: 'true' } });
-    assert.equal(group.status, 201);
+    const body = { location: 'eastus', tags: { meadowrun: 'true' } };
+    const group = await call('PUT', `${sub}/resourceGroups/${rg}?api-version=2021-04-01`, body);
+    const ex = example('ResourceGroups_CreateOrUpdate');
+    assert.equal(group.status, ex.status);
+    // ResourceGroup.type is the spec's (read-only), not in its example.
+    assert.deepEqual(unknownFields(group.body, ex.bodies, body, ['type']), []);
   });
 
   it('resourceSkus: the list of sizes for a location', async () => {
