@@ -88,7 +88,8 @@ export async function purgeDeletedVault(arm: ArmAccess, location: string, name: 
   say(`purging the deleted Key Vault ${name} (it held the SSH key)`);
   const r = await call(arm, 'POST', `${deletedVaultUrl(arm, location, name)}/purge?${API}`);
   if (r.status === 200) return 'purged';
-  if (r.status !== 202) throw failure(`Could not purge the deleted Key Vault ${name}`, r);
+  // E.g. 403 without the right to purge: the vault stays soft-deleted until someone who may purges it.
+  if (r.status !== 202) throw failure(`Could not purge the deleted Key Vault ${name}; purge it with \`az keyvault purge --name ${name} --location ${location}\``, r);
   const poll = r.headers.get('location');
   if (!poll) throw failure(`Could not follow the purge of the deleted Key Vault ${name} (no Location)`, r);
   const end = Date.now() + deadlineMs;
