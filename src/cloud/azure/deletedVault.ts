@@ -50,9 +50,9 @@ function deletedVaultUrl(arm: ArmAccess, location: string, name: string): string
   return `${arm.endpoint}${deletedVaultId(arm.subscription, location, name)}`;
 }
 
-function failure(what: string, r: { status: number; body: any }): Error {
+function failure(what: string, r: { status: number; body: any }, fix?: string): Error {
   const e = r.body?.error;
-  return new Error(`${what}: HTTP ${r.status}${e?.code ? ` ${e.code}` : ''}${e?.message ? `: ${e.message}` : ''}`);
+  return new Error(`${what}: HTTP ${r.status}${e?.code ? ` ${e.code}` : ''}${e?.message ? `: ${e.message}` : ''}${fix ? ` (${fix})` : ''}`);
 }
 
 /** The soft-deleted vault of that name in that location, or undefined when there is none. */
@@ -89,7 +89,7 @@ export async function purgeDeletedVault(arm: ArmAccess, location: string, name: 
   const r = await call(arm, 'POST', `${deletedVaultUrl(arm, location, name)}/purge?${API}`);
   if (r.status === 200) return 'purged';
   // E.g. 403 without the right to purge: the vault stays soft-deleted until someone who may purges it.
-  if (r.status !== 202) throw failure(`Could not purge the deleted Key Vault ${name}; purge it with \`az keyvault purge --name ${name} --location ${location}\``, r);
+  if (r.status !== 202) throw failure(`Could not purge the deleted Key Vault ${name}`, r, `purge it with \`az keyvault purge --name ${name} --location ${location}\``);
   const poll = r.headers.get('location');
   if (!poll) throw failure(`Could not follow the purge of the deleted Key Vault ${name} (no Location)`, r);
   const end = Date.now() + deadlineMs;
