@@ -130,4 +130,25 @@ describe('meadowrun azure prepare|status|uninstall on the fake Resource Manager'
     assert.equal(last.code, 0, last.stderr);
     assert.deepEqual([arm.resourceIds(), arm.deletedVaults()], [[], []]);
   });
+
+  it('a login without the right to purge: uninstall says so and names the az command that purges the vault; uninstall again, once allowed, purges it', async () => {
+    const prepared = await meadowrun(['--ssh-from', '198.51.100.0/24', 'azure', 'prepare']);
+    assert.equal(prepared.code, 0, prepared.stderr);
+    arm.purgeForbidden = true;
+    try {
+      const refused = await meadowrun(['azure', 'uninstall', '--yes']);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /Could not purge the deleted Key Vault (meadowrun-[0-9a-f]+): HTTP 403 AuthorizationFailed: .*deletedVaults\/purge\/action.* \(purge it with `az keyvault purge --name \1 --location eastus`\)/);
+      assert.deepEqual(arm.resourceIds(), [], 'the rest is gone');
+      assert.equal(arm.deletedVaults().length, 1);
+    } finally {
+      arm.purgeForbidden = false;
+    }
+    // What is left is listed, and a second uninstall finishes the job.
+    const status = await meadowrun(['azure', 'status']);
+    assert.match(status.stdout, /Microsoft\.KeyVault\/deletedVaults: meadowrun-[0-9a-f]+ \(soft-deleted\)/);
+    const again = await meadowrun(['azure', 'uninstall', '--yes']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(arm.deletedVaults(), []);
+  });
 });

@@ -97,6 +97,8 @@ export interface FakeArm {
   resourceIds(): string[];
   /** Names of the soft-deleted Key Vaults (not yet purged). */
   deletedVaults(): string[];
+  /** When set, purging a deleted vault is refused as for a login without the right to (403 AuthorizationFailed). */
+  purgeForbidden: boolean;
   /** The stand-in Key Vault that is the data plane of every vault here: a purge empties it. */
   linkKeyVault(vault: FakeKeyVault): void;
   stop(): Promise<void>;
@@ -162,6 +164,7 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
     resource: (id) => store.get(id.toLowerCase()),
     resourceIds: () => [...store.values()].map((r) => r.id as string),
     deletedVaults: () => [...deletedVaults.values()].map((v) => v.name as string),
+    purgeForbidden: false,
     linkKeyVault: (vault) => void (linkedVault = vault),
     async stop() {
       server.closeAllConnections();
@@ -256,6 +259,10 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
         if (found.properties.purgeProtectionEnabled) {
           // Key Vault's refusal as recorded for a protected vault's objects (403 Forbidden); Meadowrun never asks this.
           return send(res, 403, { error: { code: 'Forbidden', message: `Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed. Vault: ${name};location=${where}` } });
+        }
+        if (fake.purgeForbidden) {
+          const action = 'Microsoft.KeyVault/locations/deletedVaults/purge/action';
+          return send(res, 403, { error: { code: 'AuthorizationFailed', message: `The client 'dev@example.com' with object id '${tenant}' does not have authorization to perform action '${action}' over scope '${p.replace(/\/purge$/i, '')}' or the scope is invalid. If access was recently granted, please refresh your credentials.` } });
         }
         const op = startOp('Microsoft.KeyVault', async () => {
           deletedVaults.delete(name.toLowerCase());
