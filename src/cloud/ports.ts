@@ -79,7 +79,12 @@ export function isReady(r: InstanceRecord): r is ReadyInstance {
   return r.state === 'ready' && r.ssh !== undefined && r.workDir !== undefined && r.nodeCommand !== undefined;
 }
 
-export function freeCapacity(r: InstanceRecord): Capacity {
+/** What jobs need together. */
+export function jobsNeed(jobs: JobAllocation[]): Capacity {
+  return jobs.reduce((s, j) => ({ cpu: s.cpu + j.cpu, memoryGb: s.memoryGb + j.memoryGb, gpus: s.gpus + j.gpus }), { cpu: 0, memoryGb: 0, gpus: 0 });
+}
+
+export function freeCapacity(r: Pick<InstanceRecord, 'total' | 'jobs'>): Capacity {
   let { cpu, memoryGb, gpus } = r.total;
   for (const j of Object.values(r.jobs)) {
     cpu -= j.cpu;
@@ -100,6 +105,14 @@ export interface AllocationTable {
    * allocations. A write that returns false never took effect.
    */
   allocateJobs(id: string, etag: string, jobs: JobAllocation[]): Promise<boolean>;
+  /**
+   * Allocates jobs to the instance as it is now, for a client that knows which instance it wants
+   * (the one its last job ran on) and has not read it: where the table can check room in the write
+   * itself (DynamoDB) this is one conditional write instead of a read and a write. Returns the
+   * record with the jobs in it, at its new etag, or undefined, having changed nothing, when the
+   * instance is gone, takes no more allocations, or the jobs do not fit.
+   */
+  allocateIfFits(id: string, jobs: JobAllocation[]): Promise<InstanceRecord | undefined>;
   /** Frees a job's allocation; freeing one that is already gone is not an error. Returns whether it was there. */
   deallocateJob(id: string, jobId: string): Promise<boolean>;
   preventFurtherAllocation(id: string): Promise<void>;

@@ -1,7 +1,7 @@
 import { chooseInstanceTypes, describeNoFit, nextOption, optionKey } from '../core/chooseInstanceTypes';
 import { cancellation, MeadowrunError, throwIfCancelled } from '../core/errors';
 import { InstanceOption } from '../core/instanceTypes';
-import { PackableInstance, pickInstanceForJob } from '../core/packing';
+import { admits, PackableInstance, pickInstanceForJob } from '../core/packing';
 import { Resources, subtract } from '../core/resources';
 import { Cloud, freeCapacity, InstanceRecord, isReady, JobAllocation, ReadyInstance } from '../cloud/ports';
 import { SessionPool } from '../remote/pool';
@@ -32,6 +32,11 @@ export interface AllocateOptions {
   /** Hears of each instance this call launches as soon as the provider gives it an id (before it has a row). */
   onLaunched?: (instanceId: string) => void;
   signal?: AbortSignal;
+  /**
+   * The ready instance this client's last job went to: tried first with one allocate-if-fits,
+   * before the table is listed, when the job may run there (the warm path: one write, no listing).
+   */
+  preferred?: ReadyInstance;
 }
 
 const MAX_RACE_RETRIES = 50;
@@ -246,7 +251,7 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
     let pending = [...jobIds];
     for (let round = 1; pending.length; round++) {
       if (round > MAX_ROUNDS) throw new MeadowrunError(`The instances these jobs joined were given up ${MAX_ROUNDS} times: not trying again`, 'launch');
-      const { placed, unplaced } = await placeOnRows(cloud, need, pending, job, !!o.noLaunch);
+      const { placed, unplaced } = await placeOnRows(cloud, need, pending, job, !!o.noLaunch, round === 1 ? o.preferred : undefined);
       for (const [jobId, row] of placed) held.set(jobId, row.id);
       if (unplaced.length && o.noLaunch) throw new MeadowrunError('No running instance has room for this job (and launching was not allowed)', 'no-room');
       const launches: { option: InstanceOption; ids: string[] }[] = [];
@@ -322,9 +327,10 @@ export async function allocateJobs(cloud: Cloud, need: Resources, jobIds: string
 }
 
 /**
- * One job at a time onto the instance pickInstanceForJob chooses; a lost race (another client wrote
- * the instance's row first) backs off a little, at random, and looks again. Returns the rows as
- * this client saw them with its job in them, and the jobs that found no room.
+ * One job at a time onto `preferred` while it has room, then onto the instance pickInstanceForJob
+ * chooses; a lost race (another client wrote the instance's row first) backs off a little, at
+ * random, and looks again. Returns the rows as this client saw them with its job in them, and the
+ * jobs that found no room.
  */
 async function placeOnRows(
   cloud: Cloud,
@@ -332,9 +338,18 @@ async function placeOnRows(
   jobIds: string[],
   job: (jobId: string) => JobAllocation,
   readyOnly: boolean,
+  preferred?: ReadyInstance,
 ): Promise<{ placed: Map<string, InstanceRecord>; unplaced: string[] }> {
   const placed = new Map<string, InstanceRecord>();
   let remaining = [...jobIds];
+  // The job must be one it could take if it were empty (market, traits, and no GPU idle for a job without).
+  const wouldAdmit = preferred && !(need.gpus === 0 && preferred.total.gpus > 0) && admits({ ...packable(preferred), free: preferred.total, preventFurtherAllocation: false }, need);
+  while (wouldAdmit && remaining.length) {
+    const row = await cloud.table.allocateIfFits(preferred.id, [job(remaining[0])]);
+    if (!row) break;
+    placed.set(remaining[0], row);
+    remaining = remaining.slice(1);
+  }
   for (let attempt = 0; remaining.length && attempt < MAX_RACE_RETRIES; attempt++) {
     const records = (await cloud.table.listInstances()).filter((r) => !readyOnly || isReady(r));
     const pick = pickInstanceForJob(records.map(packable), need);

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { Logger, logFailure, SILENT } from '../core/logger';
 import { MeadowrunError, Stage, atStage, ownCancellation, throwIfCancelled, withStage } from '../core/errors';
 import { DEFAULT_RESOURCES, Resources, validateResources } from '../core/resources';
-import { Cloud, isReady } from '../cloud/ports';
+import { Cloud, isReady, ReadyInstance } from '../cloud/ports';
 import { JobOutcome, JobSpec, RunRequest, StreamName } from '../remote/protocol';
 import { SessionPool } from '../remote/pool';
 import { AllocationEvent, allocateJob, discardInstance, fenceUnreachable, isUnreachable } from './allocate';
@@ -95,6 +95,8 @@ export interface EngineOptions {
 /** Runs jobs on a cloud: the one engine behind the CLI, the extension and the tests. */
 export class Engine {
   private readonly pool: SessionPool;
+  /** Where this client's last job went: the next one tries it first (allocateJob's `preferred`). */
+  private lastInstance?: ReadyInstance;
   readonly log: Logger;
 
   constructor(readonly cloud: Cloud, private readonly options: EngineOptions = {}) {
@@ -328,7 +330,9 @@ export class Engine {
           o.onEvent?.(e);
         },
         signal: o.signal,
+        preferred: this.lastInstance,
       });
+      this.lastInstance = instance;
       at(o.git ? 'code' : 'sync', instance.id);
       o.onEvent?.({ kind: 'allocated', jobId, instanceId: instance.id, typeName: instance.typeName, reused: !launched });
       let started = false;

@@ -83,6 +83,39 @@ export function allocationTableContract(name: string, make: () => TableUnderTest
     assert.deepEqual(Object.keys((await table.getInstance('i-1'))!.jobs), ['b']);
   });
 
+  test(`${name}: allocate-if-fits needs no etag: it takes what fits the row as it is now, and refuses the rest`, async () => {
+    const { table } = make();
+    await table.registerInstance(instanceRecord('i-1', 2, 4));
+    const a = await table.allocateIfFits('i-1', [job('a')]);
+    assert.deepEqual(Object.keys(a?.jobs ?? {}), ['a']);
+    assert.deepEqual(a, await table.getInstance('i-1'), 'it returns the record as written, at its new etag');
+    // Writes of every kind in between: it sees the room as it is, whoever wrote last.
+    await table.recordManagement('i-1', { at: 1, idleTimeoutS: 600, intervalS: 60 });
+    assert.equal(await table.allocateIfFits('i-1', [job('big', 2, 1)]), undefined, 'one CPU is left');
+    const full = await table.allocateIfFits('i-1', [job('b', 1, 2), job('c', 0, 1)]);
+    assert.deepEqual(Object.keys(full?.jobs ?? {}).sort(), ['a', 'b', 'c'], 'exactly fits');
+    assert.equal(await table.allocateIfFits('i-1', [job('d', 0.5, 0.5)]), undefined);
+    assert.equal((await table.getInstance('i-1'))!.etag, full!.etag, 'a refusal changes nothing');
+    assert.equal(await table.allocateJobs('i-1', a!.etag, [job('e', 0, 0)]), false, 'a compare-and-swap on an etag before it loses');
+    await table.deallocateJob('i-1', 'b');
+    assert.ok(await table.allocateIfFits('i-1', [job('d', 1, 2)]), 'what a job freed is room again');
+    assert.equal(await table.allocateIfFits('i-1', [job('e', 0.5, 0.5)]), undefined);
+    await table.deallocateJob('i-1', 'd');
+    await table.preventFurtherAllocation('i-1');
+    assert.equal(await table.allocateIfFits('i-1', [job('e')]), undefined, 'an instance that takes no more refuses');
+    assert.equal(await table.allocateIfFits('i-missing', [job('e')]), undefined);
+    assert.equal(await table.getInstance('i-missing'), undefined, 'and nothing appears');
+
+    // A launching row that becomes ready keeps its room.
+    const { ssh, workDir, nodeCommand, ...bare } = instanceRecord('i-2', 4, 4);
+    await table.registerInstance({ ...bare, state: 'launching', jobs: { mine: job('mine', 2, 2) } });
+    assert.ok(await table.allocateIfFits('i-2', [job('joined')]));
+    assert.equal(await table.markReady('i-2', { ssh: ssh!, workDir: workDir!, nodeCommand: nodeCommand! }), true);
+    assert.ok(await table.allocateIfFits('i-2', [job('f')]));
+    assert.equal(await table.allocateIfFits('i-2', [job('g')]), undefined);
+    assert.deepEqual(freeCapacity((await table.getInstance('i-2'))!), { cpu: 0, memoryGb: 0, gpus: 0 });
+  });
+
   test(`${name}: deallocation is idempotent and deregistration waits for the last job`, async () => {
     const { table } = make();
     await table.registerInstance({ ...instanceRecord('i-1'), jobs: { a: job('a') } });

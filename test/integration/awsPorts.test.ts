@@ -12,7 +12,7 @@ import { ensurePayloadBucket, S3PayloadStore } from '../../src/cloud/aws/s3Paylo
 import { deleteSshKeySecret, SecretsManagerSecretStore } from '../../src/cloud/aws/secretsManagerSecretStore';
 import { SqsTaskQueues } from '../../src/cloud/aws/sqsTaskQueues';
 import type { AllocationTable } from '../../src/cloud/ports';
-import { allocationTableContract } from '../contracts/allocationTableContract';
+import { allocationTableContract, instanceRecord, job } from '../contracts/allocationTableContract';
 import { payloadStoreContract } from '../contracts/payloadStoreContract';
 import { secretStoreContract, userSecretsContract } from '../contracts/secretStoreContract';
 import { taskQueuesContract } from '../contracts/taskQueuesContract';
@@ -36,6 +36,36 @@ describe('AWS ports on moto', { skip: unavailable ? `skipped: moto could not be 
   allocationTableContract('DynamoDB table', () => {
     const name = `meadowrun-test-${++tables}`;
     return { table: onNewTable(name), spec: { provider: 'aws', table: { tableName: name } } };
+  });
+
+  test("allocate-if-fits is one conditional write while the item's room is current, and the agent's release keeps it so", async () => {
+    const dynamo = awsClient(DynamoDBClient, {});
+    await createAllocationTable(dynamo, 'meadowrun-test-room');
+    const operations: string[] = [];
+    dynamo.middlewareStack.add((next, context) => (args) => (operations.push(String(context.commandName)), next(args)), { step: 'initialize' });
+    const table = new DynamoAllocationTable(dynamo, 'meadowrun-test-room');
+    const calls = async <T>(f: () => Promise<T>) => {
+      operations.length = 0;
+      const result = await f();
+      return { result, operations: [...operations] };
+    };
+    await table.registerInstance(instanceRecord('i-1', 2, 4));
+    const first = await calls(() => table.allocateIfFits('i-1', [job('a')]));
+    assert.deepEqual(first.operations, ['UpdateItemCommand']);
+    assert.deepEqual(Object.keys(first.result?.jobs ?? {}), ['a']);
+    assert.deepEqual((await calls(() => table.deallocateJob('i-1', 'a'))).operations, ['UpdateItemCommand']);
+    const again = await calls(() => table.allocateIfFits('i-1', [job('b', 2, 4)]));
+    assert.deepEqual(again.operations, ['UpdateItemCommand'], 'the release gave the room back');
+    assert.deepEqual(Object.keys(again.result?.jobs ?? {}), ['b']);
+    const full = await calls(() => table.allocateIfFits('i-1', [job('c')]));
+    assert.equal(full.result, undefined);
+    assert.deepEqual(full.operations, ['UpdateItemCommand', 'GetItemCommand'], 'no room: the write is refused, and a read confirms it');
+    // A write that leaves the room stale (a management touch): a read and a compare-and-swap, which make it current again.
+    await table.deallocateJob('i-1', 'b');
+    await table.recordManagement('i-1', { at: 1, idleTimeoutS: 600, intervalS: 60 });
+    assert.deepEqual((await calls(() => table.allocateIfFits('i-1', [job('d')]))).operations, ['UpdateItemCommand', 'GetItemCommand', 'UpdateItemCommand']);
+    assert.deepEqual((await calls(() => table.allocateIfFits('i-1', [job('e')]))).operations, ['UpdateItemCommand']);
+    assert.deepEqual(Object.keys((await table.getInstance('i-1'))!.jobs).sort(), ['d', 'e']);
   });
 
   // Each test its own prefix, as the contract expects an empty set of queues.

@@ -3,7 +3,7 @@
 // etags are random, so a caller that does arithmetic on them fails here.
 import { randomUUID } from 'node:crypto';
 import { fits } from '../../src/core/resources';
-import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, ManagementTouch } from '../../src/cloud/ports';
+import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, jobsNeed, ManagementTouch } from '../../src/cloud/ports';
 
 export class MemoryAllocationTable implements AllocationTable {
   private readonly records = new Map<string, InstanceRecord>();
@@ -29,12 +29,17 @@ export class MemoryAllocationTable implements AllocationTable {
   async allocateJobs(id: string, etag: string, jobs: JobAllocation[]): Promise<boolean> {
     const r = this.records.get(id);
     if (!r || r.etag !== etag || r.preventFurtherAllocation) return false;
-    const need = jobs.reduce((s, j) => ({ cpu: s.cpu + j.cpu, memoryGb: s.memoryGb + j.memoryGb, gpus: s.gpus + j.gpus }), { cpu: 0, memoryGb: 0, gpus: 0 });
-    if (!fits(need, freeCapacity(r))) return false;
+    if (!fits(jobsNeed(jobs), freeCapacity(r))) return false;
     for (const j of jobs) r.jobs[j.jobId] = structuredClone(j);
     r.etag = randomUUID();
     r.lastJobChangeAt = Date.now();
     return true;
+  }
+
+  async allocateIfFits(id: string, jobs: JobAllocation[]): Promise<InstanceRecord | undefined> {
+    const r = this.records.get(id);
+    if (!r || !(await this.allocateJobs(id, r.etag, jobs))) return undefined;
+    return structuredClone(r);
   }
 
   async deallocateJob(id: string, jobId: string): Promise<boolean> {

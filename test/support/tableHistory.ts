@@ -7,7 +7,7 @@ export interface Call {
   op: 'allocate' | 'free';
   instance: string;
   jobId: string;
-  /** The etag an allocation was a compare-and-swap against. */
+  /** The etag an allocation was a compare-and-swap against (none for allocate-if-fits). */
   expectedEtag?: string;
   result: boolean;
 }
@@ -34,7 +34,7 @@ export function seeded(seed: number): () => number {
 }
 
 /**
- * One client: places `allocations` one-CPU jobs, each with compare-and-swap retries on random
+ * One client: places `allocations` one-CPU jobs, each with compare-and-swap (or allocate-if-fits) retries on random
  * instances (a fresh job id per attempt, so a lost write that took effect shows up as a ghost),
  * frees its jobs at random moments, and frees whatever it still holds at the end.
  */
@@ -74,8 +74,10 @@ export async function runHistoryWorker(table: AllocationTable, worker: string, s
     const r = pick(candidates);
     const jobId = `${worker}.${attempts++}`;
     const job = { jobId, cpu: 1, memoryGb: 1, gpus: 0, allocatedAt: Date.now() };
-    const result = await table.allocateJobs(r.id, r.etag, [job]);
-    calls.push({ op: 'allocate', instance: r.id, jobId, expectedEtag: r.etag, result });
+    // Half by compare-and-swap on what was read, half by allocate-if-fits on the instance as it is.
+    const blind = random() < 0.5;
+    const result = blind ? (await table.allocateIfFits(r.id, [job])) !== undefined : await table.allocateJobs(r.id, r.etag, [job]);
+    calls.push({ op: 'allocate', instance: r.id, jobId, ...(!blind && { expectedEtag: r.etag }), result });
     if (result) {
       mine.set(jobId, r.id);
       placed++;

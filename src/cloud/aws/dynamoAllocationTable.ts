@@ -1,6 +1,8 @@
 // The allocation table as a DynamoDB table: one item per instance, the record's fields as its
 // attributes (so an instance can update its own row with a plain UpdateItem), and `etag` a random
 // token replaced by every write. Allocation is a compare-and-swap on it: a conditional write.
+// Beside the record, an item keeps the instance's free capacity (`room*`, see allocateIfFits), so
+// that a client can allocate to an instance it knows without reading it first.
 import { randomUUID } from 'crypto';
 import {
   ConditionalCheckFailedException,
@@ -18,8 +20,8 @@ import {
   waitUntilTableNotExists,
 } from '@aws-sdk/client-dynamodb';
 import { fits } from '../../core/resources';
-import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, ManagementTouch } from '../ports';
-import { fromItem, toAttribute, toItem } from './attributes';
+import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, jobsNeed, ManagementTouch } from '../ports';
+import { fromItem, Item, toAttribute, toItem } from './attributes';
 import { awsClient, AwsSettings } from './clients';
 import { HOST_KEY_ATTRIBUTE, MANAGEMENT_ITEM_PREFIX, MEADOWRUN_TAGS } from './names';
 
@@ -36,7 +38,33 @@ const NAMES = {
   '#ssh': 'ssh',
   '#workDir': 'workDir',
   '#node': 'nodeCommand',
+  '#roomCpu': 'roomCpu',
+  '#roomMem': 'roomMemoryGb',
+  '#roomGpus': 'roomGpus',
+  '#roomAt': 'roomAt',
+  '#cpu': 'cpu',
+  '#mem': 'memoryGb',
+  '#gpus': 'gpus',
 };
+
+/**
+ * The free capacity kept in an item (`room*`) counts only while its `roomAt` is the item's etag.
+ * The writes here that change the jobs keep both up to date; any other write (a management touch,
+ * a fence, a writer of an older version) changes the etag alone and so leaves them stale, and the
+ * next allocation there takes the slower way (a read and a compare-and-swap), which sets them again.
+ */
+const ROOM_SET = '#roomCpu = :roomCpu, #roomMem = :roomMem, #roomGpus = :roomGpus, #roomAt = :next';
+
+function roomValues(r: Pick<InstanceRecord, 'total' | 'jobs'>): Item {
+  const free = freeCapacity(r);
+  return { ':roomCpu': toAttribute(free.cpu), ':roomMem': toAttribute(free.memoryGb), ':roomGpus': toAttribute(free.gpus) };
+}
+
+/** An item as the record it holds (without the room, which is the table's own). */
+function toRecord(item: Item): InstanceRecord {
+  const { roomCpu: _c, roomMemoryGb: _m, roomGpus: _g, roomAt: _a, ...record } = fromItem(item);
+  return record as unknown as InstanceRecord;
+}
 
 export class DynamoAllocationTable implements AllocationTable {
   /**
@@ -60,7 +88,7 @@ export class DynamoAllocationTable implements AllocationTable {
       await this.dynamo.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: toItem({ ...record, etag }),
+          Item: toItem({ ...record, etag, ...room(record, etag) }),
           ConditionExpression: 'attribute_not_exists(#id)',
           ExpressionAttributeNames: { '#id': 'id' },
         }),
@@ -84,7 +112,7 @@ export class DynamoAllocationTable implements AllocationTable {
       for (const item of page.Items ?? []) {
         // The management function's own items (config, lock, last run) share the table.
         if (item.id?.S?.startsWith(MANAGEMENT_ITEM_PREFIX)) continue;
-        records.push(this.remember(fromItem(item) as unknown as InstanceRecord));
+        records.push(this.remember(toRecord(item)));
       }
       start = page.LastEvaluatedKey as typeof start;
     } while (start);
@@ -94,7 +122,7 @@ export class DynamoAllocationTable implements AllocationTable {
   async getInstance(id: string): Promise<InstanceRecord | undefined> {
     const { Item } = await this.dynamo.send(new GetItemCommand({ TableName: this.tableName, Key: { id: { S: id } }, ConsistentRead: true }));
     if (!Item) this.seen.delete(id);
-    return Item && this.remember(fromItem(Item) as unknown as InstanceRecord);
+    return Item && this.remember(toRecord(Item));
   }
 
   /** The SSH host key an instance wrote to its own row as it booted (userData.ts), if it has. */
@@ -114,25 +142,95 @@ export class DynamoAllocationTable implements AllocationTable {
     // Checked on the record as it is at `etag`, written only if it is still at `etag`.
     const seen = this.seen.get(id);
     const current = seen?.etag === etag ? seen : await this.getInstance(id);
-    if (!current || current.etag !== etag || current.preventFurtherAllocation) return false;
-    const need = jobs.reduce((s, j) => ({ cpu: s.cpu + j.cpu, memoryGb: s.memoryGb + j.memoryGb, gpus: s.gpus + j.gpus }), { cpu: 0, memoryGb: 0, gpus: 0 });
-    if (!fits(need, freeCapacity(current))) return false;
-    const next = { ...current.jobs };
-    for (const j of jobs) next[j.jobId] = j;
-    return this.conditionalUpdate(id, {
-      UpdateExpression: 'SET #jobs = :jobs, #changed = :now, #etag = :next',
+    if (!current || current.etag !== etag) return false;
+    return (await this.compareAndAllocate(current, jobs)) !== undefined;
+  }
+
+  /** The record with the jobs in it, written only if it is still at its etag, or undefined. */
+  private async compareAndAllocate(current: InstanceRecord, jobs: JobAllocation[]): Promise<InstanceRecord | undefined> {
+    if (current.preventFurtherAllocation || !fits(jobsNeed(jobs), freeCapacity(current))) return undefined;
+    const next: InstanceRecord = { ...current, jobs: { ...current.jobs, ...Object.fromEntries(jobs.map((j) => [j.jobId, j])) }, lastJobChangeAt: Date.now(), etag: randomUUID() };
+    const written = await this.conditionalUpdate(current.id, {
+      UpdateExpression: `SET #jobs = :jobs, #changed = :now, #etag = :next, ${ROOM_SET}`,
       ConditionExpression: '#etag = :etag AND #prevent = :false',
-      ExpressionAttributeNames: pick('#jobs', '#changed', '#etag', '#prevent'),
-      ExpressionAttributeValues: { ':jobs': toAttribute(next), ':now': toAttribute(Date.now()), ':next': { S: randomUUID() }, ':etag': { S: etag }, ':false': { BOOL: false } },
+      ExpressionAttributeNames: pick('#jobs', '#changed', '#etag', '#prevent', '#roomCpu', '#roomMem', '#roomGpus', '#roomAt'),
+      ExpressionAttributeValues: {
+        ':jobs': toAttribute(next.jobs),
+        ':now': toAttribute(next.lastJobChangeAt),
+        ':next': { S: next.etag },
+        ':etag': { S: current.etag },
+        ':false': { BOOL: false },
+        ...roomValues(next),
+      },
     });
+    return written ? this.remember(next) : undefined;
+  }
+
+  /**
+   * One conditional write where the item's room is up to date (see ROOM_SET): the jobs go in and
+   * their resources come off the room only if they fit it. Else (the room is stale, or the jobs do
+   * not fit) a read and a compare-and-swap.
+   */
+  async allocateIfFits(id: string, jobs: JobAllocation[]): Promise<InstanceRecord | undefined> {
+    const need = jobsNeed(jobs);
+    const names: Record<string, string> = pick('#jobs', '#changed', '#etag', '#prevent', '#roomCpu', '#roomMem', '#roomGpus', '#roomAt');
+    const values: Item = {
+      ':cpu': toAttribute(need.cpu),
+      ':mem': toAttribute(need.memoryGb),
+      ':gpus': toAttribute(need.gpus),
+      ':now': toAttribute(Date.now()),
+      ':next': { S: randomUUID() },
+      ':false': { BOOL: false },
+    };
+    jobs.forEach((j, i) => ((names[`#j${i}`] = j.jobId), (values[`:j${i}`] = toAttribute(j))));
+    try {
+      const { Attributes } = await this.dynamo.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { id: { S: id } },
+          UpdateExpression:
+            `SET ${jobs.map((_, i) => `#jobs.#j${i} = :j${i}`).join(', ')}, ` +
+            '#roomCpu = #roomCpu - :cpu, #roomMem = #roomMem - :mem, #roomGpus = #roomGpus - :gpus, #changed = :now, #etag = :next, #roomAt = :next',
+          ConditionExpression:
+            '#roomAt = #etag AND #prevent = :false AND #roomCpu >= :cpu AND #roomMem >= :mem AND #roomGpus >= :gpus' +
+            jobs.map((_, i) => ` AND attribute_not_exists(#jobs.#j${i})`).join(''),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return this.remember(toRecord(Attributes!));
+    } catch (e) {
+      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+    }
+    for (;;) {
+      const current = await this.getInstance(id);
+      if (!current || current.preventFurtherAllocation || !fits(need, freeCapacity(current))) return undefined;
+      const written = await this.compareAndAllocate(current, jobs);
+      if (written) return structuredClone(written);
+    }
   }
 
   async deallocateJob(id: string, jobId: string): Promise<boolean> {
+    const names = { ...pick('#jobs', '#changed', '#etag'), '#job': jobId };
+    const values = { ':now': toAttribute(Date.now()), ':next': { S: randomUUID() } };
+    // Where the room is up to date it takes back the job's resources, read from the item as it was
+    // before this write.
+    const keepingRoom = await this.conditionalUpdate(id, {
+      UpdateExpression:
+        'REMOVE #jobs.#job SET #changed = :now, #etag = :next, #roomAt = :next, ' +
+        '#roomCpu = #roomCpu + #jobs.#job.#cpu, #roomMem = #roomMem + #jobs.#job.#mem, #roomGpus = #roomGpus + #jobs.#job.#gpus',
+      ConditionExpression: 'attribute_exists(#jobs.#job) AND #roomAt = #etag',
+      ExpressionAttributeNames: { ...names, ...pick('#roomCpu', '#roomMem', '#roomGpus', '#roomAt', '#cpu', '#mem', '#gpus') },
+      ExpressionAttributeValues: values,
+    });
+    if (keepingRoom) return true;
+    // The job is not there, or the room is stale (and stays so).
     return this.conditionalUpdate(id, {
       UpdateExpression: 'REMOVE #jobs.#job SET #changed = :now, #etag = :next',
       ConditionExpression: 'attribute_exists(#jobs.#job)',
-      ExpressionAttributeNames: { ...pick('#jobs', '#changed', '#etag'), '#job': jobId },
-      ExpressionAttributeValues: { ':now': toAttribute(Date.now()), ':next': { S: randomUUID() } },
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
     });
   }
 
@@ -153,9 +251,9 @@ export class DynamoAllocationTable implements AllocationTable {
       const now = Date.now();
       const jobs = Object.fromEntries(Object.entries(current.jobs).map(([k, j]) => [k, { ...j, allocatedAt: now }]));
       const written = await this.conditionalUpdate(id, {
-        UpdateExpression: 'SET #state = :ready, #ssh = :ssh, #workDir = :workDir, #node = :node, #jobs = :jobs, #etag = :next',
+        UpdateExpression: `SET #state = :ready, #ssh = :ssh, #workDir = :workDir, #node = :node, #jobs = :jobs, #etag = :next, ${ROOM_SET}`,
         ConditionExpression: '#etag = :etag',
-        ExpressionAttributeNames: pick('#state', '#ssh', '#workDir', '#node', '#jobs', '#etag'),
+        ExpressionAttributeNames: pick('#state', '#ssh', '#workDir', '#node', '#jobs', '#etag', '#roomCpu', '#roomMem', '#roomGpus', '#roomAt'),
         ExpressionAttributeValues: {
           ':ready': { S: 'ready' },
           ':ssh': toAttribute(endpoint.ssh),
@@ -164,6 +262,7 @@ export class DynamoAllocationTable implements AllocationTable {
           ':jobs': toAttribute(jobs),
           ':next': { S: randomUUID() },
           ':etag': { S: current.etag },
+          ...roomValues(current),
         },
       });
       if (written) return true;
@@ -211,6 +310,12 @@ export class DynamoAllocationTable implements AllocationTable {
 
 function pick(...names: (keyof typeof NAMES)[]): Record<string, string> {
   return Object.fromEntries(names.map((n) => [n, NAMES[n]]));
+}
+
+/** A new item's room, as its attributes, valid at `etag`. */
+function room(r: Pick<InstanceRecord, 'total' | 'jobs'>, etag: string): Record<string, unknown> {
+  const free = freeCapacity(r);
+  return { roomCpu: free.cpu, roomMemoryGb: free.memoryGb, roomGpus: free.gpus, roomAt: etag };
 }
 
 /**

@@ -6,7 +6,7 @@
 // compare-and-swap; the other writes retry theirs until they win or have nothing to do.
 import { TableClient, type TableEntity, type TableEntityResult } from '@azure/data-tables';
 import { fits } from '../../core/resources';
-import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, ManagementTouch } from '../ports';
+import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, jobsNeed, ManagementTouch } from '../ports';
 import { serviceUrl, statusCode, StorageAccess } from './storage';
 
 /** Table names are letters and digits only. */
@@ -84,11 +84,23 @@ export class TableAllocationTable implements AllocationTable {
     const seen = this.seen.get(id);
     const current = seen?.etag === etag ? structuredClone(seen) : await this.getInstance(id);
     if (!current || current.etag !== etag || current.preventFurtherAllocation) return false;
-    const need = jobs.reduce((s, j) => ({ cpu: s.cpu + j.cpu, memoryGb: s.memoryGb + j.memoryGb, gpus: s.gpus + j.gpus }), { cpu: 0, memoryGb: 0, gpus: 0 });
-    if (!fits(need, freeCapacity(current))) return false;
+    if (!fits(jobsNeed(jobs), freeCapacity(current))) return false;
     for (const j of jobs) current.jobs[j.jobId] = j;
     current.lastJobChangeAt = Date.now();
-    return (await this.replace(current)) === 'written';
+    return typeof (await this.replace(current)) === 'string';
+  }
+
+  /** A read of the one row and a compare-and-swap on it (no query of the table). */
+  async allocateIfFits(id: string, jobs: JobAllocation[]): Promise<InstanceRecord | undefined> {
+    for (;;) {
+      const current = await this.getInstance(id);
+      if (!current || current.preventFurtherAllocation || !fits(jobsNeed(jobs), freeCapacity(current))) return undefined;
+      for (const j of jobs) current.jobs[j.jobId] = j;
+      current.lastJobChangeAt = Date.now();
+      const etag = await this.replace(current);
+      if (etag === null) return undefined;
+      if (etag) return { ...current, etag };
+    }
   }
 
   async deallocateJob(id: string, jobId: string): Promise<boolean> {
@@ -142,20 +154,19 @@ export class TableAllocationTable implements AllocationTable {
     for (;;) {
       const current = await this.getInstance(id);
       if (!current || !change(current)) return false;
-      const outcome = await this.replace(current);
-      if (outcome !== 'lost') return outcome === 'written';
+      const etag = await this.replace(current);
+      if (etag !== undefined) return etag !== null;
     }
   }
 
-  /** Replaces the row if it is still at `record.etag`. */
-  private async replace(record: InstanceRecord): Promise<'written' | 'lost' | 'gone'> {
+  /** Replaces the row if it is still at `record.etag`: its new etag, undefined when that race was lost, null when the row is gone. */
+  private async replace(record: InstanceRecord): Promise<string | undefined | null> {
     const { etag, ...rest } = record;
     try {
-      await this.client.updateEntity(toEntity(rest), 'Replace', { etag });
-      return 'written';
+      return (await this.client.updateEntity(toEntity(rest), 'Replace', { etag })).etag!;
     } catch (e) {
-      if (statusCode(e) === 412) return 'lost';
-      if (statusCode(e) === 404) return 'gone';
+      if (statusCode(e) === 412) return undefined;
+      if (statusCode(e) === 404) return null;
       throw e;
     }
   }

@@ -2,7 +2,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { fits } from '../../core/resources';
-import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, ManagementTouch } from '../ports';
+import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, jobsNeed, ManagementTouch } from '../ports';
 
 /**
  * The instance allocation table as files, safe with many processes writing at once. No locks, so a
@@ -60,14 +60,17 @@ export class FileAllocationTable implements AllocationTable {
   async allocateJobs(id: string, etag: string, jobs: JobAllocation[]): Promise<boolean> {
     const current = this.read(id);
     if (!current || current.etag !== etag || current.preventFurtherAllocation) return false;
-    const need = jobs.reduce(
-      (s, j) => ({ cpu: s.cpu + j.cpu, memoryGb: s.memoryGb + j.memoryGb, gpus: s.gpus + j.gpus }),
-      { cpu: 0, memoryGb: 0, gpus: 0 },
-    );
-    if (!fits(need, freeCapacity(current))) return false;
-    const next = { ...current, jobs: { ...current.jobs }, lastJobChangeAt: Date.now() };
-    for (const j of jobs) next.jobs[j.jobId] = j;
-    return this.publish(id, versionOf(current), next);
+    if (!fits(jobsNeed(jobs), freeCapacity(current))) return false;
+    return this.publish(id, versionOf(current), withJobs(current, jobs));
+  }
+
+  async allocateIfFits(id: string, jobs: JobAllocation[]): Promise<InstanceRecord | undefined> {
+    for (;;) {
+      const current = this.read(id);
+      if (!current || current.preventFurtherAllocation || !fits(jobsNeed(jobs), freeCapacity(current))) return undefined;
+      const next = withJobs(current, jobs);
+      if (this.publish(id, versionOf(current), next)) return { ...next, etag: etagOf(versionOf(current) + 1) };
+    }
   }
 
   async deallocateJob(id: string, jobId: string): Promise<boolean> {
@@ -236,6 +239,10 @@ interface Entry {
   kind: 'json' | 'next' | 'prev';
   token?: string;
   name: string;
+}
+
+function withJobs(r: InstanceRecord, jobs: JobAllocation[]): InstanceRecord {
+  return { ...r, jobs: { ...r.jobs, ...Object.fromEntries(jobs.map((j) => [j.jobId, j])) }, lastJobChangeAt: Date.now() };
 }
 
 function token(): string {
