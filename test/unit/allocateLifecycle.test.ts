@@ -114,3 +114,23 @@ test('a cancelled launch leaves nothing allocated or running', async () => {
   assert.deepEqual(await cloud.table.listInstances(), []);
   assert.equal(cloud.provider.instances.size, 0);
 });
+
+test("a client's next job tries its last instance first, without listing the table, and lists it only when that is full", async () => {
+  const cloud = fakeCloud([four]);
+  const list = cloud.table.listInstances.bind(cloud.table);
+  let listings = 0;
+  cloud.table.listInstances = () => (listings++, list());
+  const { instance } = await allocateJob(cloud, need, 'a');
+  listings = 0;
+  for (const jobId of ['b', 'c', 'd']) {
+    const next = await allocateJob(cloud, need, jobId, { preferred: instance });
+    assert.equal(next.instance.id, instance.id);
+    assert.equal(next.launched, false);
+  }
+  assert.equal(listings, 0, 'one allocate-if-fits each, no listing');
+  const full = await allocateJob(cloud, need, 'e', { preferred: instance });
+  assert.ok(listings > 0, 'a full last instance: the table is listed');
+  assert.notEqual(full.instance.id, instance.id);
+  assert.equal(full.launched, true);
+  assert.deepEqual(Object.keys((await cloud.table.getInstance(instance.id))!.jobs).sort(), ['a', 'b', 'c', 'd']);
+});
