@@ -10,9 +10,15 @@
 // Warm: runFunction(noop) on the same instance (resident agent, warm fork server) and from a new
 // client each time (a CLI run), against the floor: ssh2 exec of `python3 -c pass` on an open
 // connection to the instance. Target, as on the local cloud: warm runFunction ≤ 0.5 × floor.
+// Then the client's DynamoDB requests per warm job, and its allocation alone on that instance: a
+// listing and a compare-and-swap (a client with no last instance) against one allocate-if-fits.
 // Needs root (the emulator: network namespaces, overlayfs, systemd-nspawn) and the built dist/.
 import * as path from 'path';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { AwsCloud } from '../src/cloud/aws';
+import { DEFAULT_RESOURCES } from '../src/core/resources';
+import type { ReadyInstance } from '../src/cloud/ports';
+import { allocateJob } from '../src/jobs/allocate';
 import { Engine } from '../src/jobs/engine';
 import { SshConnection } from '../src/remote/connection';
 import { ec2EmulatorUnavailable, startEc2Emulator } from '../test/support/ec2emu';
@@ -83,10 +89,34 @@ async function main() {
       if (r.exitCode !== 0) throw new Error('floor command failed');
     });
     conn.close();
+    // The client's DynamoDB requests in the warm runs (the agent's release, on the instance, is not counted).
+    const requests = new Map<string, number>();
+    const dynamo = (cloud.table as unknown as { dynamo: DynamoDBClient }).dynamo;
+    dynamo.middlewareStack.add((next, context) => (args) => (requests.set(String(context.commandName), (requests.get(String(context.commandName)) ?? 0) + 1), next(args)), {
+      step: 'initialize',
+      name: 'benchCount',
+    });
     const warm = await timeEach(N, async () => {
       const r = await engine.runFunction('noop.py:noop', '[]', { projectDir: project });
       if (r.outcome.status !== 'succeeded' || r.instanceId !== instance.id) throw new Error(`warm run: ${JSON.stringify(r.outcome)}`);
     });
+    dynamo.middlewareStack.remove('benchCount');
+    // The client's allocation alone, on the same instance: as a client with no last instance does it
+    // (a Scan of the table and a compare-and-swap) and as the warm path does (one allocate-if-fits).
+    const allocationMs = async (preferred?: ReadyInstance) => {
+      const times: number[] = [];
+      for (let i = 0; i < N; i++) {
+        const jobId = `bench-${preferred ? 'p' : 'l'}${i}`;
+        const t = process.hrtime.bigint();
+        const { instance: on } = await allocateJob(cloud, DEFAULT_RESOURCES, jobId, { preferred, noLaunch: true });
+        times.push(Number(process.hrtime.bigint() - t) / 1e6);
+        await cloud.table.deallocateJob(on.id, jobId);
+      }
+      return median(times);
+    };
+    const ready = (await cloud.table.getInstance(instance.id)) as ReadyInstance;
+    const listed = await allocationMs();
+    const preferred = await allocationMs(ready);
     const newClient = await timeEach(Math.min(N, 20), async () => {
       const client = new Engine(cloud);
       try {
@@ -113,6 +143,9 @@ async function main() {
     console.log(`  meadowrun runFunction(noop) on the warm instance               ${w.toFixed(2)}`);
     console.log(`  meadowrun runFunction(noop) from a new client (a CLI run)     ${c.toFixed(2)}`);
     console.log(`  ratio runFunction / floor     ${(w / f).toFixed(3)}  (target ≤ 0.5, as warm-latency)`);
+    const perJob = [...requests].map(([name, n]) => `${(n / N).toFixed(2)} ${name.replace(/Command$/, '')}`).join(', ');
+    console.log(`  DynamoDB requests per warm job from the client: ${perJob} (the agent's release is one more)`);
+    console.log(`  allocation alone: listing + compare-and-swap ${listed.toFixed(2)}, allocate-if-fits on the last instance ${preferred.toFixed(2)} (ratio ${(preferred / listed).toFixed(3)})`);
     console.log(`  ratio new client / floor      ${(c / f).toFixed(3)}`);
     console.log(`  ratio cold / warm             ${((resultAt - t0) / w).toFixed(0)}`);
   } finally {
