@@ -242,7 +242,7 @@ describe('the Azure management Function on the fake Resource Manager and Azurite
     assert.match(await ok('manage', 'status'), /^Last run \d+ s ago: terminated 0, deregistered 0, launched 0$/m);
   });
 
-  it("stale map queues are deleted with their payloads; fresh ones are kept", async () => {
+  it("stale map queues are deleted with their payloads (a client's dry run only names them); fresh ones are kept", async () => {
     await clearFleet();
     await ok('manage', 'install', '--idle-timeout', '300', '--thresholds', '[]', '--queue-max-age', '3600');
     const queues = QueueServiceClient.fromConnectionString(azurite.connectionString);
@@ -253,6 +253,8 @@ describe('the Azure management Function on the fake Resource Manager and Azurite
     await queues.createQueue('meadowrun-fresh-result', { metadata: { meadowrun: 'true' } });
     const payloads = BlobPayloadStore.open({ connectionString: azurite.connectionString });
     const payload = await payloads.put('stale/big', Buffer.from('x'));
+    // A client's dry run (`manage run-once --dry-run`, the same run under the client's login) only says so.
+    assert.match(await ok('manage', 'run-once', '--dry-run'), /^Would delete the stale queues of stale$/m);
     const { result, log } = await invoke();
     assert.deepEqual(result.deletedQueues, ['stale'], log);
     await assert.rejects(payloads.get(payload), /does not exist|not found/i);

@@ -301,6 +301,48 @@ describe('the fakes answer with the shapes of Azure\'s own examples and recordin
     assert.equal(got.body.properties.vaultUri, 'https://meadowrun-shapes.vault.azure.net');
   });
 
+  it('the management Function: a Flex Consumption plan (200) and a Function app (202 with the site and an Azure-AsyncOperation, then the site)', async () => {
+    const planBody = { location: 'eastus', kind: 'functionapp', tags: { meadowrun: 'true' }, properties: { reserved: true }, sku: { name: 'FC1', tier: 'FlexConsumption' } };
+    const plan = await call('PUT', `${id('Microsoft.Web/serverfarms', 'meadowrun-adjuster-plan')}?api-version=2025-03-01`, planBody);
+    const planEx = example('AppServicePlans_CreateOrUpdate');
+    assert.equal(plan.status, planEx.status);
+    assert.deepEqual(unknownFields(plan.body, planEx.bodies, planBody), []);
+    // What @azure/arm-appservice sends for the installer's Site (its flattened properties under "properties").
+    const siteBody = {
+      location: 'eastus',
+      kind: 'functionapp,linux',
+      tags: { meadowrun: 'true' },
+      identity: { type: 'SystemAssigned' },
+      properties: {
+        serverFarmId: plan.body.id,
+        httpsOnly: true,
+        siteConfig: { appSettings: [{ name: 'AzureWebJobsStorage__accountName', value: 'meadowrunx' }], minTlsVersion: '1.2', ftpsState: 'Disabled' },
+        functionAppConfig: {
+          deployment: { storage: { type: 'blobContainer', value: 'https://meadowrunx.blob.core.windows.net/meadowrun-adjuster-package', authentication: { type: 'SystemAssignedIdentity' } } },
+          runtime: { name: 'node', version: '22' },
+          scaleAndConcurrency: { instanceMemoryMB: 512, maximumInstanceCount: 40 },
+        },
+      },
+    };
+    const siteId = id('Microsoft.Web/sites', 'meadowrun-adjuster-shapes');
+    const site = await call('PUT', `${siteId}?api-version=2025-03-01`, siteBody);
+    const siteEx = example('WebApps_CreateOrUpdate_FlexConsumption');
+    assert.equal(site.status, siteEx.status);
+    assert.match(site.headers['azure-asyncoperation'] as string, /\/providers\/Microsoft\.Web\/sites\/meadowrun-adjuster-shapes\/operationResults\/[^/?]+\?api-version=/);
+    assert.match(siteEx.headers['azure-asyncoperation'], /\/providers\/Microsoft\.Web\/sites\/sitef6141\/operationResults\/[^/?]+\?api-version=/);
+    await settle(site);
+    const got = await call('GET', `${siteId}?api-version=2025-03-01`);
+    assert.equal(got.status, 200);
+    // The identity's principal is in the spec (ManagedServiceIdentity), not in this example; app settings never come back.
+    const allowed = ['identity.principalId', 'identity.tenantId'];
+    assert.deepEqual(unknownFields(got.body, siteEx.bodies, { ...siteBody, properties: { ...siteBody.properties, siteConfig: {} } }, allowed), []);
+    assert.equal(got.body.properties.siteConfig.appSettings, undefined);
+    const reads = ['properties.hostNameSslStates[].name', 'properties.hostNameSslStates[].hostType', 'properties.enabledHostNames'];
+    assert.deepEqual([hasAll(got.body, reads), hasAll(siteEx.bodies[0], reads)], [[], []]);
+    assert.deepEqual((await call('DELETE', `${siteId}?api-version=2025-03-01`)).status, 200);
+    assert.deepEqual((await call('DELETE', `${plan.body.id}?api-version=2025-03-01`)).status, 200);
+  });
+
   it('a deleted Key Vault is listed as Azure lists it, and purged with 202 and a Location, as its example says', async () => {
     const vaultId = id('Microsoft.KeyVault/vaults', 'meadowrun-shapes');
     assert.equal((await call('DELETE', `${vaultId}?api-version=2023-07-01`)).status, 200);

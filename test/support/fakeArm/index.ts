@@ -18,7 +18,7 @@
 //   until done, then 200 (refused while purge protection is on). A linked stand-in Key Vault
 //   (linkKeyVault) loses its secrets with the purge.
 // - Microsoft.Web (the management Function): a serverfarm PUT → 200 with the plan; a site PUT → 202
-//   with Location (…/operationResults/ID, 202 until done, then 200 with the site), the site showing
+//   with the site and an Azure-AsyncOperation (…/sites/NAME/operationResults/ID), the site showing
 //   its system-assigned identity's principal, its host names (<app>.azurewebsites.net and the SCM
 //   host <app>.scm.azurewebsites.net) and no app settings (GET never shows them); DELETE → 200.
 // - The app's SCM (Kudu) host on this same server, told apart by the Host header: OneDeploy's
@@ -225,7 +225,10 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
     }
 
     // Long-running operations.
-    const opMatch = /\/providers\/([^/]+)\/locations\/[^/]+\/(operations|operationResults|asyncoperations)\/([^/]+)$/i.exec(p);
+    const opMatch =
+      /\/providers\/([^/]+)\/locations\/[^/]+\/(operations|operationResults|asyncoperations)\/([^/]+)$/i.exec(p) ??
+      // A Function app's creation, as App Service names it.
+      /\/providers\/(Microsoft\.Web)\/sites\/[^/]+\/(operationResults)\/([^/]+)$/i.exec(p)?.map((x, i) => (i === 2 ? 'operations' : x));
     if (opMatch && method === 'GET') {
       const op = ops.get(opMatch[3]);
       if (!op) return send(res, 404, { error: { code: 'NotFound', message: 'operation not found' } });
@@ -383,10 +386,11 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
       if (parsed.type === 'Microsoft.Web/sites') {
         putSite(resource, existing);
         store.set(key, resource);
-        const op = startOp('Microsoft.Web', async () => void (resource.properties.provisioningState = 'Succeeded'), () => ({ status: 200, body: view(resource, url) }));
-        res.setHeader('Location', locationHeader(op, apiVersion));
-        res.setHeader('Retry-After', '1');
-        return send(res, 202, undefined);
+        const op = startOp('Microsoft.Web', async () => undefined);
+        // As azure-rest-api-specs' CreateOrUpdateFunctionAppFlexConsumption: 202 with the site and an
+        // Azure-AsyncOperation under the site's own operationResults.
+        res.setHeader('Azure-AsyncOperation', `${endpoint}${sub}/providers/Microsoft.Web/sites/${parsed.name}/operationResults/${op.id}?api-version=${apiVersion}`);
+        return send(res, 202, view(resource, url));
       }
       if (parsed.provider === 'Microsoft.Storage') {
         resource.properties = { ...(resource.properties ?? {}), provisioningState: 'Creating' };
@@ -511,7 +515,7 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
     }
     site.properties = {
       ...props,
-      siteConfig: { ...props.siteConfig, appSettings: null },
+      siteConfig: Object.fromEntries(Object.entries(props.siteConfig ?? {}).filter(([k]) => k !== 'appSettings')),
       state: 'Running',
       hostNames: [host],
       enabledHostNames: [host, scmHost],
@@ -522,7 +526,8 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
       defaultHostName: host,
       usageState: 'Normal',
       availabilityState: 'Normal',
-      provisioningState: 'InProgress',
+      enabled: true,
+      repositorySiteName: site.name,
     };
   }
 
