@@ -143,17 +143,17 @@ export class Engine {
    * Runs `target` over many arguments on several workers (run_map); results come back in order.
    * Each worker runs task after task in one warm Python; nothing is lost when a worker dies.
    */
-  async runMap(target0: string, args: MapArguments, o: JobOptions & MapOptions = {}): Promise<MapResult> {
+  async runMap(target: string, args: MapArguments, o: JobOptions & MapOptions = {}): Promise<MapResult> {
     const projectDir = path.resolve(o.projectDir ?? process.cwd());
     const workers = o.workers ?? 4;
     const t = await atStage('check', undefined, async () => {
       let t: { target: string; function: string };
       if (o.git) {
         // The code is the repository's, on the instance: nothing here to check it against.
-        const target = repositoryTarget(target0, projectDir);
-        t = { target, function: target.slice(target.lastIndexOf(':') + 1) };
+        const inRepository = repositoryTarget(target, projectDir);
+        t = { target: inRepository, function: inRepository.slice(inRepository.lastIndexOf(':') + 1) };
       } else {
-        const parsed = parseFunctionTarget(target0, projectDir);
+        const parsed = parseFunctionTarget(target, projectDir);
         if (parsed.localFile) {
           await preflight({ kind: 'function', localFile: parsed.localFile, displayName: path.relative(projectDir, parsed.localFile), function: parsed.function }, o.localPython);
         }
