@@ -107,8 +107,10 @@ export class Containers {
   private runInstaller(command: string[]): Promise<void> {
     return new Promise((resolve, reject) => {
       const lines: string[] = [];
-      // apt's own lock wait is 10 min (the script's); past 20, something hangs.
-      const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' }, timeout: 20 * 60_000 });
+      const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+      // apt's own lock wait is 10 min (the script's); past 20, something hangs. (spawn's own
+      // `timeout` would keep its timer when the command can't even start.)
+      const timer = setTimeout(() => child.kill('SIGTERM'), 20 * 60_000);
       const hear = (line: string) => {
         // A line redrawn with \r (dpkg's "Reading database ... 45%") is what a terminal would end up showing.
         const shown = line.split('\r').filter((l) => l.trim()).pop();
@@ -125,8 +127,13 @@ export class Containers {
           parts.forEach(hear);
         });
       }
-      child.once('error', (e) => reject(new ImageError(`Docker could not be installed on this instance: ${e.message}`)));
+      child.once('error', (e) => {
+        clearTimeout(timer);
+        const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+        reject(new ImageError(`Docker could not be installed on this instance: ${missing ? `${command[0]} is not installed on it` : e.message}`));
+      });
       child.once('close', (code) => {
+        clearTimeout(timer);
         hear(partial.stdout);
         hear(partial.stderr);
         if (code === 0) return resolve();

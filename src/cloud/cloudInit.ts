@@ -41,6 +41,7 @@ fail() { echo "${INSTALL_FAILED} $*"; exit 1; }
 exec 9>/run/meadowrun-install-docker.lock || fail "cannot open the lock"
 flock 9 || fail "cannot take the lock"
 if ! command -v dockerd >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 || fail "this image has no apt-get: use an image with Docker installed, or an Ubuntu/Debian one"
   export DEBIAN_FRONTEND=noninteractive
   # Right after boot, Ubuntu's unattended upgrades may hold apt's lock: wait for it.
   apt-get -o DPkg::Lock::Timeout=600 update -q || fail "apt-get update failed"
