@@ -187,8 +187,14 @@ export interface InstanceProvider {
   launch(
     option: InstanceOption,
     authorizedPublicKey: string,
-    o?: { signal?: AbortSignal; onAttempt?: (line: string) => void },
+    o?: { signal?: AbortSignal; onAttempt?: (line: string) => void; id?: string },
   ): Promise<{ id: string; zone?: string }>;
+  /**
+   * For a cloud whose instance ids the client chooses (Azure: the VM's name): a new one, passed to
+   * `launch` as `id`. The client then registers the instance's row before launching, since the
+   * launch itself takes minutes there (it ends when the VM is created).
+   */
+  newInstanceId?(): string;
   /**
    * Waits until the instance can be reached over SSH and says how. The host key comes from a channel
    * the client already trusts, never from the instance over the network (no trust on first use):

@@ -138,8 +138,10 @@ export function planAdjustments(input: AdjusterInput): AdjusterPlan {
       if (inst.jobCount > 0) actions[k] = { kind: 'keep', id: inst.id, reason: 'busy' };
       else if (now - inst.launchedAt < grace) actions[k] = { kind: 'keep', id: inst.id, reason: 'launching' };
       else actions[k] = { kind: 'terminate', id: inst.id, reason: 'not-registered' };
-    } else if (inst.registered && registeredFor < (input.listingLagMs ?? 0)) {
-      // In the table but not listed yet: the listing may lag a launch just made.
+    } else if (inst.registered && (registeredFor < (input.listingLagMs ?? 0) || inst.state === 'launching')) {
+      // In the table but not listed yet: the listing may lag a launch just made; and a row still
+      // launching may be registered before its instance exists (Azure: while its creation is asked
+      // for, or between two zones' tries). Its launcher gives it up, or it is abandoned (above).
       actions[k] = { kind: 'keep', id: inst.id, reason: 'launching' };
     } else {
       // In the table but gone from the provider (or in neither): drop the stale record.

@@ -69,7 +69,12 @@ export async function launchAndRegister(
   return finishLaunch(cloud, row, jobs.map((j) => j.jobId), o.signal);
 }
 
-/** The first half of launchAndRegister: an id from the provider, and the instance's `launching` row. */
+/**
+ * The first half of launchAndRegister: an id from the provider, and the instance's `launching` row.
+ * A provider whose ids the client chooses (Azure: the VM's name) has the row registered before the
+ * instance is created, which takes minutes there: the explorer and other clients see the launch at
+ * once, and a launch that fails or is cancelled is given up (row and instance gone).
+ */
 export async function startLaunch(
   cloud: Cloud,
   option: InstanceOption,
@@ -81,10 +86,34 @@ export async function startLaunch(
   await cloud.provider.prepare();
   const keys = await cloud.secrets.getSshKeyPair();
   const onAttempt = onEvent && ((message: string) => onEvent({ kind: 'attempt', message }));
+  const chosen = cloud.provider.newInstanceId?.();
+  if (chosen) {
+    onLaunched?.(chosen);
+    const record = launchingRecord(chosen, option, jobs);
+    const row = { ...record, etag: await cloud.table.registerInstance(record) };
+    try {
+      await cloud.provider.launch(option, keys.publicKey, { signal, onAttempt, id: chosen });
+      return row;
+    } catch (e) {
+      await abandonLaunch(cloud, chosen, jobs.map((j) => j.jobId)).catch(() => undefined);
+      throw e;
+    }
+  }
   const { id, zone } = await cloud.provider.launch(option, keys.publicKey, { signal, onAttempt });
   onLaunched?.(id);
+  const record = launchingRecord(id, option, jobs, zone);
+  try {
+    return { ...record, etag: await cloud.table.registerInstance(record) };
+  } catch (e) {
+    await cloud.provider.terminate(id);
+    throw e;
+  }
+}
+
+/** A new instance's row: launching, with `jobs` already allocated on it. */
+function launchingRecord(id: string, option: InstanceOption, jobs: JobAllocation[], zone?: string): Omit<InstanceRecord, 'etag'> {
   const now = Date.now();
-  const record: Omit<InstanceRecord, 'etag'> = {
+  return {
     id,
     state: 'launching',
     typeName: option.type.name,
@@ -100,12 +129,6 @@ export async function startLaunch(
     registeredAt: now,
     lastJobChangeAt: now,
   };
-  try {
-    return { ...record, etag: await cloud.table.registerInstance(record) };
-  } catch (e) {
-    await cloud.provider.terminate(id);
-    throw e;
-  }
 }
 
 /** The second half: waits for the instance, lets this client in, and records it ready (or gives the launch up). */

@@ -36,9 +36,12 @@ export class FakeProvider implements InstanceProvider {
 
   async prepare(): Promise<void> {}
 
-  async launch(option: InstanceOption): Promise<{ id: string }> {
+  /** Set for a cloud whose ids the client chooses (as Azure's VM names): launch then takes the id given. */
+  newInstanceId?: () => string;
+
+  async launch(option: InstanceOption, _key?: string, o: { id?: string } = {}): Promise<{ id: string }> {
     const n = ++this.launches;
-    const id = `fake-${n}`;
+    const id = o.id ?? `fake-${n}`;
     this.instances.set(id, { id, option, launchedAt: Date.now(), booted: false });
     let resolve!: () => void;
     let reject!: (e: Error) => void;

@@ -206,6 +206,15 @@ test('registered but not listed: left alone for the listing lag after registrati
   assert.deepEqual(byInstance(p), { 'just-registered': 'keep launching', 'at-lag': 'deregister not-running' }, 'keyed on registeredAt, not launchedAt');
 });
 
+test('a row still launching whose instance is not listed (Azure registers it before creating the VM, and between zones): kept until its launch is given up', () => {
+  const fleet = [
+    inst('creating', 2, 4, 0.1, { state: 'launching', running: false, registeredAt: NOW - 2 * GRACE + 1 }),
+    inst('ready-gone', 2, 4, 0.1, { running: false, registeredAt: NOW - 2 * GRACE + 1 }),
+  ];
+  const p = plan(fleet, [], [], { listingLagMs: 30_000 });
+  assert.deepEqual(byInstance(p), { creating: 'keep launching', 'ready-gone': 'deregister not-running' });
+});
+
 test('a row still launching: kept (and counted) for twice the launch grace, then its launch is given up', () => {
   const t = thr(1, 2, 1, { name: 't' });
   const fleet = [

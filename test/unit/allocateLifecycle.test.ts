@@ -33,6 +33,35 @@ test('a launch is registered as launching at once, then ready with its endpoint'
   assert.equal(instance.ssh.hostKey, `key-of-${row.id}`);
 });
 
+test('a cloud whose ids the client chooses (Azure) has the row launching while the instance is created; a creation that fails leaves no row and no instance', async () => {
+  const cloud = fakeCloud([one]);
+  let n = 0;
+  cloud.provider.newInstanceId = () => `chosen-${++n}`;
+  const created: { resolve(): void; reject(e: Error): void }[] = [];
+  const launch = cloud.provider.launch.bind(cloud.provider);
+  cloud.provider.launch = async (option, key, o) => {
+    await new Promise<void>((resolve, reject) => created.push({ resolve, reject }));
+    return launch(option, key, o);
+  };
+  cloud.provider.manualBoot = true;
+  const allocating = allocateJob(cloud, need, 'j1');
+  await until('the creation under way', async () => created.length === 1);
+  const [row] = await cloud.table.listInstances();
+  assert.deepEqual([row.id, row.state, Object.keys(row.jobs)], ['chosen-1', 'launching', ['j1']], 'registered before the instance exists');
+  created[0].resolve();
+  await until('the instance created', async () => cloud.provider.instances.has('chosen-1'));
+  cloud.provider.boot('chosen-1');
+  assert.equal((await allocating).instance.id, 'chosen-1');
+
+  const failing = allocateJob(cloud, { ...need, cpu: 1 }, 'j2').catch((e: Error) => e);
+  await until('the second creation under way', async () => created.length === 2);
+  assert.ok(await cloud.table.getInstance('chosen-2'), 'its row is there meanwhile');
+  created[1].reject(new Error('the creation failed'));
+  assert.match(((await failing) as Error).message, /the creation failed/);
+  assert.equal(await cloud.table.getInstance('chosen-2'), undefined, 'its row is gone');
+  assert.deepEqual([...cloud.provider.instances.keys()], ['chosen-1']);
+});
+
 test("a job joins an instance another client is launching, and waits for it", async () => {
   const cloud = fakeCloud([four]);
   cloud.provider.manualBoot = true;
