@@ -32,3 +32,20 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+
+/**
+ * The ed25519 host key an instance published in its row of the allocation table, when it has (and
+ * it is one); a failed read is no error: the caller looks again on its next poll, or at the console.
+ */
+export async function publishedEd25519Key(read: ((id: string) => Promise<string | undefined>) | undefined, id: string): Promise<string | undefined> {
+  const key = await read?.(id).catch(() => undefined);
+  return key && isEd25519Blob(key) ? key : undefined;
+}
+
+/** An OpenSSH ed25519 public key blob in base64: the string "ssh-ed25519", then 32 bytes of key. */
+export function isEd25519Blob(b64: string): boolean {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return false;
+  const blob = Buffer.from(b64, 'base64');
+  const name = 'ssh-ed25519';
+  return blob.length === 4 + name.length + 4 + 32 && blob.readUInt32BE(0) === name.length && blob.toString('latin1', 4, 4 + name.length) === name && blob.readUInt32BE(4 + name.length) === 32;
+}

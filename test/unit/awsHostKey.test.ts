@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { isEd25519Blob } from '../../src/cloud/aws/ec2Provider';
+import { isEd25519Blob } from '../../src/cloud/readiness';
 import { hostKeyFromConsole } from '../../src/cloud/cloudInit';
 import { tempDir } from '../support/tempDir';
 

@@ -25,7 +25,7 @@ import { DEFAULT_ENVIRONMENT_MAX_AGE_S, DEFAULT_MANAGEMENT_CONFIG } from '../../
 import { AwsAgentConfig } from './agentConfig';
 import { Ec2Catalog, loadCatalog } from './catalog';
 import { clientCidr } from '../clientAddress';
-import { sleep, sshAnswers } from '../readiness';
+import { publishedEd25519Key, sleep, sshAnswers } from '../readiness';
 import { allowSsh, ensureInstanceProfile, ensureSecurityGroup, TAGS } from './prepare';
 import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from '../cloudInit';
 import publishHostKeySource from './publishHostKey.py';
@@ -353,10 +353,8 @@ export class Ec2Provider implements InstanceProvider {
     }
   }
 
-  /** The ed25519 key the instance published in its row, when it has (and it is one); a failed read waits for the next poll or the console. */
-  private async rowHostKey(id: string): Promise<string | undefined> {
-    const key = await this.o.publishedHostKey?.(id).catch(() => undefined);
-    return key && isEd25519Blob(key) ? key : undefined;
+  private rowHostKey(id: string): Promise<string | undefined> {
+    return publishedEd25519Key(this.o.publishedHostKey, id);
   }
 
   /**
@@ -442,12 +440,4 @@ function quotaError(e: unknown, option: InstanceOption): MeadowrunError | undefi
     );
   }
   return undefined;
-}
-
-/** An OpenSSH ed25519 public key blob in base64: the string "ssh-ed25519", then 32 bytes of key. */
-export function isEd25519Blob(b64: string): boolean {
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return false;
-  const blob = Buffer.from(b64, 'base64');
-  const name = 'ssh-ed25519';
-  return blob.length === 4 + name.length + 4 + 32 && blob.readUInt32BE(0) === name.length && blob.toString('latin1', 4, 4 + name.length) === name && blob.readUInt32BE(4 + name.length) === 32;
 }

@@ -4,10 +4,13 @@
 // pay-as-you-go). Azure reports a lack of capacity either at once (SkuNotAvailable) or when the
 // creation ends (AllocationFailed, ZonalAllocationFailed): so a launch waits for the creation to end,
 // deletes a VM that failed, and tries the size without a zone, then in each of its zones, before it
-// gives up with 'no-capacity' (the allocator then picks the next option). A used-up quota
-// (OperationNotAllowed) is one message naming the quota. The VM is then ready when its serial log
-// (boot diagnostics, read through Resource Manager: not from the VM over the network) shows the
-// host key cloud-init generated — the client pins it — and its sshd answers.
+// gives up with 'no-capacity' (the allocator then picks the next option). Every try has the same
+// name, which the client chose (newInstanceId) and registered the VM's row under before the first.
+// A used-up quota (OperationNotAllowed) is one message naming the quota. The VM is then ready when
+// the host key cloud-init generated is known — the client pins it — and its sshd answers: the VM
+// writes the key to its own row of the allocation table with its managed identity (publishHostKey.py),
+// and its serial log (boot diagnostics, read through Resource Manager: not from the VM over the
+// network) shows it too, the fallback.
 import * as crypto from 'crypto';
 import type { ComputeManagementClient, ImageReference, VirtualMachine } from '@azure/arm-compute';
 import type { NetworkManagementClient } from '@azure/arm-network';
@@ -17,8 +20,9 @@ import { DEFAULT_ENVIRONMENT_MAX_AGE_S } from '../../core/management';
 import { clientCidr } from '../clientAddress';
 import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from '../cloudInit';
 import { AgentConfig, InstanceEndpoint, InstanceProvider, NodeCommand, RunningInstance, SshEndpoint } from '../ports';
-import { sleep, sshAnswers } from '../readiness';
+import { publishedEd25519Key, sleep, sshAnswers } from '../readiness';
 import { AzureCatalog, AzureSizeSpec, loadAzureCatalog } from './catalog';
+import { HOST_KEY_PUBLISHER } from './data';
 import { allowSsh, AzureNetwork, ensureNetwork, TAGS } from './network';
 
 export interface AzureVmProviderOptions {
@@ -52,9 +56,10 @@ export interface AzureVmProviderOptions {
   lroIntervalMs?: number;
   /** Each launch attempt, for the progress and the log. */
   onAttempt?: (line: string) => void;
-  onPhase?: (id: string, phase: 'running' | 'host-key' | 'ssh') => void;
   /** The host key the VM wrote to its row of the allocation table (base64), if it has yet. */
   publishedHostKey?: (id: string) => Promise<string | undefined>;
+  /** Each step of waitReady as it is reached; a host key says where it was read. */
+  onPhase?: (id: string, phase: 'running' | 'host-key' | 'ssh', detail?: 'row' | 'console') => void;
   /**
    * The network `meadowrun azure prepare` made, for a provider that must change nothing else (the
    * management Function): launches go into it, and no SSH rule is added for this process.
@@ -124,11 +129,28 @@ export class AzureVmProvider implements InstanceProvider {
     await this.prepare();
   }
 
+  /** A new VM's name (its id), chosen by the client. */
+  newInstanceId(): string {
+    return `meadowrun-${crypto.randomBytes(6).toString('hex')}`;
+  }
+
   /**
-   * Creates the VM and waits for Azure to finish creating it (a lack of capacity shows only then),
-   * without its zone first, then in each zone of the size; returns its name, which is its id.
+   * Creates the VM named `o.id` (a new name when absent) and waits for Azure to finish creating it
+   * (a lack of capacity shows only then), without its zone first, then in each zone of the size; a
+   * VM that failed is deleted before the next try, which has the same name. Returns its name.
    */
-  async launch(option: InstanceOption, authorizedPublicKey: string, o: { signal?: AbortSignal; onAttempt?: (line: string) => void } = {}): Promise<{ id: string; zone?: string }> {
+  async launch(
+    option: InstanceOption,
+    authorizedPublicKey: string,
+    o: { signal?: AbortSignal; onAttempt?: (line: string) => void; id?: string } = {},
+  ): Promise<{ id: string; zone?: string }> {
+    const name = o.id ?? this.newInstanceId();
+    // Every try to the provider's listener (the log); a size or zone without capacity also to the
+    // launch's (the job's progress, which already says what is launching).
+    const say = (line: string, toJob = true) => {
+      this.o.onAttempt?.(line);
+      if (toJob) o.onAttempt?.(line);
+    };
     await this.prepare();
     const net = await this.prepared!;
     const [catalog, identityId, environmentMaxAgeS] = await Promise.all([
@@ -140,28 +162,26 @@ export class AzureVmProvider implements InstanceProvider {
     const market = option.spot ? 'Spot' : 'pay-as-you-go';
     const zones: (string | undefined)[] = [undefined, ...(spec?.zones ?? [])];
     const failures: string[] = [];
-    // A zone without room: said to the provider's listener and to this launch's job (whose progress already says what launches), as on AWS.
-    const tryingNext = (where: string, code: string, zone: string | undefined) => {
-      const line = `${where}: ${code}, trying ${zone === zones[zones.length - 1] ? 'no further' : 'the next'} zone`;
-      this.o.onAttempt?.(line);
-      o.onAttempt?.(line);
+    const elsewhere = (where: string, code: string, zone: string | undefined) => {
+      say(`No capacity for ${where} (${code}), ${zone === zones[zones.length - 1] ? 'no zone left to try' : 'trying the next zone'}`);
       failures.push(`${where}: ${code}`);
     };
     for (const zone of zones) {
       if (o.signal?.aborted) throw cancellation();
       const where = `${option.type.name} ${market}${zone ? ` in zone ${zone}` : ''}`;
-      const name = `meadowrun-${crypto.randomBytes(6).toString('hex')}`;
-      this.o.onAttempt?.(`launching ${where} as ${name}`);
+      say(`launching ${where} as ${name}`, false);
       const vm = this.vmDefinition(name, option, authorizedPublicKey, net, spec, zone, identityId, environmentMaxAgeS);
-      const poller = this.o.compute.virtualMachines.createOrUpdate(this.o.resourceGroup, name, vm, this.lroOptions());
+      // Only the polling is stopped on a cancel, once the request was accepted: a request aborted
+      // mid-way may still create a VM we would then not know of.
+      const polling = new AbortController();
+      const poller = this.o.compute.virtualMachines.createOrUpdate(this.o.resourceGroup, name, vm, { ...this.lroOptions(), abortSignal: polling.signal });
       try {
-        // Never aborted mid-request: Azure may create a VM whose creation we would then not follow.
         await poller.submitted();
       } catch (e) {
         const code = armErrorCode(e);
         if (NOT_HERE.has(code)) throw new MeadowrunError(`No capacity for ${option.type.name} (${market}) in ${this.o.location}: ${code}`, 'no-capacity', { cause: e });
         if (TRY_ELSEWHERE.has(code)) {
-          tryingNext(where, code, zone);
+          elsewhere(where, code, zone);
           continue;
         }
         throw quotaError(e, option, this.o.location) ?? e;
@@ -171,12 +191,14 @@ export class AzureVmProvider implements InstanceProvider {
         // Where it runs, for the explorer's row: the location, with the zone when one was pinned ("eastus-2").
         return { id: name, zone: zone ? `${this.o.location}-${zone}` : this.o.location };
       } catch (e) {
-        // Cancelled, or the creation failed: a VM left in the Failed state still holds its NIC and address.
+        // Cancelled (the creation is not followed any more), or it failed: a VM left in the Failed
+        // state still holds its NIC and address.
+        polling.abort();
         await this.terminate(name).catch(() => undefined);
         if (o.signal?.aborted) throw cancellation();
         const code = armErrorCode(e);
         if (TRY_ELSEWHERE.has(code)) {
-          tryingNext(where, code, zone);
+          elsewhere(where, code, zone);
           continue;
         }
         if (NOT_HERE.has(code)) throw new MeadowrunError(`No capacity for ${option.type.name} (${market}) in ${this.o.location}: ${code}`, 'no-capacity', { cause: e });
@@ -203,7 +225,7 @@ export class AzureVmProvider implements InstanceProvider {
         computerName: name,
         adminUsername: SSH_USER,
         // No management function reaches a VM over SSH: the VM removes its unused environments itself.
-        customData: userData(key, { ...this.o.agentConfig(name), environments: { maxAgeS: environmentMaxAgeS } }, this.nodeCommand(), { known: name }),
+        customData: userData(key, { ...this.o.agentConfig(name), environments: { maxAgeS: environmentMaxAgeS } }, this.nodeCommand(), { known: name }, HOST_KEY_PUBLISHER),
         linuxConfiguration: { disablePasswordAuthentication: true, ssh: { publicKeys: [{ path: `/home/${SSH_USER}/.ssh/authorized_keys`, keyData: key }] } },
       },
       networkProfile: {
@@ -239,7 +261,7 @@ export class AzureVmProvider implements InstanceProvider {
     return this.o.nodeCommand ?? { command: ['node'], env: {} };
   }
 
-  /** Waits for the VM's public address, the host key in its serial log, and its sshd. */
+  /** Waits for the VM's public address, its host key (in its row, else its serial log), and its sshd. */
   async waitReady(id: string, o: { signal?: AbortSignal } = {}): Promise<InstanceEndpoint> {
     const pollMs = this.o.pollMs ?? 2000;
     let host: string | undefined;
@@ -262,11 +284,16 @@ export class AzureVmProvider implements InstanceProvider {
         }
       }
       if (host && !hostKey) {
+        // The row first: written as the setup ends, before cloud-init prints the key, and one read.
+        hostKey = await publishedEd25519Key(this.o.publishedHostKey, id);
+        if (hostKey) this.o.onPhase?.(id, 'host-key', 'row');
+      }
+      if (host && !hostKey) {
         const serial = await this.serialLog(id);
         const failed = setupFailure(serial);
         if (failed) throw new MeadowrunError(`VM ${id} could not be set up: ${failed}`, 'launch', { instanceId: id });
         hostKey = hostKeyFromConsole(serial);
-        if (hostKey) this.o.onPhase?.(id, 'host-key');
+        if (hostKey) this.o.onPhase?.(id, 'host-key', 'console');
       }
       if (host && hostKey && (await sshAnswers(host, 22))) {
         this.o.onPhase?.(id, 'ssh');
@@ -333,7 +360,7 @@ export class AzureVmProvider implements InstanceProvider {
     if (!vm || vm.provisioningState === 'Failed' || vm.provisioningState === 'Deleting' || (power && ['deallocated', 'deallocating', 'stopped', 'stopping'].includes(power))) return 'gone';
     if (vm.provisioningState !== 'Succeeded' || power !== 'running') return undefined;
     const host = await this.publicAddress(vm);
-    const hostKey = host && ((await this.o.publishedHostKey?.(id)) ?? hostKeyFromConsole(await this.serialLog(id)));
+    const hostKey = host && ((await publishedEd25519Key(this.o.publishedHostKey, id)) ?? hostKeyFromConsole(await this.serialLog(id)));
     if (!host || !hostKey) return undefined;
     return { ssh: { host, port: 22, user: SSH_USER, hostKey }, workDir: WORK_DIR, nodeCommand: this.nodeCommand() };
   }
