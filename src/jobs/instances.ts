@@ -22,18 +22,28 @@ export async function terminateInstance(cloud: Cloud, id: string, o: { force?: b
 /**
  * When a running job loses its agent, whether that is because its instance was terminated
  * (deregistered, or no longer run by the provider) rather than because something crashed: then
- * the job was stopped, as `instances terminate --force` or the editor's Terminate Instance says.
+ * the job was stopped, as `instances terminate --force` or the editor's Terminate Instance says —
+ * or, for a Spot instance that had fenced itself (its watch saw the cloud announce the eviction),
+ * interrupted by the cloud. No sweep runs on an instance that is gone: the job's allocation is freed
+ * here, and the row goes once no job is left on it.
  */
 export async function stoppedByTermination(cloud: Cloud, instanceId: string, jobId: string, lost: unknown): Promise<MeadowrunError | undefined> {
   if ((lost as MeadowrunError)?.code !== 'agent-lost') return undefined;
-  const gone = await Promise.all([cloud.table.getInstance(instanceId), cloud.provider.listRunning()]).then(
-    ([record, running]) => !record || !running.some((r) => r.id === instanceId),
-    () => false, // can't tell: the agent-lost error stands
+  const seen = await Promise.all([cloud.table.getInstance(instanceId), cloud.provider.listRunning()]).then(
+    ([record, running]) => ({ record, gone: !record || !running.some((r) => r.id === instanceId) }),
+    () => undefined, // can't tell: the agent-lost error stands
   );
-  if (!gone) return undefined;
+  if (!seen?.gone) return undefined;
+  const { record } = seen;
+  if (record) {
+    await cloud.table.deallocateJob(instanceId, jobId).catch(() => undefined);
+    await cloud.table.deregisterInstance(instanceId).catch(() => undefined);
+  }
+  if (record?.spot && record.preventFurtherAllocation) {
+    return new MeadowrunError(`Job ${jobId} was interrupted: its Spot instance ${instanceId} was evicted by the cloud (the eviction was announced, and the instance took no new jobs)`, 'instance-terminated', { instanceId, cause: lost });
+  }
   return new MeadowrunError(`Job ${jobId} was stopped because its instance ${instanceId} was terminated`, 'instance-terminated', { instanceId, cause: lost });
 }
-
 
 export type InstanceHealth = 'ready' | 'unreachable' | 'fenced' | 'launching';
 
