@@ -6,13 +6,13 @@
 // allocation, no row for the terminated instance, no queue.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { GetQueueAttributesCommand, ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoAllocationTable } from '../../src/cloud/aws/dynamoAllocationTable';
 import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator, type EmulatedInstance } from '../support/ec2emu';
+import { jobProcesses } from '../support/machineProcesses';
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
 import { makeProject } from '../support/localCloud';
 import { tempDir } from '../support/tempDir';
@@ -111,32 +111,4 @@ describe('a map on AWS that loses a worker and an instance', { skip: unavailable
 async function requestMessagesLeft(sqs: SQSClient, url: string): Promise<number> {
   const r = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
   return Number(r.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(r.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
-}
-
-/**
- * The jobs running on an emulated instance, as host pids: the children of the agent's fork server
- * (python … forkserver-HASH.py) among the processes in the instance's network namespace.
- */
-function jobProcesses(instance: EmulatedInstance): number[] {
-  let netns: number;
-  try {
-    netns = fs.statSync(`/run/netns/${instance.netns}`).ino;
-  } catch {
-    return [];
-  }
-  const procs: { pid: number; ppid: number; forkServer: boolean }[] = [];
-  for (const p of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (fs.readlinkSync(`/proc/${p}/ns/net`) !== `net:[${netns}]`) continue;
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const forkServer = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').some((a) => /(^|\/)forkserver(-[0-9a-f]+)?\.py$/.test(a));
-      procs.push({ pid: Number(p), ppid, forkServer });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const servers = new Set(procs.filter((p) => p.forkServer).map((p) => p.pid));
-  return procs.filter((p) => servers.has(p.ppid)).map((p) => p.pid);
 }

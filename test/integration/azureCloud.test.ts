@@ -1,101 +1,97 @@
 // `--cloud azure` end to end, as a user's CLI process: Resource Manager is the fake one (HTTPS, its
 // CA trusted through NODE_EXTRA_CA_CERTS), whose VMs boot their custom data as machines of the
-// emulator; storage is Azurite, Key Vault a stand-in, the login a stand-in `az`. A cold run-function
-// prepares the subscription (resource group, storage account, Key Vault, the VMs' identity and its
-// roles, the network), launches the cheapest size, pins the host key from the VM's serial log,
-// connects, sends the agent, and the agent on the VM frees the job in the Azure Table (Azurite,
-// reached from the VM at the emulator's gateway). A warm run reuses the VM.
+// emulator; storage is Azurite, Key Vault a stand-in, the login a stand-in `az`. The VMs' metadata
+// service is the emulator's at 169.254.169.254 (for the machines' own traffic only), answering as
+// Azure's: Scheduled Events, the managed identity's tokens. One prepared subscription for every case:
+// a launch cancelled with Ctrl-C while Azure creates the VM (its row shows it launching meanwhile)
+// leaves nothing; a cold run-function prepares, launches the cheapest size, pins the host key the
+// VM published in its table row, connects, sends the agent, and the agent on the VM frees the job
+// in the Azure Table (Azurite, reached from the VM at the emulator's gateway); a warm run reuses the
+// VM; maps run through Azure Queues, also with a worker killed; a Spot VM's eviction (Preempt)
+// interrupts its job, said as such; sizes and zones without capacity are tried past, and said.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
+import * as https from 'node:https';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ALLOCATION_TABLE, TableAllocationTable } from '../../src/cloud/azure/tableAllocationTable';
-import { startAzurite, type Azurite } from '../support/azurite';
-import { forward, startScheduledEvents, type ScheduledEvents } from '../support/azureWorld';
-import { machineHostUnavailable, startMachineHost, type MachineHost } from '../support/ec2emu/machineHost';
-import { startFakeArm, type FakeArm } from '../support/fakeArm';
-import { fakeAz } from '../support/fakeAz';
-import { startFakeKeyVault, type FakeKeyVault } from '../support/fakeKeyVault';
-import { startFakeRetailPrices, type FakeRetailPrices } from '../support/fakeRetailPrices';
+import type { Azurite } from '../support/azurite';
+import { machineHostUnavailable, startAzureWorld, type AzureWorld } from '../support/azureWorld';
+import type { MachineHost } from '../support/ec2emu/machineHost';
+import type { FakeArm } from '../support/fakeArm';
 import { makeProject, waitFor } from '../support/localCloud';
-import { tempDir } from '../support/tempDir';
+import { jobProcesses } from '../support/machineProcesses';
 
 const unavailable = machineHostUnavailable();
 const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
+const GROUP = 'meadowrun-e2e';
+
+/** A POST to the fake Resource Manager, as a user with a token would (its CA trusted for this request). */
+function armPost(arm: FakeArm, resourcePath: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(`${arm.endpoint}${resourcePath}?api-version=2024-07-01`, { method: 'POST', ca: arm.ca, headers: { authorization: 'Bearer test', 'content-length': 0 } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip: unavailable ? `skipped: ${unavailable}` : false }, () => {
+  let world: AzureWorld;
   let host: MachineHost;
   let arm: FakeArm;
-  let prices: FakeRetailPrices;
   let azurite: Azurite;
-  let vault: FakeKeyVault;
   let project: string;
   let env: NodeJS.ProcessEnv;
-  const forwards: { close(): void }[] = [];
-  let scheduled: ScheduledEvents;
+  let table: TableAllocationTable; // the client's view
+  const vmId = (name: string) => `/subscriptions/${arm.subscription}/resourceGroups/${GROUP}/providers/Microsoft.Compute/virtualMachines/${name}`;
+  /** The resources of VM `name`: itself, its NIC and public address (its disk is part of it). */
+  const resourcesOf = (name: string) => arm.resourceIds().filter((id) => id.split('/').pop()!.startsWith(name));
 
   before(async () => {
-    host = await startMachineHost();
-    arm = await startFakeArm({ machines: host });
-    prices = await startFakeRetailPrices({ spot: { Standard_E2s_v5: 0.02 } });
-    azurite = await startAzurite();
-    vault = await startFakeKeyVault();
-    // The VMs reach Azurite at the gateway, through forwarders.
-    let instanceStorage = azurite.connectionString;
-    for (const url of [azurite.blobUrl, azurite.queueUrl, azurite.tableUrl]) {
-      const u = new URL(url);
-      const f = await forward(host.gateway, Number(u.port));
-      forwards.push(f);
-      instanceStorage = instanceStorage.replace(`${u.hostname}:${u.port}`, `${host.gateway}:${f.port}`);
-    }
-    scheduled = await startScheduledEvents(host.gateway);
-    forwards.push(scheduled);
+    // The VMs' watch looks for a Preempt every 3 s, not every 30.
+    world = await startAzureWorld({ spot: { Standard_E2s_v5: 0.02 }, sweepIntervalS: 3 });
+    ({ host, arm, azurite, env } = world);
     project = makeProject({
-      'jobs.py': 'import socket\ndef cube(x):\n    return {"cube": x ** 3, "host": socket.gethostname()}\ndef blob(n):\n    return "x" * n\n',
+      'jobs.py': [
+        'import socket, time',
+        'def cube(x):\n    return {"cube": x ** 3, "host": socket.gethostname()}',
+        'def blob(n):\n    return "x" * n',
+        'def slow_cube(x):\n    time.sleep(0.01)\n    return x ** 3',
+        'def slow(s):\n    time.sleep(s)\n    return s',
+        '',
+      ].join('\n'),
+      'whoami.py': 'import socket\nprint("running on", socket.gethostname())\n',
     });
-    const home = tempDir('azure-home');
-    const cas = path.join(home, 'test-cas.pem');
-    fs.writeFileSync(cas, `${arm.ca}\n${vault.ca}\n`);
-    const az = fakeAz({ subscription: arm.subscription });
-    env = {
-      PATH: az.path,
-      HOME: home,
-      NODE_EXTRA_CA_CERTS: cas,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      MEADOWRUN_AZURE_ARM_ENDPOINT: arm.endpoint,
-      MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
-      MEADOWRUN_AZURE_KEY_VAULT_ENDPOINT: vault.url,
-      MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING: instanceStorage,
-      MEADOWRUN_AZURE_INSTANCE_IMDS: scheduled.endpoint,
-      MEADOWRUN_AZURE_PRICES_URL: prices.url,
-      MEADOWRUN_AZURE_SSH_FROM: '127.0.0.1/32',
-      MEADOWRUN_AZURE_DIR: path.join(home, 'azure'),
-      // The VMs' watch looks for a Preempt every 3 s, not every 30.
-      MEADOWRUN_SWEEP_INTERVAL: '3',
-    };
+    table = TableAllocationTable.open({ connectionString: azurite.connectionString }, ALLOCATION_TABLE);
   });
 
   after(async () => {
-    for (const f of forwards) f.close();
-    await arm?.stop();
-    await host?.stop();
-    await prices?.stop();
-    await vault?.stop();
-    await azurite?.stop();
+    await world?.stop();
   });
 
-  const meadowrun = (...args: string[]) => {
+  /** The CLI as a user runs it; `started` has its process and output so far while it runs. */
+  const start = (...args: string[]) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [cli, '--cloud', 'azure', '--location', 'eastus', '--resource-group', 'meadowrun-e2e', ...args], { cwd: project, env });
-    return new Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }>((resolve) => {
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000 }));
+    const child = spawn(process.execPath, [cli, '--cloud', 'azure', '--location', 'eastus', '--resource-group', GROUP, ...args], { cwd: project, env });
+    const out = { child, stdout: '', stderr: '' };
+    child.stdout.on('data', (d) => (out.stdout += d));
+    child.stderr.on('data', (d) => (out.stderr += d));
+    const done = new Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }>((resolve) => {
+      child.on('close', (code) => resolve({ code, stdout: out.stdout, stderr: out.stderr, seconds: (Date.now() - t0) / 1000 }));
     });
+    return { ...out, out, done };
+  };
+  const meadowrun = (...args: string[]) => start(...args).done;
+  /** What is left of Meadowrun's work: VMs with their NICs and addresses, rows, map queues. */
+  const leftovers = async () => {
+    const { QueueServiceClient } = await import('@azure/storage-queue');
+    const queues: string[] = [];
+    for await (const q of QueueServiceClient.fromConnectionString(azurite.connectionString).listQueues({ prefix: 'meadowrun-' })) queues.push(q.name);
+    return { vms: arm.resourceIds().filter((id) => /\/(virtualMachines|networkInterfaces|publicIPAddresses)\//.test(id)), rows: (await table.listInstances()).map((r) => r.id), queues };
   };
 
   it('azure prepare makes the resource group, storage account, Key Vault, identity, roles and network, and again changes nothing', async () => {
@@ -120,7 +116,30 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     assert.deepEqual(arm.resourceIds().sort(), before, 'nothing new');
   });
 
-  it('runs a function cold (prepare → VM → serial log host key → SSH → agent → result → job freed in the Azure Table), then warm on the same VM', async () => {
+  it("Ctrl-C while Azure creates the VM (its row already says launching) leaves nothing: no VM, NIC, address, row or queue", async () => {
+    const release = arm.holdVmCreations();
+    const attempts = arm.vmAttempts.length;
+    try {
+      const run = start('run-function', 'jobs.py:cube', '--args', '[1]');
+      let name = '';
+      await waitFor('the VM to be created, its row launching', async () => {
+        name = arm.vmAttempts[attempts]?.name ?? '';
+        const row = name ? await table.getInstance(name) : undefined;
+        return arm.resource(vmId(name))?.properties.provisioningState === 'Creating' && row?.state === 'launching';
+      }, 120_000).catch((e) => assert.fail(`${e.message}\n${run.out.stderr}`));
+      assert.equal(run.out.child.exitCode, null, run.out.stderr);
+      run.out.child.kill('SIGINT');
+      // Without waiting for the creation Azure was asked for: the CLI stops following it.
+      const cancelled = await Promise.race([run.done, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the CLI did not exit within 90 s of Ctrl-C:\n${run.out.stderr}`)), 90_000).unref())]);
+      assert.equal(cancelled.code, 130, cancelled.stderr);
+      assert.deepEqual(await leftovers(), { vms: [], rows: [], queues: [] });
+      assert.equal(host.instance(name), undefined, 'no machine was booted for it');
+    } finally {
+      release();
+    }
+  });
+
+  it('runs a function cold (prepare → VM → host key from its table row → SSH → agent → result → job freed in the Azure Table), then warm on the same VM', async () => {
     const cold = await meadowrun('run-function', 'jobs.py:cube', '--args', '[3]', '--json');
     assert.equal(cold.code, 0, `${cold.stderr}\n${host.log.slice(-10).join("\n")}\n${arm.requests.slice(-8).map((r) => `${r.method} ${r.path}`).join("\n")}`);
     const result = JSON.parse(cold.stdout);
@@ -132,7 +151,7 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     assert.ok(machine, 'one VM runs');
     assert.equal(result.instanceId, machine.id);
     assert.equal(value.host, machine.id, 'the function ran on the VM (its computer name)');
-    assert.deepEqual(arm.vmAttempts.map((a) => [a.vmSize, a.priority]), [['Standard_D2ps_v5', 'Regular']], 'the cheapest size that fits, pay-as-you-go');
+    assert.deepEqual(arm.vmAttempts.slice(-1).map((a) => [a.vmSize, a.priority]), [['Standard_D2ps_v5', 'Regular']], 'the cheapest size that fits, pay-as-you-go');
     const vm = arm.resource(`/subscriptions/${arm.subscription}/resourceGroups/meadowrun-e2e/providers/Microsoft.Compute/virtualMachines/${machine.id}`)!;
     assert.equal(vm.properties.storageProfile.imageReference.sku, 'server-arm64', 'an Arm64 size boots the Arm64 image');
     assert.match(vm.identity.type, /UserAssigned/, 'the VM runs as the identity prepare made');
@@ -144,18 +163,22 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     }
 
     // The agent on the VM freed the job in the table, reaching Azurite from the VM.
-    const table = TableAllocationTable.open({ connectionString: azurite.connectionString }, ALLOCATION_TABLE);
     const [row] = await table.listInstances();
     assert.equal(row.id, machine.id);
     assert.deepEqual(row.jobs, {});
     assert.equal(row.state, 'ready');
     assert.equal(row.ssh?.user, 'meadowrun');
+    // The VM published its host key in its row as it booted; that is the key the client pinned.
+    const published = await table.publishedHostKey(machine.id);
+    assert.ok(published, 'the VM wrote its host key to its row');
+    assert.equal(row.ssh?.hostKey, published);
 
+    const launches = arm.vmAttempts.length;
     const warm = await meadowrun('run-function', 'jobs.py:cube', '--args', '[4]', '--json');
     assert.equal(warm.code, 0, warm.stderr);
     const again = JSON.parse(warm.stdout);
     assert.deepEqual([JSON.parse(again.outcome.value.json).cube, again.instanceId, again.launched], [64, machine.id, false]);
-    assert.equal(arm.vmAttempts.length, 1, 'no second VM');
+    assert.equal(arm.vmAttempts.length, launches, 'no second VM');
     console.log(`azure: cold run-function ${cold.seconds.toFixed(1)} s, warm ${warm.seconds.toFixed(1)} s (each a new CLI process)`);
   });
 
@@ -177,31 +200,99 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     console.log(`azure: run-map of 100 tasks on 2 workers ${map.seconds.toFixed(1)} s; one 100 KB result through a blob ${big.seconds.toFixed(1)} s`);
   });
 
-  it('a Spot VM — for a job accepting any eviction rate, as the rates are unknown without Resource Graph — is fenced once Scheduled Events announce its Preempt', async () => {
+  it('a map with a worker killed with SIGKILL mid-run: every result once, in order; nothing left running, allocated or queued', async () => {
+    const TASKS = 2000;
+    const [machine] = host.instances();
+    const map = start('run-map', 'jobs.py:slow_cube', '--args', `range(${TASKS})`, '--workers', '2', '--cpu', '0.5', '--memory', '0.5', '--json');
+    const { QueueServiceClient } = await import('@azure/storage-queue');
+    const service = QueueServiceClient.fromConnectionString(azurite.connectionString);
+    let workers: number[] = [];
+    let requestQueue: string | undefined;
+    let most = 0;
+    // Both workers run, and a request message is done (the queue holds fewer than it did; it counts claimed ones too).
+    await waitFor('both workers to run and a request message to be done', async () => {
+      assert.equal(map.out.child.exitCode, null, `the map ended before a worker was killed:\n${map.out.stderr}`);
+      workers = jobProcesses(host.instance(machine.id)!);
+      if (!requestQueue) for await (const q of service.listQueues({ prefix: 'meadowrun-' })) if (q.name.endsWith('-request')) requestQueue = q.name;
+      const left = requestQueue ? ((await service.getQueueClient(requestQueue).getProperties().catch(() => undefined))?.approximateMessagesCount ?? 0) : 0;
+      most = Math.max(most, left);
+      return workers.length === 2 && most > 1 && left < most;
+    }, 120_000);
+    process.kill(workers[0], 'SIGKILL');
+    const done = await map.done;
+    assert.equal(done.code, 0, done.stderr);
+    const out = JSON.parse(done.stdout);
+    assert.equal(out.status, 'succeeded');
+    assert.deepEqual(out.failures, []);
+    assert.equal(out.results.length, TASKS);
+    out.results.forEach((r: number, i: number) => assert.equal(r, i ** 3, `task ${i}`));
+    assert.deepEqual(jobProcesses(host.instance(machine.id)!), [], 'no worker left running');
+    for (const r of await table.listInstances()) assert.deepEqual(r.jobs, {}, `nothing allocated on ${r.id}`);
+    assert.deepEqual((await leftovers()).queues, [], 'the map deleted its queues');
+    console.log(`azure: run-map of ${TASKS} tasks with a worker killed ${done.seconds.toFixed(1)} s`);
+  });
+
+  it("a Spot VM's eviction: the Preempt in Scheduled Events fences it, its running job is reported interrupted, and nothing of it is left", async () => {
     const before = arm.vmAttempts.length;
-    const run = await meadowrun('run-function', 'jobs.py:cube', '--args', '[5]', '--memory', '12', '--max-eviction-rate', '100', '--json');
-    assert.equal(run.code, 0, run.stderr);
-    const attempt = arm.vmAttempts[arm.vmAttempts.length - 1];
-    assert.equal(arm.vmAttempts.length, before + 1, 'one new VM');
+    // A job accepting any eviction rate (the rates are unknown without Resource Graph) that fits no running VM.
+    const run = start('run-function', 'jobs.py:slow', '--args', '[600]', '--memory', '12', '--max-eviction-rate', '100');
+    let name = '';
+    await waitFor('the job to run on a new Spot VM', () => {
+      assert.equal(run.out.child.exitCode, null, run.out.stderr);
+      name = arm.vmAttempts[before]?.name ?? '';
+      const machine = name ? host.instance(name) : undefined;
+      return !!machine && jobProcesses(machine).length === 1;
+    }, 180_000);
+    const attempt = arm.vmAttempts[before];
     assert.deepEqual([attempt.vmSize, attempt.priority], ['Standard_E2s_v5', 'Spot']);
-    assert.equal(JSON.parse(run.stdout).instanceId, attempt.name);
-    const vm = arm.resource(`/subscriptions/${arm.subscription}/resourceGroups/meadowrun-e2e/providers/Microsoft.Compute/virtualMachines/${attempt.name}`)!;
+    const vm = arm.resource(vmId(name))!;
     assert.deepEqual([vm.properties.evictionPolicy, vm.properties.billingProfile], ['Delete', { maxPrice: -1 }]);
-    const table = TableAllocationTable.open({ connectionString: azurite.connectionString }, ALLOCATION_TABLE);
-    assert.equal((await table.getInstance(attempt.name))?.preventFurtherAllocation, false);
-    // The shape of learn.microsoft.com/azure/virtual-machines/linux/scheduled-events (30 s notice for Spot).
-    scheduled.events.push({
-      EventId: '602d9444-d2cd-49c7-8624-8643e7171297', EventType: 'Preempt', ResourceType: 'VirtualMachine', Resources: [attempt.name],
-      EventStatus: 'Scheduled', NotBefore: new Date(Date.now() + 30_000).toUTCString(), Description: '', EventSource: 'Platform', DurationInSeconds: -1,
-    });
-    await waitFor('the VM to fence itself', async () => (await table.getInstance(attempt.name))?.preventFurtherAllocation === true, 30_000);
+    assert.equal((await table.getInstance(name))?.preventFurtherAllocation, false);
+    arm.evictionNoticeMs = 12_000;
+    assert.equal(await armPost(arm, `${vmId(name)}/simulateEviction`), 204);
+    await waitFor('the VM to fence itself', async () => (await table.getInstance(name))?.preventFurtherAllocation === true, 12_000);
+    const ended = await run.done;
+    assert.notEqual(ended.code, 0);
+    assert.match(ended.stderr, new RegExp(`Job \\S+ was interrupted: its Spot instance ${name} was evicted`), ended.stderr);
+    await host.waitForGone(name);
+    assert.deepEqual(resourcesOf(name), [], 'the VM, its NIC and its address are gone');
+    assert.equal(await table.getInstance(name), undefined, 'its row is gone');
+  });
+
+  it('no capacity: a size Azure does not offer here, then a zone-less creation without capacity; the next size and zone are tried and said; run-command runs there, the host key from the row alone', async () => {
+    const before = arm.vmAttempts.length;
+    arm.injectVmError({ code: 'SkuNotAvailable', vmSize: 'Standard_E2s_v5', priority: 'Regular', times: 1 });
+    arm.injectVmError({ code: 'AllocationFailed', vmSize: 'Standard_D4s_v5', async: true, times: 1 });
+    // No serial log: the key can only come from the row.
+    arm.serialLog = false;
+    try {
+      const run = await meadowrun('run-command', 'whoami.py', '--memory', '12');
+      assert.equal(run.code, 0, run.stderr);
+      const attempts = arm.vmAttempts.slice(before);
+      assert.deepEqual(attempts.map((a) => [a.vmSize, a.zone ?? '-', a.error ?? 'ok']), [
+        ['Standard_E2s_v5', '-', 'SkuNotAvailable'],
+        ['Standard_D4s_v5', '-', 'AllocationFailed'],
+        ['Standard_D4s_v5', '1', 'ok'],
+      ]);
+      const name = attempts[2].name;
+      assert.equal(attempts[1].name, name, 'one name for the tries of one size: its row is registered once');
+      assert.match(run.stdout, new RegExp(`running on ${name}`));
+      assert.match(run.stderr, /No capacity for Standard_E2s_v5 \(pay-as-you-go\) in eastus: SkuNotAvailable; trying the next cheapest type/);
+      assert.match(run.stderr, /No capacity for Standard_D4s_v5 pay-as-you-go \(AllocationFailed\), trying the next zone/);
+      const row = await table.getInstance(name);
+      assert.equal(row?.ssh?.hostKey, await table.publishedHostKey(name));
+      assert.equal(resourcesOf(attempts[0].name).length, 0, 'the size refused made nothing');
+      assert.equal(await table.getInstance(attempts[0].name), undefined, "and its launching row is gone");
+    } finally {
+      arm.serialLog = true;
+    }
   });
 
   it('azure status lists the VM and what prepare made; azure uninstall --yes removes the resource group, the VM with it', async () => {
     const status = await meadowrun('azure', 'status');
     assert.equal(status.code, 0, status.stderr);
-    const [machine] = host.instances();
-    assert.match(status.stdout, new RegExp(`Microsoft.Compute/virtualMachines: ${machine.id}`));
+    const machines = host.instances();
+    for (const machine of machines) assert.match(status.stdout, new RegExp(`Microsoft.Compute/virtualMachines: ${machine.id}`));
     const refused = await meadowrun('azure', 'uninstall');
     assert.notEqual(refused.code, 0, 'no terminal to confirm on');
     assert.match(refused.stderr, /--yes/);
@@ -209,7 +300,7 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     assert.equal(removed.code, 0, removed.stderr);
     assert.match(removed.stdout, /Removed\./);
     assert.deepEqual(arm.resourceIds(), [], 'nothing left in the subscription');
-    await host.waitForGone(machine.id);
+    for (const machine of machines) await host.waitForGone(machine.id);
     const after = await meadowrun('azure', 'status');
     assert.match(after.stdout, /Nothing of Meadowrun's in Azure eastus, resource group meadowrun-e2e/);
   });

@@ -1,11 +1,11 @@
 // An Azure for a client process (the CLI, or a code-server's extension host) to run jobs on, as
 // the Azure end-to-end tests use it: the fake Resource Manager (HTTPS) whose VMs boot as machines of
 // the emulator, Azurite for Tables/Queues/Blob (reached by the VMs at the emulator's gateway through
-// forwarders), the stand-in Key Vault, the Retail Prices stand-in, a Scheduled Events stand-in at the
-// gateway, and the stand-in `az` (logged in, its default subscription the fake's). `env` is what the
+// forwarders), the stand-in Key Vault, the Retail Prices stand-in, and the stand-in `az` (logged in,
+// its default subscription the fake's). The VMs' metadata service (Scheduled Events, their identity's
+// tokens) is the machine emulator's, at 169.254.169.254 for the machines only. `env` is what the
 // client's environment needs; nothing of it reaches beyond 127.0.0.1 and the emulator's namespaces.
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { startAzurite, type Azurite } from './azurite';
@@ -17,28 +17,6 @@ import { startFakeRetailPrices, type FakeRetailPrices } from './fakeRetailPrices
 import { tempDir } from './tempDir';
 
 export { machineHostUnavailable } from './ec2emu/machineHost';
-
-export interface ScheduledEvents {
-  endpoint: string;
-  /** The events served (push a Preempt to announce one). */
-  events: object[];
-  close(): void;
-}
-
-/**
- * The VMs' Scheduled Events (Azure's metadata service answers them at 169.254.169.254; here a
- * stand-in at the gateway, named in the VMs' config): `Metadata: true` required, as Azure does.
- */
-export async function startScheduledEvents(address: string): Promise<ScheduledEvents> {
-  const events: object[] = [];
-  const server = http.createServer((req, res) => {
-    if (req.headers.metadata !== 'true') return res.writeHead(400).end();
-    if (new URL(req.url ?? '/', 'http://x').pathname !== '/metadata/scheduledevents') return res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ DocumentIncarnation: events.length, Events: events }));
-  });
-  await new Promise<void>((r) => server.listen(0, address, r));
-  return { endpoint: `http://${address}:${(server.address() as net.AddressInfo).port}`, events, close: () => server.close() };
-}
 
 /** Forwards ADDRESS:(new port) to 127.0.0.1:`port`, so machines reach a server that listens on loopback only. */
 export async function forward(address: string, port: number): Promise<{ port: number; close(): void }> {
@@ -59,7 +37,6 @@ export interface AzureWorld {
   azurite: Azurite;
   vault: FakeKeyVault;
   az: FakeAz;
-  scheduled: ScheduledEvents;
   /** A private temp dir: HOME for the client, the CA bundle, Meadowrun's Azure dir. */
   home: string;
   /** The client's environment: PATH with the stand-in az first, the CAs, every endpoint. */
@@ -89,8 +66,6 @@ export async function startAzureWorld(o: { spot?: Record<string, number>; sweepI
       stops.push(() => f.close());
       instanceStorage = instanceStorage.replace(`${u.hostname}:${u.port}`, `${host.gateway}:${f.port}`);
     }
-    const scheduled = await startScheduledEvents(host.gateway);
-    stops.push(() => scheduled.close());
     const home = tempDir('azure-home');
     const cas = path.join(home, 'test-cas.pem');
     fs.writeFileSync(cas, `${arm.ca}\n${vault.ca}\n`, { mode: 0o600 });
@@ -104,7 +79,6 @@ export async function startAzureWorld(o: { spot?: Record<string, number>; sweepI
       MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
       MEADOWRUN_AZURE_KEY_VAULT_ENDPOINT: vault.url,
       MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING: instanceStorage,
-      MEADOWRUN_AZURE_INSTANCE_IMDS: scheduled.endpoint,
       MEADOWRUN_AZURE_PRICES_URL: prices.url,
       MEADOWRUN_AZURE_SSH_FROM: '127.0.0.1/32',
       MEADOWRUN_AZURE_DIR: path.join(home, 'azure'),
@@ -115,7 +89,7 @@ export async function startAzureWorld(o: { spot?: Record<string, number>; sweepI
     const stop = async () => {
       for (const s of stops.reverse()) await Promise.resolve(s()).catch(() => undefined);
     };
-    return { host, arm, prices, azurite, vault, az, scheduled, home, env, stop };
+    return { host, arm, prices, azurite, vault, az, home, env, stop };
   } catch (e) {
     for (const s of stops.reverse()) await Promise.resolve(s()).catch(() => undefined);
     throw e;

@@ -1,4 +1,6 @@
-"""The instance metadata service (IMDSv1 and v2) of the EC2 emulator, for emulated instances only.
+"""The instance metadata service of the machine emulator, for emulated machines only: EC2's (IMDSv1
+and v2) and, for a machine whose metadata has an "azure" part (a VM of the fake Resource Manager),
+Azure's: Scheduled Events, the VM's managed identity tokens and its compute metadata.
 
 It listens on 169.254.169.254:80 in the host's namespace with IP_TRANSPARENT: that address is local
 only in routing table 169, which an `ip rule iif VETH lookup 169` selects for traffic coming out of
@@ -7,6 +9,10 @@ It tells instances apart by source address: DATA_DIR/<private-ip>.json, written 
 holds what that instance's metadata says (re-read on every request, so a spot notice switched on
 by the emulator shows at once). Several emulators may run at once: each starts one of these with
 SO_REUSEPORT, and any of them can answer any instance because they share DATA_DIR and the token key.
+
+Azure's tokens are JWTs signed with the shared key (HS256, where Azure's are RS256): the audience
+is the resource asked for, the subject the identity's principal; test stand-ins for Azure's data
+plane can check them with that key (DATA_DIR/.token-key).
 
     usage: imds.py DATA_DIR
 """
@@ -20,6 +26,7 @@ import signal
 import socket
 import sys
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # Dies with the test process that started it, even one killed with SIGKILL (PR_SET_PDEATHSIG).
@@ -101,6 +108,8 @@ class Handler(BaseHTTPRequestHandler):
         ip, data = self.instance()
         if data is None:
             return self.send(403, "Forbidden")
+        if self.path.startswith("/metadata/"):
+            return self.azure(data)
         token = self.headers.get("X-aws-ec2-metadata-token")
         if token is not None and not valid(ip, token):
             return self.send(401, "Unauthorized")
@@ -154,6 +163,48 @@ class Handler(BaseHTTPRequestHandler):
             return values[key]
         below = sorted({k[len(key) + 1:].split("/")[0] for k, v in values.items() if v and k.startswith(key + "/")})
         return "\n".join(below) if below else None
+
+
+    def azure(self, d):
+        """Azure's metadata service (learn.microsoft.com/azure/virtual-machines/instance-metadata-service)."""
+        azure = d.get("azure")
+        if azure is None:
+            return self.send(404, "Not Found")
+        if self.headers.get("Metadata") != "true" or "X-Forwarded-For" in self.headers:
+            return self.send(400, json.dumps({"error": "Bad request. Required metadata header not specified"}), "application/json")
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        if "api-version" not in query:
+            return self.send(400, json.dumps({"error": "Bad request. api-version was not specified in the request"}), "application/json")
+        if url.path == "/metadata/scheduledevents":
+            events = d.get("scheduledEvents", [])
+            return self.send(200, json.dumps({"DocumentIncarnation": len(events), "Events": events}), "application/json")
+        if url.path == "/metadata/instance/compute/resourceId" and query.get("format") == "text":
+            return self.send(200, azure["resourceId"])
+        if url.path == "/metadata/identity/oauth2/token":
+            return self.token(azure, query)
+        return self.send(404, "Not Found")
+
+    def token(self, azure, query):
+        identities = azure.get("identities", [])
+        wanted = query.get("client_id")
+        found = [i for i in identities if i["clientId"] == wanted] if wanted else identities
+        if len(found) != 1 or not query.get("resource"):
+            return self.send(400, json.dumps({"error": "invalid_request", "error_description": "Identity not found"}), "application/json")
+        identity = found[0]
+        now = int(time.time())
+        claims = {
+            "aud": query["resource"], "iss": "https://sts.windows.net/%s/" % azure.get("tenantId", ""), "iat": now, "nbf": now,
+            "exp": now + 3600, "oid": identity["principalId"], "sub": identity["principalId"], "appid": identity["clientId"],
+            "xms_mirid": identity["resourceId"],
+        }
+        part = lambda o: base64.urlsafe_b64encode(json.dumps(o).encode()).decode().rstrip("=")
+        signed = part({"alg": "HS256", "typ": "JWT"}) + "." + part(claims)
+        mac = base64.urlsafe_b64encode(hmac.new(KEY, signed.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+        self.send(200, json.dumps({
+            "access_token": signed + "." + mac, "client_id": identity["clientId"], "expires_in": "3599", "expires_on": str(now + 3600),
+            "ext_expires_in": "3599", "not_before": str(now), "resource": query["resource"], "token_type": "Bearer",
+        }), "application/json")
 
 
 class Server(ThreadingHTTPServer):

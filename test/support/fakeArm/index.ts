@@ -32,7 +32,11 @@
 // its NIC and public IP, which go with it (deleteOption Delete).
 // Each VM can be backed by a real machine (../ec2emu/machineHost.ts) running its customData with
 // cloud-init; the VM creation's operation succeeds once the machine has booted, and its serial log
-// (boot diagnostics) is the machine's console.
+// (boot diagnostics) is the machine's console. The machine's metadata service (169.254.169.254,
+// for the machine's own traffic only) answers as Azure's does: its managed identities' tokens, its
+// resource id, and its Scheduled Events — a Spot VM's simulateEviction (POST, 204, as ARM) shows a
+// Preempt there, and the VM is evicted (shut down, then deleted: evictionPolicy Delete) once its
+// notice has passed.
 import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -91,6 +95,15 @@ export interface FakeArm {
   /** Resource Graph's eviction rate rows, or 'forbidden' to answer 403 as for a subscription without access. */
   evictionRates: { skuName: string; evictionRate: string }[] | 'forbidden';
   injectVmError(rule: VmErrorRule): void;
+  /**
+   * Holds every VM creation from now on as InProgress (its VM Creating, no machine booted) until the
+   * returned function is called: a test's window into a launch under way.
+   */
+  holdVmCreations(): () => void;
+  /** Whether boot diagnostics show the serial log (Azure may have none yet, or the account none at all). */
+  serialLog: boolean;
+  /** How long a Spot VM's Preempt notice lasts before simulateEviction evicts it (Azure: at least 30 s). */
+  evictionNoticeMs: number;
   /** A resource's stored JSON by id (case-insensitive), or undefined. */
   resource(id: string): Record<string, any> | undefined;
   /** Ids of every stored resource (in creation order). */
@@ -130,6 +143,7 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
   let linkedVault: FakeKeyVault | undefined;
   const deployments = new Map<string, { zip: Buffer; count: number; status: Record<string, unknown> }>(); // app name → latest
   let nextIp = 10;
+  let held: Promise<void> = Promise.resolve();
   const opDelayMs = o.opDelayMs ?? 50;
 
   const server = https.createServer({ key, cert }, (req, res) => {
@@ -161,6 +175,16 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
       const d = deployments.get(app.toLowerCase());
       return d && { zip: d.zip, count: d.count };
     },
+    evictionNoticeMs: 30_000,
+    holdVmCreations() {
+      let release!: () => void;
+      held = new Promise<void>((r) => (release = r));
+      return () => {
+        held = Promise.resolve();
+        release();
+      };
+    },
+    serialLog: true,
     resource: (id) => store.get(id.toLowerCase()),
     resourceIds: () => [...store.values()].map((r) => r.id as string),
     deletedVaults: () => [...deletedVaults.values()].map((v) => v.name as string),
@@ -208,7 +232,7 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
     // Boot diagnostics' serial log, as a SAS URL the client fetches without a token.
     const serial = /^\/bootdiagnostics\/([^/]+)\/serialconsole\.log$/i.exec(url.pathname);
     if (serial && method === 'GET') {
-      const console = o.machines?.consoleOutput(serial[1]) ?? '';
+      const console = fake.serialLog ? (o.machines?.consoleOutput(serial[1]) ?? '') : '';
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(console), 'x-ms-blob-type': 'BlockBlob' });
       return void res.end(console);
     }
@@ -304,6 +328,16 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
         consoleScreenshotBlobUri: `${endpoint}/bootdiagnostics/${vm.name}/screenshot.bmp?${sig}`,
         serialConsoleLogBlobUri: `${endpoint}/bootdiagnostics/${vm.name}/serialconsole.log?${sig}`,
       });
+    }
+
+    // A Spot VM's eviction, simulated: the Preempt event now, the eviction after its notice.
+    const evict = /^(.*\/providers\/Microsoft\.Compute\/virtualMachines\/[^/]+)\/simulateEviction$/i.exec(p);
+    if (evict && method === 'POST') {
+      const vm = store.get(evict[1].toLowerCase());
+      if (!vm) return notFound(res, evict[1]);
+      if (vm.properties?.priority !== 'Spot') return send(res, 409, { error: { code: 'OperationNotAllowed', message: 'Simulate eviction is only supported for Spot virtual machines.' } });
+      simulateEviction(vm);
+      return send(res, 204, undefined);
     }
 
     // The VM's instance view.
@@ -471,6 +505,36 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
     }
   }
 
+  function simulateEviction(vm: Record<string, any>): void {
+    const notBefore = new Date(Date.now() + fake.evictionNoticeMs);
+    // The shape of learn.microsoft.com/azure/virtual-machines/linux/scheduled-events.
+    const event = {
+      EventId: crypto.randomUUID(), EventType: 'Preempt', ResourceType: 'VirtualMachine', Resources: [vm.name], EventStatus: 'Scheduled',
+      NotBefore: notBefore.toUTCString(), Description: 'Spot eviction (simulated)', EventSource: 'Platform', DurationInSeconds: -1,
+    };
+    if (o.machines?.instance(vm.name)) o.machines.updateMeta(vm.name, { scheduledEvents: [event] });
+    setTimeout(async () => {
+      if (store.get((vm.id as string).toLowerCase()) !== vm) return;
+      vm.properties.provisioningState = 'Deleting';
+      vm.__power = 'stopping';
+      if (o.machines?.instance(vm.name)) {
+        o.machines.powerOff(vm.name);
+        await o.machines.waitForOff(vm.name, 30_000).catch(() => undefined);
+      }
+      removeResource(vm);
+    }, fake.evictionNoticeMs).unref();
+  }
+
+  /** What the VM's metadata service says of it (its managed identities, its id). */
+  function azureMeta(vm: Record<string, any>): Record<string, unknown> {
+    const identities = Object.keys(vm.identity?.userAssignedIdentities ?? {}).flatMap((id) => {
+      const identity = store.get(id.toLowerCase());
+      return identity ? [{ clientId: identity.properties.clientId, principalId: identity.properties.principalId, resourceId: identity.id }] : [];
+    });
+    if (vm.identity?.principalId) identities.push({ clientId: vm.__systemClientId, principalId: vm.identity.principalId, resourceId: vm.id });
+    return { resourceId: vm.id, tenantId: tenant, identities };
+  }
+
   function removeResource(r: Record<string, any>): void {
     store.delete((r.id as string).toLowerCase());
     if (r.type === 'Microsoft.KeyVault/vaults' && r.properties?.enableSoftDelete !== false) {
@@ -493,6 +557,7 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
     }
     if (r.type === 'Microsoft.Web/sites') deployments.delete(r.name.toLowerCase());
     if (r.type === 'Microsoft.Compute/virtualMachines') {
+      r.__deleted?.();
       o.machines?.destroy(r.name);
       // deleteOption Delete: the NIC and public IP (and the OS disk) go with the VM.
       for (const dep of r.__dependents ?? []) store.delete(dep.toLowerCase());
@@ -640,10 +705,24 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
     const { customData: _, ...osProfile } = props.osProfile ?? {};
     vm.properties = { ...props, osProfile: { ...osProfile, secrets: [], allowExtensionOperations: true }, vmId: crypto.randomUUID(), provisioningState: 'Creating', timeCreated: new Date().toISOString() };
     vm.__dependents = dependents;
+    // The identities' principals, as ARM shows them on the VM.
+    for (const [id, v] of Object.entries(vm.identity?.userAssignedIdentities ?? {})) {
+      const identity = store.get(id.toLowerCase());
+      if (identity) Object.assign(v as object, { principalId: identity.properties.principalId, clientId: identity.properties.clientId });
+    }
+    if (/SystemAssigned/.test(vm.identity?.type ?? '')) {
+      Object.assign(vm.identity, { principalId: crypto.randomUUID(), tenantId: tenant });
+      vm.__systemClientId = crypto.randomUUID();
+    }
     vm.__power = 'starting';
     const customData: string = props.osProfile?.customData ?? '';
     store.set(vm.id.toLowerCase(), vm);
+    // A held creation ends when its VM is deleted, as Azure's does (Canceled).
+    const hold = Promise.race([held, new Promise<void>((r) => (vm.__deleted = r))]);
     const op = startOp('Microsoft.Compute', async () => {
+      await hold;
+      // Deleted while being created: nothing to boot.
+      if (store.get(vm.id.toLowerCase()) !== vm) throw Object.assign(new Error('The VM was deleted while being created.'), { code: 'Canceled' });
       if (rule?.async) {
         vm.properties.provisioningState = 'Failed';
         vm.__power = 'deallocated';
@@ -652,7 +731,7 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
       if (host) {
         host.boot(vm.name, { privateIp, publicIp }, async () => ({
           userData: customData,
-          meta: { instanceId: vm.name, vmId: vm.properties.vmId, instanceType: vmSize, region: location, hostname: vm.name },
+          meta: { instanceId: vm.name, vmId: vm.properties.vmId, instanceType: vmSize, region: location, hostname: vm.name, azure: azureMeta(vm), scheduledEvents: [] },
         }));
         await host.waitForBoot(vm.name, 120_000);
       }
