@@ -3,7 +3,8 @@
 // creates (image, Spot settings, deleteOptions, cloud-init with its own name as instance id), the
 // fallback on capacity errors, the quota message, cancellation, listing and deletion. With the
 // machine emulator (root, namespaces), the VM really boots its custom data: waitReady returns the
-// host key from the serial log, and SSH with that key pinned reaches the VM.
+// host key from the serial log, SSH with that key pinned reaches the VM, and the VM's metadata
+// service answers as Azure's.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -227,6 +228,16 @@ describe('Azure VM provider with VMs that boot', { skip: noMachines ? `skipped: 
     assert.deepEqual(config.environments, { maxAgeS: 2 * 86400 });
     // The pinned key is the machine's own: a wrong one is refused.
     await assert.rejects(sshExec({ ...login, hostKey: Buffer.alloc(51).toString('base64') }, 'true'));
+    // Its metadata service answers as Azure's, to the VM only: its identity's tokens, its id, Scheduled Events; never without `Metadata: true`.
+    const imds = (p: string, header = '-H Metadata:true') => sshExec(login, `curl -s -w ' %{http_code}' ${header} 'http://169.254.169.254${p}'`);
+    const tokenAnswer = await imds('/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://storage.azure.com');
+    assert.match(tokenAnswer, / 200$/, tokenAnswer);
+    const claims = JSON.parse(Buffer.from(JSON.parse(tokenAnswer.slice(0, -4)).access_token.split('.')[1], 'base64url').toString());
+    const vmArmId = `/subscriptions/${arm.subscription}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${id}`;
+    assert.deepEqual([claims.aud, claims.xms_mirid, claims.oid], ['https://storage.azure.com', vmArmId, arm.resource(vmArmId)!.identity.principalId], 'a token of its system-assigned identity');
+    assert.equal(await imds('/metadata/instance/compute/resourceId?api-version=2021-02-01&format=text'), `${vmArmId} 200`);
+    assert.match(await imds('/metadata/scheduledevents?api-version=2020-07-01'), /^\{"DocumentIncarnation": 0, "Events": \[\]\} 200$/);
+    assert.match(await imds('/metadata/scheduledevents?api-version=2020-07-01', ''), / 400$/, 'refused without the Metadata header');
     await p.terminate(id);
     await host.waitForGone(id);
   });
