@@ -28,6 +28,8 @@ export interface InstanceEndpoint {
   workDir: string;
   /** The Node.js the agent runs with on the instance. */
   nodeCommand: NodeCommand;
+  /** Where it runs, for its row, when that is known only once it runs (Azure: the zone its VM got). */
+  zone?: string;
 }
 
 /**

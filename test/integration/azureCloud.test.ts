@@ -168,6 +168,7 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     assert.deepEqual(row.jobs, {});
     assert.equal(row.state, 'ready');
     assert.equal(row.ssh?.user, 'meadowrun');
+    assert.equal(row.zone, 'eastus', 'where it runs: the location, no zone pinned');
     // The VM published its host key in its row as it booted; that is the key the client pinned.
     const published = await table.publishedHostKey(machine.id);
     assert.ok(published, 'the VM wrote its host key to its row');
@@ -281,6 +282,7 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
       assert.match(run.stderr, /No capacity for Standard_D4s_v5 pay-as-you-go \(AllocationFailed\), trying the next zone/);
       const row = await table.getInstance(name);
       assert.equal(row?.ssh?.hostKey, await table.publishedHostKey(name));
+      assert.equal(row?.zone, 'eastus-1', 'the row says the zone the VM got');
       assert.equal(resourcesOf(attempts[0].name).length, 0, 'the size refused made nothing');
       assert.equal(await table.getInstance(attempts[0].name), undefined, "and its launching row is gone");
     } finally {

@@ -188,8 +188,7 @@ export class AzureVmProvider implements InstanceProvider {
       }
       try {
         await waitOrAbort(poller, o.signal);
-        // Where it runs, for the explorer's row: the location, with the zone when one was pinned ("eastus-2").
-        return { id: name, zone: zone ? `${this.o.location}-${zone}` : this.o.location };
+        return { id: name, zone: this.where(zone) };
       } catch (e) {
         // Cancelled (the creation is not followed any more), or it failed: a VM left in the Failed
         // state still holds its NIC and address.
@@ -206,6 +205,11 @@ export class AzureVmProvider implements InstanceProvider {
       }
     }
     throw new MeadowrunError(`No capacity for ${option.type.name} (${market}) in ${this.o.location}: ${failures.join('; ')}`, 'no-capacity');
+  }
+
+  /** Where a VM runs, for the explorer's row: the location, with the zone when one was pinned ("eastus-2"). */
+  private where(zone: string | undefined): string {
+    return zone ? `${this.o.location}-${zone}` : this.o.location;
   }
 
   /** The VM as Resource Manager takes it. */
@@ -266,6 +270,7 @@ export class AzureVmProvider implements InstanceProvider {
     const pollMs = this.o.pollMs ?? 2000;
     let host: string | undefined;
     let hostKey: string | undefined;
+    let zone: string | undefined;
     for (;;) {
       if (o.signal?.aborted) throw cancellation();
       if (!host) {
@@ -279,6 +284,7 @@ export class AzureVmProvider implements InstanceProvider {
         }
         if (vm.provisioningState === 'Succeeded' && power === 'running') {
           host = await this.publicAddress(vm);
+          zone = this.where(vm.zones?.[0]);
           if (!host) throw new MeadowrunError(`VM ${id} has no public address; Meadowrun reaches VMs by their public address`, 'launch', { instanceId: id });
           this.o.onPhase?.(id, 'running');
         }
@@ -298,7 +304,7 @@ export class AzureVmProvider implements InstanceProvider {
       if (host && hostKey && (await sshAnswers(host, 22))) {
         this.o.onPhase?.(id, 'ssh');
         const ssh: SshEndpoint = { host, port: 22, user: SSH_USER, hostKey };
-        return { ssh, workDir: WORK_DIR, nodeCommand: this.nodeCommand() };
+        return { ssh, workDir: WORK_DIR, nodeCommand: this.nodeCommand(), zone };
       }
       await sleep(pollMs, o.signal);
     }
