@@ -368,7 +368,7 @@ export class AzureVmProvider implements InstanceProvider {
     const host = await this.publicAddress(vm);
     const hostKey = host && ((await publishedEd25519Key(this.o.publishedHostKey, id)) ?? hostKeyFromConsole(await this.serialLog(id)));
     if (!host || !hostKey) return undefined;
-    return { ssh: { host, port: 22, user: SSH_USER, hostKey }, workDir: WORK_DIR, nodeCommand: this.nodeCommand() };
+    return { ssh: { host, port: 22, user: SSH_USER, hostKey }, workDir: WORK_DIR, nodeCommand: this.nodeCommand(), zone: this.where(vm.zones?.[0]) };
   }
 }
 
