@@ -63,7 +63,7 @@ export function addAccountCommands<C extends AccountCloud>(program: Command, spe
           return;
         }
       }
-      await cloud.uninstallAccount(progress);
-      process.stdout.write('Removed.\n');
+      const kept = await cloud.uninstallAccount(progress);
+      process.stdout.write(kept?.length ? `Removed, but not all:\n${kept.map((k) => `  ${k}\n`).join('')}` : 'Removed.\n');
     });
 }

@@ -413,5 +413,6 @@ export interface AccountCloud {
   location: string;
   prepareAccount(say?: (line: string) => void): Promise<AccountResource[]>;
   describeAccount(): Promise<AccountResource[]>;
-  uninstallAccount(say: (line: string) => void): Promise<unknown>;
+  /** Removes it all; resolves with what could not be removed, each with why (none: everything went). */
+  uninstallAccount(say: (line: string) => void): Promise<string[] | void>;
 }

@@ -44,7 +44,7 @@ export async function uninstallAccount(
     );
     if (answer !== 'Remove') return [];
   }
-  await vscode.window.withProgress(
+  const kept = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Meadowrun: removing Meadowrun's resources from ${cloud.location}` },
     (progress) =>
       cloud.uninstallAccount((line) => {
@@ -55,7 +55,13 @@ export async function uninstallAccount(
   // The engine's cloud had prepared the account once per process: it must prepare it again.
   services.reset();
   services.log.info(`Removed from ${cloud.location}:\n${listed(found, '  ')}`);
-  void vscode.window.showInformationMessage(`Meadowrun: removed ${found.length} resource(s) from ${cloud.location}.`);
+  if (kept?.length) {
+    // What stays (a Key Vault under purge protection) must not pass unnoticed in a progress line.
+    services.log.warn(`${o.command}: not removed: ${kept.join('; ')}`);
+    void vscode.window.showWarningMessage(`Meadowrun: removed ${found.length} resource(s) from ${cloud.location}, but not all: ${kept.join('; ')}`);
+  } else {
+    void vscode.window.showInformationMessage(`Meadowrun: removed ${found.length} resource(s) from ${cloud.location}.`);
+  }
   void model.refresh();
   return found;
 }

@@ -87,6 +87,7 @@ describe('meadowrun azure prepare|status|uninstall on the fake Resource Manager'
     const removed = await meadowrun(['azure', 'uninstall', '--yes']);
     assert.equal(removed.code, 0, removed.stderr);
     assert.match(removed.stderr, /purging the deleted Key Vault meadowrun-[0-9a-f]+ \(it held the SSH key\)/);
+    assert.match(removed.stdout, /Removed\.\n$/);
     assert.deepEqual(arm.resourceIds(), []);
     assert.deepEqual(arm.deletedVaults(), [], 'no soft-deleted vault');
     assert.deepEqual(vault.secretNames(), [], 'its secrets went with it');
@@ -110,7 +111,7 @@ describe('meadowrun azure prepare|status|uninstall on the fake Resource Manager'
 
     const removed = await meadowrun(['azure', 'uninstall', '--yes']);
     assert.equal(removed.code, 0, removed.stderr);
-    assert.match(removed.stderr, /Key Vault meadowrun-[0-9a-f]+ has purge protection, so it cannot be purged: it stays soft-deleted, with the SSH key and secrets in it, until Azure purges it on \d{4}-\d\d-\d\dT/);
+    assert.match(removed.stdout, /Removed, but not all:\n  Key Vault meadowrun-[0-9a-f]+ has purge protection, so it cannot be purged: it stays soft-deleted, with the SSH key and secrets in it, until Azure purges it on \d{4}-\d\d-\d\dT/);
     assert.equal(arm.deletedVaults().length, 1);
     assert.equal(purges(), purgesBefore, 'no purge is asked for: Azure would refuse it');
     const status = await meadowrun(['azure', 'status']);

@@ -72,22 +72,21 @@ export async function getDeletedVault(arm: ArmAccess, location: string, name: st
 
 /**
  * Purges the soft-deleted vault, waiting for the purge to finish (202, then its Location polled);
- * nothing when there is none. With purge protection on it cannot be purged: it says so, with the
- * date Azure purges it itself, and leaves it.
+ * nothing when there is none. With purge protection on it cannot be purged: it is left, and the
+ * answer says so, with the date Azure purges it itself (undefined: nothing is left).
  */
-export async function purgeDeletedVault(arm: ArmAccess, location: string, name: string, say: (line: string) => void, deadlineMs = 10 * 60_000): Promise<'purged' | 'none' | 'protected'> {
+export async function purgeDeletedVault(arm: ArmAccess, location: string, name: string, say: (line: string) => void, deadlineMs = 10 * 60_000): Promise<string | undefined> {
   const found = await getDeletedVault(arm, location, name);
-  if (!found) return 'none';
+  if (!found) return undefined;
   if (found.purgeProtectionEnabled) {
-    say(
+    return (
       `Key Vault ${name} has purge protection, so it cannot be purged: it stays soft-deleted, with the SSH key and secrets in it, ` +
-        `until Azure purges it on ${found.scheduledPurgeDate ?? 'the end of its retention'} (a prepare before then recovers it)`,
+      `until Azure purges it on ${found.scheduledPurgeDate ?? 'the end of its retention'} (a prepare before then recovers it)`
     );
-    return 'protected';
   }
   say(`purging the deleted Key Vault ${name} (it held the SSH key)`);
   const r = await call(arm, 'POST', `${deletedVaultUrl(arm, location, name)}/purge?${API}`);
-  if (r.status === 200) return 'purged';
+  if (r.status === 200) return undefined;
   // E.g. 403 without the right to purge: the vault stays soft-deleted until someone who may purges it.
   if (r.status !== 202) throw failure(`Could not purge the deleted Key Vault ${name}`, r, `purge it with \`az keyvault purge --name ${name} --location ${location}\``);
   const poll = r.headers.get('location');
@@ -101,7 +100,7 @@ export async function purgeDeletedVault(arm: ArmAccess, location: string, name: 
     const p = await call(arm, 'GET', poll);
     retryAfter = p.headers.get('retry-after');
     if (p.status === 202) continue;
-    if (p.status === 200 || p.status === 204) return 'purged';
+    if (p.status === 200 || p.status === 204) return undefined;
     throw failure(`The purge of the deleted Key Vault ${name} failed`, p);
   }
 }

@@ -159,14 +159,16 @@ export class AzureCloud implements Cloud {
 
   /**
    * Deletes the VMs and everything else Meadowrun created in the resource group, then purges the
-   * deleted Key Vault, so that no soft-deleted vault keeps the SSH key (nor the vault's name).
+   * deleted Key Vault, so that no soft-deleted vault keeps the SSH key (nor the vault's name);
+   * resolves with why the vault stays when purge protection keeps it.
    */
-  async uninstallAccount(say?: (line: string) => void): Promise<void> {
+  async uninstallAccount(say?: (line: string) => void): Promise<string[]> {
     // Where the vault is (the location setting may have changed since prepare): its deleted self is listed there.
     const vaultId = `/subscriptions/${this.subscription}/resourceGroups/${this.resourceGroup}/providers/Microsoft.KeyVault/vaults/${this.vault.name}`;
     const live = await this.arm.resources.resources.getById(vaultId.slice(1), KEY_VAULT_API).catch(() => undefined);
     await uninstallAzure({ resources: this.arm.resources, resourceGroup: this.resourceGroup, say });
-    await purgeDeletedVault(this.vault.arm, live?.location ?? this.region, this.vault.name, say ?? (() => undefined));
+    const kept = await purgeDeletedVault(this.vault.arm, live?.location ?? this.region, this.vault.name, say ?? (() => undefined));
+    return kept ? [kept] : [];
   }
 }
 
