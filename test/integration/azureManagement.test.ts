@@ -279,4 +279,16 @@ describe('the Azure management Function on the fake Resource Manager and Azurite
     const again = await ok('manage', 'uninstall');
     assert.deepEqual(again.trim().split('\n'), ['The management functions were not installed.']);
   });
+
+  it('a login that may not create the custom role: install says which step Azure refused and what rights it needs; uninstall removes what it had made', async () => {
+    arm.refuseWrites = /\/roleDefinitions\//i;
+    const r = await meadowrun(['manage', 'install']).finally(() => (arm.refuseWrites = undefined));
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Azure refused creating the Function's custom role and role assignments \(AuthorizationFailed\)\. Your login needs Contributor and User Access Administrator \(or Owner\) on the resource group meadowrun-mgmt/);
+    assert.doesNotMatch(r.stderr, /unexpected error|    at /, 'one readable message');
+    const out = await ok('manage', 'uninstall');
+    assert.match(out, /^Deleted the Function app /m);
+    assert.match(out, /^Deleted the Flex Consumption plan /m);
+    assert.ok(!arm.resourceIds().some((id) => /Microsoft\.Web|roleDefinitions/.test(id)), 'nothing of it left');
+  });
 });

@@ -84,6 +84,8 @@ export interface FakeArm {
   env: Record<string, string>;
   /** Every request: method and path with query. */
   requests: { method: string; path: string }[];
+  /** Writes (PUT, PATCH, POST, DELETE) to paths matching this are refused with 403 AuthorizationFailed, as for a login without the right. */
+  refuseWrites?: RegExp;
   /** The Function apps' app settings, by app name (Resource Manager never shows them on GET). */
   appSettings(app: string): Record<string, string> | undefined;
   /** The package OneDeploy last received for an app, and how many it received. */
@@ -243,6 +245,15 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
     if (!apiVersion) return send(res, 400, { error: { code: 'MissingApiVersionParameter', message: "The api-version query parameter (?api-version=) is required for all requests." } });
 
     const p = url.pathname.replace(/\/+$/, '');
+    if (fake.refuseWrites?.test(p) && method !== 'GET' && method !== 'HEAD') {
+      const type = parseId(p)?.type ?? 'resource';
+      return send(res, 403, {
+        error: {
+          code: 'AuthorizationFailed',
+          message: `The client 'user@example.com' with object id '${crypto.randomUUID()}' does not have authorization to perform action '${type}/write' over scope '${p}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+        },
+      });
+    }
     const sub = `/subscriptions/${subscription}`;
     if (!p.toLowerCase().startsWith(sub.toLowerCase()) && !p.toLowerCase().startsWith('/providers/microsoft.resourcegraph')) {
       return send(res, 404, { error: { code: 'SubscriptionNotFound', message: `The subscription '${p.split('/')[2]}' could not be found.` } });

@@ -134,19 +134,36 @@ export class AzureManagementInstaller implements ManagementInstaller {
     config = validateManagementConfig(config);
     const pkg = functionPackage(this.o.bundle);
     const prepared = await this.findPrepared();
-    await this.items.writeConfig(config);
-    say(`Stored the configuration in the table ${ALLOCATION_TABLE} (thresholds, idle timeout: read at every run)`);
-    if (await ensurePayloadContainer(this.cloud.dataPlane, PACKAGE_CONTAINER)) say(`Created the blob container ${PACKAGE_CONTAINER} (the Function's package)`);
-    const planId = await this.ensurePlan(say);
-    const settings = await this.appSettings(config, prepared);
-    const site = await this.ensureApp(planId, settings, say);
-    await this.ensureRoles(site.identity!.principalId!, say);
-    if (site.tags?.['meadowrun-package'] !== hash(pkg)) {
-      const before = site.tags?.['meadowrun-version'];
-      await this.deploy(site, pkg, say);
-      // The package's hash is recorded only once it runs, so a failed deployment is tried again.
-      await this.putApp(planId, settings, { ...site.tags, 'meadowrun-package': hash(pkg) });
-      say(site.tags?.['meadowrun-package'] ? `Deployed the new package (version ${before ?? '?'} → ${version})` : `Deployed the package (version ${version}, ${Math.round(pkg.length / 1024)} KB)`);
+    let step = 'storing the configuration';
+    try {
+      await this.items.writeConfig(config);
+      say(`Stored the configuration in the table ${ALLOCATION_TABLE} (thresholds, idle timeout: read at every run)`);
+      step = 'creating the package container';
+      if (await ensurePayloadContainer(this.cloud.dataPlane, PACKAGE_CONTAINER)) say(`Created the blob container ${PACKAGE_CONTAINER} (the Function's package)`);
+      step = 'creating the Flex Consumption plan';
+      const planId = await this.ensurePlan(say);
+      const settings = await this.appSettings(config, prepared);
+      step = 'creating the Function app';
+      const site = await this.ensureApp(planId, settings, say);
+      step = "creating the Function's custom role and role assignments";
+      await this.ensureRoles(site.identity!.principalId!, say);
+      if (site.tags?.['meadowrun-package'] !== hash(pkg)) {
+        const before = site.tags?.['meadowrun-version'];
+        step = 'deploying the package';
+        await this.deploy(site, pkg, say);
+        // The package's hash is recorded only once it runs, so a failed deployment is tried again.
+        await this.putApp(planId, settings, { ...site.tags, 'meadowrun-package': hash(pkg) });
+        say(site.tags?.['meadowrun-package'] ? `Deployed the new package (version ${before ?? '?'} → ${version})` : `Deployed the package (version ${version}, ${Math.round(pkg.length / 1024)} KB)`);
+      }
+    } catch (e) {
+      if (statusOf(e) !== 403) throw e;
+      // What install made so far costs nothing (a Flex Consumption plan bills runs only): installing
+      // again once allowed finishes it, uninstalling removes it.
+      throw new MeadowrunError(
+        `Installing the management Function: Azure refused ${step} (${(e as { code?: string }).code ?? 'HTTP 403'}). Your login needs Contributor and User Access Administrator (or Owner) on the resource group ${this.cloud.resourceGroup}; then install again (or uninstall to remove what was made)`,
+        'cloud-credentials',
+        { cause: e },
+      );
     }
   }
 
