@@ -11,12 +11,15 @@
 // interrupts its job, said as such; sizes and zones without capacity are tried past, and said.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ALLOCATION_TABLE, TableAllocationTable } from '../../src/cloud/azure/tableAllocationTable';
+import { dockerAptRepo, forwardTcp, serveAptRepos } from '../support/aptRepo';
 import type { Azurite } from '../support/azurite';
 import { machineHostUnavailable, startAzureWorld, type AzureWorld } from '../support/azureWorld';
+import { buildPythonImage, dockerUnavailable, pushImage, startDocker, startRegistry } from '../support/docker';
 import type { MachineHost } from '../support/ec2emu/machineHost';
 import type { FakeArm } from '../support/fakeArm';
 import { makeProject, waitFor } from '../support/localCloud';
@@ -199,6 +202,33 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     for await (const q of QueueServiceClient.fromConnectionString(azurite.connectionString).listQueues({ prefix: 'meadowrun-' })) queues.push(q.name);
     assert.deepEqual(queues, [], 'the maps deleted their queues');
     console.log(`azure: run-map of 100 tasks on 2 workers ${map.seconds.toFixed(1)} s; one 100 KB result through a blob ${big.seconds.toFixed(1)} s`);
+  });
+
+  it('a job in a container image on the warm VM: Docker installed from the VM’s package mirror on first need, the image pulled from a registry at the gateway, run in it', { skip: dockerUnavailable() }, async () => {
+    const [machine] = host.instances();
+    const docker = await startDocker();
+    const registry = await startRegistry();
+    const repos = await serveAptRepos(host.gateway, { debian: dockerAptRepo() });
+    const forwarder = await forwardTcp(host.gateway, registry.address);
+    try {
+      await buildPythonImage(docker, 'mr-azure-py:1', { '/etc/meadowrun-test-image': 'azure\n' });
+      await pushImage(docker, 'mr-azure-py:1', `${registry.address}/py:1`, registry.address, '', '');
+      // The VM's package mirror, and its Docker told that the registry at the gateway has no TLS.
+      const mirror = host.exec(machine.id, ['sh', '-c', 'cat > /etc/apt/sources.list && mkdir -p /etc/docker && echo "$1" > /etc/docker/daemon.json', 'sh', JSON.stringify({ 'insecure-registries': [forwarder.address] })], repos.source('debian'));
+      assert.equal(mirror.code, 0, mirror.stderr);
+      fs.writeFileSync(path.join(project, 'inimage.py'), 'import os\ndef marker():\n    return open("/etc/meadowrun-test-image").read().strip() if os.path.exists("/etc/meadowrun-test-image") else None\n');
+      const r = await meadowrun('run-function', 'inimage.py:marker', '--image', `${forwarder.address}/py:1`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "'azure'\n", 'it ran in the image');
+      assert.match(r.stderr, new RegExp(`Running on ${machine.id}`));
+      assert.match(r.stderr, /Installing Docker on this instance \(first time\)(.|\n)*Docker installed in [\d.]+ s(.|\n)*Pulling image/);
+      console.log(`azure: a first job in an image on the warm VM (Docker installed, image pulled) ${r.seconds.toFixed(1)} s`);
+    } finally {
+      await forwarder.close();
+      await repos.close();
+      await registry.close();
+      await docker.close();
+    }
   });
 
   it('a map with a worker killed with SIGKILL mid-run: every result once, in order; nothing left running, allocated or queued', async () => {

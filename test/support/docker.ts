@@ -150,12 +150,14 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Debian's docker-registry on 127.0.0.1, requiring `user`/`password` (htpasswd, bcrypt). */
-export async function startRegistry(user: string, password: string): Promise<Registry> {
+/** Debian's docker-registry on 127.0.0.1, requiring `user`/`password` (htpasswd, bcrypt) when given, else open. */
+export async function startRegistry(user?: string, password?: string): Promise<Registry> {
   checkInstalled();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-registry-'));
-  const htpasswd = execFileSync('htpasswd', ['-Bbn', user, password], { encoding: 'utf8' });
-  fs.writeFileSync(path.join(dir, 'htpasswd'), htpasswd, { mode: 0o600 });
+  if (user) {
+    const htpasswd = execFileSync('htpasswd', ['-Bbn', user, password ?? ''], { encoding: 'utf8' });
+    fs.writeFileSync(path.join(dir, 'htpasswd'), htpasswd, { mode: 0o600 });
+  }
   const port = await freePort();
   const config = [
     'version: 0.1',
@@ -166,10 +168,7 @@ export async function startRegistry(user: string, password: string): Promise<Reg
     `    rootdirectory: ${dir}/data`,
     'http:',
     `  addr: 127.0.0.1:${port}`,
-    'auth:',
-    '  htpasswd:',
-    '    realm: meadowrun-test',
-    `    path: ${dir}/htpasswd`,
+    ...(user ? ['auth:', '  htpasswd:', '    realm: meadowrun-test', `    path: ${dir}/htpasswd`] : []),
     '',
   ].join('\n');
   fs.writeFileSync(path.join(dir, 'config.yml'), config);
@@ -179,8 +178,8 @@ export async function startRegistry(user: string, password: string): Promise<Reg
   let exited = false;
   child.on('exit', () => (exited = true));
   const deadline = Date.now() + 15_000;
-  // Ready when /v2/ asks for credentials.
-  while ((await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.status, () => 0)) !== 401) {
+  // Ready when /v2/ asks for credentials (or, open, answers).
+  while ((await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.status, () => 0)) !== (user ? 401 : 200)) {
     if (exited || Date.now() > deadline) throw new Error(`docker-registry did not start: ${fs.readFileSync(path.join(dir, 'registry.log'), 'utf8').slice(-500)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -197,12 +196,12 @@ export async function startRegistry(user: string, password: string): Promise<Reg
   };
 }
 
-/** Pushes a local image to the registry as `ref` (logging in through a throw-away config), then removes the local copies so that a job must pull it. */
+/** Pushes a local image to the registry as `ref` (logging in through a throw-away config, when `user` is given), then removes the local copies so that a job must pull it. */
 export async function pushImage(docker: Docker, local: string, ref: string, registry: string, user: string, password: string): Promise<void> {
   const config = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-docker-config-'));
   try {
     const env = { DOCKER_CONFIG: config };
-    await docker.run(['login', '--username', user, '--password-stdin', registry], { input: password, env });
+    if (user) await docker.run(['login', '--username', user, '--password-stdin', registry], { input: password, env });
     await docker.run(['tag', local, ref]);
     await docker.run(['push', ref], { env });
     await docker.run(['rmi', ref]);
