@@ -162,7 +162,9 @@ async function finishLaunch(cloud: Cloud, row: InstanceRecord, jobIds: string[],
  * waitForLaunch). Otherwise it keeps them all. Only an empty launch is given up (the table removes
  * a row only while it has no jobs). So jobs only move to earlier launches, a launch that stays
  * never loses jobs, and the room left in launches before the last one that stays is less than the
- * jobs on it: the launches that stay are as few as can be.
+ * jobs on it: the launches that stay are as few as can be. (Two races remain: a launch registered
+ * just before ours that our listing does not show yet, and other clients filling the earlier
+ * launches while ours is being emptied, which leaves it part-emptied.)
  * Returns the rows our moved jobs now wait on, and whether our launch is kept (for the jobs left on
  * it, ours or not).
  */
