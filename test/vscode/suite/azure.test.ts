@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'mocha';
 import type { MeadowrunApi } from '../../../src/ui/activate';
 import type { AzureChoice } from '../../../src/ui/azureCommands';
 import type { NetworkManagementClient } from '@azure/arm-network';
+import type { AzureCloud } from '../../../src/cloud/azure';
 
 let api: MeadowrunApi;
 
@@ -126,6 +127,35 @@ describe('the editor on Azure (a stand-in az)', function () {
     assert.match(String(api.instancesTree.getTreeItem(node).description), /^launching · \$0\.0960\/h · 1 job · .* · on-demand · eastus-2 · meadowrun-vm-launching$/);
     await cloud.table.deallocateJob('meadowrun-vm-launching', 'j1');
     await cloud.table.deregisterInstance('meadowrun-vm-launching');
+
+    // With purge protection on (a policy may turn it on), the Key Vault outlives the uninstall, and a
+    // warning says so, not only a passing progress line; the next prepare recovers it.
+    const resources = (cloud as unknown as AzureCloud).arm.resources.resources;
+    const vaultName = (prepared ?? []).find((r) => r.kind === 'Microsoft.KeyVault/vaults')!.name;
+    const vaultId = `subscriptions/${(cloud as unknown as AzureCloud).subscription}/resourceGroups/meadowrun-vscode/providers/Microsoft.KeyVault/vaults/${vaultName}`;
+    const protect = async (on: boolean) => {
+      const vault = await resources.getById(vaultId, '2023-07-01');
+      await resources.beginCreateOrUpdateByIdAndWait(vaultId, '2023-07-01', { location: vault.location, tags: vault.tags, properties: { ...vault.properties, enablePurgeProtection: on } });
+    };
+    await protect(true);
+    const warnings: string[] = [];
+    const log = api.services.log;
+    const warn = log.warn;
+    log.warn = (message: string, ...args: unknown[]) => {
+      warnings.push(message);
+      warn.call(log, message, ...args);
+    };
+    try {
+      const first = await vscode.commands.executeCommand<{ kind: string }[]>('meadowrun.uninstallAzure', { confirmed: true });
+      assert.ok((first ?? []).length >= kinds.length, `removed ${JSON.stringify(first)}`);
+    } finally {
+      log.warn = warn;
+    }
+    assert.match(warnings.join('\n'), /Uninstall Azure Resources: not removed: Key Vault meadowrun-\w+ has purge protection, so it cannot be purged: .* until Azure purges it on \d{4}-/);
+    const recovered = await vscode.commands.executeCommand<{ kind: string }[]>('meadowrun.prepareAzure');
+    assert.ok((recovered ?? []).some((r) => r.kind === 'Microsoft.KeyVault/vaults'), `the vault is back: ${JSON.stringify(recovered)}`);
+    // (Azure never lets purge protection be turned off; the fake does, so the rest of the test can purge it.)
+    await protect(false);
 
     const removed = await vscode.commands.executeCommand<{ kind: string }[]>('meadowrun.uninstallAzure', { confirmed: true });
     assert.ok((removed ?? []).length >= kinds.length, `removed ${JSON.stringify(removed)}`);
