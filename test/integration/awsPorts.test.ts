@@ -3,7 +3,8 @@
 // and fake credentials from the environment moto hands out, as a user's would from theirs.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { toItem } from '../../src/cloud/aws/attributes';
 import { GetBucketTaggingCommand, S3Client } from '@aws-sdk/client-s3';
 import { ListSecretsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createAllocationTable, DynamoAllocationTable } from '../../src/cloud/aws/dynamoAllocationTable';
@@ -66,6 +67,23 @@ describe('AWS ports on moto', { skip: unavailable ? `skipped: moto could not be 
     assert.deepEqual((await calls(() => table.allocateIfFits('i-1', [job('d')]))).operations, ['UpdateItemCommand', 'GetItemCommand', 'UpdateItemCommand']);
     assert.deepEqual((await calls(() => table.allocateIfFits('i-1', [job('e')]))).operations, ['UpdateItemCommand']);
     assert.deepEqual(Object.keys((await table.getInstance('i-1'))!.jobs).sort(), ['d', 'e']);
+  });
+
+  test("a release whose room DynamoDB cannot add up (a job without its numbers) still frees the job, and the room goes stale", async () => {
+    const dynamo = awsClient(DynamoDBClient, {});
+    await createAllocationTable(dynamo, 'meadowrun-test-room-bad');
+    const table = new DynamoAllocationTable(dynamo, 'meadowrun-test-room-bad');
+    const { jobs: _, ...bare } = instanceRecord('i-1', 2, 4);
+    await dynamo.send(
+      new PutItemCommand({
+        TableName: 'meadowrun-test-room-bad',
+        Item: { ...toItem(bare), jobs: { M: { odd: { M: { jobId: { S: 'odd' } } } } }, etag: { S: 'e1' }, roomAt: { S: 'e1' }, roomCpu: { N: '2' }, roomMemoryGb: { N: '4' }, roomGpus: { N: '0' } },
+      }),
+    );
+    assert.equal(await table.deallocateJob('i-1', 'odd'), true);
+    assert.deepEqual((await table.getInstance('i-1'))!.jobs, {});
+    assert.ok(await table.allocateIfFits('i-1', [job('a', 2, 4)]), 'the next allocation reads the row and sets the room again');
+    assert.equal(await table.allocateIfFits('i-1', [job('b')]), undefined);
   });
 
   // Each test its own prefix, as the contract expects an empty set of queues.

@@ -223,6 +223,11 @@ export class DynamoAllocationTable implements AllocationTable {
       ConditionExpression: 'attribute_exists(#jobs.#job) AND #roomAt = #etag',
       ExpressionAttributeNames: { ...names, ...pick('#roomCpu', '#roomMem', '#roomGpus', '#roomAt', '#cpu', '#mem', '#gpus') },
       ExpressionAttributeValues: values,
+    }).catch((e) => {
+      // A release must never fail for the room's sake: an item the arithmetic cannot be done on (a
+      // job without its numbers, written by something else) is freed the plain way, its room stale.
+      if ((e as Error).name === 'ValidationException') return false;
+      throw e;
     });
     if (keepingRoom) return true;
     // The job is not there, or the room is stale (and stays so).
