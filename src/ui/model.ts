@@ -54,6 +54,7 @@ export class MeadowrunModel implements vscode.Disposable {
   private timer?: NodeJS.Timeout;
   private nextKey = 1;
   private refreshing?: Promise<void>;
+  private refreshAgain?: Promise<void>;
 
   constructor(
     private readonly services: Services,
@@ -103,8 +104,19 @@ export class MeadowrunModel implements vscode.Disposable {
     this.changed.fire();
   }
 
+  /**
+   * Lists the cloud again. A call while a listing runs gets one that starts after it (shared by every
+   * such call): the running one may have read the table before the change the caller wants shown.
+   */
   refresh(): Promise<void> {
-    this.refreshing ??= (async () => {
+    if (this.refreshing) {
+      this.refreshAgain ??= this.refreshing.then(() => {
+        this.refreshAgain = undefined;
+        return this.refresh();
+      });
+      return this.refreshAgain;
+    }
+    this.refreshing = (async () => {
       try {
         const { cloud } = await this.services.get();
         const [instances, management, running] = await Promise.all([cloud.table.listInstances(), cloud.management.status(), cloud.provider.listRunning()]);
