@@ -97,21 +97,10 @@ test('Run File Remotely from the Explorer shows output and the instance', { time
     assert.deepStrictEqual(offered.slice().sort(), ['hello.py', 'mathfuncs.py', 'slow.py', 'ticker.py'], `the picker offers the workspace's Python files: ${offered}`);
     await page.keyboard.press('Escape');
 
-    await activityBarItem(page, 'Explorer').click();
-    await page.locator('.explorer-folders-view .monaco-list-row[aria-label="hello.py"]').click({ button: 'right', timeout: 30_000 });
-    await chooseMenuItem(page, 'Run File Remotely');
+    await runFileFromExplorer(page, 'hello.py');
 
     // The first job starts an instance (an sshd) and deploys the agent to it: allow for that.
-    let shownOurselves = false;
-    await waitFor(`"${greeting}" in the Output panel`, async () => {
-      if ((await outputText(page)).includes(greeting)) return true;
-      // The extension reveals its channel itself; if another one is showing, switch once.
-      if (!shownOurselves && (await page.locator('.part.panel').isVisible())) {
-        shownOurselves = true;
-        await showOutputChannel(page, 'Meadowrun Jobs').catch(() => undefined);
-      }
-      return false;
-    }, 120_000);
+    await waitForOutput(page, greeting, 120_000);
     await page.locator('.part.panel').screenshot({ path: shot('output') });
 
     await activityBarItem(page, 'Meadowrun').click();
@@ -140,6 +129,26 @@ test('Run File Remotely from the Explorer shows output and the instance', { time
 });
 
 // Runs a command from the Command Palette by its title.
+/** Runs a workspace file through the Explorer's context menu, as a user would. */
+async function runFileFromExplorer(page: Page, file: string): Promise<void> {
+  await activityBarItem(page, 'Explorer').click();
+  await page.locator(`.explorer-folders-view .monaco-list-row[aria-label="${file}"]`).click({ button: 'right', timeout: 30_000 });
+  await chooseMenuItem(page, 'Run File Remotely');
+}
+
+/** Waits for `text` in the Output panel; the extension reveals its channel itself, but if another one is showing, switches once. */
+async function waitForOutput(page: Page, text: string, timeoutMs: number): Promise<void> {
+  let shownOurselves = false;
+  await waitFor(`"${text}" in the Output panel`, async () => {
+    if ((await outputText(page)).includes(text)) return true;
+    if (!shownOurselves && (await page.locator('.part.panel').isVisible())) {
+      shownOurselves = true;
+      await showOutputChannel(page, 'Meadowrun Jobs').catch(() => undefined);
+    }
+    return false;
+  }, timeoutMs);
+}
+
 async function runCommand(page: Page, title: string): Promise<void> {
   await page.keyboard.press('F1');
   await page.keyboard.type(title);
@@ -280,24 +289,14 @@ test('Select Cloud → AWS (profile, region), then Run File Remotely on an emula
 
     // The cheapest type has no capacity where EC2 would place it: the next zone is tried, and the job's output says so.
     emu.moto.injectLaunchError({ instanceType: 'c5.large', code: 'InsufficientInstanceCapacity', times: 1 });
-    await activityBarItem(page, 'Explorer').click();
-    await page.locator('.explorer-folders-view .monaco-list-row[aria-label="hello.py"]').click({ button: 'right', timeout: 30_000 });
-    await chooseMenuItem(page, 'Run File Remotely');
+    await runFileFromExplorer(page, 'hello.py');
 
     // (The launching row's price, market and zone are checked in-host, test/vscode/suite/aws.test.ts: the
     // instance now publishes its host key in its table row, so the boot can no longer be held here.)
     await activityBarItem(page, 'Meadowrun').click();
     const instancesPane = page.locator('.part.sidebar .pane', { has: page.locator('.pane-header', { hasText: 'Instances' }) });
     // A cold launch on the emulator: RunInstances, boot, the host key in the console, SSH, the agent.
-    let shownOurselves = false;
-    await waitFor(`"${greeting}" in the Output panel`, async () => {
-      if ((await outputText(page)).includes(greeting)) return true;
-      if (!shownOurselves && (await page.locator('.part.panel').isVisible())) {
-        shownOurselves = true;
-        await showOutputChannel(page, 'Meadowrun Jobs').catch(() => undefined);
-      }
-      return false;
-    }, 8 * 60_000);
+    await waitForOutput(page, greeting, 8 * 60_000);
     const [instance] = emu.instances();
     assert.ok(instance, 'the job ran on an emulated EC2 instance');
     const output = await outputText(page);
@@ -392,21 +391,11 @@ test('Select Cloud → Azure (subscription, resource group, location), then Run 
 
     // Azure accepts the first VM but finds no room for it: the job says so and tries the next zone.
     arm.injectVmError({ code: 'AllocationFailed', async: true, times: 1 });
-    await activityBarItem(page, 'Explorer').click();
-    await page.locator('.explorer-folders-view .monaco-list-row[aria-label="hello.py"]').click({ button: 'right', timeout: 30_000 });
-    await chooseMenuItem(page, 'Run File Remotely');
+    await runFileFromExplorer(page, 'hello.py');
 
     // A cold start: prepare (resource group, storage, Key Vault, identity, roles, network), the VM's
     // creation and boot (cloud-init), its host key from its row, SSH, the agent.
-    let shownOurselves = false;
-    await waitFor(`"${greeting}" in the Output panel`, async () => {
-      if ((await outputText(page)).includes(greeting)) return true;
-      if (!shownOurselves && (await page.locator('.part.panel').isVisible())) {
-        shownOurselves = true;
-        await showOutputChannel(page, 'Meadowrun Jobs').catch(() => undefined);
-      }
-      return false;
-    }, 8 * 60_000);
+    await waitForOutput(page, greeting, 8 * 60_000);
     const machines = host.instances().filter((m) => m.on);
     assert.equal(machines.length, 1, `one VM runs: ${host.instances().map((m) => `${m.id} ${m.on}`)}`);
     const vm = machines[0];
