@@ -212,8 +212,11 @@ test('a >1 MiB project on a fresh instance, a log that updates live, a threshold
     await focused.waitFor({ timeout: 30_000 });
     assert.match(await focused.innerText(), /^1 CPU(?!s)[\s\S]*current/, 'the current setting is the active row');
     await picker.locator('.monaco-list-row', { hasText: 'Custom…' }).click();
-    await input.fill('16');
+    // The extension answers the pick with an input box of its own: typing before it shows went into
+    // the list's filter, and the box then came up with the current value.
     const message = picker.locator('.quick-input-message');
+    await waitFor('the custom CPU input box', async () => /Logical CPUs/.test(await message.innerText().catch(() => '')), 30_000);
+    await input.fill('16');
     await waitFor('the reason 16 CPUs cannot run', async () => /the largest, local\.xlarge, has 8 CPUs/.test(await message.innerText().catch(() => '')), 10_000);
     await page.screenshot({ path: shot('set-resources') });
     await page.keyboard.press('Escape');
