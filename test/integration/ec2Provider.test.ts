@@ -12,6 +12,7 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { PricingClient } from '@aws-sdk/client-pricing';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { Ec2Provider } from '../../src/cloud/aws/ec2Provider';
+import { INSTALL_DOCKER } from '../../src/cloud/cloudInit';
 import { MeadowrunError } from '../../src/core/errors';
 import type { SshEndpoint } from '../../src/cloud/ports';
 import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator } from '../support/ec2emu';
@@ -102,7 +103,7 @@ describe('EC2 provider on the emulated AWS', { skip: unavailable ? `skipped: ${u
     assert.deepEqual([two, user, key, owner], ['2', 'meadowrun', launched.ssh.hostKey, 'meadowrun 600']);
     // The agent's config, with the id the instance learnt as it booted.
     const config = JSON.parse(await sshExec(launched.ssh, 'cat /etc/meadowrun/agent.json'));
-    assert.deepEqual(config, { ...provider.agentConfig(3 * 86400), instanceId: launched.id });
+    assert.deepEqual(config, { ...provider.agentConfig(3 * 86400), docker: { install: INSTALL_DOCKER }, instanceId: launched.id });
     assert.deepEqual(config.environments, { maxAgeS: 3 * 86400 });
     assert.equal(config.endpoint, emu.instanceEndpoint);
     // Keys only, as sshd first started: cloud-init did not rewrite its config and restart it while it answered.
