@@ -5,7 +5,6 @@
 // long-running operation), and says so plainly when purge protection forbids that, in which case the
 // next prepare recovers the vault with its secrets.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +12,7 @@ import { startAzurite, type Azurite } from '../support/azurite';
 import { startFakeArm, type FakeArm } from '../support/fakeArm';
 import { fakeAz } from '../support/fakeAz';
 import { startFakeKeyVault, type FakeKeyVault } from '../support/fakeKeyVault';
+import { runNode } from '../support/runNode';
 import { tempDir } from '../support/tempDir';
 
 const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -49,17 +49,8 @@ describe('meadowrun azure prepare|status|uninstall on the fake Resource Manager'
     await Promise.all([arm?.stop(), azurite?.stop(), vault?.stop()]);
   });
 
-  const meadowrun = (args: string[], input?: string) => {
-    const child = spawn(process.execPath, [cli, '--cloud', 'azure', '--location', 'eastus', '--resource-group', rg, ...args], { env });
-    child.stdin.end(input ?? '');
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  };
+  const meadowrun = (args: string[], input?: string) =>
+    runNode(cli, ['--cloud', 'azure', '--location', 'eastus', '--resource-group', rg, ...args], { env, input });
   const nsgId = () => `/subscriptions/${arm.subscription}/resourceGroups/${rg}/providers/Microsoft.Network/networkSecurityGroups/meadowrun-nsg`;
   const sshSources = () => (arm.resource(nsgId())?.properties.securityRules ?? []).filter((r: any) => r.properties.destinationPortRange === '22').map((r: any) => r.properties.sourceAddressPrefix);
   const vaultResource = () => arm.resourceIds().map((id) => arm.resource(id)!).find((r) => r.type === 'Microsoft.KeyVault/vaults');

@@ -8,7 +8,7 @@
 // and an InvocationContext-shaped context, its identity served by a stand-in of App Service's
 // identity endpoint on 127.0.0.1 (IDENTITY_ENDPOINT / IDENTITY_HEADER).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
@@ -25,6 +25,7 @@ import { startFakeAppServiceIdentity, type FakeAppServiceIdentity } from '../sup
 import type { FakeArm } from '../support/fakeArm';
 import { makeProject, waitFor } from '../support/localCloud';
 import { invokeOnNode22, node22Unavailable } from '../support/node22Harness';
+import { runNode } from '../support/runNode';
 import { tempDir } from '../support/tempDir';
 
 const root = path.join(__dirname, '..', '..');
@@ -66,16 +67,8 @@ describe('the Azure management Function on the fake Resource Manager and Azurite
   });
   beforeEach(() => void say.splice(0));
 
-  const meadowrun = (args: string[], o: { cli?: string } = {}) => {
-    const child = spawn(process.execPath, [o.cli ?? path.join(dist, 'cli.js'), '--cloud', 'azure', '--location', 'eastus', '--resource-group', RG, ...args], { cwd: project, env });
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  };
+  const meadowrun = (args: string[], o: { cli?: string } = {}) =>
+    runNode(o.cli ?? path.join(dist, 'cli.js'), ['--cloud', 'azure', '--location', 'eastus', '--resource-group', RG, ...args], { cwd: project, env });
   const ok = async (...args: string[]) => {
     const r = await meadowrun(args);
     assert.equal(r.code, 0, `meadowrun ${args.join(' ')}:\n${r.stdout}${r.stderr}`);
