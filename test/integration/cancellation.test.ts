@@ -72,3 +72,31 @@ test('Ctrl-C while run-map launches its workers: exit 130, nothing left', async 
   assert.doesNotMatch(stderr, /AbortError|unexpected error/);
   await nothingLeft();
 });
+
+test('terminating an instance while its sshd is still starting waits for the boot, then leaves no process or file', async () => {
+  fs.rmSync(gate, { force: true });
+  const saved = process.env.MEADOWRUN_SSHD;
+  process.env.MEADOWRUN_SSHD = sshd;
+  try {
+    const cloud = createLocalCloud({ stateDir: tempDir('cancel-boot-state') });
+    const [type] = await cloud.provider.listInstanceTypes();
+    const { id } = await cloud.provider.launch({ type, spot: false, price: type.onDemandPrice }, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA== test');
+    const sshdDir = cloud.provider.sshdDir(id);
+    const stopping = cloud.provider.terminate(id);
+    fs.writeFileSync(gate, '');
+    await stopping;
+    const running = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(sshdDir);
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(running, [], 'no sshd of the instance runs');
+    assert.equal(fs.existsSync(sshdDir), false, 'its sshd files are gone');
+    assert.deepEqual(await cloud.provider.listRunning(), [], 'the instance is gone');
+  } finally {
+    if (saved === undefined) delete process.env.MEADOWRUN_SSHD;
+    else process.env.MEADOWRUN_SSHD = saved;
+  }
+});

@@ -207,6 +207,10 @@ export class LocalProvider implements InstanceProvider {
   }
 
   async terminate(id: string): Promise<void> {
+    // A boot still running here would go on writing into the directories being removed, and start
+    // an sshd nothing stops: it finishes (or fails) first.
+    await this.booting.get(id)?.catch(() => undefined);
+    this.booting.delete(id);
     // Sessions, agents, jobs and the watch all carry the instance's id in their environment.
     stopLocalInstance(id, path.join(this.layout.instancesDir, id), this.sshdDir(id));
     this.log.info(`Terminated ${id}`);

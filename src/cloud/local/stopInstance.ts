@@ -12,8 +12,9 @@ export function stopLocalInstance(id: string, instanceDir: string, sshdDir: stri
   if (sshdPid) kill(sshdPid, 'SIGTERM');
   for (const pid of processesWithEnv(localInstanceMarker(id))) kill(pid, 'SIGKILL');
   if (sshdPid) kill(sshdPid, 'SIGKILL');
-  fs.rmSync(instanceDir, { recursive: true, force: true });
-  fs.rmSync(sshdDir, { recursive: true, force: true });
+  // A process just signalled may still write a last line (sshd's log) while the tree is removed.
+  fs.rmSync(instanceDir, { recursive: true, force: true, maxRetries: 5 });
+  fs.rmSync(sshdDir, { recursive: true, force: true, maxRetries: 5 });
 }
 
 /** The environment entry that marks every process of a local instance (sshd's SetEnv, the watch's spawn). */
