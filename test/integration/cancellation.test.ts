@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLocalCloud } from '../../src/cloud/local';
@@ -100,3 +101,25 @@ test('terminating an instance while its sshd is still starting waits for the boo
     else process.env.MEADOWRUN_SSHD = saved;
   }
 });
+
+test('an instance whose state directory was deleted is stopped by the next launch: its sshd no longer listens', async () => {
+  const gone = tempDir('orphan-state');
+  const orphaned = createLocalCloud({ stateDir: gone });
+  const [type] = await orphaned.provider.listInstanceTypes();
+  const { id } = await orphaned.provider.launch({ type, spot: false, price: type.onDemandPrice }, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA== test');
+  const { ssh } = await orphaned.provider.waitReady(id);
+  assert.equal(await answers(ssh.port), true, 'the instance listens before');
+  fs.rmSync(gone, { recursive: true, force: true });
+
+  await createLocalCloud({ stateDir: tempDir('orphan-next-state') }).provider.prepare();
+  await waitFor('the orphan to stop listening', async () => !(await answers(ssh.port)), 10_000);
+  assert.equal(fs.existsSync(orphaned.provider.sshdDir(id)), false, 'its sshd files are gone');
+});
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}

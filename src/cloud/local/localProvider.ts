@@ -259,8 +259,8 @@ export class LocalProvider implements InstanceProvider {
   }
 
   /**
-   * Creates the private directory of all instances' sshd files, and drops the files of instances
-   * whose state directory was deleted without terminating them.
+   * Creates the private directory of all instances' sshd files, and stops the instances whose state
+   * directory was deleted without terminating them (their sshd would listen on forever).
    */
   private prepareSshdRoot(): void {
     const root = sshdFilesRoot();
@@ -273,7 +273,7 @@ export class LocalProvider implements InstanceProvider {
     for (const name of fs.readdirSync(root)) {
       try {
         const instanceDir = fs.readFileSync(path.join(root, name, 'instance-dir'), 'utf8');
-        if (!fs.existsSync(instanceDir)) fs.rmSync(path.join(root, name), { recursive: true, force: true });
+        if (!fs.existsSync(instanceDir)) stopLocalInstance(name, instanceDir, path.join(root, name));
       } catch {
         // Still being created by another launch.
       }
