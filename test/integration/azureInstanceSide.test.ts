@@ -28,6 +28,7 @@ import type { JobOutcome } from '../../src/remote/protocol';
 import type { TaskQueues } from '../../src/cloud/ports';
 import { instanceRecord, job } from '../contracts/allocationTableContract';
 import { startAzurite, type Azurite } from '../support/azurite';
+import { startImds, type Imds } from '../support/azureImds';
 import { startFakeKeyVault, type FakeKeyVault } from '../support/fakeKeyVault';
 import { startGitHttpServer } from '../support/gitHttpServer';
 import { buildPythonImage, dockerUnavailable, pushImage, startDocker, startRegistry } from '../support/docker';
@@ -42,45 +43,6 @@ const SUBSCRIPTION = '00000000-0000-0000-0000-000000000001';
 const GROUP = 'meadowrun';
 const VM = 'meadowrun-vm-test1';
 const CLIENT_ID = '11111111-2222-3333-4444-555555555555';
-
-/** The VM's metadata service: Scheduled Events, its managed identity's tokens, its own resource id. */
-interface Imds {
-  endpoint: string;
-  events: object[];
-  resourceId: string;
-  tokenRequests: URLSearchParams[];
-  /** Scheduled Events requests so far. */
-  eventPolls: number;
-  withoutMetadataHeader: number;
-  stop(): Promise<void>;
-}
-async function startImds(resourceId: string): Promise<Imds> {
-  const imds: Imds = { endpoint: '', events: [], resourceId, tokenRequests: [], eventPolls: 0, withoutMetadataHeader: 0, stop: async () => undefined };
-  const server = http.createServer((req, res) => {
-    const u = new URL(req.url!, 'http://imds');
-    // The service refuses requests without `Metadata: true` (a guard against SSRF).
-    if (req.headers.metadata !== 'true') {
-      imds.withoutMetadataHeader++;
-      return res.writeHead(400).end();
-    }
-    const json = (body: object) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    if (u.pathname === '/metadata/scheduledevents' && u.searchParams.get('api-version')) {
-      imds.eventPolls++;
-      return json({ DocumentIncarnation: imds.events.length, Events: imds.events });
-    }
-    if (u.pathname === '/metadata/identity/oauth2/token') {
-      imds.tokenRequests.push(u.searchParams);
-      const expires = Math.floor(Date.now() / 1000) + 3600;
-      return json({ access_token: `mi-token-for-${u.searchParams.get('resource')}`, refresh_token: '', expires_in: '3599', expires_on: String(expires), not_before: String(expires - 3600), resource: u.searchParams.get('resource'), token_type: 'Bearer' });
-    }
-    if (u.pathname === '/metadata/instance/compute/resourceId' && u.searchParams.get('format') === 'text') return res.writeHead(200, { 'content-type': 'text/plain' }).end(imds.resourceId);
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  imds.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  imds.stop = () => new Promise((r) => server.close(() => r()));
-  return imds;
-}
 
 /** Resource Manager's VM delete: 202 Accepted, recorded with the bearer token it came with. */
 async function startArm(): Promise<{ endpoint: string; deletes: { path: string; auth?: string }[]; stop(): Promise<void> }> {
@@ -258,7 +220,7 @@ describe('the Azure instance side', () => {
     const before = imds.tokenRequests.length;
     const a = await identity.getToken('https://storage.azure.com/.default');
     const b = await identity.getToken(['https://storage.azure.com/.default']);
-    assert.equal(a.token, 'mi-token-for-https://storage.azure.com');
+    assert.equal(JSON.parse(Buffer.from(a.token.split('.')[1], 'base64url').toString()).aud, 'https://storage.azure.com', "the metadata service's JWT for storage");
     assert.equal(b.token, a.token);
     assert.ok(a.expiresOnTimestamp > Date.now() + 3000_000);
     assert.equal(imds.tokenRequests.length, before + 1, 'the second from the cache');

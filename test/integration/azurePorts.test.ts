@@ -1,6 +1,9 @@
 // The Azure implementations of the data-plane ports against Azurite (test/support/azurite.ts):
 // every contract suite, unchanged, including the table history run by separate processes that open
-// the table through the Azure instance side, as a VM's agent does.
+// the table through the Azure instance side, as a VM's agent does. Twice: with Azurite's shared key
+// over http (a connection string), and over https with tokens as on Azure (`--oauth basic`): the
+// client's from the Azure CLI login (the stand-in az), the history processes' from a VM's managed
+// identity (a stand-in metadata service).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { TableClient } from '@azure/data-tables';
@@ -9,13 +12,18 @@ import { QueueServiceClient } from '@azure/storage-queue';
 import type { AzureAgentConfig } from '../../src/cloud/azure/agentConfig';
 import { BlobPayloadStore, ensurePayloadContainer } from '../../src/cloud/azure/blobPayloadStore';
 import { QueueTaskQueues } from '../../src/cloud/azure/queueTaskQueues';
-import type { StorageAccess } from '../../src/cloud/azure/storage';
+import { statusCode, storageErrorCode, type StorageAccess } from '../../src/cloud/azure/storage';
 import { createAllocationTable, TableAllocationTable } from '../../src/cloud/azure/tableAllocationTable';
 import type { AllocationTable, PayloadStore } from '../../src/cloud/ports';
 import { allocationTableContract, instanceRecord, job } from '../contracts/allocationTableContract';
 import { payloadStoreContract } from '../contracts/payloadStoreContract';
 import { taskQueuesContract } from '../contracts/taskQueuesContract';
+import { azureCredential } from '../../src/cloud/azure/credentials';
 import { startAzurite, type Azurite } from '../support/azurite';
+import { startImds, type Imds } from '../support/azureImds';
+import { testCredential } from '../support/accessToken';
+import { fakeAz } from '../support/fakeAz';
+import { trustCaInThisProcess } from '../support/trustCa';
 
 describe('Azure ports on Azurite', () => {
   let azurite: Azurite;
@@ -124,6 +132,83 @@ describe('Azure ports on Azurite', () => {
   test('the payload container is made once', async () => {
     assert.equal(await ensurePayloadContainer(access, 'meadowrun-payloads-once'), true);
     assert.equal(await ensurePayloadContainer(access, 'meadowrun-payloads-once'), false);
+  });
+});
+
+describe('Azure ports on Azurite over https, with tokens (OAuth)', () => {
+  let azurite: Azurite;
+  let imds: Imds;
+  let access: StorageAccess;
+  const az = fakeAz();
+  let azCalls = 0;
+  before(async () => {
+    azurite = await startAzurite({ oauth: true });
+    imds = await startImds();
+    // This process trusts Azurite's CA as NODE_EXTRA_CA_CERTS makes the history processes (spawned with this environment) trust it.
+    trustCaInThisProcess(azurite.ca!);
+    process.env.NODE_EXTRA_CA_CERTS = azurite.caFile;
+    process.env.PATH = az.path;
+    for (const k of ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET']) delete process.env[k];
+    // The client's own credential chain, counting the tokens the Azure CLI gave.
+    const login = azureCredential();
+    const credential = { getToken: (...a: Parameters<typeof login.getToken>) => (azCalls++, login.getToken(...a)) };
+    access = { account: 'devstoreaccount1', credential, endpoints: azurite.endpoints };
+  });
+  after(async () => {
+    await imds?.stop();
+    await azurite?.stop();
+  });
+
+  let tables = 0;
+  allocationTableContract('Azure table with tokens', () => {
+    const name = `meadowrunOauth${++tables}`;
+    const spec = {
+      provider: 'azure',
+      table: { tableName: name },
+      // As a VM's config: the account's endpoints and the metadata service, no connection string.
+      get storage(): AzureAgentConfig['storage'] {
+        return { account: 'devstoreaccount1', endpoints: azurite.endpoints };
+      },
+      get interruption(): AzureAgentConfig['interruption'] {
+        return { imdsEndpoint: imds.endpoint };
+      },
+    };
+    return { table: onFirstCall(() => createAllocationTable(access, name).then(() => TableAllocationTable.open(access, name))), spec };
+  });
+
+  let queues = 0;
+  taskQueuesContract('Azure queues with tokens', () => QueueTaskQueues.open(access, `meadowrun-o${++queues}-`));
+
+  let containers = 0;
+  payloadStoreContract('Blob payload store with tokens', () => {
+    const container = `meadowrun-payloads-oauth-${++containers}`;
+    return onFirstCall(async () => {
+      await ensurePayloadContainer(access, container);
+      return BlobPayloadStore.open(access, container);
+    }) as PayloadStore;
+  });
+
+  test("the tokens were the Azure CLI login's and the metadata service's, for storage; a token Azurite refuses is an error saying why", async () => {
+    assert.ok(azCalls > 0, 'the client asked its credential');
+    assert.ok(imds.tokenRequests.length > 0, 'the history processes asked the metadata service');
+    assert.ok(imds.tokenRequests.every((q) => q.get('resource') === 'https://storage.azure.com'));
+    await createAllocationTable(access, 'meadowrunRefused');
+    // The storage services' own error: AuthenticationFailed, with the reason (in the message, or the detail the SDK parsed).
+    const refused = async (credential: ReturnType<typeof testCredential>, why: RegExp) => {
+      const with_ = { ...access, credential } as StorageAccess;
+      const saysWhy = (e: unknown) => {
+        assert.equal(statusCode(e), 403);
+        assert.equal(storageErrorCode(e), 'AuthenticationFailed');
+        const err = e as { message: string; details?: { authenticationErrorDetail?: string } };
+        assert.match(`${err.message} ${err.details?.authenticationErrorDetail ?? ''}`, why);
+        return true;
+      };
+      await assert.rejects(TableAllocationTable.open(with_, 'meadowrunRefused').listInstances(), saysWhy);
+      await assert.rejects(QueueTaskQueues.open(with_, 'meadowrun-refused-').createPair('job-1'), saysWhy);
+      await assert.rejects(BlobPayloadStore.open(with_, 'meadowrun-payloads-oauth-1').put('job-1/x', Buffer.from('x')), saysWhy);
+    };
+    await refused(testCredential({ expiresInS: -60 }), /The token is expired/);
+    await refused(testCredential({ issuer: 'https://login.example.com/' }), /Invalid token issuer/);
   });
 });
 

@@ -2,9 +2,16 @@
 // and Blob on free ports of 127.0.0.1 (Azurite binds port 0 and prints the ones it got), in memory,
 // without telemetry (it would reach the internet). Its well-known development account and key are
 // public (they are in Azurite's README), not a secret.
+//
+// With `oauth`, it serves HTTPS (a certificate from a test CA for 127.0.0.1 and `addresses`) with
+// `--oauth basic`: bearer tokens are accepted beside the shared key, and Azurite checks their
+// audience (https://storage.azure.com), issuer (an Entra one: https://sts.windows.net/…) and
+// lifetime, not their signature (see test/support/accessToken.ts for tokens it takes).
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import type { StorageEndpoints } from '../../src/cloud/azure/storage';
 import { tempDir } from './tempDir';
+import { testCertificate } from './testCertificate';
 
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
 export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
@@ -13,8 +20,13 @@ export interface Azurite {
   blobUrl: string;
   queueUrl: string;
   tableUrl: string;
-  /** The connection string the SDKs' fromConnectionString take (shared key, http). */
+  /** The connection string the SDKs' fromConnectionString take (shared key; http, or https with `oauth`). */
   connectionString: string;
+  /** The services' URLs, for a token credential (StorageAccess.endpoints). */
+  endpoints: StorageEndpoints;
+  /** With `oauth`: the CA its certificate is signed by (tlsOptions.ca), and a file of it (NODE_EXTRA_CA_CERTS, SSL_CERT_FILE). */
+  ca?: string;
+  caFile?: string;
   stop(): Promise<void>;
 }
 
@@ -24,7 +36,8 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-export async function startAzurite(): Promise<Azurite> {
+export async function startAzurite(o: { oauth?: boolean; addresses?: string[] } = {}): Promise<Azurite> {
+  const tls = o.oauth ? testCertificate(['127.0.0.1', ...(o.addresses ?? [])], 'azurite') : undefined;
   const child = spawn(
     bin,
     [
@@ -36,6 +49,7 @@ export async function startAzurite(): Promise<Azurite> {
       '--blobHost', '127.0.0.1', '--blobPort', '0',
       '--queueHost', '127.0.0.1', '--queuePort', '0',
       '--tableHost', '127.0.0.1', '--tablePort', '0',
+      ...(tls ? ['--cert', tls.certFile, '--key', tls.keyFile, '--oauth', 'basic'] : []),
     ],
     { cwd: tempDir('azurite'), stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -52,7 +66,7 @@ export async function startAzurite(): Promise<Azurite> {
     };
     const read = (d: Buffer) => {
       output += d.toString();
-      for (const m of output.matchAll(/Azurite (Blob|Queue|Table) service is successfully listening at (http:\/\/127\.0\.0\.1:\d+)/g)) {
+      for (const m of output.matchAll(/Azurite (Blob|Queue|Table) service is successfully listening at (https?:\/\/127\.0\.0\.1:\d+)/g)) {
         found[m[1] as 'Blob'] = m[2];
       }
       if (found.Blob && found.Queue && found.Table) {
@@ -74,8 +88,10 @@ export async function startAzurite(): Promise<Azurite> {
     blobUrl,
     queueUrl,
     tableUrl,
+    endpoints: { table: tableUrl, queue: queueUrl, blob: blobUrl },
+    ...(tls && { ca: tls.ca, caFile: tls.caFile }),
     connectionString:
-      `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};` +
+      `DefaultEndpointsProtocol=${tls ? 'https' : 'http'};AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};` +
       `BlobEndpoint=${blobUrl};QueueEndpoint=${queueUrl};TableEndpoint=${tableUrl};`,
     async stop() {
       child.kill('SIGTERM');

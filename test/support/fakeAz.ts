@@ -2,7 +2,9 @@
 // (@azure/identity's AzureCliCredential runs `az account get-access-token`) and its subscription
 // lookup (`az account show`) and the editor's subscription picker (`az account list`) run in tests
 // without a login to Microsoft. It answers only those three calls, with the shapes az 2.x prints; logged out, it fails like az does ("Please run 'az login'").
-// The token is any string: the emulators and fakes accept any bearer token.
+// The token is any string (the fakes of Resource Manager and Key Vault accept any bearer token),
+// except for storage (`--resource https://storage.azure.com`): a JWT with the claims Azurite's
+// `--oauth basic` checks (test/support/accessToken.ts), made at each call, valid for an hour.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from './tempDir';
@@ -41,12 +43,30 @@ export function fakeAz(o: { subscription?: string; loggedIn?: boolean } = {}): F
   );
   const script = `#!/bin/sh
 dir=$(dirname "$0")
+tenant=${tenantId}
 if [ ! -f "$dir/logged-in" ]; then
   echo "ERROR: Please run 'az login' to setup account." >&2
   exit 1
 fi
 case "$1 $2" in
-  "account get-access-token") cat "$dir/token.json" ;;
+  "account get-access-token")
+    resource=
+    while [ $# -gt 0 ]; do
+      if [ "$1" = --resource ]; then resource=$2; fi
+      shift
+    done
+    case "$resource" in
+      https://storage.azure.com|https://storage.azure.com/) ;;
+      *) cat "$dir/token.json"; exit 0 ;;
+    esac
+    now=$(date +%s)
+    exp=$((now + 3600))
+    b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+    header=$(printf '{"alg":"RS256","typ":"JWT"}' | b64url)
+    claims=$(printf '{"aud":"%s","iss":"https://sts.windows.net/%s/","iat":%s,"nbf":%s,"exp":%s,"oid":"33333333-0000-0000-0000-000000000001","tid":"%s"}' "$resource" "$tenant" "$now" "$now" "$exp" "$tenant" | b64url)
+    printf '{"accessToken":"%s.%s.not-signed","expiresOn":"%s","expires_on":%s,"subscription":"%s","tenant":"%s","tokenType":"Bearer"}\n' \
+      "$header" "$claims" "$(date -d "@$exp" '+%Y-%m-%d %H:%M:%S.000000')" "$exp" "$(cat "$dir/subscription")" "$tenant"
+    ;;
   "account show") cat "$dir/subscription" ;;
   "account list") cat "$dir/accounts.json" ;;
   *) echo "fake az: unsupported: $*" >&2; exit 2 ;;

@@ -35,6 +35,36 @@ test('logged in with the Azure CLI: a token for the scope, and its default subsc
   assert.equal(await resolveSubscription({}), az.subscription);
 });
 
+test("a storage token from the Azure CLI is a JWT for storage's audience from an Entra issuer, as Azurite's --oauth basic checks", async () => {
+  const token = await azureCredential().getToken('https://storage.azure.com/.default');
+  const claims = JSON.parse(Buffer.from(token!.token.split('.')[1], 'base64url').toString());
+  assert.equal(claims.aud, 'https://storage.azure.com');
+  assert.match(claims.iss, /^https:\/\/sts\.windows\.net\/[0-9a-z-]+\/$/);
+  assert.ok(claims.nbf <= Date.now() / 1000 && claims.exp > Date.now() / 1000 + 3000);
+  assert.ok(Math.abs(token!.expiresOnTimestamp - claims.exp * 1000) < 1000);
+});
+
+test('storage endpoints for a token (MEADOWRUN_AZURE_STORAGE_ENDPOINTS, MEADOWRUN_AZURE_INSTANCE_STORAGE_ENDPOINTS): JSON of https URLs, else a message naming the variable', async () => {
+  const endpoints = { table: 'https://127.0.0.1:3/devstoreaccount1', queue: 'https://127.0.0.1:2/devstoreaccount1', blob: 'https://127.0.0.1:1/devstoreaccount1' };
+  process.env.MEADOWRUN_AZURE_STORAGE_ENDPOINTS = JSON.stringify(endpoints);
+  assert.deepEqual(azureSettingsFromEnv({}).endpoints?.storage, endpoints);
+  const { openDataPorts } = await import('../../src/cloud/azure/data');
+  const credential = { getToken: async () => null };
+  const ports = openDataPorts({ storageAccount: 'acct', vaultName: 'v', credential, endpoints: azureSettingsFromEnv({}).endpoints });
+  assert.deepEqual(ports.storage, { account: 'acct', credential, endpoints }, 'the account with the credential, at the endpoints');
+  // A connection string (a key) is still the emulator's way when given.
+  assert.deepEqual(openDataPorts({ storageAccount: 'acct', vaultName: 'v', credential, endpoints: { storageConnectionString: 'UseDevelopmentStorage=true', storage: endpoints } }).storage, { connectionString: 'UseDevelopmentStorage=true' });
+  assert.equal(openDataPorts({ storageAccount: 'acct', vaultName: 'v', credential }).storage.endpoints, undefined, 'Azure: the account\'s own endpoints');
+  for (const bad of ['{"table": "http://127.0.0.1:3"}', 'https://127.0.0.1:3']) {
+    process.env.MEADOWRUN_AZURE_STORAGE_ENDPOINTS = bad;
+    assert.throws(() => azureSettingsFromEnv({}), (e: Error) => e instanceof MeadowrunError && /^MEADOWRUN_AZURE_STORAGE_ENDPOINTS must be JSON naming the https URL of each storage service/.test(e.message));
+  }
+  delete process.env.MEADOWRUN_AZURE_STORAGE_ENDPOINTS;
+  const { azureOptionsFromEnv } = await import('../../src/cloud/azure');
+  assert.deepEqual(azureOptionsFromEnv({ MEADOWRUN_AZURE_INSTANCE_STORAGE_ENDPOINTS: JSON.stringify(endpoints) }).instance?.storageEndpoints, endpoints);
+  assert.throws(() => azureOptionsFromEnv({ MEADOWRUN_AZURE_INSTANCE_STORAGE_ENDPOINTS: '{}' }), /^MeadowrunError: MEADOWRUN_AZURE_INSTANCE_STORAGE_ENDPOINTS must be JSON/);
+});
+
 test('a subscription given in the settings or AZURE_SUBSCRIPTION_ID is used without asking the CLI', async () => {
   az.logout();
   assert.equal(await resolveSubscription({ subscription: 'from-settings' }), 'from-settings');

@@ -4,6 +4,7 @@
 // the instance metadata service that gives the identity's tokens and announces a Spot eviction
 // (Scheduled Events).
 import { AgentConfig } from '../ports';
+import type { StorageEndpoints } from './storage';
 
 export type AzureAgentConfig = AgentConfig<
   { tableName: string },
@@ -17,6 +18,8 @@ export type AzureAgentConfig = AgentConfig<
     account: string;
     /** An emulator's connection string (Azurite in tests) in place of the account and the managed identity. */
     connectionString?: string;
+    /** An emulator's service URLs (Azurite over TLS with OAuth in tests), reached with the managed identity as the account is. */
+    endpoints?: StorageEndpoints;
   };
   /**
    * The Key Vault holding the user's secrets (read with the managed identity, which has Key Vault

@@ -57,7 +57,7 @@ export class BlobPayloadStore implements PayloadStore {
 export function blobServiceClient(access: StorageAccess): BlobServiceClient {
   return access.connectionString !== undefined
     ? BlobServiceClient.fromConnectionString(access.connectionString)
-    : new BlobServiceClient(serviceUrl(access.account, 'blob'), access.credential);
+    : new BlobServiceClient(serviceUrl(access.account, 'blob', access.endpoints), access.credential);
 }
 
 /** The payload container (private: no anonymous access), created when missing. Returns whether it created it. */

@@ -9,6 +9,7 @@ import { AzureCliCredential, ChainedTokenCredential, EnvironmentCredential } fro
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { AzureSubscription, DEFAULT_AZURE_RESOURCE_GROUP, parseAzAccountList } from '../../core/azureChoices';
 import { MeadowrunError } from '../../core/errors';
+import { parseStorageEndpoints, type StorageEndpoints } from './storage';
 
 /** `meadowrun.azure.*` in the editor, `--subscription` / `--resource-group` / `--location` on the command line. */
 export interface AzureSettings {
@@ -35,6 +36,11 @@ export interface AzureEndpoints {
    * account prepare() creates, which is reached with the credential.
    */
   storageConnectionString?: string;
+  /**
+   * The storage services' URLs (an emulator's: Azurite over TLS with OAuth) in place of the
+   * account's, reached with the credential's token as the account is.
+   */
+  storage?: StorageEndpoints;
   /** The Key Vault's URL in place of https://<vault>.vault.azure.net. */
   keyVault?: string;
 }
@@ -46,6 +52,7 @@ export function azureSettingsFromEnv(settings: AzureSettings = {}, env: NodeJS.P
   const endpoints: AzureEndpoints = {
     resourceManager: settings.endpoints?.resourceManager ?? (env.MEADOWRUN_AZURE_ARM_ENDPOINT || undefined),
     storageConnectionString: settings.endpoints?.storageConnectionString ?? (env.MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING || undefined),
+    storage: settings.endpoints?.storage ?? storageEndpointsFromEnv(env.MEADOWRUN_AZURE_STORAGE_ENDPOINTS, 'MEADOWRUN_AZURE_STORAGE_ENDPOINTS'),
     keyVault: settings.endpoints?.keyVault ?? (env.MEADOWRUN_AZURE_KEY_VAULT_ENDPOINT || undefined),
   };
   return {
@@ -55,6 +62,16 @@ export function azureSettingsFromEnv(settings: AzureSettings = {}, env: NodeJS.P
     sshFrom: settings.sshFrom || env.MEADOWRUN_AZURE_SSH_FROM || undefined,
     endpoints,
   };
+}
+
+/** Storage endpoints from an environment variable (JSON), refused with a message naming it. */
+export function storageEndpointsFromEnv(value: string | undefined, name: string): StorageEndpoints | undefined {
+  if (!value) return undefined;
+  try {
+    return parseStorageEndpoints(value, name);
+  } catch (e) {
+    throw new MeadowrunError((e as Error).message, 'bad-config');
+  }
 }
 
 const LOGIN = 'run `az login` (or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal)';

@@ -12,7 +12,7 @@ import { AzureEndpoints } from './credentials';
 import { KeyVaultSecretStore } from './keyVaultSecretStore';
 import { QUEUE_PREFIX, QueueTaskQueues } from './queueTaskQueues';
 import hostKeyPublisher from './publishHostKey.py';
-import { StorageAccess } from './storage';
+import { StorageAccess, storageAccess, type StorageEndpoints } from './storage';
 import { ALLOCATION_TABLE, createAllocationTable, TableAllocationTable } from './tableAllocationTable';
 
 /** A short digest of where Meadowrun lives, for names that must be unique across Azure. */
@@ -53,11 +53,10 @@ export interface AzureDataPorts {
 
 /**
  * The ports on the account and vault, with the client's credential; on emulators when the
- * endpoints say so (Azurite's connection string, a stand-in Key Vault).
+ * endpoints say so (Azurite's connection string, or its endpoints with the credential; a stand-in Key Vault).
  */
 export function openDataPorts(o: { storageAccount: string; vaultName: string; credential: TokenCredential; endpoints?: AzureEndpoints }): AzureDataPorts {
-  const storage: StorageAccess =
-    o.endpoints?.storageConnectionString !== undefined ? { connectionString: o.endpoints.storageConnectionString } : { account: o.storageAccount, credential: o.credential };
+  const storage = storageAccess({ account: o.storageAccount, credential: () => o.credential, connectionString: o.endpoints?.storageConnectionString, endpoints: o.endpoints?.storage });
   const vault = o.endpoints?.keyVault;
   return {
     table: TableAllocationTable.open(storage, ALLOCATION_TABLE),
@@ -109,6 +108,8 @@ export function vmResourceId(subscription: string, resourceGroup: string, vmName
 /** What a VM reaches in place of Azure's own services, for emulators (tests). */
 export interface AzureInstanceEndpoints {
   storageConnectionString?: string;
+  /** Storage services' URLs the VM reaches with its managed identity's token (Azurite over TLS with OAuth). */
+  storageEndpoints?: StorageEndpoints;
   imdsEndpoint?: string;
   armEndpoint?: string;
   /** A stand-in Key Vault's URL. */
@@ -118,7 +119,8 @@ export interface AzureInstanceEndpoints {
 /**
  * The Azure part of a VM's AgentConfig (the rest, work dir, sweep and idle, is every cloud's).
  * `instance` overrides what the VM reaches for emulators: a connection string of an Azurite the VM
- * can reach, a stand-in metadata service, a fake Resource Manager, a stand-in Key Vault.
+ * can reach (or its endpoints, for the VM's token), a stand-in metadata service, a fake Resource
+ * Manager, a stand-in Key Vault.
  */
 export function azureAgentConfigPart(o: {
   subscription: string;
@@ -135,7 +137,11 @@ export function azureAgentConfigPart(o: {
     queues: { queuePrefix: QUEUE_PREFIX },
     payloads: { container: PAYLOAD_CONTAINER },
     interruption: { imdsEndpoint: o.instance?.imdsEndpoint ?? 'http://169.254.169.254' },
-    storage: { account: o.storageAccount, ...(o.instance?.storageConnectionString !== undefined && { connectionString: o.instance.storageConnectionString }) },
+    storage: {
+      account: o.storageAccount,
+      ...(o.instance?.storageConnectionString !== undefined && { connectionString: o.instance.storageConnectionString }),
+      ...(o.instance?.storageEndpoints && { endpoints: o.instance.storageEndpoints }),
+    },
     keyVault: o.instance?.keyVault ? { url: o.instance.keyVault, emulator: true } : { url: keyVaultUrl(o.vaultName) },
     ...(o.identityClientId && { identityClientId: o.identityClientId }),
     resourceId: vmResourceId(o.subscription, o.resourceGroup, o.vmName),

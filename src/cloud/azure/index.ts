@@ -21,7 +21,7 @@ import { AzureManagementInstaller } from './management/installer';
 import type { AzureNetwork } from './network';
 import type { StorageAccess } from './storage';
 import { evictionRateQuery, evictionRatesFromRows } from './catalog';
-import { azureCredential, AzureSettings, azureSettingsFromEnv, requireLocation, resolveSubscription } from './credentials';
+import { azureCredential, AzureSettings, azureSettingsFromEnv, requireLocation, resolveSubscription, storageEndpointsFromEnv } from './credentials';
 import { ArmAccess, deletedVaultId, getDeletedVault, purgeDeletedVault } from './deletedVault';
 import { azureAgentConfigPart, AzureInstanceEndpoints, keyVaultName, openDataPorts, storageAccountName } from './data';
 import { ARM_SCOPE, AzureArmClients, describeAzure, KEY_VAULT_API, prepareAzure, PreparedAzure, uninstallAzure } from './prepare';
@@ -186,6 +186,7 @@ export async function createAzureCloud(given: AzureSettings = {}): Promise<Azure
 /** The options tests and emulators set as MEADOWRUN_AZURE_* (also the management Function's app settings). */
 export function azureOptionsFromEnv(env: NodeJS.ProcessEnv): AzureCloudOptions {
   const instanceStorage = env.MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING || undefined;
+  const instanceStorageEndpoints = storageEndpointsFromEnv(env.MEADOWRUN_AZURE_INSTANCE_STORAGE_ENDPOINTS, 'MEADOWRUN_AZURE_INSTANCE_STORAGE_ENDPOINTS');
   const instanceImds = env.MEADOWRUN_AZURE_INSTANCE_IMDS || undefined;
   const instanceArm = env.MEADOWRUN_AZURE_INSTANCE_ARM_ENDPOINT || undefined;
   const instanceVault = env.MEADOWRUN_AZURE_INSTANCE_KEY_VAULT || undefined;
@@ -193,8 +194,8 @@ export function azureOptionsFromEnv(env: NodeJS.ProcessEnv): AzureCloudOptions {
     pricesUrl: env.MEADOWRUN_AZURE_PRICES_URL || undefined,
     dir: env.MEADOWRUN_AZURE_DIR || undefined,
     sweepIntervalS: Number(env.MEADOWRUN_SWEEP_INTERVAL) || undefined,
-    ...((instanceStorage || instanceImds || instanceArm || instanceVault) && {
-      instance: { storageConnectionString: instanceStorage, imdsEndpoint: instanceImds, armEndpoint: instanceArm, keyVault: instanceVault },
+    ...((instanceStorage || instanceStorageEndpoints || instanceImds || instanceArm || instanceVault) && {
+      instance: { storageConnectionString: instanceStorage, storageEndpoints: instanceStorageEndpoints, imdsEndpoint: instanceImds, armEndpoint: instanceArm, keyVault: instanceVault },
     }),
   };
 }

@@ -13,7 +13,7 @@ import { BlobPayloadStore } from './blobPayloadStore';
 import { KeyVaultSecretStore } from './keyVaultSecretStore';
 import { VmManagedIdentity } from './managedIdentity';
 import { QueueTaskQueues } from './queueTaskQueues';
-import { StorageAccess } from './storage';
+import { StorageAccess, storageAccess } from './storage';
 import { TableAllocationTable } from './tableAllocationTable';
 
 /** One credential per process, so its tokens are cached across the table, queues and payloads. */
@@ -26,7 +26,7 @@ function identity(c: AzureAgentConfig): TokenCredential {
 let vault: KeyVaultSecretStore | undefined;
 
 function storage(c: AzureAgentConfig): StorageAccess {
-  return c.storage.connectionString !== undefined ? { connectionString: c.storage.connectionString } : { account: c.storage.account, credential: identity(c) };
+  return storageAccess({ account: c.storage.account, credential: () => identity(c), connectionString: c.storage.connectionString, endpoints: c.storage.endpoints });
 }
 
 export const azureInstanceSide: InstanceSide<AzureAgentConfig> = {

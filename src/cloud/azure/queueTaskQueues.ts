@@ -202,7 +202,7 @@ export class QueueTaskQueues implements TaskQueues {
 export function queueServiceClient(access: StorageAccess): QueueServiceClient {
   return access.connectionString !== undefined
     ? QueueServiceClient.fromConnectionString(access.connectionString)
-    : new QueueServiceClient(serviceUrl(access.account, 'queue'), access.credential);
+    : new QueueServiceClient(serviceUrl(access.account, 'queue', access.endpoints), access.credential);
 }
 
 /** A pop receipt that no longer holds its message: deleted, or received again under a new one. */

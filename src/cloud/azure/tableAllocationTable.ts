@@ -175,7 +175,7 @@ export class TableAllocationTable implements AllocationTable {
 export function tableClient(access: StorageAccess, tableName: string): TableClient {
   return access.connectionString !== undefined
     ? TableClient.fromConnectionString(access.connectionString, tableName, { allowInsecureConnection: access.connectionString.includes('http://') })
-    : new TableClient(serviceUrl(access.account, 'table'), tableName, access.credential);
+    : new TableClient(serviceUrl(access.account, 'table', access.endpoints), tableName, access.credential);
 }
 
 /** Creates the table if it does not exist. Returns whether it created it. */

@@ -212,7 +212,9 @@ export class AzureManagementInstaller implements ManagementInstaller {
     const emulators: Record<string, string | undefined> = {
       MEADOWRUN_AZURE_ARM_ENDPOINT: c.armEndpoint,
       MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING: c.dataPlane.connectionString,
+      MEADOWRUN_AZURE_STORAGE_ENDPOINTS: c.dataPlane.endpoints && JSON.stringify(c.dataPlane.endpoints),
       MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING: i?.storageConnectionString,
+      MEADOWRUN_AZURE_INSTANCE_STORAGE_ENDPOINTS: i?.storageEndpoints && JSON.stringify(i.storageEndpoints),
       MEADOWRUN_AZURE_INSTANCE_IMDS: i?.imdsEndpoint,
       MEADOWRUN_AZURE_INSTANCE_ARM_ENDPOINT: i?.armEndpoint,
       MEADOWRUN_AZURE_INSTANCE_KEY_VAULT: i?.keyVault,
