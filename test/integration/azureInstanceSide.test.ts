@@ -1,5 +1,8 @@
 // The agent's Azure side, on this machine against Azurite and stand-ins on 127.0.0.1 for the VM's
-// metadata service (never 169.254.169.254 from the host) and Resource Manager: the built
+// metadata service (never 169.254.169.254 from the host) and Resource Manager. As on a VM, the
+// agent's config names the storage account's endpoints and no key: it reads and writes with its
+// managed identity's token (Azurite over https with `--oauth basic`; the client's view here uses
+// the emulator's key). The built
 // dist/agent-azure.js `watch` (on Node 18, as on an Ubuntu VM) frees a dead job's allocation in the Azure Table and fences the VM once
 // Scheduled Events announce its Preempt; the adapters opened from an AzureAgentConfig work the map
 // queues and payloads; the VM deletes itself with its managed identity's token, and only itself; the
@@ -28,6 +31,7 @@ import type { JobOutcome } from '../../src/remote/protocol';
 import type { TaskQueues } from '../../src/cloud/ports';
 import { instanceRecord, job } from '../contracts/allocationTableContract';
 import { startAzurite, type Azurite } from '../support/azurite';
+import { trustCaInThisProcess } from '../support/trustCa';
 import { startImds, type Imds } from '../support/azureImds';
 import { startFakeKeyVault, type FakeKeyVault } from '../support/fakeKeyVault';
 import { startGitHttpServer } from '../support/gitHttpServer';
@@ -65,12 +69,15 @@ describe('the Azure instance side', () => {
   let vault: FakeKeyVault;
   let config: AzureAgentConfig;
   let configFile: string;
+  /** The CAs of Azurite and the stand-in vault, for the VM's processes (NODE_EXTRA_CA_CERTS, SSL_CERT_FILE). */
+  let cas: string;
   let table: TableAllocationTable; // the client's view
   let queues: TaskQueues;
   const children: ChildProcess[] = [];
 
   before(async () => {
-    azurite = await startAzurite();
+    azurite = await startAzurite({ oauth: true });
+    trustCaInThisProcess(azurite.ca!);
     arm = await startArm();
     vault = await startFakeKeyVault();
     const part = azureAgentConfigPart({
@@ -80,10 +87,12 @@ describe('the Azure instance side', () => {
       storageAccount: storageAccountName(SUBSCRIPTION, GROUP),
       vaultName: keyVaultName(SUBSCRIPTION, GROUP),
       identityClientId: CLIENT_ID,
-      instance: { storageConnectionString: azurite.connectionString, armEndpoint: arm.endpoint, keyVault: vault.url },
+      instance: { storageEndpoints: azurite.endpoints, armEndpoint: arm.endpoint, keyVault: vault.url },
     });
     imds = await startImds(part.resourceId);
     const dir = tempDir('azure-side');
+    cas = path.join(dir, 'cas.pem');
+    fs.writeFileSync(cas, `${azurite.ca}\n${vault.ca}\n`);
     config = {
       ...part,
       interruption: { imdsEndpoint: imds.endpoint },
@@ -121,7 +130,7 @@ describe('the Azure instance side', () => {
   async function serve(file: string): Promise<AgentSession> {
     const agent = spawn(node18, [path.join(dist, 'agent-azure.js'), 'serve'], {
       cwd: config.workDir,
-      env: { PATH: process.env.PATH, HOME: config.workDir, MEADOWRUN_AGENT_CONFIG: file, NODE_EXTRA_CA_CERTS: vault.caFile },
+      env: { PATH: process.env.PATH, HOME: config.workDir, MEADOWRUN_AGENT_CONFIG: file, NODE_EXTRA_CA_CERTS: cas },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     children.push(agent);
@@ -133,7 +142,7 @@ describe('the Azure instance side', () => {
     assert.ok(fs.existsSync(node18), `Node 18 is missing at ${node18}: run scripts/test.sh, which installs it`);
     const child = spawn(node18, [path.join(dist, bundle), 'watch'], {
       cwd: config.workDir,
-      env: { PATH: process.env.PATH, MEADOWRUN_AGENT_CONFIG: configFile },
+      env: { PATH: process.env.PATH, MEADOWRUN_AGENT_CONFIG: configFile, NODE_EXTRA_CA_CERTS: cas },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     children.push(child);
@@ -155,7 +164,8 @@ describe('the Azure instance side', () => {
     assert.deepEqual(part({ keyVault: 'https://127.0.0.1:9' }).keyVault, { url: 'https://127.0.0.1:9', emulator: true });
   });
 
-  test('the watch of agent-azure.js frees a dead job in the Azure Table, then fences the VM when Scheduled Events announce its Preempt', async () => {
+  test("the watch of agent-azure.js frees a dead job in the Azure Table with the VM identity's token, then fences the VM when Scheduled Events announce its Preempt", async () => {
+    assert.deepEqual(config.storage, { account: storageAccountName(SUBSCRIPTION, GROUP), endpoints: azurite.endpoints }, 'no key in the config');
     await table.registerInstance({ ...instanceRecord(VM), spot: true, evictionRatePct: 5 });
     const etag = (await table.getInstance(VM))!.etag;
     assert.equal(await table.allocateJobs(VM, etag, [{ ...job('dead-job'), allocatedAt: Date.now() - 3_600_000 }]), true);
@@ -165,6 +175,8 @@ describe('the Azure instance side', () => {
       throw new Error(`${(e as Error).message}\n${watch.log}`);
     });
     await waitFor('the watch to log it', () => /freed dead-job/.test(watch.log));
+    const storageTokens = imds.tokenRequests.filter((q) => q.get('resource') === 'https://storage.azure.com');
+    assert.ok(storageTokens.length >= 1 && storageTokens.every((q) => q.get('client_id') === CLIENT_ID), 'the watch asked for the identity\'s storage token');
     // Another VM's eviction, and this one's freeze, are not this VM's Preempt.
     imds.events = [
       { EventId: 'e1', EventType: 'Preempt', ResourceType: 'VirtualMachine', Resources: ['another-vm'], EventStatus: 'Scheduled', NotBefore: new Date().toUTCString(), EventSource: 'Platform', DurationInSeconds: -1 },
@@ -239,32 +251,76 @@ describe('the Azure instance side', () => {
     await deleteThisVm(config);
     assert.deepEqual(arm.deletes, [{ path: config.resourceId, auth: `Bearer mi-token-for-${arm.endpoint}` }]);
   });
-  test("the VM's host key publisher merges the key into its row as it boots, waiting for the row, changing nothing else", async () => {
+  /** publish-host-key.py as cloud-init runs it on the VM (the CAs in SSL_CERT_FILE, as a VM trusts Azure's); the VM's row is `vm`. */
+  function publishHostKey(vm: string, agentConfig: AzureAgentConfig, key: string): { run: Promise<{ code: number; stderr: string; seconds: number }> } {
     const dir = tempDir('azure-publish');
     const script = path.join(dir, 'publish-host-key.py');
     fs.writeFileSync(script, HOST_KEY_PUBLISHER);
     const pub = path.join(dir, 'ssh_host_ed25519_key.pub');
-    const key = 'AAAAC3NzaC1lZDI1NTE5AAAAIHn0dk2bmX6bD9y6sY3cS1QeGL0x2z8y0A1fQm3wJ7Zr';
     fs.writeFileSync(pub, `ssh-ed25519 ${key} root@vm\n`);
-    const vm = 'meadowrun-vm-publish';
     const file = path.join(dir, 'agent.json');
-    fs.writeFileSync(file, JSON.stringify({ ...config, instanceId: vm }));
-    // Started before the client registered the row: it tries again until the row is there.
-    const run = new Promise<{ code: number; stderr: string }>((resolve) => {
-      const child = execFile('python3', [script, file, pub], (e, _out, stderr) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stderr }));
+    fs.writeFileSync(file, JSON.stringify({ ...agentConfig, instanceId: vm }));
+    const t0 = Date.now();
+    const run = new Promise<{ code: number; stderr: string; seconds: number }>((resolve) => {
+      const child = execFile('python3', [script, file, pub], { env: { PATH: process.env.PATH, SSL_CERT_FILE: cas } }, (e, _out, stderr) =>
+        resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stderr, seconds: (Date.now() - t0) / 1000 }),
+      );
       children.push(child);
     });
-    assert.equal(await table.publishedHostKey(vm), undefined, 'no row yet');
+    return { run };
+  }
+
+  for (const how of ["the VM identity's token", "an emulator's key (a connection string)"]) {
+    test(`the VM's host key publisher merges the key into its row as it boots, with ${how}, waiting for the row, changing nothing else`, async () => {
+      const byToken = how.includes('token');
+      const vm = byToken ? 'meadowrun-vm-publish' : 'meadowrun-vm-publish-key';
+      const key = byToken ? 'AAAAC3NzaC1lZDI1NTE5AAAAIHn0dk2bmX6bD9y6sY3cS1QeGL0x2z8y0A1fQm3wJ7Zr' : 'AAAAC3NzaC1lZDI1NTE5AAAAIKe9dk2bmX6bD9y6sY3cS1QeGL0x2z8y0A1fQm3wJ7Zr';
+      const agentConfig: AzureAgentConfig = byToken ? config : { ...config, storage: { account: config.storage.account, connectionString: azurite.connectionString } };
+      const tokensBefore = imds.tokenRequests.length;
+      // Started before the client registered the row: it tries again until the row is there.
+      const { run } = publishHostKey(vm, agentConfig, key);
+      assert.equal(await table.publishedHostKey(vm), undefined, 'no row yet');
+      await table.registerInstance({ ...instanceRecord(vm), state: 'launching', ssh: undefined, workDir: undefined, nodeCommand: undefined });
+      const before = (await table.getInstance(vm))!;
+      const { code, stderr } = await run;
+      assert.equal(code, 0, stderr);
+      assert.equal(await table.publishedHostKey(vm), key);
+      const asked = imds.tokenRequests.slice(tokensBefore).map((q) => [q.get('resource'), q.get('client_id')]);
+      if (byToken) assert.deepEqual(asked[0], ['https://storage.azure.com', CLIENT_ID], "the identity's token for storage");
+      else assert.deepEqual(asked, [], 'no token with a key');
+      const after = (await table.getInstance(vm))!;
+      assert.notEqual(after.etag, before.etag, 'a write like any other: a compare-and-swap on the old etag loses');
+      assert.deepEqual({ ...after, etag: '', hostKey: undefined }, { ...before, etag: '', hostKey: undefined });
+      assert.equal(await table.markReady(vm, { ssh: { host: '127.0.0.1', port: 22, user: 'meadowrun', hostKey: key }, workDir: '/w', nodeCommand: { command: ['node'], env: {} } }), true);
+      assert.equal(await table.publishedHostKey(vm), key, "the client's later writes keep it");
+    });
+  }
+
+  test("a storage token the service refuses (expired, for another audience) is one error saying why: the publisher stops at once, the agent's watch logs it", async () => {
+    const vm = 'meadowrun-vm-refused';
     await table.registerInstance({ ...instanceRecord(vm), state: 'launching', ssh: undefined, workDir: undefined, nodeCommand: undefined });
-    const before = (await table.getInstance(vm))!;
-    const { code, stderr } = await run;
-    assert.equal(code, 0, stderr);
-    assert.equal(await table.publishedHostKey(vm), key);
-    const after = (await table.getInstance(vm))!;
-    assert.notEqual(after.etag, before.etag, 'a write like any other: a compare-and-swap on the old etag loses');
-    assert.deepEqual({ ...after, etag: '', hostKey: undefined }, { ...before, etag: '', hostKey: undefined });
-    assert.equal(await table.markReady(vm, { ssh: { host: '127.0.0.1', port: 22, user: 'meadowrun', hostKey: key }, workDir: '/w', nodeCommand: { command: ['node'], env: {} } }), true);
-    assert.equal(await table.publishedHostKey(vm), key, "the client's later writes keep it");
+    try {
+      for (const [claims, why] of [
+        [{ expiresInS: -60 }, 'Lifetime validation failed. The token is expired.'],
+        [{ audience: 'https://management.azure.com' }, 'Invalid token audience.'],
+      ] as const) {
+        imds.storageToken = claims;
+        const { code, stderr, seconds } = await publishHostKey(vm, config, 'AAAAC3NzaC1lZDI1NTE5AAAAIOf0dk2bmX6bD9y6sY3cS1QeGL0x2z8y0A1fQm3wJ7Zr').run;
+        assert.equal(code, 1);
+        const host = new URL(azurite.endpoints.table).host;
+        assert.equal(stderr.trim(), `publish-host-key: the table at ${host} refused the credential: HTTP 403 AuthenticationFailed: ${why}`);
+        assert.ok(seconds < 20, `stopped at once, not at the 60 s deadline (${seconds} s)`);
+        // The agent's watch (a new process, so a new token) from the same config: its sweep of the table fails, saying why.
+        const watch = startWatch('agent-azure.js');
+        await waitFor("the watch's sweep to fail", () => /sweep failed/.test(watch.log), 30_000);
+        assert.ok(watch.log.includes(why), watch.log);
+        watch.child.kill('SIGTERM');
+      }
+      assert.equal(await table.publishedHostKey(vm), undefined, 'nothing written');
+    } finally {
+      imds.storageToken = undefined;
+    }
+    assert.equal((await publishHostKey(vm, config, 'AAAAC3NzaC1lZDI1NTE5AAAAIOf0dk2bmX6bD9y6sY3cS1QeGL0x2z8y0A1fQm3wJ7Zr').run).code, 0, 'a valid token again: it publishes');
   });
 
   test("agent-azure.js reads a job's named secrets from the Key Vault its config names, with the VM's managed identity: a private repository's https token, a private index's password", async () => {
@@ -301,8 +357,10 @@ describe('the Azure instance side', () => {
       assert.equal(ok.status === 'succeeded' && JSON.parse(ok.value!.json!), 'from the private repository');
       // Key Vault was asked with the identity's token for the vault, through the user-secret name.
       assert.ok(vault.tokens.has('mi-token-for-https://vault.azure.net'), [...vault.tokens].join());
+      // (The agent also reads and writes the table and queues with the identity's storage token.)
       const asked = imds.tokenRequests.slice(tokensBefore).map((p) => [p.get('resource'), p.get('client_id')]);
-      assert.deepEqual(asked, [['https://vault.azure.net', CLIENT_ID]]);
+      assert.deepEqual(asked.filter(([resource]) => resource !== 'https://storage.azure.com'), [['https://vault.azure.net', CLIENT_ID]]);
+      assert.ok(asked.every(([, clientId]) => clientId === CLIENT_ID), 'all with the identity the config names');
       assert.ok(vault.requests.some((r) => /^GET \/secrets\/meadowrun-secret-[a-z2-7]+/.test(r)), vault.requests.join('\n'));
       assert.ok(!vault.requests.some((r) => r.includes('meadowrun-ssh-key')), 'never the SSH key');
       assert.ok(server.requests.some((r) => r.auth === 'accepted'));
@@ -353,7 +411,7 @@ describe('the Azure instance side', () => {
 
     const file = path.join(dir, 'agent.json');
     fs.writeFileSync(file, JSON.stringify({ ...config, instanceId: 'meadowrun-vm-envs', workDir, environments: { maxAgeS: 86_400 } }), { mode: 0o600 });
-    const child = spawn(node18, [path.join(dist, 'agent-azure.js'), 'watch'], { cwd: workDir, env: { PATH: process.env.PATH, MEADOWRUN_AGENT_CONFIG: file }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(node18, [path.join(dist, 'agent-azure.js'), 'watch'], { cwd: workDir, env: { PATH: process.env.PATH, MEADOWRUN_AGENT_CONFIG: file, NODE_EXTRA_CA_CERTS: cas }, stdio: ['ignore', 'ignore', 'pipe'] });
     children.push(child);
     let log = '';
     child.stderr!.on('data', (d: Buffer) => (log += d));

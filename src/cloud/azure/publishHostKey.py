@@ -3,7 +3,9 @@
 # leaves every other property as it is), with the VM's managed identity's token from the metadata
 # service. The client pins the key it reads there (the row is written only by Meadowrun's clients
 # and VMs); the boot diagnostics' serial log stays its fallback. An emulator's config (Azurite in
-# tests) names a connection string instead, and the request is signed with its key (SharedKeyLite).
+# tests) names its table endpoint (reached with the token as Azure is), or a connection string, and
+# then the request is signed with its key (SharedKeyLite). A token the table refuses ends it at once,
+# saying why; a missing row or a role not yet in effect are waited for.
 # Standard library only: it runs before anything is installed for the agent.
 #
 # usage: python3 publish-host-key.py AGENT_CONFIG HOST_KEY_PUB
@@ -12,6 +14,7 @@ import email.utils
 import hashlib
 import hmac
 import json
+import re
 import sys
 import time
 import urllib.error
@@ -56,12 +59,43 @@ def merge_host_key(config, key):
         digest = hmac.new(base64.b64decode(conn["AccountKey"]), (headers["x-ms-date"] + "\n" + resource).encode(), hashlib.sha256).digest()
         headers["Authorization"] = "SharedKeyLite %s:%s" % (conn["AccountName"], base64.b64encode(digest).decode())
     else:
-        url = "https://%s.table.core.windows.net/%s" % (storage["account"], urllib.parse.quote(row, safe="()=',"))
+        endpoint = (storage.get("endpoints") or {}).get("table") or "https://%s.table.core.windows.net" % storage["account"]
+        url = endpoint.rstrip("/") + "/" + urllib.parse.quote(row, safe="()=',")
         headers["Authorization"] = "Bearer " + managed_identity_token(config)
     req = urllib.request.Request(url, data=body, method="PATCH", headers=headers)
-    with urllib.request.urlopen(req, timeout=10) as r:
-        if r.status != 204:
-            raise RuntimeError("the table answered HTTP %d" % r.status)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            if r.status != 204:
+                raise RuntimeError("the table answered HTTP %d" % r.status)
+    except urllib.error.HTTPError as e:
+        code, why = storage_error(e)
+        # Storage refuses the token itself with 401, or 403 AuthenticationFailed (expired, another
+        # audience or issuer): sending it again will not help. Other 403s are a role not yet in effect.
+        if e.code == 401 or code in ("AuthenticationFailed", "InvalidAuthenticationInfo"):
+            raise Refused("the table at %s refused the credential: HTTP %d %s: %s" % (urllib.parse.urlsplit(url).netloc, e.code, code, why))
+        raise RuntimeError("the table answered HTTP %d %s: %s" % (e.code, code, why))
+
+
+class Refused(Exception):
+    pass
+
+
+def storage_error(e):
+    """The storage service's error code and its reason, from its headers and body (XML or JSON)."""
+    try:
+        text = e.read().decode("utf-8", "replace")
+    except OSError:
+        text = ""
+    code = e.headers.get("x-ms-error-code") or ""
+    match = re.search(r"<Code>([^<]*)</Code>", text)
+    if match and not code:
+        code = match.group(1)
+    for pattern in (r"<AuthenticationErrorDetail>([^<]*)</AuthenticationErrorDetail>", r"<Message>([^<\n]*)", r'"value"\s*:\s*"([^"\\]*)'):
+        match = re.search(pattern, text)
+        if match:
+            return code, match.group(1).strip()
+    challenge = re.search(r'error_description="([^"]*)"', e.headers.get("WWW-Authenticate") or "")
+    return code, challenge.group(1) if challenge else (text.strip()[:200] or e.reason)
 
 
 def main():
@@ -76,6 +110,8 @@ def main():
         try:
             merge_host_key(config, fields[1])
             return
+        except Refused as e:
+            raise SystemExit("publish-host-key: %s" % e)
         except (urllib.error.URLError, OSError, RuntimeError, ValueError, KeyError) as e:
             if time.time() > deadline:
                 raise SystemExit("publish-host-key: giving up: %s" % e)
