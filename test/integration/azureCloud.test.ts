@@ -1,8 +1,10 @@
 // `--cloud azure` end to end, as a user's CLI process: Resource Manager is the fake one (HTTPS, its
 // CA trusted through NODE_EXTRA_CA_CERTS), whose VMs boot their custom data as machines of the
-// emulator; storage is Azurite, Key Vault a stand-in, the login a stand-in `az`. The VMs' metadata
-// service is the emulator's at 169.254.169.254 (for the machines' own traffic only), answering as
-// Azure's: Scheduled Events, the managed identity's tokens. One prepared subscription for every case:
+// emulator; storage is Azurite over https with `--oauth basic`, reached as on Azure with tokens and
+// no key (the client's from the login, the VMs' from their managed identity), Key Vault a stand-in,
+// the login a stand-in `az`. The VMs' metadata service is the emulator's at 169.254.169.254 (for
+// the machines' own traffic only), answering as Azure's: Scheduled Events, the managed identity's
+// tokens. One prepared subscription for every case:
 // a launch cancelled with Ctrl-C while Azure creates the VM (its row shows it launching meanwhile)
 // leaves nothing; a cold run-function prepares, launches the cheapest size, pins the host key the
 // VM published in its table row, connects, sends the agent, and the agent on the VM frees the job
@@ -56,7 +58,7 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
 
   before(async () => {
     // The VMs' watch looks for a Preempt every 3 s, not every 30.
-    world = await startAzureWorld({ spot: { Standard_E2s_v5: 0.02 }, sweepIntervalS: 3 });
+    world = await startAzureWorld({ spot: { Standard_E2s_v5: 0.02 }, sweepIntervalS: 3, storageTokens: true });
     ({ host, arm, azurite, env } = world);
     project = makeProject({
       'jobs.py': [
@@ -176,6 +178,11 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     const published = await table.publishedHostKey(machine.id);
     assert.ok(published, 'the VM wrote its host key to its row');
     assert.equal(row.ssh?.hostKey, published);
+    // With its managed identity's token: its config names the storage endpoints and no key.
+    const agentConfig = JSON.parse(host.exec(machine.id, ['cat', '/etc/meadowrun/agent.json']).stdout);
+    assert.equal(agentConfig.storage.connectionString, undefined, 'no key on the VM');
+    assert.match(agentConfig.storage.endpoints.table, new RegExp(`^https://${host.gateway.replace(/\./g, '\\.')}:\\d+/devstoreaccount1$`));
+    assert.equal(env.MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING, undefined, 'no key on the client either');
 
     const launches = arm.vmAttempts.length;
     const warm = await meadowrun('run-function', 'jobs.py:cube', '--args', '[4]', '--json');

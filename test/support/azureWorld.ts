@@ -5,9 +5,17 @@
 // its default subscription the fake's). The VMs' metadata service (Scheduled Events, their identity's
 // tokens) is the machine emulator's, at 169.254.169.254 for the machines only. `env` is what the
 // client's environment needs; nothing of it reaches beyond 127.0.0.1 and the emulator's namespaces.
+//
+// With `storageTokens`, storage is reached as on Azure: Azurite serves https with `--oauth basic`,
+// the client and the VMs are given its endpoints (no key) and use their tokens (the stand-in az's,
+// the VM identity's from the emulator's metadata service), and the machines trust its test CA as
+// they trust Azure's: in OpenSSL's certificate directory (Python) and NODE_EXTRA_CA_CERTS for every
+// service and SSH session (Node). This process trusts it too (its own checks use the connection string).
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import type { StorageEndpoints } from '../../src/cloud/azure/storage';
 import { startAzurite, type Azurite } from './azurite';
 import { startMachineHost, type MachineHost } from './ec2emu/machineHost';
 import { startFakeArm, type FakeArm } from './fakeArm';
@@ -15,6 +23,7 @@ import { fakeAz, type FakeAz } from './fakeAz';
 import { startFakeKeyVault, type FakeKeyVault } from './fakeKeyVault';
 import { startFakeRetailPrices, type FakeRetailPrices } from './fakeRetailPrices';
 import { tempDir } from './tempDir';
+import { trustCaInThisProcess } from './trustCa';
 
 export { machineHostUnavailable } from './ec2emu/machineHost';
 
@@ -44,7 +53,7 @@ export interface AzureWorld {
   stop(): Promise<void>;
 }
 
-export async function startAzureWorld(o: { spot?: Record<string, number>; sweepIntervalS?: number } = {}): Promise<AzureWorld> {
+export async function startAzureWorld(o: { spot?: Record<string, number>; sweepIntervalS?: number; storageTokens?: boolean } = {}): Promise<AzureWorld> {
   const stops: (() => unknown)[] = [];
   try {
     const host = await startMachineHost();
@@ -53,22 +62,28 @@ export async function startAzureWorld(o: { spot?: Record<string, number>; sweepI
     stops.push(() => arm.stop());
     const prices = await startFakeRetailPrices({ spot: o.spot });
     stops.push(() => prices.stop());
-    const azurite = await startAzurite();
+    const azurite = await startAzurite(o.storageTokens ? { oauth: true, addresses: [host.gateway] } : {});
     stops.push(() => azurite.stop());
     const vault = await startFakeKeyVault();
     stops.push(() => vault.stop());
     arm.linkKeyVault(vault);
     // The VMs reach Azurite at the gateway, through forwarders.
     let instanceStorage = azurite.connectionString;
-    for (const url of [azurite.blobUrl, azurite.queueUrl, azurite.tableUrl]) {
-      const u = new URL(url);
+    const instanceEndpoints = { ...azurite.endpoints };
+    for (const service of ['blob', 'queue', 'table'] as const) {
+      const u = new URL(azurite.endpoints[service]);
       const f = await forward(host.gateway, Number(u.port));
       stops.push(() => f.close());
       instanceStorage = instanceStorage.replace(`${u.hostname}:${u.port}`, `${host.gateway}:${f.port}`);
+      instanceEndpoints[service] = instanceEndpoints[service].replace(`${u.hostname}:${u.port}`, `${host.gateway}:${f.port}`);
+    }
+    if (azurite.ca) {
+      trustCaInThisProcess(azurite.ca);
+      host.setMachineFiles(machineTrust(azurite.ca));
     }
     const home = tempDir('azure-home');
     const cas = path.join(home, 'test-cas.pem');
-    fs.writeFileSync(cas, `${arm.ca}\n${vault.ca}\n`, { mode: 0o600 });
+    fs.writeFileSync(cas, `${arm.ca}\n${vault.ca}\n${azurite.ca ?? ''}\n`, { mode: 0o600 });
     const az = fakeAz({ subscription: arm.subscription });
     const env: Record<string, string> = {
       PATH: az.path,
@@ -76,9 +91,10 @@ export async function startAzureWorld(o: { spot?: Record<string, number>; sweepI
       NODE_EXTRA_CA_CERTS: cas,
       AWS_EC2_METADATA_DISABLED: 'true',
       MEADOWRUN_AZURE_ARM_ENDPOINT: arm.endpoint,
-      MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+      ...(o.storageTokens
+        ? { MEADOWRUN_AZURE_STORAGE_ENDPOINTS: JSON.stringify(azurite.endpoints), MEADOWRUN_AZURE_INSTANCE_STORAGE_ENDPOINTS: JSON.stringify(instanceEndpoints satisfies StorageEndpoints) }
+        : { MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString, MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING: instanceStorage }),
       MEADOWRUN_AZURE_KEY_VAULT_ENDPOINT: vault.url,
-      MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING: instanceStorage,
       MEADOWRUN_AZURE_PRICES_URL: prices.url,
       MEADOWRUN_AZURE_SSH_FROM: '127.0.0.1/32',
       MEADOWRUN_AZURE_DIR: path.join(home, 'azure'),
@@ -94,4 +110,16 @@ export async function startAzureWorld(o: { spot?: Record<string, number>; sweepI
     for (const s of stops.reverse()) await Promise.resolve(s()).catch(() => undefined);
     throw e;
   }
+}
+
+/** Files that make a machine trust a test CA: OpenSSL's hashed directory, and NODE_EXTRA_CA_CERTS for systemd's services and SSH sessions (pam_env). */
+function machineTrust(ca: string): Record<string, string> {
+  const hash = execFileSync('openssl', ['x509', '-subject_hash', '-noout'], { input: ca, encoding: 'utf8' }).trim();
+  const file = '/etc/meadowrun-test-ca.pem';
+  return {
+    [`/etc/ssl/certs/${hash}.0`]: ca,
+    [file]: ca,
+    '/etc/environment': `NODE_EXTRA_CA_CERTS=${file}\n`,
+    '/etc/systemd/system.conf.d/meadowrun-test-ca.conf': `[Manager]\nDefaultEnvironment=NODE_EXTRA_CA_CERTS=${file}\n`,
+  };
 }
