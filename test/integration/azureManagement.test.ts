@@ -1,5 +1,6 @@
 // The management Function on Azure, on the fake Resource Manager (whose VMs boot their custom data
-// as machines of the emulator) and Azurite: `meadowrun manage install --cloud azure` (a user's CLI
+// as machines of the emulator) and Azurite (over https, reached with tokens only: the login's, the
+// app identity's, the VMs'): `meadowrun manage install --cloud azure` (a user's CLI
 // process) makes the Flex Consumption plan, the Function app, its roles and deploys the package
 // through the app's OneDeploy endpoint; installing again changes nothing; a newer build redeploys;
 // uninstall removes it all. No Functions host runs here, so the harness does what one would: it
@@ -51,7 +52,8 @@ describe('the Azure management Function on the fake Resource Manager and Azurite
   let tmp: string; // the Function instance's temp dir, kept between invocations as on a warm instance
 
   before(async () => {
-    world = await startAzureWorld();
+    // Storage as on Azure: the CLI with the login's token, the Function with its identity's, the VMs with theirs.
+    world = await startAzureWorld({ storageTokens: true });
     ({ host, arm, azurite } = world);
     identity = await startFakeAppServiceIdentity({ principalId: () => arm.resource(siteId())?.identity?.principalId });
     project = makeProject({ 'jobs.py': 'def cube(x):\n    return x ** 3\n' });
@@ -202,6 +204,8 @@ describe('the Azure management Function on the fake Resource Manager and Azurite
     assert.match(first.result.kept[vm], /^idle \d+s$/);
     assert.ok((await table.getInstance(vm))!.managed, 'marked as managed: its own watchdog defers');
     assert.ok(identity.requests.includes('https://management.azure.com'), 'Resource Manager reached with the app identity’s token');
+    assert.ok(identity.requests.includes('https://storage.azure.com'), 'the table read with the app identity’s token (its settings name the storage endpoints, no key)');
+    assert.equal(arm.appSettings(app())!.MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING, undefined);
     // The timer would run again a minute later; here as soon as the timeout has passed.
     await waitFor('the idle timeout to pass', () => Date.now() > idleSince + IDLE_S * 1000, (IDLE_S + 5) * 1000);
     const second = await invoke();

@@ -2,10 +2,12 @@
 // IDENTITY_HEADER; learn.microsoft.com/azure/app-service/overview-managed-identity, "REST endpoint
 // reference", api-version 2019-08-01), on 127.0.0.1 for a test: GET ?resource=…&api-version=…
 // with the X-IDENTITY-HEADER header → {access_token, expires_on, resource, token_type, client_id}.
-// Each token names the principal, so a fake that receives it can tell who called.
+// Each token is a JWT naming the principal (oid), so a fake that receives it can tell who called,
+// with the audience, issuer and lifetime Azurite's `--oauth basic` checks (test/support/accessToken.ts).
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { accessToken } from './accessToken';
 
 export interface FakeAppServiceIdentity {
   /** IDENTITY_ENDPOINT and IDENTITY_HEADER, as the platform sets them. */
@@ -27,9 +29,10 @@ export async function startFakeAppServiceIdentity(o: { principalId: () => string
       return res.end(JSON.stringify({ statusCode: 400, message: 'Unable to load requested managed identity.' }));
     }
     requests.push(resource);
+    const token = accessToken({ audience: resource, oid: o.principalId() ?? '' });
     const body = {
-      access_token: `fake-msi.${Buffer.from(JSON.stringify({ oid: o.principalId(), aud: resource })).toString('base64url')}.sig`,
-      expires_on: String(Math.floor(Date.now() / 1000) + 3600),
+      access_token: token.token,
+      expires_on: String(Math.floor(token.expiresOnTimestamp / 1000)),
       resource,
       token_type: 'Bearer',
       client_id: crypto.randomUUID(),
