@@ -37,15 +37,12 @@
 // resource id, and its Scheduled Events — a Spot VM's simulateEviction (POST, 204, as ARM) shows a
 // Preempt there, and the VM is evicted (shut down, then deleted: evictionPolicy Delete) once its
 // notice has passed.
-import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import * as path from 'node:path';
 import type { ResourceSku } from '@azure/arm-compute';
 import { unzip } from '../../../src/cloud/zip';
-import { tempDir } from '../tempDir';
+import { testCertificate } from '../testCertificate';
 import type { MachineHost } from '../ec2emu/machineHost';
 import type { FakeKeyVault } from '../fakeKeyVault';
 
@@ -137,7 +134,7 @@ export async function startFakeArm(o: { machines?: MachineHost; location?: strin
   const location = o.location ?? 'eastus';
   const subscription = crypto.randomUUID();
   const tenant = crypto.randomUUID();
-  const { key, cert, ca, caFile } = makeCertificate();
+  const { key, cert, ca, caFile } = testCertificate(['127.0.0.1'], 'fake-arm');
   const store = new Map<string, Record<string, any>>(); // lower-case id → resource
   const ops = new Map<string, Op>();
   const rules: VmErrorRule[] = [];
@@ -882,18 +879,6 @@ function cidrHost(cidr: string, n: number): string {
   const [base] = cidr.split('/');
   const value = base.split('.').reduce((acc, x) => acc * 256 + Number(x), 0) + n;
   return [24, 16, 8, 0].map((s) => (value >>> s) & 255).join('.');
-}
-
-/** A CA and a server certificate for 127.0.0.1 signed by it, made with openssl for this test only. */
-function makeCertificate(): { key: string; cert: string; ca: string; caFile: string } {
-  const dir = tempDir('fake-arm-tls');
-  const f = (n: string) => path.join(dir, n);
-  const run = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=Meadowrun test CA']);
-  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1']);
-  fs.writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  run(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '2', '-extfile', f('ext.cnf')]);
-  return { key: fs.readFileSync(f('server.key'), 'utf8'), cert: fs.readFileSync(f('server.pem'), 'utf8'), ca: fs.readFileSync(f('ca.pem'), 'utf8'), caFile: f('ca.pem') };
 }
 
 /** A few virtualMachines sizes as resourceSkus lists them (shape of azure-rest-api-specs' ResourceSkus List example). */
