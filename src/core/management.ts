@@ -2,24 +2,16 @@
 // providers' ManagementInstaller ports (cloud/) and their front ends (cli/, ui/).
 import { MeadowrunError } from './errors';
 import { InstanceOption, InstanceType } from './instanceTypes';
-import { CpuFeature, MachineTraits, parseCpuFeatures, validateResources } from './resources';
+import { MachineTraits, parseCpuFeatures, Resources, validateResources } from './resources';
 
 /**
  * "Keep this much capacity running": `count` units of the given resources, each unit being what
- * one job of that size needs. Instances that help meet a threshold are exempt from the idle timeout.
+ * one job of that size needs (so a unit's fields are a job's, `Resources`, with the same meaning).
+ * Instances that help meet a threshold are exempt from the idle timeout.
  */
-export interface Threshold {
+export interface Threshold extends Resources {
   /** Shown in plans and in the explorer; defaults to a description of the resources. */
   name?: string;
-  cpu: number;
-  memoryGb: number;
-  gpus: number;
-  /** Spot instances count only when their eviction rate is at most this (0: on-demand only). */
-  maxEvictionRatePct: number;
-  /** GPU memory in GB each unit needs across its GPUs (absent: no requirement). */
-  gpuMemoryGb?: number;
-  /** CPU features the instances must have (absent: none). */
-  cpuFeatures?: CpuFeature[];
   /** How many units must be available. */
   count: number;
   /** When set, only these instance types (exact names or globs like "local.*") count and are launched. */
