@@ -14,6 +14,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { MeadowrunError } from '../../core/errors';
+import { checkPayloadJobId, checkPayloadKey, payloadGone } from '../payloadKeys';
 import { PayloadStore } from '../ports';
 import { awsClient, AwsSettings, errorName } from './clients';
 import { MEADOWRUN_TAGS } from './names';
@@ -29,7 +30,7 @@ export class S3PayloadStore implements PayloadStore {
   }
 
   async put(key: string, data: Buffer | NodeJS.ReadableStream): Promise<string> {
-    checkKey(key);
+    checkPayloadKey(key);
     // PutObject needs the length up front: a stream is read whole first (payloads are what one
     // map task takes or returns, which a worker holds in memory anyway).
     const body = Buffer.isBuffer(data) ? data : await collect(data);
@@ -38,20 +39,20 @@ export class S3PayloadStore implements PayloadStore {
   }
 
   async get(ref: string): Promise<Buffer> {
-    checkKey(ref);
+    checkPayloadKey(ref);
     try {
       const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: ref }));
       return Buffer.from(await Body!.transformToByteArray());
     } catch (e) {
       if (e instanceof NoSuchKey || errorName(e) === 'NoSuchKey') {
-        throw new MeadowrunError(`The payload ${ref} does not exist: its map job has ended or was cleaned up`, 'payload-gone');
+        throw payloadGone(ref);
       }
       throw e;
     }
   }
 
   async deleteJob(jobId: string): Promise<void> {
-    if (!NAME.test(jobId)) throw badKey(jobId);
+    checkPayloadJobId(jobId);
     let ContinuationToken: string | undefined;
     do {
       const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${jobId}/`, ContinuationToken })).catch((e) => {
@@ -97,17 +98,6 @@ async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
   return Buffer.concat(chunks);
-}
-
-const NAME = /^[\w-][\w.-]*$/;
-
-function checkKey(key: string): void {
-  const parts = key.split('/');
-  if (parts.length !== 2 || !parts.every((p) => NAME.test(p))) throw badKey(key);
-}
-
-function badKey(key: string): MeadowrunError {
-  return new MeadowrunError(`Not a payload key: "${key}" (expected jobId/name)`, 'bad-message');
 }
 
 /** Whether the payload bucket exists (for `meadowrun aws status`). */

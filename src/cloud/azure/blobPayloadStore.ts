@@ -2,7 +2,7 @@
 // the storage account; a reference is the blob's name. A job's payloads go with it (deleteJob); the
 // container is made by prepare (ensurePayloadContainer).
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
-import { MeadowrunError } from '../../core/errors';
+import { checkPayloadJobId, checkPayloadKey, payloadGone } from '../payloadKeys';
 import { PayloadStore } from '../ports';
 import { serviceUrl, statusCode, storageErrorCode, StorageAccess } from './storage';
 
@@ -20,7 +20,7 @@ export class BlobPayloadStore implements PayloadStore {
   }
 
   async put(key: string, data: Buffer | NodeJS.ReadableStream): Promise<string> {
-    checkKey(key);
+    checkPayloadKey(key);
     const blob = this.container.getBlockBlobClient(key);
     if (Buffer.isBuffer(data)) await blob.uploadData(data);
     else await blob.uploadStream(data as NodeJS.ReadableStream & import('stream').Readable);
@@ -28,19 +28,19 @@ export class BlobPayloadStore implements PayloadStore {
   }
 
   async get(ref: string): Promise<Buffer> {
-    checkKey(ref);
+    checkPayloadKey(ref);
     try {
       return await this.container.getBlockBlobClient(ref).downloadToBuffer();
     } catch (e) {
       if (statusCode(e) === 404 || storageErrorCode(e) === 'BlobNotFound') {
-        throw new MeadowrunError(`The payload ${ref} does not exist: its map job has ended or was cleaned up`, 'payload-gone');
+        throw payloadGone(ref);
       }
       throw e;
     }
   }
 
   async deleteJob(jobId: string): Promise<void> {
-    if (!NAME.test(jobId)) throw badKey(jobId);
+    checkPayloadJobId(jobId);
     const names: string[] = [];
     try {
       for await (const b of this.container.listBlobsFlat({ prefix: `${jobId}/` })) names.push(b.name);
@@ -69,15 +69,4 @@ export async function ensurePayloadContainer(access: StorageAccess, container = 
 /** Deletes the payload container with whatever payloads are left in it; whether there was one. */
 export async function deletePayloadContainer(access: StorageAccess, container = PAYLOAD_CONTAINER): Promise<boolean> {
   return (await blobServiceClient(access).getContainerClient(container).deleteIfExists()).succeeded;
-}
-
-const NAME = /^[\w-][\w.-]*$/;
-
-function checkKey(key: string): void {
-  const parts = key.split('/');
-  if (parts.length !== 2 || !parts.every((p) => NAME.test(p))) throw badKey(key);
-}
-
-function badKey(key: string): MeadowrunError {
-  return new MeadowrunError(`Not a payload key: "${key}" (expected jobId/name)`, 'bad-message');
 }

@@ -2,7 +2,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { pipeline } from 'stream/promises';
-import { MeadowrunError } from '../../core/errors';
+import { checkPayloadJobId, checkPayloadKey, payloadGone } from '../payloadKeys';
 import { PayloadStore } from '../ports';
 
 /** Payloads as files `dir/jobId/name`, private to the user; a reference is the key itself. */
@@ -29,26 +29,18 @@ export class FilePayloadStore implements PayloadStore {
     try {
       return fs.readFileSync(this.file(ref));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new MeadowrunError(`The payload ${ref} does not exist: its map job has ended or was cleaned up`, 'payload-gone');
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw payloadGone(ref);
       throw e;
     }
   }
 
   async deleteJob(jobId: string): Promise<void> {
-    if (!NAME.test(jobId)) throw badKey(jobId);
+    checkPayloadJobId(jobId);
     fs.rmSync(path.join(this.dir, jobId), { recursive: true, force: true });
   }
 
   /** The file of a key `jobId/name`; refuses anything that could reach outside the store. */
   private file(key: string): string {
-    const parts = key.split('/');
-    if (parts.length !== 2 || !parts.every((p) => NAME.test(p))) throw badKey(key);
-    return path.join(this.dir, ...parts);
+    return path.join(this.dir, ...checkPayloadKey(key));
   }
-}
-
-const NAME = /^[\w-][\w.-]*$/;
-
-function badKey(key: string): MeadowrunError {
-  return new MeadowrunError(`Not a payload key: "${key}" (expected jobId/name)`, 'bad-message');
 }
