@@ -14,3 +14,17 @@ export function generateSshKeyPair(): SshKeyPair {
     }
   }
 }
+
+/**
+ * The key pair a cloud's secret keeps as JSON `{privateKey, publicKey}`; undefined when the text is
+ * not one (the caller says which secret and what to do, never echoing its text).
+ */
+export function parseSshKeyPair(text: string | undefined): SshKeyPair | undefined {
+  try {
+    const pair = JSON.parse(text ?? '') as SshKeyPair;
+    if (typeof pair.privateKey === 'string' && typeof pair.publicKey === 'string') return { privateKey: pair.privateKey, publicKey: pair.publicKey };
+  } catch {
+    // not JSON: undefined, as any other text
+  }
+  return undefined;
+}

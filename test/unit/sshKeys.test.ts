@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { utils } from 'ssh2';
-import { generateSshKeyPair } from '../../src/cloud/sshKeys';
+import { generateSshKeyPair, parseSshKeyPair } from '../../src/cloud/sshKeys';
 
 test('every generated key pair parses back, both halves, and the halves match', () => {
   // 2,000 pairs: with the raw generator, about 8 would be unreadable (the chance of none is ~0.03 %).
@@ -18,5 +18,13 @@ test('every generated key pair parses back, both halves, and the halves match', 
     const [q] = Array.isArray(pub) ? pub : [pub];
     assert.deepEqual(p.getPublicSSH(), q.getPublicSSH());
     assert.match(pair.publicKey, /^ssh-ed25519 \S+ meadowrun$/);
+  }
+});
+
+test('a key pair kept as JSON in a secret reads back; any other text reads as none', () => {
+  const pair = generateSshKeyPair();
+  assert.deepEqual(parseSshKeyPair(JSON.stringify({ ...pair, extra: 1 })), pair);
+  for (const text of [undefined, '', 'not json', '"a string"', 'null', '{"privateKey": "k"}', '{"privateKey": 1, "publicKey": "p"}']) {
+    assert.equal(parseSshKeyPair(text), undefined, String(text));
   }
 });

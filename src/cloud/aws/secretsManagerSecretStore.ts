@@ -14,7 +14,8 @@ import {
   ResourceNotFoundException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { generateSshKeyPair } from '../sshKeys';
+import { memoizeSuccess } from '../memoizeSuccess';
+import { generateSshKeyPair, parseSshKeyPair } from '../sshKeys';
 import { MeadowrunError } from '../../core/errors';
 import { checkSecretName, checkSecretValue } from '../../core/secrets';
 import { SecretStore, SshKeyPair } from '../ports';
@@ -22,8 +23,6 @@ import { awsClient, AwsSettings } from './clients';
 import { MEADOWRUN_TAGS, SSH_KEY_SECRET, USER_SECRET_PREFIX } from './names';
 
 export class SecretsManagerSecretStore implements SecretStore {
-  private pair?: Promise<SshKeyPair>;
-
   /** `userPrefix` is what user secret names are stored under (tests give each store its own). */
   constructor(
     private readonly secrets: SecretsManagerClient,
@@ -92,12 +91,10 @@ export class SecretsManagerSecretStore implements SecretStore {
   }
 
   getSshKeyPair(): Promise<SshKeyPair> {
-    this.pair ??= this.readOrCreate().catch((e) => {
-      this.pair = undefined; // a failure (credentials, network) is not remembered
-      throw e;
-    });
-    return this.pair;
+    return this.keyPair();
   }
+
+  private readonly keyPair = memoizeSuccess(() => this.readOrCreate());
 
   private async readOrCreate(): Promise<SshKeyPair> {
     const existing = await this.read();
@@ -142,12 +139,8 @@ export class SecretsManagerSecretStore implements SecretStore {
       }
       throw e;
     }
-    try {
-      const pair = JSON.parse(text ?? '') as SshKeyPair;
-      if (typeof pair.privateKey === 'string' && typeof pair.publicKey === 'string') return { privateKey: pair.privateKey, publicKey: pair.publicKey };
-    } catch {
-      // reported below, without the secret's text
-    }
+    const pair = parseSshKeyPair(text);
+    if (pair) return pair;
     throw new MeadowrunError(
       `The secret ${this.secretName} is not a Meadowrun SSH key pair (JSON with privateKey and publicKey): delete it and a new one is made`,
       'bad-config',

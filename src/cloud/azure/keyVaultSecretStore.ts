@@ -11,7 +11,8 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { checkSecretName, checkSecretValue } from '../../core/secrets';
 import { MeadowrunError } from '../../core/errors';
 import { SecretStore, SshKeyPair } from '../ports';
-import { generateSshKeyPair } from '../sshKeys';
+import { memoizeSuccess } from '../memoizeSuccess';
+import { generateSshKeyPair, parseSshKeyPair } from '../sshKeys';
 import { statusCode } from './storage';
 
 export const SSH_KEY_SECRET = 'meadowrun-ssh-key';
@@ -24,8 +25,6 @@ const POLL_MS = 250;
 const SETTLE_MS = 2000;
 
 export class KeyVaultSecretStore implements SecretStore {
-  private pair?: Promise<SshKeyPair>;
-
   constructor(
     private readonly client: SecretClient,
     readonly secretName = SSH_KEY_SECRET,
@@ -38,12 +37,10 @@ export class KeyVaultSecretStore implements SecretStore {
   }
 
   getSshKeyPair(): Promise<SshKeyPair> {
-    this.pair ??= this.readOrCreate().catch((e) => {
-      this.pair = undefined; // a failure (credentials, network) is not remembered
-      throw e;
-    });
-    return this.pair;
+    return this.keyPair();
   }
+
+  private readonly keyPair = memoizeSuccess(() => this.readOrCreate());
 
   private async readOrCreate(): Promise<SshKeyPair> {
     const existing = await this.oldest();
@@ -83,12 +80,8 @@ export class KeyVaultSecretStore implements SecretStore {
       await new Promise((r) => setTimeout(r, Math.min(SETTLE_MS, versions[0].created + SETTLE_MS - serverNow + 100)));
     }
     const { value } = await this.client.getSecret(this.secretName, { version: versions[0].version });
-    try {
-      const pair = JSON.parse(value ?? '') as SshKeyPair;
-      if (typeof pair.privateKey === 'string' && typeof pair.publicKey === 'string') return { privateKey: pair.privateKey, publicKey: pair.publicKey };
-    } catch {
-      // reported below, without the secret's text
-    }
+    const pair = parseSshKeyPair(value);
+    if (pair) return pair;
     throw new MeadowrunError(
       `The Key Vault secret ${this.secretName} is not a Meadowrun SSH key pair (JSON with privateKey and publicKey): delete and purge it, and a new one is made`,
       'bad-config',
