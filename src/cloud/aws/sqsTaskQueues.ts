@@ -19,7 +19,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import { MeadowrunError } from '../../core/errors';
 import { PAIR_USE_RESOLUTION_S, QueueLimits, QueueMessage, ReceiveOptions, TaskQueues } from '../ports';
-import { cancelledError, checkReceive, checkSend, queueGone } from '../queueLimits';
+import { checkReceive, checkSend, queueGone } from '../queueLimits';
+import { WaitingReceives } from '../waitingReceives';
 import { awsClient, AwsSettings, errorName } from './clients';
 import { PREFIX } from './names';
 
@@ -35,8 +36,7 @@ export class SqsTaskQueues implements TaskQueues {
   private readonly urls = new Map<string, Promise<string>>();
   /** Queues this process deleted: SQS may still list or accept them for a minute. */
   private readonly deleted = new Set<string>();
-  /** Receives waiting on each queue, so that deleting the pair ends them. */
-  private readonly waiting = new Map<string, Set<(e: Error) => void>>();
+  private readonly receives = new WaitingReceives();
   private readonly recordedUse = new Map<string, number>();
   /** The receipts this process received (the last few thousand): receipt → message id, and each message's latest. */
   private readonly receiptsSeen = new Map<string, string>();
@@ -87,17 +87,7 @@ export class SqsTaskQueues implements TaskQueues {
 
   async receive(queue: string, max: number, visibilityS: number, options: ReceiveOptions = {}): Promise<QueueMessage[]> {
     checkReceive(this.limits, max, options);
-    const { signal } = options;
-    if (signal?.aborted) throw cancelledError();
-    // Given up at once when aborted, or when this process deletes the pair (registered before any
-    // await, so a deletion that comes while the receive starts ends it too).
-    let giveUp!: (e: Error) => void;
-    const givenUp = new Promise<never>((_, reject) => (giveUp = reject));
-    givenUp.catch(() => undefined); // raced below; unobserved when the receive ends first
-    const abort = () => giveUp(cancelledError());
-    signal?.addEventListener('abort', abort, { once: true });
-    const waiters = this.waiting.get(queue) ?? new Set();
-    this.waiting.set(queue, waiters.add(giveUp));
+    const { givenUp, end } = this.receives.start(queue, options.signal);
     let request: Promise<Message[]> | undefined;
     try {
       const url = await Promise.race([this.url(queue), givenUp]);
@@ -122,8 +112,7 @@ export class SqsTaskQueues implements TaskQueues {
       void request?.then((messages) => this.release(queue, messages), () => undefined);
       throw e;
     } finally {
-      signal?.removeEventListener('abort', abort);
-      waiters.delete(giveUp);
+      end();
     }
   }
 
@@ -172,7 +161,7 @@ export class SqsTaskQueues implements TaskQueues {
     }
     this.recordedUse.delete(jobId);
     // Last, with nothing awaited after: the waiting receives end as this call returns.
-    for (const name of names) for (const giveUp of this.waiting.get(name) ?? []) giveUp(queueGone(name));
+    this.receives.endAll(names);
   }
 
   async listPairs(): Promise<{ jobId: string; lastUsedAt: number }[]> {

@@ -7,7 +7,8 @@
 import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import { MeadowrunError } from '../../core/errors';
 import { PAIR_USE_RESOLUTION_S, QueueLimits, QueueMessage, ReceiveOptions, TaskQueues } from '../ports';
-import { cancelledError, checkReceive, checkSend, queueGone } from '../queueLimits';
+import { checkReceive, checkSend, queueGone } from '../queueLimits';
+import { WaitingReceives } from '../waitingReceives';
 import { serviceUrl, statusCode, storageErrorCode, StorageAccess } from './storage';
 
 export const QUEUE_PREFIX = 'meadowrun-';
@@ -32,8 +33,7 @@ export class QueueTaskQueues implements TaskQueues {
   readonly limits: QueueLimits = { maxMessageBytes: 64 * 1024, maxBatch: 1, maxReceive: 32, maxWaitS: 20 };
   /** Queues this process deleted: refused at once, as a deleted queue may take a moment to go. */
   private readonly deleted = new Set<string>();
-  /** Receives waiting on each queue, so that deleting the pair ends them. */
-  private readonly waiting = new Map<string, Set<(e: Error) => void>>();
+  private readonly receives = new WaitingReceives();
   private readonly recordedUse = new Map<string, number>();
 
   constructor(
@@ -78,15 +78,7 @@ export class QueueTaskQueues implements TaskQueues {
 
   async receive(queue: string, max: number, visibilityS: number, options: ReceiveOptions = {}): Promise<QueueMessage[]> {
     checkReceive(this.limits, max, options);
-    const { signal } = options;
-    if (signal?.aborted) throw cancelledError();
-    let giveUp!: (e: Error) => void;
-    const givenUp = new Promise<never>((_, reject) => (giveUp = reject));
-    givenUp.catch(() => undefined);
-    const abort = () => giveUp(cancelledError());
-    signal?.addEventListener('abort', abort, { once: true });
-    const waiters = this.waiting.get(queue) ?? new Set();
-    this.waiting.set(queue, waiters.add(giveUp));
+    const { givenUp, end } = this.receives.start(queue, options.signal);
     const deadline = Date.now() + (options.waitS ?? 0) * 1000;
     let pollMs = POLL_FIRST_MS;
     let timer: NodeJS.Timeout | undefined;
@@ -111,8 +103,7 @@ export class QueueTaskQueues implements TaskQueues {
       }
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', abort);
-      waiters.delete(giveUp);
+      end();
     }
   }
 
@@ -148,7 +139,7 @@ export class QueueTaskQueues implements TaskQueues {
     }
     this.recordedUse.delete(jobId);
     // Last, with nothing awaited after: the waiting receives end as this call returns.
-    for (const name of names) for (const giveUp of this.waiting.get(name) ?? []) giveUp(queueGone(name));
+    this.receives.endAll(names);
   }
 
   async listPairs(): Promise<{ jobId: string; lastUsedAt: number }[]> {
