@@ -25,9 +25,9 @@ import { DEFAULT_ENVIRONMENT_MAX_AGE_S, DEFAULT_MANAGEMENT_CONFIG } from '../../
 import { AwsAgentConfig } from './agentConfig';
 import { Ec2Catalog, loadCatalog } from './catalog';
 import { clientCidr } from '../clientAddress';
-import { publishedEd25519Key, sleep, sshAnswers } from '../readiness';
+import { BootProbe, publishedEd25519Key, sleep, waitUntilReachable } from '../readiness';
 import { allowSsh, ensureInstanceProfile, ensureSecurityGroup, TAGS } from './prepare';
-import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from '../cloudInit';
+import { hostKeyFromConsole, SSH_USER, userData, WORK_DIR } from '../cloudInit';
 import publishHostKeySource from './publishHostKey.py';
 
 /** EC2 instance ids, which cloud-init reads from the metadata service as the instance boots. */
@@ -301,13 +301,9 @@ export class Ec2Provider implements InstanceProvider {
    * both read through AWS, so it is the instance's own), and its sshd answers.
    */
   async waitReady(id: string, o: { signal?: AbortSignal } = {}): Promise<InstanceEndpoint> {
-    const pollMs = this.o.pollMs ?? 1000;
-    let host: string | undefined;
-    let hostKey: string | undefined;
     let latest = true;
-    for (;;) {
-      if (o.signal?.aborted) throw cancellation();
-      if (!host) {
+    const probe: BootProbe = {
+      address: async () => {
         const r = await this.o.ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] })).catch((e) => {
           // Just launched: EC2 may not list it yet.
           if ((e as Error).name === 'InvalidInstanceID.NotFound') return undefined;
@@ -318,18 +314,12 @@ export class Ec2Provider implements InstanceProvider {
         if (state === 'shutting-down' || state === 'terminated' || state === 'stopped' || state === 'stopping') {
           throw new MeadowrunError(`Instance ${id} ${state} while starting${inst?.StateReason?.Message ? `: ${inst.StateReason.Message}` : ''}`, 'launch', { instanceId: id });
         }
-        if (state === 'running') {
-          host = inst?.PublicIpAddress;
-          if (!host) throw new MeadowrunError(`Instance ${id} has no public address (its subnet gives none); Meadowrun reaches instances by their public address`, 'launch', { instanceId: id });
-          this.o.onPhase?.(id, 'running');
-        }
-      }
-      if (host && !hostKey) {
-        // The row first: written as the setup ends, before cloud-init prints the key, and one read.
-        hostKey = await this.rowHostKey(id);
-        if (hostKey) this.o.onPhase?.(id, 'host-key', 'row');
-      }
-      if (host && !hostKey) {
+        if (state !== 'running') return undefined;
+        const host = inst?.PublicIpAddress;
+        if (!host) throw new MeadowrunError(`Instance ${id} has no public address (its subnet gives none); Meadowrun reaches instances by their public address`, 'launch', { instanceId: id });
+        return { host };
+      },
+      console: async () => {
         const out = await this.o.ec2.send(new GetConsoleOutputCommand({ InstanceId: id, Latest: latest })).catch((e) => {
           // Only Nitro instances have the latest output on demand; others show it a little later.
           if (latest && /Unsupported/.test((e as Error).name)) {
@@ -338,19 +328,17 @@ export class Ec2Provider implements InstanceProvider {
           }
           throw e;
         });
-        const text = out?.Output ? Buffer.from(out.Output, 'base64').toString('utf8') : '';
-        const failed = setupFailure(text);
-        if (failed) throw new MeadowrunError(`Instance ${id} could not be set up: ${failed}`, 'launch', { instanceId: id });
-        hostKey = hostKeyFromConsole(text);
-        if (hostKey) this.o.onPhase?.(id, 'host-key', 'console');
-      }
-      if (host && hostKey && (await sshAnswers(host, 22))) {
-        this.o.onPhase?.(id, 'ssh');
-        const ssh: SshEndpoint = { host, port: 22, user: SSH_USER, hostKey };
-        return { ssh, workDir: WORK_DIR, nodeCommand: this.nodeCommand() };
-      }
-      await sleep(pollMs, o.signal);
-    }
+        return out?.Output ? Buffer.from(out.Output, 'base64').toString('utf8') : '';
+      },
+    };
+    const { host, hostKey } = await waitUntilReachable(id, 'Instance', probe, {
+      pollMs: this.o.pollMs ?? 1000,
+      signal: o.signal,
+      publishedHostKey: this.o.publishedHostKey,
+      onPhase: this.o.onPhase,
+    });
+    const ssh: SshEndpoint = { host, port: 22, user: SSH_USER, hostKey };
+    return { ssh, workDir: WORK_DIR, nodeCommand: this.nodeCommand() };
   }
 
   private rowHostKey(id: string): Promise<string | undefined> {

@@ -18,9 +18,9 @@ import { cancellation, MeadowrunError } from '../../core/errors';
 import { InstanceOption, InstanceType } from '../../core/instanceTypes';
 import { DEFAULT_ENVIRONMENT_MAX_AGE_S } from '../../core/management';
 import { clientCidr } from '../clientAddress';
-import { hostKeyFromConsole, setupFailure, SSH_USER, userData, WORK_DIR } from '../cloudInit';
+import { hostKeyFromConsole, SSH_USER, userData, WORK_DIR } from '../cloudInit';
 import { AgentConfig, InstanceEndpoint, InstanceProvider, NodeCommand, RunningInstance, SshEndpoint } from '../ports';
-import { publishedEd25519Key, sleep, sshAnswers } from '../readiness';
+import { BootProbe, publishedEd25519Key, waitUntilReachable } from '../readiness';
 import { AzureCatalog, AzureSizeSpec, loadAzureCatalog } from './catalog';
 import { HOST_KEY_PUBLISHER } from './data';
 import { allowSsh, AzureNetwork, ensureNetwork, TAGS } from './network';
@@ -267,13 +267,8 @@ export class AzureVmProvider implements InstanceProvider {
 
   /** Waits for the VM's public address, its host key (in its row, else its serial log), and its sshd. */
   async waitReady(id: string, o: { signal?: AbortSignal } = {}): Promise<InstanceEndpoint> {
-    const pollMs = this.o.pollMs ?? 2000;
-    let host: string | undefined;
-    let hostKey: string | undefined;
-    let zone: string | undefined;
-    for (;;) {
-      if (o.signal?.aborted) throw cancellation();
-      if (!host) {
+    const probe: BootProbe = {
+      address: async () => {
         const vm = await this.o.compute.virtualMachines.get(this.o.resourceGroup, id, { expand: 'instanceView' }).catch((e) => {
           if (statusOf(e) === 404) throw new MeadowrunError(`VM ${id} is gone (deleted or evicted) while starting`, 'launch', { instanceId: id });
           throw e;
@@ -282,32 +277,21 @@ export class AzureVmProvider implements InstanceProvider {
         if (vm.provisioningState === 'Failed' || (power && ['deallocated', 'deallocating', 'stopped', 'stopping'].includes(power))) {
           throw new MeadowrunError(`VM ${id} is ${power ?? vm.provisioningState?.toLowerCase()} while starting`, 'launch', { instanceId: id });
         }
-        if (vm.provisioningState === 'Succeeded' && power === 'running') {
-          host = await this.publicAddress(vm);
-          zone = this.where(vm.zones?.[0]);
-          if (!host) throw new MeadowrunError(`VM ${id} has no public address; Meadowrun reaches VMs by their public address`, 'launch', { instanceId: id });
-          this.o.onPhase?.(id, 'running');
-        }
-      }
-      if (host && !hostKey) {
-        // The row first: written as the setup ends, before cloud-init prints the key, and one read.
-        hostKey = await publishedEd25519Key(this.o.publishedHostKey, id);
-        if (hostKey) this.o.onPhase?.(id, 'host-key', 'row');
-      }
-      if (host && !hostKey) {
-        const serial = await this.serialLog(id);
-        const failed = setupFailure(serial);
-        if (failed) throw new MeadowrunError(`VM ${id} could not be set up: ${failed}`, 'launch', { instanceId: id });
-        hostKey = hostKeyFromConsole(serial);
-        if (hostKey) this.o.onPhase?.(id, 'host-key', 'console');
-      }
-      if (host && hostKey && (await sshAnswers(host, 22))) {
-        this.o.onPhase?.(id, 'ssh');
-        const ssh: SshEndpoint = { host, port: 22, user: SSH_USER, hostKey };
-        return { ssh, workDir: WORK_DIR, nodeCommand: this.nodeCommand(), zone };
-      }
-      await sleep(pollMs, o.signal);
-    }
+        if (vm.provisioningState !== 'Succeeded' || power !== 'running') return undefined;
+        const host = await this.publicAddress(vm);
+        if (!host) throw new MeadowrunError(`VM ${id} has no public address; Meadowrun reaches VMs by their public address`, 'launch', { instanceId: id });
+        return { host, zone: this.where(vm.zones?.[0]) };
+      },
+      console: () => this.serialLog(id),
+    };
+    const { host, hostKey, zone } = await waitUntilReachable(id, 'VM', probe, {
+      pollMs: this.o.pollMs ?? 2000,
+      signal: o.signal,
+      publishedHostKey: this.o.publishedHostKey,
+      onPhase: this.o.onPhase,
+    });
+    const ssh: SshEndpoint = { host, port: 22, user: SSH_USER, hostKey };
+    return { ssh, workDir: WORK_DIR, nodeCommand: this.nodeCommand(), zone };
   }
 
   /** The VM's public address: its NIC's public IP (both made with it). */
