@@ -1,11 +1,47 @@
-// Prepare / Uninstall of a cloud account's resources in the editor, one shape for every cloud (the
-// CLI's is cli/account.ts): progress with each step, a modal confirmation listing what goes.
+// A cloud account in the editor, one shape for every cloud: Select Cloud's check that it signs in;
+// Prepare / Uninstall of its resources (the CLI's is cli/account.ts), with progress with each step
+// and a modal confirmation listing what goes.
 import * as vscode from 'vscode';
 import type { AccountCloud, AccountResource } from '../cloud/ports';
+import { describeError } from '../core/errors';
 import type { MeadowrunModel } from './model';
 import type { Services } from './services';
 
 const listed = (found: AccountResource[], bullet: string) => found.map((r) => `${bullet}${r.kind}: ${r.name}`).join('\n');
+
+/**
+ * Select Cloud's last step: signs in once as the cloud will, with progress, then says where jobs now
+ * run and who they run as, offering to prepare the account; or, when signing in fails, warns why
+ * (with the fix). The choice stands either way: the user may sign in next without choosing again.
+ */
+export async function checkSignIn(
+  services: Services,
+  o: {
+    /** Where jobs run, as the messages say it: "AWS us-east-1 (profile emu)". */
+    where: string;
+    /** "the AWS credentials"; and "the credentials do not work", said when they fail. */
+    checking: string;
+    failing: string;
+    /** What `signIn` returns, as the messages name it: "account", "subscription". */
+    identity: string;
+    signIn: () => Promise<string>;
+    prepare: { label: string; command: string };
+  },
+): Promise<{ signedInAs: string } | { problem: string }> {
+  try {
+    const id = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Meadowrun: checking ${o.checking} for ${o.where}…` }, o.signIn);
+    services.log.info(`Select Cloud: jobs now run on ${o.where}, ${o.identity} ${id}`);
+    void vscode.window.showInformationMessage(`Meadowrun: jobs now run on ${o.where}, ${o.identity} ${id}.`, o.prepare.label).then((a) => {
+      if (a) void vscode.commands.executeCommand(o.prepare.command);
+    });
+    return { signedInAs: id };
+  } catch (e) {
+    const problem = describeError(e);
+    services.log.warn(`Select Cloud: jobs will run on ${o.where}, but ${o.failing}: ${problem}`);
+    void vscode.window.showWarningMessage(`Meadowrun: jobs will run on ${o.where}, but: ${problem}`, 'Show Log').then((a) => a && services.log.show());
+    return { problem };
+  }
+}
 
 /** Creates what launches need, each step shown as it goes; returns what is there. */
 export async function prepareAccount(services: Services, model: MeadowrunModel, cloud: AccountCloud, command: string): Promise<AccountResource[]> {

@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as vscode from 'vscode';
-import { prepareAccount, uninstallAccount } from './accountCommands';
+import { checkSignIn, prepareAccount, uninstallAccount } from './accountCommands';
 import {
   AWS_CREDENTIALS_FIX,
   awsConfigFiles,
@@ -16,7 +16,6 @@ import {
   regionChoices,
 } from '../core/awsProfiles';
 import { DEFAULT_AZURE_RESOURCE_GROUP } from '../core/azureChoices';
-import { describeError } from '../core/errors';
 import { AzureChoice, AzureGiven, selectAzure } from './azureCommands';
 import { command, Failures } from './failures';
 import { MeadowrunModel } from './model';
@@ -153,25 +152,18 @@ async function pickRegion(profile: string): Promise<string | undefined> {
 
 /** Signs in once (STS GetCallerIdentity): says which account jobs will run in, or why they cannot, with the fix. */
 async function checkAws(services: Services, choice: CloudChoice): Promise<CloudChoice> {
-  const where = `AWS ${choice.region}${choice.profile ? ` (profile ${choice.profile})` : ''}`;
-  try {
-    const { awsCloud } = await import('../cloud/registry');
-    const { account } = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Meadowrun: checking the AWS credentials for ${where}…` },
-      async () => (await awsCloud({ ...awsSettings(), profile: choice.profile, region: choice.region })).identity(),
-    );
-    services.log.info(`Select Cloud: jobs now run on ${where}, account ${account}`);
-    void vscode.window.showInformationMessage(`Meadowrun: jobs now run on ${where}, account ${account}.`, 'Prepare AWS Account').then((a) => {
-      if (a) void vscode.commands.executeCommand('meadowrun.prepareAws');
-    });
-    return { ...choice, account };
-  } catch (e) {
-    // Chosen all the same: the user may sign in next (aws sso login) without choosing again.
-    const problem = describeError(e);
-    services.log.warn(`Select Cloud: jobs will run on ${where}, but the credentials do not work: ${problem}`);
-    void vscode.window.showWarningMessage(`Meadowrun: jobs will run on ${where}, but: ${problem}`, 'Show Log').then((a) => a && services.log.show());
-    return { ...choice, problem };
-  }
+  const r = await checkSignIn(services, {
+    where: `AWS ${choice.region}${choice.profile ? ` (profile ${choice.profile})` : ''}`,
+    checking: 'the AWS credentials',
+    failing: 'the credentials do not work',
+    identity: 'account',
+    signIn: async () => {
+      const { awsCloud } = await import('../cloud/registry');
+      return (await (await awsCloud({ ...awsSettings(), profile: choice.profile, region: choice.region })).identity()).account;
+    },
+    prepare: { label: 'Prepare AWS Account', command: 'meadowrun.prepareAws' },
+  });
+  return 'problem' in r ? { ...choice, problem: r.problem } : { ...choice, account: r.signedInAs };
 }
 
 async function openAws() {

@@ -3,7 +3,7 @@
 // Resources, Uninstall Azure Resources): the same calls as `meadowrun azure prepare|uninstall`,
 // with a modal confirmation and progress.
 import * as vscode from 'vscode';
-import { prepareAccount, uninstallAccount } from './accountCommands';
+import { checkSignIn, prepareAccount, uninstallAccount } from './accountCommands';
 import { AzureSubscription, azureLocationChoices, BUNDLED_AZURE_LOCATIONS, DEFAULT_AZURE_RESOURCE_GROUP, resourceGroupProblem } from '../core/azureChoices';
 import { describeError } from '../core/errors';
 import { command, Failures } from './failures';
@@ -117,25 +117,18 @@ async function pickLocation(): Promise<string | undefined> {
 
 /** Gets a Resource Manager token as the cloud will: says which subscription jobs run in, or why they cannot, with the fix. */
 async function checkAzure(services: Services, choice: AzureChoice): Promise<AzureChoice> {
-  const where = `Azure ${choice.location}, resource group ${choice.resourceGroup}`;
-  try {
-    const { checkAzureLogin } = await import('../cloud/registry');
-    const { subscription } = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Meadowrun: checking the Azure login for ${where}…` },
-      () => checkAzureLogin({ subscription: choice.subscription || undefined, resourceGroup: choice.resourceGroup, location: choice.location }),
-    );
-    services.log.info(`Select Cloud: jobs now run on ${where}, subscription ${subscription}`);
-    void vscode.window.showInformationMessage(`Meadowrun: jobs now run on ${where}, subscription ${subscription}.`, 'Prepare Azure Resources').then((a) => {
-      if (a) void vscode.commands.executeCommand('meadowrun.prepareAzure');
-    });
-    return { ...choice, subscriptionId: subscription };
-  } catch (e) {
-    // Chosen all the same: the user may run `az login` next without choosing again.
-    const problem = describeError(e);
-    services.log.warn(`Select Cloud: jobs will run on ${where}, but the login does not work: ${problem}`);
-    void vscode.window.showWarningMessage(`Meadowrun: jobs will run on ${where}, but: ${problem}`, 'Show Log').then((a) => a && services.log.show());
-    return { ...choice, problem };
-  }
+  const r = await checkSignIn(services, {
+    where: `Azure ${choice.location}, resource group ${choice.resourceGroup}`,
+    checking: 'the Azure login',
+    failing: 'the login does not work',
+    identity: 'subscription',
+    signIn: async () => {
+      const { checkAzureLogin } = await import('../cloud/registry');
+      return (await checkAzureLogin({ subscription: choice.subscription || undefined, resourceGroup: choice.resourceGroup, location: choice.location })).subscription;
+    },
+    prepare: { label: 'Prepare Azure Resources', command: 'meadowrun.prepareAzure' },
+  });
+  return 'problem' in r ? { ...choice, problem: r.problem } : { ...choice, subscriptionId: r.signedInAs };
 }
 
 async function azureCloudFromSettings() {
