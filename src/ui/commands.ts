@@ -20,6 +20,7 @@ import { settings, updateSetting } from './settings';
 import { chooseResources, describeChoice } from './resourcesWizard';
 import { chooseDeployment, describeDeployment, workspaceDeployment } from './deploymentChoice';
 import { deleteSecret, setSecret } from './secretCommands';
+import { inputProblem } from './inputProblem';
 
 export interface CommandContext {
   extension: vscode.ExtensionContext;
@@ -106,7 +107,7 @@ async function runFileWithArguments(c: CommandContext, uri?: vscode.Uri, givenAr
       prompt: 'Arguments for the script, quoted as in a shell: --n 3 "my data.csv"',
       value: c.extension.workspaceState.get<string>(memory, ''),
       ignoreFocusOut: true,
-      validateInput: (text) => problemOf(() => shellWords(text)),
+      validateInput: (text) => inputProblem(() => shellWords(text)),
     }));
   if (line === undefined) return undefined;
   await c.extension.workspaceState.update(memory, line);
@@ -145,7 +146,7 @@ async function runFunction(c: CommandContext, uri?: vscode.Uri, name?: string, g
       ignoreFocusOut: true,
       // Checked as the user types: the shape of the arguments, and whether they fit the parameters.
       validateInput: (value) =>
-        problemOf(() => {
+        inputProblem(() => {
           const call = parseCallArguments(value);
           const problem = signature === undefined ? undefined : arityProblem(fnName, parseParameters(signature), call.positional, call.keywords);
           if (problem) throw new Error(problem);
@@ -182,16 +183,6 @@ async function runFunction(c: CommandContext, uri?: vscode.Uri, name?: string, g
     });
   }
   return outcome;
-}
-
-/** The message of what `f` throws, for an input box's validation; undefined when it does not throw. */
-function problemOf(f: () => unknown): string | undefined {
-  try {
-    f();
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
 }
 
 /** How a call's arguments read in a label: "2, 3, n=4" whichever form they were typed in. */

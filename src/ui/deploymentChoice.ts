@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { checkImageRef } from '../core/containers';
 import { DeploymentChoice, DETECTION_ORDER, parseDeploymentChoice } from '../core/deployment';
 import { checkSecretName } from '../core/secrets';
+import { inputProblem } from './inputProblem';
 
 const KEY = 'meadowrun.deploymentChoice';
 
@@ -73,29 +74,14 @@ export async function chooseDeployment(state: vscode.Memento, projectDir: string
       prompt: 'The image jobs run in (it needs Python 3)',
       placeHolder: 'python:3.12-slim or registry.example.com:5000/team/app:1.2',
       value: previous?.text.slice('image='.length),
-      validateInput: (v) => {
-        try {
-          checkImageRef(v);
-          return undefined;
-        } catch (e) {
-          return (e as Error).message;
-        }
-      },
+      validateInput: (v) => inputProblem(() => checkImageRef(v)),
     });
     if (ref === undefined) return undefined;
     const secret = await vscode.window.showInputBox({
       title: 'Registry credentials',
       prompt: 'The secret holding the registry’s credentials (empty: a public image)',
       value: previous?.imageSecret ?? '',
-      validateInput: (v) => {
-        if (!v) return undefined;
-        try {
-          checkSecretName(v);
-          return undefined;
-        } catch (e) {
-          return (e as Error).message;
-        }
-      },
+      validateInput: (v) => (v ? inputProblem(() => checkSecretName(v)) : undefined),
     });
     if (secret === undefined) return undefined;
     choice = { kind: 'image', image: checkImageRef(ref), ...(secret ? { imageSecret: secret } : {}) };

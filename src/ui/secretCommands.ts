@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import { checkSecretName, checkSecretValue } from '../core/secrets';
 import { Services } from './services';
+import { inputProblem } from './inputProblem';
 
 /** Asks for a name and a value (or takes them, for tests) and stores the secret; returns its name, or undefined when dismissed. */
 export async function setSecret(services: Services, givenName?: string, givenValue?: string): Promise<string | undefined> {
@@ -13,7 +14,7 @@ export async function setSecret(services: Services, givenName?: string, givenVal
       title: 'Set Secret (1/2): name',
       prompt: 'Jobs name it in meadowrun.deployment.indexSecret, .gitSecret or .imageSecret',
       placeHolder: 'pypi-creds',
-      validateInput: (v) => problem(() => checkSecretName(v)),
+      validateInput: (v) => inputProblem(() => checkSecretName(v)),
       ignoreFocusOut: true,
     }));
   if (name === undefined) return undefined;
@@ -24,7 +25,7 @@ export async function setSecret(services: Services, givenName?: string, givenVal
       title: `Set Secret (2/2): the value of ${name}`,
       prompt: 'user:password or a token for a package index or https git; for an SSH key use `meadowrun secret set NAME --file KEY`',
       password: true,
-      validateInput: (v) => problem(() => checkSecretValue(name, v)),
+      validateInput: (v) => inputProblem(() => checkSecretValue(name, v)),
       ignoreFocusOut: true,
     }));
   if (value === undefined) return undefined;
@@ -52,13 +53,4 @@ export async function deleteSecret(services: Services, givenName?: string): Prom
   services.log.info(deleted ? `Secret ${name} deleted` : `Secret ${name} was not there`);
   void vscode.window.showInformationMessage(deleted ? `Secret ${name} deleted.` : `There was no secret ${name}.`);
   return deleted ? name : undefined;
-}
-
-function problem(check: () => unknown): string | undefined {
-  try {
-    check();
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
 }
