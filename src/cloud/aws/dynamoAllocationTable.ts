@@ -23,6 +23,7 @@ import { fits } from '../../core/resources';
 import { AllocationTable, freeCapacity, InstanceEndpoint, InstanceRecord, JobAllocation, jobsNeed, ManagementTouch } from '../ports';
 import { fromItem, Item, toAttribute, toItem } from './attributes';
 import { awsClient, AwsSettings } from './clients';
+import { conditionalWrite } from './conditionalWrite';
 import { HOST_KEY_ATTRIBUTE, MANAGEMENT_ITEM_PREFIX, MEADOWRUN_TAGS } from './names';
 
 // Every attribute through a name placeholder: `jobs`, `id` and others are not reserved today, but
@@ -284,8 +285,8 @@ export class DynamoAllocationTable implements AllocationTable {
   }
 
   async deregisterInstance(id: string): Promise<boolean> {
-    try {
-      await this.dynamo.send(
+    return conditionalWrite(
+      this.dynamo.send(
         new DeleteItemCommand({
           TableName: this.tableName,
           Key: { id: { S: id } },
@@ -293,23 +294,13 @@ export class DynamoAllocationTable implements AllocationTable {
           ExpressionAttributeNames: pick('#id', '#jobs'),
           ExpressionAttributeValues: { ':zero': { N: '0' } },
         }),
-      );
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
-      throw e;
-    }
+      ),
+    );
   }
 
   /** An UpdateItem that returns false, having changed nothing, when its condition does not hold. */
-  private async conditionalUpdate(id: string, update: Omit<ConstructorParameters<typeof UpdateItemCommand>[0], 'TableName' | 'Key'>): Promise<boolean> {
-    try {
-      await this.dynamo.send(new UpdateItemCommand({ TableName: this.tableName, Key: { id: { S: id } }, ...update }));
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
-      throw e;
-    }
+  private conditionalUpdate(id: string, update: Omit<ConstructorParameters<typeof UpdateItemCommand>[0], 'TableName' | 'Key'>): Promise<boolean> {
+    return conditionalWrite(this.dynamo.send(new UpdateItemCommand({ TableName: this.tableName, Key: { id: { S: id } }, ...update })));
   }
 }
 

@@ -2,8 +2,9 @@
 // table's listing of instances skips): its configuration, read at every run so that new thresholds
 // apply without a redeploy; a lock with an expiry, so that overlapping runs (a slow run and the next
 // minute's, or a `run-once` from a client) never both act; and the last run's record, for status.
-import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, ResourceNotFoundException, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, ResourceNotFoundException, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { JsonManagementItems } from '../../../management/managedRun';
+import { conditionalWrite } from '../conditionalWrite';
 import { MANAGEMENT_ITEM_PREFIX } from '../names';
 
 const CONFIG = `${MANAGEMENT_ITEM_PREFIX}config`;
@@ -24,8 +25,8 @@ export class DynamoManagementItems extends JsonManagementItems {
    */
   async acquireLock(holder: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    try {
-      await this.dynamo.send(
+    return conditionalWrite(
+      this.dynamo.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: { id: { S: LOCK }, holder: { S: holder }, expiresAt: { N: String(now + ttlMs) } },
@@ -33,19 +34,15 @@ export class DynamoManagementItems extends JsonManagementItems {
           ExpressionAttributeNames: { '#id': 'id', '#expires': 'expiresAt' },
           ExpressionAttributeValues: { ':now': { N: String(now) } },
         }),
-      );
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
-      throw e;
-    }
+      ),
+    );
   }
 
   /** Extends the lock when `holder` still holds it unexpired; false (changing nothing) otherwise. */
   async renewLock(holder: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    try {
-      await this.dynamo.send(
+    return conditionalWrite(
+      this.dynamo.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { id: { S: LOCK } },
@@ -54,18 +51,14 @@ export class DynamoManagementItems extends JsonManagementItems {
           ExpressionAttributeNames: { '#holder': 'holder', '#expires': 'expiresAt' },
           ExpressionAttributeValues: { ':me': { S: holder }, ':now': { N: String(now) }, ':until': { N: String(now + ttlMs) } },
         }),
-      );
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException) return false;
-      throw e;
-    }
+      ),
+    );
   }
 
   /** Gives the lock up if `holder` still has it. */
   async releaseLock(holder: string): Promise<void> {
-    await this.dynamo
-      .send(
+    await conditionalWrite(
+      this.dynamo.send(
         new DeleteItemCommand({
           TableName: this.tableName,
           Key: { id: { S: LOCK } },
@@ -73,10 +66,8 @@ export class DynamoManagementItems extends JsonManagementItems {
           ExpressionAttributeNames: { '#holder': 'holder' },
           ExpressionAttributeValues: { ':me': { S: holder } },
         }),
-      )
-      .catch((e) => {
-        if (!(e instanceof ConditionalCheckFailedException)) throw e;
-      });
+      ),
+    );
   }
 
   /** Removes the items (uninstall); returns the ids there were. The table itself is `meadowrun aws uninstall`'s. */
