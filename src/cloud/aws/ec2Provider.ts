@@ -23,8 +23,9 @@ import { InstanceEndpoint, InstanceProvider, NodeCommand, RunningInstance, SshEn
 import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
 import { DEFAULT_ENVIRONMENT_MAX_AGE_S, DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
 import { AwsAgentConfig } from './agentConfig';
-import { Ec2Catalog, loadCatalog } from './catalog';
+import { loadCatalog } from './catalog';
 import { clientCidr } from '../clientAddress';
+import { memoizeSuccess } from '../memoizeSuccess';
 import { BootProbe, publishedEd25519Key, sleep, waitUntilReachable } from '../readiness';
 import { allowSsh, ensureInstanceProfile, ensureSecurityGroup, TAGS } from './prepare';
 import { hostKeyFromConsole, SSH_USER, userData, WORK_DIR } from '../cloudInit';
@@ -101,9 +102,6 @@ export class Ec2Provider implements InstanceProvider {
   readonly launchGraceMs = 10 * 60_000;
   /** DescribeInstances is eventually consistent: a new instance may be missing from it for a while. */
   readonly listingLagMs = 60_000;
-  private catalog?: Promise<Ec2Catalog>;
-  private image?: Promise<{ id: string; architecture: string }>;
-  private prepared?: Promise<{ securityGroup: string; instanceProfile: string }>;
   /** The payload bucket's name, once prepared. */
   private bucket?: string;
 
@@ -113,59 +111,57 @@ export class Ec2Provider implements InstanceProvider {
     return (await this.loadCatalog()).types;
   }
 
-  private loadCatalog(): Promise<Ec2Catalog> {
-    this.catalog ??= this.resolveImage().then(({ architecture }) =>
+  private readonly loadCatalog = memoizeSuccess(() =>
+    this.resolveImage().then(({ architecture }) =>
       loadCatalog({ ec2: this.o.ec2, pricing: this.o.pricing, region: this.o.region, cacheDir: this.o.cacheDir, architecture, allowBurstable: this.o.allowBurstable }),
-    );
-    this.catalog.catch(() => (this.catalog = undefined));
-    return this.catalog;
-  }
+    ),
+  );
 
   /** The AMI to launch and its architecture (the catalog offers only types that run it). */
   resolveImage(): Promise<{ id: string; architecture: string }> {
-    this.image ??= (async () => {
-      let id = this.o.ami?.id;
-      const parameter = this.o.ami?.parameter ?? DEFAULT_AMI_PARAMETER;
-      if (!id) {
-        const r = await this.o.ssm.send(new GetParameterCommand({ Name: parameter })).catch((e) => {
-          if ((e as Error).name === 'ParameterNotFound') {
-            throw new MeadowrunError(`No AMI: the SSM parameter ${parameter} does not exist in ${this.o.region}; set meadowrun.aws.ami to an AMI id or another parameter`, 'bad-config');
-          }
-          throw e;
-        });
-        id = r.Parameter?.Value;
-      }
-      const images = await this.o.ec2.send(new DescribeImagesCommand({ ImageIds: [id!] }));
-      const architecture = images.Images?.[0]?.Architecture;
-      if (!architecture) throw new MeadowrunError(`The AMI ${id} was not found in ${this.o.region}`, 'bad-config');
-      return { id: id!, architecture };
-    })();
-    this.image.catch(() => (this.image = undefined));
-    return this.image;
+    return this.image();
   }
+
+  private readonly image = memoizeSuccess(async () => {
+    let id = this.o.ami?.id;
+    const parameter = this.o.ami?.parameter ?? DEFAULT_AMI_PARAMETER;
+    if (!id) {
+      const r = await this.o.ssm.send(new GetParameterCommand({ Name: parameter })).catch((e) => {
+        if ((e as Error).name === 'ParameterNotFound') {
+          throw new MeadowrunError(`No AMI: the SSM parameter ${parameter} does not exist in ${this.o.region}; set meadowrun.aws.ami to an AMI id or another parameter`, 'bad-config');
+        }
+        throw e;
+      });
+      id = r.Parameter?.Value;
+    }
+    const images = await this.o.ec2.send(new DescribeImagesCommand({ ImageIds: [id!] }));
+    const architecture = images.Images?.[0]?.Architecture;
+    if (!architecture) throw new MeadowrunError(`The AMI ${id} was not found in ${this.o.region}`, 'bad-config');
+    return { id: id!, architecture };
+  });
 
   /** The instance profile and security group, once per process; lets this client's address in. */
   prepare(): Promise<void> {
-    this.prepared ??= (async () => {
-      if (this.o.findPrepared) {
-        const [found, bucket] = await Promise.all([this.o.findPrepared(), this.o.payloadBucket?.()]);
-        this.bucket = bucket;
-        return found;
-      }
-      const [instanceProfile, securityGroup, cidr, bucket] = await Promise.all([
-        ensureInstanceProfile(this.o.iam, this.o.tableName),
-        ensureSecurityGroup(this.o.ec2),
-        clientCidr(this.o.sshFrom),
-        this.o.payloadBucket?.(),
-        this.o.prepareAlso?.(),
-      ]);
-      this.bucket = bucket;
-      await allowSsh(this.o.ec2, securityGroup, cidr);
-      return { instanceProfile, securityGroup };
-    })();
-    this.prepared.catch(() => (this.prepared = undefined));
-    return this.prepared.then(() => undefined);
+    return this.prepared().then(() => undefined);
   }
+
+  private readonly prepared = memoizeSuccess(async (): Promise<{ securityGroup: string; instanceProfile: string }> => {
+    if (this.o.findPrepared) {
+      const [found, bucket] = await Promise.all([this.o.findPrepared(), this.o.payloadBucket?.()]);
+      this.bucket = bucket;
+      return found;
+    }
+    const [instanceProfile, securityGroup, cidr, bucket] = await Promise.all([
+      ensureInstanceProfile(this.o.iam, this.o.tableName),
+      ensureSecurityGroup(this.o.ec2),
+      clientCidr(this.o.sshFrom),
+      this.o.payloadBucket?.(),
+      this.o.prepareAlso?.(),
+    ]);
+    this.bucket = bucket;
+    await allowSsh(this.o.ec2, securityGroup, cidr);
+    return { instanceProfile, securityGroup };
+  });
 
   /**
    * RunInstances in the cheapest zone that has capacity; returns the id (and the zone) as soon as EC2
@@ -192,8 +188,7 @@ export class Ec2Provider implements InstanceProvider {
       this.o.onAttempt?.(line);
       if (toJob) o.onAttempt?.(line);
     };
-    await this.prepare();
-    const { securityGroup, instanceProfile } = await this.prepared!;
+    const { securityGroup, instanceProfile } = await this.prepared();
     const [image, catalog, environmentMaxAgeS] = await Promise.all([this.resolveImage(), this.loadCatalog(), this.environmentMaxAgeS()]);
     const type = option.type.name;
     const zones: (string | undefined)[] = option.spot ? catalog.spotZones(type) : [undefined, ...(await this.zonesOffering(type))];

@@ -11,6 +11,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { MeadowrunError } from '../../core/errors';
+import { memoizeSuccess } from '../memoizeSuccess';
 import { Cloud, PayloadStore } from '../ports';
 import { AccountResource, describeAccount, uninstallAccount } from './account';
 import { pricingRegion } from './catalog';
@@ -86,27 +87,25 @@ export class AwsCloud implements Cloud {
   }
 
   private readonly s3: S3Client;
-  private bucketName?: Promise<string>;
-  private store?: Promise<S3PayloadStore>;
 
   /** The payload bucket's name: S3's names are global, so it holds the account id and the region. */
   payloadBucket(): Promise<string> {
-    this.bucketName ??= awsClient(STSClient, this.settings)
-      .send(new GetCallerIdentityCommand({}))
-      .then((r) => payloadBucketName(r.Account!, this.region));
-    this.bucketName.catch(() => (this.bucketName = undefined));
-    return this.bucketName;
+    return this.bucketName();
   }
 
+  private readonly bucketName = memoizeSuccess(() =>
+    awsClient(STSClient, this.settings)
+      .send(new GetCallerIdentityCommand({}))
+      .then((r) => payloadBucketName(r.Account!, this.region)),
+  );
+
   /** The payload store, its bucket created when missing (once per process: a map may run on warm instances, with no launch to prepare it). */
-  private payloadStore(): Promise<S3PayloadStore> {
-    this.store ??= this.payloadBucket().then(async (bucket) => {
+  private readonly payloadStore = memoizeSuccess(() =>
+    this.payloadBucket().then(async (bucket) => {
       await ensurePayloadBucket(this.s3, bucket, this.region);
       return new S3PayloadStore(this.s3, bucket);
-    });
-    this.store.catch(() => (this.store = undefined));
-    return this.store;
-  }
+    }),
+  );
 
   /** The account and identity the credentials sign in as: the check that they work. */
   async identity(): Promise<{ account: string; arn: string }> {

@@ -20,8 +20,9 @@ import { DEFAULT_ENVIRONMENT_MAX_AGE_S } from '../../core/management';
 import { clientCidr } from '../clientAddress';
 import { hostKeyFromConsole, SSH_USER, userData, WORK_DIR } from '../cloudInit';
 import { AgentConfig, InstanceEndpoint, InstanceProvider, NodeCommand, RunningInstance, SshEndpoint } from '../ports';
+import { memoizeSuccess } from '../memoizeSuccess';
 import { BootProbe, publishedEd25519Key, waitUntilReachable } from '../readiness';
-import { AzureCatalog, AzureSizeSpec, loadAzureCatalog } from './catalog';
+import { AzureSizeSpec, loadAzureCatalog } from './catalog';
 import { HOST_KEY_PUBLISHER } from './data';
 import { allowSsh, AzureNetwork, ensureNetwork, TAGS } from './network';
 
@@ -87,8 +88,6 @@ export class AzureVmProvider implements InstanceProvider {
   readonly launchGraceMs = 12 * 60_000;
   /** Resource Manager lists a VM as soon as its creation is accepted. */
   readonly listingLagMs = 30_000;
-  private catalog?: Promise<AzureCatalog>;
-  private prepared?: Promise<AzureNetwork>;
 
   constructor(private readonly o: AzureVmProviderOptions) {}
 
@@ -96,34 +95,32 @@ export class AzureVmProvider implements InstanceProvider {
     return (await this.loadCatalog()).types;
   }
 
-  private loadCatalog(): Promise<AzureCatalog> {
-    this.catalog ??= loadAzureCatalog({
+  private readonly loadCatalog = memoizeSuccess(() =>
+    loadAzureCatalog({
       location: this.o.location,
       listSkus: () => this.o.compute.resourceSkus.list({ filter: `location eq '${this.o.location}'` }),
       pricesUrl: this.o.pricesUrl,
       evictionRates: this.o.evictionRates,
       cacheDir: this.o.cacheDir,
       allowBurstable: this.o.allowBurstable,
-    });
-    this.catalog.catch(() => (this.catalog = undefined));
-    return this.catalog;
-  }
+    }),
+  );
 
   /** The network (and whatever else prepareAlso makes), once per process; lets this client's address in. */
   prepare(): Promise<void> {
-    this.prepared ??= (async () => {
-      if (this.o.prepared) return this.o.prepared;
-      await this.o.prepareAlso?.();
-      const [net, cidr] = await Promise.all([
-        ensureNetwork(this.o.network, this.o.resourceGroup, this.o.location, this.o.lroIntervalMs),
-        clientCidr(this.o.sshFrom, undefined, SSH_FROM_SETTING),
-      ]);
-      await allowSsh(this.o.network, this.o.resourceGroup, cidr, this.o.lroIntervalMs);
-      return net;
-    })();
-    this.prepared.catch(() => (this.prepared = undefined));
-    return this.prepared.then(() => undefined);
+    return this.prepared().then(() => undefined);
   }
+
+  private readonly prepared = memoizeSuccess(async (): Promise<AzureNetwork> => {
+    if (this.o.prepared) return this.o.prepared;
+    await this.o.prepareAlso?.();
+    const [net, cidr] = await Promise.all([
+      ensureNetwork(this.o.network, this.o.resourceGroup, this.o.location, this.o.lroIntervalMs),
+      clientCidr(this.o.sshFrom, undefined, SSH_FROM_SETTING),
+    ]);
+    await allowSsh(this.o.network, this.o.resourceGroup, cidr, this.o.lroIntervalMs);
+    return net;
+  });
 
   async allowClient(): Promise<void> {
     await this.prepare();
@@ -151,8 +148,7 @@ export class AzureVmProvider implements InstanceProvider {
       this.o.onAttempt?.(line);
       if (toJob) o.onAttempt?.(line);
     };
-    await this.prepare();
-    const net = await this.prepared!;
+    const net = await this.prepared();
     const [catalog, identityId, environmentMaxAgeS] = await Promise.all([
       this.loadCatalog(),
       this.o.identityId?.(),
