@@ -18,14 +18,13 @@ import {
   TagQueueCommand,
 } from '@aws-sdk/client-sqs';
 import { MeadowrunError } from '../../core/errors';
-import { PAIR_USE_RESOLUTION_S, QueueLimits, QueueMessage, ReceiveOptions, TaskQueues } from '../ports';
+import { QueueLimits, QueueMessage, ReceiveOptions, TaskQueues } from '../ports';
 import { checkReceive, checkSend, queueGone } from '../queueLimits';
+import { QueuePairs } from '../queuePairs';
 import { WaitingReceives } from '../waitingReceives';
 import { awsClient, AwsSettings, errorName } from './clients';
 import { PREFIX } from './names';
 
-const REQUEST = '-request';
-const RESULT = '-result';
 const LAST_USED_TAG = 'meadowrun-last-used';
 const GONE = new Set(['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue']);
 // A receipt that no longer holds its message (acknowledged, or received again by someone else).
@@ -37,7 +36,7 @@ export class SqsTaskQueues implements TaskQueues {
   /** Queues this process deleted: SQS may still list or accept them for a minute. */
   private readonly deleted = new Set<string>();
   private readonly receives = new WaitingReceives();
-  private readonly recordedUse = new Map<string, number>();
+  private readonly pairs: QueuePairs;
   /** The receipts this process received (the last few thousand): receipt → message id, and each message's latest. */
   private readonly receiptsSeen = new Map<string, string>();
   private readonly latestReceipt = new Map<string, string>();
@@ -45,25 +44,26 @@ export class SqsTaskQueues implements TaskQueues {
   constructor(
     private readonly sqs: SQSClient,
     readonly prefix = PREFIX,
-  ) {}
+  ) {
+    this.pairs = new QueuePairs(prefix);
+  }
 
   static open(settings: AwsSettings, prefix?: string): SqsTaskQueues {
     return new SqsTaskQueues(awsClient(SQSClient, settings), prefix);
   }
 
   async createPair(jobId: string): Promise<{ request: string; result: string }> {
-    const base = `${this.prefix}${jobId}`;
-    if (!/^[\w-]+$/.test(jobId) || base.length + REQUEST.length > 80) {
+    const pair = this.pairs.names(jobId);
+    if (!/^[\w-]+$/.test(jobId) || pair.request.length > 80) {
       throw new MeadowrunError(`Cannot name SQS queues for the job "${jobId}": letters, digits, - and _ only, and short`, 'bad-message');
     }
-    const pair = { request: base + REQUEST, result: base + RESULT };
     const tags = { meadowrun: 'true', [LAST_USED_TAG]: String(Date.now()) };
     for (const name of [pair.request, pair.result]) {
       this.deleted.delete(name);
       const { QueueUrl } = await this.sqs.send(new CreateQueueCommand({ QueueName: name, tags }));
       this.urls.set(name, Promise.resolve(QueueUrl!));
     }
-    this.recordedUse.set(jobId, Date.now());
+    this.pairs.created(jobId);
     return pair;
   }
 
@@ -149,7 +149,8 @@ export class SqsTaskQueues implements TaskQueues {
   }
 
   async deletePair(jobId: string): Promise<void> {
-    const names = [`${this.prefix}${jobId}${REQUEST}`, `${this.prefix}${jobId}${RESULT}`];
+    const { request, result } = this.pairs.names(jobId);
+    const names = [request, result];
     for (const name of names) {
       try {
         await this.sqs.send(new DeleteQueueCommand({ QueueUrl: await this.url(name) }));
@@ -159,7 +160,7 @@ export class SqsTaskQueues implements TaskQueues {
       this.deleted.add(name);
       this.urls.delete(name);
     }
-    this.recordedUse.delete(jobId);
+    this.pairs.deleted(jobId);
     // Last, with nothing awaited after: the waiting receives end as this call returns.
     this.receives.endAll(names);
   }
@@ -171,13 +172,10 @@ export class SqsTaskQueues implements TaskQueues {
       const page = await this.sqs.send(new ListQueuesCommand({ QueueNamePrefix: this.prefix, MaxResults: 1000, NextToken }));
       for (const url of page.QueueUrls ?? []) {
         const name = url.slice(url.lastIndexOf('/') + 1);
-        if (this.deleted.has(name)) continue;
-        for (const suffix of [REQUEST, RESULT]) {
-          if (!name.endsWith(suffix)) continue;
-          const jobId = name.slice(this.prefix.length, -suffix.length);
-          if (suffix === REQUEST) jobs.set(jobId, url);
-          else if (!jobs.has(jobId)) jobs.set(jobId, undefined);
-        }
+        const pair = this.pairs.parse(name);
+        if (!pair || this.deleted.has(name)) continue;
+        if (pair.side === 'request') jobs.set(pair.jobId, url);
+        else if (!jobs.has(pair.jobId)) jobs.set(pair.jobId, undefined);
       }
       NextToken = page.NextToken;
     } while (NextToken);
@@ -230,14 +228,12 @@ export class SqsTaskQueues implements TaskQueues {
     }
   }
 
-  /** Records the pair's use in its tag, at most once per PAIR_USE_RESOLUTION_S in this process. */
+  /** Records the pair's use in its request queue's tag, when due (QueuePairs.useDue). */
   private async recordUse(queue: string): Promise<void> {
-    const jobId = queue.slice(this.prefix.length).replace(/-(request|result)$/, '');
-    const now = Date.now();
-    if (now - (this.recordedUse.get(jobId) ?? 0) < PAIR_USE_RESOLUTION_S * 1000) return;
-    this.recordedUse.set(jobId, now);
-    const request = `${this.prefix}${jobId}${REQUEST}`;
-    await this.call(request, async () => this.sqs.send(new TagQueueCommand({ QueueUrl: await this.url(request), Tags: { [LAST_USED_TAG]: String(now) } })));
+    const due = this.pairs.useDue(queue);
+    if (!due) return;
+    const { request, at } = due;
+    await this.call(request, async () => this.sqs.send(new TagQueueCommand({ QueueUrl: await this.url(request), Tags: { [LAST_USED_TAG]: String(at) } })));
   }
 
   private async release(queue: string, messages: Message[]): Promise<void> {

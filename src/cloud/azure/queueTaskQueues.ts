@@ -6,14 +6,13 @@
 // is metadata of its request queue, written at most once a minute by each process.
 import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import { MeadowrunError } from '../../core/errors';
-import { PAIR_USE_RESOLUTION_S, QueueLimits, QueueMessage, ReceiveOptions, TaskQueues } from '../ports';
+import { QueueLimits, QueueMessage, ReceiveOptions, TaskQueues } from '../ports';
 import { checkReceive, checkSend, queueGone } from '../queueLimits';
+import { QueuePairs } from '../queuePairs';
 import { WaitingReceives } from '../waitingReceives';
 import { serviceUrl, statusCode, storageErrorCode, StorageAccess } from './storage';
 
 export const QUEUE_PREFIX = 'meadowrun-';
-const REQUEST = '-request';
-const RESULT = '-result';
 /** Metadata names are C# identifiers; the service returns them lower-cased. */
 const LAST_USED = 'meadowrunlastused';
 const POLL_FIRST_MS = 100;
@@ -34,30 +33,31 @@ export class QueueTaskQueues implements TaskQueues {
   /** Queues this process deleted: refused at once, as a deleted queue may take a moment to go. */
   private readonly deleted = new Set<string>();
   private readonly receives = new WaitingReceives();
-  private readonly recordedUse = new Map<string, number>();
+  private readonly pairs: QueuePairs;
 
   constructor(
     private readonly service: QueueServiceClient,
     readonly prefix = QUEUE_PREFIX,
-  ) {}
+  ) {
+    this.pairs = new QueuePairs(prefix);
+  }
 
   static open(access: StorageAccess, prefix?: string): QueueTaskQueues {
     return new QueueTaskQueues(queueServiceClient(access), prefix);
   }
 
   async createPair(jobId: string): Promise<{ request: string; result: string }> {
-    const base = `${this.prefix}${jobId}`;
+    const pair = this.pairs.names(jobId);
     // Queue names: 3-63 lower-case letters, digits and single hyphens.
-    if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(jobId) || base.length + REQUEST.length > 63) {
+    if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(jobId) || pair.request.length > 63) {
       throw new MeadowrunError(`Cannot name Azure queues for the job "${jobId}": lower-case letters, digits and single hyphens only, and short`, 'bad-message');
     }
-    const pair = { request: base + REQUEST, result: base + RESULT };
     const metadata = { meadowrun: 'true', [LAST_USED]: String(Date.now()) };
     for (const name of [pair.request, pair.result]) {
       this.deleted.delete(name);
       await this.service.getQueueClient(name).createIfNotExists({ metadata });
     }
-    this.recordedUse.set(jobId, Date.now());
+    this.pairs.created(jobId);
     return pair;
   }
 
@@ -132,12 +132,13 @@ export class QueueTaskQueues implements TaskQueues {
   }
 
   async deletePair(jobId: string): Promise<void> {
-    const names = [`${this.prefix}${jobId}${REQUEST}`, `${this.prefix}${jobId}${RESULT}`];
+    const { request, result } = this.pairs.names(jobId);
+    const names = [request, result];
     for (const name of names) {
       await this.service.getQueueClient(name).deleteIfExists();
       this.deleted.add(name);
     }
-    this.recordedUse.delete(jobId);
+    this.pairs.deleted(jobId);
     // Last, with nothing awaited after: the waiting receives end as this call returns.
     this.receives.endAll(names);
   }
@@ -145,14 +146,11 @@ export class QueueTaskQueues implements TaskQueues {
   async listPairs(): Promise<{ jobId: string; lastUsedAt: number }[]> {
     const jobs = new Map<string, number>();
     for await (const q of this.service.listQueues({ prefix: this.prefix, includeMetadata: true })) {
-      if (this.deleted.has(q.name)) continue;
-      for (const suffix of [REQUEST, RESULT]) {
-        if (!q.name.endsWith(suffix)) continue;
-        const jobId = q.name.slice(this.prefix.length, -suffix.length);
-        // Half a pair, or a queue without the metadata: as old as can be.
-        const lastUsed = suffix === REQUEST ? Number(q.metadata?.[LAST_USED] ?? 0) || 0 : 0;
-        jobs.set(jobId, Math.max(jobs.get(jobId) ?? 0, lastUsed));
-      }
+      const pair = this.pairs.parse(q.name);
+      if (!pair || this.deleted.has(q.name)) continue;
+      // Half a pair, or a queue without the metadata: as old as can be.
+      const lastUsed = pair.side === 'request' ? Number(q.metadata?.[LAST_USED] ?? 0) || 0 : 0;
+      jobs.set(pair.jobId, Math.max(jobs.get(pair.jobId) ?? 0, lastUsed));
     }
     return [...jobs].map(([jobId, lastUsedAt]) => ({ jobId, lastUsedAt }));
   }
@@ -168,14 +166,11 @@ export class QueueTaskQueues implements TaskQueues {
     }
   }
 
-  /** Records the pair's use in its request queue's metadata, at most once per PAIR_USE_RESOLUTION_S in this process. */
+  /** Records the pair's use in its request queue's metadata, when due (QueuePairs.useDue). */
   private async recordUse(queue: string): Promise<void> {
-    const jobId = queue.slice(this.prefix.length).replace(/-(request|result)$/, '');
-    const now = Date.now();
-    if (now - (this.recordedUse.get(jobId) ?? 0) < PAIR_USE_RESOLUTION_S * 1000) return;
-    this.recordedUse.set(jobId, now);
-    const request = `${this.prefix}${jobId}${REQUEST}`;
-    await this.call(request, (q) => q.setMetadata({ meadowrun: 'true', [LAST_USED]: String(now) }));
+    const due = this.pairs.useDue(queue);
+    if (!due) return;
+    await this.call(due.request, (q) => q.setMetadata({ meadowrun: 'true', [LAST_USED]: String(due.at) }));
   }
 
   private async release(queue: string, messages: Received[]): Promise<void> {
