@@ -5,7 +5,6 @@
 // run reuses the instance. The CLI runs as a user's would, its AWS endpoint and fake keys from the
 // environment, and never asks the metadata service (AWS_EC2_METADATA_DISABLED=true).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -16,6 +15,7 @@ import { hostKeyFromConsole } from '../../src/cloud/cloudInit';
 import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator } from '../support/ec2emu';
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
 import { makeProject } from '../support/localCloud';
+import { startNode } from '../support/runNode';
 import { tempDir } from '../support/tempDir';
 
 const unavailable = ec2EmulatorUnavailable();
@@ -57,19 +57,8 @@ describe('--cloud aws on the emulated AWS', { skip: unavailable ? `skipped: ${un
   });
 
   const meadowrun = (...args: string[]) => start(...args).done;
-  const start = (...args: string[]) => {
-    const t0 = Date.now();
-    // The image and where SSH comes from as a user sets them (the MEADOWRUN_AWS_* variables are tested in awsMapFaults).
-    const child = spawn(process.execPath, [cli, '--cloud', 'aws', '--ami', 'ami-12c6146b', '--ssh-from', '127.0.0.1/32', ...args], { cwd: project, env });
-    const done = new Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }>((resolve) => {
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000 }));
-    });
-    return { child, done };
-  };
+  // The image and where SSH comes from as a user sets them (the MEADOWRUN_AWS_* variables are tested in awsMapFaults).
+  const start = (...args: string[]) => startNode(cli, ['--cloud', 'aws', '--ami', 'ami-12c6146b', '--ssh-from', '127.0.0.1/32', ...args], { cwd: project, env });
   const table = () => {
     Object.assign(process.env, emu.moto.env);
     return DynamoAllocationTable.open({}, 'meadowrun-allocation');

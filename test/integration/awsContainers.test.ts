@@ -7,7 +7,6 @@
 // reads from Secrets Manager with the instance's role. A mirror without docker.io, and wrong
 // credentials, each give one clear message and leave nothing allocated or running.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DynamoAllocationTable } from '../../src/cloud/aws/dynamoAllocationTable';
@@ -17,6 +16,7 @@ import { buildPythonImage, dockerUnavailable, pushImage, startDocker, startRegis
 import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator } from '../support/ec2emu';
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
 import { makeProject } from '../support/localCloud';
+import { startNode } from '../support/runNode';
 import { tempDir } from '../support/tempDir';
 
 const unavailable = ec2EmulatorUnavailable() ?? dockerUnavailable();
@@ -80,26 +80,9 @@ describe('jobs in a container image on the emulated AWS: Docker installed on fir
   });
 
   /** A CLI run; `reached` settles once its stderr passes `when` (at once without it). */
-  const meadowrun = (args: string[], input = '', when?: (stderr: string) => boolean) => {
-    const t0 = Date.now();
-    let reach!: () => void;
-    const reached = new Promise<void>((r) => (reach = r));
-    const child = spawn(process.execPath, [cli, '--cloud', 'aws', '--ami', 'ami-12c6146b', '--ssh-from', '127.0.0.1/32', ...args], { cwd: project, env });
-    child.stdin.end(input);
-    const done = new Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }>((resolve) => {
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => {
-        stderr += d;
-        if (!when || when(stderr)) reach();
-      });
-      child.on('close', (code) => {
-        reach();
-        resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000 });
-      });
-    });
-    return Object.assign(done, { reached, done });
+  const meadowrun = (args: string[], input = '', when: (stderr: string) => boolean = () => true) => {
+    const run = startNode(cli, ['--cloud', 'aws', '--ami', 'ami-12c6146b', '--ssh-from', '127.0.0.1/32', ...args], { cwd: project, env, input });
+    return Object.assign(run.done, { reached: run.until((out) => when(out.stderr)), done: run.done });
   };
   const inImage = (secret: string) => ['run-function', 'where.py:where', '--image', image, '--image-secret', secret];
   const table = () => {

@@ -7,7 +7,7 @@
 // event and a Lambda-shaped context — every AWS call going through a recorder, so the last test can
 // check each one against the execution role's policy document.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,6 +26,7 @@ import { allows, iamRequests, startCallRecorder, type CallRecorder } from '../su
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
 import { motoUnavailable, startMoto, type Moto } from '../support/moto';
 import { invokeOnNode22, node22Unavailable } from '../support/node22Harness';
+import { runNode } from '../support/runNode';
 import { tempDir } from '../support/tempDir';
 
 const root = path.join(__dirname, '..', '..');
@@ -326,15 +327,11 @@ describe('AWS management functions on moto', { skip: unavailable ? `skipped: ${u
     const home = tempDir('aws-mgmt-home');
     const env = { PATH: process.env.PATH, HOME: home, ...moto.env, ...pricing.env, MEADOWRUN_AWS_AMI: AMI, MEADOWRUN_AWS_SSH_FROM: '127.0.0.1/32', MEADOWRUN_AWS_DIR: path.join(home, 'aws') };
     // Not execFileSync: moto's proxy answers from this process, which must keep running meanwhile.
-    const cli = (...args: string[]) =>
-      new Promise<string>((resolve, reject) => {
-        const child = spawn(process.execPath, [path.join(root, 'dist', 'cli.js'), '--cloud', 'aws', 'manage', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (d) => (out += d));
-        child.stderr.on('data', (d) => (err += d));
-        child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`meadowrun manage ${args.join(' ')} exited ${code}:\n${out}${err}`))));
-      });
+    const cli = async (...args: string[]) => {
+      const r = await runNode(path.join(root, 'dist', 'cli.js'), ['--cloud', 'aws', 'manage', ...args], { env });
+      assert.equal(r.code, 0, `meadowrun manage ${args.join(' ')} exited ${r.code}:\n${r.stdout}${r.stderr}`);
+      return r.stdout;
+    };
     const installed = await cli('install', '--idle-timeout', '600', '--thresholds', '[{"cpu": 2, "memoryGb": 4, "count": 1}]');
     assert.match(installed, /^Created the IAM role meadowrun-adjuster$/m);
     assert.match(installed, /^Created the Lambda function meadowrun-adjuster \(version .*nodejs22\.x on arm64/m);

@@ -5,7 +5,6 @@
 // must still come back exactly once and in order, and nothing may be left: no worker process, no
 // allocation, no row for the terminated instance, no queue.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
@@ -15,6 +14,7 @@ import { ec2EmulatorUnavailable, startEc2Emulator, type Ec2Emulator, type Emulat
 import { jobProcesses } from '../support/machineProcesses';
 import { startFakePricing, type FakePricing } from '../support/fakePricing';
 import { makeProject } from '../support/localCloud';
+import { startNode } from '../support/runNode';
 import { tempDir } from '../support/tempDir';
 
 const unavailable = ec2EmulatorUnavailable();
@@ -53,13 +53,8 @@ describe('a map on AWS that loses a worker and an instance', { skip: unavailable
 
   it(`${TASKS} tasks on 2 instances: a worker killed with SIGKILL and the other instance terminated mid-map → every result once, in order, nothing left`, async () => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [cli, '--cloud', 'aws', 'run-map', 'jobs.py:slow_cube', '--args', `range(${TASKS})`, '--workers', '2', '--cpu', '2', '--memory', '2', '--json'], { cwd: project, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const done = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const running = () => assert.equal(child.exitCode, null, `the map ended before the faults were injected:\n${stderr}\n${stdout.slice(0, 2000)}`);
+    const map = startNode(cli, ['--cloud', 'aws', 'run-map', 'jobs.py:slow_cube', '--args', `range(${TASKS})`, '--workers', '2', '--cpu', '2', '--memory', '2', '--json'], { cwd: project, env });
+    const running = () => assert.equal(map.child.exitCode, null, `the map ended before the faults were injected:\n${map.out.stderr}\n${map.out.stdout.slice(0, 2000)}`);
 
     // Both workers run, one on each instance, and the first request message is done.
     let workers: { instance: EmulatedInstance; pid: number }[] = [];
@@ -69,7 +64,7 @@ describe('a map on AWS that loses a worker and an instance', { skip: unavailable
     let seen = 0;
     for (const deadline = Date.now() + 180_000; ; ) {
       running();
-      assert.ok(Date.now() < deadline, `the map's 2 workers started within 180 s\n${stderr}\n${emu.log.slice(-10).join('\n')}`);
+      assert.ok(Date.now() < deadline, `the map's 2 workers started within 180 s\n${map.out.stderr}\n${emu.log.slice(-10).join('\n')}`);
       workers = emu.instances().flatMap((instance) => jobProcesses(instance).map((pid) => ({ instance, pid })));
       requestQueue ??= (await sqs.send(new ListQueuesCommand({ QueueNamePrefix: 'meadowrun-map-' }))).QueueUrls?.find((u) => u.endsWith('-request'));
       const left = requestQueue ? await requestMessagesLeft(sqs, requestQueue) : 0;
@@ -82,7 +77,7 @@ describe('a map on AWS that loses a worker and an instance', { skip: unavailable
     await new EC2Client({}).send(new TerminateInstancesCommand({ InstanceIds: [lost.instance.id] }));
     const faultsAt = (Date.now() - t0) / 1000;
 
-    const code = await done;
+    const { code, stdout, stderr } = await map.done;
     assert.equal(code, 0, `${stderr}\n${emu.log.slice(-10).join('\n')}`);
     const out = JSON.parse(stdout);
     assert.equal(out.status, 'succeeded');

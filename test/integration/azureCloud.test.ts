@@ -12,7 +12,6 @@
 // VM; maps run through Azure Queues, also with a worker killed; a Spot VM's eviction (Preempt)
 // interrupts its job, said as such; sizes and zones without capacity are tried past, and said.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
@@ -25,6 +24,7 @@ import { buildPythonImage, dockerUnavailable, pushImage, startDocker, startRegis
 import type { MachineHost } from '../support/ec2emu/machineHost';
 import type { FakeArm } from '../support/fakeArm';
 import { makeProject, waitFor } from '../support/localCloud';
+import { startNode } from '../support/runNode';
 import { jobProcesses } from '../support/machineProcesses';
 
 const unavailable = machineHostUnavailable();
@@ -78,18 +78,8 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     await world?.stop();
   });
 
-  /** The CLI as a user runs it; `started` has its process and output so far while it runs. */
-  const start = (...args: string[]) => {
-    const t0 = Date.now();
-    const child = spawn(process.execPath, [cli, '--cloud', 'azure', '--location', 'eastus', '--resource-group', GROUP, ...args], { cwd: project, env });
-    const out = { child, stdout: '', stderr: '' };
-    child.stdout.on('data', (d) => (out.stdout += d));
-    child.stderr.on('data', (d) => (out.stderr += d));
-    const done = new Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }>((resolve) => {
-      child.on('close', (code) => resolve({ code, stdout: out.stdout, stderr: out.stderr, seconds: (Date.now() - t0) / 1000 }));
-    });
-    return { ...out, out, done };
-  };
+  /** The CLI as a user runs it, with its process and output so far while it runs. */
+  const start = (...args: string[]) => startNode(cli, ['--cloud', 'azure', '--location', 'eastus', '--resource-group', GROUP, ...args], { cwd: project, env });
   const meadowrun = (...args: string[]) => start(...args).done;
   /** What is left of Meadowrun's work: VMs with their NICs and addresses, rows, map queues. */
   const leftovers = async () => {
@@ -132,8 +122,8 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
         const row = name ? await table.getInstance(name) : undefined;
         return arm.resource(vmId(name))?.properties.provisioningState === 'Creating' && row?.state === 'launching';
       }, 120_000).catch((e) => assert.fail(`${e.message}\n${run.out.stderr}`));
-      assert.equal(run.out.child.exitCode, null, run.out.stderr);
-      run.out.child.kill('SIGINT');
+      assert.equal(run.child.exitCode, null, run.out.stderr);
+      run.child.kill('SIGINT');
       // Without waiting for the creation Azure was asked for: the CLI stops following it.
       const cancelled = await Promise.race([run.done, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the CLI did not exit within 90 s of Ctrl-C:\n${run.out.stderr}`)), 90_000).unref())]);
       assert.equal(cancelled.code, 130, cancelled.stderr);
@@ -249,7 +239,7 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     let most = 0;
     // Both workers run, and a request message is done (the queue holds fewer than it did; it counts claimed ones too).
     await waitFor('both workers to run and a request message to be done', async () => {
-      assert.equal(map.out.child.exitCode, null, `the map ended before a worker was killed:\n${map.out.stderr}`);
+      assert.equal(map.child.exitCode, null, `the map ended before a worker was killed:\n${map.out.stderr}`);
       workers = jobProcesses(host.instance(machine.id)!);
       if (!requestQueue) for await (const q of service.listQueues({ prefix: 'meadowrun-' })) if (q.name.endsWith('-request')) requestQueue = q.name;
       const left = requestQueue ? ((await service.getQueueClient(requestQueue).getProperties().catch(() => undefined))?.approximateMessagesCount ?? 0) : 0;
@@ -276,7 +266,7 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     const run = start('run-function', 'jobs.py:slow', '--args', '[600]', '--memory', '12', '--max-eviction-rate', '100');
     let name = '';
     await waitFor('the job to run on a new Spot VM', () => {
-      assert.equal(run.out.child.exitCode, null, run.out.stderr);
+      assert.equal(run.child.exitCode, null, run.out.stderr);
       name = arm.vmAttempts[before]?.name ?? '';
       const machine = name ? host.instance(name) : undefined;
       return !!machine && jobProcesses(machine).length === 1;

@@ -1,13 +1,13 @@
 // Ctrl-C at any stage is a cancellation, never a failure: the CLI exits 130 and leaves nothing
 // behind, even when it comes while an instance is still being launched (before any job runs).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLocalCloud } from '../../src/cloud/local';
 import { makeProject, waitFor } from '../support/localCloud';
+import { startNode } from '../support/runNode';
 import { tempDir } from '../support/tempDir';
 
 const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -34,15 +34,12 @@ after(async () => {
 /** Runs the CLI, presses Ctrl-C once it says it is launching, then lets the launch finish. */
 async function interruptedWhileLaunching(args: string[]): Promise<{ code: number | null; stderr: string }> {
   fs.rmSync(gate, { force: true });
-  const child = spawn(process.execPath, [cli, '--state-dir', stateDir, ...args], { cwd: project, env: { ...process.env, MEADOWRUN_SSHD: sshd } });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  await waitFor('the launch to start', () => stderr.includes('Launching'), 30_000);
-  child.kill('SIGINT');
-  await waitFor('the CLI to take the Ctrl-C', () => stderr.includes('Cancelling'), 10_000);
+  const run = startNode(cli, ['--state-dir', stateDir, ...args], { cwd: project, env: { ...process.env, MEADOWRUN_SSHD: sshd } });
+  await waitFor('the launch to start', () => run.out.stderr.includes('Launching'), 30_000);
+  run.child.kill('SIGINT');
+  await waitFor('the CLI to take the Ctrl-C', () => run.out.stderr.includes('Cancelling'), 10_000);
   fs.writeFileSync(gate, '');
-  return { code: await exited, stderr };
+  return run.done;
 }
 
 async function nothingLeft(): Promise<void> {

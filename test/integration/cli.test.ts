@@ -1,11 +1,12 @@
 // The `meadowrun` command line end to end: local up/status/down, instances, run and Ctrl-C.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLocalCloud } from '../../src/cloud/local';
 import { makeProject, waitFor } from '../support/localCloud';
+import { startNode } from '../support/runNode';
 import { tempDir } from '../support/tempDir';
 
 const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -101,14 +102,12 @@ test('a damaged allocation table file breaks no command and is repaired', () => 
 
 /** Starts a long job from the CLI, presses Ctrl-C once it runs, and returns the exit code. */
 async function interruptedRun(): Promise<number | null> {
-  const child = spawn(process.execPath, [cli, '--state-dir', stateDir, 'run-function', 'jobs.py:wait', '--args', '[60]'], { cwd: project });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  await waitFor('the job to start', () => out.includes('waiting'), 30_000);
+  const run = startNode(cli, ['--state-dir', stateDir, 'run-function', 'jobs.py:wait', '--args', '[60]'], { cwd: project });
+  await waitFor('the job to start', () => run.out.stdout.includes('waiting'), 30_000);
   const [record] = await createLocalCloud({ stateDir }).table.listInstances();
   assert.equal(Object.keys(record.jobs).length, 1, 'the running job is allocated');
-  child.kill('SIGINT');
-  return new Promise((resolve) => child.on('exit', resolve));
+  run.child.kill('SIGINT');
+  return (await run.done).code;
 }
 
 test('Ctrl-C cancels the remote job on a warm instance: exit 130, process gone, nothing allocated', async () => {
@@ -136,16 +135,12 @@ test('instances terminate refuses an instance with jobs unless forced', async ()
 });
 
 test('a job whose instance is terminated under it says so, not that it lost its agent', async () => {
-  const child = spawn(process.execPath, [cli, '--state-dir', stateDir, 'run-function', 'jobs.py:wait', '--args', '[60]'], { cwd: project });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  await waitFor('the job to start', () => out.includes('waiting'), 30_000);
+  const run = startNode(cli, ['--state-dir', stateDir, 'run-function', 'jobs.py:wait', '--args', '[60]'], { cwd: project });
+  await waitFor('the job to start', () => run.out.stdout.includes('waiting'), 30_000);
   const [record] = await createLocalCloud({ stateDir }).table.listInstances();
   assert.equal(meadowrun('instances', 'terminate', record.id, '--force').code, 0);
-  assert.equal(await exited, 1);
+  const { code, stderr: err } = await run.done;
+  assert.equal(code, 1);
   assert.match(err, new RegExp(`^meadowrun: Job \\S+ was stopped because its instance ${record.id} was terminated$`, 'm'));
   assert.doesNotMatch(err, /Lost the agent/);
 });
@@ -195,13 +190,11 @@ test('run-map: Ctrl-C says how many tasks were done: "Cancelled after N of M tas
     (await cloud.table.listInstances()).flatMap((r) => (r.workDir !== undefined && fs.existsSync(path.join(r.workDir, 'pids')) ? fs.readdirSync(path.join(r.workDir, 'pids')).filter((f) => f.startsWith('map-')).map((f) => `${r.id}/${f}`) : []));
   // PID files an earlier map's workers left for the sweep are not this map's.
   const earlier = new Set(await mapPidFiles());
-  const child = spawn(process.execPath, [cli, '--state-dir', stateDir, 'run-map', 'jobs.py:nap', '--args', 'list(range(100, 160))', '--workers', '1', '--cpu', '0.5', '--memory', '0.5'], { cwd: project });
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
+  const map = startNode(cli, ['--state-dir', stateDir, 'run-map', 'jobs.py:nap', '--args', 'list(range(100, 160))', '--workers', '1', '--cpu', '0.5', '--memory', '0.5'], { cwd: project });
   // Its worker runs (its PID file is written once its process has started, after the map started).
   await waitFor('the map worker to run', async () => (await mapPidFiles()).some((f) => !earlier.has(f)), 30_000);
-  child.kill('SIGINT');
-  const code = await new Promise((resolve) => child.on('exit', resolve));
+  map.child.kill('SIGINT');
+  const { code, stderr: err } = await map.done;
   assert.equal(code, 130, err);
   const m = /^Cancelled after (\d+) of 60 tasks \([\d.]+ s\)$/m.exec(err);
   assert.ok(m, err);

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLocalCloud } from '../../src/cloud/local';
 import { makeProject, waitFor } from '../support/localCloud';
+import { startNode } from '../support/runNode';
 import { tempDir } from '../support/tempDir';
 
 const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -110,15 +111,13 @@ test('a double Ctrl-C of run-map still leaves nothing behind', async () => {
   meadowrun('local', 'down');
   // Tasks that ignore the first Ctrl-C: the cancel then waits for the agent to kill them, and the
   // second Ctrl-C comes while it waits.
-  const child = spawn(process.execPath, [cli, '--state-dir', stateDir, 'run-map', 'jobs.py:stubborn', '--args', 'range(2)', '--workers', '2', '--json'], { cwd: project });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
+  const map = startNode(cli, ['--state-dir', stateDir, 'run-map', 'jobs.py:stubborn', '--args', 'range(2)', '--workers', '2', '--json'], { cwd: project });
   await waitFor('both tasks to run', () => fs.readdirSync(markers).length === 2, 30_000);
-  child.kill('SIGINT');
-  await waitFor('the first Ctrl-C to be seen', () => err.includes('Cancelling'));
-  child.kill('SIGINT');
-  assert.equal(await exited, 130, err);
+  map.child.kill('SIGINT');
+  await map.until((out) => out.stderr.includes('Cancelling'));
+  map.child.kill('SIGINT');
+  const { code, stderr: err } = await map.done;
+  assert.equal(code, 130, err);
   assert.match(err, /Freeing what this run holds without waiting/);
   assert.deepEqual(await leftovers(), { queues: [], instances: [], running: [] });
 });

@@ -2,7 +2,6 @@
 // test's own: no bridge, no NAT, containers on the host's network) and an image made here from this
 // machine's Python, served by a private registry on loopback that wants a password.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,6 +10,7 @@ import { JobEvent, JobOptions } from '../../src/jobs/engine';
 import { Docker, dockerUnavailable, Registry, buildPythonImage, pushImage, startDocker, startRegistry } from '../support/docker';
 import { agentProcesses } from '../support/instanceProcesses';
 import { jobsOnAllInstances, makeProject, testCloud, TestCloud, waitFor } from '../support/localCloud';
+import { runNode } from '../support/runNode';
 
 const unavailable = dockerUnavailable();
 if (unavailable) console.log(`# container tests skipped: ${unavailable}`);
@@ -202,21 +202,14 @@ test('wrong registry credentials, or no such secret: one clear error naming the 
 });
 
 test('the CLI: --image with --image-secret runs in the image; --image-secret without an image is refused', { skip: unavailable, timeout: 120_000 }, async () => {
-  const cli = (...args: string[]) => {
-    const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'cli.js'), '--state-dir', t.cloud.stateDir, ...args], { cwd: project, env: { ...process.env, DOCKER_HOST: docker.host } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
-  };
+  const cli = (...args: string[]) => runNode(path.join(__dirname, '..', '..', 'dist', 'cli.js'), ['--state-dir', t.cloud.stateDir, ...args], { cwd: project, env: { ...process.env, DOCKER_HOST: docker.host } });
   await t.cloud.secrets.putSecret('registry', 'alice:correct horse');
   const ok = await cli('run-function', 'where.py:where', '--args', '[4]', '--image', privateImage, '--image-secret', 'registry', '--json');
-  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.code, 0, ok.stderr);
   const value = JSON.parse(JSON.parse(ok.stdout).outcome.value.json);
   assert.deepEqual([value.n, value.dockerenv], [8, true]);
   const bad = await cli('run-function', 'where.py:where', '--args', '[4]', '--image-secret', 'registry');
-  assert.notEqual(bad.status, 0);
+  assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--image-secret is for a container image: add --image REF/);
 });
 

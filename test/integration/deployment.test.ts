@@ -2,7 +2,7 @@
 // environment on the instance, built once per content hash from a package index served here (no
 // public index is reachable, nor wanted), and reused by later jobs.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -12,6 +12,7 @@ import { JobOptions } from '../../src/jobs/engine';
 import { agentProcesses } from '../support/instanceProcesses';
 import { jobsOnAllInstances, makeProject, testCloud, TestCloud, waitFor } from '../support/localCloud';
 import { PackageIndex, startPackageIndex, SYSTEM_PYTHON } from '../support/packageIndex';
+import { NodeRun, runNode } from '../support/runNode';
 
 let t: TestCloud;
 let index: PackageIndex;
@@ -254,42 +255,37 @@ test('mirror: a local venv with packages from the index is reproduced remotely (
   );
   const project = makeProject({ 'versions.py': 'import tinya, tinyb\ndef v():\n    return [tinya.VERSION, tinyb.VERSION]\n' });
   const r = await cli(project, 'run-function', 'versions.py:v', '--deployment', 'mirror', '--interpreter-local', path.join(venv, 'bin', 'python'), '--index-url', index.url, '--json');
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
   const outcome = JSON.parse(r.stdout).outcome;
   assert.equal(outcome.value.json, '["1.0", "1.0"]');
 });
 
 /** The CLI, run without blocking this process: the package index is served from here. */
-function cli(cwd: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'cli.js'), '--state-dir', t.cloud.stateDir, ...args], { cwd });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+function cli(cwd: string, ...args: string[]): Promise<NodeRun> {
+  return runNode(path.join(__dirname, '..', '..', 'dist', 'cli.js'), ['--state-dir', t.cloud.stateDir, ...args], { cwd });
 }
 
 test('the CLI: --deployment requirements=FILE and --index-url; a bad deployment is refused before anything is allocated', { timeout: 120_000 }, async () => {
   const project = makeProject({ 'reqs/prod.txt': 'tinya==2.0\n', 'versions.py': 'import tinya\ndef v():\n    return tinya.VERSION\n' });
   const run = (...args: string[]) => cli(project, ...args);
   const ok = await run('run-function', 'versions.py:v', '--deployment', 'requirements=reqs/prod.txt', '--index-url', index.url);
-  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.code, 0, ok.stderr);
   assert.equal(ok.stdout.trim(), "'2.0'");
   assert.match(ok.stderr, /^Libraries from reqs\/prod\.txt$/m);
   assert.match(ok.stderr, /^Building environment [0-9a-f]{4}… from reqs\/prod\.txt \(first time on this instance\)\n {2}\| \$ pip install/m);
   assert.match(ok.stderr, /^Environment [0-9a-f]{4}… built in [\d.]+ s$/m);
   const bad = await run('run-function', 'versions.py:v', '--deployment', 'docker');
-  assert.equal(bad.status, 1);
+  assert.equal(bad.code, 1);
   assert.match(bad.stderr, /Unknown deployment "docker"/);
   const missing = await run('run-function', 'versions.py:v', '--deployment', 'poetry');
-  assert.notEqual(missing.status, 0);
+  assert.notEqual(missing.code, 0);
   assert.match(missing.stderr, /check failed: Cannot read poetry\.lock/);
 });
 
 test('meadowrun envs list shows each instance’s environments; prune removes those unused, never one in use', { timeout: 60_000 }, async () => {
   const [instance] = await t.cloud.table.listInstances();
   const list = await cli(t.project, 'envs', 'list', '--json');
-  assert.equal(list.status, 0, list.stderr);
+  assert.equal(list.code, 0, list.stderr);
   const listed = JSON.parse(list.stdout) as { hash: string; source: string; bytes: number; inUse: boolean }[];
   const onDisk = Object.keys(environments(instance.workDir!)).sort();
   assert.deepEqual(listed.map((e) => e.hash).sort(), onDisk);
@@ -300,14 +296,14 @@ test('meadowrun envs list shows each instance’s environments; prune removes th
   // The resident agent keeps a warm Python in each environment its jobs used: all in use, none pruned.
   assert.ok(listed.every((e) => e.inUse));
   const kept = await cli(t.project, 'envs', 'prune', '--older-than', '0', '--json');
-  assert.equal(kept.status, 0, kept.stderr);
+  assert.equal(kept.code, 0, kept.stderr);
   assert.deepEqual(Object.keys(environments(instance.workDir!)).sort(), onDisk);
   // With the agent gone (its warm Pythons with it), nothing uses them.
   t.engine.dispose();
   for (const pid of agentProcesses(instance.id, 'daemon')) process.kill(pid, 'SIGKILL');
   await waitFor('the warm Pythons to exit', () => !fs.readdirSync('/proc').some((p) => /^\d+$/.test(p) && cmdline(p).startsWith(path.join(instance.workDir!, 'envs'))));
   const pruned = await cli(t.project, 'envs', 'prune', '--older-than', '0', '--json');
-  assert.equal(pruned.status, 0, pruned.stderr);
+  assert.equal(pruned.code, 0, pruned.stderr);
   assert.ok((JSON.parse(pruned.stdout) as { removed?: boolean }[]).every((e) => e.removed));
   assert.deepEqual(Object.keys(environments(instance.workDir!)), []);
 });

@@ -1,13 +1,13 @@
 // The management functions on the real local cloud: reconcile, idle timeout, thresholds, the
 // scheduled runner, and the instance-side interruption check.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { allocateJob } from '../../src/jobs/allocate';
 import { DEFAULT_MANAGEMENT_CONFIG, ManagementConfig } from '../../src/core/management';
 import { makeProject, testCloud, TestCloud, waitFor } from '../support/localCloud';
+import { runNode } from '../support/runNode';
 
 let t: TestCloud;
 const small = { cpu: 1, memoryGb: 2, gpus: 0, maxEvictionRatePct: 0 };
@@ -105,15 +105,11 @@ test('two adjusters started at once do no harm: the missing capacity is launched
   configure({ thresholds: [{ cpu: 1, memoryGb: 2, gpus: 0, maxEvictionRatePct: 0, count: 2 }] });
   const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
   const runs = await Promise.all(
-    [0, 1].map(
-      () =>
-        new Promise<{ result: { launched: string[]; skipped?: string } }>((resolve, reject) => {
-          const child = spawn(process.execPath, [cli, '--state-dir', t.cloud.stateDir, 'manage', 'run-once', '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-          let out = '';
-          child.stdout.on('data', (d) => (out += d));
-          child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`run-once exited ${code}`))));
-        }),
-    ),
+    [0, 1].map(async () => {
+      const r = await runNode(cli, ['--state-dir', t.cloud.stateDir, 'manage', 'run-once', '--json']);
+      assert.equal(r.code, 0, `run-once exited ${r.code}:\n${r.stderr}`);
+      return JSON.parse(r.stdout) as { result: { launched: string[]; skipped?: string } };
+    }),
   );
   // Whether the second waited out the first (and found the threshold met) or skipped while the
   // first held the lock, one local.medium (2 units, priced as two smalls) is all that launched.
