@@ -16,6 +16,7 @@ import { DEFAULT_IDLE_MARGIN_S } from '../../core/idleWatchdog';
 import { DEFAULT_MANAGEMENT_CONFIG } from '../../core/management';
 import { clientCidr } from '../clientAddress';
 import { WORK_DIR } from '../cloudInit';
+import { memoizeSuccess } from '../memoizeSuccess';
 import { AllocationTable, Cloud, ManagementInstaller, PayloadStore, SecretStore, TaskQueues } from '../ports';
 import { AzureManagementInstaller } from './management/installer';
 import type { AzureNetwork } from './network';
@@ -69,7 +70,6 @@ export class AzureCloud implements Cloud {
   readonly storageAccount: string;
   /** How the data-plane ports reach the storage account (or an emulator). */
   readonly dataPlane: StorageAccess;
-  private prepared?: Promise<PreparedAzure>;
   private identity?: PreparedAzure;
   private say?: (line: string) => void;
 
@@ -105,14 +105,12 @@ export class AzureCloud implements Cloud {
     this.queues = ports.queues;
     this.payloads = ports.payloads;
     this.secrets = ports.secrets;
-    const prepare = () => {
-      if (o.prepared) return Promise.resolve((this.identity = o.prepared));
-      this.prepared ??= prepareAzure({ clients: this.arm, credential, subscription, resourceGroup, location: region, storageAccount, vaultName, dataPlane: ports.storage, say: (line) => this.say?.(line) }).then(
+    const prepared = memoizeSuccess(() =>
+      prepareAzure({ clients: this.arm, credential, subscription, resourceGroup, location: region, storageAccount, vaultName, dataPlane: ports.storage, say: (line) => this.say?.(line) }).then(
         (p) => (this.identity = p),
-      );
-      this.prepared.catch(() => (this.prepared = undefined));
-      return this.prepared;
-    };
+      ),
+    );
+    const prepare = () => (o.prepared ? Promise.resolve((this.identity = o.prepared)) : prepared());
     this.provider = new AzureVmProvider({
       compute,
       network,
