@@ -55,6 +55,9 @@ export class MeadowrunModel implements vscode.Disposable {
   private nextKey = 1;
   private refreshing?: Promise<void>;
   private refreshAgain?: Promise<void>;
+  /** Counts cloud changes: a listing started before one is of the old cloud, and dropped. */
+  private cloudGeneration = 0;
+  private readonly subscription: vscode.Disposable;
 
   constructor(
     private readonly services: Services,
@@ -65,6 +68,23 @@ export class MeadowrunModel implements vscode.Disposable {
       isActive(j) ? { ...j, status: 'cancelled' as const, detail: 'stopped when the window closed', endedAt: j.endedAt ?? j.startedAt } : j,
     );
     this.nextKey = Math.max(0, ...this.jobs.map((j) => j.key)) + 1;
+    this.subscription = services.onDidReset(() => this.cloudChanged());
+  }
+
+  /**
+   * Another cloud (or region, account…): its instances replace the old one's at once, not at the
+   * next poll, which may never come while the views are hidden (the status bar would go on showing
+   * the old cloud's instances and price under the new cloud's name).
+   */
+  private cloudChanged(): void {
+    this.cloudGeneration++;
+    this.instances = [];
+    this.unreachable = new Set();
+    this.management = undefined;
+    this.environments = new Map();
+    this.lastError = undefined;
+    this.changed.fire();
+    void this.refresh();
   }
 
   /**
@@ -117,18 +137,20 @@ export class MeadowrunModel implements vscode.Disposable {
       return this.refreshAgain;
     }
     this.refreshing = (async () => {
+      const generation = this.cloudGeneration;
       try {
         const { cloud } = await this.services.get();
         const [instances, management, running] = await Promise.all([cloud.table.listInstances(), cloud.management.status(), cloud.provider.listRunning()]);
+        if (generation !== this.cloudGeneration) return;
         const alive = new Set(running.map((r) => r.id));
         [this.instances, this.management] = [instances, management];
         // A launching instance may not be listed yet (listings lag launches): it is launching, not unreachable.
         this.unreachable = new Set(instances.filter((r) => r.state === 'ready' && !alive.has(r.id)).map((r) => r.id));
         this.lastError = undefined;
       } catch (e) {
+        this.services.log.error(`Could not list instances: ${describeError(e)}\n${stackOf(e)}`);
         // Shown in the Instances view as an error row that opens this log.
-        this.lastError = describeError(e);
-        this.services.log.error(`Could not list instances: ${this.lastError}\n${stackOf(e)}`);
+        if (generation === this.cloudGeneration) this.lastError = describeError(e);
       } finally {
         this.refreshing = undefined;
       }
@@ -170,6 +192,7 @@ export class MeadowrunModel implements vscode.Disposable {
 
   dispose(): void {
     clearInterval(this.timer);
+    this.subscription.dispose();
     this.changed.dispose();
   }
 }

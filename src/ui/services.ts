@@ -19,6 +19,9 @@ export interface Backend {
 export class Services implements vscode.Disposable {
   private backend?: Promise<Backend>;
   private readonly subscription: vscode.Disposable;
+  private readonly resets = new vscode.EventEmitter<void>();
+  /** The settings the cloud is built from changed: what was listed from the old one no longer holds. */
+  readonly onDidReset = this.resets.event;
   /** Told of every instance a job launches; warns once if nothing will stop it when idle. */
   readonly launchNotice = new LaunchNotice(async () => (await this.get()).cloud.management.status());
 
@@ -67,11 +70,13 @@ export class Services implements vscode.Disposable {
    */
   reset(): void {
     this.backend = undefined;
+    this.resets.fire();
   }
 
   dispose(): void {
     // A backend that failed to build was reported to the command that asked for it.
     this.backend?.then((b) => b.engine.dispose(), (e) => this.log.debug(`No engine to dispose: ${(e as Error)?.message ?? e}`));
     this.subscription.dispose();
+    this.resets.dispose();
   }
 }

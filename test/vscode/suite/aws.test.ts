@@ -38,8 +38,22 @@ describe('the editor on AWS (moto)', function () {
   });
 
   it('Select Cloud → AWS with a profile and region saves both, signs in to the account, and the status bar shows cloud and region', async () => {
-    const choice = await vscode.commands.executeCommand<CloudChoice>('meadowrun.selectCloud', 'aws', { profile: 'emu', region: 'us-east-1' });
-    assert.deepStrictEqual(choice, { cloud: 'aws', profile: 'emu', region: 'us-east-1', account: '123456789012' });
+    // An instance on the local cloud, counted in the status bar: it must not be counted as AWS's.
+    await vscode.commands.executeCommand('meadowrun.selectCloud', 'local');
+    const { cloud: local } = await api.services.get();
+    const now = Date.now();
+    const total = { cpu: 1, memoryGb: 1, gpus: 0 };
+    await local.table.registerInstance({ id: 'local-elsewhere', state: 'ready', typeName: 'local.small', spot: false, price: 0.01, total, jobs: {}, preventFurtherAllocation: false, registeredAt: now, lastJobChangeAt: now });
+    try {
+      await api.model.refresh();
+      assert.match(api.statusBar.text, /^\$\(cloud\) local · \d+ · /);
+      const choice = await vscode.commands.executeCommand<CloudChoice>('meadowrun.selectCloud', 'aws', { profile: 'emu', region: 'us-east-1' });
+      assert.deepStrictEqual(choice, { cloud: 'aws', profile: 'emu', region: 'us-east-1', account: '123456789012' });
+      assert.ok(!api.model.instances.some((r) => r.id === 'local-elsewhere'), 'the local instance is gone from the model at once, not at the next poll');
+      assert.doesNotMatch(api.statusBar.text, / · \d+ · /, "the status bar counts no other cloud's instances");
+    } finally {
+      await local.table.deregisterInstance('local-elsewhere');
+    }
     assert.deepStrictEqual([setting('cloud'), setting('aws.profile'), setting('aws.region')], ['aws', 'emu', 'us-east-1']);
     await waitFor('the status bar to show aws · us-east-1', () => api.statusBar.text === '$(cloud) aws · us-east-1');
     assert.match(api.statusBar.tooltip, /jobs run on AWS us-east-1 with the profile emu/);
