@@ -79,7 +79,8 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
   });
 
   /** The CLI as a user runs it, with its process and output so far while it runs. */
-  const start = (...args: string[]) => startNode(cli, ['--cloud', 'azure', '--location', 'eastus', '--resource-group', GROUP, ...args], { cwd: project, env });
+  const azureArgs = ['--cloud', 'azure', '--location', 'eastus', '--resource-group', GROUP];
+  const start = (...args: string[]) => startNode(cli, [...azureArgs, ...args], { cwd: project, env });
   const meadowrun = (...args: string[]) => start(...args).done;
   /** What is left of Meadowrun's work: VMs with their NICs and addresses, rows, map queues. */
   const leftovers = async () => {
@@ -201,24 +202,30 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     console.log(`azure: run-map of 100 tasks on 2 workers ${map.seconds.toFixed(1)} s; one 100 KB result through a blob ${big.seconds.toFixed(1)} s`);
   });
 
-  it('a job in a container image on the warm VM: Docker installed from the VM’s package mirror on first need, the image pulled from a registry at the gateway, run in it', { skip: dockerUnavailable() }, async () => {
+  it('a job in a container image on the warm VM: Docker installed from the VM’s package mirror on first need, the image pulled from a password-protected registry at the gateway with credentials the VM reads from Key Vault, run in it', { skip: dockerUnavailable() }, async () => {
     const [machine] = host.instances();
     const docker = await startDocker();
-    const registry = await startRegistry();
+    const registry = await startRegistry('alice', 'correct horse');
     const repos = await serveAptRepos(host.gateway, { debian: dockerAptRepo() });
     const forwarder = await forwardTcp(host.gateway, registry.address);
     try {
       await buildPythonImage(docker, 'mr-azure-py:1', { '/etc/meadowrun-test-image': 'azure\n' });
-      await pushImage(docker, 'mr-azure-py:1', `${registry.address}/py:1`, registry.address, '', '');
+      await pushImage(docker, 'mr-azure-py:1', `${registry.address}/py:1`, registry.address, 'alice', 'correct horse');
+      // The credentials go to Key Vault from the client; the VM's agent reads them with its identity.
+      const set = await startNode(cli, [...azureArgs, 'secret', 'set', 'registry'], { cwd: project, env, input: 'alice:correct horse' }).done;
+      assert.equal(set.code, 0, set.stderr);
       // The VM's package mirror, and its Docker told that the registry at the gateway has no TLS.
       const mirror = host.exec(machine.id, ['sh', '-c', 'cat > /etc/apt/sources.list && mkdir -p /etc/docker && echo "$1" > /etc/docker/daemon.json', 'sh', JSON.stringify({ 'insecure-registries': [forwarder.address] })], repos.source('debian'));
       assert.equal(mirror.code, 0, mirror.stderr);
       fs.writeFileSync(path.join(project, 'inimage.py'), 'import os\ndef marker():\n    return open("/etc/meadowrun-test-image").read().strip() if os.path.exists("/etc/meadowrun-test-image") else None\n');
-      const r = await meadowrun('run-function', 'inimage.py:marker', '--image', `${forwarder.address}/py:1`);
+      const r = await meadowrun('run-function', 'inimage.py:marker', '--image', `${forwarder.address}/py:1`, '--image-secret', 'registry');
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, "'azure'\n", 'it ran in the image');
       assert.match(r.stderr, new RegExp(`Running on ${machine.id}`));
       assert.match(r.stderr, /Installing Docker on this instance \(first time\)(.|\n)*Docker installed in [\d.]+ s(.|\n)*Pulling image/);
+      // The VM read the password with its own identity: a token the metadata service issued for Key Vault.
+      const claims = [...world.vault.tokens].filter((t) => t.split('.').length === 3).map((t) => JSON.parse(Buffer.from(t.split('.')[1], 'base64url').toString()));
+      assert.ok(claims.some((c) => /vault\.azure\.net/.test(c.aud) && c.xms_mirid), `a VM identity's Key Vault token among ${JSON.stringify(claims)}`);
       console.log(`azure: a first job in an image on the warm VM (Docker installed, image pulled) ${r.seconds.toFixed(1)} s`);
     } finally {
       await forwarder.close();

@@ -1,7 +1,7 @@
 // An Azure for a client process (the CLI, or a code-server's extension host) to run jobs on, as
 // the Azure end-to-end tests use it: the fake Resource Manager (HTTPS) whose VMs boot as machines of
 // the emulator, Azurite for Tables/Queues/Blob (reached by the VMs at the emulator's gateway through
-// forwarders), the stand-in Key Vault, the Retail Prices stand-in, and the stand-in `az` (logged in,
+// forwarders), the stand-in Key Vault (also at the gateway, its CA trusted by the machines), the Retail Prices stand-in, and the stand-in `az` (logged in,
 // its default subscription the fake's). The VMs' metadata service (Scheduled Events, their identity's
 // tokens) is the machine emulator's, at 169.254.169.254 for the machines only. `env` is what the
 // client's environment needs; nothing of it reaches beyond 127.0.0.1 and the emulator's namespaces.
@@ -64,9 +64,12 @@ export async function startAzureWorld(o: { spot?: Record<string, number>; sweepI
     stops.push(() => prices.stop());
     const azurite = await startAzurite(o.storageTokens ? { oauth: true, addresses: [host.gateway] } : {});
     stops.push(() => azurite.stop());
-    const vault = await startFakeKeyVault();
+    const vault = await startFakeKeyVault({ addresses: [host.gateway] });
     stops.push(() => vault.stop());
     arm.linkKeyVault(vault);
+    // The VMs' agents read named secrets (a registry's password, a git token) from it at the gateway.
+    const vaultForwarder = await forward(host.gateway, Number(new URL(vault.url).port));
+    stops.push(() => vaultForwarder.close());
     // The VMs reach Azurite at the gateway, through forwarders.
     let instanceStorage = azurite.connectionString;
     const instanceEndpoints = { ...azurite.endpoints };
@@ -77,10 +80,8 @@ export async function startAzureWorld(o: { spot?: Record<string, number>; sweepI
       instanceStorage = instanceStorage.replace(`${u.hostname}:${u.port}`, `${host.gateway}:${f.port}`);
       instanceEndpoints[service] = instanceEndpoints[service].replace(`${u.hostname}:${u.port}`, `${host.gateway}:${f.port}`);
     }
-    if (azurite.ca) {
-      trustCaInThisProcess(azurite.ca);
-      host.setMachineFiles(machineTrust(azurite.ca));
-    }
+    if (azurite.ca) trustCaInThisProcess(azurite.ca);
+    host.setMachineFiles(machineTrust([vault.ca, ...(azurite.ca ? [azurite.ca] : [])]));
     const home = tempDir('azure-home');
     const cas = path.join(home, 'test-cas.pem');
     fs.writeFileSync(cas, `${arm.ca}\n${vault.ca}\n${azurite.ca ?? ''}\n`, { mode: 0o600 });
@@ -95,6 +96,7 @@ export async function startAzureWorld(o: { spot?: Record<string, number>; sweepI
         ? { MEADOWRUN_AZURE_STORAGE_ENDPOINTS: JSON.stringify(azurite.endpoints), MEADOWRUN_AZURE_INSTANCE_STORAGE_ENDPOINTS: JSON.stringify(instanceEndpoints satisfies StorageEndpoints) }
         : { MEADOWRUN_AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString, MEADOWRUN_AZURE_INSTANCE_STORAGE_CONNECTION_STRING: instanceStorage }),
       MEADOWRUN_AZURE_KEY_VAULT_ENDPOINT: vault.url,
+      MEADOWRUN_AZURE_INSTANCE_KEY_VAULT: `https://${host.gateway}:${vaultForwarder.port}`,
       MEADOWRUN_AZURE_PRICES_URL: prices.url,
       MEADOWRUN_AZURE_SSH_FROM: '127.0.0.1/32',
       MEADOWRUN_AZURE_DIR: path.join(home, 'azure'),
@@ -112,13 +114,13 @@ export async function startAzureWorld(o: { spot?: Record<string, number>; sweepI
   }
 }
 
-/** Files that make a machine trust a test CA: OpenSSL's hashed directory, and NODE_EXTRA_CA_CERTS for systemd's services and SSH sessions (pam_env). */
-function machineTrust(ca: string): Record<string, string> {
-  const hash = execFileSync('openssl', ['x509', '-subject_hash', '-noout'], { input: ca, encoding: 'utf8' }).trim();
+/** Files that make a machine trust test CAs: OpenSSL's hashed directory, and NODE_EXTRA_CA_CERTS for systemd's services and SSH sessions (pam_env). */
+function machineTrust(cas: string[]): Record<string, string> {
+  const hashed = cas.map((ca) => [`/etc/ssl/certs/${execFileSync('openssl', ['x509', '-subject_hash', '-noout'], { input: ca, encoding: 'utf8' }).trim()}.0`, ca]);
   const file = '/etc/meadowrun-test-ca.pem';
   return {
-    [`/etc/ssl/certs/${hash}.0`]: ca,
-    [file]: ca,
+    ...Object.fromEntries(hashed),
+    [file]: cas.join('\n'),
     '/etc/environment': `NODE_EXTRA_CA_CERTS=${file}\n`,
     '/etc/systemd/system.conf.d/meadowrun-test-ca.conf': `[Manager]\nDefaultEnvironment=NODE_EXTRA_CA_CERTS=${file}\n`,
   };

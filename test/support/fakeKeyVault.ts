@@ -1,17 +1,14 @@
 // A small stand-in for an Azure Key Vault's secrets API (no emulator runs here), over HTTPS with a
-// self-signed certificate for 127.0.0.1 (the SDK refuses bearer tokens over http). It answers the
+// certificate from a test CA for 127.0.0.1 (the SDK refuses bearer tokens over http). It answers the
 // calls @azure/keyvault-secrets makes with the status codes, headers and bodies of the SDK's own
 // recordings (Azure/azure-sdk-for-js sdk/keyvault/keyvault-secrets/recordings/node/…): a request
 // without a bearer token gets 401 with the WWW-Authenticate challenge, then any token is accepted;
 // set, get (latest or a version), list, list versions, delete (soft: the deleted secret appears
 // under /deletedsecrets after a poll, as deletions take a moment), purge and recover.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import * as path from 'node:path';
-import { tempDir } from './tempDir';
+import { testCertificate } from './testCertificate';
 
 interface Version {
   id: string;
@@ -52,20 +49,9 @@ export interface FakeKeyVault {
 const RECOVERY = { recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90 };
 const TENANT = '12345678-1234-1234-1234-123456789012';
 
-/** A self-signed certificate for 127.0.0.1 (openssl), in a 0700 temp dir. */
-export function selfSignedCertificate(): { key: string; cert: string; certFile: string } {
-  const dir = tempDir('tls');
-  const keyFile = path.join(dir, 'key.pem');
-  const certFile = path.join(dir, 'cert.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
-  ], { stdio: 'ignore' });
-  return { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8'), certFile };
-}
-
-export async function startFakeKeyVault(): Promise<FakeKeyVault> {
-  const tls = selfSignedCertificate();
+/** `addresses`: more addresses its certificate is valid for (the machine emulator's gateway, for VMs that reach it through a forwarder). */
+export async function startFakeKeyVault(o: { addresses?: string[] } = {}): Promise<FakeKeyVault> {
+  const tls = testCertificate(['127.0.0.1', ...(o.addresses ?? [])], 'keyvault');
   const secrets = new Map<string, Secret>();
   const requests: string[] = [];
   let url = '';
@@ -109,8 +95,8 @@ export async function startFakeKeyVault(): Promise<FakeKeyVault> {
 
   const fake: FakeKeyVault = {
     url,
-    ca: tls.cert,
-    caFile: tls.certFile,
+    ca: tls.ca,
+    caFile: tls.caFile,
     requests,
     challenges: 0,
     tokens: new Set(),
