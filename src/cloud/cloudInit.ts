@@ -43,6 +43,11 @@ flock 9 || fail "cannot take the lock"
 if ! command -v dockerd >/dev/null 2>&1; then
   command -v apt-get >/dev/null 2>&1 || fail "this image has no apt-get: use an image with Docker installed, or an Ubuntu/Debian one"
   export DEBIAN_FRONTEND=noninteractive
+  # An install killed midway leaves dpkg's journal behind, and apt refuses to install anything
+  # ("dpkg was interrupted") until dpkg has finished that work.
+  if ls /var/lib/dpkg/updates 2>/dev/null | grep -q '^[0-9]'; then
+    dpkg --configure -a || fail "dpkg --configure -a failed (an earlier installation was interrupted)"
+  fi
   # Right after boot, Ubuntu's unattended upgrades may hold apt's lock: wait for it.
   apt-get -o DPkg::Lock::Timeout=600 update -q || fail "apt-get update failed"
   apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends docker.io || fail "apt-get install docker.io failed"
