@@ -67,6 +67,10 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
         'def blob(n):\n    return "x" * n',
         'def slow_cube(x):\n    time.sleep(0.01)\n    return x ** 3',
         'def slow(s):\n    time.sleep(s)\n    return s',
+        // A cached environment last used `days` ago, as the agent leaves one (the job runs in <work>/projects/<name>).
+        'def plant(name, days):\n    import json, os\n    env = os.path.join("..", "..", "envs", name)\n    os.makedirs(env)',
+        '    marker = os.path.join(env, "meadowrun-environment.json")\n    with open(marker, "w") as f:\n        json.dump({"hash": name, "source": "uv.lock"}, f)',
+        '    then = time.time() - days * 86400\n    os.utime(marker, (then, then))',
         '',
       ].join('\n'),
       'whoami.py': 'import socket\nprint("running on", socket.gethostname())\n',
@@ -200,6 +204,20 @@ describe('--cloud azure on the fake Resource Manager with VMs that boot', { skip
     for await (const q of QueueServiceClient.fromConnectionString(azurite.connectionString).listQueues({ prefix: 'meadowrun-' })) queues.push(q.name);
     assert.deepEqual(queues, [], 'the maps deleted their queues');
     console.log(`azure: run-map of 100 tasks on 2 workers ${map.seconds.toFixed(1)} s; one 100 KB result through a blob ${big.seconds.toFixed(1)} s`);
+  });
+
+  it('meadowrun envs list|prune reach the VM over SSH', async () => {
+    const planted = await meadowrun('run-function', 'jobs.py:plant', '--args', '["0ld0ld0ld0ld0ld0", 30]');
+    assert.equal(planted.code, 0, planted.stderr);
+    const envs = async (...args: string[]) => {
+      const r = await meadowrun('envs', ...args, '--json');
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { instanceId: string; hash: string; source: string; removed?: boolean }[];
+    };
+    const [machine] = host.instances();
+    assert.deepEqual((await envs('list')).map((e) => [e.instanceId, e.hash, e.source]), [[machine.id, '0ld0ld0ld0ld0ld0', 'uv.lock']]);
+    assert.deepEqual((await envs('prune', '--older-than', '7')).map((e) => [e.hash, !!e.removed]), [['0ld0ld0ld0ld0ld0', true]]);
+    assert.deepEqual(await envs('list'), []);
   });
 
   it('a job in a container image on the warm VM: Docker installed from the VM’s package mirror on first need, the image pulled from a password-protected registry at the gateway with credentials the VM reads from Key Vault, run in it', { skip: dockerUnavailable() }, async () => {
