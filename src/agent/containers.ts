@@ -6,7 +6,7 @@ import { ChildProcess, execFile, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { containerName, dockerFailure, ImageSpec, imageRegistry, installFailure, parseRegistryCredentials } from '../core/containers';
-import { MeadowrunError } from '../core/errors';
+import { describeError, MeadowrunError } from '../core/errors';
 
 /** Getting the image ready failed (no Docker, wrong credentials, no such image): one line for the user. */
 export class ImageError extends Error {}
@@ -156,7 +156,7 @@ export class Containers {
     try {
       value = await this.o.secret(name);
     } catch (e) {
-      throw new ImageError(`reading secret "${name}" failed: ${(e as Error).message}`);
+      throw new ImageError(`reading secret "${name}" failed: ${describeError(e)}`);
     }
     if (value === undefined) throw new ImageError(`there is no secret "${name}" (meadowrun secret set ${name})`);
     let credentials;

@@ -7,6 +7,7 @@ import * as path from 'path';
 import * as readline from 'readline';
 import { micromambaCreateArgs } from '../core/conda';
 import { EnvironmentEvent, EnvironmentSpec, environmentKey, failingLine, venvFailure } from '../core/deployment';
+import { describeError } from '../core/errors';
 import { netrcText, parseIndexCredentials } from '../core/secrets';
 import environmentsScript from '../jobs/environments.py';
 
@@ -215,7 +216,7 @@ export class Environments {
     try {
       value = await this.secret(name);
     } catch (e) {
-      throw new EnvironmentBuildError(`cannot read the index secret ${name} on the instance: ${(e as Error).message}`);
+      throw new EnvironmentBuildError(`cannot read the index secret ${name} on the instance: ${describeError(e)}`);
     }
     if (value === undefined) throw new EnvironmentBuildError(`there is no secret ${name} (the index secret): create it with \`meadowrun secret set ${name}\``);
     try {

@@ -15,6 +15,7 @@ import { ChildProcess, spawn } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { describeError } from '../core/errors';
 import { GitSource, redactUrl } from '../core/git';
 import { shellQuote } from '../remote/shellQuote';
 import type { SecretReader } from './environments';
@@ -132,7 +133,7 @@ export class GitCode {
     try {
       value = await this.secret(name);
     } catch (e) {
-      throw new GitCodeError(`cannot read the git secret ${name} on the instance: ${(e as Error).message}`);
+      throw new GitCodeError(`cannot read the git secret ${name} on the instance: ${describeError(e)}`);
     }
     if (value === undefined) throw new GitCodeError(`there is no secret ${name} (the git secret): create it with \`meadowrun secret set ${name} --file KEY\``);
     const key = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/.exec(value);

@@ -5,6 +5,7 @@
 // stops an instance nobody has used for the idle timeout plus a margin. Where its config asks, it
 // also removes cached environments unused for their maximum age (at most hourly).
 import { AgentConfig, AllocationTable, InstanceSide } from '../cloud/ports';
+import { describeError } from '../core/errors';
 import { idleVerdict, IdleVerdict } from '../core/idleWatchdog';
 import { pruneEnvironments } from './environments';
 import { sweepOnce } from './sweep';
@@ -46,14 +47,14 @@ export class InstanceWatch {
       });
       if (freed.length) this.o.log(`freed ${freed.join(', ')}`);
     } catch (e) {
-      this.o.log(`sweep failed: ${(e as Error).message}`);
+      this.o.log(`sweep failed: ${describeError(e)}`);
     }
     await this.pruneEnvironments();
     try {
       return await this.watchIdle();
     } catch (e) {
       // Unsure (the table out of reach): keep running; a stopped instance with a job would lose it.
-      this.o.log(`idle watchdog failed: ${(e as Error).message}`);
+      this.o.log(`idle watchdog failed: ${describeError(e)}`);
       return false;
     }
   }
@@ -67,7 +68,7 @@ export class InstanceWatch {
       const removed = await pruneEnvironments(config.workDir, maxAgeS);
       if (removed.length) this.o.log(`removed environments unused for ${maxAgeS} s: ${removed.join(', ')}`);
     } catch (e) {
-      this.o.log(`pruning environments failed: ${(e as Error).message}`);
+      this.o.log(`pruning environments failed: ${describeError(e)}`);
     }
   }
 

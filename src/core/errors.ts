@@ -165,11 +165,40 @@ export function ownCancellation(e: unknown): unknown {
 
 /** "sync failed on local-3f2a: …": the one line the CLI prints and the editor shows. */
 export function describeError(e: unknown): string {
-  if (!(e instanceof MeadowrunError)) return String((e as Error)?.message ?? e);
+  if (!(e instanceof MeadowrunError)) return restErrorLine(e) ?? String((e as Error)?.message ?? e);
   // Neither is a failure of the stage it happened at: the message says it all.
   if (!e.stage || e.code === 'cancelled' || e.code === 'instance-terminated') return e.message;
   const where = e.instanceId && !e.message.includes(e.instanceId) ? ` on ${e.instanceId}` : '';
   return `${e.stage} failed${where}: ${e.message}`;
+}
+
+/**
+ * An Azure SDK RestError as one line, "HTTP 403 AuthenticationFailed: <why>": the storage services
+ * put their error document (XML, or JSON for Tables) in the message, with the request id and time
+ * on further lines; the reason is the authentication detail when there is one, else the message's
+ * first line. Undefined for any other error.
+ */
+export function restErrorLine(e: unknown): string | undefined {
+  const r = e as { name?: unknown; statusCode?: unknown; code?: unknown; message?: unknown } | undefined;
+  if (r?.name !== 'RestError' || typeof r.statusCode !== 'number') return undefined;
+  const raw = String(r.message ?? '');
+  let code = typeof r.code === 'string' ? r.code : undefined;
+  let why = raw;
+  const tag = (name: string) => new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(raw)?.[1];
+  if (raw.trimStart().startsWith('<')) {
+    code = tag('Code') ?? code;
+    why = tag('AuthenticationErrorDetail') ?? tag('Message') ?? '';
+  } else if (raw.trimStart().startsWith('{')) {
+    try {
+      const body = JSON.parse(raw) as { 'odata.error'?: { code?: string; message?: { value?: string } }; error?: { code?: string; message?: string } };
+      code = body['odata.error']?.code ?? body.error?.code ?? code;
+      why = body['odata.error']?.message?.value ?? body.error?.message ?? raw;
+    } catch {
+      // Not JSON after all: its first line.
+    }
+  }
+  const line = why.split('\n')[0].trim();
+  return `HTTP ${r.statusCode}${code ? ` ${code}` : ''}${line ? `: ${line}` : ''}`;
 }
 
 /** The stack of an error and of what caused it: for the log, never for the one-line message. */

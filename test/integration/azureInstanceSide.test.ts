@@ -313,7 +313,7 @@ describe('the Azure instance side', () => {
         // The agent's watch (a new process, so a new token) from the same config: its sweep of the table fails, saying why.
         const watch = startWatch('agent-azure.js');
         await waitFor("the watch's sweep to fail", () => /sweep failed/.test(watch.log), 30_000);
-        assert.ok(watch.log.includes(why), watch.log);
+        assert.ok(watch.log.includes(` sweep failed: HTTP 403 AuthenticationFailed: ${why}\n`), `one line saying why:\n${watch.log}`);
         watch.child.kill('SIGTERM');
       }
       assert.equal(await table.publishedHostKey(vm), undefined, 'nothing written');

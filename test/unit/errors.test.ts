@@ -1,7 +1,8 @@
 // Cancellation has one shape: whatever aborted, what leaves the engine is our 'cancelled' error.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { atStage, isCancellation, MeadowrunError, ownCancellation, throwIfCancelled, withStage } from '../../src/core/errors';
+import { RestError } from '@azure/core-rest-pipeline';
+import { atStage, describeError, isCancellation, MeadowrunError, ownCancellation, throwIfCancelled, withStage } from '../../src/core/errors';
 
 test('a platform AbortError and ours are cancellations; other errors are not', () => {
   const controller = new AbortController();
@@ -39,4 +40,22 @@ test('throwIfCancelled and atStage never let a bare AbortError out', async () =>
     (e: unknown) => e instanceof MeadowrunError && e.code === 'cancelled' && e.stage === 'launch' && (e.cause as Error).name === 'AbortError',
   );
   assert.equal(withStage(new TypeError('bug'), 'run').code, 'internal');
+});
+
+test("an Azure storage error is one line: status, the service's code and why, without its request id, time or XML", () => {
+  // Blob and Queue (and Azurite for every service) send XML; the authentication detail says why.
+  const xml = new RestError(
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Error>\n  <Code>AuthenticationFailed</Code>\n  <Message>Server failed to authenticate the request.\nRequestId:ec93\nTime:2026-12-01T10:48:39.822Z</Message>\n  <AuthenticationErrorDetail>Lifetime validation failed. The token is expired.</AuthenticationErrorDetail>\n</Error>',
+    { statusCode: 403 },
+  );
+  assert.equal(describeError(xml), 'HTTP 403 AuthenticationFailed: Lifetime validation failed. The token is expired.');
+  // Tables send JSON (odata), the message value with the request id on its next lines.
+  const json = new RestError(
+    JSON.stringify({ 'odata.error': { code: 'AuthorizationPermissionMismatch', message: { lang: 'en-US', value: 'This request is not authorized to perform this operation using this permission.\nRequestId:5e1c\nTime:2026-12-01T10:00:00Z' } } }),
+    { statusCode: 403, code: 'AuthorizationPermissionMismatch' },
+  );
+  assert.equal(describeError(json), 'HTTP 403 AuthorizationPermissionMismatch: This request is not authorized to perform this operation using this permission.');
+  // What the SDK already parsed: its code and the message's first line.
+  assert.equal(describeError(new RestError('The specified queue does not exist.\nRequestId:1\nTime:2', { statusCode: 404, code: 'QueueNotFound' })), 'HTTP 404 QueueNotFound: The specified queue does not exist.');
+  assert.equal(describeError(new Error('plain\nsecond line')), 'plain\nsecond line', 'other errors as they are');
 });
