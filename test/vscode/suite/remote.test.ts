@@ -310,7 +310,11 @@ describe('running code remotely', () => {
     const saved = new Map<string, unknown>();
     const memento = { get: (k: string) => saved.get(k), update: async (k: string, v: unknown) => void saved.set(k, v), keys: () => [...saved.keys()] };
     const Model = api.model.constructor as new (services: unknown, m: unknown) => typeof api.model;
-    const noCloud = { get: async () => Promise.reject(new Error('no cloud in this test')), log: { warn: () => undefined, error: () => undefined } };
+    const noCloud = {
+      get: async () => Promise.reject(new Error('no cloud in this test')),
+      onDidReset: () => new vscode.Disposable(() => undefined),
+      log: { warn: () => undefined, error: () => undefined },
+    };
     const first = new Model(noCloud, memento);
     first.finishJob(first.addJob('done()'), 'succeeded', 'returned 1');
     first.updateJob(first.addJob('running()'), { status: 'running' });
