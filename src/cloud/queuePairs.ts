@@ -35,10 +35,12 @@ export class QueuePairs {
 
   /**
    * When the use of `queue`'s pair is due to be written again, the request queue to write it on and
-   * the time to write (then counted as written); undefined when this process wrote it lately.
+   * the time to write (then counted as written); undefined when this process wrote it lately (or
+   * `queue` is no pair's).
    */
   useDue(queue: string): { request: string; at: number } | undefined {
-    const jobId = queue.slice(this.prefix.length).replace(/-(request|result)$/, '');
+    const jobId = this.parse(queue)?.jobId;
+    if (jobId === undefined) return undefined;
     const now = Date.now();
     if (now - (this.recordedUse.get(jobId) ?? 0) < PAIR_USE_RESOLUTION_S * 1000) return undefined;
     this.recordedUse.set(jobId, now);
